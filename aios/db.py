@@ -1,0 +1,68 @@
+"""PostgreSQL: the connection pool and ordered SQL migrations.
+
+Migrations are the files `aios/migrations/NNNN_name.sql`, applied in order at start-up inside one
+transaction each, recorded in `schema_migrations`, under an advisory lock so that an API and
+several workers starting together apply each migration once.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+import asyncpg
+
+from aios.errors import ConfigurationError, TransientError
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_LOCK = 0x41494F53  # "AIOS"
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """(version, sql) for each migration, in order."""
+    folder = resources.files("aios") / "migrations"
+    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [(name.removesuffix(".sql"), (folder / name).read_text()) for name in names]
+
+
+async def migrate(pool: asyncpg.Pool) -> list[str]:
+    """Apply pending migrations; returns the versions applied now."""
+    applied_now: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for version, sql in migration_files():
+                if version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version) VALUES ($1)", version
+                    )
+                log.info("applied migration %s", version)
+                applied_now.append(version)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied_now
+
+
+async def connect(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool with the schema migrated; a clear error when the database cannot be reached."""
+    try:
+        pool = await asyncpg.create_pool(
+            database_url, min_size=min_size, max_size=max_size, command_timeout=60
+        )
+    except (OSError, asyncpg.PostgresError) as e:
+        raise TransientError(
+            f"cannot reach PostgreSQL ({e}); check AIOS_DATABASE_URL or run `aios dev`"
+        ) from e
+    except ValueError as e:
+        raise ConfigurationError(f"AIOS_DATABASE_URL is not a valid PostgreSQL URL: {e}") from e
+    await migrate(pool)
+    return pool

@@ -1,0 +1,109 @@
+"""The AIOS error hierarchy: each class says who must act.
+
+- `UserError`: the caller sent something wrong; retrying the same input cannot help (HTTP 4xx,
+  non-retryable in Temporal).
+- `ConfigurationError`: the operator must fix the deployment (HTTP 503, non-retryable).
+- `TransientError`: nobody needs to act; retry (HTTP 503, retryable in Temporal).
+
+`to_application_error` is the one place where these become Temporal failures; `api/problems.py` is
+the one place where they become problem+json responses.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.exceptions import ApplicationError
+
+
+class AiosError(Exception):
+    """Base of every error AIOS raises on purpose."""
+
+    http_status = 500
+    retryable = False
+    code = "internal"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class UserError(AiosError):
+    """The caller must change the request."""
+
+    http_status = 400
+    code = "bad_request"
+
+
+class ValidationFailed(UserError):
+    http_status = 422
+    code = "validation_failed"
+
+
+class NotFound(UserError):
+    http_status = 404
+    code = "not_found"
+
+
+class Conflict(UserError):
+    http_status = 409
+    code = "conflict"
+
+
+class PolicyDenied(UserError):
+    http_status = 403
+    code = "policy_denied"
+
+
+class ConfigurationError(AiosError):
+    """The operator must fix the deployment (missing setting, unreachable dependency by design)."""
+
+    http_status = 503
+    code = "misconfigured"
+
+
+class TransientError(AiosError):
+    """Temporary trouble; a retry is expected to succeed."""
+
+    http_status = 503
+    retryable = True
+    code = "unavailable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
+def to_application_error(error: AiosError) -> ApplicationError:
+    """The Temporal failure for an AIOS error: type = class name, retryability from the class."""
+    retry_after = getattr(error, "retry_after", None)
+    return ApplicationError(
+        error.message,
+        error.details or None,
+        type=type(error).__name__,
+        non_retryable=not error.retryable,
+        next_retry_delay=timedelta(seconds=retry_after) if retry_after else None,
+    )
+
+
+class ProviderRejected(AiosError):
+    """An external provider refused the request for a reason a retry cannot fix (auth, bad
+    request, content policy)."""
+
+    http_status = 502
+    code = "provider_rejected"
+
+
+class BadModelOutput(AiosError):
+    """A model answered with something unusable (not the requested JSON, empty)."""
+
+    http_status = 502
+    code = "bad_model_output"

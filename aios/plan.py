@@ -1,0 +1,303 @@
+"""Plans: a DAG of typed steps, and the pure functions the DAG executor needs.
+
+A step's arguments may reference earlier outputs:
+- `{"$ref": "steps.<id>.output.<path>"}` is replaced by that value (any JSON);
+- `"... {{steps.<id>.output.<path>}} ..."` inside a string is replaced by its text;
+- in a `for_each` step, `item` (and `item.<path>`) names the element being processed.
+Paths are dotted; list elements are addressed by number (`steps.r.output.sources.0.title`).
+
+Everything here is deterministic and free of I/O so workflows can use it, and the API can reject a
+bad plan before a workflow is ever started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+StepKind = Literal["tool", "llm", "skill", "retrieve", "memory", "approval"]
+# Kinds the executor can run today. `skill` and `memory` steps are part of the plan language and
+# validate structurally, but a plan using them is refused until their layers exist.
+EXECUTABLE_KINDS: frozenset[str] = frozenset({"tool", "llm", "retrieve", "approval"})
+
+STEP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_TEMPLATE = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+MAX_STEPS = 200
+
+
+class PlanError(ValueError):
+    """A plan that cannot run; the message says which step and why."""
+
+
+class RetrySpec(BaseModel):
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    initial_interval_s: float = Field(default=1.0, gt=0, le=3600)
+    backoff: float = Field(default=2.0, ge=1.0, le=10.0)
+    max_interval_s: float = Field(default=60.0, gt=0, le=86400)
+
+
+ConditionOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "truthy", "falsy", "contains", "nonempty"]
+
+
+class Condition(BaseModel):
+    """Run the step only if `ref op value` holds; otherwise the step (and what needs it) is
+    skipped."""
+
+    ref: str
+    op: ConditionOp = "truthy"
+    value: Any = None
+
+
+class ApprovalPolicy(BaseModel):
+    reason: str = Field(default="", max_length=2000)
+    timeout_s: float = Field(default=86400.0, gt=0, le=30 * 86400)
+    # On timeout: `reject` treats silence as a rejection (the step fails, the plan's on_failure
+    # applies); `fail` ends the whole run as `timed_out`.
+    on_timeout: Literal["reject", "fail"] = "fail"
+
+
+class Step(BaseModel):
+    id: str = Field(pattern=STEP_ID_PATTERN)
+    kind: StepKind
+    title: str = Field(default="", max_length=300)
+    tool: str | None = Field(default=None, description="tool name, for kind=tool")
+    args: dict[str, Any] = Field(default_factory=dict)
+    depends_on: list[str] = Field(default_factory=list)
+    for_each: str | None = Field(
+        default=None, description="reference to a list; the step runs once per element, in parallel"
+    )
+    condition: Condition | None = None
+    timeout_s: float = Field(default=300.0, gt=0, le=86400)
+    # How soon a silent (crashed) worker is noticed and the step retried elsewhere.
+    heartbeat_timeout_s: float | None = Field(default=None, gt=0, le=3600)
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    on_failure: Literal["fail", "continue"] = "fail"
+    approval: ApprovalPolicy | None = None
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Step:
+        if self.kind == "tool" and not self.tool:
+            raise ValueError(f"step {self.id!r} is a tool step but names no tool")
+        if self.kind != "tool" and self.tool:
+            raise ValueError(f"step {self.id!r} names a tool but is of kind {self.kind!r}")
+        if not self.title:
+            self.title = self.tool or self.id
+        return self
+
+
+class Plan(BaseModel):
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
+    # The step whose output is the run's result; defaults to the last step.
+    result_step: str | None = None
+
+    @field_validator("steps")
+    @classmethod
+    def _unique_ids(cls, steps: list[Step]) -> list[Step]:
+        seen: set[str] = set()
+        for step in steps:
+            if step.id in seen:
+                raise ValueError(f"step id {step.id!r} is used twice")
+            seen.add(step.id)
+        return steps
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    @property
+    def result_step_id(self) -> str:
+        return self.result_step or self.steps[-1].id
+
+
+# --- references ---------------------------------------------------------------------------
+
+
+def parse_ref(ref: str) -> tuple[str, list[str]]:
+    """`steps.a.output.x.0` -> ("a", ["x", "0"]); `item.x` -> ("item", ["x"])."""
+    parts = [p for p in ref.strip().split(".") if p != ""]
+    if parts and parts[0] == "item":
+        return "item", parts[1:]
+    if len(parts) < 3 or parts[0] != "steps" or parts[2] != "output":
+        raise PlanError(f"reference {ref!r} must look like steps.<id>.output[.path] or item[.path]")
+    return parts[1], parts[3:]
+
+
+def iter_refs(value: Any) -> list[str]:
+    """Every reference inside a JSON value (`$ref` objects and `{{...}}` templates)."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        if set(value) == {"$ref"} and isinstance(value["$ref"], str):
+            return [value["$ref"]]
+        for v in value.values():
+            found.extend(iter_refs(v))
+    elif isinstance(value, list):
+        for v in value:
+            found.extend(iter_refs(v))
+    elif isinstance(value, str):
+        found.extend(m.group(1) for m in _TEMPLATE.finditer(value))
+    return found
+
+
+def step_refs(step: Step) -> list[str]:
+    refs = iter_refs(step.args)
+    if step.for_each:
+        refs.append(step.for_each)
+    if step.condition:
+        refs.append(step.condition.ref)
+    return refs
+
+
+def lookup(value: Any, path: list[str]) -> Any:
+    for part in path:
+        if isinstance(value, dict):
+            if part not in value:
+                raise PlanError(f"no field {part!r} (have: {', '.join(sorted(value)) or 'none'})")
+            value = value[part]
+        elif isinstance(value, list):
+            if not part.lstrip("-").isdigit():
+                raise PlanError(f"{part!r} is not a list index")
+            index = int(part)
+            if not -len(value) <= index < len(value):
+                raise PlanError(f"index {index} is out of range for a list of {len(value)}")
+            value = value[index]
+        else:
+            raise PlanError(f"cannot take {part!r} of a {type(value).__name__}")
+    return value
+
+
+def resolve_ref(ref: str, outputs: dict[str, Any], item: Any = None) -> Any:
+    head, path = parse_ref(ref)
+    if head == "item":
+        return lookup(item, path)
+    if head not in outputs:
+        raise PlanError(f"reference {ref!r}: step {head!r} has no output")
+    try:
+        return lookup(outputs[head], path)
+    except PlanError as e:
+        raise PlanError(f"reference {ref!r}: {e}") from None
+
+
+def resolve_args(value: Any, outputs: dict[str, Any], item: Any = None) -> Any:
+    """A copy of `value` with every reference replaced by what it points at."""
+    if isinstance(value, dict):
+        if set(value) == {"$ref"} and isinstance(value["$ref"], str):
+            return resolve_ref(value["$ref"], outputs, item)
+        return {k: resolve_args(v, outputs, item) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_args(v, outputs, item) for v in value]
+    if isinstance(value, str) and "{{" in value:
+
+        def _text(match: re.Match[str]) -> str:
+            found = resolve_ref(match.group(1), outputs, item)
+            return found if isinstance(found, str) else json.dumps(found, sort_keys=True)
+
+        return _TEMPLATE.sub(_text, value)
+    return value
+
+
+def evaluate_condition(condition: Condition, outputs: dict[str, Any]) -> bool:
+    actual = resolve_ref(condition.ref, outputs)
+    expected = condition.value
+    match condition.op:
+        case "truthy":
+            return bool(actual)
+        case "falsy":
+            return not actual
+        case "nonempty":
+            return isinstance(actual, list | dict | str) and len(actual) > 0
+        case "eq":
+            return bool(actual == expected)
+        case "ne":
+            return bool(actual != expected)
+        case "contains":
+            return isinstance(actual, list | str | dict) and expected in actual
+    try:
+        if condition.op == "gt":
+            return bool(actual > expected)
+        if condition.op == "ge":
+            return bool(actual >= expected)
+        if condition.op == "lt":
+            return bool(actual < expected)
+        return bool(actual <= expected)
+    except TypeError:
+        raise PlanError(
+            f"condition {condition.ref} {condition.op} {expected!r}: cannot compare "
+            f"{type(actual).__name__} with {type(expected).__name__}"
+        ) from None
+
+
+def args_hash(args: Any) -> str:
+    """A stable hash of resolved arguments; approvals name it so a stale approval cannot pass."""
+    canonical = json.dumps(args, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def ancestors(plan: Plan) -> dict[str, set[str]]:
+    """For every step, all steps it (transitively) depends on. Raises on unknown ids and cycles."""
+    by_id = {s.id: s for s in plan.steps}
+    for step in plan.steps:
+        for dep in step.depends_on:
+            if dep not in by_id:
+                raise PlanError(f"step {step.id!r} depends on unknown step {dep!r}")
+            if dep == step.id:
+                raise PlanError(f"step {step.id!r} depends on itself")
+    result: dict[str, set[str]] = {}
+    visiting: set[str] = set()
+
+    def visit(step_id: str) -> set[str]:
+        if step_id in result:
+            return result[step_id]
+        if step_id in visiting:
+            raise PlanError(f"the plan has a dependency cycle through step {step_id!r}")
+        visiting.add(step_id)
+        found: set[str] = set()
+        for dep in by_id[step_id].depends_on:
+            found.add(dep)
+            found |= visit(dep)
+        visiting.discard(step_id)
+        result[step_id] = found
+        return found
+
+    for step in plan.steps:
+        visit(step.id)
+    return result
+
+
+def validate_plan(plan: Plan, *, known_tools: set[str] | None = None) -> None:
+    """Everything that can be checked before running: ids, cycles, references, kinds, tools."""
+    ancestry = ancestors(plan)
+    ids = set(ancestry)
+    if plan.result_step is not None and plan.result_step not in ids:
+        raise PlanError(f"result_step {plan.result_step!r} is not a step of the plan")
+    for step in plan.steps:
+        if step.kind not in EXECUTABLE_KINDS:
+            raise PlanError(
+                f"step {step.id!r}: steps of kind {step.kind!r} are not supported by this "
+                f"deployment yet (supported: {', '.join(sorted(EXECUTABLE_KINDS))})"
+            )
+        if known_tools is not None and step.tool is not None and step.tool not in known_tools:
+            raise PlanError(f"step {step.id!r} uses unknown tool {step.tool!r}")
+        for ref in step_refs(step):
+            head, _ = parse_ref(ref)
+            if head == "item":
+                if step.for_each is None or ref == step.for_each:
+                    raise PlanError(
+                        f"step {step.id!r}: reference {ref!r} uses `item` outside a for_each step"
+                    )
+                continue
+            if head not in ids:
+                raise PlanError(f"step {step.id!r} references unknown step {head!r} in {ref!r}")
+            if head not in ancestry[step.id]:
+                raise PlanError(
+                    f"step {step.id!r} references step {head!r} but does not depend on it; "
+                    f"add {head!r} to depends_on"
+                )

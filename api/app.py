@@ -1,0 +1,79 @@
+"""The FastAPI application and its lifespan (clients are created at start-up, not as globals)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI, Request, Response
+from qdrant_client import AsyncQdrantClient
+from temporalio.client import Client
+
+from aios import db
+from aios.config import Settings
+from aios.stores import open_qdrant
+from aios.temporal import connect
+from api import problems
+from api.routes import health, runs
+
+log = logging.getLogger("aios.api")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    pool: asyncpg.Pool | None = None,
+    temporal: Client | None = None,
+    qdrant: AsyncQdrantClient | None = None,
+) -> FastAPI:
+    """Clients passed in are shared (the dev stack and tests); missing ones are opened here.
+
+    In Qdrant local mode a separate API process cannot open the files the worker holds, so it
+    reports Qdrant as not ready rather than fighting over the lock.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.check_production_safety()
+        own_pool = pool is None
+        app.state.settings = settings
+        app.state.pool = pool or await db.connect(settings.require_database_url())
+        app.state.temporal = temporal or await connect(settings, app.state.pool)
+        app.state.qdrant = qdrant or (open_qdrant(settings) if settings.qdrant_url else None)
+        try:
+            yield
+        finally:
+            if own_pool:
+                await app.state.pool.close()
+            if qdrant is None and app.state.qdrant is not None:
+                await app.state.qdrant.close()
+
+    app = FastAPI(
+        title="AIOS",
+        version="0.1.0",
+        summary="A durable, workflow-first AI operating system on Temporal",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(runs.router)
+
+    @app.middleware("http")
+    async def log_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        log.info(
+            "%s %s -> %d in %.1f ms",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    return app

@@ -1,0 +1,75 @@
+"""Dependencies as `Annotated` aliases so route signatures read like prose."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from qdrant_client import AsyncQdrantClient
+from temporalio.client import Client
+
+from aios.config import Settings
+from aios.errors import AiosError
+
+
+class Unauthorized(AiosError):
+    http_status = 401
+    code = "unauthorized"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: every query and every started workflow is scoped to the tenant."""
+
+    tenant: str
+    user_id: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _temporal(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+def _pool(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+def _qdrant(request: Request) -> AsyncQdrantClient | None:
+    client: AsyncQdrantClient | None = request.app.state.qdrant
+    return client
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _principal(
+    settings: Annotated[Settings, Depends(_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The development key maps to tenant `default`; the gateway's key store replaces this."""
+    if credentials is None:
+        raise Unauthorized("send `Authorization: Bearer <api key>`; `aios dev` prints a key")
+    if settings.dev_api_key is None:
+        raise Unauthorized("no API key is configured on this server: set AIOS_DEV_API_KEY")
+    expected = settings.dev_api_key.get_secret_value().encode()
+    if not hmac.compare_digest(credentials.credentials.encode(), expected):
+        raise Unauthorized("the API key is not valid")
+    return Principal(tenant="default", user_id="dev", roles=frozenset({"admin"}))
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+TemporalDep = Annotated[Client, Depends(_temporal)]
+DbDep = Annotated[asyncpg.Pool, Depends(_pool)]
+QdrantDep = Annotated[AsyncQdrantClient | None, Depends(_qdrant)]
+PrincipalDep = Annotated[Principal, Depends(_principal)]

@@ -1,0 +1,87 @@
+"""RFC 9457 problem+json for every error the API returns: the one place errors become HTTP."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aios.errors import AiosError
+
+log = logging.getLogger(__name__)
+PROBLEM_BASE = "https://aios.dev/problems/"
+
+
+def problem(status: int, title: str, detail: str, *, code: str, **extra: Any) -> JSONResponse:
+    body = {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many requests",
+    502: "Bad gateway",
+    503: "Service unavailable",
+}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AiosError)
+    async def _aios(_: Request, exc: AiosError) -> JSONResponse:
+        if exc.http_status >= 500:
+            log.warning("%s: %s", type(exc).__name__, exc.message)
+        return problem(
+            exc.http_status,
+            _TITLES.get(exc.http_status, "Error"),
+            exc.message,
+            code=exc.code,
+            **exc.details,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ())]
+            errors.append({"location": ".".join(loc), "message": err.get("msg", "invalid")})
+        malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
+        detail = (
+            "the request body is not valid JSON"
+            if malformed
+            else "; ".join(f"{e['location']}: {e['message']}" for e in errors)
+        )
+        return problem(
+            400 if malformed else 422,
+            "Malformed JSON" if malformed else "Invalid request",
+            detail,
+            code="malformed_json" if malformed else "validation_failed",
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), detail, code="http")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem(
+            500, "Internal error", "an unexpected error occurred; see the API log", code="internal"
+        )

@@ -1,0 +1,1 @@
+"""Workers host workflows and activities."""

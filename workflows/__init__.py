@@ -1,0 +1,1 @@
+"""Workflows decide: deterministic code only (no I/O, clock, randomness or environment)."""

@@ -1,0 +1,472 @@
+"""`AgentRunWorkflow`: one agent run, from goal to answer, durably.
+
+Plan -> act -> observe: the planner (an activity) turns the goal into a plan, the DAG executor runs
+its steps as activities (parallel where the plan allows), each step's output is observed into the
+run state, and the result step's output becomes the answer with its citations.
+
+Queries:
+    state -> RunState: everything `GET /v1/runs/{id}` shows.
+    events(EventsQuery) -> list[RunEvent]: the progress log after a sequence number (for SSE).
+Updates:
+    approve(ApprovalDecision) -> ApprovalAck: answer a pending approval. The validator rejects an
+        unknown or already answered approval id and an `args_hash` that does not match.
+Signals:
+    approve(ApprovalDecision): the same answer for senders that cannot use updates (the Temporal
+        Web UI's "Send a Signal"); an invalid one is ignored and logged as an event.
+    cancel_run(CancelRequest): stop the run; in-flight activities learn of it through heartbeats.
+        A Temporal cancellation request (the UI's Cancel button) has the same effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+
+with workflow.unsafe.imports_passed_through():
+    from aios import search_attributes as sa
+    from aios.activity_names import Activity
+    from aios.models import (
+        AgentRunInput,
+        ApprovalAck,
+        ApprovalDecision,
+        CancelRequest,
+        Citation,
+        EventsQuery,
+        PendingApproval,
+        PlanningInput,
+        PlanningResult,
+        RunEvent,
+        RunResult,
+        RunState,
+        StepInput,
+        StepResult,
+        StepState,
+    )
+    from aios.plan import ApprovalPolicy, Plan, Step, args_hash
+    from workflows.dag import DagExecutor, RunFailed, StepFailed
+
+# The progress log keeps this many recent events; older ones are dropped (histories and query
+# answers stay bounded however long a run is).
+MAX_EVENTS = 1000
+STEP_ACTIVITY = {
+    "tool": Activity.INVOKE_TOOL,
+    "llm": Activity.LLM_COMPLETE,
+    "retrieve": Activity.RETRIEVE,
+}
+PLANNING_TIMEOUT = timedelta(minutes=5)
+HEARTBEAT_TIMEOUT_S = 30.0
+
+
+@workflow.defn
+class AgentRunWorkflow:
+    def __init__(self) -> None:
+        self._state: RunState | None = None
+        self._events: list[RunEvent] = []
+        self._seq = 0
+        self._pending: dict[str, PendingApproval] = {}
+        self._decisions: dict[str, ApprovalDecision] = {}
+        self._answered: set[str] = set()
+        self._cancel: CancelRequest | None = None
+        self._approval_tools: set[str] = set()
+
+    # --- main ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, run: AgentRunInput) -> RunState:
+        now = workflow.now()
+        self._state = RunState(
+            run_id=workflow.info().workflow_id,
+            goal=run.goal,
+            tenant=run.tenant,
+            user_id=run.user_id,
+            created_at=now,
+            updated_at=now,
+        )
+        workflow.upsert_search_attributes(
+            [sa.TENANT.value_set(run.tenant), sa.USER.value_set(run.user_id)]
+        )
+        self._set_status("running")
+        self._emit("run.started", None, {"goal": run.goal})
+        work = asyncio.create_task(self._plan_and_execute(run))
+        try:
+            await workflow.wait_condition(lambda: work.done() or self._cancel is not None)
+            if not work.done():
+                work.cancel()
+                await asyncio.wait([work])
+                return self._finish_cancelled(self._cancel)
+            return work.result()
+        except asyncio.CancelledError:
+            # A Temporal cancellation request: stop the work, record it, end as Canceled.
+            work.cancel()
+            await asyncio.wait([work])
+            self._finish_cancelled(CancelRequest(reason="cancellation requested in Temporal"))
+            raise
+        except RunFailed as e:
+            self._state.error = e.reason
+            self._set_status(e.status)
+            self._emit("run.finished", None, {"status": e.status, "error": e.reason})
+            raise ApplicationError(
+                e.reason,
+                self._state,
+                type="RunTimedOut" if e.status == "timed_out" else "RunFailed",
+                non_retryable=True,
+            ) from None
+
+    async def _plan_and_execute(self, run: AgentRunInput) -> RunState:
+        state = self._run_state
+        planning = await self._plan(run)
+        plan = planning.plan
+        self._approval_tools = set(planning.tools_requiring_approval)
+        if run.max_steps is not None and len(plan.steps) > run.max_steps:
+            raise RunFailed(
+                f"the plan has {len(plan.steps)} steps, more than max_steps={run.max_steps}"
+            )
+        state.plan = [
+            StepState(id=s.id, kind=s.kind, title=s.title, depends_on=list(s.depends_on))
+            for s in plan.steps
+        ]
+        self._emit(
+            "plan.ready",
+            None,
+            {"planner": planning.planner, "steps": [s.id for s in plan.steps]},
+        )
+        self._refresh_details()
+
+        def count_usage(step: Step, result: StepResult) -> None:
+            state.usage += result.usage
+            self._emit("usage", step.id, state.usage.model_dump())
+            if run.budget_usd is not None and state.usage.cost_usd > run.budget_usd:
+                raise RunFailed(
+                    f"budget exceeded: spent ${state.usage.cost_usd:.4f} of "
+                    f"${run.budget_usd:.4f} after step {step.id!r}"
+                )
+
+        executor = DagExecutor(
+            plan=plan,
+            steps={s.id: s for s in state.plan},
+            run_step=lambda step, args, index: self._run_step(run, step, args, index),
+            emit=self._emit,
+            on_step_finished=count_usage,
+        )
+        outputs = await executor.run()
+        state.result = self._result_from(plan, outputs)
+        self._set_status("completed")
+        self._emit("run.finished", None, {"status": "completed"})
+        return state
+
+    async def _plan(self, run: AgentRunInput) -> PlanningResult:
+        try:
+            planning: PlanningResult = await workflow.execute_activity(
+                Activity.PLAN_RUN,
+                PlanningInput(
+                    goal=run.goal,
+                    planner=run.planner,
+                    skill=run.skill,
+                    inputs=run.inputs,
+                    tenant=run.tenant,
+                    plan=run.plan,
+                ),
+                result_type=PlanningResult,
+                start_to_close_timeout=PLANNING_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=3),
+                summary="plan the run",
+            )
+            return planning
+        except ActivityError as e:
+            raise RunFailed(f"planning failed: {_failure_reason(e)}") from None
+
+    # --- steps ----------------------------------------------------------------------------
+
+    async def _run_step(
+        self, run: AgentRunInput, step: Step, args: dict[str, Any], index: int | None
+    ) -> StepResult:
+        suffix = "" if index is None else f"-{index}"
+        if step.kind == "approval" or (step.tool in self._approval_tools):
+            await self._await_approval(step, args, suffix)
+            if step.kind == "approval":
+                return StepResult(output={"approved": True})
+        activity_name = STEP_ACTIVITY.get(step.kind)
+        if activity_name is None:
+            raise StepFailed(f"steps of kind {step.kind!r} cannot run here")
+        step_input = StepInput(
+            run_id=self._run_state.run_id,
+            step_id=step.id,
+            tenant=run.tenant,
+            user_id=run.user_id,
+            args=args,
+            tool=step.tool,
+            idempotency_key=f"{self._run_state.run_id}/{step.id}{suffix}",
+        )
+        title = step.title if index is None else f"{step.title} [{index + 1}]"
+        try:
+            result: StepResult = await workflow.execute_activity(
+                activity_name,
+                step_input,
+                result_type=StepResult,
+                start_to_close_timeout=timedelta(seconds=step.timeout_s),
+                heartbeat_timeout=timedelta(
+                    seconds=min(step.heartbeat_timeout_s or HEARTBEAT_TIMEOUT_S, step.timeout_s)
+                ),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=step.retry.initial_interval_s),
+                    backoff_coefficient=step.retry.backoff,
+                    maximum_interval=timedelta(seconds=step.retry.max_interval_s),
+                    maximum_attempts=step.retry.max_attempts,
+                ),
+                summary=title,
+            )
+            return result
+        except ActivityError as e:
+            attempts = _failure_attempts(e, step.retry.max_attempts)
+            raise StepFailed(_failure_reason(e), attempts=attempts) from None
+
+    async def _await_approval(self, step: Step, args: dict[str, Any], suffix: str) -> None:
+        policy = step.approval or ApprovalPolicy()
+        approval_id = f"{step.id}{suffix}-approval"
+        now = workflow.now()
+        pending = PendingApproval(
+            approval_id=approval_id,
+            step_id=step.id,
+            reason=policy.reason
+            or (
+                f"tool {step.tool!r} has side effects and needs approval"
+                if step.tool
+                else f"approval requested: {step.title}"
+            ),
+            args=args,
+            args_hash=args_hash(args),
+            requested_at=now,
+            expires_at=now + timedelta(seconds=policy.timeout_s),
+        )
+        self._pending[approval_id] = pending
+        self._step_state(step.id).status = "awaiting_approval"
+        self._emit("approval.requested", step.id, pending.model_dump(mode="json"))
+        self._sync_waiting_status()
+        try:
+            await workflow.wait_condition(
+                lambda: approval_id in self._decisions,
+                timeout=timedelta(seconds=policy.timeout_s),
+                timeout_summary=f"approval {approval_id} expires",
+            )
+        except TimeoutError:
+            self._pending.pop(approval_id, None)
+            self._answered.add(approval_id)
+            self._emit("approval.expired", step.id, {"approval_id": approval_id})
+            self._step_state(step.id).status = "running"
+            self._sync_waiting_status()
+            if policy.on_timeout == "fail":
+                raise RunFailed(
+                    f"approval {approval_id!r} was not answered within {policy.timeout_s:g}s",
+                    status="timed_out",
+                ) from None
+            raise StepFailed(
+                f"approval {approval_id!r} was not answered within {policy.timeout_s:g}s "
+                "and counts as rejected"
+            ) from None
+        decision = self._decisions[approval_id]
+        self._step_state(step.id).status = "running"
+        self._sync_waiting_status()
+        if decision.decision == "reject":
+            who = decision.reviewer or "a reviewer"
+            raise StepFailed(
+                f"rejected by {who}" + (f": {decision.comment}" if decision.comment else "")
+            )
+
+    # --- handlers -----------------------------------------------------------------------
+
+    @workflow.query
+    def state(self) -> RunState:
+        return self._run_state
+
+    @workflow.query
+    def events(self, query: EventsQuery) -> list[RunEvent]:
+        return [e for e in self._events if e.seq > query.after_seq]
+
+    @workflow.update
+    async def approve(self, decision: ApprovalDecision) -> ApprovalAck:
+        self._check_approval(decision)  # again: it may have been answered since validation
+        return self._accept(decision)
+
+    @approve.validator
+    def _validate_approve(self, decision: ApprovalDecision) -> None:
+        self._check_approval(decision)
+
+    @workflow.signal(name="approve")
+    def approve_signal(self, decision: ApprovalDecision) -> None:
+        try:
+            self._check_approval(decision)
+        except ApplicationError as e:
+            self._emit("approval.signal_ignored", None, {"reason": e.message, "type": e.type})
+            workflow.logger.warning("ignored approve signal: %s", e.message)
+            return
+        self._accept(decision)
+
+    @workflow.signal
+    def cancel_run(self, request: CancelRequest) -> None:
+        if self._cancel is None:
+            self._cancel = request
+
+    def _check_approval(self, decision: ApprovalDecision) -> None:
+        """Raise (type UnknownApproval, ApprovalAlreadyAnswered or ArgsHashMismatch) unless the
+        decision answers a pending approval about exactly the arguments it shows."""
+        pending = self._pending.get(decision.approval_id)
+        if pending is None:
+            if decision.approval_id in self._answered:
+                raise ApplicationError(
+                    f"approval {decision.approval_id!r} was already answered or has expired",
+                    type="ApprovalAlreadyAnswered",
+                    non_retryable=True,
+                )
+            waiting = ", ".join(self._pending) or "none"
+            raise ApplicationError(
+                f"no pending approval {decision.approval_id!r} (pending: {waiting})",
+                type="UnknownApproval",
+                non_retryable=True,
+            )
+        if decision.args_hash != pending.args_hash:
+            raise ApplicationError(
+                f"args_hash does not match the arguments awaiting approval for "
+                f"{decision.approval_id!r}; fetch the run state and approve what it shows",
+                type="ArgsHashMismatch",
+                non_retryable=True,
+            )
+
+    def _accept(self, decision: ApprovalDecision) -> ApprovalAck:
+        pending = self._pending.pop(decision.approval_id)
+        self._decisions[decision.approval_id] = decision
+        self._answered.add(decision.approval_id)
+        self._emit(
+            "approval.answered",
+            pending.step_id,
+            {
+                "approval_id": decision.approval_id,
+                "decision": decision.decision,
+                "reviewer": decision.reviewer,
+                "comment": decision.comment,
+            },
+        )
+        self._sync_waiting_status()
+        return ApprovalAck(
+            approval_id=decision.approval_id, decision=decision.decision, step_id=pending.step_id
+        )
+
+    # --- state bookkeeping ---------------------------------------------------------------
+
+    @property
+    def _run_state(self) -> RunState:
+        if self._state is None:  # only before run() starts; handlers run after it
+            raise ApplicationError("the run has not started yet", non_retryable=True)
+        return self._state
+
+    def _step_state(self, step_id: str) -> StepState:
+        return next(s for s in self._run_state.plan if s.id == step_id)
+
+    def _set_status(self, status: str) -> None:
+        state = self._run_state
+        if state.status != status:
+            state.status = status  # type: ignore[assignment]
+            workflow.upsert_search_attributes([sa.STATUS.value_set(status)])
+        state.updated_at = workflow.now()
+        self._refresh_details()
+
+    def _sync_waiting_status(self) -> None:
+        if self._run_state.status in ("running", "awaiting_approval"):
+            self._set_status("awaiting_approval" if self._pending else "running")
+        self._run_state.pending_approvals = list(self._pending.values())
+        self._refresh_details()
+
+    def _emit(self, kind: str, step_id: str | None, data: dict[str, Any]) -> None:
+        self._seq += 1
+        now = workflow.now()
+        self._events.append(RunEvent(seq=self._seq, type=kind, at=now, step_id=step_id, data=data))
+        if len(self._events) > MAX_EVENTS:
+            del self._events[: len(self._events) - MAX_EVENTS]
+        if self._state is not None:
+            self._state.last_event_seq = self._seq
+            self._state.updated_at = now
+
+    def _finish_cancelled(self, request: CancelRequest | None) -> RunState:
+        state = self._run_state
+        reason = (request.reason if request else None) or "cancelled"
+        for step in state.plan:
+            if step.status in ("pending", "running", "awaiting_approval"):
+                step.status = "cancelled"
+                step.ended_at = workflow.now()
+        self._pending.clear()
+        state.pending_approvals = []
+        state.error = reason
+        self._set_status("cancelled")
+        self._emit("run.finished", None, {"status": "cancelled", "reason": reason})
+        return state
+
+    def _refresh_details(self) -> None:
+        """The markdown shown as 'current details' in the Temporal UI."""
+        state = self._state
+        if state is None:
+            return
+        lines = [f"**Status:** {state.status}", ""]
+        if state.plan:
+            lines.append("| step | status | attempts |")
+            lines.append("|---|---|---|")
+            lines += [f"| {s.title} | {s.status} | {s.attempts} |" for s in state.plan]
+        for p in self._pending.values():
+            payload = json.dumps(
+                {"approval_id": p.approval_id, "decision": "approve", "args_hash": p.args_hash}
+            )
+            lines += [
+                "",
+                f"### Awaiting approval `{p.approval_id}` (step `{p.step_id}`)",
+                f"{p.reason}. Expires {p.expires_at.isoformat()}.",
+                "",
+                f"Arguments: `{json.dumps(p.args, default=str)[:800]}`",
+                "",
+                "To answer here: **Send a Signal** named `approve` with this input "
+                '(use `"decision": "reject"` and a `"comment"` to reject):',
+                "",
+                f"```json\n{payload}\n```",
+                f"Or run `aios approve {state.run_id} {p.approval_id}` "
+                f"(add `--reject --reason TEXT` to reject).",
+            ]
+        if state.error:
+            lines += ["", f"**Error:** {state.error}"]
+        workflow.set_current_details("\n".join(lines))
+
+    @staticmethod
+    def _result_from(plan: Plan, outputs: dict[str, Any]) -> RunResult:
+        output = outputs.get(plan.result_step_id)
+        if isinstance(output, dict) and isinstance(output.get("text"), str):
+            citations = [
+                Citation.model_validate(c)
+                for c in output.get("citations") or []
+                if isinstance(c, dict) and "source" in c
+            ]
+            return RunResult(answer=output["text"], citations=citations)
+        if output is None:
+            return RunResult(answer=f"step {plan.result_step_id!r} produced no output")
+        return RunResult(answer=json.dumps(output, indent=2, default=str))
+
+
+def _failure_reason(error: ActivityError) -> str:
+    cause = error.cause
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    if cause is not None:
+        return f"{type(cause).__name__}: {cause}"
+    return str(error)
+
+
+def _failure_attempts(error: ActivityError, max_attempts: int) -> int:
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        first = cause.details[0]
+        if isinstance(first, dict) and isinstance(first.get("attempt"), int):
+            return int(first["attempt"])
+    if error.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+        return max_attempts
+    return 1

@@ -1,0 +1,197 @@
+"""The DAG executor shared by agent plans and (later) skills.
+
+It runs inside workflow code, so it only schedules: every step whose dependencies have finished
+starts at once (independent steps run in parallel), a `for_each` step fans out over a list, a
+condition over earlier outputs can skip a step (and, transitively, what needs it), and a failed step
+fails the run unless the plan says to continue. What a step *does* is the host's business: the host
+passes a `StepRunner` that turns a step and its resolved arguments into a `StepResult`, usually by
+executing an activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from aios.models import StepResult, StepState, Usage
+    from aios.plan import Plan, PlanError, Step, evaluate_condition, resolve_args, resolve_ref
+
+# Fan-out of one for_each step: more elements than this wait for a free slot.
+MAX_PARALLEL_ITEMS = 16
+
+
+class StepFailed(Exception):
+    """A step could not produce an output; `reason` is shown to the user."""
+
+    def __init__(self, reason: str, *, attempts: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.attempts = attempts
+
+
+class RunFailed(Exception):
+    """The whole run must stop with `status` (failed or timed_out) and `reason`."""
+
+    def __init__(self, reason: str, *, status: str = "failed") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class StepRunner(Protocol):
+    def __call__(
+        self, step: Step, args: dict[str, Any], item_index: int | None
+    ) -> Awaitable[StepResult]: ...
+
+
+EventSink = Callable[[str, str | None, dict[str, Any]], None]
+
+
+@dataclass
+class DagExecutor:
+    plan: Plan
+    steps: dict[str, StepState]
+    run_step: StepRunner
+    emit: EventSink
+    on_step_finished: Callable[[Step, StepResult], None] = lambda _s, _r: None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    async def run(self) -> dict[str, Any]:
+        """Run the plan to the end; returns every completed step's output."""
+        running: dict[asyncio.Task[StepResult], Step] = {}
+        try:
+            while True:
+                for step in self._ready_steps(running.values()):
+                    if self._should_skip(step):
+                        continue
+                    running[asyncio.create_task(self._start(step))] = step
+                if not running:
+                    return self.outputs
+                done, _ = await asyncio.wait(running.keys(), return_when=asyncio.FIRST_COMPLETED)
+                # Deterministic order: tasks finish in one activation in plan order.
+                for task in sorted(done, key=lambda t: self._position(running[t].id)):
+                    self._observe(running.pop(task), task)
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(running.keys())
+
+    # --- scheduling -------------------------------------------------------------------
+
+    def _position(self, step_id: str) -> int:
+        return next(i for i, s in enumerate(self.plan.steps) if s.id == step_id)
+
+    def _ready_steps(self, running: Any) -> list[Step]:
+        running_ids = {s.id for s in running}
+        ready = []
+        for step in self.plan.steps:
+            state = self.steps[step.id]
+            if state.status != "pending" or step.id in running_ids:
+                continue
+            if all(self.steps[d].status in _FINISHED for d in step.depends_on):
+                ready.append(step)
+        return ready
+
+    def _should_skip(self, step: Step) -> bool:
+        blocked = [d for d in step.depends_on if self.steps[d].status != "completed"]
+        if blocked:
+            self._skip(step, f"skipped because {', '.join(blocked)} did not complete")
+            return True
+        if step.condition is not None:
+            try:
+                holds = evaluate_condition(step.condition, self.outputs)
+            except PlanError as e:
+                raise RunFailed(f"step {step.id!r}: {e}") from None
+            if not holds:
+                self._skip(
+                    step,
+                    f"condition {step.condition.ref} {step.condition.op} "
+                    f"{step.condition.value!r} is false",
+                )
+                return True
+        return False
+
+    def _skip(self, step: Step, reason: str) -> None:
+        state = self.steps[step.id]
+        state.status = "skipped"
+        state.error = None
+        state.ended_at = workflow.now()
+        self.emit("step.skipped", step.id, {"reason": reason})
+
+    async def _start(self, step: Step) -> StepResult:
+        state = self.steps[step.id]
+        state.status = "running"
+        state.started_at = workflow.now()
+        self.emit("step.started", step.id, {"title": step.title, "kind": step.kind})
+        if step.for_each is None:
+            return await self.run_step(step, self._resolve(step, None), None)
+        try:
+            items = resolve_ref(step.for_each, self.outputs)
+        except PlanError as e:
+            raise StepFailed(f"for_each: {e}") from None
+        if not isinstance(items, list):
+            raise StepFailed(f"for_each {step.for_each!r} is a {type(items).__name__}, not a list")
+        slots = asyncio.Semaphore(MAX_PARALLEL_ITEMS)
+
+        async def one(index: int, item: Any) -> StepResult:
+            async with slots:
+                return await self.run_step(step, self._resolve(step, item), index)
+
+        results = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
+        usage = Usage()
+        for r in results:
+            usage += r.usage
+        return StepResult(
+            output=[r.output for r in results],
+            attempt=max((r.attempt for r in results), default=1),
+            usage=usage,
+        )
+
+    def _resolve(self, step: Step, item: Any) -> dict[str, Any]:
+        try:
+            resolved = resolve_args(step.args, self.outputs, item)
+        except PlanError as e:
+            raise StepFailed(f"arguments: {e}") from None
+        if not isinstance(resolved, dict):  # cannot happen: resolution keeps the dict's shape
+            raise StepFailed("arguments did not resolve to an object")
+        return resolved
+
+    def _observe(self, step: Step, task: asyncio.Task[StepResult]) -> None:
+        state = self.steps[step.id]
+        state.ended_at = workflow.now()
+        error = task.exception()
+        if error is None:
+            result = task.result()
+            self.outputs[step.id] = result.output
+            state.status = "completed"
+            state.attempts = max(state.attempts, result.attempt)
+            state.usage = result.usage
+            self.emit("step.finished", step.id, {"attempts": state.attempts})
+            self.on_step_finished(step, result)
+            return
+        if isinstance(error, RunFailed):
+            state.status = "failed"
+            state.error = error.reason
+            self.emit("step.failed", step.id, {"error": error.reason})
+            raise error
+        if not isinstance(error, StepFailed):
+            raise error
+        state.status = "failed"
+        state.error = error.reason
+        state.attempts = max(state.attempts, error.attempts)
+        self.emit(
+            "step.failed",
+            step.id,
+            {"error": error.reason, "attempts": state.attempts, "continue": step.on_failure},
+        )
+        if step.on_failure == "fail":
+            raise RunFailed(f"step {step.id!r} failed: {error.reason}")
+
+
+_FINISHED = frozenset({"completed", "failed", "skipped", "cancelled"})
