@@ -80,15 +80,15 @@ def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
             depends_on=["extract"],
             args={
                 "instruction": (
-                    f"Write a short research report that answers: {goal}\n"
-                    "Use only the numbered documents, cite them like [1], and end with a "
-                    "one-sentence conclusion. If there are no documents, say that the knowledge "
-                    "base has nothing on this topic."
+                    f"Answer in one short paragraph: {goal}\n"
+                    "Use only the numbered documents and cite them like [1]. If there are no "
+                    "documents, say that the knowledge base has nothing on this topic."
                 ),
-                "documents": {"$ref": "steps.extract.output"},
+                "documents": {"$ref": "steps.retrieve.output.sources"},
+                "evidence": {"$ref": "steps.extract.output"},
                 "cite": True,
                 "model": "strong",
-                "max_tokens": 700,
+                "max_tokens": 400,
             },
             timeout_s=600,
             retry=llm_retry,

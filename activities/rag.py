@@ -66,6 +66,9 @@ class Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
         return SentenceTransformer(self._model_path(self.model_name), device="cpu")
 
@@ -144,7 +147,15 @@ def chunk_text(text: str, max_chars: int = CHUNK_CHARS) -> list[str]:
 
 
 class VectorIndex:
-    def __init__(self, client: AsyncQdrantClient, collection: str, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        client: AsyncQdrantClient,
+        collection: str,
+        embedder: Embedder,
+        *,
+        local_mode: bool = False,
+    ) -> None:
+        self._local_mode = local_mode
         self.client = client
         self.collection = collection
         self.embedder = embedder
@@ -162,9 +173,10 @@ class VectorIndex:
                         size=await self.embedder.dimension, distance=models.Distance.COSINE
                     ),
                 )
-                await self.client.create_payload_index(
-                    self.collection, "tenant", models.PayloadSchemaType.KEYWORD
-                )
+                if not self._local_mode:  # local mode ignores payload indexes
+                    await self.client.create_payload_index(
+                        self.collection, "tenant", models.PayloadSchemaType.KEYWORD
+                    )
             self._ready = True
 
     @staticmethod

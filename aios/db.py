@@ -8,7 +8,7 @@ several workers starting together apply each migration once.
 from __future__ import annotations
 
 import logging
-from importlib import resources
+from pathlib import Path
 
 import asyncpg
 
@@ -17,13 +17,13 @@ from aios.errors import ConfigurationError, TransientError
 log = logging.getLogger(__name__)
 
 _MIGRATION_LOCK = 0x41494F53  # "AIOS"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def migration_files() -> list[tuple[str, str]]:
     """(version, sql) for each migration, in order."""
-    folder = resources.files("aios") / "migrations"
-    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
-    return [(name.removesuffix(".sql"), (folder / name).read_text()) for name in names]
+    files = sorted(MIGRATIONS_DIR.glob("*.sql"))
+    return [(path.stem, path.read_text()) for path in files]
 
 
 async def migrate(pool: asyncpg.Pool) -> list[str]:
@@ -64,5 +64,9 @@ async def connect(database_url: str, *, min_size: int = 1, max_size: int = 10) -
         ) from e
     except ValueError as e:
         raise ConfigurationError(f"AIOS_DATABASE_URL is not a valid PostgreSQL URL: {e}") from e
-    await migrate(pool)
+    try:
+        await migrate(pool)
+    except BaseException:
+        await pool.close()
+        raise
     return pool

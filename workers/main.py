@@ -63,7 +63,9 @@ class Resources:
             pool=pool,
             qdrant=qdrant,
             embedder=embedder,
-            index=VectorIndex(qdrant, settings.collection, embedder),
+            index=VectorIndex(
+                qdrant, settings.collection, embedder, local_mode=settings.qdrant_url is None
+            ),
             router=ModelRouter(settings),
             registry=registry,
         )

@@ -25,7 +25,11 @@ class LlmStepArgs(BaseModel):
     model: str = "fast"
     max_tokens: int = Field(default=512, ge=1, le=32_000)
     temperature: float = Field(default=0.2, ge=0, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     cite: bool = False
+    # Notes per document, in the documents' order (e.g. key points extracted from each source):
+    # appended under the documents' citation numbers so a reader sees what the answer rests on.
+    evidence: list[Any] | None = None
     # Present the structured answer (`data`) as a bullet list under this key in the text.
     bullets_from: str | None = None
 
@@ -54,6 +58,7 @@ class LlmActivities:
                 messages=messages,
                 max_tokens=args.max_tokens,
                 temperature=args.temperature,
+                frequency_penalty=args.frequency_penalty,
                 output_schema=args.output_schema,
             )
         )
@@ -77,6 +82,8 @@ class LlmActivities:
             used = [documents[n - 1] for n in numbers] or documents
         else:
             used = documents
+        if args.evidence:
+            text += "\n\n" + context.evidence_section(documents, context.normalize(args.evidence))
         return StepResult(
             output={
                 "text": text,

@@ -20,6 +20,8 @@ class LLMRequest(BaseModel):
     messages: list[Message]
     max_tokens: int = 512
     temperature: float = 0.2
+    # Discourages repeating the same tokens (small local models loop without it).
+    frequency_penalty: float | None = None
     # JSON schema the answer must satisfy; providers enforce it natively where they can.
     output_schema: dict[str, Any] | None = None
 

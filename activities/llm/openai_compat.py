@@ -32,8 +32,11 @@ class OpenAICompatProvider(LLMProvider):
         base_url: str | None = None,
         context_window: int = 128_000,
         timeout_s: float = 600.0,
+        extra_body: dict[str, Any] | None = None,
     ) -> None:
         self.name = name
+        # Server-specific request fields (e.g. llama.cpp sampling options).
+        self._extra_body = extra_body
         self.context_window = context_window
         # max_retries=0: Temporal's retry policy is the only one.
         self._client = openai.AsyncOpenAI(
@@ -47,6 +50,10 @@ class OpenAICompatProvider(LLMProvider):
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
         }
+        if self._extra_body:
+            params["extra_body"] = self._extra_body
+        if request.frequency_penalty is not None:
+            params["frequency_penalty"] = request.frequency_penalty
         if request.output_schema is not None:
             params["response_format"] = {
                 "type": "json_schema",

@@ -7,6 +7,8 @@ from activities.llm.openai_compat import OpenAICompatProvider
 from aios.config import Settings
 from aios.errors import ConfigurationError
 
+LOCAL_SAMPLING = {"repeat_penalty": 1.15, "repeat_last_n": 256}
+
 
 class ModelRouter:
     def __init__(self, settings: Settings) -> None:
@@ -39,6 +41,9 @@ class ModelRouter:
                 base_url=url,
                 # llama.cpp splits its context between parallel slots.
                 context_window=s.local_model_context_size // max(1, s.local_model_parallel),
+                # Small local models loop on phrases; llama.cpp's repeat penalty over a long
+                # window stops that where the OpenAI-style frequency penalty does not.
+                extra_body=LOCAL_SAMPLING,
             )
         if name == "openai":
             if s.openai_api_key is None:

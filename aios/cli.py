@@ -1,0 +1,322 @@
+"""The `aios` command line.
+
+Server verbs (`dev`, `demo`, `worker`, `api`) run parts of the system; client verbs (`run`,
+`status`, `runs`, `approve`, `cancel`) talk to the API at AIOS_API_URL with AIOS_API_KEY — or, when
+those are unset, to the stack `aios dev` is running from this directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aios.client import ApiClient, ApiError, follow, format_report
+from aios.config import Settings
+from aios.errors import AiosError
+
+SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "docs"
+DEMO_GOAL = "How does AIOS keep agent runs durable, and how do human approvals work?"
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as e:
+        raise SystemExit(f"aios: invalid configuration: {e}") from None
+
+
+def _api(settings: Settings) -> ApiClient:
+    from aios.devstack import read_runtime
+
+    runtime = read_runtime(settings)
+    url = os.environ.get("AIOS_API_URL") or runtime.get("api_url") or settings.api_url
+    key = os.environ.get("AIOS_API_KEY") or runtime.get("api_key")
+    if key is None and settings.dev_api_key is not None:
+        key = settings.dev_api_key.get_secret_value()
+    return ApiClient(url, key)
+
+
+def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"aios: --input takes key=value, got {pair!r}")
+        try:
+            inputs[key] = json.loads(raw)  # numbers, booleans, JSON objects
+        except ValueError:
+            inputs[key] = raw
+    return inputs
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def _print_run(run: dict[str, Any]) -> None:
+    print(f"run {run['run_id']}: {run['status']}")
+    print(f"goal: {run['goal']}")
+    for step in run.get("plan", []):
+        extra = f" — {step['error']}" if step.get("error") else ""
+        print(
+            f"  {step['id']:<12} {step['status']:<18} attempts {step['attempts']}"
+            f"  {step['title']}{extra}"
+        )
+    for approval in run.get("pending_approvals", []):
+        print(
+            f"  awaiting approval {approval['approval_id']} (step {approval['step_id']}): "
+            f"{approval['reason']}\n    aios approve {run['run_id']} {approval['approval_id']}"
+        )
+    if run.get("error"):
+        print(f"error: {run['error']}")
+    if run.get("result"):
+        print("\n" + format_report(run))
+
+
+# --- client verbs -------------------------------------------------------------------------
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings()
+    body: dict[str, Any] = {"goal": args.goal, "inputs": _parse_inputs(args.input)}
+    if args.skill:
+        body["skill"] = args.skill
+    async with _api(settings) as api:
+        created = await api.create_run(body)
+        run_id = created["run_id"]
+        if args.json and not args.follow:
+            _print_json(created)
+            return 0
+        if not args.json:
+            print(f"run {run_id} started")
+            print(f"  Temporal UI: {created['links']['temporal_ui']}")
+        if not args.follow:
+            return 0
+        run = await follow(api, run_id, printer=(lambda _l: None) if args.json else print)
+        if args.json:
+            _print_json(run)
+        else:
+            print()
+            _print_run(run)
+        return 0 if run["status"] == "completed" else 1
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    async with _api(_settings()) as api:
+        run = await api.get_run(args.run_id)
+    _print_json(run) if args.json else _print_run(run)
+    return 0
+
+
+async def cmd_runs(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"page_size": args.limit}
+    if args.status:
+        params["status"] = args.status
+    async with _api(_settings()) as api:
+        page = await api.request("GET", "/v1/runs", params=params)
+    if args.json:
+        _print_json(page)
+        return 0
+    if not page["runs"]:
+        print("no runs")
+    for run in page["runs"]:
+        print(
+            f"{run['run_id']}  {run['status']:<18} {run['created_at'] or '':<33} {run['goal'][:60]}"
+        )
+    return 0
+
+
+async def cmd_approve(args: argparse.Namespace) -> int:
+    async with _api(_settings()) as api:
+        run = await api.get_run(args.run_id)
+        pending = run.get("pending_approvals", [])
+        if args.approval_id:
+            match = [p for p in pending if p["approval_id"] == args.approval_id]
+        else:
+            match = pending
+        if not match:
+            waiting = ", ".join(p["approval_id"] for p in pending) or "none"
+            print(
+                f"aios: run {args.run_id} has no such pending approval (pending: {waiting})",
+                file=sys.stderr,
+            )
+            return 2
+        if len(match) > 1:
+            names = ", ".join(p["approval_id"] for p in match)
+            print(f"aios: several approvals are pending ({names}); name one", file=sys.stderr)
+            return 2
+        approval = match[0]
+        body = {
+            "decision": "reject" if args.reject else "approve",
+            "args_hash": approval["args_hash"],
+            "comment": args.reason,
+        }
+        ack = await api.request(
+            "POST", f"/v1/runs/{args.run_id}/approvals/{approval['approval_id']}", json=body
+        )
+    _print_json(ack) if args.json else print(f"{ack['decision']}d {ack['approval_id']}")
+    return 0
+
+
+async def cmd_cancel(args: argparse.Namespace) -> int:
+    async with _api(_settings()) as api:
+        result = await api.request("POST", f"/v1/runs/{args.run_id}/cancel")
+    _print_json(result) if args.json else print(f"run {args.run_id}: {result['status']}")
+    return 0
+
+
+# --- server verbs -------------------------------------------------------------------------
+
+
+async def cmd_dev(_: argparse.Namespace) -> int:
+    from aios.devstack import serve_forever
+
+    await serve_forever(_settings())
+    return 0
+
+
+async def cmd_worker(_: argparse.Namespace) -> int:
+    from workers.main import run_worker
+
+    await run_worker(_settings())
+    return 0
+
+
+async def cmd_api(_: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port)
+    )
+    await server.serve()
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    """Start the embedded stack, index the sample corpus, run a research report, print it."""
+    import signal
+
+    from aios.devstack import running_stack, say
+    from aios.models import IngestInput, IngestResult
+    from workflows.ingest import IngestWorkflow
+
+    settings = _settings()
+    started = time.monotonic()
+    async with running_stack(settings) as dev:
+        say(f"stack up in {time.monotonic() - started:.1f}s")
+        corpus = Path(args.corpus).resolve()
+        say(f"indexing the sample corpus {corpus} ...")
+        ingest: IngestResult = await dev.client.execute_workflow(
+            IngestWorkflow.run,
+            IngestInput(paths=[str(corpus)]),
+            id=f"ingest-sample-corpus-{int(time.time())}",
+            task_queue=dev.settings.task_queue,
+            static_summary=f"index {corpus}",
+        )
+        chunks = sum(d.chunks for d in ingest.documents)
+        say(f"indexed {len(ingest.documents)} documents ({chunks} chunks)")
+        for error in ingest.errors:
+            say(f"  not indexed: {error}")
+        run_started = time.monotonic()
+        async with ApiClient(dev.api_url, dev.api_key, timeout_s=60) as api:
+            created = await api.create_run({"goal": args.goal})
+            run_id = created["run_id"]
+            say(f"research run {run_id} started: {args.goal}")
+            run = await follow(api, run_id)
+        elapsed = time.monotonic() - run_started
+        print("\n" + "=" * 78)
+        print(f"REPORT — {args.goal}\n")
+        print(format_report(run))
+        print("=" * 78)
+        print(f"Run:          {run_id} ({run['status']} in {elapsed:.1f}s)")
+        print(f"API:          {dev.api_url}/v1/runs/{run_id}   (key: {dev.api_key})")
+        print(f"Temporal UI:  {created['links']['temporal_ui']}")
+        print(f"Total time:   {time.monotonic() - started:.1f}s")
+        if run["status"] != "completed":
+            return 1
+        if args.keep_running or (sys.stdin.isatty() and not args.exit):
+            print("\nThe stack keeps running so you can look around; Ctrl-C stops it.")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            say("stopping ...")
+    return 0
+
+
+# --- entry point --------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aios", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def verb(name: str, fn: Callable[[argparse.Namespace], Awaitable[int]], help: str) -> Any:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(fn=fn)
+        return p
+
+    verb("dev", cmd_dev, "start the embedded stack in the foreground (Ctrl-C stops it)")
+    demo = verb("demo", cmd_demo, "start the stack, index the sample corpus, run a research report")
+    demo.add_argument("--goal", default=DEMO_GOAL)
+    demo.add_argument("--corpus", default=str(SAMPLE_CORPUS))
+    demo.add_argument("--keep-running", action="store_true", help="keep the stack up afterwards")
+    demo.add_argument("--exit", action="store_true", help="stop the stack afterwards")
+    verb("worker", cmd_worker, "run one worker against configured Temporal/PostgreSQL/Qdrant")
+    verb("api", cmd_api, "run the API against configured Temporal/PostgreSQL")
+    run = verb("run", cmd_run, "start an agent run")
+    run.add_argument("goal")
+    run.add_argument("--skill")
+    run.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("--follow", action="store_true", help="show progress until the run ends")
+    status = verb("status", cmd_status, "show a run")
+    status.add_argument("run_id")
+    runs = verb("runs", cmd_runs, "list runs")
+    runs.add_argument("--status")
+    runs.add_argument("--limit", type=int, default=20)
+    approve = verb("approve", cmd_approve, "approve (or reject) a pending approval")
+    approve.add_argument("run_id")
+    approve.add_argument("approval_id", nargs="?")
+    approve.add_argument("--reject", action="store_true")
+    approve.add_argument("--reason")
+    cancel = verb("cancel", cmd_cancel, "cancel a run")
+    cancel.add_argument("run_id")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        code = asyncio.run(args.fn(args))
+    except ApiError as e:
+        print(f"aios: {e.message} (HTTP {e.status})", file=sys.stderr)
+        code = 1
+    except AiosError as e:
+        print(f"aios: {e.message}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""A small client of the AIOS REST API, used by the CLI and the demo."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+
+from aios.errors import AiosError, ConfigurationError
+
+
+class ApiError(AiosError):
+    """The API answered with a problem; `status` and `problem` say what."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        detail = problem.get("detail") or problem.get("title") or f"HTTP {status}"
+        super().__init__(str(detail), details=problem)
+        self.status = status
+        self.problem = problem
+
+
+class ApiClient:
+    def __init__(self, base_url: str, api_key: str | None, *, timeout_s: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout_s)
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as e:
+            raise ConfigurationError(
+                f"cannot reach the AIOS API at {self._http.base_url} ({e}); start it with "
+                "`aios dev` or set AIOS_API_URL"
+            ) from e
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"detail": response.text[:500]}
+            raise ApiError(response.status_code, problem)
+        return response.json() if response.content else None
+
+    async def create_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("POST", "/v1/runs", json=body)
+        return result
+
+    async def get_run(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", f"/v1/runs/{run_id}")
+        return result
+
+    async def events(self, run_id: str, after: int = 0) -> AsyncIterator[dict[str, Any]]:
+        """Server-sent events of a run until it finishes."""
+        async with self._http.stream(
+            "GET", f"/v1/runs/{run_id}/events", params={"after": after}, timeout=None
+        ) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise ApiError(response.status_code, response.json())
+            event: dict[str, Any] = {}
+            async for line in response.aiter_lines():
+                if line.startswith("event:"):
+                    event["type"] = line[6:].strip()
+                elif line.startswith("data:"):
+                    event["data"] = json.loads(line[5:].strip())
+                elif line == "" and event:
+                    yield event
+                    if event.get("type") == "run.finished":
+                        return
+                    event = {}
+
+
+def describe_event(event: dict[str, Any]) -> str | None:
+    """One line of progress for a run event, or None for events not worth a line."""
+    kind = event.get("type", "")
+    data = event.get("data") or {}
+    step = data.get("step_id")
+    inner = data.get("data") or {}
+    match kind:
+        case "run.started":
+            return "run started"
+        case "plan.ready":
+            return f"plan ready ({inner.get('planner')}): {' -> '.join(inner.get('steps', []))}"
+        case "step.started":
+            return f"  step {step}: running — {inner.get('title', '')}"
+        case "step.finished":
+            return f"  step {step}: completed (attempts: {inner.get('attempts', 1)})"
+        case "step.failed":
+            return f"  step {step}: FAILED — {inner.get('error')}"
+        case "step.skipped":
+            return f"  step {step}: skipped — {inner.get('reason')}"
+        case "approval.requested":
+            return (
+                f"  step {step}: awaiting approval {inner.get('approval_id')} — "
+                f"{inner.get('reason')}\n    answer with: aios approve {{run_id}} "
+                f"{inner.get('approval_id')}   (or --reject --reason TEXT)"
+            )
+        case "approval.answered":
+            return f"  approval {inner.get('approval_id')}: {inner.get('decision')}"
+        case "approval.expired":
+            return f"  approval {inner.get('approval_id')}: expired"
+        case "run.finished":
+            status = inner.get("status") or data.get("status")
+            error = inner.get("error") or inner.get("reason")
+            return f"run {status}" + (f": {error}" if error else "")
+    return None
+
+
+async def follow(
+    api: ApiClient, run_id: str, printer: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Print progress until the run ends; returns the final run state."""
+    async for event in api.events(run_id):
+        line = describe_event(event)
+        if line:
+            printer(line.replace("{run_id}", run_id))
+    return await api.get_run(run_id)
+
+
+def format_report(run: dict[str, Any]) -> str:
+    result = run.get("result") or {}
+    lines = [result.get("answer", "").strip() or "(no answer)"]
+    citations = result.get("citations") or []
+    if citations:
+        lines += ["", "Sources:"]
+        for i, c in enumerate(citations, 1):
+            title = c.get("title") or c.get("source")
+            lines.append(f"  [{i}] {title} — {c.get('source')} ({c.get('chunk_id')})")
+    usage = run.get("usage") or {}
+    lines += [
+        "",
+        f"Tokens: {usage.get('input_tokens', 0)} in, {usage.get('output_tokens', 0)} out; "
+        f"cost ${usage.get('cost_usd', 0):.4f}",
+    ]
+    return "\n".join(lines)
