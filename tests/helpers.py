@@ -1,0 +1,65 @@
+"""Small helpers shared by the workflow and API tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+
+from aios.models import AgentRunInput, RunState
+from aios.plan import Plan
+from tests.conftest import run_id
+from workflows.agent_run import AgentRunWorkflow
+
+
+async def start_plan(
+    client: Client, task_queue: str, steps: list[dict[str, Any]], **plan: Any
+) -> WorkflowHandle[Any, Any]:
+    return await client.start_workflow(
+        AgentRunWorkflow.run,
+        AgentRunInput(goal="test run", plan=Plan.model_validate({"steps": steps, **plan})),
+        id=run_id(),
+        task_queue=task_queue,
+    )
+
+
+async def finish(handle: WorkflowHandle[Any, Any]) -> RunState:
+    """The final state, whether the run completed or failed."""
+    try:
+        await handle.result()
+    except WorkflowFailureError:
+        pass
+    state: RunState = await handle.query(AgentRunWorkflow.state)
+    return state
+
+
+async def wait_for(
+    handle: WorkflowHandle[Any, Any],
+    predicate: Callable[[RunState], bool],
+    timeout_s: float = 20.0,
+) -> RunState:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            state: RunState = await handle.query(AgentRunWorkflow.state)
+            if predicate(state):
+                return state
+        except Exception:  # not started by a worker yet
+            state = None  # type: ignore[assignment]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached in {timeout_s}s; last state: {state}")
+        await asyncio.sleep(0.1)
+
+
+def step(state: RunState, step_id: str) -> Any:
+    return next(s for s in state.plan if s.id == step_id)
+
+
+async def current_details(handle: WorkflowHandle[Any, Any]) -> str:
+    """The markdown the Temporal UI shows as the run's current details."""
+    metadata = await handle.query("__temporal_workflow_metadata")
+    details: str = metadata.current_details
+    return details

@@ -1,0 +1,419 @@
+"""AgentRunWorkflow on a real Temporal dev server with a real worker."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from aios import search_attributes as sa
+from aios.models import AgentRunInput, ApprovalDecision, CancelRequest, EventsQuery, IngestInput
+from tests.conftest import REPO, Stack, run_id
+from tests.helpers import current_details, finish, start_plan, step, wait_for
+from tests.support.fake_openai import FakeOpenAI, ScriptedReply
+from workflows.agent_run import AgentRunWorkflow
+from workflows.ingest import IngestWorkflow
+
+
+async def test_research_report_runs_end_to_end_with_citations(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    ingest = await stack.client.execute_workflow(
+        IngestWorkflow.run,
+        IngestInput(paths=[str(REPO / "docs")]),
+        id=f"ingest-{run_id()}",
+        task_queue=stack.settings.task_queue,
+    )
+    assert len(ingest.documents) >= 3 and not ingest.errors
+    again = await stack.client.execute_workflow(
+        IngestWorkflow.run,
+        IngestInput(paths=[str(REPO / "docs")]),
+        id=f"ingest-{run_id()}",
+        task_queue=stack.settings.task_queue,
+    )
+    assert all(d.unchanged for d in again.documents), "re-ingesting unchanged files is a no-op"
+
+    state = await stack.client.execute_workflow(
+        AgentRunWorkflow.run,
+        AgentRunInput(goal="How do human approvals work?", inputs={"max_sources": 3}),
+        id=run_id(),
+        task_queue=stack.settings.task_queue,
+    )
+    assert state.status == "completed"
+    assert [s.status for s in state.plan] == ["completed"] * 3
+    assert state.result is not None
+    assert "[1]" in state.result.answer and "Key points by source" in state.result.answer
+    assert state.result.citations, "the report cites its sources"
+    assert any("approvals.md" in c.source for c in state.result.citations)
+    assert all(c.chunk_id and c.snippet for c in state.result.citations)
+    # One extraction per source (in parallel) plus the report, all with the retrieved text.
+    extract_calls = [r for r in fake_openai.requests if "response_format" in r]
+    report_calls = [r for r in fake_openai.requests if "response_format" not in r]
+    assert 1 <= len(extract_calls) <= 3
+    assert len(report_calls) == 1
+    assert "BEGIN DOCUMENT [1]" in report_calls[0]["messages"][1]["content"]
+    assert "untrusted" in report_calls[0]["messages"][0]["content"]
+    assert state.usage.input_tokens == 100 * len(fake_openai.requests)
+
+
+async def test_independent_steps_run_in_parallel(stack: Stack) -> None:
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [
+            {"id": "a", "kind": "tool", "tool": "timed_sleep", "args": {"seconds": 1.5}},
+            {"id": "b", "kind": "tool", "tool": "timed_sleep", "args": {"seconds": 1.5}},
+            {
+                "id": "join",
+                "kind": "tool",
+                "tool": "echo",
+                "depends_on": ["a", "b"],
+                "args": {"value": {"a": {"$ref": "steps.a.output"}, "b": "{{steps.b.output}}"}},
+            },
+        ],
+    )
+    state = await finish(handle)
+    assert state.status == "completed", state.error
+    rows = await stack.pool.fetch(
+        "SELECT step_id, event, at FROM test_tool_log WHERE run_id = $1", handle.id
+    )
+    times = {(r["step_id"], r["event"]): r["at"] for r in rows}
+    # Each started before the other ended: the two steps overlapped.
+    assert times[("a", "started")] < times[("b", "ended")]
+    assert times[("b", "started")] < times[("a", "ended")]
+    assert step(state, "join").started_at >= max(step(state, "a").ended_at, step(state, "b").ended_at)
+
+
+async def test_failed_step_retries_per_policy_then_fails_the_run(stack: Stack) -> None:
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [
+            {
+                "id": "call",
+                "kind": "tool",
+                "tool": "flaky",
+                "args": {"succeed_on_attempt": 99, "message": "inventory service down"},
+                "retry": {"max_attempts": 3, "initial_interval_s": 0.1, "backoff": 1.0},
+            },
+            {"id": "after", "kind": "tool", "tool": "echo", "depends_on": ["call"]},
+        ],
+    )
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert isinstance(failure.value.cause, ApplicationError)
+    assert "inventory service down" in failure.value.cause.message
+    state = await finish(handle)
+    assert state.status == "failed"
+    assert "inventory service down" in (state.error or "")
+    assert step(state, "call").attempts == 3
+    assert step(state, "after").status == "pending"
+
+
+async def test_a_transient_failure_is_retried_until_it_succeeds(stack: Stack) -> None:
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [
+            {
+                "id": "call",
+                "kind": "tool",
+                "tool": "flaky",
+                "args": {"succeed_on_attempt": 2},
+                "retry": {"max_attempts": 3, "initial_interval_s": 0.1},
+            }
+        ],
+    )
+    state = await finish(handle)
+    assert state.status == "completed"
+    assert step(state, "call").attempts == 2
+
+
+async def test_bad_arguments_fail_at_once_without_retries(stack: Stack) -> None:
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [{"id": "s", "kind": "tool", "tool": "timed_sleep", "args": {"seconds": "soon"}}],
+    )
+    state = await finish(handle)
+    assert state.status == "failed"
+    assert "seconds" in (state.error or "") and step(state, "s").attempts == 1
+
+
+async def test_condition_skips_a_branch_and_what_depends_on_it(stack: Stack) -> None:
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [
+            {"id": "count", "kind": "tool", "tool": "echo", "args": {"value": {"n": 0}}},
+            {
+                "id": "when_some",
+                "kind": "tool",
+                "tool": "echo",
+                "depends_on": ["count"],
+                "condition": {"ref": "steps.count.output.n", "op": "gt", "value": 0},
+                "args": {"value": "some"},
+            },
+            {"id": "follow_up", "kind": "tool", "tool": "echo", "depends_on": ["when_some"]},
+            {
+                "id": "when_none",
+                "kind": "tool",
+                "tool": "echo",
+                "depends_on": ["count"],
+                "condition": {"ref": "steps.count.output.n", "op": "eq", "value": 0},
+                "args": {"value": "none"},
+            },
+        ],
+        result_step="when_none",
+    )
+    state = await finish(handle)
+    assert state.status == "completed"
+    assert step(state, "when_some").status == "skipped"
+    assert step(state, "follow_up").status == "skipped"
+    assert step(state, "when_none").status == "completed"
+    assert state.result is not None and state.result.answer == '"none"'
+
+
+async def test_a_step_marked_continue_does_not_fail_the_run(stack: Stack) -> None:
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [
+            {
+                "id": "optional",
+                "kind": "tool",
+                "tool": "flaky",
+                "args": {"succeed_on_attempt": 9},
+                "retry": {"max_attempts": 1},
+                "on_failure": "continue",
+            },
+            {"id": "main", "kind": "tool", "tool": "echo", "args": {"value": 1}},
+        ],
+        result_step="main",
+    )
+    state = await finish(handle)
+    assert state.status == "completed"
+    assert step(state, "optional").status == "failed"
+
+
+async def test_for_each_fans_out_over_a_list(stack: Stack) -> None:
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [
+            {"id": "items", "kind": "tool", "tool": "echo", "args": {"value": [1, 2, 3]}},
+            {
+                "id": "each",
+                "kind": "tool",
+                "tool": "echo",
+                "depends_on": ["items"],
+                "for_each": "steps.items.output",
+                "args": {"value": {"doubled": {"$ref": "item"}}},
+            },
+        ],
+    )
+    state = await finish(handle)
+    assert state.result is not None
+    assert '"doubled": 3' in state.result.answer
+
+
+# --- approvals ---------------------------------------------------------------------------
+
+APPROVAL_PLAN = [
+    {"id": "draft", "kind": "tool", "tool": "echo", "args": {"value": "the draft"}},
+    {
+        "id": "send",
+        "kind": "tool",
+        "tool": "guarded_echo",
+        "depends_on": ["draft"],
+        "args": {"value": {"$ref": "steps.draft.output"}},
+    },
+]
+
+
+async def test_a_tool_requiring_approval_pauses_until_approved(stack: Stack) -> None:
+    handle = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_PLAN)
+    state = await wait_for(handle, lambda s: s.status == "awaiting_approval")
+    [pending] = state.pending_approvals
+    assert pending.step_id == "send" and pending.args == {"value": "the draft"}
+    assert step(state, "send").status == "awaiting_approval"
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(sa.STATUS) == "awaiting_approval"
+    details = await current_details(handle)
+    assert pending.approval_id in details and "Send a Signal" in details
+    assert pending.args_hash in details, "the UI shows exactly what to send"
+
+    ack = await handle.execute_update(
+        AgentRunWorkflow.approve,
+        ApprovalDecision(approval_id=pending.approval_id, args_hash=pending.args_hash),
+    )
+    assert ack.step_id == "send"
+    state = await finish(handle)
+    assert state.status == "completed"
+    assert state.result is not None and state.result.answer == '"the draft"'
+
+
+async def test_rejection_fails_the_step_with_the_reviewers_reason(stack: Stack) -> None:
+    handle = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_PLAN)
+    state = await wait_for(handle, lambda s: bool(s.pending_approvals))
+    pending = state.pending_approvals[0]
+    await handle.execute_update(
+        AgentRunWorkflow.approve,
+        ApprovalDecision(
+            approval_id=pending.approval_id,
+            args_hash=pending.args_hash,
+            decision="reject",
+            comment="not to this customer",
+            reviewer="alice",
+        ),
+    )
+    state = await finish(handle)
+    assert state.status == "failed"
+    assert "rejected by alice: not to this customer" in (state.error or "")
+
+
+async def test_the_validator_rejects_bad_approvals(stack: Stack) -> None:
+    handle = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_PLAN)
+    state = await wait_for(handle, lambda s: bool(s.pending_approvals))
+    pending = state.pending_approvals[0]
+
+    async def answer(approval_id: str, args_hash: str) -> ApplicationError:
+        with pytest.raises(WorkflowUpdateFailedError) as e:
+            await handle.execute_update(
+                AgentRunWorkflow.approve,
+                ApprovalDecision(approval_id=approval_id, args_hash=args_hash),
+            )
+        assert isinstance(e.value.cause, ApplicationError)
+        return e.value.cause
+
+    assert (await answer(pending.approval_id, "0" * 64)).type == "ArgsHashMismatch"
+    assert (await answer("nope-approval", pending.args_hash)).type == "UnknownApproval"
+    await handle.execute_update(
+        AgentRunWorkflow.approve,
+        ApprovalDecision(approval_id=pending.approval_id, args_hash=pending.args_hash),
+    )
+    assert (await answer(pending.approval_id, pending.args_hash)).type == "ApprovalAlreadyAnswered"
+    assert (await finish(handle)).status == "completed"
+
+
+async def test_approval_by_signal_as_from_the_temporal_ui(stack: Stack) -> None:
+    handle = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_PLAN)
+    state = await wait_for(handle, lambda s: bool(s.pending_approvals))
+    pending = state.pending_approvals[0]
+    # A wrong signal is ignored (and logged as an event); the right one approves.
+    await handle.signal("approve", ApprovalDecision(approval_id=pending.approval_id, args_hash="x"))
+    await handle.signal(
+        "approve",
+        ApprovalDecision(approval_id=pending.approval_id, args_hash=pending.args_hash),
+    )
+    state = await finish(handle)
+    assert state.status == "completed"
+    events = await handle.query(AgentRunWorkflow.events, EventsQuery())
+    assert any(e.type == "approval.signal_ignored" for e in events)
+
+
+# --- cancellation ------------------------------------------------------------------------
+
+
+async def test_cancel_stops_in_flight_activities(stack: Stack) -> None:
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [
+            {
+                "id": "long",
+                "kind": "tool",
+                "tool": "timed_sleep",
+                "args": {"seconds": 60},
+                "heartbeat_timeout_s": 2,
+            }
+        ],
+    )
+    await wait_for(handle, lambda s: step(s, "long").status == "running")
+    await _logged(stack, handle.id, "long", "started")
+    await handle.cancel()
+    state = await finish(handle)
+    assert state.status == "cancelled"
+    assert step(state, "long").status == "cancelled"
+    await _logged(stack, handle.id, "long", "cancelled")  # the activity saw it via heartbeat
+
+
+async def test_cancel_run_signal_ends_the_run_as_cancelled(stack: Stack) -> None:
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [{"id": "long", "kind": "tool", "tool": "timed_sleep", "args": {"seconds": 60}}],
+    )
+    await wait_for(handle, lambda s: step(s, "long").status == "running")
+    await handle.signal(AgentRunWorkflow.cancel_run, CancelRequest(reason="changed my mind"))
+    state = await handle.result()
+    assert state.status == "cancelled" and state.error == "changed my mind"
+
+
+async def _logged(stack: Stack, run: str, step_id: str, event: str) -> None:
+    import asyncio
+
+    for _ in range(100):
+        if await stack.pool.fetchval(
+            "SELECT count(*) FROM test_tool_log WHERE run_id=$1 AND step_id=$2 AND event=$3",
+            run,
+            step_id,
+            event,
+        ):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{step_id} never logged {event}")
+
+
+# --- LLM errors and large payloads -------------------------------------------------------
+
+LLM_STEP = {
+    "id": "ask",
+    "kind": "llm",
+    "args": {"instruction": "Say hi"},
+    "retry": {"max_attempts": 3, "initial_interval_s": 0.1},
+}
+
+
+async def test_rate_limited_llm_calls_are_retried(stack: Stack, fake_openai: FakeOpenAI) -> None:
+    fake_openai.queue(ScriptedReply(status=429, headers={"retry-after": "0"}))
+    state = await finish(await start_plan(stack.client, stack.settings.task_queue, [LLM_STEP]))
+    assert state.status == "completed"
+    assert step(state, "ask").attempts == 2
+    assert len(fake_openai.requests) == 2
+
+
+async def test_a_rejected_llm_request_is_not_retried(stack: Stack, fake_openai: FakeOpenAI) -> None:
+    fake_openai.queue(ScriptedReply(status=400, content="unsupported parameter"))
+    state = await finish(await start_plan(stack.client, stack.settings.task_queue, [LLM_STEP]))
+    assert state.status == "failed"
+    assert "400" in (state.error or "") and "unsupported parameter" in (state.error or "")
+    assert len(fake_openai.requests) == 1
+
+
+async def test_large_outputs_go_to_the_artifact_store(stack: Stack) -> None:
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [
+            {"id": "big", "kind": "tool", "tool": "blob", "args": {"size": 300_000}},
+            {
+                "id": "size",
+                "kind": "tool",
+                "tool": "echo",
+                "depends_on": ["big"],
+                "args": {"value": {"$ref": "steps.big.output.data"}},
+                "condition": {"ref": "steps.big.output.data", "op": "nonempty"},
+            },
+        ],
+        result_step="big",
+    )
+    state = await finish(handle)
+    assert state.status == "completed"
+    history = await handle.fetch_history()
+    largest = max(len(event.SerializeToString()) for event in history.events)
+    assert largest < 64 * 1024, f"a history event carries {largest} bytes"
+    stored = await stack.pool.fetchval(
+        "SELECT count(*) FROM artifacts WHERE size_bytes > 300000 AND workflow_id = $1", handle.id
+    )
+    assert stored >= 1
