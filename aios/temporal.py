@@ -25,3 +25,21 @@ async def connect(settings: Settings, pool: asyncpg.Pool | None) -> Client:
             f"cannot reach Temporal at {settings.temporal_target} ({e}); "
             "set AIOS_TEMPORAL_ADDRESS or start the embedded stack with `aios dev`"
         ) from e
+
+
+async def register_search_attributes(client: Client, namespace: str) -> None:
+    """Register AIOS's custom search attributes on a server that lacks them (a cluster, the
+    time-skipping test server). Without them every status update would fail the workflow task."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    from aios import search_attributes as sa
+
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in sa.ALL
+            },
+        )
+    )

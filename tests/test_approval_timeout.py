@@ -1,0 +1,76 @@
+"""Approval timeouts escalate as configured, on the time-skipping test server (a day passes in
+milliseconds)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.rag import Embedder
+from aios.artifacts import data_converter
+from aios.config import Settings
+from aios.temporal import register_search_attributes
+from tests.conftest import ARTIFACT_THRESHOLD, _binary
+from tests.helpers import finish, start_plan, step
+from tests.support import tools as test_tools
+from workers.main import Resources, build_worker
+
+
+@pytest.fixture(scope="module")
+async def skipping_env(pool: asyncpg.Pool) -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_binary("temporal-test-server"),
+        data_converter=data_converter(pool, threshold_bytes=ARTIFACT_THRESHOLD),
+    )
+    await register_search_attributes(env.client, "default")
+    yield env
+    await env.shutdown()
+
+
+def approval_plan(on_timeout: str, on_failure: str = "fail") -> list[dict[str, object]]:
+    return [
+        {
+            "id": "review",
+            "kind": "approval",
+            "approval": {"reason": "legal review", "timeout_s": 86400, "on_timeout": on_timeout},
+            "on_failure": on_failure,
+            "args": {"document": "contract.pdf"},
+        },
+        {"id": "after", "kind": "tool", "tool": "echo", "args": {"value": "went ahead"}},
+    ]
+
+
+async def run_plan(
+    env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool, embedder: Embedder, plan
+):  # type: ignore[no-untyped-def]
+    resources = await Resources.open(settings, pool=pool, embedder=embedder)
+    test_tools.register(resources.registry)
+    async with build_worker(env.client, resources):
+        handle = await start_plan(env.client, settings.task_queue, plan)
+        state = await finish(handle)  # the test server skips the day-long wait
+    await resources.qdrant.close()
+    return state
+
+
+async def test_unanswered_approval_fails_the_run_as_timed_out(
+    skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool, embedder: Embedder
+) -> None:
+    state = await run_plan(skipping_env, settings, pool, embedder, approval_plan("fail"))
+    assert state.status == "timed_out"
+    assert "not answered within 86400s" in (state.error or "")
+    assert state.pending_approvals == []
+
+
+async def test_unanswered_approval_can_count_as_a_rejection(
+    skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool, embedder: Embedder
+) -> None:
+    state = await run_plan(
+        skipping_env, settings, pool, embedder, approval_plan("reject", on_failure="continue")
+    )
+    assert state.status == "completed"
+    assert step(state, "review").status == "failed"
+    assert "counts as rejected" in (step(state, "review").error or "")
+    assert step(state, "after").status == "completed"

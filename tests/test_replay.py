@@ -1,0 +1,77 @@
+"""Replay safety: every history recorded in tests/histories replays without non-determinism
+against the current workflow code. Changing workflow behaviour needs `workflow.patched()`.
+
+Record new histories (after adding behaviour worth protecting) with
+`AIOS_RECORD_HISTORIES=1 pytest tests/test_replay.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from aios.models import AgentRunInput, ApprovalDecision, IngestInput
+from tests.conftest import REPO, Stack, run_id
+from tests.helpers import finish, start_plan, wait_for
+from tests.test_agent_run import APPROVAL_PLAN
+from workers.main import WORKFLOWS
+from workflows.agent_run import AgentRunWorkflow
+from workflows.ingest import IngestWorkflow
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+
+
+def recorded() -> list[Path]:
+    return sorted(HISTORIES.glob("*.json"))
+
+
+def test_histories_are_recorded() -> None:
+    assert recorded(), "tests/histories holds no recorded history"
+
+
+@pytest.mark.parametrize("path", recorded(), ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+@pytest.mark.skipif(not os.environ.get("AIOS_RECORD_HISTORIES"), reason="records on request")
+async def test_record_histories(stack: Stack) -> None:
+    HISTORIES.mkdir(exist_ok=True)
+
+    async def save(name: str, handle) -> None:  # type: ignore[no-untyped-def]
+        history = await handle.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
+
+    await stack.client.execute_workflow(
+        IngestWorkflow.run,
+        IngestInput(paths=[str(REPO / "docs")]),
+        id=f"ingest-{run_id()}",
+        task_queue=stack.settings.task_queue,
+    )
+    research = await stack.client.start_workflow(
+        AgentRunWorkflow.run,
+        AgentRunInput(goal="How do approvals work?", inputs={"max_sources": 2}),
+        id=run_id(),
+        task_queue=stack.settings.task_queue,
+    )
+    await research.result()
+    await save("research_report", research)
+
+    approval = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_PLAN)
+    state = await wait_for(approval, lambda s: bool(s.pending_approvals))
+    pending = state.pending_approvals[0]
+    await approval.execute_update(
+        AgentRunWorkflow.approve,
+        ApprovalDecision(approval_id=pending.approval_id, args_hash=pending.args_hash),
+    )
+    await finish(approval)
+    await save("approval_then_tool", approval)
