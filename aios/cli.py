@@ -215,7 +215,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     async with running_stack(settings) as dev:
         say(f"stack up in {time.monotonic() - started:.1f}s")
-        corpus = Path(args.corpus).resolve()
+        corpus = args.corpus
         say(f"indexing the sample corpus {corpus} ...")
         ingest: IngestResult = await dev.client.execute_workflow(
             IngestWorkflow.run,
@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     verb("dev", cmd_dev, "start the embedded stack in the foreground (Ctrl-C stops it)")
     demo = verb("demo", cmd_demo, "start the stack, index the sample corpus, run a research report")
     demo.add_argument("--goal", default=DEMO_GOAL)
-    demo.add_argument("--corpus", default=str(SAMPLE_CORPUS))
+    demo.add_argument("--corpus", default=str(SAMPLE_CORPUS), type=lambda p: str(Path(p).resolve()))
     demo.add_argument("--keep-running", action="store_true", help="keep the stack up afterwards")
     demo.add_argument("--exit", action="store_true", help="stop the stack afterwards")
     verb("worker", cmd_worker, "run one worker against configured Temporal/PostgreSQL/Qdrant")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,10 +29,8 @@ async def start_plan(
 
 async def finish(handle: WorkflowHandle[Any, Any]) -> RunState:
     """The final state, whether the run completed or failed."""
-    try:
+    with contextlib.suppress(WorkflowFailureError):
         await handle.result()
-    except WorkflowFailureError:
-        pass
     state: RunState = await handle.query(AgentRunWorkflow.state)
     return state
 

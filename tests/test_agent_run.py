@@ -81,7 +81,9 @@ async def test_independent_steps_run_in_parallel(stack: Stack) -> None:
     # Each started before the other ended: the two steps overlapped.
     assert times[("a", "started")] < times[("b", "ended")]
     assert times[("b", "started")] < times[("a", "ended")]
-    assert step(state, "join").started_at >= max(step(state, "a").ended_at, step(state, "b").ended_at)
+    assert step(state, "join").started_at >= max(
+        step(state, "a").ended_at, step(state, "b").ended_at
+    )
 
 
 async def test_failed_step_retries_per_policy_then_fails_the_run(stack: Stack) -> None:

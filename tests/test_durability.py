@@ -74,7 +74,9 @@ async def test_killed_worker_is_replaced_and_side_effects_happen_once(
             )
             if effects:
                 break
-            assert first.poll() is None, first.stderr.read().decode()[-2000:] if first.stderr else ""
+            assert first.poll() is None, (
+                first.stderr.read().decode()[-2000:] if first.stderr else ""
+            )
             await asyncio.sleep(0.1)
         else:
             raise AssertionError("the side effect never happened")

@@ -203,7 +203,9 @@ async def list_runs(
     token: bytes | None = None
     if page_token:
         try:
-            token = base64.urlsafe_b64decode(page_token.encode())
+            token = base64.b64decode(page_token.encode(), altchars=b"-_", validate=True)
+            if not token:
+                raise ValueError("empty")
         except (binascii.Error, ValueError):
             raise ValidationFailed("page_token is not a token this API returned") from None
     iterator = temporal.list_workflows(
@@ -272,6 +274,9 @@ async def answer_approval(
             raise Conflict(cause.message) from None
         raise
     except RPCError as e:
+        # The run may have ended between our look and the update (it completed, or timed out).
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            raise Conflict(f"run {run_id} has ended; there is nothing to approve") from None
         raise TransientError(f"the run did not take the answer: {e.message}") from e
     return ack
 

@@ -1,0 +1,256 @@
+"""The REST API against a real worker, Temporal, PostgreSQL and Qdrant."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import create_app
+from tests.conftest import Stack
+
+AUTH = {"Authorization": "Bearer test-key"}
+ECHO_PLAN = {"steps": [{"id": "say", "kind": "tool", "tool": "echo", "args": {"value": "hi"}}]}
+APPROVAL_PLAN = {
+    "steps": [{"id": "send", "kind": "tool", "tool": "guarded_echo", "args": {"value": "to all"}}]
+}
+SLOW_PLAN = {
+    "steps": [{"id": "wait", "kind": "tool", "tool": "timed_sleep", "args": {"seconds": 60}}]
+}
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(
+        stack.settings, pool=stack.pool, temporal=stack.client, qdrant=stack.resources.qdrant
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://aios.test", headers=AUTH, timeout=30
+        ) as client:
+            yield client
+
+
+async def wait_status(api: httpx.AsyncClient, run_id: str, *statuses: str) -> dict[str, Any]:
+    for _ in range(200):
+        body: dict[str, Any] = (await api.get(f"/v1/runs/{run_id}")).json()
+        if body["status"] in statuses:
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} never reached {statuses}; last: {body['status']}")
+
+
+def assert_problem(response: httpx.Response, status: int, *words: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["title"] and body["type"].startswith("https://")
+    for word in words:
+        assert word in body["detail"], body["detail"]
+    return body
+
+
+async def test_create_run_returns_202_with_links_and_completes(api: httpx.AsyncClient) -> None:
+    response = await api.post("/v1/runs", json={"goal": "say hi", "plan": ECHO_PLAN})
+    assert response.status_code == 202
+    created = response.json()
+    run_id = created["run_id"]
+    assert run_id.startswith("run-") and created["status"] == "queued"
+    assert response.headers["location"].endswith(f"/v1/runs/{run_id}")
+    assert created["links"]["temporal_ui"].endswith(f"/namespaces/default/workflows/{run_id}")
+
+    run = await wait_status(api, run_id, "completed")
+    assert run["goal"] == "say hi"
+    assert run["result"]["answer"] == '"hi"'
+    [say] = run["plan"]
+    assert say["status"] == "completed" and say["attempts"] == 1 and say["ended_at"]
+    assert set(run["usage"]) == {"input_tokens", "output_tokens", "cost_usd"}
+
+
+async def test_the_rule_planner_runs_the_research_report(api: httpx.AsyncClient) -> None:
+    created = (await api.post("/v1/runs", json={"goal": "What is AIOS?"})).json()
+    run = await wait_status(api, created["run_id"], "completed", "failed")
+    assert run["status"] == "completed", run.get("error")
+    assert [s["id"] for s in run["plan"]] == ["retrieve", "extract", "report"]
+
+
+async def test_idempotency_key_returns_the_same_run(api: httpx.AsyncClient) -> None:
+    body = {"goal": "once", "plan": ECHO_PLAN}
+    first = await api.post("/v1/runs", json=body, headers={"Idempotency-Key": "abc-1"})
+    second = await api.post("/v1/runs", json=body, headers={"Idempotency-Key": "abc-1"})
+    other = await api.post("/v1/runs", json=body, headers={"Idempotency-Key": "abc-2"})
+    assert first.json()["run_id"] == second.json()["run_id"] != other.json()["run_id"]
+
+
+async def test_list_runs_filters_by_status(api: httpx.AsyncClient) -> None:
+    created = (await api.post("/v1/runs", json={"goal": "listed", "plan": ECHO_PLAN})).json()
+    await wait_status(api, created["run_id"], "completed")
+    for _ in range(50):  # visibility is eventually consistent
+        page = (await api.get("/v1/runs", params={"status": "completed"})).json()
+        if any(r["run_id"] == created["run_id"] for r in page["runs"]):
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("the completed run is not listed")
+    listed = next(r for r in page["runs"] if r["run_id"] == created["run_id"])
+    assert listed["goal"] == "listed" and listed["status"] == "completed"
+    running = (await api.get("/v1/runs", params={"status": "running"})).json()
+    assert all(r["run_id"] != created["run_id"] for r in running["runs"])
+    small = (await api.get("/v1/runs", params={"page_size": 1})).json()
+    assert len(small["runs"]) == 1
+
+
+async def test_approvals_through_the_api(api: httpx.AsyncClient) -> None:
+    created = (await api.post("/v1/runs", json={"goal": "send", "plan": APPROVAL_PLAN})).json()
+    run_id = created["run_id"]
+    run = await wait_status(api, run_id, "awaiting_approval")
+    [pending] = run["pending_approvals"]
+    assert pending["args"] == {"value": "to all"} and pending["expires_at"]
+    url = f"/v1/runs/{run_id}/approvals/{pending['approval_id']}"
+
+    stale = await api.post(url, json={"decision": "approve", "args_hash": "0" * 64})
+    assert_problem(stale, 409, "args_hash does not match")
+    unknown = await api.post(
+        f"/v1/runs/{run_id}/approvals/other", json={"decision": "approve", "args_hash": "x"}
+    )
+    assert_problem(unknown, 404, "no pending approval")
+    bad = await api.post(url, json={"decision": "maybe", "args_hash": pending["args_hash"]})
+    assert_problem(bad, 422, "decision")
+
+    ok = await api.post(url, json={"decision": "approve", "args_hash": pending["args_hash"]})
+    assert ok.status_code == 200 and ok.json()["decision"] == "approve"
+    again = await api.post(url, json={"decision": "approve", "args_hash": pending["args_hash"]})
+    assert again.status_code == 409
+    await wait_status(api, run_id, "completed")
+
+
+async def test_cancel_through_the_api(api: httpx.AsyncClient) -> None:
+    created = (await api.post("/v1/runs", json={"goal": "slow", "plan": SLOW_PLAN})).json()
+    run_id = created["run_id"]
+    await wait_status(api, run_id, "running")
+    response = await api.post(f"/v1/runs/{run_id}/cancel")
+    assert response.status_code == 202
+    run = await wait_status(api, run_id, "cancelled")
+    assert run["plan"][0]["status"] == "cancelled"
+    assert_problem(await api.post(f"/v1/runs/{run_id}/cancel"), 409, "already ended")
+
+
+async def test_events_stream_progress_until_done(api: httpx.AsyncClient) -> None:
+    created = (await api.post("/v1/runs", json={"goal": "stream", "plan": ECHO_PLAN})).json()
+    events: list[tuple[str, dict[str, Any]]] = []
+    async with api.stream("GET", f"/v1/runs/{created['run_id']}/events") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        kind = ""
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:"):
+                events.append((kind, json.loads(line[5:])))
+                if kind == "run.finished":
+                    break
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "run.started" and kinds[-1] == "run.finished"
+    assert {"plan.ready", "step.started", "step.finished"} <= set(kinds)
+    seqs = [data["seq"] for _, data in events]
+    assert seqs == sorted(seqs)
+    # Resuming after the third event replays only what came later.
+    async with api.stream(
+        "GET", f"/v1/runs/{created['run_id']}/events", headers={"Last-Event-ID": str(seqs[2])}
+    ) as response:
+        first_id = None
+        async for line in response.aiter_lines():
+            if line.startswith("id:"):
+                first_id = int(line[3:])
+                break
+    assert first_id == seqs[3]
+
+
+async def test_health_and_readiness(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/healthz")).json() == {"status": "ok"}
+    ready = await api.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"temporal": "ok", "postgres": "ok", "qdrant": "ok"}
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+async def test_missing_or_wrong_api_key_is_401(api: httpx.AsyncClient) -> None:
+    assert_problem(await api.get("/v1/runs", headers={"Authorization": ""}), 401, "Bearer")
+    assert_problem(
+        await api.get("/v1/runs", headers={"Authorization": "Bearer wrong"}), 401, "not valid"
+    )
+
+
+async def test_malformed_json_is_400(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/v1/runs", content=b'{"goal": ', headers={"Content-Type": "application/json"}
+    )
+    assert_problem(response, 400, "not valid JSON")
+
+
+async def test_unknown_run_is_404(api: httpx.AsyncClient) -> None:
+    assert_problem(await api.get("/v1/runs/run-doesnotexist"), 404, "no run")
+    assert_problem(await api.get("/v1/runs/not-a-run"), 404, "no run")
+    assert_problem(await api.post("/v1/runs/run-doesnotexist/cancel"), 404)
+    assert_problem(await api.get("/v1/runs/run-doesnotexist/events"), 404)
+
+
+async def test_huge_goal_is_422(api: httpx.AsyncClient) -> None:
+    assert_problem(await api.post("/v1/runs", json={"goal": "x" * 100_000}), 422, "limit")
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({}, ["goal"]),
+        ({"goal": ""}, ["goal"]),
+        ({"goal": "g", "surprise": 1}, ["surprise"]),
+        ({"goal": "g", "max_steps": 0}, ["max_steps"]),
+        ({"goal": "g", "planner": "llm"}, ["not available"]),
+        (
+            {
+                "goal": "g",
+                "plan": {
+                    "steps": [
+                        {"id": "a", "kind": "tool", "tool": "echo"},
+                        {
+                            "id": "b",
+                            "kind": "tool",
+                            "tool": "echo",
+                            "args": {"x": {"$ref": "steps.a.output"}},
+                        },
+                    ]
+                },
+            },
+            ["invalid plan", "does not depend on it"],
+        ),
+        (
+            {"goal": "g", "plan": {"steps": [{"id": "a", "kind": "llm", "depends_on": ["zz"]}]}},
+            ["unknown step 'zz'"],
+        ),
+    ],
+)
+async def test_invalid_run_requests_are_422(
+    api: httpx.AsyncClient, body: dict[str, Any], words: list[str]
+) -> None:
+    assert_problem(await api.post("/v1/runs", json=body), 422, *words)
+
+
+async def test_a_plan_with_an_unknown_tool_fails_the_run_with_the_reason(
+    api: httpx.AsyncClient,
+) -> None:
+    plan = {"steps": [{"id": "a", "kind": "tool", "tool": "teleport"}]}
+    created = (await api.post("/v1/runs", json={"goal": "g", "plan": plan})).json()
+    run = await wait_status(api, created["run_id"], "failed")
+    assert "unknown tool 'teleport'" in run["error"]
+
+
+async def test_bad_list_filters_are_422(api: httpx.AsyncClient) -> None:
+    assert_problem(await api.get("/v1/runs", params={"status": "sleeping"}), 422, "status")
+    assert_problem(await api.get("/v1/runs", params={"page_token": "%%%"}), 422)

@@ -1,0 +1,102 @@
+"""The `aios` CLI as a user runs it: real processes talking to a real API server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from tests.conftest import REPO, Stack
+from tests.test_api import APPROVAL_PLAN
+
+
+@pytest.fixture
+async def api_url(stack: Stack) -> AsyncIterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(
+        stack.settings, pool=stack.pool, temporal=stack.client, qdrant=stack.resources.qdrant
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def aios(api_url: str, *args: str, key: str = "test-key") -> tuple[int, str, str]:
+    env = {**os.environ, "AIOS_API_URL": api_url, "AIOS_API_KEY": key, "PYTHONPATH": str(REPO)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aios.cli",
+        *args,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_run_follow_shows_progress_and_the_report(api_url: str) -> None:
+    code, out, err = await aios(api_url, "run", "What is a plan?", "--follow")
+    assert code == 0, err
+    assert "plan ready (rule): retrieve -> extract -> report" in out
+    assert "step report: completed" in out
+    assert "run completed" in out and "Tokens:" in out
+
+
+async def test_status_runs_approve_and_cancel(api_url: str, stack: Stack) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(
+        base_url=api_url, headers={"Authorization": "Bearer test-key"}
+    ) as http:
+        run_id = (
+            await http.post("/v1/runs", json={"goal": "send it", "plan": APPROVAL_PLAN})
+        ).json()["run_id"]
+        for _ in range(100):
+            if (await http.get(f"/v1/runs/{run_id}")).json()["status"] == "awaiting_approval":
+                break
+            await asyncio.sleep(0.1)
+
+    code, out, _ = await aios(api_url, "status", run_id)
+    assert code == 0 and "awaiting approval send-approval" in out
+    assert f"aios approve {run_id} send-approval" in out
+    code, out, _ = await aios(api_url, "runs", "--json")
+    assert code == 0 and any(r["run_id"] == run_id for r in json.loads(out)["runs"])
+    code, out, err = await aios(api_url, "approve", run_id)
+    assert code == 0, err
+    assert "approved send-approval" in out
+    code, out, _ = await aios(api_url, "approve", run_id)
+    assert code == 2 and "no such pending approval" in _
+
+    code, out, err = await aios(api_url, "status", run_id, "--json")
+    run: dict[str, Any] = json.loads(out)
+    assert run["run_id"] == run_id
+    code, out, err = await aios(api_url, "cancel", "run-nope")
+    assert code == 1 and "no run" in err and "HTTP 404" in err
+
+
+async def test_a_wrong_key_gives_a_helpful_message(api_url: str) -> None:
+    code, _, err = await aios(api_url, "runs", key="wrong")
+    assert code == 1 and "not valid" in err
+
+
+async def test_an_unreachable_api_says_what_to_do() -> None:
+    code, _, err = await aios("http://127.0.0.1:9", "runs")
+    assert code == 1 and "aios dev" in err
