@@ -76,11 +76,14 @@ class DagExecutor:
                 # Several may finish in one activation: observe them in plan order.
                 for task in sorted(done, key=lambda t: self._position(running[t].id)):
                     self._observe(running.pop(task), task)
-        finally:
+        except BaseException as stop:
             for task in running:
                 task.cancel()
-            if running:
+            # A coroutine being closed (the worker evicting this run from its cache) must not
+            # await; on a real failure or cancellation, let the steps finish cancelling first.
+            if running and not isinstance(stop, GeneratorExit):
                 await workflow.wait(running.keys())
+            raise
 
     # --- scheduling -------------------------------------------------------------------
 
