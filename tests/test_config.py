@@ -1,0 +1,42 @@
+"""Settings: precedence and the defaults a new user relies on."""
+
+from __future__ import annotations
+
+import pytest
+
+from aios.config import Settings
+from aios.errors import ConfigurationError
+
+
+def test_the_local_model_is_used_without_provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    settings = Settings()
+    assert settings.model_fast == settings.model_strong == "local:smollm2"
+    assert settings.uses_local_model
+
+
+def test_a_provider_key_switches_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    settings = Settings()
+    assert settings.model_fast.startswith("openai:") and not settings.uses_local_model
+    monkeypatch.setenv("AIOS_MODEL_STRONG", "local:smollm2")
+    assert Settings().model_strong == "local:smollm2", "explicit settings win"
+
+
+def test_bad_model_specs_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIOS_MODEL_FAST", "gpt-4")
+    with pytest.raises(ValueError, match="provider:model"):
+        Settings()
+
+
+def test_missing_database_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIOS_DATABASE_URL", raising=False)
+    with pytest.raises(ConfigurationError, match="aios dev"):
+        Settings().require_database_url()
+
+
+def test_dev_key_is_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIOS_ENVIRONMENT", "production")
+    monkeypatch.setenv("AIOS_DEV_API_KEY", "k")
+    with pytest.raises(ConfigurationError, match="development convenience"):
+        Settings().check_production_safety()
