@@ -8,7 +8,6 @@ need arrive in their input or through an activity.
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -176,7 +175,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @cached_property
+    @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
 

@@ -3,8 +3,8 @@ and research runs end to end (API -> workflow -> activities -> local model), plu
 
     make bench            # or: .venv/bin/python bench/sample_run.py --runs 3
 
-Uses AIOS_DATA_DIR (default .aios) so the model fetched by `make demo` is reused; the local model
-server, PostgreSQL and Temporal start fresh in this process.
+Everything starts from an empty data dir (fresh PostgreSQL, Temporal and Qdrant, so indexing really
+embeds), reusing only the model that `make demo` fetched into AIOS_DATA_DIR (default .aios).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import asyncio
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +29,12 @@ from workflows.ingest import IngestWorkflow
 
 
 async def main(runs: int) -> None:
-    settings = Settings()
+    shared = Settings()
+    scratch = Path(tempfile.mkdtemp(prefix="aios-bench-"))
+    models = shared.resolved_data_dir / "models"
+    if models.is_dir():
+        (scratch / "models").symlink_to(models)
+    settings = shared.model_copy(update={"data_dir": scratch})
     t0 = time.perf_counter()
     async with running_stack(settings, on_step=lambda _m: None) as dev:
         started = time.perf_counter() - t0
