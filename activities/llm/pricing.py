@@ -1,6 +1,7 @@
 """Prices per million tokens (input, output) in USD, for the cost counted per step and per run.
 
-Unknown models cost 0 and are flagged in the step output so a budget is never silently wrong.
+Local models are free. A hosted model missing from this table counts as 0, so a run's budget only
+covers priced models: add a model here before relying on `budget_usd` with it.
 """
 
 PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
