@@ -192,10 +192,6 @@ class ToolSpec(BaseModel):
     permissions: list[str] = Field(default_factory=list)
 
 
-class ToolCatalogResult(BaseModel):
-    tools: list[ToolSpec]
-
-
 class IngestInput(BaseModel):
     tenant: str = "default"
     paths: list[str] = Field(default_factory=list)
