@@ -296,8 +296,7 @@ async def running_stack(
         pool = await db.connect(settings.require_database_url())
         stack.push_async_callback(pool.close)
         resources = await Resources.open(settings, pool=pool)
-        stack.push_async_callback(resources.router.aclose)
-        stack.push_async_callback(resources.qdrant.close)
+        stack.push_async_callback(resources.aclose)
         client = await _connect_with_retry(settings, pool)
 
         worker = build_worker(client, resources)

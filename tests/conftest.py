@@ -154,8 +154,7 @@ async def stack(
     worker = build_worker(temporal_env.client, resources)
     async with worker:
         yield Stack(temporal_env.client, settings, resources, worker, pool)
-    await resources.router.aclose()
-    await resources.qdrant.close()
+    await resources.aclose()
 
 
 def run_id() -> str:

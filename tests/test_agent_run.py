@@ -86,18 +86,27 @@ async def test_independent_steps_run_in_parallel(stack: Stack) -> None:
     )
 
 
+def flaky_call(succeed_on_attempt: int, *, retry: dict[str, float], **args: object) -> dict:
+    """A step calling the `flaky` test tool, which fails until the given attempt."""
+    return {
+        "id": "call",
+        "kind": "tool",
+        "tool": "flaky",
+        "args": {"succeed_on_attempt": succeed_on_attempt, **args},
+        "retry": retry,
+    }
+
+
 async def test_failed_step_retries_per_policy_then_fails_the_run(stack: Stack) -> None:
     handle = await start_plan(
         stack.client,
         stack.settings.task_queue,
         [
-            {
-                "id": "call",
-                "kind": "tool",
-                "tool": "flaky",
-                "args": {"succeed_on_attempt": 99, "message": "inventory service down"},
-                "retry": {"max_attempts": 3, "initial_interval_s": 0.1, "backoff": 1.0},
-            },
+            flaky_call(
+                99,
+                message="inventory service down",
+                retry={"max_attempts": 3, "initial_interval_s": 0.1, "backoff": 1.0},
+            ),
             {"id": "after", "kind": "tool", "tool": "echo", "depends_on": ["call"]},
         ],
     )
@@ -116,15 +125,7 @@ async def test_a_transient_failure_is_retried_until_it_succeeds(stack: Stack) ->
     handle = await start_plan(
         stack.client,
         stack.settings.task_queue,
-        [
-            {
-                "id": "call",
-                "kind": "tool",
-                "tool": "flaky",
-                "args": {"succeed_on_attempt": 2},
-                "retry": {"max_attempts": 3, "initial_interval_s": 0.1},
-            }
-        ],
+        [flaky_call(2, retry={"max_attempts": 3, "initial_interval_s": 0.1})],
     )
     state = await finish(handle)
     assert state.status == "completed"

@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.rag import Embedder
 from aios.artifacts import data_converter
 from aios.config import Settings
+from aios.models import RunState
 from aios.temporal import register_search_attributes
 from tests.conftest import ARTIFACT_THRESHOLD, _binary
 from tests.helpers import finish, start_plan, step
@@ -44,14 +45,18 @@ def approval_plan(on_timeout: str, on_failure: str = "fail") -> list[dict[str, o
 
 
 async def run_plan(
-    env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool, embedder: Embedder, plan
-):  # type: ignore[no-untyped-def]
+    env: WorkflowEnvironment,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    embedder: Embedder,
+    plan: list[dict[str, object]],
+) -> RunState:
     resources = await Resources.open(settings, pool=pool, embedder=embedder)
     test_tools.register(resources.registry)
     async with build_worker(env.client, resources):
         handle = await start_plan(env.client, settings.task_queue, plan)
         state = await finish(handle)  # the test server skips the day-long wait
-    await resources.qdrant.close()
+    await resources.aclose()
     return state
 
 

@@ -43,6 +43,8 @@ class Resources:
     index: VectorIndex
     router: ModelRouter
     registry: ToolRegistry
+    # A pool passed in belongs to the caller (the dev stack shares it with the API).
+    owns_pool: bool = False
 
     @classmethod
     async def open(
@@ -52,6 +54,7 @@ class Resources:
         pool: asyncpg.Pool | None = None,
         embedder: Embedder | None = None,
     ) -> Resources:
+        owns_pool = pool is None
         pool = pool or await db.connect(settings.require_database_url())
         qdrant = open_qdrant(settings)
         embedder = embedder or Embedder(settings.embedding_model)
@@ -68,12 +71,14 @@ class Resources:
             ),
             router=ModelRouter(settings),
             registry=registry,
+            owns_pool=owns_pool,
         )
 
     async def aclose(self) -> None:
         await self.router.aclose()
         await self.qdrant.close()
-        await self.pool.close()
+        if self.owns_pool:
+            await self.pool.close()
 
 
 def build_worker(client: Client, resources: Resources, *, task_queue: str | None = None) -> Worker:

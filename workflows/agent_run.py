@@ -376,10 +376,11 @@ class AgentRunWorkflow:
         self._refresh_details()
 
     def _sync_waiting_status(self) -> None:
+        self._run_state.pending_approvals = list(self._pending.values())
         if self._run_state.status in ("running", "awaiting_approval"):
             self._set_status("awaiting_approval" if self._pending else "running")
-        self._run_state.pending_approvals = list(self._pending.values())
-        self._refresh_details()
+        else:
+            self._refresh_details()
 
     def _emit(self, kind: str, step_id: str | None, data: dict[str, Any]) -> None:
         self._seq += 1

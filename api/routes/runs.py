@@ -253,8 +253,7 @@ async def answer_approval(
     temporal: TemporalDep,
 ) -> ApprovalAck:
     handle, description = await _owned_run(temporal, run_id, principal.tenant)
-    if description.status != WorkflowExecutionStatus.RUNNING:
-        raise Conflict(f"run {run_id} has ended; there is nothing to approve")
+    _require_running(description, "there is nothing to approve")
     decision = ApprovalDecision(
         approval_id=approval_id,
         decision=body.decision,
@@ -275,8 +274,7 @@ async def answer_approval(
         raise
     except RPCError as e:
         # The run may have ended between our look and the update (it completed, or timed out).
-        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
-            raise Conflict(f"run {run_id} has ended; there is nothing to approve") from None
+        _require_running(await handle.describe(), "there is nothing to approve")
         raise TransientError(f"the run did not take the answer: {e.message}") from e
     return ack
 
@@ -284,8 +282,7 @@ async def answer_approval(
 @router.post("/{run_id}/cancel", status_code=202, response_model=CancelAccepted)
 async def cancel_run(run_id: str, principal: PrincipalDep, temporal: TemporalDep) -> CancelAccepted:
     handle, description = await _owned_run(temporal, run_id, principal.tenant)
-    if description.status != WorkflowExecutionStatus.RUNNING:
-        raise Conflict(f"run {run_id} has already ended")
+    _require_running(description, "it cannot be cancelled")
     # A Temporal cancellation request, as the Web UI's Cancel button sends: the run stops its
     # steps (activities learn of it through their heartbeats) and ends as cancelled.
     await handle.cancel()
@@ -368,6 +365,11 @@ async def _owned_run(
     if description.typed_search_attributes.get(sa.TENANT) != tenant:
         raise NotFound(f"no run {run_id!r}")
     return handle, description
+
+
+def _require_running(description: WorkflowExecutionDescription, consequence: str) -> None:
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        raise Conflict(f"run {description.id} has already ended; {consequence}")
 
 
 _CLOSED_STATUS: dict[WorkflowExecutionStatus, RunStatus] = {
