@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo dev test lint typecheck check bench clean
+.PHONY: setup demo dev test contracts lint typecheck check bench clean
 
 setup: $(STAMP)
 
@@ -24,8 +24,12 @@ demo: setup
 dev: setup
 	$(BIN)/aios dev
 
-test: setup
+# The layer contracts first: they take a second and name the import that breaks a layer.
+test: contracts
 	$(BIN)/pytest -q
+
+contracts: setup
+	$(BIN)/lint-imports
 
 lint: setup
 	$(BIN)/ruff check .

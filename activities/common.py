@@ -17,13 +17,25 @@ from aios.errors import AiosError, ValidationFailed, to_application_error
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# How often to heartbeat when the activity has no heartbeat timeout (heartbeats still carry
+# cancellation to it), and at most how often otherwise.
 HEARTBEAT_EVERY_S = 2.0
 
 
+def heartbeat_interval() -> float:
+    """A third of the activity's heartbeat timeout, so two beats may be lost before the server
+    gives up on this worker; never slower than HEARTBEAT_EVERY_S."""
+    timeout = activity.info().heartbeat_timeout
+    if not timeout:
+        return HEARTBEAT_EVERY_S
+    return max(0.05, min(HEARTBEAT_EVERY_S, timeout.total_seconds() / 3))
+
+
 @contextlib.asynccontextmanager
-async def heartbeating(every_s: float = HEARTBEAT_EVERY_S) -> AsyncIterator[None]:
+async def heartbeating() -> AsyncIterator[None]:
     """Heartbeat in the background while a long await runs, so a dead worker is noticed within the
     heartbeat timeout and a cancellation reaches this activity (as CancelledError at its await)."""
+    every_s = heartbeat_interval()
 
     async def beat() -> None:
         while True:

@@ -16,10 +16,18 @@ from temporalio import activity
 
 from activities.common import classified, parse_args
 from activities.tools.registry import ToolRegistry
-from aios.activity_names import Activity
 from aios.errors import ValidationFailed
 from aios.models import PlanningInput, PlanningResult
-from aios.plan import ApprovalPolicy, Plan, PlanError, RetrySpec, Step, validate_plan
+from aios.plan import (
+    ApprovalPolicy,
+    Plan,
+    PlanError,
+    RetrySpec,
+    Step,
+    check_planner,
+    validate_plan,
+)
+from aios.vocabulary import Activity, PlannerName, StepKind
 
 KEY_POINTS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -48,14 +56,14 @@ def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
     steps = [
         Step(
             id="retrieve",
-            kind="retrieve",
+            kind=StepKind.RETRIEVE,
             title="Retrieve sources",
             args={"query": goal, "k": inputs.k, "max_sources": inputs.max_sources},
             timeout_s=120,
         ),
         Step(
             id="extract",
-            kind="llm",
+            kind=StepKind.LLM,
             title="Extract key points",
             depends_on=["retrieve"],
             for_each="steps.retrieve.output.sources",
@@ -75,7 +83,7 @@ def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
         ),
         Step(
             id="report",
-            kind="llm",
+            kind=StepKind.LLM,
             title="Write the report",
             depends_on=["extract"],
             args={
@@ -98,7 +106,7 @@ def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
         steps.append(
             Step(
                 id="publish",
-                kind="tool",
+                kind=StepKind.TOOL,
                 tool="publish_report",
                 title="Publish the report",
                 depends_on=["report"],
@@ -138,14 +146,13 @@ class PlanningActivities:
     async def plan_run(self, request: PlanningInput) -> PlanningResult:
         if request.plan is not None:
             plan, planner, rationale = request.plan, "client", "plan supplied by the client"
-        elif request.planner == "rule":
-            plan, rationale = rule_plan(request.goal, request.skill, request.inputs)
-            planner = "rule"
         else:
-            raise ValidationFailed(
-                f"the {request.planner!r} planner is not available in this deployment yet; "
-                "use planner=rule"
-            )
+            try:
+                check_planner(request.planner)
+            except PlanError as e:
+                raise ValidationFailed(str(e)) from None
+            plan, rationale = rule_plan(request.goal, request.skill, request.inputs)
+            planner = PlannerName.RULE
         try:
             validate_plan(plan, known_tools=self._registry.names())
         except PlanError as e:

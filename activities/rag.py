@@ -15,22 +15,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from pydantic import BaseModel, Field
 from qdrant_client import AsyncQdrantClient, models
 from temporalio import activity
 
 from activities.common import classified, parse_args
-from aios.activity_names import Activity
 from aios.errors import ConfigurationError, TransientError, UserError
 from aios.models import (
     IngestedDocument,
     IngestFileInput,
     ListFilesInput,
     ListFilesResult,
+    Passage,
+    RetrieveOutput,
+    SourcePassages,
     StepInput,
     StepResult,
 )
+from aios.stores import DocumentRecord, DocumentStore
+from aios.vocabulary import Activity
 
 TEXT_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".rst", ".text"})
 CHUNK_CHARS = 900
@@ -217,7 +220,7 @@ class VectorIndex:
         ]
         await self.client.upsert(self.collection, points=points)
 
-    async def search(self, tenant: str, query: str, k: int) -> list[dict[str, Any]]:
+    async def search(self, tenant: str, query: str, k: int) -> list[Passage]:
         await self.ensure_collection()
         [vector] = await self.embedder.embed([query])
         response = await self.client.query_points(
@@ -227,22 +230,10 @@ class VectorIndex:
             limit=k,
             with_payload=True,
         )
-        hits = []
-        for point in response.points:
-            payload = point.payload or {}
-            text = str(payload.get("text", ""))
-            hits.append(
-                {
-                    "chunk_id": payload.get("chunk_id", ""),
-                    "document_id": payload.get("document_id", ""),
-                    "source": payload.get("source", ""),
-                    "title": payload.get("title", ""),
-                    "text": text,
-                    "snippet": " ".join(text.split())[:240],
-                    "score": round(float(point.score), 4),
-                }
-            )
-        return hits
+        return [
+            Passage.model_validate({**(point.payload or {}), "score": round(float(point.score), 4)})
+            for point in response.points
+        ]
 
 
 # --- activities -----------------------------------------------------------------------------
@@ -254,14 +245,12 @@ class RetrieveArgs(BaseModel):
     max_sources: int = Field(default=4, ge=1, le=50)
 
 
-def group_by_source(hits: list[dict[str, Any]], max_sources: int) -> list[dict[str, Any]]:
+def group_by_source(hits: list[Passage], max_sources: int) -> list[SourcePassages]:
     """Chunks grouped per source, best source first, so later steps can work per source."""
-    groups: dict[str, dict[str, Any]] = {}
+    groups: dict[str, SourcePassages] = {}
     for hit in hits:
-        group = groups.setdefault(
-            hit["source"], {"source": hit["source"], "title": hit["title"], "chunks": []}
-        )
-        group["chunks"].append(hit)
+        group = groups.setdefault(hit.source, SourcePassages(source=hit.source, title=hit.title))
+        group.chunks.append(hit)
     return list(groups.values())[:max_sources]
 
 
@@ -292,25 +281,21 @@ def document_id_for(tenant: str, source: str) -> str:
 
 
 class RagActivities:
-    def __init__(self, index: VectorIndex, pool: asyncpg.Pool) -> None:
+    def __init__(self, index: VectorIndex, documents: DocumentStore) -> None:
         self._index = index
-        self._pool = pool
+        self._documents = documents
 
     @activity.defn(name=Activity.RETRIEVE)
     @classified
     async def retrieve(self, step: StepInput) -> StepResult:
         args: RetrieveArgs = parse_args(RetrieveArgs, step.args, "a retrieve step")
         hits = await self._search(step.tenant, args.query, args.k)
-        return StepResult(
-            output={
-                "query": args.query,
-                "chunks": hits,
-                "sources": group_by_source(hits, args.max_sources),
-            },
-            attempt=activity.info().attempt,
+        output = RetrieveOutput(
+            query=args.query, chunks=hits, sources=group_by_source(hits, args.max_sources)
         )
+        return StepResult(output=output.model_dump(), attempt=activity.info().attempt)
 
-    async def _search(self, tenant: str, query: str, k: int) -> list[dict[str, Any]]:
+    async def _search(self, tenant: str, query: str, k: int) -> list[Passage]:
         try:
             return await self._index.search(tenant, query, k)
         except (OSError, RuntimeError) as e:
@@ -336,32 +321,28 @@ class RagActivities:
         sha = hashlib.sha256(raw).hexdigest()
         document_id = document_id_for(request.tenant, source)
         title = title_of(text, path)
-        existing = await self._pool.fetchrow(
-            "SELECT sha256, chunk_count FROM documents WHERE id = $1", document_id
-        )
-        if existing is not None and existing["sha256"] == sha:
+        existing = await self._documents.get(document_id)
+        if existing is not None and existing.sha256 == sha:
             return IngestedDocument(
                 document_id=document_id,
                 source=source,
                 title=title,
-                chunks=existing["chunk_count"],
+                chunks=existing.chunk_count,
                 unchanged=True,
             )
         chunks = chunk_text(text)
         if not chunks:
             raise UserError(f"{path} has no text to index")
         await self._index.replace_document(request.tenant, document_id, source, title, chunks)
-        await self._pool.execute(
-            "INSERT INTO documents (id, tenant, source, title, sha256, chunk_count)"
-            " VALUES ($1, $2, $3, $4, $5, $6)"
-            " ON CONFLICT (id) DO UPDATE SET title = $4, sha256 = $5, chunk_count = $6,"
-            " updated_at = now()",
-            document_id,
-            request.tenant,
-            source,
-            title,
-            sha,
-            len(chunks),
+        await self._documents.upsert(
+            DocumentRecord(
+                id=document_id,
+                tenant=request.tenant,
+                source=source,
+                title=title,
+                sha256=sha,
+                chunk_count=len(chunks),
+            )
         )
         return IngestedDocument(
             document_id=document_id, source=source, title=title, chunks=len(chunks)

@@ -27,10 +27,12 @@ from temporalio.converter import (
     StorageDriverWorkflowInfo,
 )
 
+from aios.stores.artifacts import Artifact, ArtifactStore
+
 
 class PostgresArtifactDriver(StorageDriver):
     def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+        self._store = ArtifactStore(pool)
 
     def name(self) -> str:
         return "aios-postgres"
@@ -43,28 +45,19 @@ class PostgresArtifactDriver(StorageDriver):
     ) -> list[StorageDriverClaim]:
         target = context.target
         workflow_id = target.id if isinstance(target, StorageDriverWorkflowInfo) else None
-        claims: list[StorageDriverClaim] = []
-        rows = []
+        artifacts = []
         for payload in payloads:
             data = payload.SerializeToString(deterministic=True)
             artifact_id = "sha256:" + hashlib.sha256(data).hexdigest()
-            rows.append((artifact_id, len(data), data, workflow_id))
-            claims.append(StorageDriverClaim(claim_data={"artifact_id": artifact_id}))
-        async with self._pool.acquire() as conn:
-            await conn.executemany(
-                "INSERT INTO artifacts (id, size_bytes, payload, workflow_id)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
-                rows,
-            )
-        return claims
+            artifacts.append(Artifact(id=artifact_id, data=data, workflow_id=workflow_id))
+        await self._store.put_many(artifacts)
+        return [StorageDriverClaim(claim_data={"artifact_id": a.id}) for a in artifacts]
 
     async def retrieve(
         self, context: StorageDriverRetrieveContext, claims: Sequence[StorageDriverClaim]
     ) -> list[Payload]:
         ids = [c.claim_data["artifact_id"] for c in claims]
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch("SELECT id, payload FROM artifacts WHERE id = ANY($1)", ids)
-        found = {r["id"]: r["payload"] for r in rows}
+        found = await self._store.get_many(ids)
         result: list[Payload] = []
         for artifact_id in ids:
             if artifact_id not in found:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from aios.errors import AiosError, ConfigurationError
+from aios.vocabulary import RunEventType
 
 
 class ApiError(AiosError):
@@ -72,7 +73,7 @@ class ApiClient:
                     event["data"] = json.loads(line[5:].strip())
                 elif line == "" and event:
                     yield event
-                    if event.get("type") == "run.finished":
+                    if event.get("type") == RunEventType.RUN_FINISHED:
                         return
                     event = {}
 
@@ -84,29 +85,29 @@ def describe_event(event: dict[str, Any]) -> str | None:
     step = data.get("step_id")
     inner = data.get("data") or {}
     match kind:
-        case "run.started":
+        case RunEventType.RUN_STARTED:
             return "run started"
-        case "plan.ready":
+        case RunEventType.PLAN_READY:
             return f"plan ready ({inner.get('planner')}): {' -> '.join(inner.get('steps', []))}"
-        case "step.started":
+        case RunEventType.STEP_STARTED:
             return f"  step {step}: running — {inner.get('title', '')}"
-        case "step.finished":
+        case RunEventType.STEP_FINISHED:
             return f"  step {step}: completed (attempts: {inner.get('attempts', 1)})"
-        case "step.failed":
+        case RunEventType.STEP_FAILED:
             return f"  step {step}: FAILED — {inner.get('error')}"
-        case "step.skipped":
+        case RunEventType.STEP_SKIPPED:
             return f"  step {step}: skipped — {inner.get('reason')}"
-        case "approval.requested":
+        case RunEventType.APPROVAL_REQUESTED:
             return (
                 f"  step {step}: awaiting approval {inner.get('approval_id')} — "
                 f"{inner.get('reason')}\n    answer with: aios approve {{run_id}} "
                 f"{inner.get('approval_id')}   (or --reject --reason TEXT)"
             )
-        case "approval.answered":
+        case RunEventType.APPROVAL_ANSWERED:
             return f"  approval {inner.get('approval_id')}: {inner.get('decision')}"
-        case "approval.expired":
+        case RunEventType.APPROVAL_EXPIRED:
             return f"  approval {inner.get('approval_id')}: expired"
-        case "run.finished":
+        case RunEventType.RUN_FINISHED:
             status = inner.get("status") or data.get("status")
             error = inner.get("error") or inner.get("reason")
             return f"run {status}" + (f": {error}" if error else "")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from aios.errors import ConfigurationError
+from aios.vocabulary import Provider
 
 DEV_CONFIG_FILE = "temporal-dev.yaml"
 
@@ -64,6 +65,17 @@ class _DevYamlSource(PydanticBaseSettingsSource):
         return dict(self._values)
 
 
+class LlmConfig(BaseModel):
+    """What the model router needs to reach the providers, and nothing else of the settings."""
+
+    model_fast: str
+    model_strong: str
+    local_model_url: str
+    local_context_window: int
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AIOS_",
@@ -96,6 +108,11 @@ class Settings(BaseSettings):
     api_port: int = 8000
     dev_api_key: SecretStr | None = None
     max_goal_chars: int = 8000
+
+    # Where the CLI and other clients find the API, and the key they send. Unset: the stack that
+    # `aios dev` runs from this directory (its runtime file), else api_host:api_port.
+    api_url: str | None = None
+    api_key: SecretStr | None = None
 
     # Stores. Unset = embedded PostgreSQL (pgserver) / Qdrant local mode under data_dir.
     database_url: SecretStr | None = None
@@ -168,10 +185,13 @@ class Settings(BaseSettings):
         if value == "":
             return value  # filled in by _default_models
         provider, sep, model = value.partition(":")
-        if not sep or not model or provider not in {"openai", "anthropic", "local"}:
+        known = ", ".join(f"{p.value}:<model>" for p in Provider)
+        if not sep or not model:
+            raise ValueError(f"{value!r} is not provider:model; use one of {known}")
+        if provider not in Provider.__members__.values():
             raise ValueError(
-                f"{value!r} is not provider:model; use openai:<model>, anthropic:<model> "
-                "or local:<model>"
+                f"{value!r} names the provider {provider!r}, which this build does not know; "
+                f"use one of {known}"
             )
         return value
 
@@ -190,12 +210,25 @@ class Settings(BaseSettings):
         return f"http://{self.temporal_dev_ip}:{self.temporal_ui_port}"
 
     @property
-    def api_url(self) -> str:
+    def api_listen_url(self) -> str:
+        """The URL the API serves on when this process runs it."""
         return f"http://{self.api_host}:{self.api_port}"
 
     @property
     def uses_local_model(self) -> bool:
-        return any(m.startswith("local:") for m in (self.model_fast, self.model_strong))
+        prefix = f"{Provider.LOCAL.value}:"
+        return any(m.startswith(prefix) for m in (self.model_fast, self.model_strong))
+
+    def llm_config(self) -> LlmConfig:
+        return LlmConfig(
+            model_fast=self.model_fast,
+            model_strong=self.model_strong,
+            local_model_url=self.local_model_url or f"http://127.0.0.1:{self.local_model_port}/v1",
+            # llama.cpp splits its context between parallel slots.
+            local_context_window=self.local_model_context_size // max(1, self.local_model_parallel),
+            openai_api_key=self.openai_api_key,
+            openai_base_url=self.openai_base_url,
+        )
 
     def require_database_url(self) -> str:
         if self.database_url is None:

@@ -52,6 +52,13 @@ class Conflict(UserError):
     code = "conflict"
 
 
+class Unauthorized(UserError):
+    """No credentials, or credentials this server does not accept."""
+
+    http_status = 401
+    code = "unauthorized"
+
+
 class PolicyDenied(UserError):
     http_status = 403
     code = "policy_denied"

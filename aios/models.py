@@ -9,18 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from aios.plan import Plan
+from aios.vocabulary import PlannerName, RunEventType, RunStatus, StepStatus
 
-RunStatus = Literal[
-    "queued", "running", "awaiting_approval", "completed", "failed", "cancelled", "timed_out"
-]
-TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled", "timed_out"})
-StepStatus = Literal[
-    "pending", "running", "awaiting_approval", "completed", "failed", "skipped", "cancelled"
-]
-PlannerName = Literal["llm", "rule", "hybrid"]
+# How much of a passage a citation or search result quotes.
+SNIPPET_CHARS = 240
+
+
+def snippet_of(text: str) -> str:
+    """The first SNIPPET_CHARS characters of `text` with its whitespace folded."""
+    return " ".join(text.split())[:SNIPPET_CHARS]
 
 
 class Usage(BaseModel):
@@ -44,6 +44,49 @@ class Citation(BaseModel):
     score: float = 0.0
 
 
+class Passage(BaseModel):
+    """A piece of a source: what retrieval returns, what the context engine puts in a prompt,
+    and what a citation points at."""
+
+    source: str
+    title: str = ""
+    document_id: str = ""
+    chunk_id: str = ""
+    text: str = ""
+    score: float = 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def snippet(self) -> str:
+        return snippet_of(self.text)
+
+    def citation(self) -> Citation:
+        return Citation(
+            source=self.source,
+            title=self.title,
+            chunk_id=self.chunk_id,
+            snippet=self.snippet,
+            score=self.score,
+        )
+
+
+class SourcePassages(BaseModel):
+    """The passages retrieved from one source, best first."""
+
+    source: str
+    title: str = ""
+    chunks: list[Passage] = Field(default_factory=list)
+
+
+class RetrieveOutput(BaseModel):
+    """Output of a `retrieve` step: every passage, and the same grouped per source (plans fan out
+    over `sources` to work per source)."""
+
+    query: str
+    chunks: list[Passage] = Field(default_factory=list)
+    sources: list[SourcePassages] = Field(default_factory=list)
+
+
 class RunResult(BaseModel):
     answer: str
     citations: list[Citation] = Field(default_factory=list)
@@ -59,7 +102,7 @@ class AgentRunInput(BaseModel):
     session_id: str | None = None
     skill: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
-    planner: PlannerName = "rule"
+    planner: PlannerName = PlannerName.RULE
     # A client-supplied plan skips the planner (it is validated the same way).
     plan: Plan | None = None
     budget_usd: float | None = None
@@ -70,11 +113,12 @@ class StepState(BaseModel):
     id: str
     kind: str
     title: str
-    status: StepStatus = "pending"
+    status: StepStatus = StepStatus.PENDING
     attempts: int = 0
     depends_on: list[str] = Field(default_factory=list)
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    # Where the step's full output can be read: `steps/<id>/output`, relative to the run's URL.
     output_ref: str | None = None
     error: str | None = None
     usage: Usage = Field(default_factory=Usage)
@@ -92,7 +136,7 @@ class PendingApproval(BaseModel):
 
 class RunEvent(BaseModel):
     seq: int
-    type: str
+    type: RunEventType
     at: datetime
     step_id: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
@@ -102,7 +146,7 @@ class RunState(BaseModel):
     """What the `state` query returns and `GET /v1/runs/{id}` serves."""
 
     run_id: str
-    status: RunStatus = "queued"
+    status: RunStatus = RunStatus.QUEUED
     goal: str
     tenant: str = "default"
     user_id: str = "anonymous"
@@ -141,12 +185,22 @@ class EventsQuery(BaseModel):
     after_seq: int = 0
 
 
+class StepOutputQuery(BaseModel):
+    step_id: str
+
+
+class StepOutput(BaseModel):
+    step_id: str
+    status: StepStatus | None = None  # None: the run has no step of that id
+    output: Any = None
+
+
 # --- activities ----------------------------------------------------------------------------
 
 
 class PlanningInput(BaseModel):
     goal: str
-    planner: PlannerName = "rule"
+    planner: PlannerName = PlannerName.RULE
     skill: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     tenant: str = "default"
@@ -189,7 +243,6 @@ class ToolSpec(BaseModel):
     side_effects: bool = False
     requires_approval: bool = False
     timeout_s: float = 60.0
-    permissions: list[str] = Field(default_factory=list)
 
 
 class IngestInput(BaseModel):

@@ -19,10 +19,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-StepKind = Literal["tool", "llm", "skill", "retrieve", "memory", "approval"]
-# Kinds the executor can run today. `skill` and `memory` steps are part of the plan language and
+from aios.vocabulary import IMPLEMENTED_PLANNERS, Activity, PlannerName, StepKind
+
+# The activity that runs each step kind: the workflow dispatches on this map. `approval` steps are
+# run by the workflow itself. `skill` and `memory` steps are part of the plan language and
 # validate structurally, but a plan using them is refused until their layers exist.
-EXECUTABLE_KINDS: frozenset[str] = frozenset({"tool", "llm", "retrieve", "approval"})
+STEP_ACTIVITY: dict[StepKind, Activity] = {
+    StepKind.TOOL: Activity.INVOKE_TOOL,
+    StepKind.LLM: Activity.LLM_COMPLETE,
+    StepKind.RETRIEVE: Activity.RETRIEVE,
+}
+EXECUTABLE_KINDS: frozenset[StepKind] = frozenset({*STEP_ACTIVITY, StepKind.APPROVAL})
 
 STEP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _TEMPLATE = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
@@ -80,9 +87,9 @@ class Step(BaseModel):
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Step:
-        if self.kind == "tool" and not self.tool:
+        if self.kind == StepKind.TOOL and not self.tool:
             raise ValueError(f"step {self.id!r} is a tool step but names no tool")
-        if self.kind != "tool" and self.tool:
+        if self.kind != StepKind.TOOL and self.tool:
             raise ValueError(f"step {self.id!r} names a tool but is of kind {self.kind!r}")
         if not self.title:
             self.title = self.tool or self.id
@@ -272,6 +279,16 @@ def ancestors(plan: Plan) -> dict[str, set[str]]:
     return result
 
 
+def check_planner(planner: PlannerName) -> None:
+    """Refuse a planner this build does not implement, naming those it does."""
+    if planner not in IMPLEMENTED_PLANNERS:
+        available = ", ".join(sorted(IMPLEMENTED_PLANNERS))
+        raise PlanError(
+            f"the {planner.value!r} planner is not available in this deployment yet; "
+            f"use planner={available} or send a plan"
+        )
+
+
 def validate_plan(plan: Plan, *, known_tools: set[str] | None = None) -> None:
     """Everything that can be checked before running: ids, cycles, references, kinds, tools."""
     ancestry = ancestors(plan)
@@ -281,7 +298,7 @@ def validate_plan(plan: Plan, *, known_tools: set[str] | None = None) -> None:
     for step in plan.steps:
         if step.kind not in EXECUTABLE_KINDS:
             raise PlanError(
-                f"step {step.id!r}: steps of kind {step.kind!r} are not supported by this "
+                f"step {step.id!r}: steps of kind {step.kind.value!r} are not supported by this "
                 f"deployment yet (supported: {', '.join(sorted(EXECUTABLE_KINDS))})"
             )
         if known_tools is not None and step.tool is not None and step.tool not in known_tools:

@@ -13,12 +13,7 @@ from qdrant_client import AsyncQdrantClient
 from temporalio.client import Client
 
 from aios.config import Settings
-from aios.errors import AiosError
-
-
-class Unauthorized(AiosError):
-    http_status = 401
-    code = "unauthorized"
+from aios.errors import Unauthorized
 
 
 @dataclass(frozen=True)

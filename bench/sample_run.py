@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aios.cli import DEMO_GOAL, SAMPLE_CORPUS
 from aios.client import ApiClient
 from aios.config import Settings
-from aios.devstack import running_stack
 from aios.models import IngestInput
+from cli.demo import DEMO_GOAL, SAMPLE_CORPUS
+from cli.devstack import running_stack
 from workflows.ingest import IngestWorkflow
 
 

@@ -7,7 +7,14 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from aios import search_attributes as sa
-from aios.models import AgentRunInput, ApprovalDecision, CancelRequest, EventsQuery, IngestInput
+from aios.models import (
+    AgentRunInput,
+    ApprovalDecision,
+    CancelRequest,
+    EventsQuery,
+    IngestInput,
+    StepOutputQuery,
+)
 from tests.conftest import REPO, Stack, run_id
 from tests.helpers import current_details, finish, start_plan, step, wait_for
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
@@ -420,3 +427,62 @@ async def test_large_outputs_go_to_the_artifact_store(stack: Stack) -> None:
         "SELECT count(*) FROM artifacts WHERE size_bytes > 300000 AND workflow_id = $1", handle.id
     )
     assert stored >= 1
+
+
+# --- activity plumbing -------------------------------------------------------------------
+
+
+async def test_heartbeats_keep_pace_with_a_short_heartbeat_timeout(stack: Stack) -> None:
+    """A step may set a heartbeat timeout below the default beat interval; the activity wrapper
+    beats often enough that a healthy worker is never taken for a dead one."""
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [
+            {
+                "id": "wait",
+                "kind": "tool",
+                "tool": "quiet_sleep",
+                "args": {"seconds": 3},
+                "heartbeat_timeout_s": 1,
+                "retry": {"max_attempts": 1},
+            }
+        ],
+    )
+    state = await finish(handle)
+    assert state.status == "completed", state.error
+    assert step(state, "wait").attempts == 1
+
+
+async def test_a_tool_slower_than_its_timeout_fails_with_the_reason(stack: Stack) -> None:
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [
+            {
+                "id": "slow",
+                "kind": "tool",
+                "tool": "hasty_sleep",
+                "args": {"seconds": 5},
+                "retry": {"max_attempts": 2, "initial_interval_s": 0.1},
+            }
+        ],
+    )
+    state = await finish(handle)
+    assert state.status == "failed"
+    assert "did not finish within its timeout of 0.5s" in (state.error or "")
+    assert step(state, "slow").attempts == 2, "a timeout is worth a retry"
+
+
+async def test_a_steps_full_output_is_readable_by_its_output_ref(stack: Stack) -> None:
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [{"id": "make", "kind": "tool", "tool": "echo", "args": {"value": {"rows": [1, 2]}}}],
+    )
+    state = await finish(handle)
+    assert step(state, "make").output_ref == "steps/make/output"
+    found = await handle.query(AgentRunWorkflow.step_output, StepOutputQuery(step_id="make"))
+    assert found.status == "completed" and found.output == {"rows": [1, 2]}
+    missing = await handle.query(AgentRunWorkflow.step_output, StepOutputQuery(step_id="nope"))
+    assert missing.status is None

@@ -79,6 +79,16 @@ async def test_the_rule_planner_runs_the_research_report(api: httpx.AsyncClient)
     assert [s["id"] for s in run["plan"]] == ["retrieve", "extract", "report"]
 
 
+async def test_a_steps_output_is_served_at_its_output_ref(api: httpx.AsyncClient) -> None:
+    created = (await api.post("/v1/runs", json={"goal": "say hi", "plan": ECHO_PLAN})).json()
+    run = await wait_status(api, created["run_id"], "completed")
+    [say] = run["plan"]
+    response = await api.get(f"/v1/runs/{created['run_id']}/{say['output_ref']}")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"step_id": "say", "status": "completed", "output": "hi"}
+    assert_problem(await api.get(f"/v1/runs/{created['run_id']}/steps/nope/output"), 404, "nope")
+
+
 async def test_idempotency_key_returns_the_same_run(api: httpx.AsyncClient) -> None:
     body = {"goal": "once", "plan": ECHO_PLAN}
     first = await api.post("/v1/runs", json=body, headers={"Idempotency-Key": "abc-1"})

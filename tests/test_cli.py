@@ -41,7 +41,7 @@ async def aios(api_url: str, *args: str, key: str = "test-key") -> tuple[int, st
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "aios.cli",
+        "cli",
         *args,
         cwd=REPO,
         env=env,

@@ -29,6 +29,30 @@ def test_bad_model_specs_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
 
 
+def test_unknown_providers_are_refused_when_settings_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIOS_MODEL_STRONG", "anthropic:claude-sonnet-4-5")
+    with pytest.raises(
+        ValueError, match=r"does not know; use one of openai:<model>, local:<model>"
+    ):
+        Settings()
+
+
+def test_cli_reaches_the_api_through_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIOS_API_URL", "http://api.example:9000")
+    monkeypatch.setenv("AIOS_API_KEY", "k-123")
+    settings = Settings()
+    assert settings.api_url == "http://api.example:9000"
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "k-123"
+    assert "k-123" not in repr(settings), "the key is a secret"
+
+
+def test_the_model_router_gets_only_what_it_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIOS_DATABASE_URL", "postgresql://u:secret@db/aios")
+    config = Settings().llm_config()
+    assert "database" not in config.model_dump_json()
+    assert "secret" not in config.model_dump_json()
+
+
 def test_missing_database_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AIOS_DATABASE_URL", raising=False)
     with pytest.raises(ConfigurationError, match="aios dev"):

@@ -24,7 +24,7 @@ from activities.tools.builtin import register_builtin_tools
 from activities.tools.registry import ToolActivities, ToolRegistry
 from aios import db
 from aios.config import Settings
-from aios.stores import open_qdrant
+from aios.stores import DocumentStore, open_qdrant
 from aios.temporal import connect
 from workflows.agent_run import AgentRunWorkflow
 from workflows.ingest import IngestWorkflow
@@ -69,7 +69,7 @@ class Resources:
             index=VectorIndex(
                 qdrant, settings.collection, embedder, local_mode=settings.qdrant_url is None
             ),
-            router=ModelRouter(settings),
+            router=ModelRouter(settings.llm_config()),
             registry=registry,
             owns_pool=owns_pool,
         )
@@ -83,7 +83,7 @@ class Resources:
 
 def build_worker(client: Client, resources: Resources, *, task_queue: str | None = None) -> Worker:
     tools = ToolActivities(resources.registry, resources.pool)
-    rag = RagActivities(resources.index, resources.pool)
+    rag = RagActivities(resources.index, DocumentStore(resources.pool))
     return Worker(
         client,
         task_queue=task_queue or resources.settings.task_queue,

@@ -15,6 +15,8 @@ Signals:
         Web UI's "Send a Signal"); an invalid one is ignored and logged as an event.
     cancel_run(CancelRequest): stop the run; in-flight activities learn of it through heartbeats.
         A Temporal cancellation request (the UI's Cancel button) has the same effect.
+Queries (continued):
+    step_output(StepOutputQuery) -> StepOutput: a step's full output (`output_ref` of a step).
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
+# Models and pure modules are shared with the host process; workflow code (dag.py) is imported
+# normally so the sandbox gives every run a fresh copy of it.
 with workflow.unsafe.imports_passed_through():
     from aios import search_attributes as sa
-    from aios.activity_names import Activity
     from aios.models import (
         AgentRunInput,
         ApprovalAck,
@@ -45,20 +48,26 @@ with workflow.unsafe.imports_passed_through():
         RunResult,
         RunState,
         StepInput,
+        StepOutput,
+        StepOutputQuery,
         StepResult,
         StepState,
     )
-    from aios.plan import ApprovalPolicy, Plan, Step, args_hash
-    from workflows.dag import DagExecutor, RunFailed, StepFailed
+    from aios.plan import STEP_ACTIVITY, ApprovalPolicy, Plan, Step, args_hash
+    from aios.vocabulary import (
+        Activity,
+        FailureType,
+        RunEventType,
+        RunStatus,
+        StepKind,
+        StepStatus,
+    )
+
+from workflows.dag import DagExecutor, RunFailed, StepFailed
 
 # The progress log keeps this many recent events; older ones are dropped (histories and query
 # answers stay bounded however long a run is).
 MAX_EVENTS = 1000
-STEP_ACTIVITY = {
-    "tool": Activity.INVOKE_TOOL,
-    "llm": Activity.LLM_COMPLETE,
-    "retrieve": Activity.RETRIEVE,
-}
 PLANNING_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT_TIMEOUT_S = 30.0
 
@@ -74,6 +83,7 @@ class AgentRunWorkflow:
         self._answered: set[str] = set()
         self._cancel: CancelRequest | None = None
         self._approval_tools: set[str] = set()
+        self._outputs: dict[str, Any] = {}
 
     # --- main ---------------------------------------------------------------------------
 
@@ -91,8 +101,8 @@ class AgentRunWorkflow:
         workflow.upsert_search_attributes(
             [sa.TENANT.value_set(run.tenant), sa.USER.value_set(run.user_id)]
         )
-        self._set_status("running")
-        self._emit("run.started", None, {"goal": run.goal})
+        self._set_status(RunStatus.RUNNING)
+        self._emit(RunEventType.RUN_STARTED, None, {"goal": run.goal})
         work = asyncio.create_task(self._plan_and_execute(run))
         try:
             await workflow.wait_condition(lambda: work.done() or self._cancel is not None)
@@ -110,11 +120,13 @@ class AgentRunWorkflow:
         except RunFailed as e:
             self._state.error = e.reason
             self._set_status(e.status)
-            self._emit("run.finished", None, {"status": e.status, "error": e.reason})
+            self._emit(RunEventType.RUN_FINISHED, None, {"status": e.status, "error": e.reason})
             raise ApplicationError(
                 e.reason,
                 self._state,
-                type="RunTimedOut" if e.status == "timed_out" else "RunFailed",
+                type=FailureType.RUN_TIMED_OUT
+                if e.status == RunStatus.TIMED_OUT
+                else FailureType.RUN_FAILED,
                 non_retryable=True,
             ) from None
 
@@ -132,7 +144,7 @@ class AgentRunWorkflow:
             for s in plan.steps
         ]
         self._emit(
-            "plan.ready",
+            RunEventType.PLAN_READY,
             None,
             {"planner": planning.planner, "steps": [s.id for s in plan.steps]},
         )
@@ -140,7 +152,7 @@ class AgentRunWorkflow:
 
         def count_usage(step: Step, result: StepResult) -> None:
             state.usage += result.usage
-            self._emit("usage", step.id, state.usage.model_dump())
+            self._emit(RunEventType.USAGE, step.id, state.usage.model_dump())
             if run.budget_usd is not None and state.usage.cost_usd > run.budget_usd:
                 raise RunFailed(
                     f"budget exceeded: spent ${state.usage.cost_usd:.4f} of "
@@ -153,11 +165,12 @@ class AgentRunWorkflow:
             run_step=lambda step, args, index: self._run_step(run, step, args, index),
             emit=self._emit,
             on_step_finished=count_usage,
+            outputs=self._outputs,
         )
         outputs = await executor.run()
         state.result = self._result_from(plan, outputs)
-        self._set_status("completed")
-        self._emit("run.finished", None, {"status": "completed"})
+        self._set_status(RunStatus.COMPLETED)
+        self._emit(RunEventType.RUN_FINISHED, None, {"status": RunStatus.COMPLETED})
         return state
 
     async def _plan(self, run: AgentRunInput) -> PlanningResult:
@@ -187,13 +200,13 @@ class AgentRunWorkflow:
         self, run: AgentRunInput, step: Step, args: dict[str, Any], index: int | None
     ) -> StepResult:
         suffix = "" if index is None else f"-{index}"
-        if step.kind == "approval" or (step.tool in self._approval_tools):
+        if step.kind == StepKind.APPROVAL or (step.tool in self._approval_tools):
             await self._await_approval(step, args, suffix)
-            if step.kind == "approval":
+            if step.kind == StepKind.APPROVAL:
                 return StepResult(output={"approved": True})
-        activity_name = STEP_ACTIVITY.get(step.kind)
+        activity_name: Activity | None = STEP_ACTIVITY.get(step.kind)
         if activity_name is None:
-            raise StepFailed(f"steps of kind {step.kind!r} cannot run here")
+            raise StepFailed(f"steps of kind {step.kind.value!r} cannot run here")
         step_input = StepInput(
             run_id=self._run_state.run_id,
             step_id=step.id,
@@ -245,8 +258,8 @@ class AgentRunWorkflow:
             expires_at=now + timedelta(seconds=policy.timeout_s),
         )
         self._pending[approval_id] = pending
-        self._step_state(step.id).status = "awaiting_approval"
-        self._emit("approval.requested", step.id, pending.model_dump(mode="json"))
+        self._step_state(step.id).status = StepStatus.AWAITING_APPROVAL
+        self._emit(RunEventType.APPROVAL_REQUESTED, step.id, pending.model_dump(mode="json"))
         self._sync_waiting_status()
         try:
             await workflow.wait_condition(
@@ -257,20 +270,20 @@ class AgentRunWorkflow:
         except TimeoutError:
             self._pending.pop(approval_id, None)
             self._answered.add(approval_id)
-            self._emit("approval.expired", step.id, {"approval_id": approval_id})
-            self._step_state(step.id).status = "running"
+            self._emit(RunEventType.APPROVAL_EXPIRED, step.id, {"approval_id": approval_id})
+            self._step_state(step.id).status = StepStatus.RUNNING
             self._sync_waiting_status()
             if policy.on_timeout == "fail":
                 raise RunFailed(
                     f"approval {approval_id!r} was not answered within {policy.timeout_s:g}s",
-                    status="timed_out",
+                    status=RunStatus.TIMED_OUT,
                 ) from None
             raise StepFailed(
                 f"approval {approval_id!r} was not answered within {policy.timeout_s:g}s "
                 "and counts as rejected"
             ) from None
         decision = self._decisions[approval_id]
-        self._step_state(step.id).status = "running"
+        self._step_state(step.id).status = StepStatus.RUNNING
         self._sync_waiting_status()
         if decision.decision == "reject":
             who = decision.reviewer or "a reviewer"
@@ -288,6 +301,13 @@ class AgentRunWorkflow:
     def events(self, query: EventsQuery) -> list[RunEvent]:
         return [e for e in self._events if e.seq > query.after_seq]
 
+    @workflow.query
+    def step_output(self, query: StepOutputQuery) -> StepOutput:
+        step = next((s for s in self._run_state.plan if s.id == query.step_id), None)
+        if step is None:
+            return StepOutput(step_id=query.step_id)
+        return StepOutput(step_id=step.id, status=step.status, output=self._outputs.get(step.id))
+
     @workflow.update
     async def approve(self, decision: ApprovalDecision) -> ApprovalAck:
         self._check_approval(decision)  # again: it may have been answered since validation
@@ -302,7 +322,9 @@ class AgentRunWorkflow:
         try:
             self._check_approval(decision)
         except ApplicationError as e:
-            self._emit("approval.signal_ignored", None, {"reason": e.message, "type": e.type})
+            self._emit(
+                RunEventType.APPROVAL_SIGNAL_IGNORED, None, {"reason": e.message, "type": e.type}
+            )
             workflow.logger.warning("ignored approve signal: %s", e.message)
             return
         self._accept(decision)
@@ -320,20 +342,20 @@ class AgentRunWorkflow:
             if decision.approval_id in self._answered:
                 raise ApplicationError(
                     f"approval {decision.approval_id!r} was already answered or has expired",
-                    type="ApprovalAlreadyAnswered",
+                    type=FailureType.APPROVAL_ALREADY_ANSWERED,
                     non_retryable=True,
                 )
             waiting = ", ".join(self._pending) or "none"
             raise ApplicationError(
                 f"no pending approval {decision.approval_id!r} (pending: {waiting})",
-                type="UnknownApproval",
+                type=FailureType.UNKNOWN_APPROVAL,
                 non_retryable=True,
             )
         if decision.args_hash != pending.args_hash:
             raise ApplicationError(
                 f"args_hash does not match the arguments awaiting approval for "
                 f"{decision.approval_id!r}; fetch the run state and approve what it shows",
-                type="ArgsHashMismatch",
+                type=FailureType.ARGS_HASH_MISMATCH,
                 non_retryable=True,
             )
 
@@ -342,7 +364,7 @@ class AgentRunWorkflow:
         self._decisions[decision.approval_id] = decision
         self._answered.add(decision.approval_id)
         self._emit(
-            "approval.answered",
+            RunEventType.APPROVAL_ANSWERED,
             pending.step_id,
             {
                 "approval_id": decision.approval_id,
@@ -361,28 +383,30 @@ class AgentRunWorkflow:
     @property
     def _run_state(self) -> RunState:
         if self._state is None:  # only before run() starts; handlers run after it
-            raise ApplicationError("the run has not started yet", non_retryable=True)
+            raise ApplicationError(
+                "the run has not started yet", type=FailureType.RUN_NOT_STARTED, non_retryable=True
+            )
         return self._state
 
     def _step_state(self, step_id: str) -> StepState:
         return next(s for s in self._run_state.plan if s.id == step_id)
 
-    def _set_status(self, status: str) -> None:
+    def _set_status(self, status: RunStatus) -> None:
         state = self._run_state
         if state.status != status:
-            state.status = status  # type: ignore[assignment]
-            workflow.upsert_search_attributes([sa.STATUS.value_set(status)])
+            state.status = status
+            workflow.upsert_search_attributes([sa.STATUS.value_set(status.value)])
         state.updated_at = workflow.now()
         self._refresh_details()
 
     def _sync_waiting_status(self) -> None:
         self._run_state.pending_approvals = list(self._pending.values())
-        if self._run_state.status in ("running", "awaiting_approval"):
-            self._set_status("awaiting_approval" if self._pending else "running")
+        if self._run_state.status in (RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL):
+            self._set_status(RunStatus.AWAITING_APPROVAL if self._pending else RunStatus.RUNNING)
         else:
             self._refresh_details()
 
-    def _emit(self, kind: str, step_id: str | None, data: dict[str, Any]) -> None:
+    def _emit(self, kind: RunEventType, step_id: str | None, data: dict[str, Any]) -> None:
         self._seq += 1
         now = workflow.now()
         self._events.append(RunEvent(seq=self._seq, type=kind, at=now, step_id=step_id, data=data))
@@ -396,14 +420,20 @@ class AgentRunWorkflow:
         state = self._run_state
         reason = (request.reason if request else None) or "cancelled"
         for step in state.plan:
-            if step.status in ("pending", "running", "awaiting_approval"):
-                step.status = "cancelled"
+            if step.status in (
+                StepStatus.PENDING,
+                StepStatus.RUNNING,
+                StepStatus.AWAITING_APPROVAL,
+            ):
+                step.status = StepStatus.CANCELLED
                 step.ended_at = workflow.now()
         self._pending.clear()
         state.pending_approvals = []
         state.error = reason
-        self._set_status("cancelled")
-        self._emit("run.finished", None, {"status": "cancelled", "reason": reason})
+        self._set_status(RunStatus.CANCELLED)
+        self._emit(
+            RunEventType.RUN_FINISHED, None, {"status": RunStatus.CANCELLED, "reason": reason}
+        )
         return state
 
     def _refresh_details(self) -> None:

@@ -20,6 +20,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from aios.models import StepResult, StepState, Usage
     from aios.plan import Plan, PlanError, Step, evaluate_condition, resolve_args, resolve_ref
+    from aios.vocabulary import FINISHED_STEP_STATUSES, RunEventType, RunStatus, StepStatus
 
 # Fan-out of one for_each step: more elements than this wait for a free slot.
 MAX_PARALLEL_ITEMS = 16
@@ -37,7 +38,7 @@ class StepFailed(Exception):
 class RunFailed(Exception):
     """The whole run must stop with `status` (failed or timed_out) and `reason`."""
 
-    def __init__(self, reason: str, *, status: str = "failed") -> None:
+    def __init__(self, reason: str, *, status: RunStatus = RunStatus.FAILED) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
@@ -49,7 +50,7 @@ class StepRunner(Protocol):
     ) -> Awaitable[StepResult]: ...
 
 
-EventSink = Callable[[str, str | None, dict[str, Any]], None]
+EventSink = Callable[[RunEventType, str | None, dict[str, Any]], None]
 
 
 @dataclass
@@ -95,14 +96,14 @@ class DagExecutor:
         ready = []
         for step in self.plan.steps:
             state = self.steps[step.id]
-            if state.status != "pending" or step.id in running_ids:
+            if state.status != StepStatus.PENDING or step.id in running_ids:
                 continue
-            if all(self.steps[d].status in _FINISHED for d in step.depends_on):
+            if all(self.steps[d].status in FINISHED_STEP_STATUSES for d in step.depends_on):
                 ready.append(step)
         return ready
 
     def _should_skip(self, step: Step) -> bool:
-        blocked = [d for d in step.depends_on if self.steps[d].status != "completed"]
+        blocked = [d for d in step.depends_on if self.steps[d].status != StepStatus.COMPLETED]
         if blocked:
             self._skip(step, f"skipped because {', '.join(blocked)} did not complete")
             return True
@@ -122,16 +123,16 @@ class DagExecutor:
 
     def _skip(self, step: Step, reason: str) -> None:
         state = self.steps[step.id]
-        state.status = "skipped"
+        state.status = StepStatus.SKIPPED
         state.error = None
         state.ended_at = workflow.now()
-        self.emit("step.skipped", step.id, {"reason": reason})
+        self.emit(RunEventType.STEP_SKIPPED, step.id, {"reason": reason})
 
     async def _start(self, step: Step) -> StepResult:
         state = self.steps[step.id]
-        state.status = "running"
+        state.status = StepStatus.RUNNING
         state.started_at = workflow.now()
-        self.emit("step.started", step.id, {"title": step.title, "kind": step.kind})
+        self.emit(RunEventType.STEP_STARTED, step.id, {"title": step.title, "kind": step.kind})
         if step.for_each is None:
             return await self.run_step(step, self._resolve(step, None), None)
         try:
@@ -172,29 +173,27 @@ class DagExecutor:
         if error is None:
             result = task.result()
             self.outputs[step.id] = result.output
-            state.status = "completed"
+            state.status = StepStatus.COMPLETED
             state.attempts = max(state.attempts, result.attempt)
             state.usage = result.usage
-            self.emit("step.finished", step.id, {"attempts": state.attempts})
+            state.output_ref = f"steps/{step.id}/output"
+            self.emit(RunEventType.STEP_FINISHED, step.id, {"attempts": state.attempts})
             self.on_step_finished(step, result)
             return
         if isinstance(error, RunFailed):
-            state.status = "failed"
+            state.status = StepStatus.FAILED
             state.error = error.reason
-            self.emit("step.failed", step.id, {"error": error.reason})
+            self.emit(RunEventType.STEP_FAILED, step.id, {"error": error.reason})
             raise error
         if not isinstance(error, StepFailed):
             raise error
-        state.status = "failed"
+        state.status = StepStatus.FAILED
         state.error = error.reason
         state.attempts = max(state.attempts, error.attempts)
         self.emit(
-            "step.failed",
+            RunEventType.STEP_FAILED,
             step.id,
             {"error": error.reason, "attempts": state.attempts, "continue": step.on_failure},
         )
         if step.on_failure == "fail":
             raise RunFailed(f"step {step.id!r} failed: {error.reason}")
-
-
-_FINISHED = frozenset({"completed", "failed", "skipped", "cancelled"})

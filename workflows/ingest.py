@@ -14,7 +14,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from aios.activity_names import Activity
+    from aios.errors import ValidationFailed, to_application_error
     from aios.models import (
         IngestedDocument,
         IngestFileInput,
@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         ListFilesInput,
         ListFilesResult,
     )
+    from aios.vocabulary import Activity
 
 PARALLEL_FILES = 4
 
@@ -32,10 +33,8 @@ class IngestWorkflow:
     @workflow.run
     async def run(self, request: IngestInput) -> IngestResult:
         if request.urls:
-            raise ApplicationError(
-                "ingesting URLs is not supported yet; pass files or directories",
-                type="ValidationFailed",
-                non_retryable=True,
+            raise to_application_error(
+                ValidationFailed("ingesting URLs is not supported yet; pass files or directories")
             )
         listing = await workflow.execute_activity(
             Activity.LIST_FILES,

@@ -12,9 +12,9 @@ from activities import context
 from activities.common import classified, parse_args
 from activities.llm.base import LLMRequest
 from activities.llm.router import ModelRouter
-from aios.activity_names import Activity
 from aios.errors import BadModelOutput
 from aios.models import StepInput, StepResult
+from aios.vocabulary import Activity
 
 
 class LlmStepArgs(BaseModel):

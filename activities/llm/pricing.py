@@ -4,6 +4,8 @@ Local models are free. A hosted model missing from this table counts as 0, so a 
 covers priced models: add a model here before relying on `budget_usd` with it.
 """
 
+from aios.vocabulary import Provider
+
 PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
     "gpt-4o-mini": (0.15, 0.60),
     "gpt-4o": (2.50, 10.00),
@@ -18,7 +20,7 @@ PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
 
 def cost_usd(provider: str, model: str, input_tokens: int, output_tokens: int) -> float | None:
     """Cost of one call; None when the price is unknown. Local models are free."""
-    if provider == "local":
+    if provider == Provider.LOCAL:
         return 0.0
     price = PRICES_PER_MTOK.get(model)
     if price is None:

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from activities.llm.base import LLMProvider
 from activities.llm.openai_compat import OpenAICompatProvider
-from aios.config import Settings
+from aios.config import LlmConfig
 from aios.errors import ConfigurationError
+from aios.vocabulary import Provider
 
 LOCAL_SAMPLING = {"repeat_penalty": 1.15, "repeat_last_n": 256}
 
 
 class ModelRouter:
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+    def __init__(self, config: LlmConfig) -> None:
+        self._config = config
         self._providers: dict[str, LLMProvider] = {}
 
     def resolve(self, tier_or_spec: str) -> tuple[LLMProvider, str]:
         """`fast`, `strong` or an explicit `provider:model` -> (provider, model name)."""
         spec = {
-            "fast": self._settings.model_fast,
-            "strong": self._settings.model_strong,
+            "fast": self._config.model_fast,
+            "strong": self._config.model_strong,
         }.get(tier_or_spec, tier_or_spec)
         provider_name, _, model = spec.partition(":")
         if not model:
@@ -32,31 +33,30 @@ class ModelRouter:
         return self._providers[name]
 
     def _build(self, name: str) -> LLMProvider:
-        s = self._settings
-        if name == "local":
-            url = s.local_model_url or f"http://127.0.0.1:{s.local_model_port}/v1"
+        c = self._config
+        if name == Provider.LOCAL:
             return OpenAICompatProvider(
-                name="local",
+                name=Provider.LOCAL,
                 api_key="local",
-                base_url=url,
-                # llama.cpp splits its context between parallel slots.
-                context_window=s.local_model_context_size // max(1, s.local_model_parallel),
+                base_url=c.local_model_url,
+                context_window=c.local_context_window,
                 # Small local models loop on phrases; llama.cpp's repeat penalty over a long
                 # window stops that where the OpenAI-style frequency penalty does not.
                 extra_body=LOCAL_SAMPLING,
             )
-        if name == "openai":
-            if s.openai_api_key is None:
+        if name == Provider.OPENAI:
+            if c.openai_api_key is None:
                 raise ConfigurationError(
                     "an openai: model is configured but OPENAI_API_KEY is not set"
                 )
             return OpenAICompatProvider(
-                name="openai",
-                api_key=s.openai_api_key.get_secret_value(),
-                base_url=s.openai_base_url,
+                name=Provider.OPENAI,
+                api_key=c.openai_api_key.get_secret_value(),
+                base_url=c.openai_base_url,
             )
+        known = ", ".join(f"{p.value}:" for p in Provider)
         raise ConfigurationError(
-            f"the {name!r} provider is not available in this build; use openai: or local: models "
+            f"the {name!r} provider is not available in this build; use {known} models "
             "(AIOS_MODEL_FAST / AIOS_MODEL_STRONG)"
         )
 

@@ -8,6 +8,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from activities.tools.registry import Tool, ToolContext, ToolRegistry
+from aios.stores import PublishedReport, ReportStore
 
 
 class PublishReportArgs(BaseModel):
@@ -20,15 +21,16 @@ async def publish_report(args: PublishReportArgs, ctx: ToolContext) -> dict[str,
 
     async def effect(conn: asyncpg.Connection) -> dict[str, Any]:
         report_id = "rpt-" + ctx.idempotency_key.replace("/", "-")
-        await conn.execute(
-            "INSERT INTO published_reports (id, tenant, run_id, title, body, idempotency_key)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            report_id,
-            ctx.tenant,
-            ctx.run_id,
-            args.title,
-            args.body,
-            ctx.idempotency_key,
+        await ReportStore.insert(
+            conn,
+            PublishedReport(
+                id=report_id,
+                tenant=ctx.tenant,
+                run_id=ctx.run_id,
+                title=args.title,
+                body=args.body,
+                idempotency_key=ctx.idempotency_key,
+            ),
         )
         return {"report_id": report_id, "title": args.title, "chars": len(args.body)}
 
@@ -53,7 +55,6 @@ def register_builtin_tools(registry: ToolRegistry) -> None:
             fn=publish_report,
             side_effects=True,
             requires_approval=True,
-            permissions=["reports:write"],
         )
     )
     registry.register(

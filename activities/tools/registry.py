@@ -7,10 +7,10 @@ idempotency key that stays the same across retries and worker restarts, and must
 
 from __future__ import annotations
 
+import asyncio
 import importlib
-import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -18,13 +18,17 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.common import classified, parse_args
-from aios.activity_names import Activity
-from aios.errors import ConfigurationError, NotFound
+from aios.errors import ConfigurationError, NotFound, TransientError
 from aios.models import StepInput, StepResult, ToolSpec
+from aios.stores import Effect, ToolEffectStore
+from aios.vocabulary import Activity
 
 
 @dataclass
 class ToolContext:
+    """What a tool knows of the step calling it. `pool` is there for plugin tools that keep their
+    own tables; built-in tools go through the stores in `aios.stores`."""
+
     tenant: str
     user_id: str
     run_id: str
@@ -32,33 +36,11 @@ class ToolContext:
     idempotency_key: str
     pool: asyncpg.Pool
 
-    async def once(
-        self, tool: str, effect: Callable[[asyncpg.Connection], Awaitable[dict[str, Any]]]
-    ) -> dict[str, Any]:
-        """Run `effect` at most once per idempotency key, in one transaction with the record of
-        it; a repeat returns the first result without running the effect again."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            claimed = await conn.fetchval(
-                "INSERT INTO tool_effects (idempotency_key, tool, tenant, result)"
-                " VALUES ($1, $2, $3, 'null'::jsonb) ON CONFLICT DO NOTHING RETURNING 1",
-                self.idempotency_key,
-                tool,
-                self.tenant,
-            )
-            if claimed is None:
-                previous = await conn.fetchval(
-                    "SELECT result FROM tool_effects WHERE idempotency_key = $1",
-                    self.idempotency_key,
-                )
-                result: dict[str, Any] = json.loads(previous)
-                return {**result, "replayed": True}
-            result = await effect(conn)
-            await conn.execute(
-                "UPDATE tool_effects SET result = $2::jsonb WHERE idempotency_key = $1",
-                self.idempotency_key,
-                json.dumps(result),
-            )
-            return result
+    async def once(self, tool: str, effect: Effect) -> dict[str, Any]:
+        """Run `effect` at most once per idempotency key (see `ToolEffectStore.once`)."""
+        return await ToolEffectStore(self.pool).once(
+            self.idempotency_key, tool, self.tenant, effect
+        )
 
 
 ToolFn = Callable[[Any, ToolContext], Awaitable[Any]]
@@ -72,8 +54,8 @@ class Tool:
     fn: ToolFn
     side_effects: bool = False
     requires_approval: bool = False
+    # The longest one call may take; a slower call fails (and is retried per the step's policy).
     timeout_s: float = 60.0
-    permissions: list[str] = field(default_factory=list)
 
     def spec(self) -> ToolSpec:
         return ToolSpec(
@@ -83,7 +65,6 @@ class Tool:
             side_effects=self.side_effects,
             requires_approval=self.requires_approval,
             timeout_s=self.timeout_s,
-            permissions=self.permissions,
         )
 
 
@@ -146,5 +127,11 @@ class ToolActivities:
             idempotency_key=step.idempotency_key,
             pool=self._pool,
         )
-        output = await tool.fn(args, ctx)
+        try:
+            async with asyncio.timeout(tool.timeout_s):
+                output = await tool.fn(args, ctx)
+        except TimeoutError:
+            raise TransientError(
+                f"tool {tool.name!r} did not finish within its timeout of {tool.timeout_s:g}s"
+            ) from None
         return StepResult(output=output, attempt=activity.info().attempt)

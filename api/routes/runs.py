@@ -29,18 +29,18 @@ from ulid import ULID
 from aios import search_attributes as sa
 from aios.errors import Conflict, NotFound, TransientError, ValidationFailed
 from aios.models import (
-    TERMINAL_STATUSES,
     AgentRunInput,
     ApprovalAck,
     ApprovalDecision,
     EventsQuery,
-    PlannerName,
     RunEvent,
     RunState,
-    RunStatus,
+    StepOutput,
+    StepOutputQuery,
 )
-from aios.plan import Plan, PlanError, validate_plan
+from aios.plan import Plan, PlanError, check_planner, validate_plan
 from aios.temporal import AGENT_RUN_ID_PREFIX
+from aios.vocabulary import TERMINAL_STATUSES, FailureType, PlannerName, RunEventType, RunStatus
 from api.deps import PrincipalDep, SettingsDep, TemporalDep
 from workflows.agent_run import AgentRunWorkflow
 
@@ -57,7 +57,7 @@ class CreateRun(BaseModel):
     goal: str = Field(min_length=1)
     skill: str | None = Field(default=None, max_length=100)
     inputs: dict[str, Any] = Field(default_factory=dict)
-    planner: PlannerName = "rule"
+    planner: PlannerName = PlannerName.RULE
     user_id: str | None = Field(default=None, max_length=200)
     session_id: str | None = Field(default=None, max_length=200)
     budget_usd: float | None = Field(default=None, ge=0)
@@ -134,16 +134,13 @@ async def create_run(
             f"the goal is {len(body.goal)} characters long; the limit is "
             f"{settings.max_goal_chars}. Put long material in a document and ingest it."
         )
-    if body.planner != "rule" and body.plan is None:
-        raise ValidationFailed(
-            f"the {body.planner!r} planner is not available in this deployment yet; "
-            "use planner=rule or send a plan"
-        )
-    if body.plan is not None:
-        try:
+    try:
+        if body.plan is None:
+            check_planner(body.planner)
+        else:
             validate_plan(body.plan)
-        except PlanError as e:
-            raise ValidationFailed(f"invalid plan: {e}") from None
+    except PlanError as e:
+        raise ValidationFailed(f"invalid plan: {e}" if body.plan else str(e)) from None
     run_id = _run_id_for(principal.tenant, idempotency_key)
     user_id = body.user_id or principal.user_id
     run_input = AgentRunInput(
@@ -170,7 +167,7 @@ async def create_run(
                 [
                     SearchAttributePair(sa.TENANT, principal.tenant),
                     SearchAttributePair(sa.USER, user_id),
-                    SearchAttributePair(sa.STATUS, "queued"),
+                    SearchAttributePair(sa.STATUS, RunStatus.QUEUED.value),
                 ]
             ),
             memo={"goal": body.goal[:2000]},
@@ -180,7 +177,7 @@ async def create_run(
         raise TransientError(f"Temporal did not accept the run: {e.message}") from e
     links = _links(request, settings, run_id)
     response.headers["Location"] = links.self
-    return RunCreated(run_id=run_id, status="queued", links=links)
+    return RunCreated(run_id=run_id, status=RunStatus.QUEUED, links=links)
 
 
 @router.get("", response_model=RunList)
@@ -268,7 +265,7 @@ async def answer_approval(
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         if isinstance(cause, ApplicationError):
-            if cause.type == "UnknownApproval":
+            if cause.type == FailureType.UNKNOWN_APPROVAL:
                 raise NotFound(cause.message) from None
             raise Conflict(cause.message) from None
         raise
@@ -277,6 +274,25 @@ async def answer_approval(
         _require_running(await handle.describe(), "there is nothing to approve")
         raise TransientError(f"the run did not take the answer: {e.message}") from e
     return ack
+
+
+@router.get("/{run_id}/steps/{step_id}/output", response_model=StepOutput)
+async def step_output(
+    run_id: str, step_id: str, principal: PrincipalDep, temporal: TemporalDep
+) -> StepOutput:
+    """A step's full output (a run's state shows each step's status; this shows what it made)."""
+    handle, _ = await _owned_run(temporal, run_id, principal.tenant)
+    try:
+        output: StepOutput = await handle.query(
+            AgentRunWorkflow.step_output,
+            StepOutputQuery(step_id=step_id),
+            rpc_timeout=QUERY_TIMEOUT,
+        )
+    except (WorkflowQueryFailedError, RPCError) as e:
+        raise TransientError(f"the run's state cannot be read right now: {e}") from e
+    if output.status is None:
+        raise NotFound(f"run {run_id} has no step {step_id!r}")
+    return output
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=CancelAccepted)
@@ -319,14 +335,14 @@ async def run_events(
             for event in events:
                 seen = event.seq
                 yield (f"id: {event.seq}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n")
-                if event.type == "run.finished":
+                if event.type == RunEventType.RUN_FINISHED:
                     return
             if not events:
                 description = await handle.describe()
                 if description.status != WorkflowExecutionStatus.RUNNING:
                     status = _status_of(description.status, None)
                     done = json.dumps({"status": status})
-                    yield f"event: run.finished\ndata: {done}\n\n"
+                    yield f"event: {RunEventType.RUN_FINISHED.value}\ndata: {done}\n\n"
                     return
             idle = 0.0 if events else idle + EVENT_POLL_S
             if idle >= KEEPALIVE_S:
@@ -373,22 +389,21 @@ def _require_running(description: WorkflowExecutionDescription, consequence: str
 
 
 _CLOSED_STATUS: dict[WorkflowExecutionStatus, RunStatus] = {
-    WorkflowExecutionStatus.COMPLETED: "completed",
-    WorkflowExecutionStatus.FAILED: "failed",
-    WorkflowExecutionStatus.CANCELED: "cancelled",
-    WorkflowExecutionStatus.TERMINATED: "failed",
-    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+    WorkflowExecutionStatus.COMPLETED: RunStatus.COMPLETED,
+    WorkflowExecutionStatus.FAILED: RunStatus.FAILED,
+    WorkflowExecutionStatus.CANCELED: RunStatus.CANCELLED,
+    WorkflowExecutionStatus.TERMINATED: RunStatus.FAILED,
+    WorkflowExecutionStatus.TIMED_OUT: RunStatus.TIMED_OUT,
 }
 
 
 def _status_of(temporal_status: WorkflowExecutionStatus | None, recorded: str | None) -> RunStatus:
     """The run's own status, unless Temporal ended it from outside (terminate, timeout)."""
     closed = _CLOSED_STATUS.get(temporal_status) if temporal_status else None
-    if recorded in TERMINAL_STATUSES:
-        return recorded  # type: ignore[return-value]
-    if closed is not None:
-        return closed
-    return recorded if recorded else "queued"  # type: ignore[return-value]
+    known = RunStatus(recorded) if recorded in set(RunStatus) else None
+    if known in TERMINAL_STATUSES:
+        return known
+    return closed or known or RunStatus.QUEUED
 
 
 async def _state(

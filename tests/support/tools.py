@@ -95,6 +95,12 @@ async def side_effect(args: SideEffectArgs, ctx: ToolContext) -> dict[str, Any]:
     return result
 
 
+async def quiet_sleep(args: SleepArgs, ctx: ToolContext) -> dict[str, float]:
+    """Sleeps without heartbeating: only the activity wrapper's heartbeats keep it alive."""
+    await asyncio.sleep(args.seconds)
+    return {"slept": args.seconds}
+
+
 class BlobArgs(BaseModel):
     size: int
 
@@ -111,6 +117,10 @@ def register(registry: ToolRegistry) -> None:
         Tool("side_effect", "Do something once.", SideEffectArgs, side_effect, side_effects=True)
     )
     registry.register(Tool("blob", "Return a large output.", BlobArgs, blob))
+    registry.register(Tool("quiet_sleep", "Sleep silently.", SleepArgs, quiet_sleep))
+    registry.register(
+        Tool("hasty_sleep", "Sleep, with a 0.5 s timeout.", SleepArgs, quiet_sleep, timeout_s=0.5)
+    )
     registry.register(
         Tool(
             "guarded_echo",

@@ -3,6 +3,8 @@
 Server verbs (`dev`, `demo`, `worker`, `api`) run parts of the system; client verbs (`run`,
 `status`, `runs`, `approve`, `cancel`) talk to the API at AIOS_API_URL with AIOS_API_KEY — or, when
 those are unset, to the stack `aios dev` is running from this directory.
+
+This package is the composition root: it may import every layer, and nothing imports it.
 """
 
 from __future__ import annotations
@@ -11,34 +13,28 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pydantic
+
 from aios.client import ApiClient, ApiError, follow, format_report
 from aios.config import Settings
 from aios.errors import AiosError
-
-SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "docs"
-DEMO_GOAL = "How does AIOS keep agent runs durable, and how do human approvals work?"
+from cli.runtime import read_runtime
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as e:
-        raise SystemExit(f"aios: invalid configuration: {e}") from None
+    return Settings()  # a bad setting raises pydantic.ValidationError: see main()
 
 
 def _api(settings: Settings) -> ApiClient:
-    from aios.devstack import read_runtime
-
+    """The API named by AIOS_API_URL / AIOS_API_KEY, else the stack `aios dev` runs from here."""
     runtime = read_runtime(settings)
-    url = os.environ.get("AIOS_API_URL") or runtime.get("api_url") or settings.api_url
-    key = os.environ.get("AIOS_API_KEY") or runtime.get("api_key")
+    url = settings.api_url or runtime.get("api_url") or settings.api_listen_url
+    key = settings.api_key.get_secret_value() if settings.api_key else runtime.get("api_key")
     if key is None and settings.dev_api_key is not None:
         key = settings.dev_api_key.get_secret_value()
     return ApiClient(url, key)
@@ -177,10 +173,16 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 async def cmd_dev(_: argparse.Namespace) -> int:
-    from aios.devstack import serve_forever
+    from cli.devstack import serve_forever
 
     await serve_forever(_settings())
     return 0
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from cli.demo import run_demo
+
+    return await run_demo(args)
 
 
 async def cmd_worker(_: argparse.Namespace) -> int:
@@ -203,59 +205,6 @@ async def cmd_api(_: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_demo(args: argparse.Namespace) -> int:
-    """Start the embedded stack, index the sample corpus, run a research report, print it."""
-    import signal
-
-    from aios.devstack import running_stack, say
-    from aios.models import IngestInput, IngestResult
-    from workflows.ingest import IngestWorkflow
-
-    settings = _settings()
-    started = time.monotonic()
-    async with running_stack(settings) as dev:
-        say(f"stack up in {time.monotonic() - started:.1f}s")
-        corpus = args.corpus
-        say(f"indexing the sample corpus {corpus} ...")
-        ingest: IngestResult = await dev.client.execute_workflow(
-            IngestWorkflow.run,
-            IngestInput(paths=[str(corpus)]),
-            id=f"ingest-sample-corpus-{int(time.time())}",
-            task_queue=dev.settings.task_queue,
-            static_summary=f"index {corpus}",
-        )
-        chunks = sum(d.chunks for d in ingest.documents)
-        say(f"indexed {len(ingest.documents)} documents ({chunks} chunks)")
-        for error in ingest.errors:
-            say(f"  not indexed: {error}")
-        run_started = time.monotonic()
-        async with ApiClient(dev.api_url, dev.api_key, timeout_s=60) as api:
-            created = await api.create_run({"goal": args.goal})
-            run_id = created["run_id"]
-            say(f"research run {run_id} started: {args.goal}")
-            run = await follow(api, run_id)
-        elapsed = time.monotonic() - run_started
-        print("\n" + "=" * 78)
-        print(f"REPORT — {args.goal}\n")
-        print(format_report(run))
-        print("=" * 78)
-        print(f"Run:          {run_id} ({run['status']} in {elapsed:.1f}s)")
-        print(f"API:          {dev.api_url}/v1/runs/{run_id}   (key: {dev.api_key})")
-        print(f"Temporal UI:  {created['links']['temporal_ui']}")
-        print(f"Total time:   {time.monotonic() - started:.1f}s")
-        if run["status"] != "completed":
-            return 1
-        if args.keep_running or (sys.stdin.isatty() and not args.exit):
-            print("\nThe stack keeps running so you can look around; Ctrl-C stops it.")
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
-            say("stopping ...")
-    return 0
-
-
 # --- entry point --------------------------------------------------------------------------
 
 
@@ -273,8 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     verb("dev", cmd_dev, "start the embedded stack in the foreground (Ctrl-C stops it)")
     demo = verb("demo", cmd_demo, "start the stack, index the sample corpus, run a research report")
-    demo.add_argument("--goal", default=DEMO_GOAL)
-    demo.add_argument("--corpus", default=str(SAMPLE_CORPUS), type=lambda p: str(Path(p).resolve()))
+    demo.add_argument("--goal", help="the research question (default: one about AIOS itself)")
+    demo.add_argument(
+        "--corpus",
+        type=lambda p: str(Path(p).resolve()),
+        help="folder of documents to index (default: this project's docs/)",
+    )
     demo.add_argument("--keep-running", action="store_true", help="keep the stack up afterwards")
     demo.add_argument("--exit", action="store_true", help="stop the stack afterwards")
     verb("worker", cmd_worker, "run one worker against configured Temporal/PostgreSQL/Qdrant")
@@ -313,6 +266,9 @@ def main(argv: list[str] | None = None) -> None:
     except AiosError as e:
         print(f"aios: {e.message}", file=sys.stderr)
         code = 1
+    except pydantic.ValidationError as e:
+        print(f"aios: invalid configuration: {e}", file=sys.stderr)
+        code = 2
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)

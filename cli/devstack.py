@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import json
 import logging
 import os
 import secrets
@@ -43,10 +42,12 @@ from aios import db
 from aios.config import Settings
 from aios.errors import ConfigurationError, TransientError
 from aios.temporal import connect
+from api.app import create_app
+from cli.runtime import write_runtime
+from workers.main import Resources, build_worker
 
 log = logging.getLogger("aios.dev")
 
-RUNTIME_FILE = "runtime.json"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -242,7 +243,7 @@ class DevStack:
 
     @property
     def api_url(self) -> str:
-        return self.settings.api_url
+        return self.settings.api_listen_url
 
     def runtime_info(self) -> dict[str, str]:
         return {
@@ -271,9 +272,6 @@ async def running_stack(
     settings: Settings, *, on_step: Callable[[str], None] = say
 ) -> AsyncIterator[DevStack]:
     """Start every piece (or use the external ones configured), yield, then stop them all."""
-    from api.app import create_app
-    from workers.main import Resources, build_worker
-
     data = settings.resolved_data_dir
     data.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
@@ -331,11 +329,9 @@ async def running_stack(
         while not api_server.started:
             if api_task.done():
                 api_task.result()  # raises the start-up error (e.g. port in use)
-                raise ConfigurationError(f"the API could not listen on {settings.api_url}")
+                raise ConfigurationError(f"the API could not listen on {settings.api_listen_url}")
             await asyncio.sleep(0.05)
-        runtime = data / RUNTIME_FILE
-        runtime.write_text(json.dumps(dev.runtime_info(), indent=2))
-        runtime.chmod(0o600)
+        runtime = write_runtime(settings, dev.runtime_info())
         stack.callback(lambda: runtime.unlink(missing_ok=True))
         yield dev
 
@@ -349,15 +345,6 @@ async def _connect_with_retry(settings: Settings, pool: Any) -> Client:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.5)
-
-
-def read_runtime(settings: Settings) -> dict[str, str]:
-    path = settings.resolved_data_dir / RUNTIME_FILE
-    try:
-        info: dict[str, str] = json.loads(path.read_text())
-        return info
-    except (OSError, ValueError):
-        return {}
 
 
 async def serve_forever(settings: Settings) -> None:

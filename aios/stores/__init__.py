@@ -1,0 +1,22 @@
+"""Stores: the one place AIOS talks SQL (besides the migrations) and opens Qdrant.
+
+Activities, tools and API routes call these classes; they never write SQL themselves, so the API
+and the workers can never disagree about a query. Each store takes the asyncpg pool it works on.
+"""
+
+from aios.stores.artifacts import ArtifactStore
+from aios.stores.documents import DocumentRecord, DocumentStore
+from aios.stores.qdrant import open_qdrant
+from aios.stores.reports import PublishedReport, ReportStore
+from aios.stores.tool_effects import Effect, ToolEffectStore
+
+__all__ = [
+    "ArtifactStore",
+    "DocumentRecord",
+    "DocumentStore",
+    "Effect",
+    "PublishedReport",
+    "ReportStore",
+    "ToolEffectStore",
+    "open_qdrant",
+]

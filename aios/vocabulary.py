@@ -1,0 +1,112 @@
+"""Names that cross a boundary, each defined once.
+
+Workflows, activities, the API, the Python client and the CLI all speak of activities, step kinds,
+planners, statuses, run events and failure types. Each of those names is a `StrEnum` member here,
+so a rename is one edit and a typo is a type error rather than a silent mismatch between processes.
+Members are plain strings on the wire (JSON, Temporal payloads, search attributes), so recorded
+histories and existing clients keep working.
+"""
+
+from enum import StrEnum
+
+
+class Activity(StrEnum):
+    """Activity names: workflows call them, activity classes define them."""
+
+    PLAN_RUN = "aios.plan_run"
+    INVOKE_TOOL = "aios.invoke_tool"
+    LLM_COMPLETE = "aios.llm_complete"
+    RETRIEVE = "aios.retrieve"
+    LIST_FILES = "aios.list_files"
+    INGEST_FILE = "aios.ingest_file"
+
+
+class StepKind(StrEnum):
+    """What a plan step does. Which kinds can run today is `aios.plan.EXECUTABLE_KINDS`."""
+
+    TOOL = "tool"
+    LLM = "llm"
+    SKILL = "skill"
+    RETRIEVE = "retrieve"
+    MEMORY = "memory"
+    APPROVAL = "approval"
+
+
+class PlannerName(StrEnum):
+    LLM = "llm"
+    RULE = "rule"
+    HYBRID = "hybrid"
+
+
+# Planners this build implements; the API refuses the others before a run starts and the planning
+# activity refuses them too (a workflow started directly through Temporal).
+IMPLEMENTED_PLANNERS: frozenset[PlannerName] = frozenset({PlannerName.RULE})
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+TERMINAL_STATUSES: frozenset[RunStatus] = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT}
+)
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+FINISHED_STEP_STATUSES: frozenset[StepStatus] = frozenset(
+    {StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
+)
+
+
+class RunEventType(StrEnum):
+    """Types of the run's progress log (`GET /v1/runs/{id}/events`)."""
+
+    RUN_STARTED = "run.started"
+    PLAN_READY = "plan.ready"
+    STEP_STARTED = "step.started"
+    STEP_FINISHED = "step.finished"
+    STEP_FAILED = "step.failed"
+    STEP_SKIPPED = "step.skipped"
+    APPROVAL_REQUESTED = "approval.requested"
+    APPROVAL_ANSWERED = "approval.answered"
+    APPROVAL_EXPIRED = "approval.expired"
+    APPROVAL_SIGNAL_IGNORED = "approval.signal_ignored"
+    USAGE = "usage"
+    RUN_FINISHED = "run.finished"
+
+
+class FailureType(StrEnum):
+    """`ApplicationError.type` values raised by workflows and matched by their callers.
+
+    Errors raised by activities use the class name of the `aios.errors` class instead (see
+    `aios.errors.to_application_error`).
+    """
+
+    UNKNOWN_APPROVAL = "UnknownApproval"
+    APPROVAL_ALREADY_ANSWERED = "ApprovalAlreadyAnswered"
+    ARGS_HASH_MISMATCH = "ArgsHashMismatch"
+    RUN_NOT_STARTED = "RunNotStarted"
+    RUN_FAILED = "RunFailed"
+    RUN_TIMED_OUT = "RunTimedOut"
+
+
+class Provider(StrEnum):
+    """LLM providers this build can talk to (the `provider` of `provider:model` settings)."""
+
+    OPENAI = "openai"
+    LOCAL = "local"
