@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -14,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from aios.errors import AiosError, ValidationFailed, to_application_error
 
+log = logging.getLogger("aios.activities")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -51,16 +53,20 @@ async def heartbeating() -> AsyncIterator[None]:
             await task
 
 
+def describe_errors(error: pydantic.ValidationError) -> str:
+    """`field.path: message; ...` — what a caller needs to fix their input."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+        for err in error.errors()
+    )
+
+
 def parse_args(model: type[pydantic.BaseModel], args: dict[str, Any], what: str) -> Any:
     """Validate a step's arguments; a bad argument is the plan's fault and is never retried."""
     try:
         return model.model_validate(args)
     except pydantic.ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-            for err in e.errors()
-        )
-        raise ValidationFailed(f"invalid arguments for {what}: {problems}") from None
+        raise ValidationFailed(f"invalid arguments for {what}: {describe_errors(e)}") from None
 
 
 def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
@@ -73,6 +79,15 @@ def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             async with heartbeating():
                 return await fn(*args, **kwargs)
         except AiosError as e:
+            info = activity.info()
+            log.info(
+                "%s (%s, attempt %d): %s: %s",
+                info.activity_type,
+                info.workflow_id,
+                info.attempt,
+                type(e).__name__,
+                e.message,
+            )
             failure = to_application_error(e)
             raise ApplicationError(
                 failure.message,
@@ -81,5 +96,11 @@ def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
                 non_retryable=failure.non_retryable,
                 next_retry_delay=failure.next_retry_delay,
             ) from e
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Not an error AIOS raises on purpose: a bug, worth its traceback. Temporal retries it.
+            log.exception("%s failed unexpectedly", activity.info().activity_type)
+            raise
 
     return wrapper

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 
 from activities.common import classified, parse_args
+from activities.plan_checks import check_plan
 from activities.tools.registry import ToolRegistry
 from aios.errors import ValidationFailed
 from aios.models import PlanningInput, PlanningResult
@@ -25,7 +26,6 @@ from aios.plan import (
     RetrySpec,
     Step,
     check_planner,
-    validate_plan,
 )
 from aios.vocabulary import Activity, PlannerName, StepKind
 
@@ -45,6 +45,8 @@ KEY_POINTS_SCHEMA: dict[str, Any] = {
 
 
 class ResearchReportInputs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     k: int = Field(default=8, ge=1, le=50, description="chunks to retrieve")
     max_sources: int = Field(default=4, ge=1, le=20, description="sources to read in parallel")
     publish: bool = Field(default=False, description="publish the report (asks for approval)")
@@ -52,13 +54,15 @@ class ResearchReportInputs(BaseModel):
 
 
 def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
+    """The goal enters the plan only through `run.goal` references: it is data, never template
+    syntax, whatever it contains."""
     llm_retry = RetrySpec(max_attempts=4, initial_interval_s=2.0)
     steps = [
         Step(
             id="retrieve",
             kind=StepKind.RETRIEVE,
             title="Retrieve sources",
-            args={"query": goal, "k": inputs.k, "max_sources": inputs.max_sources},
+            args={"query": {"$ref": "run.goal"}, "k": inputs.k, "max_sources": inputs.max_sources},
             timeout_s=120,
         ),
         Step(
@@ -70,7 +74,7 @@ def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
             args={
                 "instruction": (
                     "List up to five key points from the document above that help answer this "
-                    f"question: {goal}"
+                    "question: {{run.goal}}"
                 ),
                 "documents": {"$ref": "item"},
                 "output_schema": KEY_POINTS_SCHEMA,
@@ -88,7 +92,7 @@ def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
             depends_on=["extract"],
             args={
                 "instruction": (
-                    f"Answer in one short paragraph: {goal}\n"
+                    "Answer in one short paragraph: {{run.goal}}\n"
                     "Use only the numbered documents and cite them like [1]. If there are no "
                     "documents, say that the knowledge base has nothing on this topic."
                 ),
@@ -110,13 +114,16 @@ def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
                 tool="publish_report",
                 title="Publish the report",
                 depends_on=["report"],
-                args={"title": goal[:300], "body": {"$ref": "steps.report.output.text"}},
+                args={"title": {"$ref": "run.goal"}, "body": {"$ref": "steps.report.output.text"}},
+                # A reviewer's "no" (or silence) skips publishing and the run still delivers its
+                # report; a publication that fails for technical reasons fails the run after the
+                # side-effect retry budget, so it is never silently dropped.
                 approval=ApprovalPolicy(
                     reason="publishing makes the report visible to readers",
                     timeout_s=inputs.approval_timeout_s,
                     on_timeout="reject",
+                    on_reject="skip",
                 ),
-                on_failure="continue",
             )
         )
     return Plan(steps=steps, result_step="report")
@@ -133,8 +140,34 @@ def rule_plan(goal: str, skill: str | None, inputs: dict[str, Any]) -> tuple[Pla
     if name not in TEMPLATES:
         raise ValidationFailed(f"unknown skill {name!r}; available: {', '.join(sorted(TEMPLATES))}")
     inputs_model, build = TEMPLATES[name]
-    parsed = parse_args(inputs_model, inputs, f"skill {name!r} inputs")
+    valid_keys = ", ".join(sorted(inputs_model.model_fields))
+    parsed = parse_args(inputs_model, inputs, f"skill {name!r} inputs (valid keys: {valid_keys})")
     return build(goal, parsed), f"rule-based planner: template {name!r}"
+
+
+def check_run_request(
+    registry: ToolRegistry,
+    *,
+    goal: str,
+    planner: PlannerName,
+    skill: str | None,
+    inputs: dict[str, Any],
+    plan: Plan | None,
+) -> None:
+    """Everything the planning activity will refuse, refused before a run starts (the API calls
+    this): an unavailable planner, an unknown skill or input, a plan this deployment cannot run.
+    Raises `ValidationFailed` naming the step or field."""
+    if plan is not None:
+        try:
+            check_plan(plan, registry)
+        except PlanError as e:
+            raise ValidationFailed(f"invalid plan: {e}") from None
+        return
+    try:
+        check_planner(planner)
+    except PlanError as e:
+        raise ValidationFailed(str(e)) from None
+    rule_plan(goal, skill, inputs)
 
 
 class PlanningActivities:
@@ -154,7 +187,7 @@ class PlanningActivities:
             plan, rationale = rule_plan(request.goal, request.skill, request.inputs)
             planner = PlannerName.RULE
         try:
-            validate_plan(plan, known_tools=self._registry.names())
+            check_plan(plan, self._registry)
         except PlanError as e:
             raise ValidationFailed(f"invalid plan: {e}") from None
         return PlanningResult(
@@ -162,4 +195,5 @@ class PlanningActivities:
             planner=planner,
             rationale=rationale,
             tools_requiring_approval=self._registry.requiring_approval(),
+            side_effect_tools=self._registry.with_side_effects(),
         )

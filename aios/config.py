@@ -108,6 +108,15 @@ class Settings(BaseSettings):
     api_port: int = 8000
     dev_api_key: SecretStr | None = None
     max_goal_chars: int = 8000
+    # Request bodies above this size are refused with 413 before they are read in full.
+    max_request_bytes: int = 1024 * 1024
+    # Reads (describe, list, query) give up after this long, so a client learns of an outage in
+    # seconds rather than waiting on Temporal's own retries; 503 answers say when to try again.
+    read_timeout_s: float = 3.0
+    query_timeout_s: float = 5.0
+    retry_after_s: int = 5
+    # An event stream with nothing to say sends a comment this often, so proxies keep it open.
+    sse_keepalive_s: float = 15.0
 
     # Where the CLI and other clients find the API, and the key they send. Unset: the stack that
     # `aios dev` runs from this directory (its runtime file), else api_host:api_port.

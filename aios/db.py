@@ -7,14 +7,50 @@ several workers starting together apply each migration once.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import asyncpg
 
 from aios.errors import ConfigurationError, TransientError
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# What losing the database looks like to asyncpg: refused or reset connections, a server shutting
+# down or not yet accepting connections, a pool whose connections died, too many clients.
+CONNECTION_LOSS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+# A database restart takes seconds; retrying sooner only adds load.
+RETRY_AFTER_CONNECTION_LOSS_S = 5.0
+
+
+def transient_on_connection_loss(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Store methods raise `TransientError` (HTTP 503 with Retry-After, retried by Temporal) when
+    PostgreSQL cannot be reached, instead of leaking driver errors that read as bugs."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except CONNECTION_LOSS as e:
+            raise TransientError(
+                f"PostgreSQL is unreachable ({type(e).__name__}: {e}); retrying later should work",
+                retry_after=RETRY_AFTER_CONNECTION_LOSS_S,
+            ) from e
+
+    return wrapper
+
 
 _MIGRATION_LOCK = 0x41494F53  # "AIOS"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

@@ -110,7 +110,9 @@ class ProviderRejected(AiosError):
 
 
 class BadModelOutput(AiosError):
-    """A model answered with something unusable (not the requested JSON, empty)."""
+    """A model answered with something unusable (not the requested JSON, empty). Sampling makes
+    the next answer different, so the step's retries are worth spending on it."""
 
     http_status = 502
+    retryable = True
     code = "bad_model_output"

@@ -158,6 +158,9 @@ class RunState(BaseModel):
     updated_at: datetime
     error: str | None = None
     last_event_seq: int = 0
+    # Set by the API when no worker could answer and this is the last state it saw.
+    stale: bool = False
+    stale_reason: str | None = None
 
 
 class ApprovalDecision(BaseModel):
@@ -174,6 +177,10 @@ class ApprovalAck(BaseModel):
     approval_id: str
     decision: Literal["approve", "reject"]
     step_id: str
+    # `applied`: the run took the answer. `accepted` (HTTP 202): recorded durably, applied when a
+    # worker picks the run up.
+    status: Literal["applied", "accepted"] = "applied"
+    detail: str | None = None
 
 
 class CancelRequest(BaseModel):
@@ -213,6 +220,8 @@ class PlanningResult(BaseModel):
     planner: str
     rationale: str = ""
     tools_requiring_approval: list[str] = Field(default_factory=list)
+    # Tools with side effects: their steps get SIDE_EFFECT_RETRY unless the plan says otherwise.
+    side_effect_tools: list[str] = Field(default_factory=list)
 
 
 class StepInput(BaseModel):

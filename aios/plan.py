@@ -1,10 +1,15 @@
 """Plans: a DAG of typed steps, and the pure functions the DAG executor needs.
 
-A step's arguments may reference earlier outputs:
+A step's arguments may reference earlier outputs and the run's own input:
 - `{"$ref": "steps.<id>.output.<path>"}` is replaced by that value (any JSON);
 - `"... {{steps.<id>.output.<path>}} ..."` inside a string is replaced by its text;
-- in a `for_each` step, `item` (and `item.<path>`) names the element being processed.
+- in a `for_each` step, `item` (and `item.<path>`) names the element being processed;
+- `run.goal` and `run.inputs.<path>` name what the run was started with.
 Paths are dotted; list elements are addressed by number (`steps.r.output.sources.0.title`).
+
+Substituted text is data: it is never parsed for references again, so a goal such as "How do I
+print {{ user.name }} in Jinja?" reaches the model as written. Planners put user text into
+arguments through `run.*` references, never by pasting it into a template.
 
 Everything here is deterministic and free of I/O so workflows can use it, and the API can reject a
 bad plan before a workflow is ever started.
@@ -59,12 +64,22 @@ class Condition(BaseModel):
     value: Any = None
 
 
+# A step that names no retry policy gets one of these. Side-effecting tools get minutes, not
+# seconds: a database restart or a provider outage outlasts three quick attempts, and their
+# idempotency keys make every retry safe.
+DEFAULT_RETRY = RetrySpec()
+SIDE_EFFECT_RETRY = RetrySpec(max_attempts=12, initial_interval_s=1.0, max_interval_s=30.0)
+
+
 class ApprovalPolicy(BaseModel):
     reason: str = Field(default="", max_length=2000)
     timeout_s: float = Field(default=86400.0, gt=0, le=30 * 86400)
-    # On timeout: `reject` treats silence as a rejection (the step fails, the plan's on_failure
-    # applies); `fail` ends the whole run as `timed_out`.
+    # On timeout: `reject` treats silence as a rejection (see on_reject); `fail` ends the whole
+    # run as `timed_out`.
     on_timeout: Literal["reject", "fail"] = "fail"
+    # On rejection: `fail` fails the step (the step's on_failure applies); `skip` skips it and
+    # what depends on it, and the run goes on (a reviewer's "no" is an answer, not an error).
+    on_reject: Literal["fail", "skip"] = "fail"
 
 
 class Step(BaseModel):
@@ -81,7 +96,8 @@ class Step(BaseModel):
     timeout_s: float = Field(default=300.0, gt=0, le=86400)
     # How soon a silent (crashed) worker is noticed and the step retried elsewhere.
     heartbeat_timeout_s: float | None = Field(default=None, gt=0, le=3600)
-    retry: RetrySpec = Field(default_factory=RetrySpec)
+    # Unset: DEFAULT_RETRY, or SIDE_EFFECT_RETRY for a tool with side effects (`effective_retry`).
+    retry: RetrySpec | None = None
     on_failure: Literal["fail", "continue"] = "fail"
     approval: ApprovalPolicy | None = None
 
@@ -122,16 +138,37 @@ class Plan(BaseModel):
         return self.result_step or self.steps[-1].id
 
 
+def effective_retry(step: Step, *, side_effects: bool) -> RetrySpec:
+    """The step's own retry policy, else the default for what it does."""
+    if step.retry is not None:
+        return step.retry
+    return SIDE_EFFECT_RETRY if side_effects else DEFAULT_RETRY
+
+
 # --- references ---------------------------------------------------------------------------
 
 
+# The heads of references that do not name a step.
+ITEM = "item"
+RUN = "run"
+RUN_FIELDS = frozenset({"goal", "inputs"})
+
+
 def parse_ref(ref: str) -> tuple[str, list[str]]:
-    """`steps.a.output.x.0` -> ("a", ["x", "0"]); `item.x` -> ("item", ["x"])."""
+    """`steps.a.output.x.0` -> ("a", ["x", "0"]); `item.x` -> ("item", ["x"]);
+    `run.inputs.k` -> ("run", ["inputs", "k"])."""
     parts = [p for p in ref.strip().split(".") if p != ""]
-    if parts and parts[0] == "item":
-        return "item", parts[1:]
+    if parts and parts[0] == ITEM:
+        return ITEM, parts[1:]
+    if parts and parts[0] == RUN:
+        if len(parts) < 2 or parts[1] not in RUN_FIELDS:
+            raise PlanError(f"reference {ref!r} must be run.goal or run.inputs[.path]")
+        return RUN, parts[1:]
     if len(parts) < 3 or parts[0] != "steps" or parts[2] != "output":
-        raise PlanError(f"reference {ref!r} must look like steps.<id>.output[.path] or item[.path]")
+        raise PlanError(
+            f"reference {ref!r} must look like steps.<id>.output[.path], item[.path], run.goal "
+            "or run.inputs[.path]"
+        )
     return parts[1], parts[3:]
 
 
@@ -178,10 +215,17 @@ def lookup(value: Any, path: list[str]) -> Any:
     return value
 
 
-def resolve_ref(ref: str, outputs: dict[str, Any], item: Any = None) -> Any:
+def resolve_ref(
+    ref: str, outputs: dict[str, Any], item: Any = None, run: dict[str, Any] | None = None
+) -> Any:
     head, path = parse_ref(ref)
-    if head == "item":
+    if head == ITEM:
         return lookup(item, path)
+    if head == RUN:
+        try:
+            return lookup(run or {}, path)
+        except PlanError as e:
+            raise PlanError(f"reference {ref!r}: {e}") from None
     if head not in outputs:
         raise PlanError(f"reference {ref!r}: step {head!r} has no output")
     try:
@@ -190,26 +234,31 @@ def resolve_ref(ref: str, outputs: dict[str, Any], item: Any = None) -> Any:
         raise PlanError(f"reference {ref!r}: {e}") from None
 
 
-def resolve_args(value: Any, outputs: dict[str, Any], item: Any = None) -> Any:
-    """A copy of `value` with every reference replaced by what it points at."""
+def resolve_args(
+    value: Any, outputs: dict[str, Any], item: Any = None, run: dict[str, Any] | None = None
+) -> Any:
+    """A copy of `value` with every reference replaced by what it points at. Substituted text is
+    not scanned again (`re.sub` works on the original string), so it stays data."""
     if isinstance(value, dict):
         if set(value) == {"$ref"} and isinstance(value["$ref"], str):
-            return resolve_ref(value["$ref"], outputs, item)
-        return {k: resolve_args(v, outputs, item) for k, v in value.items()}
+            return resolve_ref(value["$ref"], outputs, item, run)
+        return {k: resolve_args(v, outputs, item, run) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve_args(v, outputs, item) for v in value]
+        return [resolve_args(v, outputs, item, run) for v in value]
     if isinstance(value, str) and "{{" in value:
 
         def _text(match: re.Match[str]) -> str:
-            found = resolve_ref(match.group(1), outputs, item)
+            found = resolve_ref(match.group(1), outputs, item, run)
             return found if isinstance(found, str) else json.dumps(found, sort_keys=True)
 
         return _TEMPLATE.sub(_text, value)
     return value
 
 
-def evaluate_condition(condition: Condition, outputs: dict[str, Any]) -> bool:
-    actual = resolve_ref(condition.ref, outputs)
+def evaluate_condition(
+    condition: Condition, outputs: dict[str, Any], run: dict[str, Any] | None = None
+) -> bool:
+    actual = resolve_ref(condition.ref, outputs, run=run)
     expected = condition.value
     match condition.op:
         case "truthy":
@@ -305,7 +354,9 @@ def validate_plan(plan: Plan, *, known_tools: set[str] | None = None) -> None:
             raise PlanError(f"step {step.id!r} uses unknown tool {step.tool!r}")
         for ref in step_refs(step):
             head, _ = parse_ref(ref)
-            if head == "item":
+            if head == RUN:
+                continue
+            if head == ITEM:
                 if step.for_each is None or ref == step.for_each:
                     raise PlanError(
                         f"step {step.id!r}: reference {ref!r} uses `item` outside a for_each step"

@@ -12,11 +12,13 @@ from fastapi import FastAPI, Request, Response
 from qdrant_client import AsyncQdrantClient
 from temporalio.client import Client
 
+from activities.tools import ToolRegistry, build_registry
 from aios import db
 from aios.config import Settings
 from aios.stores import open_qdrant
 from aios.temporal import connect
 from api import problems
+from api.limits import RequestSizeLimit
 from api.routes import health, runs
 
 log = logging.getLogger("aios.api")
@@ -28,8 +30,11 @@ def create_app(
     pool: asyncpg.Pool | None = None,
     temporal: Client | None = None,
     qdrant: AsyncQdrantClient | None = None,
+    registry: ToolRegistry | None = None,
 ) -> FastAPI:
     """Clients passed in are shared (the dev stack and tests); missing ones are opened here.
+    The tool registry is read for its schemas (plans are validated before a run starts); the API
+    never executes a tool.
 
     In Qdrant local mode a separate API process cannot open the files the worker holds, so it
     reports Qdrant as not ready rather than fighting over the lock.
@@ -40,6 +45,7 @@ def create_app(
         settings.check_production_safety()
         own_pool = pool is None
         app.state.settings = settings
+        app.state.registry = registry or build_registry(settings.tool_plugins)
         app.state.pool = pool or await db.connect(settings.require_database_url())
         app.state.temporal = temporal or await connect(settings, app.state.pool)
         app.state.qdrant = qdrant or (open_qdrant(settings) if settings.qdrant_url else None)
@@ -65,6 +71,7 @@ def create_app(
     async def log_requests(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        """One line per request; never the body or the Authorization header."""
         started = time.perf_counter()
         response = await call_next(request)
         log.info(
@@ -75,5 +82,8 @@ def create_app(
             (time.perf_counter() - started) * 1000,
         )
         return response
+
+    # Outermost: an oversized body is refused before anything reads it.
+    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
 
     return app

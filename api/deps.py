@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from qdrant_client import AsyncQdrantClient
 from temporalio.client import Client
 
+from activities.tools import ToolRegistry
 from aios.config import Settings
 from aios.errors import Unauthorized
 
@@ -38,6 +39,11 @@ def _temporal(request: Request) -> Client:
 def _pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
     return pool
+
+
+def _registry(request: Request) -> ToolRegistry:
+    registry: ToolRegistry = request.app.state.registry
+    return registry
 
 
 def _qdrant(request: Request) -> AsyncQdrantClient | None:
@@ -68,3 +74,18 @@ TemporalDep = Annotated[Client, Depends(_temporal)]
 DbDep = Annotated[asyncpg.Pool, Depends(_pool)]
 QdrantDep = Annotated[AsyncQdrantClient | None, Depends(_qdrant)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]
+RegistryDep = Annotated[ToolRegistry, Depends(_registry)]
+
+
+def _maybe_principal(
+    settings: Annotated[Settings, Depends(_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """The caller when it sent a valid key; None for anonymous callers (health checks)."""
+    try:
+        return _principal(settings, credentials)
+    except Unauthorized:
+        return None
+
+
+MaybePrincipalDep = Annotated[Principal | None, Depends(_maybe_principal)]

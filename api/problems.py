@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,12 +17,33 @@ log = logging.getLogger(__name__)
 PROBLEM_BASE = "https://aios.dev/problems/"
 
 
-def problem(status: int, title: str, detail: str, *, code: str, **extra: Any) -> JSONResponse:
+# Seconds a client should wait before retrying a 503 that names no better figure.
+DEFAULT_RETRY_AFTER_S = 5
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    code: str,
+    retry_after: float | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem+json response. Every 503 and 429 says when to retry (`Retry-After`, also in the
+    body as `retry_after_s`)."""
     body = {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail}
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    all_headers = dict(headers or {})
+    if status == 401:
+        all_headers["WWW-Authenticate"] = "Bearer"
+    if status in (429, 503):
+        seconds = max(1, math.ceil(retry_after or DEFAULT_RETRY_AFTER_S))
+        all_headers["Retry-After"] = str(seconds)
+        body["retry_after_s"] = seconds
     return JSONResponse(
-        body, status_code=status, media_type="application/problem+json", headers=headers
+        body, status_code=status, media_type="application/problem+json", headers=all_headers
     )
 
 
@@ -51,6 +73,7 @@ def install(app: FastAPI) -> None:
             _TITLES.get(exc.http_status, "Error"),
             exc.message,
             code=exc.code,
+            retry_after=getattr(exc, "retry_after", None),
             **exc.details,
         )
 
@@ -77,7 +100,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), detail, code="http")
+        return problem(
+            exc.status_code,
+            _TITLES.get(exc.status_code, "Error"),
+            detail,
+            code="http",
+            headers=dict(exc.headers or {}),  # e.g. `Allow` on a 405
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

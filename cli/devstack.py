@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import secrets
@@ -153,9 +154,35 @@ def start_postgres(settings: Settings, stack: contextlib.ExitStack | Any) -> str
 
     pgdata = settings.resolved_data_dir / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
+    forget_dead_postgres_handles(pgdata)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     stack.callback(server.cleanup)
     return str(server.get_uri())
+
+
+def forget_dead_postgres_handles(pgdata: Path) -> list[int]:
+    """pgserver stops the server when its last handle (process) lets go, counting handles in
+    `.handle_pids.json`. A process killed with -9 never lets go, so its pid would keep every later
+    stop from stopping the server (an orphan on each run). Drop pids that no longer exist."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = [int(p) for p in json.loads(handles.read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
+    alive = [pid for pid in pids if _process_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+    return [pid for pid in pids if pid not in alive]
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def ensure_local_model(settings: Settings) -> Path:

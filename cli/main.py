@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,7 +22,11 @@ import pydantic
 from aios.client import ApiClient, ApiError, follow, format_report
 from aios.config import Settings
 from aios.errors import AiosError
+from cli import logs
 from cli.runtime import read_runtime
+
+# Verbs that run a part of the system (and log what it does), as opposed to client verbs.
+SERVER_VERBS = frozenset({"dev", "demo", "worker", "api"})
 
 
 def _settings() -> Settings:
@@ -254,10 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logs.configure(server=args.command in SERVER_VERBS, verbose=args.verbose)
     try:
         code = asyncio.run(args.fn(args))
     except ApiError as e:

@@ -5,6 +5,7 @@ OpenAI-protocol server in place of paid providers. Each test gets its own task q
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -28,6 +31,7 @@ from aios import db
 from aios import search_attributes as sa
 from aios.artifacts import data_converter
 from aios.config import Settings
+from api.app import create_app
 from tests.support import tools as test_tools
 from tests.support.fake_openai import FakeOpenAI
 from workers.main import Resources, build_worker
@@ -155,6 +159,38 @@ async def stack(
     async with worker:
         yield Stack(temporal_env.client, settings, resources, worker, pool)
     await resources.aclose()
+
+
+AUTH = {"Authorization": "Bearer test-key"}
+
+
+def app_for(stack: Stack, **overrides: Any) -> FastAPI:
+    """The API over the test's stack: same clients, and the worker's registry (test tools
+    included) for validating plans."""
+    clients: dict[str, Any] = {
+        "pool": stack.pool,
+        "temporal": stack.client,
+        "qdrant": stack.resources.qdrant,
+        "registry": stack.resources.registry,
+    }
+    settings = overrides.pop("settings", stack.settings)
+    return create_app(settings, **{**clients, **overrides})
+
+
+@contextlib.asynccontextmanager
+async def api_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://aios.test", headers=AUTH, timeout=60
+        ) as client:
+            yield client
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(app_for(stack)) as client:
+        yield client
 
 
 def run_id() -> str:

@@ -139,11 +139,32 @@ async def test_a_transient_failure_is_retried_until_it_succeeds(stack: Stack) ->
     assert step(state, "call").attempts == 2
 
 
-async def test_bad_arguments_fail_at_once_without_retries(stack: Stack) -> None:
+async def test_bad_literal_arguments_are_refused_before_any_step_runs(stack: Stack) -> None:
     handle = await start_plan(
         stack.client,
         stack.settings.task_queue,
         [{"id": "s", "kind": "tool", "tool": "timed_sleep", "args": {"seconds": "soon"}}],
+    )
+    state = await finish(handle)
+    assert state.status == "failed"
+    assert "step 's'" in (state.error or "") and "seconds" in (state.error or "")
+    assert state.plan == [], "nothing ran"
+
+
+async def test_bad_arguments_by_reference_fail_at_once_without_retries(stack: Stack) -> None:
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [
+            {"id": "when", "kind": "tool", "tool": "echo", "args": {"value": "soon"}},
+            {
+                "id": "s",
+                "kind": "tool",
+                "tool": "timed_sleep",
+                "depends_on": ["when"],
+                "args": {"seconds": {"$ref": "steps.when.output"}},
+            },
+        ],
     )
     state = await finish(handle)
     assert state.status == "failed"

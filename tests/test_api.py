@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from api.app import create_app
-from tests.conftest import Stack
-
-AUTH = {"Authorization": "Bearer test-key"}
 ECHO_PLAN = {"steps": [{"id": "say", "kind": "tool", "tool": "echo", "args": {"value": "hi"}}]}
 APPROVAL_PLAN = {
     "steps": [{"id": "send", "kind": "tool", "tool": "guarded_echo", "args": {"value": "to all"}}]
@@ -21,19 +16,6 @@ APPROVAL_PLAN = {
 SLOW_PLAN = {
     "steps": [{"id": "wait", "kind": "tool", "tool": "timed_sleep", "args": {"seconds": 60}}]
 }
-
-
-@pytest.fixture
-async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        stack.settings, pool=stack.pool, temporal=stack.client, qdrant=stack.resources.qdrant
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://aios.test", headers=AUTH, timeout=30
-        ) as client:
-            yield client
 
 
 async def wait_status(api: httpx.AsyncClient, run_id: str, *statuses: str) -> dict[str, Any]:
@@ -252,13 +234,13 @@ async def test_invalid_run_requests_are_422(
     assert_problem(await api.post("/v1/runs", json=body), 422, *words)
 
 
-async def test_a_plan_with_an_unknown_tool_fails_the_run_with_the_reason(
+async def test_a_plan_with_an_unknown_tool_is_refused_before_it_runs(
     api: httpx.AsyncClient,
 ) -> None:
     plan = {"steps": [{"id": "a", "kind": "tool", "tool": "teleport"}]}
-    created = (await api.post("/v1/runs", json={"goal": "g", "plan": plan})).json()
-    run = await wait_status(api, created["run_id"], "failed")
-    assert "unknown tool 'teleport'" in run["error"]
+    assert_problem(
+        await api.post("/v1/runs", json={"goal": "g", "plan": plan}), 422, "unknown tool 'teleport'"
+    )
 
 
 async def test_bad_list_filters_are_422(api: httpx.AsyncClient) -> None:

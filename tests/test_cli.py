@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from api.app import create_app
-from tests.conftest import REPO, Stack
+from tests.conftest import REPO, Stack, app_for
 from tests.test_api import APPROVAL_PLAN
 
 
@@ -24,9 +23,7 @@ async def api_url(stack: Stack) -> AsyncIterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app(
-        stack.settings, pool=stack.pool, temporal=stack.client, qdrant=stack.resources.qdrant
-    )
+    app = app_for(stack)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -20,7 +20,7 @@ from activities.llm.activities import LlmActivities
 from activities.llm.router import ModelRouter
 from activities.planning import PlanningActivities
 from activities.rag import Embedder, RagActivities, VectorIndex
-from activities.tools.builtin import register_builtin_tools
+from activities.tools import build_registry
 from activities.tools.registry import ToolActivities, ToolRegistry
 from aios import db
 from aios.config import Settings
@@ -58,9 +58,7 @@ class Resources:
         pool = pool or await db.connect(settings.require_database_url())
         qdrant = open_qdrant(settings)
         embedder = embedder or Embedder(settings.embedding_model)
-        registry = ToolRegistry()
-        register_builtin_tools(registry)
-        registry.load_plugins(settings.tool_plugins)
+        registry = build_registry(settings.tool_plugins)
         return cls(
             settings=settings,
             pool=pool,
@@ -116,7 +114,9 @@ async def run_worker(settings: Settings) -> None:
 
 
 def main() -> None:
+    """`python -m workers.main`: what `aios worker` runs (the container image's worker command)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
     asyncio.run(run_worker(Settings()))
 
 

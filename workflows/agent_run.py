@@ -53,7 +53,14 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         StepState,
     )
-    from aios.plan import STEP_ACTIVITY, ApprovalPolicy, Plan, Step, args_hash
+    from aios.plan import (
+        STEP_ACTIVITY,
+        ApprovalPolicy,
+        Plan,
+        Step,
+        args_hash,
+        effective_retry,
+    )
     from aios.vocabulary import (
         Activity,
         FailureType,
@@ -63,11 +70,13 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
     )
 
-from workflows.dag import DagExecutor, RunFailed, StepFailed
+from workflows.dag import DagExecutor, RunFailed, StepFailed, StepSkipped
 
 # The progress log keeps this many recent events; older ones are dropped (histories and query
 # answers stay bounded however long a run is).
 MAX_EVENTS = 1000
+# Signals the run ignored (malformed or invalid), kept for the current details.
+MAX_IGNORED_SIGNALS = 5
 PLANNING_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT_TIMEOUT_S = 30.0
 
@@ -83,7 +92,9 @@ class AgentRunWorkflow:
         self._answered: set[str] = set()
         self._cancel: CancelRequest | None = None
         self._approval_tools: set[str] = set()
+        self._side_effect_tools: set[str] = set()
         self._outputs: dict[str, Any] = {}
+        self._ignored_signals: list[str] = []
 
     # --- main ---------------------------------------------------------------------------
 
@@ -135,6 +146,7 @@ class AgentRunWorkflow:
         planning = await self._plan(run)
         plan = planning.plan
         self._approval_tools = set(planning.tools_requiring_approval)
+        self._side_effect_tools = set(planning.side_effect_tools)
         if run.max_steps is not None and len(plan.steps) > run.max_steps:
             raise RunFailed(
                 f"the plan has {len(plan.steps)} steps, more than max_steps={run.max_steps}"
@@ -166,6 +178,7 @@ class AgentRunWorkflow:
             emit=self._emit,
             on_step_finished=count_usage,
             outputs=self._outputs,
+            run_input={"goal": run.goal, "inputs": run.inputs},
         )
         outputs = await executor.run()
         state.result = self._result_from(plan, outputs)
@@ -217,6 +230,7 @@ class AgentRunWorkflow:
             idempotency_key=f"{self._run_state.run_id}/{step.id}{suffix}",
         )
         title = step.title if index is None else f"{step.title} [{index + 1}]"
+        retry = effective_retry(step, side_effects=step.tool in self._side_effect_tools)
         try:
             result: StepResult = await workflow.execute_activity(
                 activity_name,
@@ -227,16 +241,16 @@ class AgentRunWorkflow:
                     seconds=min(step.heartbeat_timeout_s or HEARTBEAT_TIMEOUT_S, step.timeout_s)
                 ),
                 retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=step.retry.initial_interval_s),
-                    backoff_coefficient=step.retry.backoff,
-                    maximum_interval=timedelta(seconds=step.retry.max_interval_s),
-                    maximum_attempts=step.retry.max_attempts,
+                    initial_interval=timedelta(seconds=retry.initial_interval_s),
+                    backoff_coefficient=retry.backoff,
+                    maximum_interval=timedelta(seconds=retry.max_interval_s),
+                    maximum_attempts=retry.max_attempts,
                 ),
                 summary=title,
             )
             return result
         except ActivityError as e:
-            attempts = _failure_attempts(e, step.retry.max_attempts)
+            attempts = _failure_attempts(e, retry.max_attempts)
             raise StepFailed(_failure_reason(e), attempts=attempts) from None
 
     async def _await_approval(self, step: Step, args: dict[str, Any], suffix: str) -> None:
@@ -278,18 +292,25 @@ class AgentRunWorkflow:
                     f"approval {approval_id!r} was not answered within {policy.timeout_s:g}s",
                     status=RunStatus.TIMED_OUT,
                 ) from None
-            raise StepFailed(
+            self._rejected(
+                policy,
                 f"approval {approval_id!r} was not answered within {policy.timeout_s:g}s "
-                "and counts as rejected"
-            ) from None
+                "and counts as rejected",
+            )
         decision = self._decisions[approval_id]
         self._step_state(step.id).status = StepStatus.RUNNING
         self._sync_waiting_status()
         if decision.decision == "reject":
             who = decision.reviewer or "a reviewer"
-            raise StepFailed(
-                f"rejected by {who}" + (f": {decision.comment}" if decision.comment else "")
+            self._rejected(
+                policy, f"rejected by {who}" + (f": {decision.comment}" if decision.comment else "")
             )
+
+    @staticmethod
+    def _rejected(policy: ApprovalPolicy, reason: str) -> None:
+        if policy.on_reject == "skip":
+            raise StepSkipped(reason)
+        raise StepFailed(reason)
 
     # --- handlers -----------------------------------------------------------------------
 
@@ -318,14 +339,24 @@ class AgentRunWorkflow:
         self._check_approval(decision)
 
     @workflow.signal(name="approve")
-    def approve_signal(self, decision: ApprovalDecision) -> None:
+    def approve_signal(self, payload: Any) -> None:
+        """Takes the raw payload: a malformed signal (sent by hand from the Temporal UI) must be
+        reported where the operator looks, not fail to decode in the worker."""
+        try:
+            decision = ApprovalDecision.model_validate(payload)
+        except ValueError as e:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg']}"
+                for err in getattr(e, "errors", lambda: [])()
+            )
+            self._ignore_signal(f"malformed approve signal ({problems or e})", "MalformedSignal")
+            return
+        if self._duplicate(decision):
+            return  # the same answer again (e.g. the API's durable fallback): already applied
         try:
             self._check_approval(decision)
         except ApplicationError as e:
-            self._emit(
-                RunEventType.APPROVAL_SIGNAL_IGNORED, None, {"reason": e.message, "type": e.type}
-            )
-            workflow.logger.warning("ignored approve signal: %s", e.message)
+            self._ignore_signal(e.message, e.type or "ApplicationError")
             return
         self._accept(decision)
 
@@ -333,6 +364,19 @@ class AgentRunWorkflow:
     def cancel_run(self, request: CancelRequest) -> None:
         if self._cancel is None:
             self._cancel = request
+
+    def _duplicate(self, decision: ApprovalDecision) -> bool:
+        earlier = self._decisions.get(decision.approval_id)
+        return (
+            earlier is not None
+            and earlier.decision == decision.decision
+            and earlier.args_hash == decision.args_hash
+        )
+
+    def _ignore_signal(self, reason: str, kind: str) -> None:
+        self._emit(RunEventType.APPROVAL_SIGNAL_IGNORED, None, {"reason": reason, "type": kind})
+        self._ignored_signals = [*self._ignored_signals, reason][-MAX_IGNORED_SIGNALS:]
+        self._refresh_details()
 
     def _check_approval(self, decision: ApprovalDecision) -> None:
         """Raise (type UnknownApproval, ApprovalAlreadyAnswered or ArgsHashMismatch) unless the
@@ -396,6 +440,8 @@ class AgentRunWorkflow:
         if state.status != status:
             state.status = status
             workflow.upsert_search_attributes([sa.STATUS.value_set(status.value)])
+            # One line per status change (the workflow logger is silent during replay).
+            workflow.logger.info("run %s: %s", state.run_id, status.value)
         state.updated_at = workflow.now()
         self._refresh_details()
 
@@ -464,6 +510,9 @@ class AgentRunWorkflow:
                 f"Or run `aios approve {state.run_id} {p.approval_id}` "
                 f"(add `--reject --reason TEXT` to reject).",
             ]
+        if self._ignored_signals:
+            lines += ["", "**Ignored signals** (newest last):"]
+            lines += [f"- {reason}" for reason in self._ignored_signals]
         if state.error:
             lines += ["", f"**Error:** {state.error}"]
         workflow.set_current_details("\n".join(lines))

@@ -35,6 +35,14 @@ class StepFailed(Exception):
         self.attempts = attempts
 
 
+class StepSkipped(Exception):
+    """A step decided not to run (e.g. its approval was rejected with `on_reject: skip`)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class RunFailed(Exception):
     """The whole run must stop with `status` (failed or timed_out) and `reason`."""
 
@@ -61,6 +69,8 @@ class DagExecutor:
     emit: EventSink
     on_step_finished: Callable[[Step, StepResult], None] = lambda _s, _r: None
     outputs: dict[str, Any] = field(default_factory=dict)
+    # What `run.*` references resolve to: {"goal": ..., "inputs": {...}}.
+    run_input: dict[str, Any] = field(default_factory=dict)
 
     async def run(self) -> dict[str, Any]:
         """Run the plan to the end; returns every completed step's output."""
@@ -78,12 +88,9 @@ class DagExecutor:
                 for task in sorted(done, key=lambda t: self._position(running[t].id)):
                     self._observe(running.pop(task), task)
         except BaseException as stop:
-            for task in running:
-                task.cancel()
             # A coroutine being closed (the worker evicting this run from its cache) must not
             # await; on a real failure or cancellation, let the steps finish cancelling first.
-            if running and not isinstance(stop, GeneratorExit):
-                await workflow.wait(running.keys())
+            await _cancel_all(list(running), wait=not isinstance(stop, GeneratorExit))
             raise
 
     # --- scheduling -------------------------------------------------------------------
@@ -109,7 +116,7 @@ class DagExecutor:
             return True
         if step.condition is not None:
             try:
-                holds = evaluate_condition(step.condition, self.outputs)
+                holds = evaluate_condition(step.condition, self.outputs, self.run_input)
             except PlanError as e:
                 raise RunFailed(f"step {step.id!r}: {e}") from None
             if not holds:
@@ -136,7 +143,7 @@ class DagExecutor:
         if step.for_each is None:
             return await self.run_step(step, self._resolve(step, None), None)
         try:
-            items = resolve_ref(step.for_each, self.outputs)
+            items = resolve_ref(step.for_each, self.outputs, run=self.run_input)
         except PlanError as e:
             raise StepFailed(f"for_each: {e}") from None
         if not isinstance(items, list):
@@ -147,7 +154,18 @@ class DagExecutor:
             async with slots:
                 return await self.run_step(step, self._resolve(step, item), index)
 
-        results = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
+        tasks = [asyncio.create_task(one(i, item)) for i, item in enumerate(items)]
+        try:
+            if tasks:
+                await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            failed = next((t for t in tasks if t.done() and t.exception() is not None), None)
+            if failed is not None:
+                raise failed.exception()  # type: ignore[misc]
+        except BaseException as stop:
+            # One element failed (or the step is being cancelled): stop the others.
+            await _cancel_all(tasks, wait=not isinstance(stop, GeneratorExit))
+            raise
+        results = [t.result() for t in tasks]
         usage = Usage()
         for r in results:
             usage += r.usage
@@ -159,7 +177,7 @@ class DagExecutor:
 
     def _resolve(self, step: Step, item: Any) -> dict[str, Any]:
         try:
-            resolved = resolve_args(step.args, self.outputs, item)
+            resolved = resolve_args(step.args, self.outputs, item, self.run_input)
         except PlanError as e:
             raise StepFailed(f"arguments: {e}") from None
         if not isinstance(resolved, dict):  # cannot happen: resolution keeps the dict's shape
@@ -180,6 +198,11 @@ class DagExecutor:
             self.emit(RunEventType.STEP_FINISHED, step.id, {"attempts": state.attempts})
             self.on_step_finished(step, result)
             return
+        if isinstance(error, StepSkipped):
+            state.status = StepStatus.SKIPPED
+            state.error = error.reason
+            self.emit(RunEventType.STEP_SKIPPED, step.id, {"reason": error.reason})
+            return
         if isinstance(error, RunFailed):
             state.status = StepStatus.FAILED
             state.error = error.reason
@@ -197,3 +220,16 @@ class DagExecutor:
         )
         if step.on_failure == "fail":
             raise RunFailed(f"step {step.id!r} failed: {error.reason}")
+
+
+async def _cancel_all(tasks: list[asyncio.Task[Any]], *, wait: bool) -> None:
+    """Cancel `tasks`, let them finish cancelling (unless the coroutine is being closed), and
+    retrieve what each raised: an exception nobody retrieves is logged as "Task exception was
+    never retrieved" for an outcome that was expected."""
+    for task in tasks:
+        task.cancel()
+    if wait and tasks:
+        await workflow.wait(tasks)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()

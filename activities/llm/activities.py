@@ -16,9 +16,13 @@ from aios.errors import BadModelOutput
 from aios.models import StepInput, StepResult
 from aios.vocabulary import Activity
 
+# An instruction is a prompt, not a document: material belongs in `documents` (or the knowledge
+# base), where the context engine can budget and fence it.
+MAX_INSTRUCTION_CHARS = 20_000
+
 
 class LlmStepArgs(BaseModel):
-    instruction: str = Field(min_length=1)
+    instruction: str = Field(min_length=1, max_length=MAX_INSTRUCTION_CHARS)
     system: str | None = None
     documents: Any = None
     output_schema: dict[str, Any] | None = None

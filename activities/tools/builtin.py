@@ -5,15 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from activities.tools.registry import Tool, ToolContext, ToolRegistry
 from aios.stores import PublishedReport, ReportStore
 
+MAX_TITLE_CHARS = 300
+
 
 class PublishReportArgs(BaseModel):
-    title: str = Field(min_length=1, max_length=300)
+    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     body: str = Field(min_length=1, max_length=1_000_000)
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _shorten(cls, value: object) -> object:
+        """A title taken from a long goal is cut at a word boundary rather than refused."""
+        if isinstance(value, str) and len(value) > MAX_TITLE_CHARS:
+            return value[: MAX_TITLE_CHARS - 1].rsplit(" ", 1)[0].rstrip() + "…"
+        return value
 
 
 async def publish_report(args: PublishReportArgs, ctx: ToolContext) -> dict[str, Any]:

@@ -94,6 +94,9 @@ class ToolRegistry:
     def requiring_approval(self) -> list[str]:
         return sorted(t.name for t in self._tools.values() if t.requires_approval)
 
+    def with_side_effects(self) -> list[str]:
+        return sorted(t.name for t in self._tools.values() if t.side_effects)
+
     def load_plugins(self, modules: str) -> None:
         """`pkg.mod,other.mod`: each module's `register(registry)` adds its tools."""
         for module_name in filter(None, (m.strip() for m in modules.split(","))):

@@ -8,6 +8,7 @@ from aios.stores.artifacts import ArtifactStore
 from aios.stores.documents import DocumentRecord, DocumentStore
 from aios.stores.qdrant import open_qdrant
 from aios.stores.reports import PublishedReport, ReportStore
+from aios.stores.runs import RunSnapshotStore
 from aios.stores.tool_effects import Effect, ToolEffectStore
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Effect",
     "PublishedReport",
     "ReportStore",
+    "RunSnapshotStore",
     "ToolEffectStore",
     "open_qdrant",
 ]

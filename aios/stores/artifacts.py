@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from aios.db import transient_on_connection_loss
+
 
 @dataclass(frozen=True)
 class Artifact:
@@ -19,6 +21,7 @@ class ArtifactStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
+    @transient_on_connection_loss
     async def put_many(self, artifacts: Sequence[Artifact]) -> None:
         async with self._pool.acquire() as conn:
             await conn.executemany(
@@ -27,6 +30,7 @@ class ArtifactStore:
                 [(a.id, len(a.data), a.data, a.workflow_id) for a in artifacts],
             )
 
+    @transient_on_connection_loss
     async def get_many(self, ids: Sequence[str]) -> dict[str, bytes]:
         """The payloads found, by id; missing ids are absent from the answer."""
         rows = await self._pool.fetch(

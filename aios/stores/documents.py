@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from aios.db import transient_on_connection_loss
+
 
 @dataclass(frozen=True)
 class DocumentRecord:
@@ -21,6 +23,7 @@ class DocumentStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
+    @transient_on_connection_loss
     async def get(self, document_id: str) -> DocumentRecord | None:
         row = await self._pool.fetchrow(
             "SELECT id, tenant, source, title, sha256, chunk_count FROM documents WHERE id = $1",
@@ -28,6 +31,7 @@ class DocumentStore:
         )
         return DocumentRecord(**dict(row)) if row is not None else None
 
+    @transient_on_connection_loss
     async def upsert(self, document: DocumentRecord) -> None:
         await self._pool.execute(
             "INSERT INTO documents (id, tenant, source, title, sha256, chunk_count)"

@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from aios.db import transient_on_connection_loss
+
 # An effect runs on the connection of the transaction that records it.
 Effect = Callable[[asyncpg.Connection], Awaitable[dict[str, Any]]]
 
@@ -17,6 +19,7 @@ class ToolEffectStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
+    @transient_on_connection_loss
     async def once(
         self, idempotency_key: str, tool: str, tenant: str, effect: Effect
     ) -> dict[str, Any]:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import DbDep, QdrantDep, SettingsDep, TemporalDep
+from api.deps import DbDep, MaybePrincipalDep, QdrantDep, TemporalDep
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 CHECK_TIMEOUT_S = 3.0
 
 
@@ -21,9 +22,11 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(
-    temporal: TemporalDep, pool: DbDep, qdrant: QdrantDep, settings: SettingsDep
+    temporal: TemporalDep, pool: DbDep, qdrant: QdrantDep, caller: MaybePrincipalDep
 ) -> JSONResponse:
-    """Ready when Temporal, PostgreSQL and Qdrant all answer; 503 names what does not."""
+    """Ready when Temporal, PostgreSQL and Qdrant all answer; 503 names what does not. Anyone
+    sees `ok` / `unavailable` per dependency; the error text goes to the log and to callers with
+    a valid API key (it can name hosts and paths)."""
 
     async def check_temporal() -> None:
         await temporal.service_client.check_health()
@@ -36,7 +39,8 @@ async def readyz(
             raise RuntimeError("no Qdrant client in this process")
         await qdrant.get_collections()
 
-    checks: dict[str, Any] = {}
+    checks: dict[str, str] = {}
+    details: dict[str, str] = {}
     for name, check in (
         ("temporal", check_temporal),
         ("postgres", check_postgres),
@@ -45,10 +49,13 @@ async def readyz(
         try:
             await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
             checks[name] = "ok"
-        except Exception as e:  # any failure means not ready; say which and why
-            checks[name] = f"error: {type(e).__name__}: {e}"[:300]
-    ready = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+        except Exception as e:  # any failure means not ready; say which, log why
+            checks[name] = "unavailable"
+            details[name] = f"{type(e).__name__}: {e}"[:300]
+            log.warning("readiness: %s unavailable: %s", name, details[name])
+    ready = not details
+    body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
+    if details and caller is not None:
+        body["details"] = details
+    headers = {} if ready else {"Retry-After": "5"}
+    return JSONResponse(body, status_code=200 if ready else 503, headers=headers)

@@ -1,0 +1,61 @@
+"""Checks of a plan against what this deployment can run: its tools exist and every argument
+that is already known (not a reference to an earlier output) fits the schema of the step it goes
+to. The planning activity runs them before a run executes anything, and the API runs the same
+checks so that a bad plan is a 422 at once instead of a failed run later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+
+from activities.llm.activities import LlmStepArgs
+from activities.rag import RetrieveArgs
+from activities.tools.registry import ToolRegistry
+from aios.plan import Plan, PlanError, Step, iter_refs, validate_plan
+from aios.vocabulary import StepKind
+
+# The arguments model of each step kind an activity runs; tool steps use their tool's model.
+STEP_ARGS: dict[StepKind, type[pydantic.BaseModel]] = {
+    StepKind.LLM: LlmStepArgs,
+    StepKind.RETRIEVE: RetrieveArgs,
+}
+
+
+def check_plan(plan: Plan, registry: ToolRegistry) -> None:
+    """Raise `PlanError` naming the step and field of the first problem found."""
+    validate_plan(plan, known_tools=registry.names())
+    for step in plan.steps:
+        model = _args_model(step, registry)
+        if model is not None:
+            _check_known_args(step, model)
+
+
+def _args_model(step: Step, registry: ToolRegistry) -> type[pydantic.BaseModel] | None:
+    if step.kind == StepKind.TOOL and step.tool is not None:
+        return registry.get(step.tool).args_model
+    return STEP_ARGS.get(step.kind)
+
+
+def _check_known_args(step: Step, model: type[pydantic.BaseModel]) -> None:
+    """Validate the arguments whose values are written in the plan; a field given by reference
+    is only known when the step runs, so errors about it (including "missing") are left out."""
+    referenced = {name for name, value in step.args.items() if iter_refs(value)}
+    try:
+        model.model_validate(step.args)
+    except pydantic.ValidationError as e:
+        problems = [err for err in e.errors() if not _about(err, referenced)]
+        if problems:
+            where = f"tool {step.tool!r}" if step.tool else f"a {step.kind.value} step"
+            described = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+                for err in problems
+            )
+            raise PlanError(
+                f"step {step.id!r}: invalid arguments for {where}: {described}"
+            ) from None
+
+
+def _about(error: Any, referenced: set[str]) -> bool:
+    loc: tuple[Any, ...] = tuple(error.get("loc") or ())
+    return len(loc) > 0 and str(loc[0]) in referenced
