@@ -13,6 +13,7 @@ import pydantic
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from aios.db import CONNECTION_LOSS, connection_lost
 from aios.errors import AiosError, ValidationFailed, to_application_error
 
 log = logging.getLogger("aios.activities")
@@ -76,8 +77,12 @@ def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            async with heartbeating():
-                return await fn(*args, **kwargs)
+            try:
+                async with heartbeating():
+                    return await fn(*args, **kwargs)
+            except CONNECTION_LOSS as e:
+                # Also from a plugin tool's own database calls: transient, never a bug.
+                raise connection_lost(e) from e
         except AiosError as e:
             info = activity.info()
             log.info(

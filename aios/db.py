@@ -44,12 +44,17 @@ def transient_on_connection_loss(fn: Callable[P, Awaitable[R]]) -> Callable[P, A
         try:
             return await fn(*args, **kwargs)
         except CONNECTION_LOSS as e:
-            raise TransientError(
-                f"PostgreSQL is unreachable ({type(e).__name__}: {e}); retrying later should work",
-                retry_after=RETRY_AFTER_CONNECTION_LOSS_S,
-            ) from e
+            raise connection_lost(e) from e
 
     return wrapper
+
+
+def connection_lost(error: BaseException) -> TransientError:
+    """The error AIOS reports for a lost or refused database connection."""
+    return TransientError(
+        f"PostgreSQL is unreachable ({type(error).__name__}: {error}); retrying later should work",
+        retry_after=RETRY_AFTER_CONNECTION_LOSS_S,
+    )
 
 
 _MIGRATION_LOCK = 0x41494F53  # "AIOS"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from qdrant_client import AsyncQdrantClient
 from temporalio.client import Client
 
@@ -18,7 +17,7 @@ from aios.config import Settings
 from aios.stores import open_qdrant
 from aios.temporal import connect
 from api import problems
-from api.limits import RequestSizeLimit
+from api.middleware import RequestLog, RequestSizeLimit
 from api.routes import health, runs
 
 log = logging.getLogger("aios.api")
@@ -67,23 +66,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(runs.router)
 
-    @app.middleware("http")
-    async def log_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """One line per request; never the body or the Authorization header."""
-        started = time.perf_counter()
-        response = await call_next(request)
-        log.info(
-            "%s %s -> %d in %.1f ms",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return response
-
-    # Outermost: an oversized body is refused before anything reads it.
+    # Added last = outermost: the size limit sees the request before anything else reads it.
+    app.add_middleware(RequestLog)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
-
     return app

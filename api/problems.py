@@ -63,6 +63,17 @@ _TITLES = {
 }
 
 
+def too_large(limit: int) -> JSONResponse:
+    return problem(
+        413,
+        _TITLES[413],
+        f"the request body is larger than the limit of {limit} bytes; put large material in "
+        "documents (POST /v1/documents) or raise AIOS_MAX_REQUEST_BYTES",
+        code="payload_too_large",
+        limit_bytes=limit,
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(AiosError)
     async def _aios(_: Request, exc: AiosError) -> JSONResponse:
@@ -98,8 +109,10 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 413:
+            return too_large(request.app.state.settings.max_request_bytes)
         return problem(
             exc.status_code,
             _TITLES.get(exc.status_code, "Error"),

@@ -5,32 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.conftest import REPO, Stack, app_for
+from tests.conftest import REPO, Stack, app_for, serving
 from tests.test_api import APPROVAL_PLAN
 
 
 @pytest.fixture
 async def api_url(stack: Stack) -> AsyncIterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = app_for(stack)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(app_for(stack)) as url:
+        yield url
 
 
 async def aios(api_url: str, *args: str, key: str = "test-key") -> tuple[int, str, str]:

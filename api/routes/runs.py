@@ -65,6 +65,11 @@ from workflows.agent_run import AgentRunWorkflow
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 EVENT_POLL_S = 0.5
+# What an unreachable Temporal looks like to the client: an RPC error, or (when the connection
+# itself cannot be made) the bridge's RuntimeError "Failed client connect".
+UNREACHABLE = (RPCError, RuntimeError)
+# A query that could not be answered: no worker, a failing handler, or no Temporal.
+QUERY_FAILED = (WorkflowQueryFailedError, TimeoutError, *UNREACHABLE)
 T = TypeVar("T")
 # Printable text without control characters: ids and filter values end up in visibility queries.
 _SAFE_VALUE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
@@ -145,6 +150,12 @@ def _run_id_for(tenant: str, idempotency_key: str | None) -> str:
     return f"{AGENT_RUN_ID_PREFIX}{digest}"
 
 
+async def _query(settings: Settings, call: Awaitable[T]) -> T:
+    """A query with a hard deadline: the client retries an unreachable server internally past
+    its `rpc_timeout`, and a stream or a poll must not hang on it."""
+    return await asyncio.wait_for(call, settings.query_timeout_s + 1)
+
+
 async def _read(settings: Settings, call: Awaitable[T], what: str) -> T:
     """A Temporal read with a deadline: an unreachable or overloaded server is a 503 (with
     Retry-After) in seconds. NOT_FOUND and INVALID_ARGUMENT pass through for the caller."""
@@ -155,11 +166,15 @@ async def _read(settings: Settings, call: Awaitable[T], what: str) -> T:
             f"Temporal did not answer {what} within {settings.read_timeout_s:g}s",
             retry_after=settings.retry_after_s,
         ) from None
-    except RPCError as e:
-        if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+    except UNREACHABLE as e:
+        if isinstance(e, RPCError) and e.status in (
+            RPCStatusCode.NOT_FOUND,
+            RPCStatusCode.INVALID_ARGUMENT,
+        ):
             raise
         raise TransientError(
-            f"Temporal did not answer {what}: {e.message}", retry_after=settings.retry_after_s
+            f"Temporal did not answer {what}: {getattr(e, 'message', e)}",
+            retry_after=settings.retry_after_s,
         ) from e
 
 
@@ -232,9 +247,10 @@ async def create_run(
         if idempotency_key is None:  # a ULID collision: cannot happen
             raise
         return await _existing_run(temporal, settings, run_id, fingerprint, links)
-    except RPCError as e:
+    except UNREACHABLE as e:
         raise TransientError(
-            f"Temporal did not accept the run: {e.message}", retry_after=settings.retry_after_s
+            f"Temporal did not accept the run: {getattr(e, 'message', e)}",
+            retry_after=settings.retry_after_s,
         ) from e
     return RunCreated(run_id=run_id, status=RunStatus.QUEUED, links=links)
 
@@ -391,7 +407,7 @@ async def answer_approval(
         await asyncio.wait_for(
             handle.signal(AgentRunWorkflow.approve_signal, decision), settings.read_timeout_s
         )
-    except (TimeoutError, RPCError) as e:
+    except (TimeoutError, *UNREACHABLE) as e:
         raise TransientError(
             "the answer could not be recorded; send it again", retry_after=settings.retry_after_s
         ) from e
@@ -438,12 +454,15 @@ async def step_output(
     """A step's full output (a run's state shows each step's status; this shows what it made)."""
     handle, _ = await _owned_run(temporal, settings, run_id, principal.tenant)
     try:
-        output: StepOutput = await handle.query(
-            AgentRunWorkflow.step_output,
-            StepOutputQuery(step_id=step_id),
-            rpc_timeout=timedelta(seconds=settings.query_timeout_s),
+        output: StepOutput = await _query(
+            settings,
+            handle.query(
+                AgentRunWorkflow.step_output,
+                StepOutputQuery(step_id=step_id),
+                rpc_timeout=timedelta(seconds=settings.query_timeout_s),
+            ),
         )
-    except (WorkflowQueryFailedError, RPCError) as e:
+    except QUERY_FAILED as e:
         raise TransientError(
             f"the run's outputs cannot be read right now: {e}", retry_after=settings.retry_after_s
         ) from e
@@ -505,12 +524,15 @@ async def _event_stream(
     while True:
         events: list[RunEvent] | None
         try:
-            events = await handle.query(
-                AgentRunWorkflow.events,
-                EventsQuery(after_seq=seen),
-                rpc_timeout=timedelta(seconds=settings.query_timeout_s),
+            events = await _query(
+                settings,
+                handle.query(
+                    AgentRunWorkflow.events,
+                    EventsQuery(after_seq=seen),
+                    rpc_timeout=timedelta(seconds=settings.query_timeout_s),
+                ),
             )
-        except (WorkflowQueryFailedError, RPCError):
+        except QUERY_FAILED:
             events = None
         for event in events or []:
             seen = event.seq
@@ -520,7 +542,7 @@ async def _event_stream(
         if not events:
             try:
                 description = await asyncio.wait_for(handle.describe(), settings.read_timeout_s)
-            except (TimeoutError, RPCError) as e:
+            except (TimeoutError, *UNREACHABLE) as e:
                 reason = f"Temporal is unreachable ({getattr(e, 'message', None) or 'timeout'})"
                 if outage is None:
                     outage = reason
@@ -601,10 +623,13 @@ async def _state(
         if final is not None:
             return final
     try:
-        state: RunState = await handle.query(
-            AgentRunWorkflow.state, rpc_timeout=timedelta(seconds=settings.query_timeout_s)
+        state: RunState = await _query(
+            settings,
+            handle.query(
+                AgentRunWorkflow.state, rpc_timeout=timedelta(seconds=settings.query_timeout_s)
+            ),
         )
-    except (WorkflowQueryFailedError, RPCError) as e:
+    except QUERY_FAILED as e:
         return await _last_known_state(description, recorded, snapshots, settings, e)
     if state.status not in TERMINAL_STATUSES:
         closed = _CLOSED_STATUS.get(description.status) if description.status else None
@@ -630,7 +655,7 @@ async def _final_state(handle: WorkflowHandle[Any, Any], settings: Settings) -> 
             except ValueError:
                 return None
         return None
-    except (TimeoutError, RPCError, ValueError):
+    except (TimeoutError, ValueError, *UNREACHABLE):
         return None
 
 

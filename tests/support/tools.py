@@ -101,6 +101,20 @@ async def quiet_sleep(args: SleepArgs, ctx: ToolContext) -> dict[str, float]:
     return {"slept": args.seconds}
 
 
+class DbBlipArgs(BaseModel):
+    recover_on_attempt: int
+
+
+async def db_blip(args: DbBlipArgs, ctx: ToolContext) -> dict[str, int]:
+    """A write whose database connection drops until the given attempt (a PostgreSQL restart)."""
+    attempt = activity.info().attempt
+    if attempt < args.recover_on_attempt:
+        raise asyncpg.exceptions.ConnectionDoesNotExistError(
+            "connection was closed in the middle of operation"
+        )
+    return {"attempt": attempt}
+
+
 class BlobArgs(BaseModel):
     size: int
 
@@ -118,6 +132,9 @@ def register(registry: ToolRegistry) -> None:
     )
     registry.register(Tool("blob", "Return a large output.", BlobArgs, blob))
     registry.register(Tool("quiet_sleep", "Sleep silently.", SleepArgs, quiet_sleep))
+    registry.register(
+        Tool("db_blip", "Write through a flaky database.", DbBlipArgs, db_blip, side_effects=True)
+    )
     registry.register(
         Tool("hasty_sleep", "Sleep, with a 0.5 s timeout.", SleepArgs, quiet_sleep, timeout_s=0.5)
     )

@@ -1,0 +1,98 @@
+"""ASGI middleware: request size limits and one log line per request.
+
+Both are plain ASGI rather than `BaseHTTPMiddleware`, which runs the app in a task group: it would
+wrap a size error raised while reading into an exception group (read by FastAPI as "error parsing
+the body") and it buffers streaming responses such as the event stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.problems import too_large
+
+log = logging.getLogger("aios.api")
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while a route reads its body; an HTTPException, so the routing layer passes it to
+    the problem+json handler instead of calling it a parse error."""
+
+    def __init__(self) -> None:
+        super().__init__(413)
+
+
+class RequestSizeLimit:
+    """Refuse request bodies over `max_bytes` with 413 problem+json: by `Content-Length` before
+    reading anything, and while reading for bodies sent without one (chunked)."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await too_large(self.max_bytes)(scope, receive, send)
+            return
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not response_started:
+                await too_large(self.max_bytes)(scope, receive, send)
+
+
+class RequestLog:
+    """`METHOD /path -> status in N ms`, one line per request; never a body or a header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def remember_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, remember_status)
+        finally:
+            log.info(
+                "%s %s -> %d in %.1f ms",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
