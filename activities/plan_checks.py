@@ -12,6 +12,7 @@ import pydantic
 from activities.llm.activities import LlmStepArgs
 from activities.rag import RetrieveArgs
 from activities.tools.registry import ToolRegistry
+from aios.models import AgentStepArgs
 from aios.plan import Plan, PlanError, Step, iter_refs, validate_plan
 from aios.vocabulary import StepKind
 
@@ -19,6 +20,7 @@ from aios.vocabulary import StepKind
 STEP_ARGS: dict[StepKind, type[pydantic.BaseModel]] = {
     StepKind.LLM: LlmStepArgs,
     StepKind.RETRIEVE: RetrieveArgs,
+    StepKind.AGENT: AgentStepArgs,
 }
 
 
@@ -29,6 +31,16 @@ def check_plan(plan: Plan, registry: ToolRegistry) -> None:
         model = _args_model(step, registry)
         if model is not None:
             _check_known_args(step, model)
+        if step.kind == StepKind.AGENT:
+            tools = step.args.get("tools")
+            unknown = (
+                [t for t in tools if t not in registry.names()] if isinstance(tools, list) else []
+            )
+            if unknown:
+                raise PlanError(
+                    f"step {step.id!r}: the agent is given unknown tools {unknown}; known tools: "
+                    f"{', '.join(sorted(registry.names()))}"
+                )
 
 
 def _args_model(step: Step, registry: ToolRegistry) -> type[pydantic.BaseModel] | None:

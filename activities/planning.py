@@ -1,25 +1,35 @@
 """Planning: turn a goal into a validated plan.
 
-The rule-based planner maps a goal onto a built-in plan template. Today there is one template,
-`research_report`: retrieve -> extract key points per source (in parallel) -> write the report with
-citations, optionally followed by publishing it (a side effect that waits for approval). A
-client-supplied plan is validated against the tool registry instead.
+- `rule`: maps a goal onto a built-in plan template. Today there is one template,
+  `research_report`: retrieve -> extract key points per source (in parallel) -> write the report
+  with citations, optionally followed by publishing it (a side effect that waits for approval).
+- `llm`: the model writes the plan as structured output (the DAG, `agent` steps allowed).
+- `hybrid` (the default): the rule planner when a skill is named or the template matches the goal
+  confidently, the LLM planner otherwise.
+Every plan, including a client-supplied one, is checked against the tool registry and the step
+schemas before anything runs.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from typing import Any
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 
-from activities.common import classified, parse_args
+from activities.common import classified, describe_errors, parse_args
+from activities.llm.activities import LlmActivities
+from activities.llm.base import LLMRequest
 from activities.plan_checks import check_plan
 from activities.tools.registry import ToolRegistry
 from aios.errors import ValidationFailed
-from aios.models import PlanningInput, PlanningResult
+from aios.models import Message, PlanningInput, PlanningResult, Usage
 from aios.plan import (
+    STEP_ID_PATTERN,
     ApprovalPolicy,
     Plan,
     PlanError,
@@ -145,6 +155,66 @@ def rule_plan(goal: str, skill: str | None, inputs: dict[str, Any]) -> tuple[Pla
     return build(goal, parsed), f"rule-based planner: template {name!r}"
 
 
+# The rule planner's confidence: goals that ask a question or for research, a report, a summary
+# or an explanation are what the research template answers well. Anything else (an errand: "send",
+# "compute", "file a ticket") goes to the LLM planner under `hybrid`.
+RESEARCH_TRIGGER = re.compile(
+    r"^\s*(how|what|why|which|who|when|where|is|are|does|do|can|should|explain|describe|"
+    r"summari[sz]e|compare|research|report|investigate|find out|tell me|give me an overview)\b"
+    r"|\?\s*$",
+    re.IGNORECASE,
+)
+PLANNING_MAX_TOKENS = 1500
+PLAN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "steps": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 20,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "pattern": STEP_ID_PATTERN},
+                    "kind": {"type": "string", "enum": ["tool", "llm", "retrieve", "agent"]},
+                    "title": {"type": "string"},
+                    "tool": {"type": ["string", "null"]},
+                    "args": {"type": "object"},
+                    "depends_on": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["id", "kind", "args"],
+            },
+        },
+        "result_step": {"type": ["string", "null"]},
+    },
+    "required": ["steps"],
+}
+PLANNER_SYSTEM = """You plan work for AIOS.
+Answer with a JSON plan: {"steps": [...], "result_step": id}.
+Each step: {"id": lowercase-id, "kind": one of tool|llm|retrieve|agent, "title", "tool" (tool steps
+only), "args", "depends_on": [ids of earlier steps it needs]}.
+- retrieve: search the knowledge base. args {"query": text, "k": number}.
+- llm: one model call. args {"instruction": text, "documents": optional reference}.
+- tool: call one tool. args must match the tool's input schema.
+- agent: a model that calls tools in a loop. args {"instruction", "tools": [tool names],
+  "max_turns": number}.
+Refer to earlier outputs with {"$ref": "steps.<id>.output"} and to the goal with
+{"$ref": "run.goal"}; a step that refers to another must list it in depends_on. Use as few steps
+as the goal needs; the result step's output is the answer.
+Tools:
+"""
+
+
+def choose_planner(planner: PlannerName, goal: str, skill: str | None) -> PlannerName:
+    """Which planner makes this plan: `hybrid` picks the rule planner when a skill is named or a
+    template matches the goal confidently, the LLM planner otherwise."""
+    if planner != PlannerName.HYBRID:
+        return planner
+    if skill is not None or RESEARCH_TRIGGER.search(goal):
+        return PlannerName.RULE
+    return PlannerName.LLM
+
+
 def check_run_request(
     registry: ToolRegistry,
     *,
@@ -167,16 +237,19 @@ def check_run_request(
         check_planner(planner)
     except PlanError as e:
         raise ValidationFailed(str(e)) from None
-    rule_plan(goal, skill, inputs)
+    if choose_planner(planner, goal, skill) == PlannerName.RULE:
+        rule_plan(goal, skill, inputs)
 
 
 class PlanningActivities:
-    def __init__(self, registry: ToolRegistry) -> None:
+    def __init__(self, registry: ToolRegistry, llm: LlmActivities) -> None:
         self._registry = registry
+        self._llm = llm
 
     @activity.defn(name=Activity.PLAN_RUN)
     @classified
     async def plan_run(self, request: PlanningInput) -> PlanningResult:
+        usage = Usage()
         if request.plan is not None:
             plan, planner, rationale = request.plan, "client", "plan supplied by the client"
         else:
@@ -184,8 +257,12 @@ class PlanningActivities:
                 check_planner(request.planner)
             except PlanError as e:
                 raise ValidationFailed(str(e)) from None
-            plan, rationale = rule_plan(request.goal, request.skill, request.inputs)
-            planner = PlannerName.RULE
+            chosen = choose_planner(request.planner, request.goal, request.skill)
+            if chosen == PlannerName.RULE:
+                plan, rationale = rule_plan(request.goal, request.skill, request.inputs)
+            else:
+                plan, rationale, usage = await self._llm_plan(request)
+            planner = f"hybrid: {chosen.value}" if request.planner == PlannerName.HYBRID else chosen
         try:
             check_plan(plan, self._registry)
         except PlanError as e:
@@ -194,6 +271,51 @@ class PlanningActivities:
             plan=plan,
             planner=planner,
             rationale=rationale,
+            usage=usage,
             tools_requiring_approval=self._registry.requiring_approval(),
             side_effect_tools=self._registry.with_side_effects(),
         )
+
+    async def _llm_plan(self, request: PlanningInput) -> tuple[Plan, str, Usage]:
+        """The model writes the plan as structured output; an invalid one gets one repair round
+        with the errors, then the run fails with them."""
+        tools = "\n".join(
+            f"- {t.name}: {t.description} input schema: {json.dumps(t.input_schema)}"
+            for t in self._registry.specs()
+        )
+        messages = [
+            Message(role="system", content=PLANNER_SYSTEM + (tools or "(none)")),
+            Message(
+                role="user",
+                content=f"Goal: {request.goal}\nInputs: {json.dumps(request.inputs)}",
+            ),
+        ]
+        caller = self._llm.caller(request.budget, max_attempts=0)
+        problem = ""
+        for round_ in (1, 2):
+            outcome = await caller.call(
+                "strong",
+                LLMRequest(
+                    model="",
+                    messages=messages,
+                    max_tokens=PLANNING_MAX_TOKENS,
+                    temperature=0.0,
+                    output_schema=PLAN_SCHEMA,
+                    strict_schema=False,
+                ),
+            )
+            try:
+                plan = Plan.model_validate(outcome.data)
+                check_plan(plan, self._registry)
+                return plan, f"LLM planner ({outcome.spec}), round {round_}", caller.usage
+            except (PlanError, pydantic.ValidationError) as e:
+                problem = describe_errors(e) if isinstance(e, pydantic.ValidationError) else str(e)
+            messages = [
+                *messages,
+                Message(role="assistant", content=outcome.response.text),
+                Message(
+                    role="user",
+                    content=f"That plan cannot run: {problem}. Answer with a corrected plan.",
+                ),
+            ]
+        raise ValidationFailed(f"the LLM planner's plan is invalid after one repair: {problem}")

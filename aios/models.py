@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from aios.plan import Plan
 from aios.vocabulary import PlannerName, RunEventType, RunStatus, StepStatus
@@ -92,6 +92,97 @@ class RunResult(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
 
 
+# --- conversations with models (shared by the agent step and the providers) ----------------
+
+
+class ToolCall(BaseModel):
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    # An assistant turn may ask for tool calls; a `tool` message answers one of them.
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_call_id: str | None = None
+
+
+class ToolSchema(BaseModel):
+    """A tool as a model sees it: a name, what it does, the JSON schema of its arguments."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+class Budget(BaseModel):
+    """What a run may still spend; model-calling activities refuse a call that could exceed it."""
+
+    tokens_left: int | None = None
+    usd_left: float | None = None
+
+
+class RoutingNote(BaseModel):
+    """A model call that went elsewhere than asked: escalated to a stronger tier, or to the
+    fallback provider during an outage."""
+
+    kind: Literal["escalated", "fallback"]
+    from_model: str
+    to_model: str
+    reason: str
+
+
+class AgentStepArgs(BaseModel):
+    """Arguments of an `agent` step: a bounded tool-using loop."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instruction: str = Field(min_length=1, max_length=20_000)
+    tools: list[str] = Field(default_factory=list, max_length=50)
+    max_turns: int = Field(default=8, ge=1, le=32)
+    model: str = "strong"
+    system: str | None = Field(default=None, max_length=20_000)
+    documents: Any = None
+    max_tokens: int = Field(default=1024, ge=1, le=32_000)
+    temperature: float = Field(default=0.2, ge=0, le=2)
+
+
+class AgentToolCallRecord(BaseModel):
+    id: str
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    status: Literal["completed", "failed", "rejected", "refused"] = "completed"
+    error: str | None = None
+
+
+class AgentTurnRecord(BaseModel):
+    turn: int
+    text: str = ""
+    tool_calls: list[AgentToolCallRecord] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+
+
+class AgentTurnInput(BaseModel):
+    run_id: str
+    step_id: str
+    tenant: str
+    user_id: str
+    turn: int
+    args: AgentStepArgs
+    # The loop so far: assistant turns and the tool results answering them.
+    conversation: list[Message] = Field(default_factory=list)
+    budget: Budget | None = None
+    max_attempts: int = 0
+
+
+class AgentTurnResult(BaseModel):
+    message: Message
+    usage: Usage = Field(default_factory=Usage)
+    routing: list[RoutingNote] = Field(default_factory=list)
+
+
 # --- the agent run -------------------------------------------------------------------------
 
 
@@ -102,11 +193,13 @@ class AgentRunInput(BaseModel):
     session_id: str | None = None
     skill: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
-    planner: PlannerName = PlannerName.RULE
+    planner: PlannerName = PlannerName.HYBRID
     # A client-supplied plan skips the planner (it is validated the same way).
     plan: Plan | None = None
     budget_usd: float | None = None
+    max_tokens: int | None = None
     max_steps: int | None = None
+    max_replans: int = 1
 
 
 class StepState(BaseModel):
@@ -122,6 +215,8 @@ class StepState(BaseModel):
     output_ref: str | None = None
     error: str | None = None
     usage: Usage = Field(default_factory=Usage)
+    # An `agent` step's turns and the tool calls of each.
+    turns: list[AgentTurnRecord] = Field(default_factory=list)
 
 
 class PendingApproval(BaseModel):
@@ -207,18 +302,24 @@ class StepOutput(BaseModel):
 
 class PlanningInput(BaseModel):
     goal: str
-    planner: PlannerName = PlannerName.RULE
+    planner: PlannerName = PlannerName.HYBRID
     skill: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     tenant: str = "default"
     # A client-supplied plan: validated against the tool registry instead of planning.
     plan: Plan | None = None
+    budget: Budget | None = None
+    # Replanning: what failed, and what already completed (by step id, outputs by reference).
+    failed_step: str | None = None
+    failure: str | None = None
+    completed: list[str] = Field(default_factory=list)
 
 
 class PlanningResult(BaseModel):
     plan: Plan
     planner: str
     rationale: str = ""
+    usage: Usage = Field(default_factory=Usage)
     tools_requiring_approval: list[str] = Field(default_factory=list)
     # Tools with side effects: their steps get SIDE_EFFECT_RETRY unless the plan says otherwise.
     side_effect_tools: list[str] = Field(default_factory=list)
@@ -235,12 +336,16 @@ class StepInput(BaseModel):
     tool: str | None = None
     # Stable across retries and worker restarts: tools with side effects key on it.
     idempotency_key: str = ""
+    budget: Budget | None = None
+    # The step's retry limit, so an activity knows its last attempt (provider fallback).
+    max_attempts: int = 0
 
 
 class StepResult(BaseModel):
     output: Any = None
     attempt: int = 1
     usage: Usage = Field(default_factory=Usage)
+    routing: list[RoutingNote] = Field(default_factory=list)
 
 
 class ToolSpec(BaseModel):

@@ -34,7 +34,11 @@ STEP_ACTIVITY: dict[StepKind, Activity] = {
     StepKind.LLM: Activity.LLM_COMPLETE,
     StepKind.RETRIEVE: Activity.RETRIEVE,
 }
-EXECUTABLE_KINDS: frozenset[StepKind] = frozenset({*STEP_ACTIVITY, StepKind.APPROVAL})
+# `approval` and `agent` steps are run by the workflow itself (an agent step is a loop of
+# AGENT_TURN and INVOKE_TOOL activities).
+EXECUTABLE_KINDS: frozenset[StepKind] = frozenset(
+    {*STEP_ACTIVITY, StepKind.APPROVAL, StepKind.AGENT}
+)
 
 STEP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _TEMPLATE = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")

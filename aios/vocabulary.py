@@ -16,6 +16,7 @@ class Activity(StrEnum):
     PLAN_RUN = "aios.plan_run"
     INVOKE_TOOL = "aios.invoke_tool"
     LLM_COMPLETE = "aios.llm_complete"
+    AGENT_TURN = "aios.agent_turn"
     RETRIEVE = "aios.retrieve"
     LIST_FILES = "aios.list_files"
     INGEST_FILE = "aios.ingest_file"
@@ -28,6 +29,7 @@ class StepKind(StrEnum):
     LLM = "llm"
     SKILL = "skill"
     RETRIEVE = "retrieve"
+    AGENT = "agent"
     MEMORY = "memory"
     APPROVAL = "approval"
 
@@ -40,7 +42,7 @@ class PlannerName(StrEnum):
 
 # Planners this build implements; the API refuses the others before a run starts and the planning
 # activity refuses them too (a workflow started directly through Temporal).
-IMPLEMENTED_PLANNERS: frozenset[PlannerName] = frozenset({PlannerName.RULE})
+IMPLEMENTED_PLANNERS: frozenset[PlannerName] = frozenset(PlannerName)
 
 
 class RunStatus(StrEnum):
@@ -87,6 +89,11 @@ class RunEventType(StrEnum):
     APPROVAL_EXPIRED = "approval.expired"
     APPROVAL_SIGNAL_IGNORED = "approval.signal_ignored"
     USAGE = "usage"
+    AGENT_TURN = "agent.turn"
+    AGENT_TOOL_CALL = "agent.tool_call"
+    MODEL_ROUTED = "model.routed"
+    PLAN_REVISED = "plan.revised"
+    LLM_DELTA = "llm.delta"
     RUN_FINISHED = "run.finished"
 
 
@@ -103,10 +110,13 @@ class FailureType(StrEnum):
     RUN_NOT_STARTED = "RunNotStarted"
     RUN_FAILED = "RunFailed"
     RUN_TIMED_OUT = "RunTimedOut"
+    # Raised by model-calling activities before a call that would exceed the run's budget.
+    BUDGET_EXCEEDED = "BudgetExceeded"
 
 
 class Provider(StrEnum):
     """LLM providers this build can talk to (the `provider` of `provider:model` settings)."""
 
     OPENAI = "openai"
+    ANTHROPIC = "anthropic"
     LOCAL = "local"

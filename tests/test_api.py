@@ -204,7 +204,7 @@ async def test_huge_goal_is_422(api: httpx.AsyncClient) -> None:
         ({"goal": ""}, ["goal"]),
         ({"goal": "g", "surprise": 1}, ["surprise"]),
         ({"goal": "g", "max_steps": 0}, ["max_steps"]),
-        ({"goal": "g", "planner": "llm"}, ["not available"]),
+        ({"goal": "g", "planner": "genius"}, ["planner"]),
         (
             {
                 "goal": "g",

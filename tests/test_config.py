@@ -23,6 +23,18 @@ def test_a_provider_key_switches_the_defaults(monkeypatch: pytest.MonkeyPatch) -
     assert Settings().model_strong == "local:smollm2", "explicit settings win"
 
 
+def test_an_anthropic_key_alone_chooses_anthropic_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    settings = Settings()
+    assert settings.model_fast.startswith("anthropic:") and not settings.uses_local_model
+
+
+def test_model_prices_come_from_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIOS_MODEL_PRICES", '{"openai:my-model": [1.5, 6]}')
+    assert Settings().llm_config().prices == {"openai:my-model": (1.5, 6.0)}
+
+
 def test_bad_model_specs_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIOS_MODEL_FAST", "gpt-4")
     with pytest.raises(ValueError, match="provider:model"):
@@ -30,10 +42,8 @@ def test_bad_model_specs_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unknown_providers_are_refused_when_settings_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIOS_MODEL_STRONG", "anthropic:claude-sonnet-4-5")
-    with pytest.raises(
-        ValueError, match=r"does not know; use one of openai:<model>, local:<model>"
-    ):
+    monkeypatch.setenv("AIOS_MODEL_STRONG", "gemini:pro")
+    with pytest.raises(ValueError, match=r"does not know; use one of openai:<model>, anthropic:"):
         Settings()
 
 

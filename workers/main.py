@@ -82,14 +82,16 @@ class Resources:
 def build_worker(client: Client, resources: Resources, *, task_queue: str | None = None) -> Worker:
     tools = ToolActivities(resources.registry, resources.pool)
     rag = RagActivities(resources.index, DocumentStore(resources.pool))
+    llm = LlmActivities(resources.router, resources.registry)
     return Worker(
         client,
         task_queue=task_queue or resources.settings.task_queue,
         workflows=WORKFLOWS,
         activities=[
-            PlanningActivities(resources.registry).plan_run,
+            PlanningActivities(resources.registry, llm).plan_run,
             tools.invoke_tool,
-            LlmActivities(resources.router).complete,
+            llm.complete,
+            llm.agent_turn,
             rag.retrieve,
             rag.list_files,
             rag.ingest_file,

@@ -36,14 +36,22 @@ with workflow.unsafe.imports_passed_through():
     from aios import search_attributes as sa
     from aios.models import (
         AgentRunInput,
+        AgentStepArgs,
+        AgentToolCallRecord,
+        AgentTurnInput,
+        AgentTurnRecord,
+        AgentTurnResult,
         ApprovalAck,
         ApprovalDecision,
+        Budget,
         CancelRequest,
         Citation,
         EventsQuery,
+        Message,
         PendingApproval,
         PlanningInput,
         PlanningResult,
+        RoutingNote,
         RunEvent,
         RunResult,
         RunState,
@@ -52,11 +60,14 @@ with workflow.unsafe.imports_passed_through():
         StepOutputQuery,
         StepResult,
         StepState,
+        ToolCall,
+        Usage,
     )
     from aios.plan import (
         STEP_ACTIVITY,
         ApprovalPolicy,
         Plan,
+        RetrySpec,
         Step,
         args_hash,
         effective_retry,
@@ -77,6 +88,8 @@ from workflows.dag import DagExecutor, RunFailed, StepFailed, StepSkipped
 MAX_EVENTS = 1000
 # Signals the run ignored (malformed or invalid), kept for the current details.
 MAX_IGNORED_SIGNALS = 5
+# Model turns of an agent step, unless the step names its own policy.
+LLM_TURN_RETRY = RetrySpec(max_attempts=4, initial_interval_s=2.0)
 PLANNING_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT_TIMEOUT_S = 30.0
 
@@ -145,6 +158,7 @@ class AgentRunWorkflow:
         state = self._run_state
         planning = await self._plan(run)
         plan = planning.plan
+        state.usage += planning.usage
         self._approval_tools = set(planning.tools_requiring_approval)
         self._side_effect_tools = set(planning.side_effect_tools)
         if run.max_steps is not None and len(plan.steps) > run.max_steps:
@@ -163,13 +177,9 @@ class AgentRunWorkflow:
         self._refresh_details()
 
         def count_usage(step: Step, result: StepResult) -> None:
-            state.usage += result.usage
+            if step.kind != StepKind.AGENT:  # an agent step counts each turn as it goes
+                state.usage += result.usage
             self._emit(RunEventType.USAGE, step.id, state.usage.model_dump())
-            if run.budget_usd is not None and state.usage.cost_usd > run.budget_usd:
-                raise RunFailed(
-                    f"budget exceeded: spent ${state.usage.cost_usd:.4f} of "
-                    f"${run.budget_usd:.4f} after step {step.id!r}"
-                )
 
         executor = DagExecutor(
             plan=plan,
@@ -197,6 +207,7 @@ class AgentRunWorkflow:
                     inputs=run.inputs,
                     tenant=run.tenant,
                     plan=run.plan,
+                    budget=self._budget(run),
                 ),
                 result_type=PlanningResult,
                 start_to_close_timeout=PLANNING_TIMEOUT,
@@ -205,7 +216,20 @@ class AgentRunWorkflow:
             )
             return planning
         except ActivityError as e:
+            _stop_if_over_budget(e)
             raise RunFailed(f"planning failed: {_failure_reason(e)}") from None
+
+    def _budget(self, run: AgentRunInput) -> Budget | None:
+        """What the run may still spend, for the next model call to check against."""
+        if run.max_tokens is None and run.budget_usd is None:
+            return None
+        used = self._run_state.usage
+        return Budget(
+            tokens_left=None
+            if run.max_tokens is None
+            else run.max_tokens - used.input_tokens - used.output_tokens,
+            usd_left=None if run.budget_usd is None else run.budget_usd - used.cost_usd,
+        )
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -217,6 +241,8 @@ class AgentRunWorkflow:
             await self._await_approval(step, args, suffix)
             if step.kind == StepKind.APPROVAL:
                 return StepResult(output={"approved": True})
+        if step.kind == StepKind.AGENT:
+            return await self._run_agent(run, step, args)
         activity_name: Activity | None = STEP_ACTIVITY.get(step.kind)
         if activity_name is None:
             raise StepFailed(f"steps of kind {step.kind.value!r} cannot run here")
@@ -228,9 +254,11 @@ class AgentRunWorkflow:
             args=args,
             tool=step.tool,
             idempotency_key=f"{self._run_state.run_id}/{step.id}{suffix}",
+            budget=self._budget(run),
         )
         title = step.title if index is None else f"{step.title} [{index + 1}]"
         retry = effective_retry(step, side_effects=step.tool in self._side_effect_tools)
+        step_input.max_attempts = retry.max_attempts
         try:
             result: StepResult = await workflow.execute_activity(
                 activity_name,
@@ -240,20 +268,174 @@ class AgentRunWorkflow:
                 heartbeat_timeout=timedelta(
                     seconds=min(step.heartbeat_timeout_s or HEARTBEAT_TIMEOUT_S, step.timeout_s)
                 ),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=retry.initial_interval_s),
-                    backoff_coefficient=retry.backoff,
-                    maximum_interval=timedelta(seconds=retry.max_interval_s),
-                    maximum_attempts=retry.max_attempts,
-                ),
+                retry_policy=_retry_policy(retry),
                 summary=title,
             )
-            return result
         except ActivityError as e:
+            _stop_if_over_budget(e)
             attempts = _failure_attempts(e, retry.max_attempts)
             raise StepFailed(_failure_reason(e), attempts=attempts) from None
+        self._note_routing(step.id, result.routing)
+        return result
 
-    async def _await_approval(self, step: Step, args: dict[str, Any], suffix: str) -> None:
+    def _note_routing(self, step_id: str, notes: list[RoutingNote]) -> None:
+        for note in notes:
+            self._emit(RunEventType.MODEL_ROUTED, step_id, note.model_dump())
+
+    # --- the agent step -------------------------------------------------------------------
+
+    async def _run_agent(self, run: AgentRunInput, step: Step, args: dict[str, Any]) -> StepResult:
+        """A bounded tool-using loop: each model turn is an activity, each tool call it asks for
+        is an activity through the registry (several at once in parallel), side-effecting tools
+        wait for approval like tool steps. Ends on a final answer, on max_turns or the budget."""
+        try:
+            agent = AgentStepArgs.model_validate(args)
+        except ValueError as e:  # arguments that arrived by reference and do not fit
+            raise StepFailed(f"invalid arguments for an agent step: {e}") from None
+        state = self._step_state(step.id)
+        conversation: list[Message] = []
+        usage = Usage()
+        for turn in range(1, agent.max_turns + 1):
+            try:
+                result: AgentTurnResult = await workflow.execute_activity(
+                    Activity.AGENT_TURN,
+                    AgentTurnInput(
+                        run_id=self._run_state.run_id,
+                        step_id=step.id,
+                        tenant=run.tenant,
+                        user_id=run.user_id,
+                        turn=turn,
+                        args=agent,
+                        conversation=conversation,
+                        budget=self._budget(run),
+                        max_attempts=LLM_TURN_RETRY.max_attempts,
+                    ),
+                    result_type=AgentTurnResult,
+                    start_to_close_timeout=timedelta(seconds=step.timeout_s),
+                    heartbeat_timeout=timedelta(seconds=HEARTBEAT_TIMEOUT_S),
+                    retry_policy=_retry_policy(step.retry or LLM_TURN_RETRY),
+                    summary=f"{step.title}: turn {turn}",
+                )
+            except ActivityError as e:
+                _stop_if_over_budget(e)
+                raise StepFailed(f"turn {turn}: {_failure_reason(e)}") from None
+            usage += result.usage
+            self._run_state.usage += result.usage
+            self._note_routing(step.id, result.routing)
+            message = result.message
+            conversation.append(message)
+            record = AgentTurnRecord(turn=turn, text=message.content[:2000], usage=result.usage)
+            state.turns.append(record)
+            self._emit(
+                RunEventType.AGENT_TURN,
+                step.id,
+                {
+                    "turn": turn,
+                    "text": message.content[:500],
+                    "tool_calls": [c.name for c in message.tool_calls],
+                },
+            )
+            if not message.tool_calls:
+                return StepResult(
+                    output={"text": message.content, "turns": turn, "citations": []},
+                    usage=usage,
+                )
+            answers = await self._agent_tool_calls(run, step, agent, turn, message, record)
+            conversation.extend(answers)
+        last = next((m.content for m in reversed(conversation) if m.role == "assistant"), "")
+        return StepResult(
+            output={
+                "text": last,
+                "turns": agent.max_turns,
+                "stopped": f"max_turns ({agent.max_turns}) reached before a final answer",
+                "citations": [],
+            },
+            usage=usage,
+        )
+
+    async def _agent_tool_calls(
+        self,
+        run: AgentRunInput,
+        step: Step,
+        agent: AgentStepArgs,
+        turn: int,
+        message: Message,
+        record: AgentTurnRecord,
+    ) -> list[Message]:
+        """Run the tool calls of one turn in parallel; each answer goes back to the model (as
+        untrusted data), failures included, so the model can correct itself."""
+        tasks = [
+            asyncio.create_task(self._agent_tool_call(run, step, agent, turn, i, call, record))
+            for i, call in enumerate(message.tool_calls)
+        ]
+        await workflow.wait(tasks)
+        return [t.result() for t in tasks]
+
+    async def _agent_tool_call(
+        self,
+        run: AgentRunInput,
+        step: Step,
+        agent: AgentStepArgs,
+        turn: int,
+        index: int,
+        call: ToolCall,
+        record: AgentTurnRecord,
+    ) -> Message:
+        entry = AgentToolCallRecord(id=call.id, tool=call.name, args=call.arguments)
+        record.tool_calls.append(entry)
+        suffix = f"-t{turn}-c{index}"
+
+        def answer(content: str) -> Message:
+            self._emit(
+                RunEventType.AGENT_TOOL_CALL,
+                step.id,
+                {"turn": turn, **entry.model_dump(mode="json")},
+            )
+            return Message(role="tool", tool_call_id=call.id, content=content)
+
+        if call.name not in agent.tools:
+            entry.status, entry.error = "refused", "not one of this step's tools"
+            return answer(f"error: tool {call.name!r} is not available; use one of {agent.tools}")
+        if call.name in self._approval_tools or call.name in self._side_effect_tools:
+            try:
+                await self._await_approval(
+                    step,
+                    {"tool": call.name, "args": call.arguments},
+                    suffix,
+                    reason=f"the agent asks to call {call.name!r}, which has side effects",
+                )
+            except (StepFailed, StepSkipped) as e:
+                entry.status, entry.error = "rejected", e.reason
+                return answer(f"error: a reviewer did not allow this call: {e.reason}")
+        retry = effective_retry(step, side_effects=call.name in self._side_effect_tools)
+        try:
+            result: StepResult = await workflow.execute_activity(
+                Activity.INVOKE_TOOL,
+                StepInput(
+                    run_id=self._run_state.run_id,
+                    step_id=step.id,
+                    tenant=run.tenant,
+                    user_id=run.user_id,
+                    args=call.arguments,
+                    tool=call.name,
+                    # Stable across retries and replays: the call id is in the history.
+                    idempotency_key=f"{self._run_state.run_id}/{step.id}/t{turn}/{index}",
+                    max_attempts=retry.max_attempts,
+                ),
+                result_type=StepResult,
+                start_to_close_timeout=timedelta(seconds=step.timeout_s),
+                heartbeat_timeout=timedelta(seconds=HEARTBEAT_TIMEOUT_S),
+                retry_policy=_retry_policy(retry),
+                summary=f"{step.title}: {call.name} (turn {turn})",
+            )
+        except ActivityError as e:
+            entry.status, entry.error = "failed", _failure_reason(e)
+            return answer(f"error: {entry.error}")
+        return answer(json.dumps(result.output, default=str))
+
+    async def _await_approval(
+        self, step: Step, args: dict[str, Any], suffix: str, *, reason: str | None = None
+    ) -> None:
         policy = step.approval or ApprovalPolicy()
         approval_id = f"{step.id}{suffix}-approval"
         now = workflow.now()
@@ -261,6 +443,7 @@ class AgentRunWorkflow:
             approval_id=approval_id,
             step_id=step.id,
             reason=policy.reason
+            or reason
             or (
                 f"tool {step.tool!r} has side effects and needs approval"
                 if step.tool
@@ -530,6 +713,22 @@ class AgentRunWorkflow:
         if output is None:
             return RunResult(answer=f"step {plan.result_step_id!r} produced no output")
         return RunResult(answer=json.dumps(output, indent=2, default=str))
+
+
+def _retry_policy(retry: RetrySpec) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=retry.initial_interval_s),
+        backoff_coefficient=retry.backoff,
+        maximum_interval=timedelta(seconds=retry.max_interval_s),
+        maximum_attempts=retry.max_attempts,
+    )
+
+
+def _stop_if_over_budget(error: ActivityError) -> None:
+    """A model call refused for the run's budget stops the whole run, with the reason."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == FailureType.BUDGET_EXCEEDED:
+        raise RunFailed(cause.message)
 
 
 def _failure_reason(error: ActivityError) -> str:

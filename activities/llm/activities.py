@@ -1,24 +1,53 @@
-"""The `llm` step: one model call with a prompt built by the context engine."""
+"""Model-calling activities: the `llm` step and one turn of an `agent` step.
+
+Every call goes through `ModelCaller`, the one place that
+- refuses a call that could take the run over its budget (tokens or dollars), before making it;
+- validates structured output against its JSON schema and, when it does not fit, gives the model
+  one repair round with the validation message;
+- escalates from the `fast` tier to `strong` when the repair round did not help or the model
+  refused;
+- on the step's last attempt, moves to the fallback model (AIOS_MODEL_FALLBACK) when the
+  provider is out.
+Each escalation and fallback is returned as a `RoutingNote`; the workflow records it as an event.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema
 from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities import context
 from activities.common import classified, parse_args
-from activities.llm.base import LLMRequest
+from activities.llm.base import LLMProvider, LLMRequest, LLMResponse, Message
 from activities.llm.router import ModelRouter
-from aios.errors import BadModelOutput
-from aios.models import StepInput, StepResult
+from activities.tools.registry import ToolRegistry
+from aios.errors import BadModelOutput, BudgetExceeded, ModelRefused, TransientError
+from aios.models import (
+    AgentTurnInput,
+    AgentTurnResult,
+    Budget,
+    RoutingNote,
+    StepInput,
+    StepResult,
+    ToolSchema,
+    Usage,
+)
 from aios.vocabulary import Activity
 
 # An instruction is a prompt, not a document: material belongs in `documents` (or the knowledge
 # base), where the context engine can budget and fence it.
 MAX_INSTRUCTION_CHARS = 20_000
+# Tool results longer than this are cut before they go back to the model.
+MAX_TOOL_RESULT_CHARS = 8_000
+AGENT_SYSTEM = (
+    "You are an agent that completes a task with the tools you are given. Call tools when they "
+    "help; when you have what you need, answer with the final result and no tool calls."
+)
 
 
 class LlmStepArgs(BaseModel):
@@ -38,48 +67,171 @@ class LlmStepArgs(BaseModel):
     bullets_from: str | None = None
 
 
-class LlmActivities:
-    def __init__(self, router: ModelRouter) -> None:
+@dataclass
+class CallOutcome:
+    response: LLMResponse
+    spec: str  # provider:model that answered
+    data: Any = None  # the parsed structured answer
+    usage: Usage = field(default_factory=Usage)  # every call made, repairs included
+    routing: list[RoutingNote] = field(default_factory=list)
+
+
+class ModelCaller:
+    """One logical model call for one step attempt: budget, repair, escalation, fallback."""
+
+    def __init__(
+        self, router: ModelRouter, *, budget: Budget | None, attempt: int, max_attempts: int
+    ) -> None:
         self._router = router
+        self._budget = budget
+        self._last_attempt = max_attempts > 0 and attempt >= max_attempts
+        self.usage = Usage()
+        self.routing: list[RoutingNote] = []
+
+    async def call(self, tier: str, request: LLMRequest) -> CallOutcome:
+        spec = self._router.spec(tier)
+        try:
+            return await self._validated(spec, request)
+        except (BadModelOutput, ModelRefused) as e:
+            stronger = self._router.spec("strong")
+            if tier != "fast" or stronger == spec:
+                raise
+            self.routing.append(
+                RoutingNote(kind="escalated", from_model=spec, to_model=stronger, reason=e.message)
+            )
+            return await self._validated(stronger, request)
+
+    async def _validated(self, spec: str, request: LLMRequest) -> CallOutcome:
+        response, spec = await self._send(spec, request)
+        if request.output_schema is None:
+            return self._outcome(response, spec, None)
+        problem, data = _check_json(response.text, request.output_schema)
+        if problem is None:
+            return self._outcome(response, spec, data)
+        repair = request.model_copy(
+            update={
+                "messages": [
+                    *request.messages,
+                    Message(role="assistant", content=response.text),
+                    Message(
+                        role="user",
+                        content=(
+                            f"That answer does not match the required JSON schema: {problem}. "
+                            "Answer again with only JSON that matches the schema."
+                        ),
+                    ),
+                ]
+            }
+        )
+        response, spec = await self._send(spec, repair)
+        problem, data = _check_json(response.text, request.output_schema)
+        if problem is not None:
+            raise BadModelOutput(f"{spec} answered JSON that does not fit the schema: {problem}")
+        return self._outcome(response, spec, data)
+
+    async def _send(self, spec: str, request: LLMRequest) -> tuple[LLMResponse, str]:
+        provider, model = self._router.resolve(spec)
+        self._check_budget(provider, model, request)
+        try:
+            response = await provider.complete(request.model_copy(update={"model": model}))
+        except TransientError as e:
+            fallback = self._router.fallback_for(spec)
+            if not self._last_attempt or fallback is None:
+                raise
+            self.routing.append(
+                RoutingNote(kind="fallback", from_model=spec, to_model=fallback, reason=e.message)
+            )
+            provider, model = self._router.resolve(fallback)
+            self._check_budget(provider, model, request)
+            response = await provider.complete(request.model_copy(update={"model": model}))
+            spec = fallback
+        self.usage += response.usage
+        return response, spec
+
+    def _check_budget(self, provider: LLMProvider, model: str, request: LLMRequest) -> None:
+        """Refuse a call whose worst case (the prompt as estimated, plus every answer token it
+        may use) would take the run over its budget."""
+        if self._budget is None:
+            return
+        prompt = sum(context.estimate_tokens(m.content) for m in request.messages)
+        worst = prompt + request.max_tokens
+        if self._budget.tokens_left is not None:
+            left = self._budget.tokens_left - self.usage.input_tokens - self.usage.output_tokens
+            if worst > left:
+                raise BudgetExceeded(
+                    f"token budget reached: the next call to {provider.name}:{model} could use "
+                    f"{worst} tokens and only {max(left, 0)} are left"
+                )
+        if self._budget.usd_left is not None:
+            cost = self._router.prices.cost_usd(provider.name, model, prompt, request.max_tokens)
+            left_usd = self._budget.usd_left - self.usage.cost_usd
+            if cost > left_usd:
+                raise BudgetExceeded(
+                    f"cost budget reached: the next call to {provider.name}:{model} could cost "
+                    f"${cost:.4f} and only ${max(left_usd, 0):.4f} is left"
+                )
+
+    def _outcome(self, response: LLMResponse, spec: str, data: Any) -> CallOutcome:
+        return CallOutcome(response, spec, data, self.usage, self.routing)
+
+
+def _check_json(text: str, schema: dict[str, Any]) -> tuple[str | None, Any]:
+    """(None, data) when `text` is JSON that fits `schema`, else (what is wrong, None)."""
+    try:
+        data = json.loads(text.strip())
+    except json.JSONDecodeError as e:
+        return f"not JSON ({e})", None
+    try:
+        jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "(root)"
+        return f"at {where}: {e.message}", None
+    except jsonschema.SchemaError as e:
+        raise BadModelOutput(f"the step's output_schema is not a valid JSON schema: {e}") from None
+    return None, data
+
+
+class LlmActivities:
+    def __init__(self, router: ModelRouter, registry: ToolRegistry) -> None:
+        self._router = router
+        self._registry = registry
+
+    def caller(self, budget: Budget | None, max_attempts: int) -> ModelCaller:
+        return ModelCaller(
+            self._router,
+            budget=budget,
+            attempt=activity.info().attempt,
+            max_attempts=max_attempts,
+        )
 
     @activity.defn(name=Activity.LLM_COMPLETE)
     @classified
     async def complete(self, step: StepInput) -> StepResult:
         args: LlmStepArgs = parse_args(LlmStepArgs, step.args, "an llm step")
-        provider, model = self._router.resolve(args.model)
+        provider, _ = self._router.resolve(args.model)
         documents = context.normalize(args.documents)
-        budget = provider.context_window - args.max_tokens
         messages = context.build_messages(
             instruction=args.instruction,
             documents=documents,
             system=args.system,
-            budget_tokens=budget,
+            budget_tokens=provider.context_window - args.max_tokens,
             cite=args.cite,
         )
-        response = await provider.complete(
-            LLMRequest(
-                model=model,
-                messages=messages,
-                max_tokens=args.max_tokens,
-                temperature=args.temperature,
-                frequency_penalty=args.frequency_penalty,
-                output_schema=args.output_schema,
-            )
+        request = LLMRequest(
+            model="",
+            messages=messages,
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            frequency_penalty=args.frequency_penalty,
+            output_schema=args.output_schema,
         )
-        text = response.text.strip()
-        data: Any = None
-        if args.output_schema is not None:
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise BadModelOutput(
-                    f"{provider.name}:{model} did not answer with JSON ({e}); got {text[:200]!r}"
-                ) from None
-            if args.bullets_from and isinstance(data, dict):
-                items = data.get(args.bullets_from) or []
-                text = "\n".join(f"- {item}" for item in items if str(item).strip())
+        outcome = await self.caller(step.budget, step.max_attempts).call(args.model, request)
+        text = outcome.response.text.strip()
+        if args.bullets_from and isinstance(outcome.data, dict):
+            items = outcome.data.get(args.bullets_from) or []
+            text = "\n".join(f"- {item}" for item in items if str(item).strip())
         if not text:
-            raise BadModelOutput(f"{provider.name}:{model} returned an empty answer")
+            raise BadModelOutput(f"{outcome.spec} returned an empty answer")
         if args.cite:
             numbers = [n for n in context.cited_numbers(text) if 1 <= n <= len(documents)]
             # A model that cited nothing still answered from these documents: cite them all.
@@ -91,10 +243,63 @@ class LlmActivities:
         return StepResult(
             output={
                 "text": text,
-                "data": data,
+                "data": outcome.data,
                 "citations": [d.citation().model_dump() for d in used],
-                "model": f"{provider.name}:{response.model}",
+                "model": outcome.spec,
             },
             attempt=activity.info().attempt,
-            usage=response.usage,
+            usage=outcome.usage,
+            routing=outcome.routing,
+        )
+
+    @activity.defn(name=Activity.AGENT_TURN)
+    @classified
+    async def agent_turn(self, turn: AgentTurnInput) -> AgentTurnResult:
+        """One model turn of an agent loop: the model answers, or asks for tool calls."""
+        args = turn.args
+        provider, _ = self._router.resolve(args.model)
+        tools = [self._tool_schema(name) for name in args.tools]
+        documents = context.normalize(args.documents)
+        opening = context.build_messages(
+            instruction=args.instruction,
+            documents=documents,
+            system=args.system or AGENT_SYSTEM,
+            budget_tokens=provider.context_window // 2,
+            cite=bool(documents),
+        )
+        fence = context.new_fence()
+        system = opening[0].model_copy(
+            update={"content": opening[0].content + "\n" + context.tool_result_notice(fence)}
+        )
+        history = [
+            m.model_copy(
+                update={
+                    "content": context.fence_tool_result(m.content[:MAX_TOOL_RESULT_CHARS], fence)
+                }
+            )
+            if m.role == "tool"
+            else m
+            for m in turn.conversation
+        ]
+        request = LLMRequest(
+            model="",
+            messages=[system, opening[1], *history],
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            tools=tools,
+        )
+        outcome = await self.caller(turn.budget, turn.max_attempts).call(args.model, request)
+        response = outcome.response
+        unknown = [c.name for c in response.tool_calls if c.name not in args.tools]
+        if not response.tool_calls and not response.text.strip():
+            raise BadModelOutput(f"{outcome.spec} returned neither an answer nor tool calls")
+        message = Message(role="assistant", content=response.text, tool_calls=response.tool_calls)
+        if unknown:
+            activity.logger.info("model asked for tools it was not given: %s", unknown)
+        return AgentTurnResult(message=message, usage=outcome.usage, routing=outcome.routing)
+
+    def _tool_schema(self, name: str) -> ToolSchema:
+        spec = self._registry.get(name).spec()
+        return ToolSchema(
+            name=spec.name, description=spec.description, input_schema=spec.input_schema
         )

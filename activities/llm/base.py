@@ -1,18 +1,30 @@
-"""The provider interface every LLM backend implements."""
+"""The provider interface every LLM backend implements, and the shapes of a conversation.
+
+A conversation is a list of `Message`s: system, user and assistant text, assistant turns that ask
+for tool calls, and tool results answering them. Each provider maps this onto its own wire format
+(OpenAI chat completions, Anthropic messages); nothing above this layer knows the difference.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from aios.models import Usage
+from aios.models import Message, ToolCall, ToolSchema, Usage
 
-
-class Message(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str
+__all__ = [
+    "DeltaSink",
+    "LLMProvider",
+    "LLMRequest",
+    "LLMResponse",
+    "Message",
+    "ToolCall",
+    "ToolSchema",
+    "retry_after_seconds",
+]
 
 
 class LLMRequest(BaseModel):
@@ -24,6 +36,10 @@ class LLMRequest(BaseModel):
     frequency_penalty: float | None = None
     # JSON schema the answer must satisfy; providers enforce it natively where they can.
     output_schema: dict[str, Any] | None = None
+    # Strict schemas (every object closed, every property required) are enforced exactly by
+    # OpenAI; free-form schemas (e.g. a plan's arbitrary `args`) are sent as guidance instead.
+    strict_schema: bool = True
+    tools: list[ToolSchema] = Field(default_factory=list)
 
 
 class LLMResponse(BaseModel):
@@ -31,19 +47,36 @@ class LLMResponse(BaseModel):
     model: str
     usage: Usage = Field(default_factory=Usage)
     finish_reason: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+
+
+# Called with each piece of text as the model writes it (streaming).
+DeltaSink = Callable[[str], Awaitable[None]]
 
 
 class LLMProvider(ABC):
     """One LLM vendor. Implementations raise `TransientError` for what a retry may fix (408, 409,
     429, 5xx, timeouts, connection loss — honouring retry-after) and `ProviderRejected` for what
-    it will not. They never retry themselves: Temporal's retry policy is the only one."""
+    it will not (other 4xx, context too long, a refusal). They never retry themselves: Temporal's
+    retry policy is the only one."""
 
     name: str
     # Tokens one request may use (prompt + answer) on this provider's default model.
     context_window: int = 8192
 
     @abstractmethod
-    async def complete(self, request: LLMRequest) -> LLMResponse: ...
+    async def complete(self, request: LLMRequest, on_delta: DeltaSink | None = None) -> LLMResponse:
+        """One model call. With `on_delta`, the answer is streamed and each text delta is passed
+        to it as it arrives; the returned response is the whole answer either way."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """A provider's `retry-after` header in seconds (absent or unparseable: None)."""
+    value = headers.get("retry-after") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

@@ -2,25 +2,53 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
 
-from activities.llm.base import LLMProvider, LLMRequest, LLMResponse
-from activities.llm.pricing import cost_usd
-from aios.errors import ProviderRejected, TransientError
+from activities.llm.base import (
+    DeltaSink,
+    LLMProvider,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    ToolCall,
+    retry_after_seconds,
+)
+from activities.llm.pricing import PriceTable
+from aios.errors import BadModelOutput, ModelRefused, ProviderRejected, TransientError
 from aios.models import Usage
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
-def _retry_after(response: object) -> float | None:
-    headers = getattr(response, "headers", None)
-    value = headers.get("retry-after") if headers is not None else None
+def _wire_message(message: Message) -> dict[str, Any]:
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    wire: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        wire["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+            }
+            for call in message.tool_calls
+        ]
+    return wire
+
+
+def _parse_arguments(provider: str, name: str, raw: str | None) -> dict[str, Any]:
     try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+        parsed = json.loads(raw or "{}")
+    except json.JSONDecodeError as e:
+        raise BadModelOutput(
+            f"{provider} asked for tool {name!r} with arguments that are not JSON ({e})"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise BadModelOutput(f"{provider} asked for tool {name!r} with non-object arguments")
+    return parsed
 
 
 class OpenAICompatProvider(LLMProvider):
@@ -33,20 +61,22 @@ class OpenAICompatProvider(LLMProvider):
         context_window: int = 128_000,
         timeout_s: float = 600.0,
         extra_body: dict[str, Any] | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         self.name = name
         # Server-specific request fields (e.g. llama.cpp sampling options).
         self._extra_body = extra_body
         self.context_window = context_window
+        self._prices = prices or PriceTable()
         # max_retries=0: Temporal's retry policy is the only one.
         self._client = openai.AsyncOpenAI(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
         )
 
-    async def complete(self, request: LLMRequest) -> LLMResponse:
+    def _params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": request.model,
-            "messages": [m.model_dump() for m in request.messages],
+            "messages": [_wire_message(m) for m in request.messages],
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
         }
@@ -57,32 +87,131 @@ class OpenAICompatProvider(LLMProvider):
         if request.output_schema is not None:
             params["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "output", "schema": request.output_schema, "strict": True},
+                "json_schema": {
+                    "name": "output",
+                    "schema": request.output_schema,
+                    "strict": request.strict_schema,
+                },
             }
+        if request.tools:
+            params["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": t.input_schema,
+                    },
+                }
+                for t in request.tools
+            ]
+        return params
+
+    async def complete(self, request: LLMRequest, on_delta: DeltaSink | None = None) -> LLMResponse:
+        params = self._params(request)
         try:
+            if on_delta is not None:
+                return await self._stream(request, params, on_delta)
             completion = await self._client.chat.completions.create(**params)
         except openai.APIStatusError as e:
-            status = e.status_code
-            message = f"{self.name} answered {status}: {e.message}"
-            if status in RETRYABLE_STATUS or status >= 500:
-                raise TransientError(message, retry_after=_retry_after(e.response)) from e
-            raise ProviderRejected(message) from e
+            raise self._classify(e) from e
         except (openai.APITimeoutError, openai.APIConnectionError) as e:
             raise TransientError(f"{self.name} could not be reached: {e}") from e
         choice = completion.choices[0] if completion.choices else None
-        text = (choice.message.content if choice and choice.message else None) or ""
+        message = choice.message if choice else None
+        calls = [
+            ToolCall(
+                id=call.id,
+                name=call.function.name,
+                arguments=_parse_arguments(self.name, call.function.name, call.function.arguments),
+            )
+            for call in (message.tool_calls or [] if message else [])
+            if call.type == "function"
+        ]
         usage = completion.usage
-        input_tokens = usage.prompt_tokens if usage else 0
-        output_tokens = usage.completion_tokens if usage else 0
-        cost = cost_usd(self.name, request.model, input_tokens, output_tokens)
+        return self._response(
+            request,
+            text=(message.content if message else None) or "",
+            model=completion.model,
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+            finish_reason=choice.finish_reason if choice else None,
+            tool_calls=calls,
+        )
+
+    async def _stream(
+        self, request: LLMRequest, params: dict[str, Any], on_delta: DeltaSink
+    ) -> LLMResponse:
+        text: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        model, finish, input_tokens, output_tokens = request.model, None, 0, 0
+        stream = await self._client.chat.completions.create(
+            **params, stream=True, stream_options={"include_usage": True}
+        )
+        async for chunk in stream:
+            model = chunk.model or model
+            if chunk.usage is not None:
+                input_tokens = chunk.usage.prompt_tokens
+                output_tokens = chunk.usage.completion_tokens
+            for choice in chunk.choices:
+                finish = choice.finish_reason or finish
+                delta = choice.delta
+                if delta.content:
+                    text.append(delta.content)
+                    await on_delta(delta.content)
+                for piece in delta.tool_calls or []:
+                    call = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+                    call["id"] = piece.id or call["id"]
+                    if piece.function is not None:
+                        call["name"] += piece.function.name or ""
+                        call["arguments"] += piece.function.arguments or ""
+        if finish is None:
+            raise TransientError(f"{self.name} ended the stream before the answer was complete")
+        return self._response(
+            request,
+            text="".join(text),
+            model=model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            finish_reason=finish,
+            tool_calls=[
+                ToolCall(
+                    id=c["id"] or f"call_{i}",
+                    name=c["name"],
+                    arguments=_parse_arguments(self.name, c["name"], c["arguments"]),
+                )
+                for i, c in sorted(calls.items())
+            ],
+        )
+
+    def _response(
+        self,
+        request: LLMRequest,
+        *,
+        text: str,
+        model: str | None,
+        input_tokens: int,
+        output_tokens: int,
+        finish_reason: str | None,
+        tool_calls: list[ToolCall],
+    ) -> LLMResponse:
+        if finish_reason == "content_filter":
+            raise ModelRefused(f"{self.name}:{request.model} refused to answer (content filter)")
+        cost = self._prices.cost_usd(self.name, request.model, input_tokens, output_tokens)
         return LLMResponse(
             text=text,
-            model=completion.model or request.model,
-            usage=Usage(
-                input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost or 0.0
-            ),
-            finish_reason=choice.finish_reason if choice else None,
+            model=model or request.model,
+            usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost),
+            finish_reason=finish_reason,
+            tool_calls=tool_calls,
         )
+
+    def _classify(self, error: openai.APIStatusError) -> Exception:
+        status = error.status_code
+        message = f"{self.name} answered {status}: {error.message}"
+        if status in RETRYABLE_STATUS or status >= 500:
+            return TransientError(message, retry_after=retry_after_seconds(error.response.headers))
+        return ProviderRejected(message)
 
     async def aclose(self) -> None:
         await self._client.close()

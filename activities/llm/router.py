@@ -2,30 +2,46 @@
 
 from __future__ import annotations
 
+from activities.llm.anthropic_messages import AnthropicProvider
 from activities.llm.base import LLMProvider
 from activities.llm.openai_compat import OpenAICompatProvider
+from activities.llm.pricing import PriceTable
 from aios.config import LlmConfig
 from aios.errors import ConfigurationError
 from aios.vocabulary import Provider
 
 LOCAL_SAMPLING = {"repeat_penalty": 1.15, "repeat_last_n": 256}
+TIERS = ("fast", "strong")
 
 
 class ModelRouter:
     def __init__(self, config: LlmConfig) -> None:
         self._config = config
         self._providers: dict[str, LLMProvider] = {}
+        self.prices = PriceTable(config.prices)
 
-    def resolve(self, tier_or_spec: str) -> tuple[LLMProvider, str]:
-        """`fast`, `strong` or an explicit `provider:model` -> (provider, model name)."""
-        spec = {
+    def spec(self, tier_or_spec: str) -> str:
+        """`fast`, `strong` or an explicit `provider:model` -> `provider:model`."""
+        return {
             "fast": self._config.model_fast,
             "strong": self._config.model_strong,
         }.get(tier_or_spec, tier_or_spec)
+
+    def resolve(self, tier_or_spec: str) -> tuple[LLMProvider, str]:
+        """`fast`, `strong` or an explicit `provider:model` -> (provider, model name)."""
+        spec = self.spec(tier_or_spec)
         provider_name, _, model = spec.partition(":")
         if not model:
             raise ConfigurationError(f"model {spec!r} is not provider:model")
         return self._provider(provider_name), model
+
+    def fallback_for(self, spec: str) -> str | None:
+        """The model to use while `spec`'s provider is out: AIOS_MODEL_FALLBACK when it is on
+        another provider."""
+        fallback = self._config.model_fallback
+        if fallback and fallback.partition(":")[0] != spec.partition(":")[0]:
+            return fallback
+        return None
 
     def _provider(self, name: str) -> LLMProvider:
         if name not in self._providers:
@@ -43,6 +59,7 @@ class ModelRouter:
                 # Small local models loop on phrases; llama.cpp's repeat penalty over a long
                 # window stops that where the OpenAI-style frequency penalty does not.
                 extra_body=LOCAL_SAMPLING,
+                prices=self.prices,
             )
         if name == Provider.OPENAI:
             if c.openai_api_key is None:
@@ -53,6 +70,17 @@ class ModelRouter:
                 name=Provider.OPENAI,
                 api_key=c.openai_api_key.get_secret_value(),
                 base_url=c.openai_base_url,
+                prices=self.prices,
+            )
+        if name == Provider.ANTHROPIC:
+            if c.anthropic_api_key is None:
+                raise ConfigurationError(
+                    "an anthropic: model is configured but ANTHROPIC_API_KEY is not set"
+                )
+            return AnthropicProvider(
+                api_key=c.anthropic_api_key.get_secret_value(),
+                base_url=c.anthropic_base_url,
+                prices=self.prices,
             )
         known = ", ".join(f"{p.value}:" for p in Provider)
         raise ConfigurationError(

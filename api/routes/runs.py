@@ -82,10 +82,15 @@ class CreateRun(BaseModel):
     goal: str = Field(min_length=1, description="what the run should achieve")
     skill: str | None = Field(default=None, max_length=100)
     inputs: dict[str, Any] = Field(default_factory=dict)
-    planner: PlannerName = PlannerName.RULE
+    planner: PlannerName = PlannerName.HYBRID
     user_id: str | None = Field(default=None, max_length=200, pattern=_SAFE_VALUE.pattern)
     session_id: str | None = Field(default=None, max_length=200, pattern=_SAFE_VALUE.pattern)
-    budget_usd: float | None = Field(default=None, ge=0)
+    budget_usd: float | None = Field(
+        default=None, ge=0, description="stop before a model call that could cost more"
+    )
+    max_tokens: int | None = Field(
+        default=None, ge=1, description="total tokens the run may use (input and output)"
+    )
     max_steps: int | None = Field(default=None, ge=1, le=200)
     plan: Plan | None = Field(default=None, description="run this plan instead of planning")
 
@@ -218,6 +223,7 @@ async def create_run(
         planner=body.planner,
         plan=body.plan,
         budget_usd=body.budget_usd,
+        max_tokens=body.max_tokens,
         max_steps=body.max_steps,
     )
     links = _links(request, settings, run_id)

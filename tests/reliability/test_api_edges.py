@@ -93,8 +93,15 @@ async def test_without_a_worker_the_last_known_state_is_served_and_marked_stale(
     ("body", "words"),
     [
         ({"goal": "g", "skill": "teleport"}, ["unknown skill 'teleport'"]),
-        ({"goal": "g", "inputs": {"k": "abc"}}, ["inputs", "k", "valid integer"]),
-        ({"goal": "g", "inputs": {"colour": "red"}}, ["colour", "valid keys", "max_sources"]),
+        ({"goal": "What is g?", "inputs": {"k": "abc"}}, ["inputs", "k", "valid integer"]),
+        (
+            {"goal": "What is g?", "inputs": {"colour": "red"}},
+            ["colour", "valid keys", "max_sources"],
+        ),
+        (
+            {"goal": "g", "planner": "rule", "inputs": {"k": "abc"}},
+            ["inputs", "k", "valid integer"],
+        ),
         (
             {"goal": "g", "plan": {"steps": [{"id": "s", "kind": "tool", "tool": "timed_sleep"}]}},
             ["step 's'", "seconds", "Field required"],

@@ -34,17 +34,42 @@ STRUCTURED_STEP = {
 }
 
 
-async def test_malformed_model_output_is_worth_the_steps_retries(
+async def test_malformed_model_output_is_repaired_then_worth_the_steps_retries(
     stack: Stack, fake_openai: FakeOpenAI
 ) -> None:
-    """Defect 5: one malformed JSON answer failed the step with no retry."""
+    """Defect 5: one malformed JSON answer failed the step with no retry. Now a malformed answer
+    gets a repair round with the validation message; if that fails too, the step retries."""
     fake_openai.queue(ScriptedReply(content='{"key_points": ["cut off'))
     state = await finish(
         await start_plan(stack.client, stack.settings.task_queue, [STRUCTURED_STEP])
     )
     assert state.status == "completed", state.error
-    assert step(state, "points").attempts == 2
-    assert len(fake_openai.requests) == 2
+    assert step(state, "points").attempts == 1 and len(fake_openai.requests) == 2
+    repair = fake_openai.requests[1]["messages"][-1]["content"]
+    assert "does not match the required JSON schema" in repair and "not JSON" in repair
+
+    # On the strong tier (nowhere to escalate to) a failed repair is worth a retry.
+    fake_openai.reset()
+    bad_twice = (
+        ScriptedReply(content='{"key_points": "not a list"}'),
+        ScriptedReply(content="still not json"),
+    )
+    fake_openai.queue(*bad_twice)
+    strong = {**STRUCTURED_STEP, "args": {**STRUCTURED_STEP["args"], "model": "strong"}}
+    state = await finish(await start_plan(stack.client, stack.settings.task_queue, [strong]))
+    assert state.status == "completed", state.error
+    assert step(state, "points").attempts == 2 and len(fake_openai.requests) == 3
+
+    # On the fast tier it escalates to strong within the attempt, and says so.
+    fake_openai.reset()
+    fake_openai.queue(*bad_twice)
+    handle = await start_plan(stack.client, stack.settings.task_queue, [STRUCTURED_STEP])
+    state = await finish(handle)
+    assert step(state, "points").attempts == 1
+    assert [r["model"] for r in fake_openai.requests] == ["fake-fast", "fake-fast", "fake-strong"]
+    routed = [e for e in await _events_until(handle, "model.routed") if e.type == "model.routed"]
+    assert routed[0].data["kind"] == "escalated"
+    assert routed[0].data["to_model"] == "local:fake-strong"
 
 
 async def test_template_syntax_in_a_goal_is_plain_text(
@@ -106,7 +131,9 @@ async def test_a_rejected_publication_is_skipped_but_a_failed_one_fails_the_run(
     api: httpx.AsyncClient,
 ) -> None:
     """Defect 10: `on_failure=continue` let a failed publication complete the run silently."""
-    created = (await api.post("/v1/runs", json={"goal": "g", "inputs": {"publish": True}})).json()
+    created = (
+        await api.post("/v1/runs", json={"goal": "What is g?", "inputs": {"publish": True}})
+    ).json()
     run = await wait_status(api, created["run_id"], "awaiting_approval")
     [pending] = run["pending_approvals"]
     await api.post(
