@@ -33,7 +33,7 @@ from aios.artifacts import data_converter
 from aios.config import Settings
 from api.app import create_app
 from tests.support import tools as test_tools
-from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeAnthropic, FakeOpenAI
 from workers.main import Resources, build_worker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,10 +107,18 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    server = FakeAnthropic().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
-def _fresh_fake(request: pytest.FixtureRequest) -> None:
-    if "fake_openai" in request.fixturenames:
-        request.getfixturevalue("fake_openai").reset()
+def _fresh_fakes(request: pytest.FixtureRequest) -> None:
+    for name in ("fake_openai", "fake_anthropic"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).reset()
 
 
 @pytest.fixture(scope="session")
@@ -145,6 +153,19 @@ class Stack:
     pool: asyncpg.Pool
 
 
+@contextlib.asynccontextmanager
+async def running_stack(
+    settings: Settings, pool: asyncpg.Pool, env: WorkflowEnvironment, embedder: Embedder
+) -> AsyncIterator[Stack]:
+    """A worker with every built-in and test tool, on the settings' own task queue."""
+    resources = await Resources.open(settings, pool=pool, embedder=embedder)
+    test_tools.register(resources.registry)
+    worker = build_worker(env.client, resources)
+    async with worker:
+        yield Stack(env.client, settings, resources, worker, pool)
+    await resources.aclose()
+
+
 @pytest.fixture
 async def stack(
     settings: Settings,
@@ -152,13 +173,8 @@ async def stack(
     temporal_env: WorkflowEnvironment,
     embedder: Embedder,
 ) -> AsyncIterator[Stack]:
-    """A worker with every built-in and test tool, on this test's own task queue."""
-    resources = await Resources.open(settings, pool=pool, embedder=embedder)
-    test_tools.register(resources.registry)
-    worker = build_worker(temporal_env.client, resources)
-    async with worker:
-        yield Stack(temporal_env.client, settings, resources, worker, pool)
-    await resources.aclose()
+    async with running_stack(settings, pool, temporal_env, embedder) as running:
+        yield running
 
 
 AUTH = {"Authorization": "Bearer test-key"}

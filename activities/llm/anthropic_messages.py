@@ -83,11 +83,12 @@ class AnthropicProvider(LLMProvider):
 
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         system, messages = _wire_messages(request.messages)
+        # No sampling parameters: the Messages API of this SDK generation has none
+        # (`temperature` is not accepted), so `request.temperature` does not apply here.
         params: dict[str, Any] = {
             "model": request.model,
             "messages": messages,
             "max_tokens": request.max_tokens,
-            "temperature": min(request.temperature, 1.0),
         }
         if system:
             params["system"] = system

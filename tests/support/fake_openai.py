@@ -1,24 +1,30 @@
-"""A scripted server that speaks the OpenAI chat-completions HTTP protocol, so tests exercise the
-real `openai` client without the local model or a paid API.
+"""Scripted servers that speak the OpenAI Chat Completions and the Anthropic Messages HTTP
+protocols, so tests exercise the real `openai` and `anthropic` clients without a paid API.
 
-By default it answers like a cooperative model: JSON that fits the requested schema when a
-`response_format` asks for one, otherwise a sentence that cites document [1]. Tests can queue
-exact replies (status, body, headers) for the next calls and read every request it received.
+By default each answers like a cooperative model: JSON that fits the requested schema when one is
+asked for, otherwise a sentence that cites document [1]. Tests queue exact replies (text, tool
+calls, an error status with headers, a delay) for the next calls and read every request received.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+DEFAULT_JSON = '{"key_points": ["AIOS runs every agent run as a Temporal workflow."]}'
+DEFAULT_TEXT = "Runs are Temporal workflows, so they survive crashes [1]."
 
 
 @dataclass
@@ -27,27 +33,30 @@ class ScriptedReply:
     content: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    # [{"name": tool, "arguments": {...}}]: the model asks for these tool calls.
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
-class FakeOpenAI:
+class ScriptedServer:
+    path = ""
+
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self._script: list[ScriptedReply] = []
         self._lock = threading.Lock()
         self.port = _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        app = Starlette(routes=[Route("/v1/chat/completions", self._complete, methods=["POST"])])
+        app = Starlette(routes=[Route(self.path, self._handle, methods=["POST"])])
         self._server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error")
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
-    def start(self) -> FakeOpenAI:
+    def start(self) -> ScriptedServer:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
             if time.monotonic() > deadline:
-                raise RuntimeError("fake OpenAI server did not start")
+                raise RuntimeError(f"{type(self).__name__} did not start")
             time.sleep(0.02)
         return self
 
@@ -64,44 +73,157 @@ class FakeOpenAI:
         with self._lock:
             self._script.extend(replies)
 
-    async def _complete(self, request: Request) -> JSONResponse:
+    async def _handle(self, request: Request) -> Response:
         body = await request.json()
         with self._lock:
             self.requests.append(body)
-            scripted = self._script.pop(0) if self._script else None
-        if scripted is not None and scripted.delay_s:
-            import asyncio
-
+            scripted = self._script.pop(0) if self._script else ScriptedReply()
+        if scripted.delay_s:
             await asyncio.sleep(scripted.delay_s)
-        if scripted is not None and scripted.status != 200:
-            return JSONResponse(
-                {"error": {"message": scripted.content or "scripted error", "type": "test"}},
-                status_code=scripted.status,
-                headers=scripted.headers,
+        if scripted.status != 200:
+            return self.error(scripted)
+        return self.answer(body, scripted)
+
+    def error(self, scripted: ScriptedReply) -> Response:
+        raise NotImplementedError
+
+    def answer(self, body: dict[str, Any], scripted: ScriptedReply) -> Response:
+        raise NotImplementedError
+
+
+class FakeOpenAI(ScriptedServer):
+    path = "/v1/chat/completions"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def error(self, scripted: ScriptedReply) -> Response:
+        return JSONResponse(
+            {"error": {"message": scripted.content or "scripted error", "type": "test"}},
+            status_code=scripted.status,
+            headers=scripted.headers,
+        )
+
+    def answer(self, body: dict[str, Any], scripted: ScriptedReply) -> Response:
+        wants_json = body.get("response_format", {}).get("type") == "json_schema"
+        content = scripted.content
+        if content is None and not scripted.tool_calls:
+            content = DEFAULT_JSON if wants_json else DEFAULT_TEXT
+        calls = [
+            {
+                "id": f"call_{i}",
+                "type": "function",
+                "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))},
+            }
+            for i, c in enumerate(scripted.tool_calls)
+        ]
+        finish = "tool_calls" if calls else "stop"
+        usage = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+        model = body.get("model", "fake")
+        if body.get("stream"):
+            return StreamingResponse(
+                self._chunks(model, content or "", calls, finish, usage),
+                media_type="text/event-stream",
             )
-        content = scripted.content if scripted is not None else self._default_answer(body)
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if calls:
+            message["tool_calls"] = calls
         return JSONResponse(
             {
                 "id": "chatcmpl-test",
                 "object": "chat.completion",
                 "created": int(time.time()),
-                "model": body.get("model", "fake"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+                "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": usage,
             }
         )
 
     @staticmethod
-    def _default_answer(body: dict[str, Any]) -> str:
-        if body.get("response_format", {}).get("type") == "json_schema":
-            return '{"key_points": ["AIOS runs every agent run as a Temporal workflow."]}'
-        return "Runs are Temporal workflows, so they survive crashes [1]."
+    async def _chunks(
+        model: str, content: str, calls: list[dict[str, Any]], finish: str, usage: dict[str, int]
+    ) -> AsyncIterator[str]:
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
+            payload = {
+                "id": "chatcmpl-test",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                **extra,
+            }
+            return f"data: {json.dumps(payload)}\n\n"
+
+        for word in content.split(" "):
+            yield chunk({"content": word + " "})
+            await asyncio.sleep(0.01)
+        for i, call in enumerate(calls):
+            yield chunk({"tool_calls": [{"index": i, **call}]})
+        yield chunk({}, finish)
+        yield (
+            "data: "
+            + json.dumps(
+                {
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": model,
+                    "choices": [],
+                    "usage": usage,
+                }
+            )
+            + "\n\n"
+        )
+        yield "data: [DONE]\n\n"
+
+
+class FakeAnthropic(ScriptedServer):
+    path = "/v1/messages"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def error(self, scripted: ScriptedReply) -> Response:
+        kind = {429: "rate_limit_error", 529: "overloaded_error"}.get(
+            scripted.status, "invalid_request_error"
+        )
+        return JSONResponse(
+            {"type": "error", "error": {"type": kind, "message": scripted.content or "scripted"}},
+            status_code=scripted.status,
+            headers=scripted.headers,
+        )
+
+    def answer(self, body: dict[str, Any], scripted: ScriptedReply) -> Response:
+        wants_json = (body.get("output_config") or {}).get("format", {}).get("type") == (
+            "json_schema"
+        )
+        content = scripted.content
+        if content is None and not scripted.tool_calls:
+            content = DEFAULT_JSON if wants_json else DEFAULT_TEXT
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": content}] if content else []
+        blocks += [
+            {
+                "type": "tool_use",
+                "id": f"toolu_{i}",
+                "name": c["name"],
+                "input": c.get("arguments", {}),
+            }
+            for i, c in enumerate(scripted.tool_calls)
+        ]
+        return JSONResponse(
+            {
+                "id": "msg_test",
+                "type": "message",
+                "role": "assistant",
+                "model": body.get("model", "claude-fake"),
+                "content": blocks,
+                "stop_reason": "tool_use" if scripted.tool_calls else "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 100, "output_tokens": 20},
+            }
+        )
 
 
 def _free_port() -> int:
