@@ -19,6 +19,8 @@ from temporalio.worker import Replayer
 from aios.models import AgentRunInput, ApprovalDecision, IngestInput
 from tests.conftest import REPO, Stack, run_id
 from tests.helpers import finish, start_plan, wait_for
+from tests.support.fake_openai import FakeOpenAI
+from tests.test_agent_mind import AGENT_PLAN, AGENT_SCRIPT
 from tests.test_agent_run import APPROVAL_PLAN
 from workers.main import WORKFLOWS
 from workflows.agent_run import AgentRunWorkflow
@@ -44,12 +46,28 @@ async def test_recorded_history_replays(path: Path) -> None:
 
 
 @pytest.mark.skipif(not os.environ.get("AIOS_RECORD_HISTORIES"), reason="records on request")
-async def test_record_histories(stack: Stack) -> None:
+async def test_record_histories(stack: Stack, fake_openai: FakeOpenAI) -> None:
+    """Records the histories not recorded yet. Existing ones stay: they protect the code paths
+    of the version that recorded them."""
     HISTORIES.mkdir(exist_ok=True)
 
     async def save(name: str, handle) -> None:  # type: ignore[no-untyped-def]
+        target = HISTORIES / f"{name}.json"
+        if target.exists():
+            return
         history = await handle.fetch_history()
-        (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
+        target.write_text(json.dumps(json.loads(history.to_json()), indent=1))
+
+    fake_openai.queue(*AGENT_SCRIPT)
+    agent = await start_plan(stack.client, stack.settings.task_queue, AGENT_PLAN)
+    state = await wait_for(agent, lambda s: bool(s.pending_approvals))
+    pending = state.pending_approvals[0]
+    await agent.execute_update(
+        AgentRunWorkflow.approve,
+        ApprovalDecision(approval_id=pending.approval_id, args_hash=pending.args_hash),
+    )
+    assert (await finish(agent)).status == "completed"
+    await save("agent_step_with_approval", agent)
 
     await stack.client.execute_workflow(
         IngestWorkflow.run,
