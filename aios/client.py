@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -114,13 +115,33 @@ def describe_event(event: dict[str, Any]) -> str | None:
     return None
 
 
+def write_inline(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
 async def follow(
-    api: ApiClient, run_id: str, printer: Callable[[str], None] = print
+    api: ApiClient,
+    run_id: str,
+    printer: Callable[[str], None] = print,
+    on_delta: Callable[[str], None] | None = write_inline,
 ) -> dict[str, Any]:
-    """Print progress until the run ends; returns the final run state."""
+    """Print progress until the run ends, and the model's text as it writes it (`on_delta`;
+    None to leave it out); returns the final run state."""
+    streaming = False
     async for event in api.events(run_id):
+        if event.get("type") == RunEventType.LLM_DELTA:
+            if on_delta is not None:
+                if not streaming:
+                    on_delta("    ")
+                on_delta(str((event.get("data") or {}).get("text", "")).replace("\n", "\n    "))
+                streaming = True
+            continue
         line = describe_event(event)
         if line:
+            if streaming and on_delta is not None:
+                on_delta("\n")
+            streaming = False
             printer(line.replace("{run_id}", run_id))
     return await api.get_run(run_id)
 

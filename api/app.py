@@ -15,6 +15,7 @@ from activities.tools import ToolRegistry, build_registry
 from aios import db
 from aios.config import Settings
 from aios.stores import open_qdrant
+from aios.stores.deltas import DeltaHub
 from aios.temporal import connect
 from api import problems
 from api.middleware import RequestLog, RequestSizeLimit
@@ -48,9 +49,11 @@ def create_app(
         app.state.pool = pool or await db.connect(settings.require_database_url())
         app.state.temporal = temporal or await connect(settings, app.state.pool)
         app.state.qdrant = qdrant or (open_qdrant(settings) if settings.qdrant_url else None)
+        app.state.deltas = DeltaHub(app.state.pool)
         try:
             yield
         finally:
+            await app.state.deltas.aclose()
             if own_pool:
                 await app.state.pool.close()
             if qdrant is None and app.state.qdrant is not None:

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from activities.tools import ToolRegistry
 from aios.config import Settings
 from aios.errors import Unauthorized
+from aios.stores.deltas import DeltaHub
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ def _temporal(request: Request) -> Client:
 def _pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
     return pool
+
+
+def _deltas(request: Request) -> DeltaHub:
+    hub: DeltaHub = request.app.state.deltas
+    return hub
 
 
 def _registry(request: Request) -> ToolRegistry:
@@ -75,6 +81,7 @@ DbDep = Annotated[asyncpg.Pool, Depends(_pool)]
 QdrantDep = Annotated[AsyncQdrantClient | None, Depends(_qdrant)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 RegistryDep = Annotated[ToolRegistry, Depends(_registry)]
+DeltasDep = Annotated[DeltaHub, Depends(_deltas)]
 
 
 def _maybe_principal(

@@ -19,7 +19,7 @@ from typing import Any
 
 import pydantic
 
-from aios.client import ApiClient, ApiError, follow, format_report
+from aios.client import ApiClient, ApiError, follow, format_report, write_inline
 from aios.config import Settings
 from aios.errors import AiosError
 from cli import logs
@@ -99,7 +99,13 @@ async def cmd_run(args: argparse.Namespace) -> int:
             print(f"  Temporal UI: {created['links']['temporal_ui']}")
         if not args.follow:
             return 0
-        run = await follow(api, run_id, printer=(lambda _l: None) if args.json else print)
+        quiet = args.json
+        run = await follow(
+            api,
+            run_id,
+            printer=(lambda _l: None) if quiet else print,
+            on_delta=None if quiet else write_inline,
+        )
         if args.json:
             _print_json(run)
         else:

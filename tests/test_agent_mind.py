@@ -3,6 +3,9 @@ the LLM and hybrid planners, routing between models, budgets."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.rag import Embedder
 from aios.config import Settings
 from aios.models import ApprovalDecision, EventsQuery
-from tests.conftest import Stack, api_client, app_for, running_stack
+from tests.conftest import AUTH, Stack, api_client, app_for, running_stack, serving
 from tests.helpers import finish, start_plan, step, wait_for
 from tests.reliability.conftest import wait_status
 from tests.support.fake_openai import FakeAnthropic, FakeOpenAI, ScriptedReply
@@ -354,3 +357,70 @@ async def test_the_streaming_path_delivers_the_whole_answer(fake_openai: FakeOpe
         await provider.aclose()
     assert len(deltas) > 3 and "".join(deltas).strip() == response.text.strip()
     assert response.usage.input_tokens == 100
+
+
+# --- streaming ------------------------------------------------------------------------------
+
+SLOW_START = {"id": "wait", "kind": "tool", "tool": "timed_sleep", "args": {"seconds": 1}}
+STREAMED = {
+    "id": "write",
+    "kind": "llm",
+    "depends_on": ["wait"],
+    "args": {"instruction": "Write"},
+    "heartbeat_timeout_s": 2,
+}
+
+
+async def _read_events(url: str, run_id: str, until: str, sink: list[tuple[str, Any]]) -> None:
+    async with (
+        httpx.AsyncClient(base_url=url, headers=AUTH, timeout=60) as http,
+        http.stream("GET", f"/v1/runs/{run_id}/events") as response,
+    ):
+        kind = ""
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:"):
+                sink.append((kind, json.loads(line[5:])))
+                if kind == until:
+                    return
+
+
+async def test_model_text_reaches_the_event_stream_as_it_is_written(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    answer = "Durable runs survive crashes because every step is an activity [1]."
+    fake_openai.queue(ScriptedReply(content=answer, chunk_delay_s=0.05))
+    async with (
+        serving(app_for(stack)) as url,
+        httpx.AsyncClient(base_url=url, headers=AUTH) as http,
+    ):
+        plan = {"steps": [SLOW_START, STREAMED]}
+        run_id = (await http.post("/v1/runs", json={"goal": "g", "plan": plan})).json()["run_id"]
+        events: list[tuple[str, Any]] = []
+        await asyncio.wait_for(_read_events(url, run_id, "run.finished", events), 60)
+    deltas = [data for kind, data in events if kind == "llm.delta"]
+    assert len(deltas) >= 2, "the text came in pieces while the model wrote"
+    assert "".join(d["text"] for d in deltas).strip() == answer
+    kinds = [kind for kind, _ in events]
+    assert kinds.index("llm.delta") < kinds.index("run.finished")
+    assert fake_openai.requests[-1]["stream"] is True
+
+
+async def test_cancelling_a_run_stops_a_streaming_call_within_seconds(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.queue(ScriptedReply(content="word " * 200, chunk_delay_s=0.1))  # 20 s of text
+    async with (
+        serving(app_for(stack)) as url,
+        httpx.AsyncClient(base_url=url, headers=AUTH) as http,
+    ):
+        plan = {"steps": [SLOW_START, STREAMED]}
+        run_id = (await http.post("/v1/runs", json={"goal": "g", "plan": plan})).json()["run_id"]
+        events: list[tuple[str, Any]] = []
+        await asyncio.wait_for(_read_events(url, run_id, "llm.delta", events), 30)
+        cancelled_at = time.monotonic()
+        await http.post(f"/v1/runs/{run_id}/cancel")
+        run = await wait_status(http, run_id, "cancelled", timeout_s=15)
+    assert time.monotonic() - cancelled_at < 8, "the stream stopped paying within seconds"
+    assert run["plan"][1]["status"] == "cancelled"

@@ -304,7 +304,15 @@ async def test_rejection_fails_the_step_with_the_reviewers_reason(stack: Stack) 
 
 
 async def test_the_validator_rejects_bad_approvals(stack: Stack) -> None:
-    handle = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_PLAN)
+    # A tail step keeps the run open after the approval, so the last update meets a live run.
+    tail = {
+        "id": "tail",
+        "kind": "tool",
+        "tool": "timed_sleep",
+        "depends_on": ["send"],
+        "args": {"seconds": 2},
+    }
+    handle = await start_plan(stack.client, stack.settings.task_queue, [*APPROVAL_PLAN, tail])
     state = await wait_for(handle, lambda s: bool(s.pending_approvals))
     pending = state.pending_approvals[0]
 

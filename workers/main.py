@@ -82,7 +82,7 @@ class Resources:
 def build_worker(client: Client, resources: Resources, *, task_queue: str | None = None) -> Worker:
     tools = ToolActivities(resources.registry, resources.pool)
     rag = RagActivities(resources.index, DocumentStore(resources.pool))
-    llm = LlmActivities(resources.router, resources.registry)
+    llm = LlmActivities(resources.router, resources.registry, resources.pool)
     return Worker(
         client,
         task_queue=task_queue or resources.settings.task_queue,

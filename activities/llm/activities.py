@@ -17,13 +17,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import jsonschema
 from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities import context
 from activities.common import classified, parse_args
-from activities.llm.base import LLMProvider, LLMRequest, LLMResponse, Message
+from activities.llm.base import DeltaSink, LLMProvider, LLMRequest, LLMResponse, Message
 from activities.llm.router import ModelRouter
 from activities.tools.registry import ToolRegistry
 from aios.errors import BadModelOutput, BudgetExceeded, ModelRefused, TransientError
@@ -37,6 +38,7 @@ from aios.models import (
     ToolSchema,
     Usage,
 )
+from aios.stores.deltas import DeltaPublisher
 from aios.vocabulary import Activity
 
 # An instruction is a prompt, not a document: material belongs in `documents` (or the knowledge
@@ -87,8 +89,12 @@ class ModelCaller:
         self._last_attempt = max_attempts > 0 and attempt >= max_attempts
         self.usage = Usage()
         self.routing: list[RoutingNote] = []
+        self._on_delta: DeltaSink | None = None
 
-    async def call(self, tier: str, request: LLMRequest) -> CallOutcome:
+    async def call(
+        self, tier: str, request: LLMRequest, on_delta: DeltaSink | None = None
+    ) -> CallOutcome:
+        self._on_delta = on_delta
         spec = self._router.spec(tier)
         try:
             return await self._validated(spec, request)
@@ -133,7 +139,9 @@ class ModelCaller:
         provider, model = self._router.resolve(spec)
         self._check_budget(provider, model, request)
         try:
-            response = await provider.complete(request.model_copy(update={"model": model}))
+            response = await provider.complete(
+                request.model_copy(update={"model": model}), self._on_delta
+            )
         except TransientError as e:
             fallback = self._router.fallback_for(spec)
             if not self._last_attempt or fallback is None:
@@ -143,7 +151,9 @@ class ModelCaller:
             )
             provider, model = self._router.resolve(fallback)
             self._check_budget(provider, model, request)
-            response = await provider.complete(request.model_copy(update={"model": model}))
+            response = await provider.complete(
+                request.model_copy(update={"model": model}), self._on_delta
+            )
             spec = fallback
         self.usage += response.usage
         return response, spec
@@ -192,9 +202,14 @@ def _check_json(text: str, schema: dict[str, Any]) -> tuple[str | None, Any]:
 
 
 class LlmActivities:
-    def __init__(self, router: ModelRouter, registry: ToolRegistry) -> None:
+    def __init__(self, router: ModelRouter, registry: ToolRegistry, pool: asyncpg.Pool) -> None:
         self._router = router
         self._registry = registry
+        self._pool = pool
+
+    def _deltas(self, run_id: str, step_id: str) -> DeltaPublisher:
+        """Streamed text goes to the run's event stream (`llm.delta`), not into the history."""
+        return DeltaPublisher(self._pool, run_id, step_id, attempt=activity.info().attempt)
 
     def caller(self, budget: Budget | None, max_attempts: int) -> ModelCaller:
         return ModelCaller(
@@ -225,7 +240,13 @@ class LlmActivities:
             frequency_penalty=args.frequency_penalty,
             output_schema=args.output_schema,
         )
-        outcome = await self.caller(step.budget, step.max_attempts).call(args.model, request)
+        # Plain text streams to the event stream as it is written; JSON is shown when complete.
+        deltas = self._deltas(step.run_id, step.step_id) if args.output_schema is None else None
+        outcome = await self.caller(step.budget, step.max_attempts).call(
+            args.model, request, deltas
+        )
+        if deltas is not None:
+            await deltas.flush()
         text = outcome.response.text.strip()
         if args.bullets_from and isinstance(outcome.data, dict):
             items = outcome.data.get(args.bullets_from) or []
@@ -288,7 +309,11 @@ class LlmActivities:
             temperature=args.temperature,
             tools=tools,
         )
-        outcome = await self.caller(turn.budget, turn.max_attempts).call(args.model, request)
+        deltas = self._deltas(turn.run_id, turn.step_id)
+        outcome = await self.caller(turn.budget, turn.max_attempts).call(
+            args.model, request, deltas
+        )
+        await deltas.flush()
         response = outcome.response
         unknown = [c.name for c in response.tool_calls if c.name not in args.tools]
         if not response.tool_calls and not response.text.strip():

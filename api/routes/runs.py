@@ -57,9 +57,10 @@ from aios.models import (
 )
 from aios.plan import Plan
 from aios.stores import RunSnapshotStore
+from aios.stores.deltas import Delta, DeltaHub
 from aios.temporal import AGENT_RUN_ID_PREFIX
 from aios.vocabulary import TERMINAL_STATUSES, FailureType, PlannerName, RunEventType, RunStatus
-from api.deps import DbDep, PrincipalDep, RegistryDep, SettingsDep, TemporalDep
+from api.deps import DbDep, DeltasDep, PrincipalDep, RegistryDep, SettingsDep, TemporalDep
 from workflows.agent_run import AgentRunWorkflow
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -495,11 +496,14 @@ async def run_events(
     principal: PrincipalDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    deltas: DeltasDep,
     after: Annotated[int, Query(ge=0)] = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-sent events: step started/finished/failed/skipped, approvals, usage, and
-    `run.finished` last. Reconnect with `Last-Event-ID` (or `?after=`) to resume.
+    `run.finished` last. Reconnect with `Last-Event-ID` (or `?after=`) to resume. While a model
+    writes, `llm.delta` events carry its text as it comes (they have no id: a reconnecting client
+    gets the step events it missed, and the step's output holds the whole text).
 
     While Temporal is unreachable the stream stays open: it sends one `error` event (with
     `retry_after_s`) and keep-alive comments, and carries on where it was once Temporal answers."""
@@ -507,14 +511,25 @@ async def run_events(
     if last_event_id and last_event_id.isdigit():
         after = max(after, int(last_event_id))
     return StreamingResponse(
-        _event_stream(handle, settings, after),
+        _event_stream(handle, settings, after, deltas),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def _event_stream(
-    handle: WorkflowHandle[Any, Any], settings: Settings, after: int
+    handle: WorkflowHandle[Any, Any], settings: Settings, after: int, deltas: DeltaHub
+) -> AsyncIterator[str]:
+    async with deltas.subscribe(handle.id) as queue:
+        async for chunk in _run_stream(handle, settings, after, queue):
+            yield chunk
+
+
+async def _run_stream(
+    handle: WorkflowHandle[Any, Any],
+    settings: Settings,
+    after: int,
+    deltas: asyncio.Queue[Delta],
 ) -> AsyncIterator[str]:
     seen = after
     last_write = time.monotonic()
@@ -565,7 +580,17 @@ async def _event_stream(
         if time.monotonic() - last_write >= settings.sse_keepalive_s:
             last_write = time.monotonic()
             yield ": keep-alive\n\n"
-        await asyncio.sleep(EVENT_POLL_S)
+        # Until the next poll, relay what the model is writing as it comes.
+        next_poll = time.monotonic() + EVENT_POLL_S
+        while (wait := next_poll - time.monotonic()) > 0:
+            try:
+                delta = await asyncio.wait_for(deltas.get(), wait)
+            except TimeoutError:
+                break
+            yield sse(
+                RunEventType.LLM_DELTA,
+                {"step_id": delta.step_id, "attempt": delta.attempt, "text": delta.text},
+            )
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ class ScriptedReply:
     delay_s: float = 0.0
     # [{"name": tool, "arguments": {...}}]: the model asks for these tool calls.
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    # When the client streams: the pause between words.
+    chunk_delay_s: float = 0.01
 
 
 class ScriptedServer:
@@ -123,7 +125,7 @@ class FakeOpenAI(ScriptedServer):
         model = body.get("model", "fake")
         if body.get("stream"):
             return StreamingResponse(
-                self._chunks(model, content or "", calls, finish, usage),
+                self._chunks(model, content or "", calls, finish, usage, scripted.chunk_delay_s),
                 media_type="text/event-stream",
             )
         message: dict[str, Any] = {"role": "assistant", "content": content}
@@ -142,7 +144,12 @@ class FakeOpenAI(ScriptedServer):
 
     @staticmethod
     async def _chunks(
-        model: str, content: str, calls: list[dict[str, Any]], finish: str, usage: dict[str, int]
+        model: str,
+        content: str,
+        calls: list[dict[str, Any]],
+        finish: str,
+        usage: dict[str, int],
+        delay_s: float,
     ) -> AsyncIterator[str]:
         def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
             payload = {
@@ -157,7 +164,7 @@ class FakeOpenAI(ScriptedServer):
 
         for word in content.split(" "):
             yield chunk({"content": word + " "})
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(delay_s)
         for i, call in enumerate(calls):
             yield chunk({"tool_calls": [{"index": i, **call}]})
         yield chunk({}, finish)
@@ -212,18 +219,52 @@ class FakeAnthropic(ScriptedServer):
             }
             for i, c in enumerate(scripted.tool_calls)
         ]
-        return JSONResponse(
-            {
-                "id": "msg_test",
-                "type": "message",
-                "role": "assistant",
-                "model": body.get("model", "claude-fake"),
-                "content": blocks,
-                "stop_reason": "tool_use" if scripted.tool_calls else "end_turn",
-                "stop_sequence": None,
-                "usage": {"input_tokens": 100, "output_tokens": 20},
-            }
+        message = {
+            "id": "msg_test",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "claude-fake"),
+            "content": blocks,
+            "stop_reason": "tool_use" if scripted.tool_calls else "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 100, "output_tokens": 20},
+        }
+        if body.get("stream"):
+            return StreamingResponse(
+                self._events(message, scripted.chunk_delay_s), media_type="text/event-stream"
+            )
+        return JSONResponse(message)
+
+    @staticmethod
+    async def _events(message: dict[str, Any], delay_s: float) -> AsyncIterator[str]:
+        """The Messages streaming protocol: message_start, per block a start, deltas and a stop,
+        then message_delta (stop reason, usage) and message_stop."""
+
+        def event(kind: str, **data: Any) -> str:
+            return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n"
+
+        usage = {"input_tokens": 100, "output_tokens": 0}
+        yield event(
+            "message_start",
+            message={**message, "content": [], "stop_reason": None, "usage": usage},
         )
+        for index, block in enumerate(message["content"]):
+            if block["type"] == "text":
+                start = {"type": "text", "text": ""}
+                yield event("content_block_start", index=index, content_block=start)
+                for word in block["text"].split(" "):
+                    delta = {"type": "text_delta", "text": word + " "}
+                    yield event("content_block_delta", index=index, delta=delta)
+                    await asyncio.sleep(delay_s)
+            else:
+                start = {**block, "input": {}}
+                yield event("content_block_start", index=index, content_block=start)
+                delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+                yield event("content_block_delta", index=index, delta=delta)
+            yield event("content_block_stop", index=index)
+        stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
+        yield event("message_delta", delta=stop, usage={"output_tokens": 20})
+        yield event("message_stop")
 
 
 def _free_port() -> int:

@@ -1,0 +1,121 @@
+"""Streamed model output (`llm.delta`), carried on a PostgreSQL notification channel so that it
+never enters a workflow history: model-calling activities publish, the API relays to the run's
+event stream. Deltas are ephemeral: a client that reconnects gets the step-level events it missed,
+and the finished step's output holds the whole text."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+
+from aios.db import CONNECTION_LOSS, transient_on_connection_loss
+
+CHANNEL = "aios_llm_deltas"
+# NOTIFY payloads are limited to 8000 bytes; text is sent in pieces well below that.
+MAX_PIECE_CHARS = 2000
+FLUSH_EVERY_S = 0.1
+
+
+@dataclass(frozen=True)
+class Delta:
+    run_id: str
+    step_id: str
+    text: str
+    # A retried call streams again from the start: a client seeing a new attempt starts over.
+    attempt: int = 1
+
+
+class DeltaPublisher:
+    """Collects the text of one model call and publishes it in small batches."""
+
+    def __init__(self, pool: asyncpg.Pool, run_id: str, step_id: str, *, attempt: int = 1) -> None:
+        self._pool = pool
+        self._run_id = run_id
+        self._step_id = step_id
+        self._attempt = attempt
+        self._buffer: list[str] = []
+        self._last_flush = time.monotonic()
+
+    async def __call__(self, text: str) -> None:
+        self._buffer.append(text)
+        pending = sum(len(t) for t in self._buffer)
+        if pending >= MAX_PIECE_CHARS or time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
+            await self.flush()
+
+    async def flush(self) -> None:
+        text, self._buffer = "".join(self._buffer), []
+        self._last_flush = time.monotonic()
+        for start in range(0, len(text), MAX_PIECE_CHARS):
+            await self._notify(text[start : start + MAX_PIECE_CHARS])
+
+    @transient_on_connection_loss
+    async def _notify(self, text: str) -> None:
+        payload = json.dumps(
+            {
+                "run_id": self._run_id,
+                "step_id": self._step_id,
+                "attempt": self._attempt,
+                "text": text,
+            }
+        )
+        await self._pool.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+
+
+class DeltaHub:
+    """One listening connection per process, fanning deltas out to the streams that follow each
+    run (a connection per stream would drain the pool)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
+        self._subscribers: dict[str, set[asyncio.Queue[Delta]]] = {}
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, run_id: str) -> AsyncIterator[asyncio.Queue[Delta]]:
+        """The run's deltas as they are published. With the database unreachable the queue
+        stays empty: the stream still carries every step-level event."""
+        queue: asyncio.Queue[Delta] = asyncio.Queue(maxsize=1000)
+        self._subscribers.setdefault(run_id, set()).add(queue)
+        try:
+            with contextlib.suppress(*CONNECTION_LOSS):
+                await self._listen()
+            yield queue
+        finally:
+            subscribers = self._subscribers.get(run_id, set())
+            subscribers.discard(queue)
+            if not subscribers:
+                self._subscribers.pop(run_id, None)
+
+    async def _listen(self) -> None:
+        async with self._lock:
+            if self._conn is not None and not self._conn.is_closed():
+                return
+            self._conn = await self._pool.acquire()
+            await self._conn.add_listener(CHANNEL, self._received)
+
+    def _received(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        data = json.loads(payload)
+        delta = Delta(
+            str(data.get("run_id", "")),
+            str(data.get("step_id", "")),
+            str(data.get("text", "")),
+            int(data.get("attempt", 1)),
+        )
+        for queue in self._subscribers.get(delta.run_id, ()):
+            if not queue.full():
+                queue.put_nowait(delta)
+
+    async def aclose(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.remove_listener(CHANNEL, self._received)
+            with contextlib.suppress(Exception):
+                await self._pool.release(conn)
