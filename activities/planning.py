@@ -250,6 +250,10 @@ class PlanningActivities:
     @classified
     async def plan_run(self, request: PlanningInput) -> PlanningResult:
         usage = Usage()
+        replannable = False
+        if request.failed_step is not None:
+            plan, rationale, usage = await self._llm_plan(request)
+            return self._result(plan, "llm (revision)", rationale, usage, replannable=True)
         if request.plan is not None:
             plan, planner, rationale = request.plan, "client", "plan supplied by the client"
         else:
@@ -262,16 +266,23 @@ class PlanningActivities:
                 plan, rationale = rule_plan(request.goal, request.skill, request.inputs)
             else:
                 plan, rationale, usage = await self._llm_plan(request)
+                replannable = True
             planner = f"hybrid: {chosen.value}" if request.planner == PlannerName.HYBRID else chosen
         try:
             check_plan(plan, self._registry)
         except PlanError as e:
             raise ValidationFailed(f"invalid plan: {e}") from None
+        return self._result(plan, planner, rationale, usage, replannable=replannable)
+
+    def _result(
+        self, plan: Plan, planner: str, rationale: str, usage: Usage, *, replannable: bool
+    ) -> PlanningResult:
         return PlanningResult(
             plan=plan,
             planner=planner,
             rationale=rationale,
             usage=usage,
+            replannable=replannable,
             tools_requiring_approval=self._registry.requiring_approval(),
             side_effect_tools=self._registry.with_side_effects(),
         )
@@ -283,12 +294,17 @@ class PlanningActivities:
             f"- {t.name}: {t.description} input schema: {json.dumps(t.input_schema)}"
             for t in self._registry.specs()
         )
+        ask = f"Goal: {request.goal}\nInputs: {json.dumps(request.inputs)}"
+        if request.failed_step is not None:
+            ask += (
+                f"\nAn earlier plan failed at step {request.failed_step!r}: {request.failure}\n"
+                f"Completed steps (refer to their outputs, do not reuse their ids): "
+                f"{', '.join(request.completed) or 'none'}.\nPlan only the remaining work, "
+                "another way."
+            )
         messages = [
             Message(role="system", content=PLANNER_SYSTEM + (tools or "(none)")),
-            Message(
-                role="user",
-                content=f"Goal: {request.goal}\nInputs: {json.dumps(request.inputs)}",
-            ),
+            Message(role="user", content=ask),
         ]
         caller = self._llm.caller(request.budget, max_attempts=0)
         problem = ""
@@ -306,7 +322,7 @@ class PlanningActivities:
             )
             try:
                 plan = Plan.model_validate(outcome.data)
-                check_plan(plan, self._registry)
+                check_plan(_with_completed(plan, request.completed), self._registry)
                 return plan, f"LLM planner ({outcome.spec}), round {round_}", caller.usage
             except (PlanError, pydantic.ValidationError) as e:
                 problem = describe_errors(e) if isinstance(e, pydantic.ValidationError) else str(e)
@@ -319,3 +335,15 @@ class PlanningActivities:
                 ),
             ]
         raise ValidationFailed(f"the LLM planner's plan is invalid after one repair: {problem}")
+
+
+def _with_completed(plan: Plan, completed: list[str]) -> Plan:
+    """A revision may refer to steps that already completed; for checking, they stand in as
+    steps with nothing to check. A revision may not reuse their ids."""
+    reused = [s.id for s in plan.steps if s.id in completed]
+    if reused:
+        raise PlanError(f"steps {reused} already completed; give new steps new ids")
+    if not completed:
+        return plan
+    stand_ins = [Step(id=step_id, kind=StepKind.APPROVAL) for step_id in completed]
+    return Plan(steps=[*stand_ins, *plan.steps], result_step=plan.result_step_id)

@@ -320,6 +320,8 @@ class PlanningResult(BaseModel):
     planner: str
     rationale: str = ""
     usage: Usage = Field(default_factory=Usage)
+    # Plans an LLM wrote can be revised when a step fails; templates and client plans cannot.
+    replannable: bool = False
     tools_requiring_approval: list[str] = Field(default_factory=list)
     # Tools with side effects: their steps get SIDE_EFFECT_RETRY unless the plan says otherwise.
     side_effect_tools: list[str] = Field(default_factory=list)

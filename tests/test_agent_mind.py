@@ -424,3 +424,46 @@ async def test_cancelling_a_run_stops_a_streaming_call_within_seconds(
         run = await wait_status(http, run_id, "cancelled", timeout_s=15)
     assert time.monotonic() - cancelled_at < 8, "the stream stopped paying within seconds"
     assert run["plan"][1]["status"] == "cancelled"
+
+
+# --- replanning ----------------------------------------------------------------------------
+
+FAILING_PLAN = (
+    '{"steps": [{"id": "first", "kind": "tool", "tool": "echo", "args": {"value": 1}}, '
+    '{"id": "try", "kind": "tool", "tool": "flaky", "depends_on": ["first"], '
+    '"args": {"succeed_on_attempt": 99, "message": "the service is gone"}}], "result_step": "try"}'
+)
+REVISION = (
+    '{"steps": [{"id": "instead", "kind": "tool", "tool": "echo", "depends_on": ["first"], '
+    '"args": {"value": {"$ref": "steps.first.output"}}}], "result_step": "instead"}'
+)
+
+
+async def test_a_failed_step_triggers_one_revised_plan_for_the_remaining_work(
+    api: httpx.AsyncClient, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.queue(ScriptedReply(content=FAILING_PLAN), ScriptedReply(content=REVISION))
+    created = (await api.post("/v1/runs", json={"goal": "do it", "planner": "llm"})).json()
+    run = await wait_status(api, created["run_id"], "completed", "failed", timeout_s=90)
+    assert run["status"] == "completed", run.get("error")
+    assert run["result"]["answer"] == "1", "the revision used the completed step's output"
+    statuses = {s["id"]: s["status"] for s in run["plan"]}
+    assert statuses == {"first": "completed", "try": "failed", "instead": "completed"}
+    revise = fake_openai.requests[1]["messages"][1]["content"]
+    assert "failed at step 'try'" in revise and "the service is gone" in revise
+
+    events: list[Any] = []
+    async with api.stream("GET", f"/v1/runs/{created['run_id']}/events") as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+    revised = [e for e in events if e.get("type") == "plan.revised"]
+    assert revised and revised[0]["data"]["steps"] == ["instead"]
+
+
+async def test_replanning_is_bounded(api: httpx.AsyncClient, fake_openai: FakeOpenAI) -> None:
+    fake_openai.queue(ScriptedReply(content=FAILING_PLAN))
+    body = {"goal": "do it", "planner": "llm", "max_replans": 0}
+    created = (await api.post("/v1/runs", json=body)).json()
+    run = await wait_status(api, created["run_id"], "failed", timeout_s=90)
+    assert "the service is gone" in run["error"] and len(fake_openai.requests) == 1

@@ -181,22 +181,70 @@ class AgentRunWorkflow:
                 state.usage += result.usage
             self._emit(RunEventType.USAGE, step.id, state.usage.model_dump())
 
-        executor = DagExecutor(
-            plan=plan,
-            steps={s.id: s for s in state.plan},
-            run_step=lambda step, args, index: self._run_step(run, step, args, index),
-            emit=self._emit,
-            on_step_finished=count_usage,
-            outputs=self._outputs,
-            run_input={"goal": run.goal, "inputs": run.inputs},
-        )
-        outputs = await executor.run()
+        replans_left = run.max_replans if planning.replannable else 0
+        while True:
+            executor = DagExecutor(
+                plan=plan,
+                steps={s.id: s for s in state.plan},
+                run_step=lambda step, args, index: self._run_step(run, step, args, index),
+                emit=self._emit,
+                on_step_finished=count_usage,
+                outputs=self._outputs,
+                run_input={"goal": run.goal, "inputs": run.inputs},
+            )
+            try:
+                outputs = await executor.run()
+                break
+            except RunFailed as failure:
+                if failure.step_id is None or replans_left <= 0:
+                    raise
+                replans_left -= 1
+                plan = await self._replan(run, plan, failure)
         state.result = self._result_from(plan, outputs)
         self._set_status(RunStatus.COMPLETED)
         self._emit(RunEventType.RUN_FINISHED, None, {"status": RunStatus.COMPLETED})
         return state
 
-    async def _plan(self, run: AgentRunInput) -> PlanningResult:
+    async def _replan(self, run: AgentRunInput, plan: Plan, failure: RunFailed) -> Plan:
+        """A revised plan for the remaining work after `failure`: completed steps stay (their
+        outputs can be referenced), the rest of the old plan is skipped, the new steps run."""
+        state = self._run_state
+        completed = [s.id for s in state.plan if s.status == StepStatus.COMPLETED]
+        revision = await self._plan(
+            run, failed_step=failure.step_id, failure=failure.reason, completed=completed
+        )
+        state.usage += revision.usage
+        for step in state.plan:
+            if step.status == StepStatus.PENDING:
+                step.status = StepStatus.SKIPPED
+                step.error = "replaced by a revised plan"
+        known = {s.id for s in plan.steps}
+        new_steps = [s for s in revision.plan.steps if s.id not in known]
+        state.plan += [
+            StepState(id=s.id, kind=s.kind, title=s.title, depends_on=list(s.depends_on))
+            for s in new_steps
+        ]
+        merged = Plan(steps=[*plan.steps, *new_steps], result_step=revision.plan.result_step_id)
+        self._emit(
+            RunEventType.PLAN_REVISED,
+            failure.step_id,
+            {
+                "reason": failure.reason,
+                "planner": revision.planner,
+                "steps": [s.id for s in new_steps],
+            },
+        )
+        self._refresh_details()
+        return merged
+
+    async def _plan(
+        self,
+        run: AgentRunInput,
+        *,
+        failed_step: str | None = None,
+        failure: str | None = None,
+        completed: list[str] | None = None,
+    ) -> PlanningResult:
         try:
             planning: PlanningResult = await workflow.execute_activity(
                 Activity.PLAN_RUN,
@@ -206,13 +254,16 @@ class AgentRunWorkflow:
                     skill=run.skill,
                     inputs=run.inputs,
                     tenant=run.tenant,
-                    plan=run.plan,
+                    plan=None if failed_step else run.plan,
                     budget=self._budget(run),
+                    failed_step=failed_step,
+                    failure=failure,
+                    completed=completed or [],
                 ),
                 result_type=PlanningResult,
                 start_to_close_timeout=PLANNING_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_attempts=3),
-                summary="plan the run",
+                summary="revise the plan" if failed_step else "plan the run",
             )
             return planning
         except ActivityError as e:

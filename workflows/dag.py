@@ -46,10 +46,14 @@ class StepSkipped(Exception):
 class RunFailed(Exception):
     """The whole run must stop with `status` (failed or timed_out) and `reason`."""
 
-    def __init__(self, reason: str, *, status: RunStatus = RunStatus.FAILED) -> None:
+    def __init__(
+        self, reason: str, *, status: RunStatus = RunStatus.FAILED, step_id: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        # The step whose failure stopped the run, when one did (a replan can work around it).
+        self.step_id = step_id
 
 
 class StepRunner(Protocol):
@@ -219,7 +223,7 @@ class DagExecutor:
             {"error": error.reason, "attempts": state.attempts, "continue": step.on_failure},
         )
         if step.on_failure == "fail":
-            raise RunFailed(f"step {step.id!r} failed: {error.reason}")
+            raise RunFailed(f"step {step.id!r} failed: {error.reason}", step_id=step.id)
 
 
 async def _cancel_all(tasks: list[asyncio.Task[Any]], *, wait: bool) -> None:

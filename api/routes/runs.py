@@ -93,6 +93,9 @@ class CreateRun(BaseModel):
         default=None, ge=1, description="total tokens the run may use (input and output)"
     )
     max_steps: int | None = Field(default=None, ge=1, le=200)
+    max_replans: int = Field(
+        default=1, ge=0, le=5, description="revised plans after a failed step (LLM plans only)"
+    )
     plan: Plan | None = Field(default=None, description="run this plan instead of planning")
 
     def fingerprint(self) -> str:
@@ -226,6 +229,7 @@ async def create_run(
         budget_usd=body.budget_usd,
         max_tokens=body.max_tokens,
         max_steps=body.max_steps,
+        max_replans=body.max_replans,
     )
     links = _links(request, settings, run_id)
     response.headers["Location"] = links.self
