@@ -20,15 +20,12 @@ from activities.llm.base import (
     LLMResponse,
     Message,
     ToolCall,
-    retry_after_seconds,
+    status_error,
 )
 from activities.llm.pricing import PriceTable
-from aios.errors import ModelRefused, ProviderRejected, TransientError
+from aios.errors import ModelRefused, TransientError
 from aios.models import Usage
 from aios.vocabulary import Provider
-
-RETRYABLE_STATUS = frozenset({408, 409, 429})
-OVERLOADED = 529  # Anthropic's "overloaded": retry later
 
 
 def _wire_messages(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
@@ -114,12 +111,7 @@ class AnthropicProvider(LLMProvider):
                         await on_delta(text)
                     message = await stream.get_final_message()
         except anthropic.APIStatusError as e:
-            status = e.status_code
-            detail = f"{self.name} answered {status}: {e.message}"
-            if status in RETRYABLE_STATUS or status >= 500:
-                retry_after = retry_after_seconds(e.response.headers)
-                raise TransientError(detail, retry_after=retry_after) from e
-            raise ProviderRejected(detail) from e
+            raise status_error(self.name, e.status_code, e.message, e.response.headers) from e
         except (anthropic.APITimeoutError, anthropic.APIConnectionError, httpx.TransportError) as e:
             raise TransientError(f"{self.name} could not be reached: {e}") from e
         if message.stop_reason == "refusal":

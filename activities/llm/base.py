@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from aios.errors import AiosError, ProviderRejected, TransientError
 from aios.models import Message, ToolCall, ToolSchema, Usage
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ToolCall",
     "ToolSchema",
     "retry_after_seconds",
+    "status_error",
 ]
 
 
@@ -71,6 +73,19 @@ class LLMProvider(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+# Statuses a retry may fix, besides every 5xx (Anthropic's 529 "overloaded" among them).
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def status_error(provider: str, status: int, message: str, headers: Any) -> AiosError:
+    """The one classification of a provider's HTTP error: retryable (with the server's
+    `retry-after`) or a rejection a retry cannot fix."""
+    detail = f"{provider} answered {status}: {message}"
+    if status in RETRYABLE_STATUS or status >= 500:
+        return TransientError(detail, retry_after=retry_after_seconds(headers))
+    return ProviderRejected(detail)
 
 
 def retry_after_seconds(headers: Any) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import openai
 
 from activities.llm.base import (
@@ -14,13 +15,11 @@ from activities.llm.base import (
     LLMResponse,
     Message,
     ToolCall,
-    retry_after_seconds,
+    status_error,
 )
 from activities.llm.pricing import PriceTable
-from aios.errors import BadModelOutput, ModelRefused, ProviderRejected, TransientError
+from aios.errors import BadModelOutput, ModelRefused, TransientError
 from aios.models import Usage
-
-RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
 def _wire_message(message: Message) -> dict[str, Any]:
@@ -114,8 +113,9 @@ class OpenAICompatProvider(LLMProvider):
                 return await self._stream(request, params, on_delta)
             completion = await self._client.chat.completions.create(**params)
         except openai.APIStatusError as e:
-            raise self._classify(e) from e
-        except (openai.APITimeoutError, openai.APIConnectionError) as e:
+            raise status_error(self.name, e.status_code, e.message, e.response.headers) from e
+        except (openai.APITimeoutError, openai.APIConnectionError, httpx.TransportError) as e:
+            # httpx errors: a stream cut off after it started
             raise TransientError(f"{self.name} could not be reached: {e}") from e
         choice = completion.choices[0] if completion.choices else None
         message = choice.message if choice else None
@@ -205,13 +205,6 @@ class OpenAICompatProvider(LLMProvider):
             finish_reason=finish_reason,
             tool_calls=tool_calls,
         )
-
-    def _classify(self, error: openai.APIStatusError) -> Exception:
-        status = error.status_code
-        message = f"{self.name} answered {status}: {error.message}"
-        if status in RETRYABLE_STATUS or status >= 500:
-            return TransientError(message, retry_after=retry_after_seconds(error.response.headers))
-        return ProviderRejected(message)
 
     async def aclose(self) -> None:
         await self._client.close()
