@@ -14,8 +14,11 @@ import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
 from aios.config import Settings
+from aios.models import ApprovalDecision
 from tests.conftest import REPO
 from tests.helpers import finish, start_plan, step, wait_for
+from tests.support.fake_openai import FakeOpenAI, ScriptedReply
+from workflows.agent_run import AgentRunWorkflow
 
 
 def start_worker(settings: Settings, env: WorkflowEnvironment, pg_url: str, data: Path):
@@ -92,6 +95,63 @@ async def test_killed_worker_is_replaced_and_side_effects_happen_once(
         )
         assert effects == 1, "the side effect happened exactly once"
         await wait_for(handle, lambda s: s.status == "completed")
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+async def test_an_agent_loop_resumes_on_another_worker_without_repeating_a_tool_call(
+    temporal_env: WorkflowEnvironment,
+    settings: Settings,
+    pg_url: str,
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.queue(
+        ScriptedReply(tool_calls=[{"name": "side_effect", "arguments": {"then_sleep_s": 4}}]),
+        ScriptedReply(content="Charged once."),
+    )
+    plan = [
+        {
+            "id": "agent",
+            "kind": "agent",
+            "args": {"instruction": "Charge the card.", "tools": ["side_effect"]},
+            "heartbeat_timeout_s": 2,
+        }
+    ]
+    first = start_worker(settings, temporal_env, pg_url, tmp_path / "w1")
+    second = None
+    try:
+        handle = await start_plan(temporal_env.client, settings.task_queue, plan)
+        state = await wait_for(handle, lambda s: bool(s.pending_approvals), timeout_s=60)
+        pending = state.pending_approvals[0]
+        await handle.execute_update(
+            AgentRunWorkflow.approve,
+            ApprovalDecision(approval_id=pending.approval_id, args_hash=pending.args_hash),
+        )
+        for _ in range(200):  # the effect is done and the tool is still busy: kill the worker
+            if await pool.fetchval(
+                "SELECT count(*) FROM test_tool_log WHERE run_id = $1 AND event = 'effect'",
+                handle.id,
+            ):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the side effect never happened")
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        second = start_worker(settings, temporal_env, pg_url, tmp_path / "w2")
+        state = await asyncio.wait_for(finish(handle), timeout=90)
+        assert state.status == "completed", state.error
+        assert state.result is not None and state.result.answer == "Charged once."
+        effects = await pool.fetchval(
+            "SELECT count(*) FROM test_tool_log WHERE run_id = $1 AND event = 'effect'", handle.id
+        )
+        assert effects == 1, "the interrupted tool call did not repeat its effect"
+        assert len(fake_openai.requests) == 2, "no model turn was asked twice"
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:

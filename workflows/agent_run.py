@@ -316,9 +316,7 @@ class AgentRunWorkflow:
                 step_input,
                 result_type=StepResult,
                 start_to_close_timeout=timedelta(seconds=step.timeout_s),
-                heartbeat_timeout=timedelta(
-                    seconds=min(step.heartbeat_timeout_s or HEARTBEAT_TIMEOUT_S, step.timeout_s)
-                ),
+                heartbeat_timeout=_heartbeat_timeout(step),
                 retry_policy=_retry_policy(retry),
                 summary=title,
             )
@@ -363,7 +361,7 @@ class AgentRunWorkflow:
                     ),
                     result_type=AgentTurnResult,
                     start_to_close_timeout=timedelta(seconds=step.timeout_s),
-                    heartbeat_timeout=timedelta(seconds=HEARTBEAT_TIMEOUT_S),
+                    heartbeat_timeout=_heartbeat_timeout(step),
                     retry_policy=_retry_policy(step.retry or LLM_TURN_RETRY),
                     summary=f"{step.title}: turn {turn}",
                 )
@@ -475,7 +473,7 @@ class AgentRunWorkflow:
                 ),
                 result_type=StepResult,
                 start_to_close_timeout=timedelta(seconds=step.timeout_s),
-                heartbeat_timeout=timedelta(seconds=HEARTBEAT_TIMEOUT_S),
+                heartbeat_timeout=_heartbeat_timeout(step),
                 retry_policy=_retry_policy(retry),
                 summary=f"{step.title}: {call.name} (turn {turn})",
             )
@@ -764,6 +762,11 @@ class AgentRunWorkflow:
         if output is None:
             return RunResult(answer=f"step {plan.result_step_id!r} produced no output")
         return RunResult(answer=json.dumps(output, indent=2, default=str))
+
+
+def _heartbeat_timeout(step: Step) -> timedelta:
+    """How soon a silent (crashed) worker is noticed and the step's activity retried elsewhere."""
+    return timedelta(seconds=min(step.heartbeat_timeout_s or HEARTBEAT_TIMEOUT_S, step.timeout_s))
 
 
 def _retry_policy(retry: RetrySpec) -> RetryPolicy:

@@ -318,7 +318,9 @@ class LlmActivities:
         unknown = [c.name for c in response.tool_calls if c.name not in args.tools]
         if not response.tool_calls and not response.text.strip():
             raise BadModelOutput(f"{outcome.spec} returned neither an answer nor tool calls")
-        message = Message(role="assistant", content=response.text, tool_calls=response.tool_calls)
+        message = Message(
+            role="assistant", content=response.text.strip(), tool_calls=response.tool_calls
+        )
         if unknown:
             activity.logger.info("model asked for tools it was not given: %s", unknown)
         return AgentTurnResult(message=message, usage=outcome.usage, routing=outcome.routing)
