@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -64,7 +65,19 @@ class _StepAnswer(BaseModel):
 
 
 def estimate_tokens(text: str) -> int:
+    """The documented estimate (~4 characters a token) used where no tokenizer is available
+    offline: hosted models' tokenizers (e.g. tiktoken's BPE files) would be downloaded at run
+    time."""
     return len(text) // CHARS_PER_TOKEN + 1
+
+
+# Counts a text's tokens: exact counts from the provider where it can give them, else estimates.
+TokenCounter = Callable[[str], int]
+
+
+def counter_from(exact: dict[str, int]) -> TokenCounter:
+    """A counter that answers exactly for the texts counted beforehand, estimates the rest."""
+    return lambda text: exact.get(text) or estimate_tokens(text)
 
 
 def _as_passage(item: Any, n: int) -> Passage:
@@ -114,18 +127,25 @@ def normalize(documents: Any) -> list[ContextDocument]:
     ]
 
 
-def fit_to_budget(documents: list[ContextDocument], budget_tokens: int) -> list[ContextDocument]:
+def fit_to_budget(
+    documents: list[ContextDocument], budget_tokens: int, count: TokenCounter = estimate_tokens
+) -> list[ContextDocument]:
     """Shorten documents evenly so all of them fit; each keeps at least its beginning."""
-    total = sum(estimate_tokens(d.text) for d in documents)
-    if total <= budget_tokens or not documents:
+    counts = [count(d.text) for d in documents]
+    if sum(counts) <= budget_tokens or not documents:
         return documents
-    share_chars = max(200, budget_tokens * CHARS_PER_TOKEN // len(documents))
-    return [
-        d.model_copy(update={"text": d.text[:share_chars].rstrip() + " …"})
-        if len(d.text) > share_chars
-        else d
-        for d in documents
-    ]
+    share_tokens = budget_tokens // len(documents)
+    fitted = []
+    for document, tokens in zip(documents, counts, strict=True):
+        if tokens <= share_tokens:
+            fitted.append(document)
+            continue
+        # This document's own characters-per-token ratio turns its share into characters.
+        share_chars = max(200, share_tokens * len(document.text) // max(tokens, 1))
+        fitted.append(
+            document.model_copy(update={"text": document.text[:share_chars].rstrip() + " …"})
+        )
+    return fitted
 
 
 def build_messages(
@@ -135,6 +155,7 @@ def build_messages(
     system: str | None,
     budget_tokens: int,
     cite: bool,
+    count: TokenCounter = estimate_tokens,
 ) -> list[Message]:
     fence = new_fence()
     system_parts = [system or "You are a careful research assistant. Be factual and concise."]
@@ -143,8 +164,8 @@ def build_messages(
     if cite and documents:
         system_parts.append("Cite the documents you use with their numbers, like [1] or [2].")
     system_text = "\n".join(system_parts)
-    room = budget_tokens - estimate_tokens(system_text) - estimate_tokens(instruction) - 64
-    fitted = fit_to_budget(documents, max(room, 128))
+    room = budget_tokens - count(system_text) - count(instruction) - 64
+    fitted = fit_to_budget(documents, max(room, 128), count)
     blocks = [
         f"BEGIN DOCUMENT [{d.n}] {fence}: {_attr(d.title or d.source)}\n"
         f"{d.text.replace(fence, '')}\nEND DOCUMENT [{d.n}] {fence}"

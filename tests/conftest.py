@@ -43,10 +43,20 @@ ARTIFACT_THRESHOLD = 64 * 1024
 
 _real_getaddrinfo = socket.getaddrinfo
 _LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0", None}
+# The opt-in live tests (tests/test_live.py) name the provider hosts they may reach.
+LIVE_KEYS = {
+    "openai": os.environ.get("AIOS_LIVE_OPENAI_API_KEY"),
+    "anthropic": os.environ.get("AIOS_LIVE_ANTHROPIC_API_KEY"),
+}
+_LIVE_HOSTS = {
+    host
+    for provider, host in (("openai", "api.openai.com"), ("anthropic", "api.anthropic.com"))
+    if LIVE_KEYS[provider]
+}
 
 
 def _local_only_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-    if host not in _LOCAL and not str(host).startswith("127."):
+    if host not in _LOCAL | _LIVE_HOSTS and not str(host).startswith("127."):
         raise OSError(f"tests must not reach {host!r}: use the fake OpenAI server")
     return _real_getaddrinfo(host, *args, **kwargs)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from activities import context
 from aios.models import Passage, RetrieveOutput, SourcePassages
+from tests.conftest import Stack
+from tests.helpers import finish, start_plan
+from tests.support.fake_openai import FakeOpenAI
 
 
 def passage(n: int, text: str = "Temporal keeps runs durable.") -> Passage:
@@ -57,3 +60,23 @@ def test_documents_are_shortened_evenly_to_fit_the_budget() -> None:
     user = messages[1].content
     assert user.endswith("Summarise"), "the instruction is never dropped"
     assert user.count("a") < 3000 and user.count("b") > 100, "both documents keep a share"
+
+
+def test_exact_token_counts_shape_the_fit() -> None:
+    """With a tokenizer's counts, documents are cut by their own characters-per-token ratio."""
+    dense = passage(1, "x" * 4000)  # one long "word": few tokens by the exact count
+    wordy = passage(2, "a " * 2000)  # 2,000 one-letter words: many tokens
+    exact = {dense.text: 10, wordy.text: 2000}
+    docs = context.normalize([dense.model_dump(), wordy.model_dump()])
+    fitted = context.fit_to_budget(docs, 500, context.counter_from(exact))
+    assert fitted[0].text == dense.text, "a document within its share is kept whole"
+    assert len(fitted[1].text) < 1000, "the other is cut to its share of the tokens"
+
+
+async def test_the_local_model_counts_prompt_tokens_exactly(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    plan = [{"id": "ask", "kind": "llm", "args": {"instruction": "Say hi", "documents": ["a b c"]}}]
+    state = await finish(await start_plan(stack.client, stack.settings.task_queue, plan))
+    assert state.status == "completed", state.error
+    assert "Say hi" in fake_openai.tokenized and "a b c" in fake_openai.tokenized

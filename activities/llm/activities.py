@@ -185,6 +185,12 @@ class ModelCaller:
         return CallOutcome(response, spec, data, self.usage, self.routing)
 
 
+async def _counter(provider: LLMProvider, texts: list[str]) -> context.TokenCounter:
+    """Exact counts for the texts of a prompt where the provider can count them offline."""
+    exact = await provider.count_tokens(texts)
+    return context.counter_from(dict(zip(texts, exact, strict=True)) if exact else {})
+
+
 def _check_json(text: str, schema: dict[str, Any]) -> tuple[str | None, Any]:
     """(None, data) when `text` is JSON that fits `schema`, else (what is wrong, None)."""
     try:
@@ -231,6 +237,7 @@ class LlmActivities:
             system=args.system,
             budget_tokens=provider.context_window - args.max_tokens,
             cite=args.cite,
+            count=await _counter(provider, [args.instruction, *(d.text for d in documents)]),
         )
         request = LLMRequest(
             model="",

@@ -71,6 +71,11 @@ class LLMProvider(ABC):
         """One model call. With `on_delta`, the answer is streamed and each text delta is passed
         to it as it arrives; the returned response is the whole answer either way."""
 
+    async def count_tokens(self, texts: list[str]) -> list[int] | None:
+        """Exact token counts of `texts` for this provider's model, or None when no tokenizer is
+        available offline (callers then estimate, see `activities.context.estimate_tokens`)."""
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 

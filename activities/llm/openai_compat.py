@@ -61,12 +61,16 @@ class OpenAICompatProvider(LLMProvider):
         timeout_s: float = 600.0,
         extra_body: dict[str, Any] | None = None,
         prices: PriceTable | None = None,
+        tokenize_url: str | None = None,
     ) -> None:
         self.name = name
         # Server-specific request fields (e.g. llama.cpp sampling options).
         self._extra_body = extra_body
         self.context_window = context_window
         self._prices = prices or PriceTable()
+        # llama.cpp's `/tokenize`: exact counts for the bundled model, offline.
+        self._tokenize_url = tokenize_url
+        self._http = httpx.AsyncClient(timeout=10.0) if tokenize_url else None
         # max_retries=0: Temporal's retry policy is the only one.
         self._client = openai.AsyncOpenAI(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
@@ -206,5 +210,20 @@ class OpenAICompatProvider(LLMProvider):
             tool_calls=tool_calls,
         )
 
+    async def count_tokens(self, texts: list[str]) -> list[int] | None:
+        if self._http is None or self._tokenize_url is None:
+            return None
+        try:
+            counts = []
+            for text in texts:
+                response = await self._http.post(self._tokenize_url, json={"content": text})
+                response.raise_for_status()
+                counts.append(len(response.json()["tokens"]))
+            return counts
+        except (httpx.HTTPError, KeyError, ValueError):
+            return None  # the server cannot count: estimate instead
+
     async def aclose(self) -> None:
         await self._client.close()
+        if self._http is not None:
+            await self._http.aclose()

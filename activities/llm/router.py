@@ -60,6 +60,7 @@ class ModelRouter:
                 # window stops that where the OpenAI-style frequency penalty does not.
                 extra_body=LOCAL_SAMPLING,
                 prices=self.prices,
+                tokenize_url=c.local_model_url.removesuffix("/").removesuffix("/v1") + "/tokenize",
             )
         if name == Provider.OPENAI:
             if c.openai_api_key is None:

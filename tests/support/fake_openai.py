@@ -47,7 +47,8 @@ class ScriptedServer:
         self._script: list[ScriptedReply] = []
         self._lock = threading.Lock()
         self.port = _free_port()
-        app = Starlette(routes=[Route(self.path, self._handle, methods=["POST"])])
+        self.tokenized: list[str] = []
+        app = Starlette(routes=self.routes())
         self._server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error")
         )
@@ -66,9 +67,13 @@ class ScriptedServer:
         self._server.should_exit = True
         self._thread.join(timeout=5)
 
+    def routes(self) -> list[Route]:
+        return [Route(self.path, self._handle, methods=["POST"])]
+
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.tokenized.clear()
             self._script.clear()
 
     def queue(self, *replies: ScriptedReply) -> None:
@@ -94,7 +99,18 @@ class ScriptedServer:
 
 
 class FakeOpenAI(ScriptedServer):
+    """Also llama.cpp's `/tokenize`, as the bundled local server has it (one token a word)."""
+
     path = "/v1/chat/completions"
+
+    def routes(self) -> list[Route]:
+        return [*super().routes(), Route("/tokenize", self._tokenize, methods=["POST"])]
+
+    async def _tokenize(self, request: Request) -> Response:
+        content = str((await request.json()).get("content", ""))
+        with self._lock:
+            self.tokenized.append(content)
+        return JSONResponse({"tokens": list(range(len(content.split())))})
 
     @property
     def base_url(self) -> str:
