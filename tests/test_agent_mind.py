@@ -467,3 +467,43 @@ async def test_replanning_is_bounded(api: httpx.AsyncClient, fake_openai: FakeOp
     created = (await api.post("/v1/runs", json=body)).json()
     run = await wait_status(api, created["run_id"], "failed", timeout_s=90)
     assert "the service is gone" in run["error"] and len(fake_openai.requests) == 1
+
+
+# --- the issue's acceptance setups ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("vendor", ["openai", "anthropic"])
+async def test_with_only_a_providers_key_and_url_an_llm_planned_run_answers_with_usage(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    temporal_env: WorkflowEnvironment,
+    embedder: Embedder,
+    fake_openai: FakeOpenAI,
+    fake_anthropic: FakeAnthropic,
+    vendor: str,
+) -> None:
+    """Nothing but the provider's key and base URL: the default models are that provider's, the
+    LLM planner plans through structured output, and the run answers with usage counted."""
+    fields = settings.model_dump()
+    fields.update(model_fast="", model_strong="", local_model_url=None)
+    if vendor == "openai":
+        fields.update(openai_api_key=SecretStr("sk-test"), openai_base_url=fake_openai.base_url)
+        fake, planned = fake_openai, "gpt-4.1"
+    else:
+        fields.update(
+            anthropic_api_key=SecretStr("sk-ant-test"), anthropic_base_url=fake_anthropic.base_url
+        )
+        fake, planned = fake_anthropic, "claude-sonnet-4-5"
+    vendor_settings = Settings(**fields)
+    assert vendor_settings.model_strong == f"{vendor}:{planned}"
+    fake.queue(ScriptedReply(content=GOOD_PLAN))
+    async with (
+        running_stack(vendor_settings, pool, temporal_env, embedder) as stack,
+        api_client(app_for(stack)) as api,
+    ):
+        created = (await api.post("/v1/runs", json={"goal": "do it", "planner": "llm"})).json()
+        run = await wait_status(api, created["run_id"], "completed", "failed")
+    assert run["status"] == "completed", run.get("error")
+    assert run["result"]["answer"] == '"planned"'
+    assert fake.requests[0]["model"] == planned
+    assert run["usage"]["input_tokens"] == 100 and run["usage"]["output_tokens"] == 20
