@@ -10,24 +10,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
-import re
-import time
-from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import (
-    WorkflowExecutionDescription,
-    WorkflowExecutionStatus,
-    WorkflowFailureError,
-    WorkflowHandle,
-    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -38,7 +29,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 from ulid import ULID
 
 from activities.planning import check_run_request
@@ -49,31 +40,31 @@ from aios.models import (
     AgentRunInput,
     ApprovalAck,
     ApprovalDecision,
-    EventsQuery,
-    RunEvent,
     RunState,
     StepOutput,
     StepOutputQuery,
 )
 from aios.plan import Plan
 from aios.stores import RunSnapshotStore
-from aios.stores.deltas import Delta, DeltaHub
 from aios.temporal import AGENT_RUN_ID_PREFIX
-from aios.vocabulary import TERMINAL_STATUSES, FailureType, PlannerName, RunEventType, RunStatus
+from aios.vocabulary import FailureType, PlannerName, RunStatus
 from api.deps import DbDep, DeltasDep, PrincipalDep, RegistryDep, SettingsDep, TemporalDep
+from api.run_events import event_stream
+from api.run_state import check_against_last_known, current_state
+from api.temporal_reads import (
+    QUERY_FAILED,
+    SAFE_VALUE,
+    UNREACHABLE,
+    owned_run,
+    query_within,
+    read_within,
+    require_running,
+    status_of,
+)
 from workflows.agent_run import AgentRunWorkflow
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
-EVENT_POLL_S = 0.5
-# What an unreachable Temporal looks like to the client: an RPC error, or (when the connection
-# itself cannot be made) the bridge's RuntimeError "Failed client connect".
-UNREACHABLE = (RPCError, RuntimeError)
-# A query that could not be answered: no worker, a failing handler, or no Temporal.
-QUERY_FAILED = (WorkflowQueryFailedError, TimeoutError, *UNREACHABLE)
-T = TypeVar("T")
-# Printable text without control characters: ids and filter values end up in visibility queries.
-_SAFE_VALUE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 _PAGE_TOKEN_VERSION = b"\x01"
 
 
@@ -84,8 +75,8 @@ class CreateRun(BaseModel):
     skill: str | None = Field(default=None, max_length=100)
     inputs: dict[str, Any] = Field(default_factory=dict)
     planner: PlannerName = PlannerName.HYBRID
-    user_id: str | None = Field(default=None, max_length=200, pattern=_SAFE_VALUE.pattern)
-    session_id: str | None = Field(default=None, max_length=200, pattern=_SAFE_VALUE.pattern)
+    user_id: str | None = Field(default=None, max_length=200, pattern=SAFE_VALUE.pattern)
+    session_id: str | None = Field(default=None, max_length=200, pattern=SAFE_VALUE.pattern)
     budget_usd: float | None = Field(
         default=None, ge=0, description="stop before a model call that could cost more"
     )
@@ -157,34 +148,6 @@ def _run_id_for(tenant: str, idempotency_key: str | None) -> str:
         return f"{AGENT_RUN_ID_PREFIX}{str(ULID()).lower()}"
     digest = hashlib.sha256(f"{tenant}\0{idempotency_key}".encode()).hexdigest()[:26]
     return f"{AGENT_RUN_ID_PREFIX}{digest}"
-
-
-async def _query(settings: Settings, call: Awaitable[T]) -> T:
-    """A query with a hard deadline: the client retries an unreachable server internally past
-    its `rpc_timeout`, and a stream or a poll must not hang on it."""
-    return await asyncio.wait_for(call, settings.query_timeout_s + 1)
-
-
-async def _read(settings: Settings, call: Awaitable[T], what: str) -> T:
-    """A Temporal read with a deadline: an unreachable or overloaded server is a 503 (with
-    Retry-After) in seconds. NOT_FOUND and INVALID_ARGUMENT pass through for the caller."""
-    try:
-        return await asyncio.wait_for(call, settings.read_timeout_s)
-    except TimeoutError:
-        raise TransientError(
-            f"Temporal did not answer {what} within {settings.read_timeout_s:g}s",
-            retry_after=settings.retry_after_s,
-        ) from None
-    except UNREACHABLE as e:
-        if isinstance(e, RPCError) and e.status in (
-            RPCStatusCode.NOT_FOUND,
-            RPCStatusCode.INVALID_ARGUMENT,
-        ):
-            raise
-        raise TransientError(
-            f"Temporal did not answer {what}: {getattr(e, 'message', e)}",
-            retry_after=settings.retry_after_s,
-        ) from e
 
 
 @router.post("", status_code=202, response_model=RunCreated)
@@ -270,14 +233,16 @@ async def _existing_run(
     temporal: TemporalDep, settings: Settings, run_id: str, fingerprint: str, links: RunLinks
 ) -> RunCreated:
     """The run an Idempotency-Key already started, if it was started by the same request."""
-    description = await _read(settings, temporal.get_workflow_handle(run_id).describe(), run_id)
+    description = await read_within(
+        settings, temporal.get_workflow_handle(run_id).describe(), run_id
+    )
     memo = await description.memo()
     if memo.get("request_sha256", fingerprint) != fingerprint:
         raise Conflict(
             "this Idempotency-Key was already used for a different request (run "
             f"{run_id}); use a new key for a new request"
         )
-    status = _status_of(description.status, description.typed_search_attributes.get(sa.STATUS))
+    status = status_of(description.status, description.typed_search_attributes.get(sa.STATUS))
     return RunCreated(run_id=run_id, status=status, links=links)
 
 
@@ -287,7 +252,7 @@ async def list_runs(
     temporal: TemporalDep,
     settings: SettingsDep,
     status: RunStatus | None = None,
-    user_id: Annotated[str | None, Query(max_length=200, pattern=_SAFE_VALUE.pattern)] = None,
+    user_id: Annotated[str | None, Query(max_length=200, pattern=SAFE_VALUE.pattern)] = None,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> RunList:
@@ -303,7 +268,7 @@ async def list_runs(
     token = _open_page_token(page_token, query) if page_token else None
     iterator = temporal.list_workflows(query, page_size=page_size, next_page_token=token)
     try:
-        await _read(settings, iterator.fetch_next_page(), "the run list")
+        await read_within(settings, iterator.fetch_next_page(), "the run list")
     except RPCError as e:  # INVALID_ARGUMENT: a filter Temporal cannot take
         raise ValidationFailed(f"cannot list runs: {e.message}") from None
     runs = []
@@ -313,7 +278,7 @@ async def list_runs(
         runs.append(
             RunSummary(
                 run_id=execution.id,
-                status=_status_of(execution.status, attrs.get(sa.STATUS)),
+                status=status_of(execution.status, attrs.get(sa.STATUS)),
                 goal=str(memo.get("goal", "")),
                 user_id=attrs.get(sa.USER),
                 created_at=execution.start_time,
@@ -324,6 +289,10 @@ async def list_runs(
     return RunList(
         runs=runs, next_page_token=_seal_page_token(next_token, query) if next_token else None
     )
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _seal_page_token(raw: bytes, query: str) -> str:
@@ -357,8 +326,8 @@ async def get_run(
     settings: SettingsDep,
     pool: DbDep,
 ) -> RunState:
-    handle, description = await _owned_run(temporal, settings, run_id, principal.tenant)
-    return await _state(handle, description, settings, RunSnapshotStore(pool))
+    handle, description = await owned_run(temporal, settings, run_id, principal.tenant)
+    return await current_state(handle, description, settings, RunSnapshotStore(pool))
 
 
 @router.post(
@@ -379,8 +348,8 @@ async def answer_approval(
     """200 when the run took the answer; 202 when no worker could take it in time — the answer is
     then recorded durably (as the `approve` signal) and applied as soon as a worker picks the run
     up, after the same checks."""
-    handle, description = await _owned_run(temporal, settings, run_id, principal.tenant)
-    _require_running(description, "there is nothing to approve")
+    handle, description = await owned_run(temporal, settings, run_id, principal.tenant)
+    require_running(description, "there is nothing to approve")
     decision = ApprovalDecision(
         approval_id=approval_id,
         decision=body.decision,
@@ -406,12 +375,12 @@ async def answer_approval(
         pass  # no worker answered in time: record the answer durably instead (below)
     except RPCError as e:
         # The run may have ended between our look and the update (it completed, or timed out).
-        again = await _read(settings, handle.describe(), run_id)
-        _require_running(again, "there is nothing to approve")
+        again = await read_within(settings, handle.describe(), run_id)
+        require_running(again, "there is nothing to approve")
         raise TransientError(
             f"the run did not take the answer: {e.message}", retry_after=settings.retry_after_s
         ) from e
-    step_id = await _check_against_last_known(
+    step_id = await check_against_last_known(
         RunSnapshotStore(pool), run_id, decision, principal.tenant
     )
     try:
@@ -435,37 +404,14 @@ async def answer_approval(
     )
 
 
-async def _check_against_last_known(
-    snapshots: RunSnapshotStore, run_id: str, decision: ApprovalDecision, tenant: str
-) -> str:
-    """Refuse an answer the last known state shows to be wrong (unknown approval, stale hash);
-    returns the step it answers ('' when the API has not seen the run's state yet)."""
-    known = await snapshots.get(run_id, tenant)
-    if known is None:
-        return ""
-    state, _ = known
-    pending = next(
-        (p for p in state.pending_approvals if p.approval_id == decision.approval_id), None
-    )
-    if pending is None:
-        waiting = ", ".join(p.approval_id for p in state.pending_approvals) or "none"
-        raise NotFound(f"no pending approval {decision.approval_id!r} (pending: {waiting})")
-    if pending.args_hash != decision.args_hash:
-        raise Conflict(
-            f"args_hash does not match the arguments awaiting approval for "
-            f"{decision.approval_id!r}; fetch the run state and approve what it shows"
-        )
-    return pending.step_id
-
-
 @router.get("/{run_id}/steps/{step_id}/output", response_model=StepOutput)
 async def step_output(
     run_id: str, step_id: str, principal: PrincipalDep, temporal: TemporalDep, settings: SettingsDep
 ) -> StepOutput:
     """A step's full output (a run's state shows each step's status; this shows what it made)."""
-    handle, _ = await _owned_run(temporal, settings, run_id, principal.tenant)
+    handle, _ = await owned_run(temporal, settings, run_id, principal.tenant)
     try:
-        output: StepOutput = await _query(
+        output: StepOutput = await query_within(
             settings,
             handle.query(
                 AgentRunWorkflow.step_output,
@@ -486,11 +432,11 @@ async def step_output(
 async def cancel_run(
     run_id: str, principal: PrincipalDep, temporal: TemporalDep, settings: SettingsDep
 ) -> CancelAccepted:
-    handle, description = await _owned_run(temporal, settings, run_id, principal.tenant)
-    _require_running(description, "it cannot be cancelled")
+    handle, description = await owned_run(temporal, settings, run_id, principal.tenant)
+    require_running(description, "it cannot be cancelled")
     # A Temporal cancellation request, as the Web UI's Cancel button sends: the run stops its
     # steps (activities learn of it through their heartbeats) and ends as cancelled.
-    await _read(settings, handle.cancel(), "the cancellation")
+    await read_within(settings, handle.cancel(), "the cancellation")
     return CancelAccepted(run_id=run_id, status="cancelling")
 
 
@@ -511,223 +457,14 @@ async def run_events(
 
     While Temporal is unreachable the stream stays open: it sends one `error` event (with
     `retry_after_s`) and keep-alive comments, and carries on where it was once Temporal answers."""
-    handle, _ = await _owned_run(temporal, settings, run_id, principal.tenant)
+    handle, _ = await owned_run(temporal, settings, run_id, principal.tenant)
     if last_event_id and last_event_id.isdigit():
         after = max(after, int(last_event_id))
     return StreamingResponse(
-        _event_stream(handle, settings, after, deltas),
+        event_stream(handle, settings, after, deltas),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _event_stream(
-    handle: WorkflowHandle[Any, Any], settings: Settings, after: int, deltas: DeltaHub
-) -> AsyncIterator[str]:
-    async with deltas.subscribe(handle.id) as queue:
-        async for chunk in _run_stream(handle, settings, after, queue):
-            yield chunk
-
-
-async def _run_stream(
-    handle: WorkflowHandle[Any, Any],
-    settings: Settings,
-    after: int,
-    deltas: asyncio.Queue[Delta],
-) -> AsyncIterator[str]:
-    seen = after
-    last_write = time.monotonic()
-    outage: str | None = None  # why events cannot be read right now, once reported
-
-    def sse(kind: str, data: Any, event_id: int | None = None) -> str:
-        nonlocal last_write
-        last_write = time.monotonic()
-        head = f"id: {event_id}\n" if event_id is not None else ""
-        return f"{head}event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
-
-    yield ": connected\n\n"
-    while True:
-        events: list[RunEvent] | None
-        try:
-            events = await _query(
-                settings,
-                handle.query(
-                    AgentRunWorkflow.events,
-                    EventsQuery(after_seq=seen),
-                    rpc_timeout=timedelta(seconds=settings.query_timeout_s),
-                ),
-            )
-        except QUERY_FAILED:
-            events = None
-        for event in events or []:
-            seen = event.seq
-            yield sse(event.type, event.model_dump(mode="json"), event.seq)
-            if event.type == RunEventType.RUN_FINISHED:
-                return
-        if not events:
-            try:
-                description = await asyncio.wait_for(handle.describe(), settings.read_timeout_s)
-            except (TimeoutError, *UNREACHABLE) as e:
-                reason = f"Temporal is unreachable ({getattr(e, 'message', None) or 'timeout'})"
-                if outage is None:
-                    outage = reason
-                    yield sse(
-                        "error",
-                        {"reason": reason, "retry_after_s": settings.retry_after_s},
-                    )
-            else:
-                outage = None
-                if description.status != WorkflowExecutionStatus.RUNNING:
-                    status = _status_of(description.status, None)
-                    yield sse(RunEventType.RUN_FINISHED, {"status": status})
-                    return
-        if time.monotonic() - last_write >= settings.sse_keepalive_s:
-            last_write = time.monotonic()
-            yield ": keep-alive\n\n"
-        # Until the next poll, relay what the model is writing as it comes.
-        next_poll = time.monotonic() + EVENT_POLL_S
-        while (wait := next_poll - time.monotonic()) > 0:
-            try:
-                delta = await asyncio.wait_for(deltas.get(), wait)
-            except TimeoutError:
-                break
-            yield sse(
-                RunEventType.LLM_DELTA,
-                {"step_id": delta.step_id, "attempt": delta.attempt, "text": delta.text},
-            )
-
-
 # --- helpers ------------------------------------------------------------------------------
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-async def _owned_run(
-    temporal: TemporalDep, settings: Settings, run_id: str, tenant: str
-) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
-    """The run's handle, or 404 when it does not exist or belongs to another tenant (the same
-    answer, so run ids of other tenants cannot be probed)."""
-    if not run_id.startswith(AGENT_RUN_ID_PREFIX) or not _SAFE_VALUE.match(run_id):
-        raise NotFound(f"no run {run_id!r}")
-    handle = temporal.get_workflow_handle(run_id)
-    try:
-        description = await _read(settings, handle.describe(), f"about run {run_id}")
-    except RPCError as e:  # NOT_FOUND or INVALID_ARGUMENT: no such run either way
-        raise NotFound(f"no run {run_id!r}") from e
-    if description.typed_search_attributes.get(sa.TENANT) != tenant:
-        raise NotFound(f"no run {run_id!r}")
-    return handle, description
-
-
-def _require_running(description: WorkflowExecutionDescription, consequence: str) -> None:
-    if description.status != WorkflowExecutionStatus.RUNNING:
-        raise Conflict(f"run {description.id} has already ended; {consequence}")
-
-
-_CLOSED_STATUS: dict[WorkflowExecutionStatus, RunStatus] = {
-    WorkflowExecutionStatus.COMPLETED: RunStatus.COMPLETED,
-    WorkflowExecutionStatus.FAILED: RunStatus.FAILED,
-    WorkflowExecutionStatus.CANCELED: RunStatus.CANCELLED,
-    WorkflowExecutionStatus.TERMINATED: RunStatus.FAILED,
-    WorkflowExecutionStatus.TIMED_OUT: RunStatus.TIMED_OUT,
-}
-
-
-def _status_of(temporal_status: WorkflowExecutionStatus | None, recorded: str | None) -> RunStatus:
-    """The run's own status, unless Temporal ended it from outside (terminate, timeout)."""
-    closed = _CLOSED_STATUS.get(temporal_status) if temporal_status else None
-    known = RunStatus(recorded) if recorded in set(RunStatus) else None
-    if known in TERMINAL_STATUSES:
-        return known
-    return closed or known or RunStatus.QUEUED
-
-
-async def _state(
-    handle: WorkflowHandle[Any, Any],
-    description: WorkflowExecutionDescription,
-    settings: Settings,
-    snapshots: RunSnapshotStore,
-) -> RunState:
-    """The run's state: from its result when it has ended by itself (no worker needed), else
-    from its state query; when no worker answers, the last state seen, marked stale."""
-    recorded = description.typed_search_attributes.get(sa.STATUS)
-    if description.status in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.FAILED):
-        final = await _final_state(handle, settings)
-        if final is not None:
-            return final
-    try:
-        state: RunState = await _query(
-            settings,
-            handle.query(
-                AgentRunWorkflow.state, rpc_timeout=timedelta(seconds=settings.query_timeout_s)
-            ),
-        )
-    except QUERY_FAILED as e:
-        return await _last_known_state(description, recorded, snapshots, settings, e)
-    if state.status not in TERMINAL_STATUSES:
-        closed = _CLOSED_STATUS.get(description.status) if description.status else None
-        if closed is not None:  # ended from outside, e.g. terminated in the Temporal UI
-            state.status = closed
-            state.error = state.error or "the workflow was ended outside AIOS"
-    with contextlib.suppress(TransientError):  # the snapshot is a fallback; the answer matters
-        await snapshots.save(state)
-    return state
-
-
-async def _final_state(handle: WorkflowHandle[Any, Any], settings: Settings) -> RunState | None:
-    """The state a run ended with, read from its close event (completed: the result; failed: the
-    failure's details)."""
-    try:
-        result = await asyncio.wait_for(handle.result(), settings.read_timeout_s)
-        return RunState.model_validate(result) if not isinstance(result, RunState) else result
-    except WorkflowFailureError as e:
-        cause = e.cause
-        if isinstance(cause, ApplicationError) and cause.details:
-            try:
-                return RunState.model_validate(cause.details[0])
-            except ValueError:
-                return None
-        return None
-    except (TimeoutError, ValueError, *UNREACHABLE):
-        return None
-
-
-async def _last_known_state(
-    description: WorkflowExecutionDescription,
-    recorded: str | None,
-    snapshots: RunSnapshotStore,
-    settings: Settings,
-    error: Exception,
-) -> RunState:
-    status = _status_of(description.status, recorded)
-    tenant = description.typed_search_attributes.get(sa.TENANT) or "default"
-    known = await snapshots.get(description.id, tenant)
-    if known is not None:
-        state, observed_at = known
-        state.status = status  # search attributes are fresher than the snapshot
-        state.stale = True
-        state.stale_reason = (
-            f"no worker answered the state query ({type(error).__name__}); this is the state "
-            f"last seen at {observed_at.isoformat()}"
-        )
-        return state
-    if status == RunStatus.QUEUED:
-        # No worker has started the run yet: there is nothing more to know than this.
-        memo = await description.memo()
-        created = description.start_time or datetime.now().astimezone()
-        return RunState(
-            run_id=description.id,
-            status=status,
-            goal=str(memo.get("goal", "")),
-            tenant=tenant,
-            user_id=description.typed_search_attributes.get(sa.USER) or "anonymous",
-            created_at=created,
-            updated_at=created,
-        )
-    raise TransientError(
-        f"run {description.id} is {status.value}, but no worker answered its state query and "
-        "no earlier state is known; try again when a worker is running",
-        retry_after=settings.retry_after_s,
-    )

@@ -3,6 +3,7 @@ anonymous callers. Each test names the defect it protects against (issue 6)."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
@@ -241,3 +242,16 @@ async def test_readiness_keeps_error_details_for_authenticated_callers(stack: St
         assert anonymous.headers["retry-after"]
         operator = await api.get("/readyz", headers=AUTH)
         assert "no Qdrant client" in operator.json()["details"]["qdrant"]
+
+
+async def test_each_request_is_one_log_line_without_secrets(
+    api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defect 17: requests were not logged at all."""
+    caplog.set_level(logging.INFO, logger="aios.api")
+    await api.get("/v1/runs", params={"page_size": 1})
+    await api.get("/v1/runs/run-nope")
+    lines = [r.getMessage() for r in caplog.records if r.name == "aios.api"]
+    assert any(line.startswith("GET /v1/runs -> 200 in ") for line in lines), lines
+    assert any(line.startswith("GET /v1/runs/run-nope -> 404 in ") for line in lines), lines
+    assert not [line for line in lines if "test-key" in line]

@@ -1,0 +1,102 @@
+"""Talking to Temporal from the API with deadlines: an outage is a 503 with `Retry-After` in
+seconds, never a hang or a 500 (the client core retries an unreachable server internally past its
+`rpc_timeout`, so every call here also has a hard deadline)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from temporalio.client import (
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from aios import search_attributes as sa
+from aios.config import Settings
+from aios.errors import Conflict, NotFound, TransientError
+from aios.temporal import AGENT_RUN_ID_PREFIX
+from aios.vocabulary import TERMINAL_STATUSES, RunStatus
+from api.deps import TemporalDep
+
+# What an unreachable Temporal looks like to the client: an RPC error, or (when the connection
+# itself cannot be made) the bridge's RuntimeError "Failed client connect".
+UNREACHABLE = (RPCError, RuntimeError)
+# A query that could not be answered: no worker, a failing handler, or no Temporal.
+QUERY_FAILED = (WorkflowQueryFailedError, TimeoutError, *UNREACHABLE)
+T = TypeVar("T")
+# Printable text without control characters: ids and filter values end up in visibility queries.
+SAFE_VALUE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+
+
+async def query_within(settings: Settings, call: Awaitable[T]) -> T:
+    """A query with a hard deadline: the client retries an unreachable server internally past
+    its `rpc_timeout`, and a stream or a poll must not hang on it."""
+    return await asyncio.wait_for(call, settings.query_timeout_s + 1)
+
+
+async def read_within(settings: Settings, call: Awaitable[T], what: str) -> T:
+    """A Temporal read with a deadline: an unreachable or overloaded server is a 503 (with
+    Retry-After) in seconds. NOT_FOUND and INVALID_ARGUMENT pass through for the caller."""
+    try:
+        return await asyncio.wait_for(call, settings.read_timeout_s)
+    except TimeoutError:
+        raise TransientError(
+            f"Temporal did not answer {what} within {settings.read_timeout_s:g}s",
+            retry_after=settings.retry_after_s,
+        ) from None
+    except UNREACHABLE as e:
+        if isinstance(e, RPCError) and e.status in (
+            RPCStatusCode.NOT_FOUND,
+            RPCStatusCode.INVALID_ARGUMENT,
+        ):
+            raise
+        raise TransientError(
+            f"Temporal did not answer {what}: {getattr(e, 'message', e)}",
+            retry_after=settings.retry_after_s,
+        ) from e
+
+
+async def owned_run(
+    temporal: TemporalDep, settings: Settings, run_id: str, tenant: str
+) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
+    """The run's handle, or 404 when it does not exist or belongs to another tenant (the same
+    answer, so run ids of other tenants cannot be probed)."""
+    if not run_id.startswith(AGENT_RUN_ID_PREFIX) or not SAFE_VALUE.match(run_id):
+        raise NotFound(f"no run {run_id!r}")
+    handle = temporal.get_workflow_handle(run_id)
+    try:
+        description = await read_within(settings, handle.describe(), f"about run {run_id}")
+    except RPCError as e:  # NOT_FOUND or INVALID_ARGUMENT: no such run either way
+        raise NotFound(f"no run {run_id!r}") from e
+    if description.typed_search_attributes.get(sa.TENANT) != tenant:
+        raise NotFound(f"no run {run_id!r}")
+    return handle, description
+
+
+def require_running(description: WorkflowExecutionDescription, consequence: str) -> None:
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        raise Conflict(f"run {description.id} has already ended; {consequence}")
+
+
+CLOSED_STATUS: dict[WorkflowExecutionStatus, RunStatus] = {
+    WorkflowExecutionStatus.COMPLETED: RunStatus.COMPLETED,
+    WorkflowExecutionStatus.FAILED: RunStatus.FAILED,
+    WorkflowExecutionStatus.CANCELED: RunStatus.CANCELLED,
+    WorkflowExecutionStatus.TERMINATED: RunStatus.FAILED,
+    WorkflowExecutionStatus.TIMED_OUT: RunStatus.TIMED_OUT,
+}
+
+
+def status_of(temporal_status: WorkflowExecutionStatus | None, recorded: str | None) -> RunStatus:
+    """The run's own status, unless Temporal ended it from outside (terminate, timeout)."""
+    closed = CLOSED_STATUS.get(temporal_status) if temporal_status else None
+    known = RunStatus(recorded) if recorded in set(RunStatus) else None
+    if known in TERMINAL_STATUSES:
+        return known
+    return closed or known or RunStatus.QUEUED
