@@ -13,8 +13,8 @@ import pydantic
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from aios.db import CONNECTION_LOSS, connection_lost
-from aios.errors import AiosError, ValidationFailed, to_application_error
+from aios.db import DATABASE_CONNECTION_LOSS, connection_lost
+from aios.errors import AiosError, ValidationFailed, describe_field_errors, to_application_error
 
 log = logging.getLogger("aios.activities")
 P = ParamSpec("P")
@@ -54,20 +54,13 @@ async def heartbeating() -> AsyncIterator[None]:
             await task
 
 
-def describe_errors(error: pydantic.ValidationError) -> str:
-    """`field.path: message; ...` — what a caller needs to fix their input."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-        for err in error.errors()
-    )
-
-
 def parse_args(model: type[pydantic.BaseModel], args: dict[str, Any], what: str) -> Any:
     """Validate a step's arguments; a bad argument is the plan's fault and is never retried."""
     try:
         return model.model_validate(args)
     except pydantic.ValidationError as e:
-        raise ValidationFailed(f"invalid arguments for {what}: {describe_errors(e)}") from None
+        problems = describe_field_errors(e.errors())
+        raise ValidationFailed(f"invalid arguments for {what}: {problems}") from None
 
 
 def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
@@ -80,8 +73,9 @@ def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             try:
                 async with heartbeating():
                     return await fn(*args, **kwargs)
-            except CONNECTION_LOSS as e:
-                # Also from a plugin tool's own database calls: transient, never a bug.
+            except DATABASE_CONNECTION_LOSS as e:
+                # From a plugin tool's own queries (stores already say so): transient, not a bug.
+                # A bare OSError or TimeoutError here could be anything, so it is not named so.
                 raise connection_lost(e) from e
         except AiosError as e:
             info = activity.info()

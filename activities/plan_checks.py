@@ -12,6 +12,7 @@ import pydantic
 from activities.llm.activities import LlmStepArgs
 from activities.rag import RetrieveArgs
 from activities.tools.registry import ToolRegistry
+from aios.errors import describe_field_errors
 from aios.models import AgentStepArgs
 from aios.plan import Plan, PlanError, Step, iter_refs, validate_plan
 from aios.vocabulary import StepKind
@@ -59,12 +60,9 @@ def _check_known_args(step: Step, model: type[pydantic.BaseModel]) -> None:
         problems = [err for err in e.errors() if not _about(err, referenced)]
         if problems:
             where = f"tool {step.tool!r}" if step.tool else f"a {step.kind.value} step"
-            described = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-                for err in problems
-            )
             raise PlanError(
-                f"step {step.id!r}: invalid arguments for {where}: {described}"
+                f"step {step.id!r}: invalid arguments for {where}: "
+                f"{describe_field_errors(problems)}"
             ) from None
 
 

@@ -21,12 +21,12 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 
-from activities.common import classified, describe_errors, parse_args
+from activities.common import classified, parse_args
 from activities.llm.activities import LlmActivities
 from activities.llm.base import LLMRequest
 from activities.plan_checks import check_plan
 from activities.tools.registry import ToolRegistry
-from aios.errors import ValidationFailed
+from aios.errors import ValidationFailed, describe_field_errors
 from aios.models import Message, PlanningInput, PlanningResult, Usage
 from aios.plan import (
     STEP_ID_PATTERN,
@@ -325,7 +325,11 @@ class PlanningActivities:
                 check_plan(_with_completed(plan, request.completed), self._registry)
                 return plan, f"LLM planner ({outcome.spec}), round {round_}", caller.usage
             except (PlanError, pydantic.ValidationError) as e:
-                problem = describe_errors(e) if isinstance(e, pydantic.ValidationError) else str(e)
+                problem = (
+                    describe_field_errors(e.errors())
+                    if isinstance(e, pydantic.ValidationError)
+                    else str(e)
+                )
             messages = [
                 *messages,
                 Message(role="assistant", content=outcome.response.text),

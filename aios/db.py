@@ -21,15 +21,20 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# What losing the database looks like to asyncpg: refused or reset connections, a server shutting
-# down or not yet accepting connections, a pool whose connections died, too many clients.
-CONNECTION_LOSS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
+# asyncpg's own ways of saying the database is gone: a connection that died, a pool that is
+# closing, a server shutting down or not yet accepting connections, too many clients. These mean
+# the database wherever they are raised (also in a plugin tool's own queries).
+DATABASE_CONNECTION_LOSS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.TooManyConnectionsError,
+)
+# Inside a database call, refused or reset sockets and timeouts mean the same.
+CONNECTION_LOSS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    *DATABASE_CONNECTION_LOSS,
 )
 # A database restart takes seconds; retrying sooner only adds load.
 RETRY_AFTER_CONNECTION_LOSS_S = 5.0

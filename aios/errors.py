@@ -11,6 +11,7 @@ the one place where they become problem+json responses.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -87,6 +88,14 @@ class TransientError(AiosError):
     ) -> None:
         super().__init__(message, details=details)
         self.retry_after = retry_after
+
+
+def describe_field_errors(errors: Iterable[Mapping[str, Any]], *, root: str = "(root)") -> str:
+    """`field.path: message; ...` from pydantic's error list: what a caller must fix."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err.get('loc', ())) or root}: {err.get('msg', 'invalid')}"
+        for err in errors
+    )
 
 
 def to_application_error(error: AiosError) -> ApplicationError:

@@ -18,11 +18,12 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 
 from aios import search_attributes as sa
+from aios.approvals import approval_problem
 from aios.config import Settings
-from aios.errors import Conflict, NotFound, TransientError
+from aios.errors import AiosError, Conflict, NotFound, TransientError
 from aios.models import ApprovalDecision, RunState
 from aios.stores import RunSnapshotStore
-from aios.vocabulary import TERMINAL_STATUSES, RunStatus
+from aios.vocabulary import TERMINAL_STATUSES, FailureType, RunStatus
 from api.temporal_reads import CLOSED_STATUS, QUERY_FAILED, UNREACHABLE, query_within, status_of
 from workflows.agent_run import AgentRunWorkflow
 
@@ -116,24 +117,23 @@ async def _last_known_state(
     )
 
 
+def approval_error(kind: str | None, message: str) -> AiosError:
+    """An approval the run refuses: 404 when it does not know the approval, 409 otherwise (already
+    answered, or the arguments changed since the caller looked)."""
+    return NotFound(message) if kind == FailureType.UNKNOWN_APPROVAL else Conflict(message)
+
+
 async def check_against_last_known(
     snapshots: RunSnapshotStore, run_id: str, decision: ApprovalDecision, tenant: str
 ) -> str:
-    """Refuse an answer the last known state shows to be wrong (unknown approval, stale hash);
-    returns the step it answers ('' when the API has not seen the run's state yet)."""
+    """Refuse an answer the last known state shows to be wrong (the same rules the workflow
+    applies); returns the step it answers ('' when the API has not seen the run's state yet)."""
     known = await snapshots.get(run_id, tenant)
     if known is None:
         return ""
     state, _ = known
-    pending = next(
-        (p for p in state.pending_approvals if p.approval_id == decision.approval_id), None
-    )
-    if pending is None:
-        waiting = ", ".join(p.approval_id for p in state.pending_approvals) or "none"
-        raise NotFound(f"no pending approval {decision.approval_id!r} (pending: {waiting})")
-    if pending.args_hash != decision.args_hash:
-        raise Conflict(
-            f"args_hash does not match the arguments awaiting approval for "
-            f"{decision.approval_id!r}; fetch the run state and approve what it shows"
-        )
-    return pending.step_id
+    pending = {p.approval_id: p for p in state.pending_approvals}
+    problem = approval_problem(decision, pending)
+    if problem is not None:
+        raise approval_error(*problem)
+    return pending[decision.approval_id].step_id

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -33,7 +33,11 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 # Models and pure modules are shared with the host process; workflow code (dag.py) is imported
 # normally so the sandbox gives every run a fresh copy of it.
 with workflow.unsafe.imports_passed_through():
+    import pydantic
+
     from aios import search_attributes as sa
+    from aios.approvals import approval_problem
+    from aios.errors import describe_field_errors
     from aios.models import (
         AgentRunInput,
         AgentStepArgs,
@@ -81,7 +85,9 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
     )
 
-from workflows.dag import DagExecutor, RunFailed, StepFailed, StepSkipped
+from workflows.dag import DagExecutor, RunFailed, StepFailed, StepSkipped, gather_or_cancel
+
+R = TypeVar("R")
 
 # The progress log keeps this many recent events; older ones are dropped (histories and query
 # answers stay bounded however long a run is).
@@ -311,14 +317,8 @@ class AgentRunWorkflow:
         retry = effective_retry(step, side_effects=step.tool in self._side_effect_tools)
         step_input.max_attempts = retry.max_attempts
         try:
-            result: StepResult = await workflow.execute_activity(
-                activity_name,
-                step_input,
-                result_type=StepResult,
-                start_to_close_timeout=timedelta(seconds=step.timeout_s),
-                heartbeat_timeout=_heartbeat_timeout(step),
-                retry_policy=_retry_policy(retry),
-                summary=title,
+            result = await _step_activity(
+                activity_name, step_input, StepResult, step, retry, summary=title
             )
         except ActivityError as e:
             _stop_if_over_budget(e)
@@ -346,7 +346,7 @@ class AgentRunWorkflow:
         usage = Usage()
         for turn in range(1, agent.max_turns + 1):
             try:
-                result: AgentTurnResult = await workflow.execute_activity(
+                result = await _step_activity(
                     Activity.AGENT_TURN,
                     AgentTurnInput(
                         run_id=self._run_state.run_id,
@@ -357,12 +357,11 @@ class AgentRunWorkflow:
                         args=agent,
                         conversation=conversation,
                         budget=self._budget(run),
-                        max_attempts=LLM_TURN_RETRY.max_attempts,
+                        max_attempts=(step.retry or LLM_TURN_RETRY).max_attempts,
                     ),
-                    result_type=AgentTurnResult,
-                    start_to_close_timeout=timedelta(seconds=step.timeout_s),
-                    heartbeat_timeout=_heartbeat_timeout(step),
-                    retry_policy=_retry_policy(step.retry or LLM_TURN_RETRY),
+                    AgentTurnResult,
+                    step,
+                    step.retry or LLM_TURN_RETRY,
                     summary=f"{step.title}: turn {turn}",
                 )
             except ActivityError as e:
@@ -413,12 +412,12 @@ class AgentRunWorkflow:
     ) -> list[Message]:
         """Run the tool calls of one turn in parallel; each answer goes back to the model (as
         untrusted data), failures included, so the model can correct itself."""
-        tasks = [
-            asyncio.create_task(self._agent_tool_call(run, step, agent, turn, i, call, record))
-            for i, call in enumerate(message.tool_calls)
-        ]
-        await workflow.wait(tasks)
-        return [t.result() for t in tasks]
+        return await gather_or_cancel(
+            [
+                asyncio.create_task(self._agent_tool_call(run, step, agent, turn, i, call, record))
+                for i, call in enumerate(message.tool_calls)
+            ]
+        )
 
     async def _agent_tool_call(
         self,
@@ -458,7 +457,7 @@ class AgentRunWorkflow:
                 return answer(f"error: a reviewer did not allow this call: {e.reason}")
         retry = effective_retry(step, side_effects=call.name in self._side_effect_tools)
         try:
-            result: StepResult = await workflow.execute_activity(
+            result = await _step_activity(
                 Activity.INVOKE_TOOL,
                 StepInput(
                     run_id=self._run_state.run_id,
@@ -471,10 +470,9 @@ class AgentRunWorkflow:
                     idempotency_key=f"{self._run_state.run_id}/{step.id}/t{turn}/{index}",
                     max_attempts=retry.max_attempts,
                 ),
-                result_type=StepResult,
-                start_to_close_timeout=timedelta(seconds=step.timeout_s),
-                heartbeat_timeout=_heartbeat_timeout(step),
-                retry_policy=_retry_policy(retry),
+                StepResult,
+                step,
+                retry,
                 summary=f"{step.title}: {call.name} (turn {turn})",
             )
         except ActivityError as e:
@@ -576,12 +574,9 @@ class AgentRunWorkflow:
         reported where the operator looks, not fail to decode in the worker."""
         try:
             decision = ApprovalDecision.model_validate(payload)
-        except ValueError as e:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg']}"
-                for err in getattr(e, "errors", lambda: [])()
-            )
-            self._ignore_signal(f"malformed approve signal ({problems or e})", "MalformedSignal")
+        except pydantic.ValidationError as e:
+            problems = describe_field_errors(e.errors(), root="payload")
+            self._ignore_signal(f"malformed approve signal ({problems})", "MalformedSignal")
             return
         if self._duplicate(decision):
             return  # the same answer again (e.g. the API's durable fallback): already applied
@@ -613,27 +608,10 @@ class AgentRunWorkflow:
     def _check_approval(self, decision: ApprovalDecision) -> None:
         """Raise (type UnknownApproval, ApprovalAlreadyAnswered or ArgsHashMismatch) unless the
         decision answers a pending approval about exactly the arguments it shows."""
-        pending = self._pending.get(decision.approval_id)
-        if pending is None:
-            if decision.approval_id in self._answered:
-                raise ApplicationError(
-                    f"approval {decision.approval_id!r} was already answered or has expired",
-                    type=FailureType.APPROVAL_ALREADY_ANSWERED,
-                    non_retryable=True,
-                )
-            waiting = ", ".join(self._pending) or "none"
-            raise ApplicationError(
-                f"no pending approval {decision.approval_id!r} (pending: {waiting})",
-                type=FailureType.UNKNOWN_APPROVAL,
-                non_retryable=True,
-            )
-        if decision.args_hash != pending.args_hash:
-            raise ApplicationError(
-                f"args_hash does not match the arguments awaiting approval for "
-                f"{decision.approval_id!r}; fetch the run state and approve what it shows",
-                type=FailureType.ARGS_HASH_MISMATCH,
-                non_retryable=True,
-            )
+        problem = approval_problem(decision, self._pending, self._answered)
+        if problem is not None:
+            kind, message = problem
+            raise ApplicationError(message, type=kind, non_retryable=True)
 
     def _accept(self, decision: ApprovalDecision) -> ApprovalAck:
         pending = self._pending.pop(decision.approval_id)
@@ -764,18 +742,34 @@ class AgentRunWorkflow:
         return RunResult(answer=json.dumps(output, indent=2, default=str))
 
 
-def _heartbeat_timeout(step: Step) -> timedelta:
-    """How soon a silent (crashed) worker is noticed and the step's activity retried elsewhere."""
-    return timedelta(seconds=min(step.heartbeat_timeout_s or HEARTBEAT_TIMEOUT_S, step.timeout_s))
-
-
-def _retry_policy(retry: RetrySpec) -> RetryPolicy:
-    return RetryPolicy(
-        initial_interval=timedelta(seconds=retry.initial_interval_s),
-        backoff_coefficient=retry.backoff,
-        maximum_interval=timedelta(seconds=retry.max_interval_s),
-        maximum_attempts=retry.max_attempts,
+async def _step_activity(
+    activity: Activity,
+    arg: Any,
+    result_type: type[R],
+    step: Step,
+    retry: RetrySpec,
+    *,
+    summary: str,
+) -> R:
+    """An activity on behalf of a step, under the step's timeout, heartbeat and retry policy. A
+    crashed worker is noticed within the step's heartbeat timeout and the call goes elsewhere."""
+    result: R = await workflow.execute_activity(
+        activity,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=timedelta(seconds=step.timeout_s),
+        heartbeat_timeout=timedelta(
+            seconds=min(step.heartbeat_timeout_s or HEARTBEAT_TIMEOUT_S, step.timeout_s)
+        ),
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(seconds=retry.initial_interval_s),
+            backoff_coefficient=retry.backoff,
+            maximum_interval=timedelta(seconds=retry.max_interval_s),
+            maximum_attempts=retry.max_attempts,
+        ),
+        summary=summary,
     )
+    return result
 
 
 def _stop_if_over_budget(error: ActivityError) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
 
@@ -21,6 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from aios.models import StepResult, StepState, Usage
     from aios.plan import Plan, PlanError, Step, evaluate_condition, resolve_args, resolve_ref
     from aios.vocabulary import FINISHED_STEP_STATUSES, RunEventType, RunStatus, StepStatus
+
+T = TypeVar("T")
 
 # Fan-out of one for_each step: more elements than this wait for a free slot.
 MAX_PARALLEL_ITEMS = 16
@@ -158,18 +160,9 @@ class DagExecutor:
             async with slots:
                 return await self.run_step(step, self._resolve(step, item), index)
 
-        tasks = [asyncio.create_task(one(i, item)) for i, item in enumerate(items)]
-        try:
-            if tasks:
-                await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            failed = next((t for t in tasks if t.done() and t.exception() is not None), None)
-            if failed is not None:
-                raise failed.exception()  # type: ignore[misc]
-        except BaseException as stop:
-            # One element failed (or the step is being cancelled): stop the others.
-            await _cancel_all(tasks, wait=not isinstance(stop, GeneratorExit))
-            raise
-        results = [t.result() for t in tasks]
+        results = await gather_or_cancel(
+            [asyncio.create_task(one(i, item)) for i, item in enumerate(items)]
+        )
         usage = Usage()
         for r in results:
             usage += r.usage
@@ -203,9 +196,8 @@ class DagExecutor:
             self.on_step_finished(step, result)
             return
         if isinstance(error, StepSkipped):
-            state.status = StepStatus.SKIPPED
-            state.error = error.reason
-            self.emit(RunEventType.STEP_SKIPPED, step.id, {"reason": error.reason})
+            self._skip(step, error.reason)
+            state.error = error.reason  # what decided it (e.g. who rejected) stays visible
             return
         if isinstance(error, RunFailed):
             state.status = StepStatus.FAILED
@@ -224,6 +216,22 @@ class DagExecutor:
         )
         if step.on_failure == "fail":
             raise RunFailed(f"step {step.id!r} failed: {error.reason}", step_id=step.id)
+
+
+async def gather_or_cancel(tasks: list[asyncio.Task[T]]) -> list[T]:
+    """Every task's result, in order. The first failure, or a cancellation of the caller, cancels
+    the others (a failed `for_each` element stops its siblings; a cancelled run stops an agent's
+    parallel tool calls), and every exception is retrieved."""
+    try:
+        if tasks:
+            await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        failed = next((t for t in tasks if t.done() and t.exception() is not None), None)
+        if failed is not None:
+            raise failed.exception()  # type: ignore[misc]
+    except BaseException as stop:
+        await _cancel_all(tasks, wait=not isinstance(stop, GeneratorExit))
+        raise
+    return [t.result() for t in tasks]
 
 
 async def _cancel_all(tasks: list[asyncio.Task[Any]], *, wait: bool) -> None:

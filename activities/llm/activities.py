@@ -89,15 +89,13 @@ class ModelCaller:
         self._last_attempt = max_attempts > 0 and attempt >= max_attempts
         self.usage = Usage()
         self.routing: list[RoutingNote] = []
-        self._on_delta: DeltaSink | None = None
 
     async def call(
         self, tier: str, request: LLMRequest, on_delta: DeltaSink | None = None
     ) -> CallOutcome:
-        self._on_delta = on_delta
         spec = self._router.spec(tier)
         try:
-            return await self._validated(spec, request)
+            return await self._validated(spec, request, on_delta)
         except (BadModelOutput, ModelRefused) as e:
             stronger = self._router.spec("strong")
             if tier != "fast" or stronger == spec:
@@ -105,10 +103,12 @@ class ModelCaller:
             self.routing.append(
                 RoutingNote(kind="escalated", from_model=spec, to_model=stronger, reason=e.message)
             )
-            return await self._validated(stronger, request)
+            return await self._validated(stronger, request, on_delta)
 
-    async def _validated(self, spec: str, request: LLMRequest) -> CallOutcome:
-        response, spec = await self._send(spec, request)
+    async def _validated(
+        self, spec: str, request: LLMRequest, on_delta: DeltaSink | None
+    ) -> CallOutcome:
+        response, spec = await self._send(spec, request, on_delta)
         if request.output_schema is None:
             return self._outcome(response, spec, None)
         problem, data = _check_json(response.text, request.output_schema)
@@ -129,19 +129,18 @@ class ModelCaller:
                 ]
             }
         )
-        response, spec = await self._send(spec, repair)
+        response, spec = await self._send(spec, repair, on_delta)
         problem, data = _check_json(response.text, request.output_schema)
         if problem is not None:
             raise BadModelOutput(f"{spec} answered JSON that does not fit the schema: {problem}")
         return self._outcome(response, spec, data)
 
-    async def _send(self, spec: str, request: LLMRequest) -> tuple[LLMResponse, str]:
-        provider, model = self._router.resolve(spec)
-        self._check_budget(provider, model, request)
+    async def _send(
+        self, spec: str, request: LLMRequest, on_delta: DeltaSink | None
+    ) -> tuple[LLMResponse, str]:
+        """One model call, moved to the fallback model on the last attempt of an outage."""
         try:
-            response = await provider.complete(
-                request.model_copy(update={"model": model}), self._on_delta
-            )
+            return await self._complete(spec, request, on_delta), spec
         except TransientError as e:
             fallback = self._router.fallback_for(spec)
             if not self._last_attempt or fallback is None:
@@ -149,14 +148,16 @@ class ModelCaller:
             self.routing.append(
                 RoutingNote(kind="fallback", from_model=spec, to_model=fallback, reason=e.message)
             )
-            provider, model = self._router.resolve(fallback)
-            self._check_budget(provider, model, request)
-            response = await provider.complete(
-                request.model_copy(update={"model": model}), self._on_delta
-            )
-            spec = fallback
+            return await self._complete(fallback, request, on_delta), fallback
+
+    async def _complete(
+        self, spec: str, request: LLMRequest, on_delta: DeltaSink | None
+    ) -> LLMResponse:
+        provider, model = self._router.resolve(spec)
+        self._check_budget(provider, model, request)
+        response = await provider.complete(request.model_copy(update={"model": model}), on_delta)
         self.usage += response.usage
-        return response, spec
+        return response
 
     def _check_budget(self, provider: LLMProvider, model: str, request: LLMRequest) -> None:
         """Refuse a call whose worst case (the prompt as estimated, plus every answer token it
@@ -294,6 +295,7 @@ class LlmActivities:
             system=args.system or AGENT_SYSTEM,
             budget_tokens=provider.context_window // 2,
             cite=bool(documents),
+            count=await _counter(provider, [args.instruction, *(d.text for d in documents)]),
         )
         fence = context.new_fence()
         system = opening[0].model_copy(
@@ -322,14 +324,12 @@ class LlmActivities:
         )
         await deltas.flush()
         response = outcome.response
-        unknown = [c.name for c in response.tool_calls if c.name not in args.tools]
         if not response.tool_calls and not response.text.strip():
             raise BadModelOutput(f"{outcome.spec} returned neither an answer nor tool calls")
         message = Message(
             role="assistant", content=response.text.strip(), tool_calls=response.tool_calls
         )
-        if unknown:
-            activity.logger.info("model asked for tools it was not given: %s", unknown)
+        # A call to a tool the step was not given is refused by the workflow, which tells the model.
         return AgentTurnResult(message=message, usage=outcome.usage, routing=outcome.routing)
 
     def _tool_schema(self, name: str) -> ToolSchema:

@@ -47,10 +47,10 @@ from aios.models import (
 from aios.plan import Plan
 from aios.stores import RunSnapshotStore
 from aios.temporal import AGENT_RUN_ID_PREFIX
-from aios.vocabulary import FailureType, PlannerName, RunStatus
+from aios.vocabulary import PlannerName, RunStatus
 from api.deps import DbDep, DeltasDep, PrincipalDep, RegistryDep, SettingsDep, TemporalDep
 from api.run_events import event_stream
-from api.run_state import check_against_last_known, current_state
+from api.run_state import approval_error, check_against_last_known, current_state
 from api.temporal_reads import (
     QUERY_FAILED,
     SAFE_VALUE,
@@ -367,9 +367,7 @@ async def answer_approval(
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         if isinstance(cause, ApplicationError):
-            if cause.type == FailureType.UNKNOWN_APPROVAL:
-                raise NotFound(cause.message) from None
-            raise Conflict(cause.message) from None
+            raise approval_error(cause.type, cause.message) from None
         raise
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         pass  # no worker answered in time: record the answer durably instead (below)
