@@ -47,6 +47,13 @@ def tool_result_notice(fence: str) -> str:
     return TOOL_RESULT_NOTICE.format(fence=fence)
 
 
+def without_fences(answer: str, fence: str) -> str:
+    """The answer without lines that echo this call's fence markup (small models copy the
+    prompt's BEGIN/END lines into what they write)."""
+    kept = [line for line in answer.splitlines() if fence not in line]
+    return "\n".join(kept).strip()
+
+
 def fence_tool_result(content: str, fence: str) -> str:
     return f"BEGIN TOOL RESULT {fence}\n{content.replace(fence, '')}\nEND TOOL RESULT {fence}"
 
@@ -156,8 +163,11 @@ def build_messages(
     budget_tokens: int,
     cite: bool,
     count: TokenCounter = estimate_tokens,
+    fence: str | None = None,
 ) -> list[Message]:
-    fence = new_fence()
+    """The system and user messages of one call. `fence` tags the document fences (a new one by
+    default); pass it to `without_fences` to clean the answer."""
+    fence = fence or new_fence()
     system_parts = [system or "You are a careful research assistant. Be factual and concise."]
     if documents:
         system_parts.append(UNTRUSTED_NOTICE.format(fence=fence))

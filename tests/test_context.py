@@ -80,3 +80,15 @@ async def test_the_local_model_counts_prompt_tokens_exactly(
     state = await finish(await start_plan(stack.client, stack.settings.task_queue, plan))
     assert state.status == "completed", state.error
     assert "Say hi" in fake_openai.tokenized and "a b c" in fake_openai.tokenized
+
+
+def test_an_answer_that_echoes_the_fence_markup_is_cleaned() -> None:
+    fence = context.new_fence()
+    answer = (
+        f"BEGIN DOCUMENT [1] {fence}: Approvals\nApprovals pause runs [1].\n"
+        f"END DOCUMENT [1] {fence}"
+    )
+    assert context.without_fences(answer, fence) == "Approvals pause runs [1]."
+    assert (
+        context.without_fences("BEGIN DOCUMENT is a phrase", fence) == "BEGIN DOCUMENT is a phrase"
+    )

@@ -232,6 +232,7 @@ class LlmActivities:
         args: LlmStepArgs = parse_args(LlmStepArgs, step.args, "an llm step")
         provider, _ = self._router.resolve(args.model)
         documents = context.normalize(args.documents)
+        fence = context.new_fence()
         messages = context.build_messages(
             instruction=args.instruction,
             documents=documents,
@@ -239,6 +240,7 @@ class LlmActivities:
             budget_tokens=provider.context_window - args.max_tokens,
             cite=args.cite,
             count=await _counter(provider, [args.instruction, *(d.text for d in documents)]),
+            fence=fence,
         )
         request = LLMRequest(
             model="",
@@ -255,7 +257,7 @@ class LlmActivities:
         )
         if deltas is not None:
             await deltas.flush()
-        text = outcome.response.text.strip()
+        text = context.without_fences(outcome.response.text, fence)
         if args.bullets_from and isinstance(outcome.data, dict):
             items = outcome.data.get(args.bullets_from) or []
             text = "\n".join(f"- {item}" for item in items if str(item).strip())
