@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from activities.knowledge.keywords import tokenize
 from activities.llm.base import Message
 from aios.models import Citation, Passage, SourcePassages
 
@@ -201,10 +202,55 @@ def cited_numbers(text: str) -> list[int]:
     return seen
 
 
-def evidence_section(documents: list[ContextDocument], notes: list[ContextDocument]) -> str:
-    """Notes under the citation number and title of the document each belongs to."""
-    parts = ["## Key points by source"]
-    for i, note in enumerate(notes):
-        doc = documents[i] if i < len(documents) else note
-        parts.append(f"**[{doc.n}] {doc.title or doc.source}**\n{note.text.strip()}")
+def quotes_of(documents: Any) -> list[list[str]]:
+    """The verbatim quotes each document carries (retrieved sources have `quotes`), in order."""
+    items = documents if isinstance(documents, list) else [documents]
+    out: list[list[str]] = []
+    for item in items:
+        quotes = item.get("quotes") if isinstance(item, dict) else None
+        out.append([str(q.get("text", "")) for q in quotes or [] if isinstance(q, dict)])
+    return out
+
+
+# A note counts as supported when at least this share of its (stemmed, stopword-free) words
+# appears in one quote of its source.
+SUPPORT_THRESHOLD = 0.5
+
+
+def supported(note: str, quotes: list[str]) -> bool:
+    words = set(tokenize(note))
+    if not words:
+        return True
+    return any(
+        len(words & set(tokenize(quote))) / len(words) >= SUPPORT_THRESHOLD for quote in quotes
+    )
+
+
+def evidence_section(
+    documents: list[ContextDocument],
+    notes: list[ContextDocument] | None,
+    quotes: list[list[str]] | None = None,
+) -> str:
+    """What the answer rests on, under each document's citation number and title: the notes
+    (e.g. key points a model extracted) and/or the document's verbatim quotes. When both are
+    given, a note line no quote supports is flagged, so a reader knows what to check."""
+    count = max(len(notes or []), len(quotes or []))
+    parts = ["## Evidence by source" if quotes and not notes else "## Key points by source"]
+    for i in range(count):
+        doc = documents[i] if i < len(documents) else (notes or [])[i]
+        block = [f"**[{doc.n}] {doc.title or doc.source}**"]
+        doc_quotes = quotes[i] if quotes and i < len(quotes) else []
+        if notes and i < len(notes):
+            for line in notes[i].text.strip().splitlines():
+                point = line.strip()
+                if not point:
+                    continue
+                if quotes is not None and not supported(point.lstrip("-* "), doc_quotes):
+                    point += " _(not supported by the quoted evidence)_"
+                block.append(point)
+        if doc_quotes:
+            if notes:
+                block.append("Quoted evidence:")
+            block += [f'> "{quote}"' for quote in doc_quotes]
+        parts.append("\n".join(block))
     return "\n\n".join(parts)

@@ -10,6 +10,7 @@ from typing import Any
 import pydantic
 
 from activities.llm.activities import LlmStepArgs
+from activities.memory import MemoryStepArgs
 from activities.rag import RetrieveArgs
 from activities.tools.registry import ToolRegistry
 from aios.errors import describe_field_errors
@@ -21,6 +22,7 @@ from aios.vocabulary import StepKind
 STEP_ARGS: dict[StepKind, type[pydantic.BaseModel]] = {
     StepKind.LLM: LlmStepArgs,
     StepKind.RETRIEVE: RetrieveArgs,
+    StepKind.MEMORY: MemoryStepArgs,
     StepKind.AGENT: AgentStepArgs,
 }
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +26,7 @@ from activities.llm.activities import LlmActivities
 from activities.llm.base import LLMRequest
 from activities.plan_checks import check_plan
 from activities.tools.registry import ToolRegistry
+from aios.config import BUNDLED_MODEL
 from aios.errors import ValidationFailed, describe_field_errors
 from aios.models import Message, PlanningInput, PlanningResult, Usage
 from aios.plan import (
@@ -60,19 +61,35 @@ class ResearchReportInputs(BaseModel):
     k: int = Field(default=8, ge=1, le=50, description="chunks to retrieve")
     max_sources: int = Field(default=4, ge=1, le=20, description="sources to read in parallel")
     publish: bool = Field(default=False, description="publish the report (asks for approval)")
+    key_points: Literal["auto", "model", "quotes"] = Field(
+        default="auto",
+        description="evidence under each source: `model` = key points the model extracts "
+        "(checked against verbatim quotes), `quotes` = the sentences that best support the "
+        "question, verbatim; `auto` = quotes with the bundled model, key points otherwise",
+    )
     approval_timeout_s: float = Field(default=86400.0, gt=0, le=30 * 86400)
 
 
 def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
     """The goal enters the plan only through `run.goal` references: it is data, never template
-    syntax, whatever it contains."""
+    syntax, whatever it contains.
+
+    Every source comes with its best sentences, verbatim (`quotes`). With `key_points="model"`
+    the model also extracts key points per source (in parallel), and the report flags any key
+    point that no quote supports; with `"quotes"` the quotes are the evidence."""
     llm_retry = RetrySpec(max_attempts=4, initial_interval_s=2.0)
+    model_notes = inputs.key_points != "quotes"
     steps = [
         Step(
             id="retrieve",
             kind=StepKind.RETRIEVE,
             title="Retrieve sources",
-            args={"query": {"$ref": "run.goal"}, "k": inputs.k, "max_sources": inputs.max_sources},
+            args={
+                "query": {"$ref": "run.goal"},
+                "k": inputs.k,
+                "max_sources": inputs.max_sources,
+                "quotes": 3,
+            },
             timeout_s=120,
         ),
         Step(
@@ -99,7 +116,7 @@ def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
             id="report",
             kind=StepKind.LLM,
             title="Write the report",
-            depends_on=["extract"],
+            depends_on=["extract" if model_notes else "retrieve"],
             args={
                 "instruction": (
                     "Answer in one short paragraph: {{run.goal}}\n"
@@ -107,7 +124,8 @@ def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
                     "documents, say that the knowledge base has nothing on this topic."
                 ),
                 "documents": {"$ref": "steps.retrieve.output.sources"},
-                "evidence": {"$ref": "steps.extract.output"},
+                **({"evidence": {"$ref": "steps.extract.output"}} if model_notes else {}),
+                "quotes": True,
                 "cite": True,
                 "model": "strong",
                 "max_tokens": 400,
@@ -144,14 +162,19 @@ TEMPLATES: dict[str, tuple[type[BaseModel], Callable[[str, Any], Plan]]] = {
 }
 
 
-def rule_plan(goal: str, skill: str | None, inputs: dict[str, Any]) -> tuple[Plan, str]:
-    """The rule-based planner: the named template, else the one the goal matches."""
+def rule_plan(
+    goal: str, skill: str | None, inputs: dict[str, Any], *, bundled_model: bool = False
+) -> tuple[Plan, str]:
+    """The rule-based planner: the named template, else the one the goal matches.
+    `bundled_model` says the fast model is the small offline one (see `ResearchReportInputs`)."""
     name = skill or "research_report"  # every free-form goal is a research question today
     if name not in TEMPLATES:
         raise ValidationFailed(f"unknown skill {name!r}; available: {', '.join(sorted(TEMPLATES))}")
     inputs_model, build = TEMPLATES[name]
     valid_keys = ", ".join(sorted(inputs_model.model_fields))
     parsed = parse_args(inputs_model, inputs, f"skill {name!r} inputs (valid keys: {valid_keys})")
+    if isinstance(parsed, ResearchReportInputs) and parsed.key_points == "auto":
+        parsed.key_points = "quotes" if bundled_model else "model"
     return build(goal, parsed), f"rule-based planner: template {name!r}"
 
 
@@ -176,7 +199,7 @@ PLAN_SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "id": {"type": "string", "pattern": STEP_ID_PATTERN},
-                    "kind": {"type": "string", "enum": ["tool", "llm", "retrieve", "agent"]},
+                    "kind": {"type": "string", "enum": ["tool", "llm", "retrieve", "agent", "memory"]},
                     "title": {"type": "string"},
                     "tool": {"type": ["string", "null"]},
                     "args": {"type": "object"},
@@ -191,9 +214,10 @@ PLAN_SCHEMA: dict[str, Any] = {
 }
 PLANNER_SYSTEM = """You plan work for AIOS.
 Answer with a JSON plan: {"steps": [...], "result_step": id}.
-Each step: {"id": lowercase-id, "kind": one of tool|llm|retrieve|agent, "title", "tool" (tool steps
+Each step: {"id": lowercase-id, "kind": one of tool|llm|retrieve|agent|memory, "title", "tool" (tool steps
 only), "args", "depends_on": [ids of earlier steps it needs]}.
 - retrieve: search the knowledge base. args {"query": text, "k": number}.
+- memory: the user's memory. args {"op": "read", "query": text} or {"op": "write", "text": text}.
 - llm: one model call. args {"instruction": text, "documents": optional reference}.
 - tool: call one tool. args must match the tool's input schema.
 - agent: a model that calls tools in a loop. args {"instruction", "tools": [tool names],
@@ -263,7 +287,12 @@ class PlanningActivities:
                 raise ValidationFailed(str(e)) from None
             chosen = choose_planner(request.planner, request.goal, request.skill)
             if chosen == PlannerName.RULE:
-                plan, rationale = rule_plan(request.goal, request.skill, request.inputs)
+                plan, rationale = rule_plan(
+                    request.goal,
+                    request.skill,
+                    request.inputs,
+                    bundled_model=self._llm.fast_model == BUNDLED_MODEL,
+                )
             else:
                 plan, rationale, usage = await self._llm_plan(request)
                 replannable = True

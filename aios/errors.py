@@ -43,6 +43,11 @@ class ValidationFailed(UserError):
     code = "validation_failed"
 
 
+class UnsupportedMediaType(UserError):
+    http_status = 415
+    code = "unsupported_media_type"
+
+
 class NotFound(UserError):
     http_status = 404
     code = "not_found"

@@ -39,6 +39,7 @@ class Usage(BaseModel):
 class Citation(BaseModel):
     source: str
     title: str = ""
+    document_id: str = ""
     chunk_id: str = ""
     snippet: str = ""
     score: float = 0.0
@@ -64,18 +65,33 @@ class Passage(BaseModel):
         return Citation(
             source=self.source,
             title=self.title,
+            document_id=self.document_id,
             chunk_id=self.chunk_id,
             snippet=self.snippet,
             score=self.score,
         )
 
 
+class Quote(BaseModel):
+    """A sentence of a chunk, verbatim: `chunk text[start:end] == text`. Evidence a reader can
+    check, ranked by how well it supports the query."""
+
+    text: str
+    chunk_id: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    score: float = 0.0
+
+
 class SourcePassages(BaseModel):
-    """The passages retrieved from one source, best first."""
+    """The passages retrieved from one source, best first, and (when asked for) the sentences
+    that best support the query."""
 
     source: str
     title: str = ""
+    document_id: str = ""
     chunks: list[Passage] = Field(default_factory=list)
+    quotes: list[Quote] = Field(default_factory=list)
 
 
 class RetrieveOutput(BaseModel):
@@ -361,34 +377,71 @@ class ToolSpec(BaseModel):
     timeout_s: float = 60.0
 
 
+class IngestItem(BaseModel):
+    """One document of an ingestion job: an uploaded body (by its sha256) or a URL to fetch."""
+
+    document_id: str
+    source: str
+    title: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    name: str = ""  # a file name: its suffix chooses the loader
+    content_type: str | None = None
+    upload_sha256: str | None = None
+    url: str | None = None
+
+
+class SqlIngestSource(BaseModel):
+    """Rows of a read-only query on a configured database (`AIOS_SQL_SOURCES`), one document
+    each."""
+
+    database: str = Field(min_length=1, max_length=100, description="a configured source name")
+    query: str = Field(min_length=1, max_length=20_000)
+    id_column: str | None = Field(default=None, description="the row's stable id (default: hash)")
+    title_column: str | None = None
+    text_columns: list[str] | None = Field(default=None, description="default: every column")
+
+
 class IngestInput(BaseModel):
     tenant: str = "default"
-    paths: list[str] = Field(default_factory=list)
-    urls: list[str] = Field(default_factory=list)
+    items: list[IngestItem] = Field(default_factory=list)
+    sql: list[SqlIngestSource] = Field(default_factory=list)
 
 
-class IngestFileInput(BaseModel):
-    tenant: str = "default"
-    path: str
+class IngestBatchInput(BaseModel):
+    tenant: str
+    job_id: str
+    items: list[IngestItem]
+
+
+class SqlLoadInput(BaseModel):
+    tenant: str
+    source: SqlIngestSource
 
 
 class IngestedDocument(BaseModel):
     document_id: str
     source: str
-    title: str
-    chunks: int
+    title: str = ""
+    chunks: int = 0
     unchanged: bool = False
+    error: str | None = None
 
 
-class IngestResult(BaseModel):
+class IngestBatchResult(BaseModel):
     documents: list[IngestedDocument] = Field(default_factory=list)
-    errors: list[str] = Field(default_factory=list)
 
 
-class ListFilesInput(BaseModel):
-    paths: list[str]
+IngestStatus = Literal["queued", "running", "completed", "failed"]
+MAX_REPORTED_ERRORS = 100
 
 
-class ListFilesResult(BaseModel):
-    files: list[str]
+class IngestProgress(BaseModel):
+    """An ingestion job as `GET /v1/documents/jobs/{id}` shows it (also the workflow's result)."""
+
+    status: IngestStatus = "queued"
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    unchanged: int = 0
+    chunks: int = 0
     errors: list[str] = Field(default_factory=list)

@@ -27,12 +27,13 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from aios.vocabulary import IMPLEMENTED_PLANNERS, Activity, PlannerName, StepKind
 
 # The activity that runs each step kind: the workflow dispatches on this map. `approval` steps are
-# run by the workflow itself. `skill` and `memory` steps are part of the plan language and
-# validate structurally, but a plan using them is refused until their layers exist.
+# run by the workflow itself. `skill` steps are part of the plan language and validate
+# structurally, but a plan using them is refused until their layer exists.
 STEP_ACTIVITY: dict[StepKind, Activity] = {
     StepKind.TOOL: Activity.INVOKE_TOOL,
     StepKind.LLM: Activity.LLM_COMPLETE,
     StepKind.RETRIEVE: Activity.RETRIEVE,
+    StepKind.MEMORY: Activity.MEMORY,
 }
 # `approval` and `agent` steps are run by the workflow itself (an agent step is a loop of
 # AGENT_TURN and INVOKE_TOOL activities).

@@ -18,8 +18,9 @@ class Activity(StrEnum):
     LLM_COMPLETE = "aios.llm_complete"
     AGENT_TURN = "aios.agent_turn"
     RETRIEVE = "aios.retrieve"
-    LIST_FILES = "aios.list_files"
-    INGEST_FILE = "aios.ingest_file"
+    INGEST_BATCH = "aios.ingest_batch"
+    LOAD_SQL_SOURCE = "aios.load_sql_source"
+    MEMORY = "aios.memory"
 
 
 class StepKind(StrEnum):
@@ -120,3 +121,9 @@ class Provider(StrEnum):
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
     LOCAL = "local"
+
+
+# File types the knowledge base can ingest (by suffix); anything else is refused with this list.
+INGESTIBLE_SUFFIXES: frozenset[str] = frozenset(
+    {".txt", ".text", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf", ".json", ".csv"}
+)

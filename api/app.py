@@ -8,18 +8,20 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from fastapi import FastAPI
-from qdrant_client import AsyncQdrantClient
 from temporalio.client import Client
 
+from activities.knowledge import KnowledgeIndex, open_knowledge
+from activities.memory import MemoryService, open_memory
 from activities.tools import ToolRegistry, build_registry
 from aios import db
 from aios.config import Settings
-from aios.stores import open_qdrant
+from aios.stores import VectorStore, open_vectors
 from aios.stores.deltas import DeltaHub
 from aios.temporal import connect
 from api import problems
 from api.middleware import RequestLog, RequestSizeLimit
-from api.routes import health, runs
+from api.routes import documents, health, runs, search
+from api.routes import memory as memory_routes
 
 log = logging.getLogger("aios.api")
 
@@ -29,14 +31,16 @@ def create_app(
     *,
     pool: asyncpg.Pool | None = None,
     temporal: Client | None = None,
-    qdrant: AsyncQdrantClient | None = None,
+    vectors: VectorStore | None = None,
     registry: ToolRegistry | None = None,
+    knowledge: KnowledgeIndex | None = None,
+    memory: MemoryService | None = None,
 ) -> FastAPI:
     """Clients passed in are shared (the dev stack and tests); missing ones are opened here.
     The tool registry is read for its schemas (plans are validated before a run starts); the API
     never executes a tool.
 
-    In Qdrant local mode a separate API process cannot open the files the worker holds, so it
+    With embedded Qdrant (Edge) a separate API process cannot open the files the worker holds, so it
     reports Qdrant as not ready rather than fighting over the lock.
     """
 
@@ -48,16 +52,26 @@ def create_app(
         app.state.registry = registry or build_registry(settings.tool_plugins)
         app.state.pool = pool or await db.connect(settings.require_database_url())
         app.state.temporal = temporal or await connect(settings, app.state.pool)
-        app.state.qdrant = qdrant or (open_qdrant(settings) if settings.qdrant_url else None)
+        app.state.vectors = vectors or (open_vectors(settings) if settings.qdrant_url else None)
         app.state.deltas = DeltaHub(app.state.pool)
+        # Search and deletes need the knowledge index: shared in the dev stack, opened here
+        # against a Qdrant server, absent with embedded Qdrant (the worker process holds its files).
+        app.state.knowledge = knowledge or (
+            open_knowledge(settings, app.state.vectors) if app.state.vectors else None
+        )
+        app.state.memory = memory or (
+            open_memory(settings, app.state.pool, app.state.vectors, app.state.knowledge.embedder)
+            if app.state.knowledge is not None and app.state.vectors is not None
+            else None
+        )
         try:
             yield
         finally:
             await app.state.deltas.aclose()
             if own_pool:
                 await app.state.pool.close()
-            if qdrant is None and app.state.qdrant is not None:
-                await app.state.qdrant.close()
+            if vectors is None and app.state.vectors is not None:
+                await app.state.vectors.close()
 
     app = FastAPI(
         title="AIOS",
@@ -68,8 +82,15 @@ def create_app(
     problems.install(app)
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(documents.router)
+    app.include_router(search.router)
+    app.include_router(memory_routes.router)
 
     # Added last = outermost: the size limit sees the request before anything else reads it.
     app.add_middleware(RequestLog)
-    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        RequestSizeLimit,
+        max_bytes=settings.max_request_bytes,
+        upload_paths={documents.router.prefix: settings.max_upload_bytes},
+    )
     return app

@@ -9,13 +9,15 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from qdrant_client import AsyncQdrantClient
 from temporalio.client import Client
 
+from activities.knowledge import KnowledgeIndex
+from activities.memory import MemoryService
 from activities.tools import ToolRegistry
 from aios.config import Settings
-from aios.errors import Unauthorized
+from aios.errors import ConfigurationError, Unauthorized
 from aios.stores.deltas import DeltaHub
+from aios.stores.vectors import VectorStore
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,33 @@ def _registry(request: Request) -> ToolRegistry:
     return registry
 
 
-def _qdrant(request: Request) -> AsyncQdrantClient | None:
-    client: AsyncQdrantClient | None = request.app.state.qdrant
+def _vectors(request: Request) -> VectorStore | None:
+    client: VectorStore | None = request.app.state.vectors
     return client
+
+
+def _knowledge(request: Request) -> KnowledgeIndex:
+    """The knowledge index, or 503 when this API process cannot open it (embedded Qdrant is
+    held by the process running the workers)."""
+    index: KnowledgeIndex | None = request.app.state.knowledge
+    if index is None:
+        raise ConfigurationError(
+            "documents and search need the knowledge index, which this API process cannot open: "
+            "embedded Qdrant (Edge) is held by the worker process. Run `aios dev` (one process), "
+            "or "
+            "point the API and the workers at a Qdrant server with AIOS_QDRANT_URL"
+        )
+    return index
+
+
+def _memory(request: Request) -> MemoryService:
+    memory: MemoryService | None = request.app.state.memory
+    if memory is None:
+        raise ConfigurationError(
+            "memory needs the vector index, which this API process cannot open: run `aios dev` "
+            "(one process), or point the API and the workers at a Qdrant server (AIOS_QDRANT_URL)"
+        )
+    return memory
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -78,7 +104,9 @@ def _principal(
 SettingsDep = Annotated[Settings, Depends(_settings)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
 DbDep = Annotated[asyncpg.Pool, Depends(_pool)]
-QdrantDep = Annotated[AsyncQdrantClient | None, Depends(_qdrant)]
+VectorsDep = Annotated[VectorStore | None, Depends(_vectors)]
+KnowledgeDep = Annotated[KnowledgeIndex, Depends(_knowledge)]
+MemoryDep = Annotated[MemoryService, Depends(_memory)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 RegistryDep = Annotated[ToolRegistry, Depends(_registry)]
 DeltasDep = Annotated[DeltaHub, Depends(_deltas)]

@@ -28,19 +28,24 @@ class BodyTooLarge(HTTPException):
 
 class RequestSizeLimit:
     """Refuse request bodies over `max_bytes` with 413 problem+json: by `Content-Length` before
-    reading anything, and while reading for bodies sent without one (chunked)."""
+    reading anything, and while reading for bodies sent without one (chunked). Paths in
+    `upload_paths` (exact) take their own, larger limit."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, upload_paths: dict[str, int] | None = None
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.upload_paths = upload_paths or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.upload_paths.get(scope["path"].rstrip("/"), self.default_max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await too_large(self.max_bytes)(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await too_large(max_bytes)(scope, receive, send)
             return
         received = 0
         response_started = False
@@ -50,7 +55,7 @@ class RequestSizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise BodyTooLarge
             return message
 
@@ -64,7 +69,7 @@ class RequestSizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await too_large(self.max_bytes)(scope, receive, send)
+                await too_large(max_bytes)(scope, receive, send)
 
 
 class RequestLog:

@@ -1,5 +1,6 @@
-"""`aios demo`: the README's first command. Starts the embedded stack, indexes the sample corpus,
-runs a research report through the API, prints it and where to look."""
+"""`aios demo`: the README's first command. Starts the embedded stack, uploads the sample corpus
+through the API (as `aios ingest` does), runs a research report through the API, prints it and
+where to look."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from pathlib import Path
 
 from aios.client import ApiClient, follow, format_report
 from aios.config import Settings
-from aios.models import IngestInput, IngestResult
 from cli.devstack import running_stack, say
-from workflows.ingest import IngestWorkflow
+from cli.knowledge import ingest, summarise
 
 SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "docs"
 DEMO_GOAL = "How does AIOS keep agent runs durable, and how do human approvals work?"
@@ -28,18 +28,11 @@ async def run_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     async with running_stack(settings) as dev:
         say(f"stack up in {time.monotonic() - started:.1f}s")
-        say(f"indexing the sample corpus {corpus} ...")
-        ingest: IngestResult = await dev.client.execute_workflow(
-            IngestWorkflow.run,
-            IngestInput(paths=[str(corpus)]),
-            id=f"ingest-sample-corpus-{int(time.time())}",
-            task_queue=dev.settings.task_queue,
-            static_summary=f"index {corpus}",
-        )
-        chunks = sum(d.chunks for d in ingest.documents)
-        say(f"indexed {len(ingest.documents)} documents ({chunks} chunks)")
-        for error in ingest.errors:
-            say(f"  not indexed: {error}")
+        say(f"indexing the sample corpus {corpus} through the API ...")
+        async with ApiClient(dev.api_url, dev.api_key, timeout_s=60) as api:
+            ingested = await ingest(api, [corpus], show_progress=sys.stderr.isatty())
+        for line in summarise(ingested):
+            say(line)
         run_started = time.monotonic()
         async with ApiClient(dev.api_url, dev.api_key, timeout_s=60) as api:
             created = await api.create_run({"goal": goal})

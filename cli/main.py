@@ -1,8 +1,9 @@
 """The `aios` command line.
 
 Server verbs (`dev`, `demo`, `worker`, `api`) run parts of the system; client verbs (`run`,
-`status`, `runs`, `approve`, `cancel`) talk to the API at AIOS_API_URL with AIOS_API_KEY — or, when
-those are unset, to the stack `aios dev` is running from this directory.
+`status`, `runs`, `approve`, `cancel`, `ingest`, `search`, `documents`) talk to the API at
+AIOS_API_URL with AIOS_API_KEY — or, when those are unset, to the stack `aios dev` is running
+from this directory.
 
 This package is the composition root: it may import every layer, and nothing imports it.
 """
@@ -22,7 +23,7 @@ import pydantic
 from aios.client import ApiClient, ApiError, follow, format_report, write_inline
 from aios.config import Settings
 from aios.errors import AiosError
-from cli import logs
+from cli import knowledge, logs
 from cli.runtime import read_runtime
 
 # Verbs that run a part of the system (and log what it does), as opposed to client verbs.
@@ -229,6 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         return p
 
+    def client_verb(
+        name: str, fn: Callable[[ApiClient, argparse.Namespace], Awaitable[int]], help: str
+    ) -> Any:
+        async def with_api(args: argparse.Namespace) -> int:
+            async with _api(_settings()) as api:
+                return await fn(api, args)
+
+        return verb(name, with_api, help)
+
     verb("dev", cmd_dev, "start the embedded stack in the foreground (Ctrl-C stops it)")
     demo = verb("demo", cmd_demo, "start the stack, index the sample corpus, run a research report")
     demo.add_argument("--goal", help="the research question (default: one about AIOS itself)")
@@ -258,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument("--reason")
     cancel = verb("cancel", cmd_cancel, "cancel a run")
     cancel.add_argument("run_id")
+    knowledge.add_verbs(client_verb)
     return parser
 
 

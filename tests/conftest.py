@@ -26,7 +26,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.rag import Embedder
+from activities.knowledge import LocalEmbedder as Embedder
 from aios import db
 from aios import search_attributes as sa
 from aios.artifacts import data_converter
@@ -55,8 +55,17 @@ _LIVE_HOSTS = {
 }
 
 
+def _numeric(host: Any) -> bool:
+    """An address literal in any spelling (`2130706433`, `0x7f.1`): no DNS query is made."""
+    try:
+        _real_getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+    except (OSError, UnicodeError):
+        return False
+    return True
+
+
 def _local_only_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-    if host not in _LOCAL | _LIVE_HOSTS and not str(host).startswith("127."):
+    if host not in _LOCAL | _LIVE_HOSTS and not str(host).startswith("127.") and not _numeric(host):
         raise OSError(f"tests must not reach {host!r}: use the fake OpenAI server")
     return _real_getaddrinfo(host, *args, **kwargs)
 
@@ -167,7 +176,13 @@ class Stack:
 async def running_stack(
     settings: Settings, pool: asyncpg.Pool, env: WorkflowEnvironment, embedder: Embedder
 ) -> AsyncIterator[Stack]:
-    """A worker with every built-in and test tool, on the settings' own task queue."""
+    """A worker with every built-in and test tool, on the settings' own task queue. Each stack
+    has its own vector index (under the test's data dir), so the knowledge and memory tables of
+    the shared PostgreSQL start empty too."""
+    await pool.execute(
+        "TRUNCATE documents, document_uploads, user_facts, conversation_messages,"
+        " conversation_summaries"
+    )
     resources = await Resources.open(settings, pool=pool, embedder=embedder)
     test_tools.register(resources.registry)
     worker = build_worker(env.client, resources)
@@ -196,8 +211,10 @@ def app_for(stack: Stack, **overrides: Any) -> FastAPI:
     clients: dict[str, Any] = {
         "pool": stack.pool,
         "temporal": stack.client,
-        "qdrant": stack.resources.qdrant,
+        "vectors": stack.resources.vectors,
         "registry": stack.resources.registry,
+        "knowledge": stack.resources.index,
+        "memory": stack.resources.memory,
     }
     settings = overrides.pop("settings", stack.settings)
     return create_app(settings, **{**clients, **overrides})

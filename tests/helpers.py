@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from aios.models import AgentRunInput, RunState
+from aios.models import AgentRunInput, IngestInput, IngestItem, IngestProgress, RunState
 from aios.plan import Plan
-from tests.conftest import run_id
+from aios.stores import DocumentStore
+from aios.stores.documents import document_id_for
+from tests.conftest import REPO, run_id
 from workflows.agent_run import AgentRunWorkflow
+from workflows.ingest import IngestWorkflow
 
 
 async def start_plan(
@@ -62,3 +66,36 @@ async def current_details(handle: WorkflowHandle[Any, Any]) -> str:
     metadata = await handle.query("__temporal_workflow_metadata")
     details: str = metadata.current_details
     return details
+
+
+async def ingest_files(
+    client: Client, task_queue: str, pool: Any, paths: list[Any], tenant: str = "default"
+) -> IngestProgress:
+    """Ingest files as `aios ingest` does (uploaded bodies, one job), for tests that work below
+    the API; named by file name."""
+    bodies: dict[str, bytes] = {}
+    items: list[IngestItem] = []
+    for path in paths:
+        data = path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        bodies[sha] = data
+        items.append(
+            IngestItem(
+                document_id=document_id_for(tenant, path.name),
+                source=path.name,
+                name=path.name,
+                upload_sha256=sha,
+            )
+        )
+    await DocumentStore(pool).put_uploads(tenant, bodies)
+    progress: IngestProgress = await client.execute_workflow(
+        IngestWorkflow.run,
+        IngestInput(tenant=tenant, items=items),
+        id=f"ingest-{run_id()}",
+        task_queue=task_queue,
+    )
+    return progress
+
+
+def docs_files() -> list[Any]:
+    return sorted(p for p in (REPO / "docs").rglob("*.md"))

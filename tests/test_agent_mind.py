@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
-from activities.rag import Embedder
+from activities.knowledge import LocalEmbedder as Embedder
 from aios.config import Settings
 from aios.models import ApprovalDecision, EventsQuery
 from tests.conftest import AUTH, Stack, api_client, app_for, running_stack, serving

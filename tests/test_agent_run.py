@@ -12,33 +12,30 @@ from aios.models import (
     ApprovalDecision,
     CancelRequest,
     EventsQuery,
-    IngestInput,
     StepOutputQuery,
 )
-from tests.conftest import REPO, Stack, run_id
-from tests.helpers import current_details, finish, start_plan, step, wait_for
+from tests.conftest import Stack, run_id
+from tests.helpers import (
+    current_details,
+    docs_files,
+    finish,
+    ingest_files,
+    start_plan,
+    step,
+    wait_for,
+)
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from workflows.agent_run import AgentRunWorkflow
-from workflows.ingest import IngestWorkflow
 
 
 async def test_research_report_runs_end_to_end_with_citations(
     stack: Stack, fake_openai: FakeOpenAI
 ) -> None:
-    ingest = await stack.client.execute_workflow(
-        IngestWorkflow.run,
-        IngestInput(paths=[str(REPO / "docs")]),
-        id=f"ingest-{run_id()}",
-        task_queue=stack.settings.task_queue,
-    )
-    assert len(ingest.documents) >= 3 and not ingest.errors
-    again = await stack.client.execute_workflow(
-        IngestWorkflow.run,
-        IngestInput(paths=[str(REPO / "docs")]),
-        id=f"ingest-{run_id()}",
-        task_queue=stack.settings.task_queue,
-    )
-    assert all(d.unchanged for d in again.documents), "re-ingesting unchanged files is a no-op"
+    files = docs_files()
+    ingest = await ingest_files(stack.client, stack.settings.task_queue, stack.pool, files)
+    assert ingest.done == len(files) >= 3 and not ingest.errors and ingest.status == "completed"
+    again = await ingest_files(stack.client, stack.settings.task_queue, stack.pool, files)
+    assert again.unchanged == len(files), "re-ingesting unchanged files is a no-op"
 
     state = await stack.client.execute_workflow(
         AgentRunWorkflow.run,

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.rag import Embedder
+from activities.knowledge import LocalEmbedder as Embedder
 from aios.artifacts import data_converter
 from aios.config import Settings
 from aios.models import RunState

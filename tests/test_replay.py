@@ -16,15 +16,14 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from aios.models import AgentRunInput, ApprovalDecision, IngestInput
-from tests.conftest import REPO, Stack, run_id
-from tests.helpers import finish, start_plan, wait_for
+from aios.models import AgentRunInput, ApprovalDecision
+from tests.conftest import Stack, run_id
+from tests.helpers import docs_files, finish, ingest_files, start_plan, wait_for
 from tests.support.fake_openai import FakeOpenAI
 from tests.test_agent_mind import AGENT_PLAN, AGENT_SCRIPT
 from tests.test_agent_run import APPROVAL_PLAN
 from workers.main import WORKFLOWS
 from workflows.agent_run import AgentRunWorkflow
-from workflows.ingest import IngestWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
@@ -69,12 +68,7 @@ async def test_record_histories(stack: Stack, fake_openai: FakeOpenAI) -> None:
     assert (await finish(agent)).status == "completed"
     await save("agent_step_with_approval", agent)
 
-    await stack.client.execute_workflow(
-        IngestWorkflow.run,
-        IngestInput(paths=[str(REPO / "docs")]),
-        id=f"ingest-{run_id()}",
-        task_queue=stack.settings.task_queue,
-    )
+    await ingest_files(stack.client, stack.settings.task_queue, stack.pool, docs_files())
     research = await stack.client.start_workflow(
         AgentRunWorkflow.run,
         AgentRunInput(goal="How do approvals work?", inputs={"max_sources": 2}),

@@ -12,19 +12,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
-from qdrant_client import AsyncQdrantClient
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.knowledge import KnowledgeIndex, TextEmbedder, embedder_for, open_knowledge
 from activities.llm.activities import LlmActivities
 from activities.llm.router import ModelRouter
+from activities.memory import MemoryActivities, MemoryService, open_memory
 from activities.planning import PlanningActivities
-from activities.rag import Embedder, RagActivities, VectorIndex
+from activities.rag import RagActivities, ingest_limits
 from activities.tools import build_registry
-from activities.tools.registry import ToolActivities, ToolRegistry
+from activities.tools.registry import ToolActivities, ToolRegistry, ToolServices
 from aios import db
 from aios.config import Settings
-from aios.stores import DocumentStore, open_qdrant
+from aios.stores import DocumentStore, VectorStore, open_vectors
 from aios.temporal import connect
 from workflows.agent_run import AgentRunWorkflow
 from workflows.ingest import IngestWorkflow
@@ -38,9 +39,10 @@ WORKFLOWS = [AgentRunWorkflow, IngestWorkflow]
 class Resources:
     settings: Settings
     pool: asyncpg.Pool
-    qdrant: AsyncQdrantClient
-    embedder: Embedder
-    index: VectorIndex
+    vectors: VectorStore
+    embedder: TextEmbedder
+    index: KnowledgeIndex
+    memory: MemoryService
     router: ModelRouter
     registry: ToolRegistry
     # A pool passed in belongs to the caller (the dev stack shares it with the API).
@@ -52,21 +54,21 @@ class Resources:
         settings: Settings,
         *,
         pool: asyncpg.Pool | None = None,
-        embedder: Embedder | None = None,
+        embedder: TextEmbedder | None = None,
     ) -> Resources:
         owns_pool = pool is None
         pool = pool or await db.connect(settings.require_database_url())
-        qdrant = open_qdrant(settings)
-        embedder = embedder or Embedder(settings.embedding_model)
+        vectors = open_vectors(settings)
+        embedder = embedder or embedder_for(settings)
         registry = build_registry(settings.tool_plugins)
+        index = open_knowledge(settings, vectors, embedder)
         return cls(
             settings=settings,
             pool=pool,
-            qdrant=qdrant,
+            vectors=vectors,
             embedder=embedder,
-            index=VectorIndex(
-                qdrant, settings.collection, embedder, local_mode=settings.qdrant_url is None
-            ),
+            index=index,
+            memory=open_memory(settings, pool, vectors, embedder),
             router=ModelRouter(settings.llm_config()),
             registry=registry,
             owns_pool=owns_pool,
@@ -74,14 +76,21 @@ class Resources:
 
     async def aclose(self) -> None:
         await self.router.aclose()
-        await self.qdrant.close()
+        await self.vectors.close()
         if self.owns_pool:
             await self.pool.close()
 
 
 def build_worker(client: Client, resources: Resources, *, task_queue: str | None = None) -> Worker:
-    tools = ToolActivities(resources.registry, resources.pool)
-    rag = RagActivities(resources.index, DocumentStore(resources.pool))
+    tools = ToolActivities(
+        resources.registry,
+        resources.pool,
+        ToolServices(knowledge=resources.index, memory=resources.memory),
+    )
+    memory = MemoryActivities(resources.memory, resources.router)
+    rag = RagActivities(
+        resources.index, DocumentStore(resources.pool), ingest_limits(resources.settings)
+    )
     llm = LlmActivities(resources.router, resources.registry, resources.pool)
     return Worker(
         client,
@@ -93,8 +102,9 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
             llm.complete,
             llm.agent_turn,
             rag.retrieve,
-            rag.list_files,
-            rag.ingest_file,
+            rag.ingest_batch,
+            rag.load_sql_source,
+            memory.memory,
         ],
         # A worker killed mid-activity should not block shutdown of the others for long.
         graceful_shutdown_timeout=timedelta(seconds=5),

@@ -65,6 +65,9 @@ class LlmStepArgs(BaseModel):
     # Notes per document, in the documents' order (e.g. key points extracted from each source):
     # appended under the documents' citation numbers so a reader sees what the answer rests on.
     evidence: list[Any] | None = None
+    # Append each document's verbatim quotes (retrieved sources carry them) under its number;
+    # with `evidence`, notes that no quote supports are flagged.
+    quotes: bool = False
     # Present the structured answer (`data`) as a bullet list under this key in the text.
     bullets_from: str | None = None
 
@@ -218,6 +221,11 @@ class LlmActivities:
         """Streamed text goes to the run's event stream (`llm.delta`), not into the history."""
         return DeltaPublisher(self._pool, run_id, step_id, attempt=activity.info().attempt)
 
+    @property
+    def fast_model(self) -> str:
+        """provider:model of the fast tier."""
+        return self._router.spec("fast")
+
     def caller(self, budget: Budget | None, max_attempts: int) -> ModelCaller:
         return ModelCaller(
             self._router,
@@ -269,8 +277,12 @@ class LlmActivities:
             used = [documents[n - 1] for n in numbers] or documents
         else:
             used = documents
-        if args.evidence:
-            text += "\n\n" + context.evidence_section(documents, context.normalize(args.evidence))
+        if args.evidence or args.quotes:
+            text += "\n\n" + context.evidence_section(
+                documents,
+                context.normalize(args.evidence) if args.evidence else None,
+                context.quotes_of(args.documents) if args.quotes else None,
+            )
         return StepResult(
             output={
                 "text": text,

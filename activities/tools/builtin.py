@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from pydantic import BaseModel, Field, field_validator
 
+from activities.knowledge import SearchMode
+from activities.rag import RetrieveArgs, retrieve
 from activities.tools.registry import Tool, ToolContext, ToolRegistry
+from aios.errors import UserError
 from aios.stores import PublishedReport, ReportStore
 
 MAX_TITLE_CHARS = 300
@@ -59,6 +62,35 @@ async def word_count(args: WordCountArgs, ctx: ToolContext) -> dict[str, Any]:
 def register_builtin_tools(registry: ToolRegistry) -> None:
     registry.register(
         Tool(
+            name="rag_search",
+            description="Search the knowledge base: passages for a query, with the sentences "
+            "that best support it, verbatim.",
+            args_model=RagSearchArgs,
+            fn=rag_search,
+            timeout_s=60.0,
+        )
+    )
+    registry.register(
+        Tool(
+            name="memory_read",
+            description="Recall what is known about the user: facts, preferences and memories "
+            "related to a query.",
+            args_model=MemoryReadArgs,
+            fn=memory_read,
+        )
+    )
+    registry.register(
+        Tool(
+            name="memory_write",
+            description="Remember something for the user (a text, or a fact/preference as "
+            "key and value).",
+            args_model=MemoryWriteArgs,
+            fn=memory_write,
+            side_effects=True,
+        )
+    )
+    registry.register(
+        Tool(
             name="publish_report",
             description="Publish a finished report (title and markdown body) for readers.",
             args_model=PublishReportArgs,
@@ -75,3 +107,76 @@ def register_builtin_tools(registry: ToolRegistry) -> None:
             fn=word_count,
         )
     )
+
+
+class RagSearchArgs(BaseModel):
+    query: str = Field(min_length=1, max_length=4000, description="what to look for")
+    k: int = Field(default=5, ge=1, le=50, description="how many passages")
+    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+
+
+async def rag_search(args: RagSearchArgs, ctx: ToolContext) -> dict[str, Any]:
+    """The knowledge base's passages for a query (the same path as `retrieve` steps), with the
+    sentences that best support it, verbatim."""
+    output = await retrieve(
+        ctx.knowledge,
+        ctx.tenant,
+        RetrieveArgs(query=args.query, k=args.k, max_sources=args.k, mode=SearchMode(args.mode)),
+    )
+    return {
+        "results": [
+            {
+                "document_id": source.document_id,
+                "source": source.source,
+                "title": source.title,
+                "chunk_id": source.chunks[0].chunk_id,
+                "text": source.chunks[0].text,
+                "quotes": [q.text for q in source.quotes],
+            }
+            for source in output.sources
+        ]
+    }
+
+
+class MemoryReadArgs(BaseModel):
+    query: str | None = Field(
+        default=None, max_length=4000, description="what to recall (omit for the latest)"
+    )
+    k: int = Field(default=5, ge=1, le=50)
+
+
+async def memory_read(args: MemoryReadArgs, ctx: ToolContext) -> dict[str, Any]:
+    """The user's facts and preferences, and their memories closest to `query`."""
+    read = await ctx.memory.read(ctx.tenant, ctx.user_id, args.query, args.k)
+    return read.model_dump(mode="json")
+
+
+class MemoryWriteArgs(BaseModel):
+    text: str | None = Field(
+        default=None, min_length=1, max_length=20_000, description="something to remember"
+    )
+    key: str | None = Field(
+        default=None, max_length=200, description="with `value`: a fact or preference to store"
+    )
+    value: str | None = Field(default=None, max_length=4000)
+    kind: Literal["fact", "preference"] = "fact"
+
+
+async def memory_write(args: MemoryWriteArgs, ctx: ToolContext) -> dict[str, Any]:
+    """Remember a text (semantic memory) and/or a fact or preference about the user. Keyed on the
+    step, so a retried call never stores twice."""
+    from activities.memory import FactIn  # here: activities.memory imports the tool layer
+
+    if not args.text and not (args.key and args.value):
+        raise UserError("memory_write needs `text`, or `key` and `value`")
+    provenance = {"run_id": ctx.run_id, "step_id": ctx.step_id, "tool": "memory_write"}
+    output: dict[str, Any] = {}
+    if args.key and args.value:
+        fact = FactIn(key=args.key, value=args.value, kind=args.kind)
+        await ctx.memory.write_facts(ctx.tenant, ctx.user_id, [fact], provenance)
+        output["fact"] = args.key
+    if args.text:
+        output["memory_id"] = await ctx.memory.remember(
+            ctx.tenant, ctx.user_id, args.text, ctx.idempotency_key, provenance
+        )
+    return output

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from pydantic import BaseModel
@@ -23,11 +23,23 @@ from aios.models import StepInput, StepResult, ToolSpec
 from aios.stores import Effect, ToolEffectStore
 from aios.vocabulary import Activity
 
+if TYPE_CHECKING:  # only for annotations: the API imports the registry without these layers
+    from activities.knowledge import KnowledgeIndex
+    from activities.memory import MemoryService
+
+
+@dataclass(frozen=True)
+class ToolServices:
+    """The parts of AIOS that built-in tools use (the worker fills them in)."""
+
+    knowledge: KnowledgeIndex | None = None
+    memory: MemoryService | None = None
+
 
 @dataclass
 class ToolContext:
     """What a tool knows of the step calling it. `pool` is there for plugin tools that keep their
-    own tables; built-in tools go through the stores in `aios.stores`."""
+    own tables; built-in tools go through the stores in `aios.stores` and `services`."""
 
     tenant: str
     user_id: str
@@ -35,6 +47,19 @@ class ToolContext:
     step_id: str
     idempotency_key: str
     pool: asyncpg.Pool
+    services: ToolServices = field(default_factory=ToolServices)
+
+    @property
+    def knowledge(self) -> KnowledgeIndex:
+        if self.services.knowledge is None:
+            raise ConfigurationError("this worker has no knowledge index")
+        return self.services.knowledge
+
+    @property
+    def memory(self) -> MemoryService:
+        if self.services.memory is None:
+            raise ConfigurationError("this worker has no memory service")
+        return self.services.memory
 
     async def once(self, tool: str, effect: Effect) -> dict[str, Any]:
         """Run `effect` at most once per idempotency key (see `ToolEffectStore.once`)."""
@@ -113,9 +138,12 @@ class ToolRegistry:
 
 
 class ToolActivities:
-    def __init__(self, registry: ToolRegistry, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, registry: ToolRegistry, pool: asyncpg.Pool, services: ToolServices | None = None
+    ) -> None:
         self._registry = registry
         self._pool = pool
+        self._services = services or ToolServices()
 
     @activity.defn(name=Activity.INVOKE_TOOL)
     @classified
@@ -129,6 +157,7 @@ class ToolActivities:
             step_id=step.step_id,
             idempotency_key=step.idempotency_key,
             pool=self._pool,
+            services=self._services,
         )
         try:
             async with asyncio.timeout(tool.timeout_s):

@@ -6,10 +6,10 @@ and the workers can never disagree about a query. Each store takes the asyncpg p
 
 from aios.stores.artifacts import ArtifactStore
 from aios.stores.documents import DocumentRecord, DocumentStore
-from aios.stores.qdrant import open_qdrant
 from aios.stores.reports import PublishedReport, ReportStore
 from aios.stores.runs import RunSnapshotStore
 from aios.stores.tool_effects import Effect, ToolEffectStore
+from aios.stores.vectors import VectorStore, open_vectors
 
 __all__ = [
     "ArtifactStore",
@@ -20,5 +20,6 @@ __all__ = [
     "ReportStore",
     "RunSnapshotStore",
     "ToolEffectStore",
-    "open_qdrant",
+    "VectorStore",
+    "open_vectors",
 ]

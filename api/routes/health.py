@@ -8,7 +8,7 @@ import logging
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import DbDep, MaybePrincipalDep, QdrantDep, TemporalDep
+from api.deps import DbDep, MaybePrincipalDep, TemporalDep, VectorsDep
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(
-    temporal: TemporalDep, pool: DbDep, qdrant: QdrantDep, caller: MaybePrincipalDep
+    temporal: TemporalDep, pool: DbDep, vectors: VectorsDep, caller: MaybePrincipalDep
 ) -> JSONResponse:
     """Ready when Temporal, PostgreSQL and Qdrant all answer; 503 names what does not. Anyone
     sees `ok` / `unavailable` per dependency; the error text goes to the log and to callers with
@@ -35,9 +35,12 @@ async def readyz(
         await pool.fetchval("SELECT 1")
 
     async def check_qdrant() -> None:
-        if qdrant is None:
-            raise RuntimeError("no Qdrant client in this process")
-        await qdrant.get_collections()
+        if vectors is None:
+            raise RuntimeError(
+                "the embedded Qdrant (Edge) is held by the worker process; run the API and the "
+                "workers against a Qdrant server (AIOS_QDRANT_URL), or both in `aios dev`"
+            )
+        await vectors.ping()
 
     checks: dict[str, str] = {}
     details: dict[str, str] = {}

@@ -15,7 +15,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.rag import Embedder
+from activities.knowledge import LocalEmbedder as Embedder
 from aios.config import Settings
 from tests.conftest import Stack
 from tests.support import tools as test_tools

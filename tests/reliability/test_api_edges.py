@@ -234,14 +234,14 @@ async def test_an_idempotency_key_reused_for_another_request_is_409(api: httpx.A
 
 async def test_readiness_keeps_error_details_for_authenticated_callers(stack: Stack) -> None:
     """Defect 14: /readyz showed internal error text to anonymous callers."""
-    async with api_client(app_for(stack, qdrant=None)) as api:
+    async with api_client(app_for(stack, vectors=None)) as api:
         anonymous = await api.get("/readyz", headers={"Authorization": ""})
         assert anonymous.status_code == 503
         body = anonymous.json()
         assert body["checks"]["qdrant"] == "unavailable" and "details" not in body
         assert anonymous.headers["retry-after"]
         operator = await api.get("/readyz", headers=AUTH)
-        assert "no Qdrant client" in operator.json()["details"]["qdrant"]
+        assert "AIOS_QDRANT_URL" in operator.json()["details"]["qdrant"]
 
 
 async def test_each_request_is_one_log_line_without_secrets(

@@ -66,7 +66,7 @@ async def test_postgres_down_is_503_with_retry_after_for_large_requests(
             assert int(response.headers["retry-after"]) >= 1
             # Stores say the same, wherever they are called from (defect 10).
             with pytest.raises(TransientError, match="PostgreSQL is unreachable"):
-                await DocumentStore(pool).get("doc-1")
+                await DocumentStore(pool).get("default", "doc-1")
     finally:
         await pool.close()
 

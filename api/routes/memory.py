@@ -1,0 +1,96 @@
+"""User memory: what AIOS keeps about a user (facts, preferences, semantic memories), readable,
+writable and forgettable through one resource. Scoped to the caller's tenant."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from activities.memory import FactIn, ForgetReport, MemoryRead
+from aios.errors import ValidationFailed
+from api.deps import MemoryDep, PrincipalDep
+from api.temporal_reads import SAFE_VALUE
+
+router = APIRouter(prefix="/v1/users", tags=["memory"])
+
+UserId = Annotated[str, Path(max_length=200, pattern=SAFE_VALUE.pattern)]
+
+
+class MemoryIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+    key: str | None = Field(
+        default=None, max_length=200, description="a stable key: writing it again replaces it"
+    )
+
+
+class MemoryWrite(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "facts": [
+                        {"key": "timezone", "value": "Europe/Berlin", "kind": "preference"},
+                        {"key": "team", "value": "payments", "ttl_s": 2592000},
+                    ],
+                    "memories": [{"text": "Prefers reports with an executive summary first."}],
+                }
+            ]
+        },
+    )
+
+    facts: list[FactIn] = Field(default_factory=list, max_length=100)
+    memories: list[MemoryIn] = Field(default_factory=list, max_length=100)
+
+
+class MemoryWritten(BaseModel):
+    user_id: str
+    facts: list[str]
+    memories: list[str]
+
+
+class UserMemory(MemoryRead):
+    user_id: str
+
+
+@router.get("/{user_id}/memory", response_model=UserMemory)
+async def read_memory(
+    user_id: UserId,
+    principal: PrincipalDep,
+    memory: MemoryDep,
+    q: Annotated[str | None, Query(max_length=4000, description="rank memories by this")] = None,
+    k: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> UserMemory:
+    """The user's live facts and preferences (expired ones are gone) and their semantic memories:
+    the `k` closest to `q`, or the latest `k`."""
+    read = await memory.read(principal.tenant, user_id, q, k)
+    return UserMemory(user_id=user_id, **read.model_dump())
+
+
+@router.put("/{user_id}/memory", response_model=MemoryWritten)
+async def write_memory(
+    user_id: UserId, body: MemoryWrite, principal: PrincipalDep, memory: MemoryDep
+) -> MemoryWritten:
+    """Upsert facts and preferences (by key) and add semantic memories (a memory with a `key`
+    replaces the one written with that key before)."""
+    if not body.facts and not body.memories:
+        raise ValidationFailed("send `facts`, `memories` or both")
+    provenance = {"source": "api", "by": principal.user_id}
+    if body.facts:
+        await memory.write_facts(principal.tenant, user_id, body.facts, provenance)
+    ids = [
+        await memory.remember(
+            principal.tenant, user_id, item.text, item.key or f"api:{item.text}", provenance
+        )
+        for item in body.memories
+    ]
+    return MemoryWritten(user_id=user_id, facts=[f.key for f in body.facts], memories=ids)
+
+
+@router.delete("/{user_id}/memory", response_model=ForgetReport)
+async def forget_user(user_id: UserId, principal: PrincipalDep, memory: MemoryDep) -> ForgetReport:
+    """Forget the user: their facts, semantic memories and conversations, everywhere
+    (PostgreSQL and Qdrant). The answer says how much of each was deleted."""
+    return await memory.forget_user(principal.tenant, user_id)
