@@ -48,7 +48,7 @@ from aios.vocabulary import Activity
 class RetrieveArgs(BaseModel):
     query: str = Field(min_length=1, max_length=4000)
     k: int = Field(default=8, ge=1, le=200)
-    max_sources: int = Field(default=4, ge=1, le=50)
+    max_sources: int = Field(default=4, ge=1, le=200)
     mode: SearchMode = SearchMode.HYBRID
     # The sentences of each source that best support the query, verbatim with offsets.
     quotes: int = Field(default=3, ge=0, le=10, description="quotes per source (0: none)")

@@ -51,6 +51,9 @@ class LocalEmbedder:
         self._batch_size = batch_size
         self._model: Any = None
         self._lock = asyncio.Lock()
+        # One encode at a time: torch already spreads one over every core, and concurrent ones
+        # (parallel ingestion batches, searches) oversubscribe them and run several times slower.
+        self._encoding = asyncio.Lock()
 
     @property
     def name(self) -> str:
@@ -116,7 +119,8 @@ class LocalEmbedder:
         if not texts:
             return []
         model = await self._ensure()
-        return await asyncio.to_thread(self._encode, model, list(texts))
+        async with self._encoding:
+            return await asyncio.to_thread(self._encode, model, list(texts))
 
 
 class OpenAIEmbedder:

@@ -118,7 +118,7 @@ class ConversationStore:
         async with self._pool.acquire() as conn, conn.transaction():
             # One writer per session at a time, so sequence numbers never collide.
             await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1))", f"{tenant}\0{session_id}"
+                "SELECT pg_advisory_xact_lock(hashtext($1))", f"conversation/{tenant}/{session_id}"
             )
             existing = await conn.fetchval(
                 "SELECT seq FROM conversation_messages"

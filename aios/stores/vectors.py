@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from qdrant_client import AsyncQdrantClient, models
 
 from aios.config import Settings
+from aios.errors import ConfigurationError
 
 DENSE = "dense"
 SPARSE = "keywords"
@@ -159,7 +160,16 @@ class EdgeVectorStore:
                     )
                 return shard
 
-            self._shards[spec.name] = await asyncio.to_thread(open_shard)
+            try:
+                self._shards[spec.name] = await asyncio.to_thread(open_shard)
+            except Exception as e:  # the engine reports a held lock as a plain runtime error
+                if "WouldBlock" not in str(e):
+                    raise
+                raise ConfigurationError(
+                    f"the embedded vector index at {path} is open in another process; run the "
+                    "API and the workers in one process (`aios dev`) or give them a Qdrant "
+                    "server (AIOS_QDRANT_URL)"
+                ) from e
             self._locks[spec.name] = asyncio.Lock()
 
     async def _update(self, collection: str, operation: Any) -> None:

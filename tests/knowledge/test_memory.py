@@ -1,0 +1,198 @@
+"""Memory on a real stack: user facts with TTL and provenance, semantic memories in Qdrant,
+conversations with summaries, forgetting a user everywhere, tenant isolation, and retried writes
+that never duplicate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from temporalio.testing import ActivityEnvironment
+
+from activities.memory import MemoryActivities
+from aios.models import StepInput
+from tests.conftest import Stack
+from tests.helpers import finish, start_plan
+from tests.support.fake_openai import FakeOpenAI, ScriptedReply
+
+
+async def test_user_memory_round_trip_and_forget_everything(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    memory = stack.resources.memory
+    put = await api.put(
+        "/v1/users/ada/memory",
+        json={
+            "facts": [
+                {"key": "timezone", "value": "Europe/Berlin", "kind": "preference"},
+                {"key": "team", "value": "payments"},
+                {"key": "temp-badge", "value": "B-17", "ttl_s": 0.5},
+            ],
+            "memories": [
+                {"text": "Ada prefers reports that start with an executive summary."},
+                {"text": "Ada is allergic to peanuts.", "key": "allergy"},
+            ],
+        },
+    )
+    assert put.status_code == 200, put.text
+    assert len(put.json()["memories"]) == 2
+    await memory.append_message(
+        "default", "s-1", role="user", content="Plan my trip", message_id="m1", user_id="ada"
+    )
+    await memory.append_message(
+        "default", "s-1", role="assistant", content="Where to?", message_id="m2", user_id="ada"
+    )
+
+    import asyncio
+
+    await asyncio.sleep(0.6)  # the badge expires
+    read = (await api.get("/v1/users/ada/memory", params={"q": "how should reports look"})).json()
+    facts = {f["key"]: f for f in read["facts"]}
+    assert set(facts) == {"timezone", "team"}, "expired facts are gone"
+    assert facts["timezone"]["kind"] == "preference"
+    assert facts["team"]["provenance"] == {"source": "api", "by": "dev"}
+    assert "executive summary" in read["memories"][0]["text"]
+
+    # Writing the same keyed memory again replaces it.
+    await api.put(
+        "/v1/users/ada/memory",
+        json={
+            "memories": [{"text": "Ada is allergic to peanuts and shellfish.", "key": "allergy"}]
+        },
+    )
+    texts = [m["text"] for m in (await api.get("/v1/users/ada/memory")).json()["memories"]]
+    assert len(texts) == 2 and "Ada is allergic to peanuts and shellfish." in texts
+
+    # Another user of the same tenant is untouched by forgetting Ada.
+    await api.put("/v1/users/bob/memory", json={"facts": [{"key": "team", "value": "risk"}]})
+    forgotten = await api.delete("/v1/users/ada/memory")
+    assert forgotten.status_code == 200
+    assert forgotten.json() == {
+        "user_id": "ada",
+        "facts": 2,
+        "memories": 2,
+        "messages": 2,
+        "summaries": 0,
+    }
+    after = (await api.get("/v1/users/ada/memory")).json()
+    assert after["facts"] == [] and after["memories"] == []
+    assert await memory.conversations.messages("default", "s-1") == []
+    collection = memory.semantic.collection
+    assert await stack.resources.vectors.count_where(collection, {"user_id": "ada"}) == 0
+    assert (await api.get("/v1/users/bob/memory")).json()["facts"][0]["value"] == "risk"
+
+
+async def test_memory_is_tenant_scoped(api: httpx.AsyncClient, stack: Stack) -> None:
+    memory = stack.resources.memory
+    await memory.remember("other", "ada", "Ada's salary is confidential.", "k1", {})
+    from activities.memory import FactIn
+
+    await memory.write_facts("other", "ada", [FactIn(key="salary", value="secret")], {})
+    read = (await api.get("/v1/users/ada/memory", params={"q": "salary"})).json()
+    assert read["facts"] == [] and read["memories"] == []
+    forgotten = (await api.delete("/v1/users/ada/memory")).json()
+    assert forgotten["facts"] == 0 and forgotten["memories"] == 0
+    assert len((await memory.read("other", "ada", "salary", 5)).memories) == 1
+
+
+async def test_bad_memory_requests_are_refused(api: httpx.AsyncClient) -> None:
+    assert (await api.put("/v1/users/ada/memory", json={})).status_code == 422
+    bad_kind = {"facts": [{"key": "k", "value": "v", "kind": "rumour"}]}
+    assert (await api.put("/v1/users/ada/memory", json=bad_kind)).status_code == 422
+    assert (await api.get("/v1/users/a%00b/memory")).status_code == 422
+
+
+async def test_a_retried_memory_write_does_not_duplicate(stack: Stack) -> None:
+    activities = MemoryActivities(stack.resources.memory, stack.resources.router)
+    step = StepInput(
+        run_id="run-1",
+        step_id="remember",
+        tenant="default",
+        user_id="ada",
+        args={"op": "write", "text": "Ada owns the billing runbook."},
+        idempotency_key="run-1/remember",
+    )
+    env = ActivityEnvironment()
+    first = await env.run(activities.memory, step)
+    second = await env.run(activities.memory, step)  # a retry of the same step
+    assert first.output["memory_id"] == second.output["memory_id"]
+    read = await stack.resources.memory.read("default", "ada", None, 10)
+    assert [m.text for m in read.memories] == ["Ada owns the billing runbook."]
+    assert read.memories[0].provenance == {"run_id": "run-1", "step_id": "remember"}
+
+
+async def test_memory_steps_and_tools_in_a_run(stack: Stack) -> None:
+    steps: list[dict[str, Any]] = [
+        {
+            "id": "remember",
+            "kind": "memory",
+            "args": {
+                "op": "write",
+                "text": "The customer Initech renews in March.",
+                "facts": [{"key": "region", "value": "EMEA"}],
+            },
+        },
+        {
+            "id": "tool-write",
+            "kind": "tool",
+            "tool": "memory_write",
+            "args": {"key": "tier", "value": "gold", "kind": "preference"},
+        },
+        {
+            "id": "recall",
+            "kind": "memory",
+            "depends_on": ["remember", "tool-write"],
+            "args": {"op": "read", "query": "when does Initech renew"},
+        },
+        {
+            "id": "tool-read",
+            "kind": "tool",
+            "tool": "memory_read",
+            "depends_on": ["recall"],
+            "args": {"query": "renewal"},
+        },
+    ]
+    handle = await start_plan(stack.client, stack.settings.task_queue, steps)
+    state = await finish(handle)
+    assert state.status == "completed", state.error
+    recall = await stack.resources.memory.read("default", "anonymous", None, 10)
+    assert {f.key: f.value for f in recall.facts} == {"region": "EMEA", "tier": "gold"}
+    assert [m.text for m in recall.memories] == ["The customer Initech renews in March."]
+
+
+async def test_long_conversations_are_summarised_into_the_context(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    memory = stack.resources.memory
+    for i in range(20):
+        await memory.append_message(
+            "default",
+            "s-long",
+            role="user" if i % 2 == 0 else "assistant",
+            content=f"message {i}",
+            message_id=f"m{i}",
+            user_id="ada",
+        )
+    # A retried append is the same message.
+    await memory.append_message(
+        "default", "s-long", role="user", content="message 0", message_id="m0", user_id="ada"
+    )
+    fake_openai.queue(ScriptedReply(content="Ada asked about messages 0 to 7."))
+    activities = MemoryActivities(memory, stack.resources.router)
+    step = StepInput(
+        run_id="run-2",
+        step_id="context",
+        tenant="default",
+        user_id="ada",
+        args={"op": "read", "session_id": "s-long", "conversation": True},
+        idempotency_key="run-2/context",
+    )
+    result = await ActivityEnvironment().run(activities.memory, step)
+    conversation = result.output["conversation"]
+    assert conversation[0]["role"] == "system"
+    assert "messages 0 to 7" in conversation[0]["content"]
+    assert [m["content"] for m in conversation[1:]] == [f"message {i}" for i in range(8, 20)]
+    assert await memory.conversations.summary("default", "s-long") == (
+        "Ada asked about messages 0 to 7.",
+        8,
+    )
