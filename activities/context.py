@@ -212,9 +212,10 @@ def quotes_of(documents: Any) -> list[list[str]]:
     return out
 
 
-# A note counts as supported when at least this share of its (stemmed, stopword-free) words
-# appears in one quote of its source.
-SUPPORT_THRESHOLD = 0.5
+# A note counts as supported when at least two thirds of its (stemmed, stopword-free) words
+# appear in one quote of its source: a claim that merely shares the topic words ("approvals are
+# answered by carrier pigeon") is not.
+SUPPORT_THRESHOLD = 0.66
 
 
 def supported(note: str, quotes: list[str]) -> bool:

@@ -79,6 +79,26 @@ def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
     point that no quote supports; with `"quotes"` the quotes are the evidence."""
     llm_retry = RetrySpec(max_attempts=4, initial_interval_s=2.0)
     model_notes = inputs.key_points != "quotes"
+    extract = Step(
+        id="extract",
+        kind=StepKind.LLM,
+        title="Extract key points",
+        depends_on=["retrieve"],
+        for_each="steps.retrieve.output.sources",
+        args={
+            "instruction": (
+                "List up to five key points from the document above that help answer this "
+                "question: {{run.goal}}"
+            ),
+            "documents": {"$ref": "item"},
+            "output_schema": KEY_POINTS_SCHEMA,
+            "bullets_from": "key_points",
+            "max_tokens": 320,
+            "temperature": 0.1,
+        },
+        timeout_s=300,
+        retry=llm_retry,
+    )
     steps = [
         Step(
             id="retrieve",
@@ -91,26 +111,6 @@ def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
                 "quotes": 3,
             },
             timeout_s=120,
-        ),
-        Step(
-            id="extract",
-            kind=StepKind.LLM,
-            title="Extract key points",
-            depends_on=["retrieve"],
-            for_each="steps.retrieve.output.sources",
-            args={
-                "instruction": (
-                    "List up to five key points from the document above that help answer this "
-                    "question: {{run.goal}}"
-                ),
-                "documents": {"$ref": "item"},
-                "output_schema": KEY_POINTS_SCHEMA,
-                "bullets_from": "key_points",
-                "max_tokens": 320,
-                "temperature": 0.1,
-            },
-            timeout_s=300,
-            retry=llm_retry,
         ),
         Step(
             id="report",
@@ -134,6 +134,8 @@ def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
             retry=llm_retry,
         ),
     ]
+    if model_notes:
+        steps.insert(1, extract)
     if inputs.publish:
         steps.append(
             Step(
@@ -199,7 +201,10 @@ PLAN_SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "id": {"type": "string", "pattern": STEP_ID_PATTERN},
-                    "kind": {"type": "string", "enum": ["tool", "llm", "retrieve", "agent", "memory"]},
+                    "kind": {
+                        "type": "string",
+                        "enum": ["tool", "llm", "retrieve", "agent", "memory"],
+                    },
                     "title": {"type": "string"},
                     "tool": {"type": ["string", "null"]},
                     "args": {"type": "object"},
@@ -214,8 +219,8 @@ PLAN_SCHEMA: dict[str, Any] = {
 }
 PLANNER_SYSTEM = """You plan work for AIOS.
 Answer with a JSON plan: {"steps": [...], "result_step": id}.
-Each step: {"id": lowercase-id, "kind": one of tool|llm|retrieve|agent|memory, "title", "tool" (tool steps
-only), "args", "depends_on": [ids of earlier steps it needs]}.
+Each step: {"id": lowercase-id, "kind": one of tool|llm|retrieve|agent|memory, "title", "tool"
+(tool steps only), "args", "depends_on": [ids of earlier steps it needs]}.
 - retrieve: search the knowledge base. args {"query": text, "k": number}.
 - memory: the user's memory. args {"op": "read", "query": text} or {"op": "write", "text": text}.
 - llm: one model call. args {"instruction": text, "documents": optional reference}.

@@ -395,7 +395,8 @@ async def serve_forever(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with running_stack(settings) as dev:
-        print_banner(dev)
+        documents = await dev.resources.pool.fetchval("SELECT count(*) FROM documents")
+        print_banner(dev, documents)
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait([waiter, *dev.tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in dev.tasks:
@@ -405,8 +406,13 @@ async def serve_forever(settings: Settings) -> None:
     say("stopped.")
 
 
-def print_banner(dev: DevStack) -> None:
+def print_banner(dev: DevStack, documents: int) -> None:
     s = dev.settings
+    knowledge = (
+        f"{documents} documents in the knowledge base"
+        if documents
+        else "the knowledge base is empty: add documents with  aios ingest PATH|URL..."
+    )
     lines = [
         "",
         "AIOS development stack is up.",
@@ -415,8 +421,9 @@ def print_banner(dev: DevStack) -> None:
         f"  Temporal       {s.temporal_target}  namespace {s.temporal_namespace}",
         f"  API key        {dev.api_key}",
         f"  Data           {s.resolved_data_dir}",
+        f"  Knowledge      {knowledge}",
         "",
-        "Try:  aios run 'How do approvals work in AIOS?' --follow",
+        "Try:  aios ingest docs/  then  aios run 'How do approvals work in AIOS?' --follow",
         "Ctrl-C stops everything.",
         "",
     ]

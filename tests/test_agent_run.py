@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -58,6 +60,62 @@ async def test_research_report_runs_end_to_end_with_citations(
     assert "BEGIN DOCUMENT [1]" in report_calls[0]["messages"][1]["content"]
     assert "untrusted" in report_calls[0]["messages"][0]["content"]
     assert state.usage.input_tokens == 100 * len(fake_openai.requests)
+
+
+async def test_research_report_quotes_its_sources_verbatim(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    """With `key_points="quotes"` (what the bundled model gets) the report lists each source's
+    best sentences, cut verbatim from the indexed text; nothing is model-written but the
+    paragraph. With model key points, a point no quote supports is flagged."""
+    files = docs_files()
+    await ingest_files(stack.client, stack.settings.task_queue, stack.pool, files)
+    corpus = " ".join(" ".join(f.read_text().split()) for f in files)
+    state = await stack.client.execute_workflow(
+        AgentRunWorkflow.run,
+        AgentRunInput(
+            goal="How do human approvals work?",
+            inputs={"max_sources": 2, "key_points": "quotes"},
+        ),
+        id=run_id(),
+        task_queue=stack.settings.task_queue,
+    )
+    assert state.status == "completed" and [s.id for s in state.plan] == ["retrieve", "report"]
+    assert state.result is not None
+    answer = state.result.answer
+    assert "## Evidence by source" in answer and "Key points" not in answer
+    quotes = [line[3:-1] for line in answer.splitlines() if line.startswith('> "')]
+    assert len(quotes) >= 2
+    for quote in quotes:
+        assert " ".join(quote.split()) in corpus, quote
+    assert not [r for r in fake_openai.requests if "response_format" in r], "no extraction calls"
+
+    # The same question finds the same top source and quotes: a key point made of the words of
+    # its first quote is supported, an invented one is not.
+    supported = " ".join(quotes[0].split()[:8])
+    fake_openai.queue(
+        ScriptedReply(
+            content=json.dumps(
+                {"key_points": [supported, "Approvals are answered by carrier pigeon."]}
+            )
+        ),
+    )
+    state = await stack.client.execute_workflow(
+        AgentRunWorkflow.run,
+        AgentRunInput(
+            goal="How do human approvals work?",
+            inputs={"max_sources": 1, "key_points": "model"},
+        ),
+        id=run_id(),
+        task_queue=stack.settings.task_queue,
+    )
+    assert state.result is not None
+    flagged = [
+        line for line in state.result.answer.splitlines() if "not supported by the quoted" in line
+    ]
+    assert flagged == [
+        "- Approvals are answered by carrier pigeon. _(not supported by the quoted evidence)_"
+    ]
 
 
 async def test_independent_steps_run_in_parallel(stack: Stack) -> None:

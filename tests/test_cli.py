@@ -78,6 +78,29 @@ async def test_status_runs_approve_and_cancel(api_url: str, stack: Stack) -> Non
     assert code == 1 and "no run" in err and "HTTP 404" in err
 
 
+async def test_ingest_a_folder_then_search_it(api_url: str, tmp_path: Any) -> None:
+    folder = tmp_path / "my-docs"
+    (folder / "ops").mkdir(parents=True)
+    (folder / "ops" / "pumps.md").write_text(
+        "# Pumps\n\nThe pump P-7 needs new seals every 4,000 hours of operation."
+    )
+    (folder / "leave.txt").write_text("Staff get thirty days of paid leave every year.")
+    (folder / "image.png").write_bytes(b"\x89PNG")  # not ingestible: left out
+    code, out, err = await aios(api_url, "ingest", str(folder))
+    assert code == 0, err
+    assert "ingested 2 documents" in out and "0 failed" in out
+    assert "ingesting [" in err  # the progress bar (on stderr)
+    code, out, err = await aios(api_url, "search", "how often are pump seals replaced")
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert first.startswith("[1] Pumps") and "my-docs/ops/pumps.md" in first
+    assert '> "The pump P-7 needs new seals every 4,000 hours of operation."' in out
+    code, out, _ = await aios(api_url, "ingest", str(folder))
+    assert "2 unchanged" in out
+    code, out, err = await aios(api_url, "ingest", str(tmp_path / "missing"))
+    assert code == 1 and "no such file or directory" in out and "nothing to ingest" in err
+
+
 async def test_a_wrong_key_gives_a_helpful_message(api_url: str) -> None:
     code, _, err = await aios(api_url, "runs", key="wrong")
     assert code == 1 and "not valid" in err
