@@ -64,6 +64,9 @@ class ContextDocument(Passage):
 
     n: int
 
+    def citation(self) -> Citation:
+        return super().citation().model_copy(update={"n": self.n})
+
 
 class _StepAnswer(BaseModel):
     """The output of an earlier `llm` step: its text, and the sources that text cites."""
@@ -252,6 +255,7 @@ def evidence_section(
         if doc_quotes:
             if notes:
                 block.append("Quoted evidence:")
-            block += [f'> "{quote}"' for quote in doc_quotes]
+            # Verbatim but for line wrapping, which the quote's offsets keep exactly.
+            block += [f'> "{" ".join(quote.split())}"' for quote in doc_quotes]
         parts.append("\n".join(block))
     return "\n\n".join(parts)

@@ -253,7 +253,8 @@ def format_report(run: dict[str, Any]) -> str:
         lines += ["", "Sources:"]
         for i, c in enumerate(citations, 1):
             title = c.get("title") or c.get("source")
-            lines.append(f"  [{i}] {title} — {c.get('source')} ({c.get('chunk_id')})")
+            number = c.get("n") or i  # the number the answer cites it by
+            lines.append(f"  [{number}] {title} — {c.get('source')} ({c.get('chunk_id')})")
     usage = run.get("usage") or {}
     lines += [
         "",

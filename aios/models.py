@@ -37,6 +37,8 @@ class Usage(BaseModel):
 
 
 class Citation(BaseModel):
+    # The number the answer cites this source by (`[n]`), when it was numbered.
+    n: int | None = None
     source: str
     title: str = ""
     document_id: str = ""

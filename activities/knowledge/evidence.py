@@ -12,10 +12,15 @@ import re
 from activities.knowledge.embeddings import TextEmbedder
 from aios.models import Quote, SourcePassages
 
-# A sentence: up to a full stop / question / exclamation mark followed by space, or a line end.
-_SENTENCE = re.compile(r"[^\n]+?(?:[.!?](?=\s)|(?=\n)|\Z)")
+# A sentence runs to a full stop, question or exclamation mark followed by white space, or to the
+# end of its block. Hard-wrapped lines continue a sentence; a blank line, a list item, a heading,
+# a quote or a table row starts a new block.
+_SENTENCE = re.compile(
+    r"(?:[^\n]|\n(?!\s*\n|\s*(?:[-*+>#|]|\d{1,3}\.)\s))+?(?:[.!?](?=\s)|(?=\n\s*\n)"
+    r"|(?=\n\s*(?:[-*+>#|]|\d{1,3}\.)\s)|\Z)"
+)
 # (`match` anchors at the position it is given; no `^`, which would mean the string's start.)
-_LEADING_MARKUP = re.compile(r"(?:[#>*\-+]+\s+|\d+[.)]\s+|\|\s*)+")
+_LEADING_MARKUP = re.compile(r"(?:[#>*\-+]+\s+|\d{1,3}\.\s+|\|\s*)+")
 MIN_QUOTE_CHARS = 25
 MAX_QUOTE_CHARS = 500
 
@@ -30,6 +35,8 @@ def sentences(text: str) -> list[tuple[int, int]]:
             start += 1
         markup = _LEADING_MARKUP.match(text, start, end)
         if markup:
+            if "#" in markup.group(0):  # a heading names a topic; it is no evidence
+                continue
             start = markup.end()
         while end > start and text[end - 1].isspace():
             end -= 1

@@ -15,11 +15,13 @@ import pytest
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
-from aios.models import IngestInput, IngestItem
+from aios.models import IngestInput, IngestItem, StepOutputQuery
 from aios.stores import DocumentStore
 from aios.stores.documents import document_id_for
 from tests.conftest import Stack, api_client, app_for, run_id, running_stack
+from tests.helpers import finish, start_plan
 from tests.knowledge.test_parts import http_server, minimal_pdf
+from workflows.agent_run import AgentRunWorkflow
 from workflows.ingest import IngestWorkflow
 
 PUMPS = (
@@ -325,3 +327,27 @@ async def test_without_an_index_the_api_says_how_to_get_one(stack: Stack, path: 
         response = await (api.get(path) if "search" in path else api.delete(path))
         assert response.status_code == 503
         assert "AIOS_QDRANT_URL" in response.json()["detail"]
+
+
+async def test_the_rag_search_tool_uses_the_same_search(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    await ingest(api, documents=[{"text": PUMPS, "source": "ops/pumps"}])
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [
+            {
+                "id": "look",
+                "kind": "tool",
+                "tool": "rag_search",
+                "args": {"query": "pump seals", "k": 2},
+            }
+        ],
+    )
+    state = await finish(handle)
+    assert state.status == "completed", state.error
+    output = await handle.query(AgentRunWorkflow.step_output, StepOutputQuery(step_id="look"))
+    [hit] = output.output["results"]
+    assert hit["source"] == "ops/pumps" and hit["chunk_id"].startswith(hit["document_id"])
+    assert any("4,000 hours" in quote for quote in hit["quotes"])

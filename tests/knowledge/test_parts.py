@@ -9,15 +9,19 @@ import itertools
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from activities.knowledge import DocumentChunks, KnowledgeIndex, SearchMode, open_embedder
 from activities.knowledge.chunking import chunk_document
 from activities.knowledge.evidence import sentences
 from activities.knowledge.keywords import Bm25Encoder, tokenize
 from activities.knowledge.loaders import load_text
 from activities.net import FetchPolicy, FetchRefused, safe_fetch
 from aios.errors import UserError
+from aios.stores.vectors import EdgeVectorStore
+from tests.support.fake_openai import FakeOpenAI
 
 
 def minimal_pdf(text: str) -> bytes:
@@ -224,3 +228,22 @@ async def test_fetch_refuses_a_redirect_into_the_network() -> None:
             await safe_fetch(f"{base}/missing", allowed)
         with pytest.raises(FetchRefused):  # the same server, not allow-listed
             await safe_fetch(f"{base}/doc", FetchPolicy(timeout_s=5))
+
+
+async def test_an_openai_compatible_embeddings_endpoint_gets_its_own_collection(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    embedder = open_embedder(
+        "openai:text-embedding-3-small", openai_api_key="k", openai_base_url=fake_openai.base_url
+    )
+    vectors = EdgeVectorStore(tmp_path / "edge")
+    index = KnowledgeIndex(vectors, embedder)
+    assert index.collection == "aios_chunks__openai-text-embedding-3-small"
+    text = "# Pumps\n\nThe pump needs new seals every year."
+    await index.index([DocumentChunks("t", "d1", "pumps.md", "Pumps", chunk_document(text))])
+    other = "# Leave\n\nStaff get thirty days of leave."
+    await index.index([DocumentChunks("t", "d2", "leave.md", "Leave", chunk_document(other))])
+    assert await embedder.dimension() == 64
+    hits = await index.search("t", "pump seals", 2, SearchMode.DENSE)
+    assert hits[0].document_id == "d1"
+    await vectors.close()

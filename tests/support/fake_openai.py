@@ -9,6 +9,7 @@ calls, an error status with headers, a delay) for the next calls and read every 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 import threading
@@ -104,7 +105,32 @@ class FakeOpenAI(ScriptedServer):
     path = "/v1/chat/completions"
 
     def routes(self) -> list[Route]:
-        return [*super().routes(), Route("/tokenize", self._tokenize, methods=["POST"])]
+        return [
+            *super().routes(),
+            Route("/tokenize", self._tokenize, methods=["POST"]),
+            Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+        ]
+
+    async def _embeddings(self, request: Request) -> Response:
+        """OpenAI's embeddings protocol with bag-of-words vectors (64 hashed dimensions): texts
+        that share words are close, as with a real model."""
+        body = await request.json()
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = []
+        for i, text in enumerate(texts):
+            vector = [0.0] * 64
+            for word in str(text).lower().split():
+                digest = hashlib.blake2b(word.strip(".,?!").encode(), digest_size=2).digest()
+                vector[int.from_bytes(digest, "big") % 64] += 1.0
+            data.append({"object": "embedding", "index": i, "embedding": vector})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            }
+        )
 
     async def _tokenize(self, request: Request) -> Response:
         content = str((await request.json()).get("content", ""))
