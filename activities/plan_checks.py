@@ -27,10 +27,13 @@ STEP_ARGS: dict[StepKind, type[pydantic.BaseModel]] = {
 }
 
 
-def check_plan(plan: Plan, registry: ToolRegistry) -> None:
-    """Raise `PlanError` naming the step and field of the first problem found."""
+def check_plan(plan: Plan, registry: ToolRegistry, roles: list[str] | None = None) -> None:
+    """Raise `PlanError` naming the step and field of the first problem found. With `roles`,
+    a tool those roles may not use is refused too."""
     validate_plan(plan, known_tools=registry.names())
     for step in plan.steps:
+        if roles is not None:
+            _check_permitted(step, registry, roles)
         model = _args_model(step, registry)
         if model is not None:
             _check_known_args(step, model)
@@ -44,6 +47,19 @@ def check_plan(plan: Plan, registry: ToolRegistry) -> None:
                     f"step {step.id!r}: the agent is given unknown tools {unknown}; known tools: "
                     f"{', '.join(sorted(registry.names()))}"
                 )
+
+
+def _check_permitted(step: Step, registry: ToolRegistry, roles: list[str]) -> None:
+    named = [step.tool] if step.tool else []
+    if step.kind == StepKind.AGENT and isinstance(step.args.get("tools"), list):
+        named += [t for t in step.args["tools"] if isinstance(t, str) and t in registry.names()]
+    for name in named:
+        tool = registry.get(name)
+        if not tool.allows(roles):
+            raise PlanError(
+                f"step {step.id!r}: the tool {name!r} needs one of the roles "
+                f"{', '.join(sorted(tool.roles))}; the caller has {', '.join(roles) or 'none'}"
+            )
 
 
 def _args_model(step: Step, registry: ToolRegistry) -> type[pydantic.BaseModel] | None:

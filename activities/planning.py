@@ -252,13 +252,14 @@ def check_run_request(
     skill: str | None,
     inputs: dict[str, Any],
     plan: Plan | None,
+    roles: list[str] | None = None,
 ) -> None:
     """Everything the planning activity will refuse, refused before a run starts (the API calls
     this): an unavailable planner, an unknown skill or input, a plan this deployment cannot run.
     Raises `ValidationFailed` naming the step or field."""
     if plan is not None:
         try:
-            check_plan(plan, registry)
+            check_plan(plan, registry, roles)
         except PlanError as e:
             raise ValidationFailed(f"invalid plan: {e}") from None
         return
@@ -303,7 +304,7 @@ class PlanningActivities:
                 replannable = True
             planner = f"hybrid: {chosen.value}" if request.planner == PlannerName.HYBRID else chosen
         try:
-            check_plan(plan, self._registry)
+            check_plan(plan, self._registry, request.roles)
         except PlanError as e:
             raise ValidationFailed(f"invalid plan: {e}") from None
         return self._result(plan, planner, rationale, usage, replannable=replannable)
@@ -319,6 +320,7 @@ class PlanningActivities:
             replannable=replannable,
             tools_requiring_approval=self._registry.requiring_approval(),
             side_effect_tools=self._registry.with_side_effects(),
+            tool_retries=self._registry.retry_policies(),
         )
 
     async def _llm_plan(self, request: PlanningInput) -> tuple[Plan, str, Usage]:
@@ -326,7 +328,7 @@ class PlanningActivities:
         with the errors, then the run fails with them."""
         tools = "\n".join(
             f"- {t.name}: {t.description} input schema: {json.dumps(t.input_schema)}"
-            for t in self._registry.specs()
+            for t in self._registry.specs(request.roles)
         )
         ask = f"Goal: {request.goal}\nInputs: {json.dumps(request.inputs)}"
         if request.failed_step is not None:
@@ -356,7 +358,7 @@ class PlanningActivities:
             )
             try:
                 plan = Plan.model_validate(outcome.data)
-                check_plan(_with_completed(plan, request.completed), self._registry)
+                check_plan(_with_completed(plan, request.completed), self._registry, request.roles)
                 return plan, f"LLM planner ({outcome.spec}), round {round_}", caller.usage
             except (PlanError, pydantic.ValidationError) as e:
                 problem = (

@@ -59,6 +59,16 @@ class ApiClient:
         result: dict[str, Any] = await self.request("GET", f"/v1/runs/{run_id}")
         return result
 
+    async def tools(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", "/v1/tools")
+        return result
+
+    async def invoke_tool(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request(
+            "POST", f"/v1/tools/{name}/invoke", json={"args": args}
+        )
+        return result
+
     # --- knowledge ------------------------------------------------------------------------------
 
     async def ingest(self, body: dict[str, Any]) -> dict[str, Any]:

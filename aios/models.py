@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from aios.plan import Plan
+from aios.plan import Plan, RetrySpec
 from aios.vocabulary import PlannerName, RunEventType, RunStatus, StepStatus
 
 # How much of a passage a citation or search result quotes.
@@ -209,6 +209,9 @@ class AgentRunInput(BaseModel):
     tenant: str = "default"
     user_id: str = "anonymous"
     session_id: str | None = None
+    # The caller's roles: plans may use only the tools these allow. None: unrestricted (a run
+    # started through Temporal directly, by an operator).
+    roles: list[str] | None = None
     skill: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     planner: PlannerName = PlannerName.HYBRID
@@ -324,6 +327,7 @@ class PlanningInput(BaseModel):
     skill: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     tenant: str = "default"
+    roles: list[str] | None = None
     # A client-supplied plan: validated against the tool registry instead of planning.
     plan: Plan | None = None
     budget: Budget | None = None
@@ -343,6 +347,8 @@ class PlanningResult(BaseModel):
     tools_requiring_approval: list[str] = Field(default_factory=list)
     # Tools with side effects: their steps get SIDE_EFFECT_RETRY unless the plan says otherwise.
     side_effect_tools: list[str] = Field(default_factory=list)
+    # Tools' own retry policies, for steps that name none.
+    tool_retries: dict[str, RetrySpec] = Field(default_factory=dict)
 
 
 class StepInput(BaseModel):
@@ -368,14 +374,22 @@ class StepResult(BaseModel):
     routing: list[RoutingNote] = Field(default_factory=list)
 
 
+SideEffects = Literal["none", "reads", "writes"]
+
+
 class ToolSpec(BaseModel):
     """A tool as the registry lists it (`GET /v1/tools`)."""
 
     name: str
     description: str
     input_schema: dict[str, Any]
-    side_effects: bool = False
+    output_schema: dict[str, Any] | None = None
+    # `writes`: changes something outside AIOS (retried with the side-effect policy, idempotency
+    # key honoured, approval before an agent may call it); `reads`: looks outside; `none`: pure.
+    side_effects: SideEffects = "none"
     requires_approval: bool = False
+    # Roles allowed to use the tool; empty: every caller.
+    roles: list[str] = Field(default_factory=list)
     timeout_s: float = 60.0
 
 

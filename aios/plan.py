@@ -143,10 +143,14 @@ class Plan(BaseModel):
         return self.result_step or self.steps[-1].id
 
 
-def effective_retry(step: Step, *, side_effects: bool) -> RetrySpec:
-    """The step's own retry policy, else the default for what it does."""
+def effective_retry(
+    step: Step, *, side_effects: bool, tool_default: RetrySpec | None = None
+) -> RetrySpec:
+    """The step's own retry policy, else its tool's, else the default for what it does."""
     if step.retry is not None:
         return step.retry
+    if tool_default is not None:
+        return tool_default
     return SIDE_EFFECT_RETRY if side_effects else DEFAULT_RETRY
 
 

@@ -22,6 +22,7 @@ from api import problems
 from api.middleware import RequestLog, RequestSizeLimit
 from api.routes import documents, health, runs, search
 from api.routes import memory as memory_routes
+from api.routes import tools as tool_routes
 
 log = logging.getLogger("aios.api")
 
@@ -85,6 +86,7 @@ def create_app(
     app.include_router(documents.router)
     app.include_router(search.router)
     app.include_router(memory_routes.router)
+    app.include_router(tool_routes.router)
 
     # Added last = outermost: the size limit sees the request before anything else reads it.
     app.add_middleware(RequestLog)

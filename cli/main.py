@@ -182,6 +182,29 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
 # --- server verbs -------------------------------------------------------------------------
 
 
+async def cmd_tools(api: ApiClient, args: argparse.Namespace) -> int:
+    if args.name:
+        try:
+            tool_args = json.loads(args.args)
+        except ValueError:
+            raise SystemExit(f"aios: --args must be JSON, got {args.args!r}") from None
+        invoked = await api.invoke_tool(args.name, tool_args)
+        _print_json(invoked if args.json else invoked.get("output"))
+        return 0
+    listing = await api.tools()
+    if args.json:
+        _print_json(listing)
+        return 0
+    for spec in listing["tools"]:
+        flags = [spec["side_effects"]]
+        if spec["requires_approval"]:
+            flags.append("needs approval")
+        if spec["roles"]:
+            flags.append("roles: " + ",".join(spec["roles"]))
+        print(f"{spec['name']:<16} {spec['description']}  [{'; '.join(flags)}]")
+    return 0
+
+
 async def cmd_dev(_: argparse.Namespace) -> int:
     from cli.devstack import serve_forever
 
@@ -269,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = verb("cancel", cmd_cancel, "cancel a run")
     cancel.add_argument("run_id")
     knowledge.add_verbs(client_verb)
+    tools = client_verb("tools", cmd_tools, "list the tools you may use, or invoke one")
+    tools.add_argument("name", nargs="?", help="a tool to invoke")
+    tools.add_argument("--args", default="{}", help="the tool's arguments as JSON")
     return parser
 
 

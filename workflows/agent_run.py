@@ -112,6 +112,7 @@ class AgentRunWorkflow:
         self._cancel: CancelRequest | None = None
         self._approval_tools: set[str] = set()
         self._side_effect_tools: set[str] = set()
+        self._tool_retries: dict[str, RetrySpec] = {}
         self._outputs: dict[str, Any] = {}
         self._ignored_signals: list[str] = []
 
@@ -167,6 +168,7 @@ class AgentRunWorkflow:
         state.usage += planning.usage
         self._approval_tools = set(planning.tools_requiring_approval)
         self._side_effect_tools = set(planning.side_effect_tools)
+        self._tool_retries = dict(planning.tool_retries)
         if run.max_steps is not None and len(plan.steps) > run.max_steps:
             raise RunFailed(
                 f"the plan has {len(plan.steps)} steps, more than max_steps={run.max_steps}"
@@ -260,6 +262,7 @@ class AgentRunWorkflow:
                     skill=run.skill,
                     inputs=run.inputs,
                     tenant=run.tenant,
+                    roles=run.roles,
                     plan=None if failed_step else run.plan,
                     budget=self._budget(run),
                     failed_step=failed_step,
@@ -314,7 +317,11 @@ class AgentRunWorkflow:
             budget=self._budget(run),
         )
         title = step.title if index is None else f"{step.title} [{index + 1}]"
-        retry = effective_retry(step, side_effects=step.tool in self._side_effect_tools)
+        retry = effective_retry(
+            step,
+            side_effects=step.tool in self._side_effect_tools,
+            tool_default=self._tool_retries.get(step.tool or ""),
+        )
         step_input.max_attempts = retry.max_attempts
         try:
             result = await _step_activity(
@@ -455,7 +462,11 @@ class AgentRunWorkflow:
             except (StepFailed, StepSkipped) as e:
                 entry.status, entry.error = "rejected", e.reason
                 return answer(f"error: a reviewer did not allow this call: {e.reason}")
-        retry = effective_retry(step, side_effects=call.name in self._side_effect_tools)
+        retry = effective_retry(
+            step,
+            side_effects=call.name in self._side_effect_tools,
+            tool_default=self._tool_retries.get(call.name),
+        )
         try:
             result = await _step_activity(
                 Activity.INVOKE_TOOL,

@@ -86,7 +86,7 @@ def register_builtin_tools(registry: ToolRegistry) -> None:
             "key and value).",
             args_model=MemoryWriteArgs,
             fn=memory_write,
-            side_effects=True,
+            side_effects="writes",
         )
     )
     registry.register(
@@ -95,7 +95,7 @@ def register_builtin_tools(registry: ToolRegistry) -> None:
             description="Publish a finished report (title and markdown body) for readers.",
             args_model=PublishReportArgs,
             fn=publish_report,
-            side_effects=True,
+            side_effects="writes",
             requires_approval=True,
         )
     )

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Awaitable, Callable
+import inspect
+import typing
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,8 @@ from temporalio import activity
 
 from activities.common import classified, parse_args
 from aios.errors import ConfigurationError, NotFound, TransientError
-from aios.models import StepInput, StepResult, ToolSpec
+from aios.models import SideEffects, StepInput, StepResult, ToolSpec
+from aios.plan import RetrySpec
 from aios.stores import Effect, ToolEffectStore
 from aios.vocabulary import Activity
 
@@ -73,34 +76,104 @@ ToolFn = Callable[[Any, ToolContext], Awaitable[Any]]
 
 @dataclass
 class Tool:
+    """A tool: `fn(args, ctx)` with `args` validated against `args_model` first."""
+
     name: str
     description: str
     args_model: type[BaseModel]
     fn: ToolFn
-    side_effects: bool = False
+    output_model: type[BaseModel] | None = None
+    side_effects: SideEffects = "none"
     requires_approval: bool = False
-    # The longest one call may take; a slower call fails (and is retried per the step's policy).
+    roles: frozenset[str] = frozenset()
+    # The longest one call may take; a slower call fails (and is retried per the retry policy).
     timeout_s: float = 60.0
+    # Used when the step names no policy; None: the defaults for the tool's side effects.
+    retry: RetrySpec | None = None
+
+    @property
+    def writes(self) -> bool:
+        return self.side_effects == "writes"
+
+    def allows(self, roles: Iterable[str]) -> bool:
+        """Whether a caller with these roles may use the tool (`admin` may use every tool)."""
+        granted = set(roles)
+        return not self.roles or "admin" in granted or bool(self.roles & granted)
 
     def spec(self) -> ToolSpec:
         return ToolSpec(
             name=self.name,
             description=self.description,
             input_schema=self.args_model.model_json_schema(),
+            output_schema=self.output_model.model_json_schema() if self.output_model else None,
             side_effects=self.side_effects,
             requires_approval=self.requires_approval,
+            roles=sorted(self.roles),
             timeout_s=self.timeout_s,
         )
 
 
+def tool(
+    *,
+    name: str | None = None,
+    side_effects: SideEffects = "none",
+    requires_approval: bool = False,
+    roles: Iterable[str] = (),
+    timeout_s: float = 60.0,
+    retry: RetrySpec | None = None,
+) -> Callable[[ToolFn], Tool]:
+    """Make a tool of an async function `fn(args: ArgsModel, ctx: ToolContext) -> Output`: the
+    arguments model and the output model come from its annotations, the description from its
+    docstring, the name from its name.
+
+        @tool(side_effects="writes", requires_approval=True)
+        async def send_email(args: SendEmailArgs, ctx: ToolContext) -> SentEmail:
+            \"\"\"Send an email.\"\"\"
+    """
+
+    def make(fn: ToolFn) -> Tool:
+        hints = typing.get_type_hints(fn)
+        params = list(inspect.signature(fn).parameters)
+        args_model = hints.get(params[0]) if params else None
+        if not (isinstance(args_model, type) and issubclass(args_model, BaseModel)):
+            raise ConfigurationError(
+                f"tool {fn.__name__!r}: its first parameter must be annotated with a pydantic "
+                "model (the arguments)"
+            )
+        output = hints.get("return")
+        output_model = (
+            output if isinstance(output, type) and issubclass(output, BaseModel) else None
+        )
+        description = inspect.cleandoc(fn.__doc__ or "").split("\n\n", 1)[0].replace("\n", " ")
+        if not description:
+            raise ConfigurationError(f"tool {fn.__name__!r} needs a docstring (its description)")
+        return Tool(
+            name=name or fn.__name__,
+            description=description,
+            args_model=args_model,
+            fn=fn,
+            output_model=output_model,
+            side_effects=side_effects,
+            requires_approval=requires_approval,
+            roles=frozenset(roles),
+            timeout_s=timeout_s,
+            retry=retry,
+        )
+
+    return make
+
+
 class ToolRegistry:
+    """The one place planners, agent steps, the API and the worker find tools."""
+
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
 
-    def register(self, tool: Tool) -> None:
-        if tool.name in self._tools:
-            raise ConfigurationError(f"tool {tool.name!r} is registered twice")
-        self._tools[tool.name] = tool
+    def register(self, *tools: Tool) -> None:
+        for new in tools:
+            if new.name in self._tools:
+                raise ConfigurationError(f"tool {new.name!r} is registered twice")
+            self._tools[new.name] = new
 
     def get(self, name: str) -> Tool:
         try:
@@ -113,14 +186,21 @@ class ToolRegistry:
     def names(self) -> set[str]:
         return set(self._tools)
 
-    def specs(self) -> list[ToolSpec]:
-        return [t.spec() for t in sorted(self._tools.values(), key=lambda t: t.name)]
+    def specs(self, roles: Iterable[str] | None = None) -> list[ToolSpec]:
+        """Every tool, or those a caller with `roles` may use."""
+        tools = sorted(self._tools.values(), key=lambda t: t.name)
+        return [t.spec() for t in tools if roles is None or t.allows(roles)]
 
     def requiring_approval(self) -> list[str]:
         return sorted(t.name for t in self._tools.values() if t.requires_approval)
 
     def with_side_effects(self) -> list[str]:
-        return sorted(t.name for t in self._tools.values() if t.side_effects)
+        """Tools that write outside AIOS."""
+        return sorted(t.name for t in self._tools.values() if t.writes)
+
+    def retry_policies(self) -> dict[str, RetrySpec]:
+        """The tools' own retry policies (for steps that name none)."""
+        return {t.name: t.retry for t in self._tools.values() if t.retry is not None}
 
     def load_plugins(self, modules: str) -> None:
         """`pkg.mod,other.mod`: each module's `register(registry)` adds its tools."""
@@ -166,4 +246,6 @@ class ToolActivities:
             raise TransientError(
                 f"tool {tool.name!r} did not finish within its timeout of {tool.timeout_s:g}s"
             ) from None
+        if isinstance(output, BaseModel):
+            output = output.model_dump(mode="json")
         return StepResult(output=output, attempt=activity.info().attempt)

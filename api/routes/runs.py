@@ -176,6 +176,7 @@ async def create_run(
         skill=body.skill,
         inputs=body.inputs,
         plan=body.plan,
+        roles=sorted(principal.roles),
     )
     run_id = _run_id_for(principal.tenant, idempotency_key)
     user_id = body.user_id or principal.user_id
@@ -185,6 +186,7 @@ async def create_run(
         tenant=principal.tenant,
         user_id=user_id,
         session_id=body.session_id,
+        roles=sorted(principal.roles),
         skill=body.skill,
         inputs=body.inputs,
         planner=body.planner,

@@ -128,12 +128,16 @@ def register(registry: ToolRegistry) -> None:
     registry.register(Tool("timed_sleep", "Sleep and report when.", SleepArgs, timed_sleep))
     registry.register(Tool("flaky", "Fail until an attempt.", FlakyArgs, flaky))
     registry.register(
-        Tool("side_effect", "Do something once.", SideEffectArgs, side_effect, side_effects=True)
+        Tool(
+            "side_effect", "Do something once.", SideEffectArgs, side_effect, side_effects="writes"
+        )
     )
     registry.register(Tool("blob", "Return a large output.", BlobArgs, blob))
     registry.register(Tool("quiet_sleep", "Sleep silently.", SleepArgs, quiet_sleep))
     registry.register(
-        Tool("db_blip", "Write through a flaky database.", DbBlipArgs, db_blip, side_effects=True)
+        Tool(
+            "db_blip", "Write through a flaky database.", DbBlipArgs, db_blip, side_effects="writes"
+        )
     )
     registry.register(
         Tool("hasty_sleep", "Sleep, with a 0.5 s timeout.", SleepArgs, quiet_sleep, timeout_s=0.5)
@@ -144,7 +148,7 @@ def register(registry: ToolRegistry) -> None:
             "Return the value, after approval.",
             EchoArgs,
             echo,
-            side_effects=True,
+            side_effects="writes",
             requires_approval=True,
         )
     )
