@@ -133,6 +133,18 @@ def _guarded_client(policy: FetchPolicy) -> httpx.AsyncClient:
 async def safe_fetch(url: str, policy: FetchPolicy) -> Fetched:
     """GET `url` under `policy`: refused (non-retryable) for addresses it will not reach and for
     bodies over the size limit; transient for network trouble."""
+    return await safe_request("GET", url, policy)
+
+
+async def safe_request(
+    method: str,
+    url: str,
+    policy: FetchPolicy,
+    *,
+    json: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Fetched:
+    """One request under `policy` (see `safe_fetch`); redirects are followed for GET only."""
     parsed = httpx.URL(url)
     if parsed.scheme not in {"http", "https"} or not parsed.host:
         raise UserError(f"{url!r} is not an http(s) URL")
@@ -140,7 +152,9 @@ async def safe_fetch(url: str, policy: FetchPolicy) -> Fetched:
         async with (
             asyncio.timeout(policy.timeout_s),
             _guarded_client(policy) as client,
-            client.stream("GET", url) as response,
+            client.stream(
+                method, url, json=json, headers=headers, follow_redirects=method == "GET"
+            ) as response,
         ):
             if response.status_code >= 400:
                 error = UserError if response.status_code < 500 else TransientError

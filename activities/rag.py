@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from dataclasses import dataclass, field
-from typing import Any
 
-import asyncpg
 from pydantic import BaseModel, Field
 from temporalio import activity
 
@@ -26,8 +23,9 @@ from activities.knowledge import (
 )
 from activities.knowledge.loaders import load_text
 from activities.net import FetchPolicy, safe_fetch
+from activities.sql import SqlSources, read_only_query
 from aios.config import Settings
-from aios.errors import AiosError, TransientError, UserError
+from aios.errors import TransientError, UserError
 from aios.models import (
     IngestBatchInput,
     IngestBatchResult,
@@ -84,9 +82,7 @@ class IngestLimits:
     overlap_chars: int = 150
     max_document_bytes: int = 20 * 1024 * 1024
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
-    sql_sources: dict[str, str] = field(default_factory=dict)
-    sql_row_limit: int = 5000
-    sql_timeout_s: float = 30.0
+    sql: SqlSources = field(default_factory=lambda: SqlSources({}))
 
 
 @dataclass
@@ -229,11 +225,7 @@ class RagActivities:
         """Run the query read-only (statement timeout, row limit); each row becomes an uploaded
         body and an item for the ingestion batches."""
         source = request.source
-        dsn = self._limits.sql_sources.get(source.database)
-        if dsn is None:
-            known = ", ".join(sorted(self._limits.sql_sources)) or "none are configured"
-            raise UserError(f"no SQL source named {source.database!r} (known: {known})")
-        rows = await self._query(dsn, source.query)
+        rows, _more = await read_only_query(self._limits.sql, source.database, source.query)
         bodies: dict[str, bytes] = {}
         items: list[IngestItem] = []
         for row in rows:
@@ -264,50 +256,6 @@ class RagActivities:
         await self._documents.put_uploads(request.tenant, bodies)
         return items
 
-    async def _query(self, dsn: str, query: str) -> list[dict[str, Any]]:
-        try:
-            conn = await asyncpg.connect(dsn, timeout=10)
-        except (OSError, asyncpg.PostgresError) as e:
-            raise TransientError(f"cannot connect to the SQL source: {e}") from e
-        try:
-            async with conn.transaction(readonly=True):
-                timeout_ms = int(self._limits.sql_timeout_s * 1000)
-                await conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
-                cursor = conn.cursor(query)
-                records = [r async for r in _take(cursor, self._limits.sql_row_limit)]
-        except asyncpg.ReadOnlySQLTransactionError as e:
-            raise UserError(f"SQL sources are read-only: {e}") from None
-        except asyncpg.QueryCanceledError:
-            raise UserError(
-                f"the query ran longer than {self._limits.sql_timeout_s:g}s and was cancelled"
-            ) from None
-        except (asyncpg.PostgresSyntaxError, asyncpg.UndefinedTableError) as e:
-            raise UserError(f"the query is not valid: {e}") from None
-        except asyncpg.PostgresError as e:
-            if isinstance(e, AiosError):
-                raise
-            raise UserError(f"the query failed: {e}") from None
-        finally:
-            await conn.close()
-        return [{k: _jsonable(v) for k, v in dict(r).items()} for r in records]
-
-
-async def _take(cursor: Any, limit: int) -> Any:
-    n = 0
-    async for record in cursor:
-        if n >= limit:
-            return
-        n += 1
-        yield record
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
-    return str(value)
-
 
 def _title_from_name(name: str) -> str:
     stem = name.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
@@ -324,7 +272,13 @@ def ingest_limits(settings: Settings) -> IngestLimits:
             max_bytes=settings.fetch_max_bytes,
             timeout_s=settings.fetch_timeout_s,
         ),
-        sql_sources={k: v.get_secret_value() for k, v in settings.sql_sources.items()},
-        sql_row_limit=settings.sql_row_limit,
-        sql_timeout_s=settings.sql_timeout_s,
+        sql=sql_sources(settings),
+    )
+
+
+def sql_sources(settings: Settings) -> SqlSources:
+    return SqlSources(
+        {k: v.get_secret_value() for k, v in settings.sql_sources.items()},
+        row_limit=settings.sql_row_limit,
+        timeout_s=settings.sql_timeout_s,
     )

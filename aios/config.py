@@ -184,6 +184,17 @@ class Settings(BaseSettings):
 
     # Comma-separated modules whose `register(registry)` adds tools to the worker's registry.
     tool_plugins: str = ""
+    # YAML files declaring HTTP tools (activities/tools/http_tools.py).
+    tool_files: list[str] = Field(default_factory=list)
+    # web_search: a SearXNG-compatible JSON endpoint; unset = the knowledge base stands in.
+    web_search_url: str | None = None
+    # send_email
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
 
     # Provider secrets, under the providers' own names.
     openai_api_key: SecretStr | None = Field(

@@ -50,7 +50,7 @@ def create_app(
         settings.check_production_safety()
         own_pool = pool is None
         app.state.settings = settings
-        app.state.registry = registry or build_registry(settings.tool_plugins)
+        app.state.registry = registry or build_registry(settings.tool_plugins, settings.tool_files)
         app.state.pool = pool or await db.connect(settings.require_database_url())
         app.state.temporal = temporal or await connect(settings, app.state.pool)
         app.state.vectors = vectors or (open_vectors(settings) if settings.qdrant_url else None)

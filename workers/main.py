@@ -60,7 +60,7 @@ class Resources:
         pool = pool or await db.connect(settings.require_database_url())
         vectors = open_vectors(settings)
         embedder = embedder or embedder_for(settings)
-        registry = build_registry(settings.tool_plugins)
+        registry = build_registry(settings.tool_plugins, settings.tool_files)
         index = open_knowledge(settings, vectors, embedder)
         return cls(
             settings=settings,
@@ -85,7 +85,9 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
     tools = ToolActivities(
         resources.registry,
         resources.pool,
-        ToolServices(knowledge=resources.index, memory=resources.memory),
+        ToolServices(
+            knowledge=resources.index, memory=resources.memory, settings=resources.settings
+        ),
     )
     memory = MemoryActivities(resources.memory, resources.router)
     rag = RagActivities(

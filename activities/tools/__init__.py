@@ -1,15 +1,22 @@
 """The tool registry and the `tool` step activity."""
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from activities.tools.builtin import register_builtin_tools
+from activities.tools.http_tools import load_tool_file
 from activities.tools.registry import Tool, ToolContext, ToolRegistry
 
 __all__ = ["Tool", "ToolContext", "ToolRegistry", "build_registry"]
 
 
-def build_registry(plugins: str = "") -> ToolRegistry:
-    """The registry every process builds the same way: built-in tools, then the plugins named in
-    AIOS_TOOL_PLUGINS. The worker executes these tools; the API only reads their schemas."""
+def build_registry(plugins: str = "", tool_files: Sequence[str | Path] = ()) -> ToolRegistry:
+    """The registry every process builds the same way: built-in tools, the HTTP tools declared
+    in AIOS_TOOL_FILES, then the plugins named in AIOS_TOOL_PLUGINS. The worker executes these
+    tools; the API reads their schemas and policies."""
     registry = ToolRegistry()
     register_builtin_tools(registry)
+    for path in tool_files:
+        registry.register(*load_tool_file(Path(path)))
     registry.load_plugins(plugins)
     return registry

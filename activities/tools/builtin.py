@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from activities.knowledge import SearchMode
 from activities.rag import RetrieveArgs, retrieve
+from activities.tools import data, files, mail, web
 from activities.tools.registry import Tool, ToolContext, ToolRegistry
 from aios.errors import UserError
 from aios.stores import PublishedReport, ReportStore
@@ -60,6 +61,17 @@ async def word_count(args: WordCountArgs, ctx: ToolContext) -> dict[str, Any]:
 
 
 def register_builtin_tools(registry: ToolRegistry) -> None:
+    registry.register(
+        web.http_fetch,
+        web.web_search,
+        web.webhook,
+        files.file_read,
+        files.file_write,
+        files.file_list,
+        data.calculator,
+        data.sql_query,
+        mail.send_email,
+    )
     registry.register(
         Tool(
             name="rag_search",

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.common import classified, parse_args
+from aios.config import Settings
 from aios.errors import ConfigurationError, NotFound, TransientError
 from aios.models import SideEffects, StepInput, StepResult, ToolSpec
 from aios.plan import RetrySpec
@@ -37,6 +38,7 @@ class ToolServices:
 
     knowledge: KnowledgeIndex | None = None
     memory: MemoryService | None = None
+    settings: Settings | None = None
 
 
 @dataclass
@@ -57,6 +59,12 @@ class ToolContext:
         if self.services.knowledge is None:
             raise ConfigurationError("this worker has no knowledge index")
         return self.services.knowledge
+
+    @property
+    def settings(self) -> Settings:
+        if self.services.settings is None:
+            raise ConfigurationError("this worker passed no settings to its tools")
+        return self.services.settings
 
     @property
     def memory(self) -> MemoryService:
