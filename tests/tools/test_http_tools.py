@@ -145,7 +145,8 @@ async def test_yaml_tools_run_in_plans(
         ),
         ("tools:\n  - name: t\n    description: d\n    endpoint: ftp://x", "tool 't': endpoint"),
         (
-            "tools:\n  - name: t\n    description: d\n    endpoint: http://x\n    input_schema: {type: object, properties: {a: {type: string, pattern: x}}}",
+            "tools:\n  - name: t\n    description: d\n    endpoint: http://x\n"
+            "    input_schema: {type: object, properties: {a: {type: string, pattern: x}}}",
             "keywords not supported: pattern",
         ),
         ("tools: [", "cannot be read"),
