@@ -23,6 +23,7 @@ from activities.llm.base import LLMRequest
 from activities.llm.router import ModelRouter
 from aios.config import Settings
 from aios.errors import UserError
+from aios.guardrails import PiiRedactor
 from aios.models import Message, StepInput, StepResult
 from aios.redaction import KeepAsIs, Redactor
 from aios.stores.memory import ConversationStore, FactKind, UserFact, UserFactStore
@@ -88,7 +89,7 @@ def open_memory(
         UserFactStore(pool),
         ConversationStore(pool),
         SemanticMemory(vectors, embedder, settings.memory_collection),
-        redactor,
+        redactor or PiiRedactor(),
     )
 
 

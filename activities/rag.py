@@ -26,6 +26,7 @@ from activities.net import FetchPolicy, safe_fetch
 from activities.sql import SqlSources, read_only_query
 from aios.config import Settings
 from aios.errors import TransientError, UserError
+from aios.guardrails import scan_untrusted
 from aios.models import (
     IngestBatchInput,
     IngestBatchResult,
@@ -108,7 +109,13 @@ class RagActivities:
     async def retrieve(self, step: StepInput) -> StepResult:
         args: RetrieveArgs = parse_args(RetrieveArgs, step.args, "a retrieve step")
         output = await retrieve(self._index, step.tenant, args)
-        return StepResult(output=output.model_dump(), attempt=activity.info().attempt)
+        findings = scan_untrusted((f"document {c.source}", c.text) for c in output.chunks)
+        return StepResult(
+            output=output.model_dump(),
+            untrusted=True,
+            findings=findings,
+            attempt=activity.info().attempt,
+        )
 
     # --- ingestion ------------------------------------------------------------------------------
 

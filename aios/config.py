@@ -186,6 +186,11 @@ class Settings(BaseSettings):
     tool_plugins: str = ""
     # YAML files declaring HTTP tools (activities/tools/http_tools.py).
     tool_files: list[str] = Field(default_factory=list)
+    # Guardrails. Personal data in goals and answers: `flag` records it (a `guardrail` event),
+    # `redact` replaces it; secrets in answers are always redacted. Memory always stores text
+    # with personal data redacted. The content policy: {"rule name": "regex"} a goal may not match.
+    guardrails_pii: Literal["flag", "redact"] = "flag"
+    content_policy: dict[str, str] = Field(default_factory=dict)
     # web_search: a SearXNG-compatible JSON endpoint; unset = the knowledge base stands in.
     web_search_url: str | None = None
     # send_email

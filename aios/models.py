@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from aios.guardrails import Finding
 from aios.plan import Plan, RetrySpec
 from aios.vocabulary import PlannerName, RunEventType, RunStatus, StepStatus
 
@@ -212,6 +213,8 @@ class AgentRunInput(BaseModel):
     # The caller's roles: plans may use only the tools these allow. None: unrestricted (a run
     # started through Temporal directly, by an operator).
     roles: list[str] | None = None
+    # What the API's input guardrails found in the goal (recorded as the run's first events).
+    input_findings: list[Finding] = Field(default_factory=list)
     skill: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     planner: PlannerName = PlannerName.HYBRID
@@ -248,6 +251,10 @@ class PendingApproval(BaseModel):
     args_hash: str
     requested_at: datetime
     expires_at: datetime
+    # When the request derives from untrusted content (documents, web pages, tool output): the
+    # steps or tools it came from, and what the guardrails found in them.
+    untrusted_sources: list[str] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
 
 
 class RunEvent(BaseModel):
@@ -369,6 +376,10 @@ class StepInput(BaseModel):
 
 class StepResult(BaseModel):
     output: Any = None
+    # The output carries content from outside (documents, web pages, tool results): whatever a
+    # model derives from it may not cause a side effect without approval.
+    untrusted: bool = False
+    findings: list[Finding] = Field(default_factory=list)
     attempt: int = 1
     usage: Usage = Field(default_factory=Usage)
     routing: list[RoutingNote] = Field(default_factory=list)

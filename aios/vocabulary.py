@@ -95,6 +95,8 @@ class RunEventType(StrEnum):
     MODEL_ROUTED = "model.routed"
     PLAN_REVISED = "plan.revised"
     LLM_DELTA = "llm.delta"
+    # A guardrail decision: what was found (rule, kind), where, and what was done about it.
+    GUARDRAIL = "guardrail"
     RUN_FINISHED = "run.finished"
 
 

@@ -93,7 +93,12 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
     rag = RagActivities(
         resources.index, DocumentStore(resources.pool), ingest_limits(resources.settings)
     )
-    llm = LlmActivities(resources.router, resources.registry, resources.pool)
+    llm = LlmActivities(
+        resources.router,
+        resources.registry,
+        resources.pool,
+        redact_pii=resources.settings.guardrails_pii == "redact",
+    )
     return Worker(
         client,
         task_queue=task_queue or resources.settings.task_queue,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -38,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from aios import search_attributes as sa
     from aios.approvals import approval_problem
     from aios.errors import describe_field_errors
+    from aios.guardrails import Finding, describe
     from aios.models import (
         AgentRunInput,
         AgentStepArgs,
@@ -71,10 +73,13 @@ with workflow.unsafe.imports_passed_through():
         STEP_ACTIVITY,
         ApprovalPolicy,
         Plan,
+        PlanError,
         RetrySpec,
         Step,
         args_hash,
         effective_retry,
+        parse_ref,
+        step_refs,
     )
     from aios.vocabulary import (
         Activity,
@@ -98,6 +103,25 @@ MAX_IGNORED_SIGNALS = 5
 LLM_TURN_RETRY = RetrySpec(max_attempts=4, initial_interval_s=2.0)
 PLANNING_TIMEOUT = timedelta(minutes=5)
 HEARTBEAT_TIMEOUT_S = 30.0
+# Runs recorded before side effects derived from untrusted content needed approval replay
+# without that wait.
+UNTRUSTED_APPROVAL_PATCH = "untrusted-input-approval"
+
+
+@dataclass
+class Taint:
+    """Untrusted content behind a value: the steps (or tools) it came from, and findings."""
+
+    sources: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def tainted(self) -> bool:
+        return bool(self.sources)
+
+    def add(self, other: Taint) -> None:
+        self.sources += [s for s in other.sources if s not in self.sources]
+        self.findings += [f for f in other.findings if f not in self.findings]
 
 
 @workflow.defn
@@ -113,6 +137,10 @@ class AgentRunWorkflow:
         self._approval_tools: set[str] = set()
         self._side_effect_tools: set[str] = set()
         self._tool_retries: dict[str, RetrySpec] = {}
+        # Steps whose output carries untrusted content, or derives from it: where it came from
+        # and what the guardrails found. A side effect that derives from it needs approval.
+        self._taint: dict[str, Taint] = {}
+        self._agent_taint: dict[str, Taint] = {}
         self._outputs: dict[str, Any] = {}
         self._ignored_signals: list[str] = []
 
@@ -134,6 +162,7 @@ class AgentRunWorkflow:
         )
         self._set_status(RunStatus.RUNNING)
         self._emit(RunEventType.RUN_STARTED, None, {"goal": run.goal})
+        self._record_findings(None, run.input_findings)
         work = asyncio.create_task(self._plan_and_execute(run))
         try:
             await workflow.wait_condition(lambda: work.done() or self._cancel is not None)
@@ -297,12 +326,19 @@ class AgentRunWorkflow:
         self, run: AgentRunInput, step: Step, args: dict[str, Any], index: int | None
     ) -> StepResult:
         suffix = "" if index is None else f"-{index}"
-        if step.kind == StepKind.APPROVAL or (step.tool in self._approval_tools):
-            await self._await_approval(step, args, suffix)
+        inputs = self._inputs_taint(step)
+        writes = step.kind == StepKind.TOOL and step.tool in self._side_effect_tools
+        # Content from outside (documents, pages, tool output) may carry instructions: whatever
+        # derives from it never causes a side effect without a person's approval.
+        guarded = writes and inputs.tainted and workflow.patched(UNTRUSTED_APPROVAL_PATCH)
+        if step.kind == StepKind.APPROVAL or step.tool in self._approval_tools or guarded:
+            await self._await_approval(step, args, suffix, untrusted=inputs if writes else None)
             if step.kind == StepKind.APPROVAL:
                 return StepResult(output={"approved": True})
         if step.kind == StepKind.AGENT:
-            return await self._run_agent(run, step, args)
+            result = await self._run_agent(run, step, args, inputs)
+            self._note_taint(step, result, inputs)
+            return result
         activity_name: Activity | None = STEP_ACTIVITY.get(step.kind)
         if activity_name is None:
             raise StepFailed(f"steps of kind {step.kind.value!r} cannot run here")
@@ -332,7 +368,35 @@ class AgentRunWorkflow:
             attempts = _failure_attempts(e, retry.max_attempts)
             raise StepFailed(_failure_reason(e), attempts=attempts) from None
         self._note_routing(step.id, result.routing)
+        self._note_taint(step, result, inputs)
         return result
+
+    # --- guardrails -----------------------------------------------------------------------
+
+    def _inputs_taint(self, step: Step) -> Taint:
+        """The untrusted content a step's arguments refer to (directly or through other steps)."""
+        taint = Taint()
+        for ref in step_refs(step):
+            try:
+                source, _path = parse_ref(ref)
+            except PlanError:
+                continue
+            if source in self._taint:
+                taint.add(self._taint[source])
+        return taint
+
+    def _note_taint(self, step: Step, result: StepResult, inputs: Taint) -> None:
+        self._record_findings(step.id, result.findings)
+        if not (result.untrusted or inputs.tainted):
+            return
+        taint = self._taint.setdefault(step.id, Taint())
+        taint.add(inputs)
+        if result.untrusted:
+            taint.add(Taint(sources=[step.id], findings=result.findings))
+
+    def _record_findings(self, step_id: str | None, findings: list[Finding]) -> None:
+        for finding in findings:
+            self._emit(RunEventType.GUARDRAIL, step_id, finding.model_dump())
 
     def _note_routing(self, step_id: str, notes: list[RoutingNote]) -> None:
         for note in notes:
@@ -340,7 +404,9 @@ class AgentRunWorkflow:
 
     # --- the agent step -------------------------------------------------------------------
 
-    async def _run_agent(self, run: AgentRunInput, step: Step, args: dict[str, Any]) -> StepResult:
+    async def _run_agent(
+        self, run: AgentRunInput, step: Step, args: dict[str, Any], inputs: Taint
+    ) -> StepResult:
         """A bounded tool-using loop: each model turn is an activity, each tool call it asks for
         is an activity through the registry (several at once in parallel), side-effecting tools
         wait for approval like tool steps. Ends on a final answer, on max_turns or the budget."""
@@ -351,6 +417,10 @@ class AgentRunWorkflow:
         state = self._step_state(step.id)
         conversation: list[Message] = []
         usage = Usage()
+        # What the agent has read that came from outside: its documents, then tool results.
+        seen = Taint()
+        seen.add(inputs)
+        self._agent_taint[step.id] = seen
         for turn in range(1, agent.max_turns + 1):
             try:
                 result = await _step_activity(
@@ -394,6 +464,7 @@ class AgentRunWorkflow:
                 return StepResult(
                     output={"text": message.content, "turns": turn, "citations": []},
                     usage=usage,
+                    untrusted=seen.tainted,
                 )
             answers = await self._agent_tool_calls(run, step, agent, turn, message, record)
             conversation.extend(answers)
@@ -406,6 +477,7 @@ class AgentRunWorkflow:
                 "citations": [],
             },
             usage=usage,
+            untrusted=seen.tainted,
         )
 
     async def _agent_tool_calls(
@@ -453,11 +525,13 @@ class AgentRunWorkflow:
             return answer(f"error: tool {call.name!r} is not available; use one of {agent.tools}")
         if call.name in self._approval_tools or call.name in self._side_effect_tools:
             try:
+                seen = self._agent_taint.get(step.id)
                 await self._await_approval(
                     step,
                     {"tool": call.name, "args": call.arguments},
                     suffix,
                     reason=f"the agent asks to call {call.name!r}, which has side effects",
+                    untrusted=seen if seen is not None and seen.tainted else None,
                 )
             except (StepFailed, StepSkipped) as e:
                 entry.status, entry.error = "rejected", e.reason
@@ -489,24 +563,45 @@ class AgentRunWorkflow:
         except ActivityError as e:
             entry.status, entry.error = "failed", _failure_reason(e)
             return answer(f"error: {entry.error}")
+        self._record_findings(step.id, result.findings)
+        if result.untrusted and step.id in self._agent_taint:
+            self._agent_taint[step.id].add(
+                Taint(sources=[f"{call.name} (turn {turn})"], findings=result.findings)
+            )
         return answer(json.dumps(result.output, default=str))
 
     async def _await_approval(
-        self, step: Step, args: dict[str, Any], suffix: str, *, reason: str | None = None
+        self,
+        step: Step,
+        args: dict[str, Any],
+        suffix: str,
+        *,
+        reason: str | None = None,
+        untrusted: Taint | None = None,
     ) -> None:
         policy = step.approval or ApprovalPolicy()
         approval_id = f"{step.id}{suffix}-approval"
         now = workflow.now()
-        pending = PendingApproval(
-            approval_id=approval_id,
-            step_id=step.id,
-            reason=policy.reason
+        why = (
+            policy.reason
             or reason
             or (
                 f"tool {step.tool!r} has side effects and needs approval"
                 if step.tool
                 else f"approval requested: {step.title}"
-            ),
+            )
+        )
+        if untrusted is not None and untrusted.tainted:
+            why += (
+                f"; requested after untrusted content (from {', '.join(untrusted.sources)}); "
+                f"the guardrails found: {describe(untrusted.findings) or 'no known attack pattern'}"
+            )
+        pending = PendingApproval(
+            approval_id=approval_id,
+            step_id=step.id,
+            reason=why,
+            untrusted_sources=list(untrusted.sources) if untrusted else [],
+            findings=list(untrusted.findings) if untrusted else [],
             args=args,
             args_hash=args_hash(args),
             requested_at=now,

@@ -28,6 +28,7 @@ from activities.llm.base import DeltaSink, LLMProvider, LLMRequest, LLMResponse,
 from activities.llm.router import ModelRouter
 from activities.tools.registry import ToolRegistry
 from aios.errors import BadModelOutput, BudgetExceeded, ModelRefused, TransientError
+from aios.guardrails import guard_answer
 from aios.models import (
     AgentTurnInput,
     AgentTurnResult,
@@ -212,10 +213,18 @@ def _check_json(text: str, schema: dict[str, Any]) -> tuple[str | None, Any]:
 
 
 class LlmActivities:
-    def __init__(self, router: ModelRouter, registry: ToolRegistry, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self,
+        router: ModelRouter,
+        registry: ToolRegistry,
+        pool: asyncpg.Pool,
+        *,
+        redact_pii: bool = False,
+    ) -> None:
         self._router = router
         self._registry = registry
         self._pool = pool
+        self._redact_pii = redact_pii
 
     def _deltas(self, run_id: str, step_id: str) -> DeltaPublisher:
         """Streamed text goes to the run's event stream (`llm.delta`), not into the history."""
@@ -277,6 +286,8 @@ class LlmActivities:
             used = [documents[n - 1] for n in numbers] or documents
         else:
             used = documents
+        # Output guardrail: no secret leaves in an answer; personal data per the deployment.
+        text, findings = guard_answer(text, redact_pii=self._redact_pii)
         if args.evidence or args.quotes:
             text += "\n\n" + context.evidence_section(
                 documents,
@@ -293,6 +304,7 @@ class LlmActivities:
             attempt=activity.info().attempt,
             usage=outcome.usage,
             routing=outcome.routing,
+            findings=[f.model_copy(update={"source": "the model's answer"}) for f in findings],
         )
 
     @activity.defn(name=Activity.AGENT_TURN)

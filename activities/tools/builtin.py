@@ -98,6 +98,7 @@ def register_builtin_tools(registry: ToolRegistry) -> None:
             "key and value).",
             args_model=MemoryWriteArgs,
             fn=memory_write,
+            trusted_output=True,
             side_effects="writes",
         )
     )
@@ -107,6 +108,7 @@ def register_builtin_tools(registry: ToolRegistry) -> None:
             description="Publish a finished report (title and markdown body) for readers.",
             args_model=PublishReportArgs,
             fn=publish_report,
+            trusted_output=True,
             side_effects="writes",
             requires_approval=True,
         )
@@ -117,6 +119,7 @@ def register_builtin_tools(registry: ToolRegistry) -> None:
             description="Count the words and characters of a text.",
             args_model=WordCountArgs,
             fn=word_count,
+            trusted_output=True,
         )
     )
 

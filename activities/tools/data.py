@@ -107,7 +107,7 @@ class Calculated(BaseModel):
     value: float | int
 
 
-@tool(side_effects="none", timeout_s=5)
+@tool(side_effects="none", timeout_s=5, trusted_output=True)
 async def calculator(args: CalculatorArgs, ctx: ToolContext) -> Calculated:
     """Evaluate an arithmetic expression exactly (use it instead of doing sums in your head)."""
     return Calculated(expression=args.expression, value=evaluate(args.expression))

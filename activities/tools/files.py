@@ -89,7 +89,7 @@ class FileWritten(BaseModel):
     bytes: int
 
 
-@tool(side_effects="writes", timeout_s=30)
+@tool(side_effects="writes", timeout_s=30, trusted_output=True)
 async def file_write(args: FileWriteArgs, ctx: ToolContext) -> FileWritten:
     """Write a text file in the run's workspace (replacing it); writing it again is harmless."""
     root = workspace(ctx)

@@ -44,7 +44,7 @@ def _send(settings: Settings, message: EmailMessage) -> None:
         smtp.send_message(message)
 
 
-@tool(side_effects="writes", requires_approval=True, timeout_s=60)
+@tool(side_effects="writes", requires_approval=True, timeout_s=60, trusted_output=True)
 async def send_email(args: SendEmailArgs, ctx: ToolContext) -> EmailSent:
     """Send an email (plain text) to one or more recipients."""
     settings = ctx.settings

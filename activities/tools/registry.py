@@ -22,6 +22,7 @@ from temporalio import activity
 from activities.common import classified, parse_args
 from aios.config import Settings
 from aios.errors import ConfigurationError, NotFound, TransientError
+from aios.guardrails import scan_untrusted, strings_in
 from aios.models import SideEffects, StepInput, StepResult, ToolSpec
 from aios.plan import RetrySpec
 from aios.stores import Effect, ToolEffectStore
@@ -98,6 +99,10 @@ class Tool:
     timeout_s: float = 60.0
     # Used when the step names no policy; None: the defaults for the tool's side effects.
     retry: RetrySpec | None = None
+    # Output AIOS itself produced (a sum, a confirmation). Anything else (pages, rows, files,
+    # search results, remote answers) is untrusted: scanned, and what derives from it needs
+    # approval before any side effect.
+    trusted_output: bool = False
 
     @property
     def writes(self) -> bool:
@@ -129,6 +134,7 @@ def tool(
     roles: Iterable[str] = (),
     timeout_s: float = 60.0,
     retry: RetrySpec | None = None,
+    trusted_output: bool = False,
 ) -> Callable[[ToolFn], Tool]:
     """Make a tool of an async function `fn(args: ArgsModel, ctx: ToolContext) -> Output`: the
     arguments model and the output model come from its annotations, the description from its
@@ -166,6 +172,7 @@ def tool(
             roles=frozenset(roles),
             timeout_s=timeout_s,
             retry=retry,
+            trusted_output=trusted_output,
         )
 
     return make
@@ -256,4 +263,12 @@ class ToolActivities:
             ) from None
         if isinstance(output, BaseModel):
             output = output.model_dump(mode="json")
-        return StepResult(output=output, attempt=activity.info().attempt)
+        if tool.trusted_output:
+            return StepResult(output=output, attempt=activity.info().attempt)
+        source = f"tool {tool.name}"
+        return StepResult(
+            output=output,
+            untrusted=True,
+            findings=scan_untrusted((source, text) for text in strings_in(output)),
+            attempt=activity.info().attempt,
+        )

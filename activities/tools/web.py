@@ -131,7 +131,7 @@ class WebhookSent(BaseModel):
     replayed: bool = False
 
 
-@tool(side_effects="writes", requires_approval=True, timeout_s=30)
+@tool(side_effects="writes", requires_approval=True, timeout_s=30, trusted_output=True)
 async def webhook(args: WebhookArgs, ctx: ToolContext) -> WebhookSent:
     """POST a JSON payload to a URL (once per step, with an Idempotency-Key header)."""
     policy = fetch_policy(ctx.settings)

@@ -36,6 +36,7 @@ from activities.planning import check_run_request
 from aios import search_attributes as sa
 from aios.config import Settings
 from aios.errors import Conflict, NotFound, TransientError, ValidationFailed
+from aios.guardrails import describe, guard_goal
 from aios.models import (
     AgentRunInput,
     ApprovalAck,
@@ -178,11 +179,22 @@ async def create_run(
         plan=body.plan,
         roles=sorted(principal.roles),
     )
+    goal, input_findings = guard_goal(
+        body.goal,
+        policy=settings.content_policy,
+        redact_pii=settings.guardrails_pii == "redact",
+    )
+    refused = [f for f in input_findings if f.decision == "refused"]
+    if refused:
+        raise ValidationFailed(
+            f"the goal is not allowed by the content policy: {describe(refused)}"
+        )
     run_id = _run_id_for(principal.tenant, idempotency_key)
     user_id = body.user_id or principal.user_id
     fingerprint = body.fingerprint()
     run_input = AgentRunInput(
-        goal=body.goal,
+        goal=goal,
+        input_findings=input_findings,
         tenant=principal.tenant,
         user_id=user_id,
         session_id=body.session_id,
@@ -215,8 +227,8 @@ async def create_run(
                     SearchAttributePair(sa.STATUS, RunStatus.QUEUED.value),
                 ]
             ),
-            memo={"goal": body.goal[:2000], "request_sha256": fingerprint},
-            static_summary=body.goal[:400],
+            memo={"goal": goal[:2000], "request_sha256": fingerprint},
+            static_summary=goal[:400],
             rpc_timeout=timedelta(seconds=settings.read_timeout_s * 3),
         )
     except WorkflowAlreadyStartedError:

@@ -1,0 +1,328 @@
+"""Guardrails as pure functions: personal data and secrets, injected instructions, a content
+policy. Pure so that activities (scanning what they fetch), the workflow (scanning the goal and
+the answer, deterministically) and the API (refusing a goal at the door) share one rule book.
+
+Each finding names the rule that fired; the workflow records every decision as a `guardrail`
+event.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
+
+FindingKind = Literal["pii", "secret", "injection", "policy"]
+EXCERPT_CHARS = 80
+
+
+class Finding(BaseModel):
+    rule: str
+    kind: FindingKind
+    excerpt: str = ""  # what matched, shortened (personal data and secrets are masked)
+    # What was done: `flagged` (recorded; untrusted content also needs approval before it can
+    # lead to a side effect), `redacted` (replaced in the text), `refused` (the request stops).
+    decision: Literal["flagged", "redacted", "refused"] = "flagged"
+    source: str = ""  # where it was found (a step, a tool, the goal)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    name: str
+    kind: FindingKind
+    pattern: re.Pattern[str]
+    check: str | None = None  # an extra validation: "luhn", "iban"
+
+
+# --- personal data and secrets ------------------------------------------------------------------
+
+_PII_RULES = [
+    # Cards and IBANs first: their digits would otherwise read as phone numbers.
+    _Rule("payment_card", "pii", re.compile(r"\b(?:\d[ -]?){12,18}\d\b"), check="luhn"),
+    _Rule(
+        "iban",
+        "pii",
+        re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
+        check="iban",
+    ),
+    _Rule("email_address", "pii", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
+    _Rule(
+        "phone_number",
+        "pii",
+        re.compile(r"(?<![\w+])\+?\d{1,3}?[ .-]?\(?\d{2,4}\)?(?:[ .-]?\d{2,4}){2,4}(?!\w)"),
+    ),
+]
+_SECRET_RULES = [
+    _Rule("openai_key", "secret", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}")),
+    _Rule("anthropic_key", "secret", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
+    _Rule("aws_access_key", "secret", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
+    _Rule("github_token", "secret", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
+    _Rule("slack_token", "secret", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
+    _Rule("aios_key", "secret", re.compile(r"\baios_(?:dev|live)_[A-Za-z0-9_-]{16,}")),
+    _Rule("bearer_token", "secret", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{20,}")),
+    _Rule(
+        "private_key",
+        "secret",
+        re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----[\s\S]+?-----END"),
+    ),
+]
+
+
+def _luhn(digits: str) -> bool:
+    numbers = [int(d) for d in digits if d.isdigit()]
+    if not 13 <= len(numbers) <= 19:
+        return False
+    total = 0
+    for i, n in enumerate(reversed(numbers)):
+        if i % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def _iban(text: str) -> bool:
+    compact = text.replace(" ", "")
+    if not 15 <= len(compact) <= 34:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    number = "".join(str(int(c, 36)) for c in rearranged)
+    return int(number) % 97 == 1
+
+
+def _valid(rule: _Rule, text: str) -> bool:
+    if rule.check == "luhn":
+        return _luhn(text)
+    if rule.check == "iban":
+        return _iban(text)
+    if rule.name == "phone_number":  # E.164: at most 15 digits; fewer than 9 is a number
+        return 9 <= sum(c.isdigit() for c in text) <= 15
+    return True
+
+
+def _mask(text: str) -> str:
+    return text[:2] + "…" + text[-2:] if len(text) > 6 else "…"
+
+
+def _matches(rules: Iterable[_Rule], text: str) -> list[tuple[_Rule, re.Match[str]]]:
+    found: list[tuple[_Rule, re.Match[str]]] = []
+    taken: list[tuple[int, int]] = []
+    for rule in rules:
+        for match in rule.pattern.finditer(text):
+            span = match.span()
+            if any(a < span[1] and span[0] < b for a, b in taken) or not _valid(
+                rule, match.group(0)
+            ):
+                continue
+            taken.append(span)
+            found.append((rule, match))
+    return found
+
+
+def find_sensitive(text: str, *, pii: bool = True, secrets: bool = True) -> list[Finding]:
+    rules = [*(_SECRET_RULES if secrets else []), *(_PII_RULES if pii else [])]
+    return [
+        Finding(rule=rule.name, kind=rule.kind, excerpt=_mask(match.group(0)))
+        for rule, match in _matches(rules, text)
+    ]
+
+
+def redact(text: str, *, pii: bool = True, secrets: bool = True) -> tuple[str, list[Finding]]:
+    """`text` with personal data and secrets replaced by `[REDACTED:<rule>]`, and what was."""
+    rules = [*(_SECRET_RULES if secrets else []), *(_PII_RULES if pii else [])]
+    found = sorted(_matches(rules, text), key=lambda pair: pair[1].start())
+    out: list[str] = []
+    last = 0
+    for rule, match in found:
+        out += [text[last : match.start()], f"[REDACTED:{rule.name}]"]
+        last = match.end()
+    out.append(text[last:])
+    findings = [Finding(rule=r.name, kind=r.kind, excerpt=_mask(m.group(0))) for r, m in found]
+    return "".join(out), findings
+
+
+class PiiRedactor:
+    """The memory layer's redaction seam (`aios.redaction.Redactor`), filled by these rules."""
+
+    def redact(self, text: str) -> str:
+        return redact(text)[0]
+
+
+# --- injected instructions ----------------------------------------------------------------------
+
+_I = re.IGNORECASE | re.DOTALL
+_INJECTION_RULES = [
+    _Rule(
+        "override_instructions",
+        "injection",
+        re.compile(
+            r"\b(?:ignore|disregard|forget|override|bypass|skip)\b.{0,40}\b(?:previous|prior|above|earlier"
+            r"|all|any|your|the|system|original)\b.{0,30}\b(?:instructions?|prompts?|rules|directions|safety"
+            r"|guidelines|context|messages?|polic(?:y|ies))",
+            _I,
+        ),
+    ),
+    _Rule(
+        "new_instructions",
+        "injection",
+        re.compile(
+            r"\b(?:new|updated|real|actual|revised|secret|hidden)\s+(?:system\s+)?(?:instructions?|orders"
+            r"|directives?|task)\s*(?::|are|is|follow)",
+            _I,
+        ),
+    ),
+    _Rule(
+        "role_hijack",
+        "injection",
+        re.compile(
+            r"\b(?:you\s+are\s+now|from\s+now\s+on,?\s+you|act\s+as\s+(?:an?\s+)?(?:unrestricted|"
+            r"jailbroken|evil|developer|admin|root)|enter\s+(?:developer|god|dan|admin)\s+mode|\bDAN\b"
+            r"|pretend\s+(?:to\s+be|you\s+are))",
+            _I,
+        ),
+    ),
+    _Rule(
+        "fake_system_message",
+        "injection",
+        re.compile(
+            r"(?:^|\n)\s*(?:#+\s*)?(?:system|assistant|developer)\s*(?:message|prompt)?\s*:"
+            r"|<\s*/?\s*(?:system|im_start|im_end|instructions?)\s*>|<\|im_(?:start|end)\|>|\[/?(?:system|INST)\]"
+            r"|BEGIN\s+(?:SYSTEM|NEW)\s+(?:PROMPT|INSTRUCTIONS)|END\s+DOCUMENT",
+            _I,
+        ),
+    ),
+    _Rule(
+        "tool_directive",
+        "injection",
+        re.compile(
+            r"\b(?:call|invoke|use|run|execute|trigger)\s+(?:the\s+)?[`'\"]?[a-z_][a-z0-9_.]*[`'\"]?\s+"
+            r"(?:tool|function|api|command|endpoint)\b|\b(?:send|forward|email|post|upload|transfer|wire)"
+            r"\b.{0,60}\b(?:to|at)\b.{0,40}(?:@|https?://|\baccount\b)",
+            _I,
+        ),
+    ),
+    _Rule(
+        "exfiltration",
+        "injection",
+        re.compile(
+            r"\b(?:reveal|print|repeat|output|show|leak|dump|send|share|disclose)\b.{0,40}\b(?:system\s+"
+            r"prompt|instructions|api[\s_-]?keys?|passwords?|secrets?|credentials|tokens?|env(?:ironment)?"
+            r"\s+variables)",
+            _I,
+        ),
+    ),
+    _Rule(
+        "urgent_compliance",
+        "injection",
+        re.compile(
+            r"\b(?:you\s+must|immediately|mandatory|required\s+to|do\s+not\s+tell|without\s+(?:telling|"
+            r"asking|approval|confirmation)|silently|don'?t\s+(?:mention|tell|ask))\b.{0,60}\b(?:"
+            r"send|delete|transfer|execute|call|run|email|publish|pay|grant|approve|write)",
+            _I,
+        ),
+    ),
+    _Rule(
+        "hidden_markup",
+        "injection",
+        re.compile(
+            r"<!--.{0,500}?(?:instruction|ignore|assistant|ai|model|system).{0,500}?-->"
+            r"|display\s*:\s*none|font-size\s*:\s*0|color\s*:\s*(?:white|#fff\b)",
+            _I,
+        ),
+    ),
+    _Rule(
+        "encoded_payload",
+        "injection",
+        re.compile(
+            r"\b(?:decode|base64|rot13|hex)\b.{0,30}\b(?:and|then)\b.{0,20}\b(?:follow|execute|run|obey)",
+            _I,
+        ),
+    ),
+]
+
+
+def scan_injection(text: str) -> list[Finding]:
+    """Instructions aimed at a model, found in text that should only be data."""
+    findings = []
+    for rule in _INJECTION_RULES:
+        match = rule.pattern.search(text)
+        if match:
+            excerpt = " ".join(match.group(0).split())
+            findings.append(
+                Finding(rule=rule.name, kind="injection", excerpt=excerpt[:EXCERPT_CHARS])
+            )
+    return findings
+
+
+# --- content policy ------------------------------------------------------------------------------
+
+
+def check_policy(text: str, rules: dict[str, str]) -> list[Finding]:
+    """The operator's content policy: named regular expressions that a goal may not match."""
+    findings = []
+    for name, pattern in rules.items():
+        match = re.search(pattern, text, re.IGNORECASE)
+        if match:
+            findings.append(
+                Finding(rule=name, kind="policy", excerpt=match.group(0)[:EXCERPT_CHARS])
+            )
+    return findings
+
+
+def describe(findings: Iterable[Finding]) -> str:
+    return "; ".join(
+        f"{f.kind} rule {f.rule!r}" + (f" ({f.excerpt!r})" if f.excerpt else "") for f in findings
+    )
+
+
+def strings_in(value: object) -> list[str]:
+    """The text inside a JSON-like value (scanning its JSON form would glue escaped newlines to
+    words: `\\nIgnore`)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for key, v in value.items() for s in [str(key), *strings_in(v)]]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in strings_in(v)]
+    return []
+
+
+def scan_untrusted(pieces: Iterable[tuple[str, str]]) -> list[Finding]:
+    """Injected instructions in content from outside, once per rule and source."""
+    seen: set[tuple[str, str]] = set()
+    findings = []
+    for source, text in pieces:
+        for finding in scan_injection(text):
+            if (finding.rule, source) not in seen:
+                seen.add((finding.rule, source))
+                findings.append(finding.model_copy(update={"source": source}))
+    return findings
+
+
+def guard_answer(text: str, *, redact_pii: bool) -> tuple[str, list[Finding]]:
+    """An answer before it is returned or stored: secrets are always redacted; personal data is
+    redacted when the deployment says so (`AIOS_GUARDRAILS_PII=redact`), flagged otherwise."""
+    cleaned, secrets = redact(text, pii=False, secrets=True)
+    findings = [f.model_copy(update={"decision": "redacted"}) for f in secrets]
+    if redact_pii:
+        cleaned, pii = redact(cleaned, pii=True, secrets=False)
+        findings += [f.model_copy(update={"decision": "redacted"}) for f in pii]
+    else:
+        findings += find_sensitive(cleaned, pii=True, secrets=False)
+    return cleaned, findings
+
+
+def guard_goal(goal: str, *, policy: dict[str, str], redact_pii: bool) -> tuple[str, list[Finding]]:
+    """Input guardrails on what a user asks: the content policy (`refused` findings: the caller
+    must not start the run), injected instructions (flagged), personal data (flagged or
+    redacted)."""
+    refused = [f.model_copy(update={"decision": "refused"}) for f in check_policy(goal, policy)]
+    findings = [*refused, *scan_injection(goal)]
+    if redact_pii:
+        goal, pii = redact(goal, pii=True, secrets=True)
+        findings += [f.model_copy(update={"decision": "redacted"}) for f in pii]
+    else:
+        findings += find_sensitive(goal)
+    return goal, [f.model_copy(update={"source": "the goal"}) for f in findings]
