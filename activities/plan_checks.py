@@ -5,6 +5,7 @@ checks so that a bad plan is a 422 at once instead of a failed run later."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -13,9 +14,10 @@ from activities.llm.activities import LlmStepArgs
 from activities.memory import MemoryStepArgs
 from activities.rag import RetrieveArgs
 from activities.tools.registry import ToolRegistry
-from aios.errors import describe_field_errors
-from aios.models import AgentStepArgs
+from aios.errors import ConfigurationError, ValidationFailed, describe_field_errors
+from aios.models import AgentStepArgs, SkillStepArgs
 from aios.plan import Plan, PlanError, Step, iter_refs, validate_plan
+from aios.skills import SkillCatalog
 from aios.vocabulary import StepKind
 
 # The arguments model of each step kind an activity runs; tool steps use their tool's model.
@@ -24,14 +26,23 @@ STEP_ARGS: dict[StepKind, type[pydantic.BaseModel]] = {
     StepKind.RETRIEVE: RetrieveArgs,
     StepKind.MEMORY: MemoryStepArgs,
     StepKind.AGENT: AgentStepArgs,
+    StepKind.SKILL: SkillStepArgs,
 }
 
 
-def check_plan(plan: Plan, registry: ToolRegistry, roles: list[str] | None = None) -> None:
+def check_plan(
+    plan: Plan,
+    registry: ToolRegistry,
+    roles: list[str] | None = None,
+    skills: SkillCatalog | None = None,
+) -> None:
     """Raise `PlanError` naming the step and field of the first problem found. With `roles`,
-    a tool those roles may not use is refused too."""
+    a tool those roles may not use is refused too; with `skills`, a skill step must name a skill
+    and give it inputs it accepts (those written in the plan)."""
     validate_plan(plan, known_tools=registry.names())
     for step in plan.steps:
+        if skills is not None and step.kind == StepKind.SKILL:
+            _check_skill_step(step, skills)
         if roles is not None:
             _check_permitted(step, registry, roles)
         model = _args_model(step, registry)
@@ -47,6 +58,19 @@ def check_plan(plan: Plan, registry: ToolRegistry, roles: list[str] | None = Non
                     f"step {step.id!r}: the agent is given unknown tools {unknown}; known tools: "
                     f"{', '.join(sorted(registry.names()))}"
                 )
+
+
+def _check_skill_step(step: Step, skills: SkillCatalog) -> None:
+    name = step.args.get("name")
+    if not isinstance(name, str) or name not in {s.name for s in skills.all()}:
+        known = ", ".join(s.name for s in skills.all())
+        raise PlanError(f"step {step.id!r}: unknown skill {name!r}; available: {known}")
+    inputs = step.args.get("inputs") or {}
+    if isinstance(inputs, dict) and not iter_refs(inputs):
+        try:
+            skills.get(name).complete_inputs(inputs)
+        except ValidationFailed as e:
+            raise PlanError(f"step {step.id!r}: {e.message}") from None
 
 
 def _check_permitted(step: Step, registry: ToolRegistry, roles: list[str]) -> None:
@@ -87,3 +111,20 @@ def _check_known_args(step: Step, model: type[pydantic.BaseModel]) -> None:
 def _about(error: Any, referenced: set[str]) -> bool:
     loc: tuple[Any, ...] = tuple(error.get("loc") or ())
     return len(loc) > 0 and str(loc[0]) in referenced
+
+
+def check_skills(skills: SkillCatalog, registry: ToolRegistry) -> None:
+    """Every variant of every skill against this deployment's tools and step schemas; a skill
+    that cannot run here is refused at start-up with its file and step named."""
+    for skill in skills.all():
+        for inputs in skill.variants():
+            try:
+                check_plan(skill.plan(inputs), registry, skills=skills)
+            except PlanError as e:
+                raise ConfigurationError(f"skill file {skill.source}: {e}") from None
+
+
+def load_skills(directory: Path, registry: ToolRegistry) -> SkillCatalog:
+    skills = SkillCatalog.load(directory)
+    check_skills(skills, registry)
+    return skills

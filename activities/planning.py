@@ -1,11 +1,11 @@
 """Planning: turn a goal into a validated plan.
 
-- `rule`: maps a goal onto a built-in plan template. Today there is one template,
-  `research_report`: retrieve -> extract key points per source (in parallel) -> write the report
-  with citations, optionally followed by publishing it (a side effect that waits for approval).
+- `rule`: runs a skill (`skills/*.yaml`): the one named, else the one whose triggers match the
+  goal, else `research_report` (retrieve -> key points per source in parallel -> trends -> a cited
+  report with verbatim evidence, optionally published after approval).
 - `llm`: the model writes the plan as structured output (the DAG, `agent` steps allowed).
-- `hybrid` (the default): the rule planner when a skill is named or the template matches the goal
-  confidently, the LLM planner otherwise.
+- `hybrid` (the default): the rule planner when a skill is named or a skill's triggers match the
+  goal, the LLM planner otherwise.
 Every plan, including a client-supplied one, is checked against the tool registry and the step
 schemas before anything runs.
 """
@@ -13,182 +13,56 @@ schemas before anything runs.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 
-from activities.common import classified, parse_args
+from activities.common import classified
 from activities.llm.activities import LlmActivities
 from activities.llm.base import LLMRequest
 from activities.plan_checks import check_plan
 from activities.tools.registry import ToolRegistry
 from aios.config import BUNDLED_MODEL
-from aios.errors import ValidationFailed, describe_field_errors
+from aios.errors import NotFound, ValidationFailed, describe_field_errors
 from aios.models import Message, PlanningInput, PlanningResult, Usage
 from aios.plan import (
     STEP_ID_PATTERN,
-    ApprovalPolicy,
     Plan,
     PlanError,
-    RetrySpec,
     Step,
     check_planner,
 )
+from aios.skills import SkillCatalog
 from aios.vocabulary import Activity, PlannerName, StepKind
 
-KEY_POINTS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "key_points": {
-            "type": "array",
-            "items": {"type": "string", "maxLength": 300},
-            "minItems": 1,
-            "maxItems": 5,
-        }
-    },
-    "required": ["key_points"],
-    "additionalProperties": False,
-}
-
-
-class ResearchReportInputs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    k: int = Field(default=8, ge=1, le=50, description="chunks to retrieve")
-    max_sources: int = Field(default=4, ge=1, le=20, description="sources to read in parallel")
-    publish: bool = Field(default=False, description="publish the report (asks for approval)")
-    key_points: Literal["auto", "model", "quotes"] = Field(
-        default="auto",
-        description="evidence under each source: `model` = key points the model extracts "
-        "(checked against verbatim quotes), `quotes` = the sentences that best support the "
-        "question, verbatim; `auto` = quotes with the bundled model, key points otherwise",
-    )
-    approval_timeout_s: float = Field(default=86400.0, gt=0, le=30 * 86400)
-
-
-def research_report_plan(goal: str, inputs: ResearchReportInputs) -> Plan:
-    """The goal enters the plan only through `run.goal` references: it is data, never template
-    syntax, whatever it contains.
-
-    Every source comes with its best sentences, verbatim (`quotes`). With `key_points="model"`
-    the model also extracts key points per source (in parallel), and the report flags any key
-    point that no quote supports; with `"quotes"` the quotes are the evidence."""
-    llm_retry = RetrySpec(max_attempts=4, initial_interval_s=2.0)
-    model_notes = inputs.key_points != "quotes"
-    extract = Step(
-        id="extract",
-        kind=StepKind.LLM,
-        title="Extract key points",
-        depends_on=["retrieve"],
-        for_each="steps.retrieve.output.sources",
-        args={
-            "instruction": (
-                "List up to five key points from the document above that help answer this "
-                "question: {{run.goal}}"
-            ),
-            "documents": {"$ref": "item"},
-            "output_schema": KEY_POINTS_SCHEMA,
-            "bullets_from": "key_points",
-            "max_tokens": 320,
-            "temperature": 0.1,
-        },
-        timeout_s=300,
-        retry=llm_retry,
-    )
-    steps = [
-        Step(
-            id="retrieve",
-            kind=StepKind.RETRIEVE,
-            title="Retrieve sources",
-            args={
-                "query": {"$ref": "run.goal"},
-                "k": inputs.k,
-                "max_sources": inputs.max_sources,
-                "quotes": 3,
-            },
-            timeout_s=120,
-        ),
-        Step(
-            id="report",
-            kind=StepKind.LLM,
-            title="Write the report",
-            depends_on=["extract" if model_notes else "retrieve"],
-            args={
-                "instruction": (
-                    "Answer in one short paragraph: {{run.goal}}\n"
-                    "Use only the numbered documents and cite them like [1]. If there are no "
-                    "documents, say that the knowledge base has nothing on this topic."
-                ),
-                "documents": {"$ref": "steps.retrieve.output.sources"},
-                **({"evidence": {"$ref": "steps.extract.output"}} if model_notes else {}),
-                "quotes": True,
-                "cite": True,
-                "model": "strong",
-                "max_tokens": 400,
-            },
-            timeout_s=600,
-            retry=llm_retry,
-        ),
-    ]
-    if model_notes:
-        steps.insert(1, extract)
-    if inputs.publish:
-        steps.append(
-            Step(
-                id="publish",
-                kind=StepKind.TOOL,
-                tool="publish_report",
-                title="Publish the report",
-                depends_on=["report"],
-                args={"title": {"$ref": "run.goal"}, "body": {"$ref": "steps.report.output.text"}},
-                # A reviewer's "no" (or silence) skips publishing and the run still delivers its
-                # report; a publication that fails for technical reasons fails the run after the
-                # side-effect retry budget, so it is never silently dropped.
-                approval=ApprovalPolicy(
-                    reason="publishing makes the report visible to readers",
-                    timeout_s=inputs.approval_timeout_s,
-                    on_timeout="reject",
-                    on_reject="skip",
-                ),
-            )
-        )
-    return Plan(steps=steps, result_step="report")
-
-
-TEMPLATES: dict[str, tuple[type[BaseModel], Callable[[str, Any], Plan]]] = {
-    "research_report": (ResearchReportInputs, research_report_plan),
-}
+DEFAULT_SKILL = "research_report"
 
 
 def rule_plan(
-    goal: str, skill: str | None, inputs: dict[str, Any], *, bundled_model: bool = False
-) -> tuple[Plan, str]:
-    """The rule-based planner: the named template, else the one the goal matches.
-    `bundled_model` says the fast model is the small offline one (see `ResearchReportInputs`)."""
-    name = skill or "research_report"  # every free-form goal is a research question today
-    if name not in TEMPLATES:
-        raise ValidationFailed(f"unknown skill {name!r}; available: {', '.join(sorted(TEMPLATES))}")
-    inputs_model, build = TEMPLATES[name]
-    valid_keys = ", ".join(sorted(inputs_model.model_fields))
-    parsed = parse_args(inputs_model, inputs, f"skill {name!r} inputs (valid keys: {valid_keys})")
-    if isinstance(parsed, ResearchReportInputs) and parsed.key_points == "auto":
-        parsed.key_points = "quotes" if bundled_model else "model"
-    return build(goal, parsed), f"rule-based planner: template {name!r}"
+    skills: SkillCatalog,
+    goal: str,
+    skill_name: str | None,
+    inputs: dict[str, Any],
+    *,
+    bundled_model: bool = False,
+) -> tuple[Plan, str, dict[str, Any]]:
+    """The rule-based planner: the named skill, else the one whose triggers match the goal,
+    else research_report. Returns the plan, the reason, and the inputs completed with their
+    defaults. An input `key_points: auto` becomes `quotes` with the bundled model (whose notes
+    are not worth reading) and `model` otherwise."""
+    try:
+        named = skills.get(skill_name) if skill_name else None
+    except NotFound as e:  # a field of the request, not a resource of the URL
+        raise ValidationFailed(e.message) from None
+    skill = named or skills.for_goal(goal) or skills.get(DEFAULT_SKILL)
+    completed = skill.complete_inputs(inputs)
+    if completed.get("key_points") == "auto":
+        completed["key_points"] = "quotes" if bundled_model else "model"
+    reason = f"rule-based planner: skill {skill.name!r} (version {skill.spec.version})"
+    return skill.plan(completed), reason, completed
 
 
-# The rule planner's confidence: goals that ask a question or for research, a report, a summary
-# or an explanation are what the research template answers well. Anything else (an errand: "send",
-# "compute", "file a ticket") goes to the LLM planner under `hybrid`.
-RESEARCH_TRIGGER = re.compile(
-    r"^\s*(how|what|why|which|who|when|where|is|are|does|do|can|should|explain|describe|"
-    r"summari[sz]e|compare|research|report|investigate|find out|tell me|give me an overview)\b"
-    r"|\?\s*$",
-    re.IGNORECASE,
-)
 PLANNING_MAX_TOKENS = 1500
 PLAN_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -234,18 +108,22 @@ Tools:
 """
 
 
-def choose_planner(planner: PlannerName, goal: str, skill: str | None) -> PlannerName:
+def choose_planner(
+    planner: PlannerName, goal: str, skill: str | None, skills: SkillCatalog
+) -> PlannerName:
     """Which planner makes this plan: `hybrid` picks the rule planner when a skill is named or a
-    template matches the goal confidently, the LLM planner otherwise."""
+    skill's triggers match the goal (questions, research, reports, summaries), the LLM planner
+    otherwise (an errand: "send", "compute", "file a ticket")."""
     if planner != PlannerName.HYBRID:
         return planner
-    if skill is not None or RESEARCH_TRIGGER.search(goal):
+    if skill is not None or skills.for_goal(goal) is not None:
         return PlannerName.RULE
     return PlannerName.LLM
 
 
 def check_run_request(
     registry: ToolRegistry,
+    skills: SkillCatalog,
     *,
     goal: str,
     planner: PlannerName,
@@ -259,7 +137,7 @@ def check_run_request(
     Raises `ValidationFailed` naming the step or field."""
     if plan is not None:
         try:
-            check_plan(plan, registry, roles)
+            check_plan(plan, registry, roles, skills)
         except PlanError as e:
             raise ValidationFailed(f"invalid plan: {e}") from None
         return
@@ -267,20 +145,26 @@ def check_run_request(
         check_planner(planner)
     except PlanError as e:
         raise ValidationFailed(str(e)) from None
-    if choose_planner(planner, goal, skill) == PlannerName.RULE:
-        rule_plan(goal, skill, inputs)
+    if choose_planner(planner, goal, skill, skills) == PlannerName.RULE:
+        plan, _, _ = rule_plan(skills, goal, skill, inputs)
+        try:
+            check_plan(plan, registry, roles)
+        except PlanError as e:
+            raise ValidationFailed(f"skill {skill or 'chosen'!r}: {e}") from None
 
 
 class PlanningActivities:
-    def __init__(self, registry: ToolRegistry, llm: LlmActivities) -> None:
+    def __init__(self, registry: ToolRegistry, llm: LlmActivities, skills: SkillCatalog) -> None:
         self._registry = registry
         self._llm = llm
+        self._skills = skills
 
     @activity.defn(name=Activity.PLAN_RUN)
     @classified
     async def plan_run(self, request: PlanningInput) -> PlanningResult:
         usage = Usage()
         replannable = False
+        inputs: dict[str, Any] | None = None
         if request.failed_step is not None:
             plan, rationale, usage = await self._llm_plan(request)
             return self._result(plan, "llm (revision)", rationale, usage, replannable=True)
@@ -291,9 +175,10 @@ class PlanningActivities:
                 check_planner(request.planner)
             except PlanError as e:
                 raise ValidationFailed(str(e)) from None
-            chosen = choose_planner(request.planner, request.goal, request.skill)
+            chosen = choose_planner(request.planner, request.goal, request.skill, self._skills)
             if chosen == PlannerName.RULE:
-                plan, rationale = rule_plan(
+                plan, rationale, inputs = rule_plan(
+                    self._skills,
                     request.goal,
                     request.skill,
                     request.inputs,
@@ -304,10 +189,12 @@ class PlanningActivities:
                 replannable = True
             planner = f"hybrid: {chosen.value}" if request.planner == PlannerName.HYBRID else chosen
         try:
-            check_plan(plan, self._registry, request.roles)
+            check_plan(plan, self._registry, request.roles, self._skills)
         except PlanError as e:
             raise ValidationFailed(f"invalid plan: {e}") from None
-        return self._result(plan, planner, rationale, usage, replannable=replannable)
+        result = self._result(plan, planner, rationale, usage, replannable=replannable)
+        result.inputs = inputs
+        return result
 
     def _result(
         self, plan: Plan, planner: str, rationale: str, usage: Usage, *, replannable: bool

@@ -59,6 +59,14 @@ class ApiClient:
         result: dict[str, Any] = await self.request("GET", f"/v1/runs/{run_id}")
         return result
 
+    async def skills(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", "/v1/skills")
+        return result
+
+    async def start_skill(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("POST", f"/v1/skills/{name}/runs", json=body)
+        return result
+
     async def tools(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("GET", "/v1/tools")
         return result

@@ -184,6 +184,8 @@ class Settings(BaseSettings):
 
     # Comma-separated modules whose `register(registry)` adds tools to the worker's registry.
     tool_plugins: str = ""
+    # Skills (`*.yaml`, aios/skills.py): the project's skills/ folder by default.
+    skills_dir: Path = Path(__file__).resolve().parent.parent / "skills"
     # YAML files declaring HTTP tools (activities/tools/http_tools.py).
     tool_files: list[str] = Field(default_factory=list)
     # Guardrails. Personal data in goals and answers: `flag` records it (a `guardrail` event),

@@ -153,6 +153,16 @@ class RoutingNote(BaseModel):
     reason: str
 
 
+class SkillStepArgs(BaseModel):
+    """Arguments of a `skill` step: run a skill as a child workflow (`SkillWorkflow`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    goal: str | None = Field(default=None, description="default: from the inputs, else the run's")
+
+
 class AgentStepArgs(BaseModel):
     """Arguments of an `agent` step: a bounded tool-using loop."""
 
@@ -356,6 +366,8 @@ class PlanningResult(BaseModel):
     side_effect_tools: list[str] = Field(default_factory=list)
     # Tools' own retry policies, for steps that name none.
     tool_retries: dict[str, RetrySpec] = Field(default_factory=dict)
+    # A skill's inputs completed with their defaults (what `run.inputs.*` resolves against).
+    inputs: dict[str, Any] | None = None
 
 
 class StepInput(BaseModel):

@@ -26,19 +26,17 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from aios.vocabulary import IMPLEMENTED_PLANNERS, Activity, PlannerName, StepKind
 
-# The activity that runs each step kind: the workflow dispatches on this map. `approval` steps are
-# run by the workflow itself. `skill` steps are part of the plan language and validate
-# structurally, but a plan using them is refused until their layer exists.
+# The activity that runs each step kind: the workflow dispatches on this map.
 STEP_ACTIVITY: dict[StepKind, Activity] = {
     StepKind.TOOL: Activity.INVOKE_TOOL,
     StepKind.LLM: Activity.LLM_COMPLETE,
     StepKind.RETRIEVE: Activity.RETRIEVE,
     StepKind.MEMORY: Activity.MEMORY,
 }
-# `approval` and `agent` steps are run by the workflow itself (an agent step is a loop of
-# AGENT_TURN and INVOKE_TOOL activities).
+# `approval`, `agent` and `skill` steps are run by the workflow itself (an agent step is a loop
+# of AGENT_TURN and INVOKE_TOOL activities; a skill step is a child workflow).
 EXECUTABLE_KINDS: frozenset[StepKind] = frozenset(
-    {*STEP_ACTIVITY, StepKind.APPROVAL, StepKind.AGENT}
+    {*STEP_ACTIVITY, StepKind.APPROVAL, StepKind.AGENT, StepKind.SKILL}
 )
 
 STEP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"

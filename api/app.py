@@ -12,9 +12,11 @@ from temporalio.client import Client
 
 from activities.knowledge import KnowledgeIndex, open_knowledge
 from activities.memory import MemoryService, open_memory
+from activities.plan_checks import load_skills
 from activities.tools import ToolRegistry, build_registry
 from aios import db
 from aios.config import Settings
+from aios.skills import SkillCatalog
 from aios.stores import VectorStore, open_vectors
 from aios.stores.deltas import DeltaHub
 from aios.temporal import connect
@@ -22,6 +24,7 @@ from api import problems
 from api.middleware import RequestLog, RequestSizeLimit
 from api.routes import documents, health, runs, search
 from api.routes import memory as memory_routes
+from api.routes import skills as skill_routes
 from api.routes import tools as tool_routes
 
 log = logging.getLogger("aios.api")
@@ -36,6 +39,7 @@ def create_app(
     registry: ToolRegistry | None = None,
     knowledge: KnowledgeIndex | None = None,
     memory: MemoryService | None = None,
+    skills: SkillCatalog | None = None,
 ) -> FastAPI:
     """Clients passed in are shared (the dev stack and tests); missing ones are opened here.
     The tool registry is read for its schemas (plans are validated before a run starts); the API
@@ -51,6 +55,7 @@ def create_app(
         own_pool = pool is None
         app.state.settings = settings
         app.state.registry = registry or build_registry(settings.tool_plugins, settings.tool_files)
+        app.state.skills = skills or load_skills(settings.skills_dir, app.state.registry)
         app.state.pool = pool or await db.connect(settings.require_database_url())
         app.state.temporal = temporal or await connect(settings, app.state.pool)
         app.state.vectors = vectors or (open_vectors(settings) if settings.qdrant_url else None)
@@ -87,6 +92,7 @@ def create_app(
     app.include_router(search.router)
     app.include_router(memory_routes.router)
     app.include_router(tool_routes.router)
+    app.include_router(skill_routes.router)
 
     # Added last = outermost: the size limit sees the request before anything else reads it.
     app.add_middleware(RequestLog)

@@ -16,6 +16,7 @@ from activities.memory import MemoryService
 from activities.tools import ToolRegistry
 from aios.config import Settings
 from aios.errors import ConfigurationError, Unauthorized
+from aios.skills import SkillCatalog
 from aios.stores.deltas import DeltaHub
 from aios.stores.vectors import VectorStore
 
@@ -47,6 +48,11 @@ def _pool(request: Request) -> asyncpg.Pool:
 def _deltas(request: Request) -> DeltaHub:
     hub: DeltaHub = request.app.state.deltas
     return hub
+
+
+def _skills(request: Request) -> SkillCatalog:
+    skills: SkillCatalog = request.app.state.skills
+    return skills
 
 
 def _registry(request: Request) -> ToolRegistry:
@@ -109,6 +115,7 @@ KnowledgeDep = Annotated[KnowledgeIndex, Depends(_knowledge)]
 MemoryDep = Annotated[MemoryService, Depends(_memory)]
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 RegistryDep = Annotated[ToolRegistry, Depends(_registry)]
+SkillsDep = Annotated[SkillCatalog, Depends(_skills)]
 DeltasDep = Annotated[DeltaHub, Depends(_deltas)]
 
 

@@ -334,6 +334,7 @@ async def running_stack(
             vectors=resources.vectors,
             knowledge=resources.index,
             memory=resources.memory,
+            skills=resources.skills,
         )
         api_server = uvicorn.Server(
             uvicorn.Config(

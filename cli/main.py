@@ -86,11 +86,17 @@ def _print_run(run: dict[str, Any]) -> None:
 
 async def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
-    body: dict[str, Any] = {"goal": args.goal, "inputs": _parse_inputs(args.input)}
-    if args.skill:
-        body["skill"] = args.skill
+    inputs = _parse_inputs(args.input)
+    if args.goal is None and not args.skill:
+        raise SystemExit("aios: say what the run should do (a goal), or name a --skill")
     async with _api(settings) as api:
-        created = await api.create_run(body)
+        if args.skill:
+            skill_run: dict[str, Any] = {"inputs": inputs}
+            if args.goal is not None:
+                skill_run["goal"] = args.goal
+            created = await api.start_skill(args.skill, skill_run)
+        else:
+            created = await api.create_run({"goal": args.goal, "inputs": inputs})
         run_id = created["run_id"]
         if args.json and not args.follow:
             _print_json(created)
@@ -180,6 +186,22 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 # --- server verbs -------------------------------------------------------------------------
+
+
+async def cmd_skills(api: ApiClient, args: argparse.Namespace) -> int:
+    listing = await api.skills()
+    if args.json:
+        _print_json(listing)
+        return 0
+    for skill in listing["skills"]:
+        inputs = ", ".join(
+            name + ("*" if name in skill["input_schema"].get("required", []) else "")
+            for name in skill["input_schema"].get("properties", {})
+        )
+        print(f"{skill['name']:<22} v{skill['version']}  {skill['description']}")
+        usage = f"aios run --skill {skill['name']} --input KEY=VALUE"
+        print(f"{'':<22}     inputs: {inputs or 'none'}   ({usage})")
+    return 0
 
 
 async def cmd_tools(api: ApiClient, args: argparse.Namespace) -> int:
@@ -275,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     verb("worker", cmd_worker, "run one worker against configured Temporal/PostgreSQL/Qdrant")
     verb("api", cmd_api, "run the API against configured Temporal/PostgreSQL")
     run = verb("run", cmd_run, "start an agent run")
-    run.add_argument("goal")
+    run.add_argument("goal", nargs="?", help="what the run should achieve (optional with --skill)")
     run.add_argument("--skill")
     run.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--follow", action="store_true", help="show progress until the run ends")
@@ -292,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = verb("cancel", cmd_cancel, "cancel a run")
     cancel.add_argument("run_id")
     knowledge.add_verbs(client_verb)
+    client_verb("skills", cmd_skills, "list the skills (named workflows) and their inputs")
     tools = client_verb("tools", cmd_tools, "list the tools you may use, or invoke one")
     tools.add_argument("name", nargs="?", help="a tool to invoke")
     tools.add_argument("--args", default="{}", help="the tool's arguments as JSON")

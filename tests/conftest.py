@@ -215,6 +215,7 @@ def app_for(stack: Stack, **overrides: Any) -> FastAPI:
         "registry": stack.resources.registry,
         "knowledge": stack.resources.index,
         "memory": stack.resources.memory,
+        "skills": stack.resources.skills,
     }
     settings = overrides.pop("settings", stack.settings)
     return create_app(settings, **{**clients, **overrides})

@@ -296,7 +296,7 @@ async def test_hybrid_sends_questions_to_the_rule_planner_and_errands_to_the_llm
 ) -> None:
     question = (await api.post("/v1/runs", json={"goal": "How do approvals work?"})).json()
     run = await wait_status(api, question["run_id"], "completed")
-    assert [s["id"] for s in run["plan"]] == ["retrieve", "extract", "report"]
+    assert [s["id"] for s in run["plan"]] == ["retrieve", "extract", "trends", "report"]
     fake_openai.reset()
     fake_openai.queue(ScriptedReply(content=GOOD_PLAN))
     errand = (await api.post("/v1/runs", json={"goal": "Echo the word planned"})).json()

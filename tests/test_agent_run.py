@@ -46,17 +46,21 @@ async def test_research_report_runs_end_to_end_with_citations(
         task_queue=stack.settings.task_queue,
     )
     assert state.status == "completed"
-    assert [s.status for s in state.plan] == ["completed"] * 3
+    assert [s.id for s in state.plan] == ["retrieve", "extract", "trends", "report"]
+    assert [s.status for s in state.plan] == ["completed"] * 4
     assert state.result is not None
     assert "[1]" in state.result.answer and "Key points by source" in state.result.answer
     assert state.result.citations, "the report cites its sources"
     assert any("approvals.md" in c.source for c in state.result.citations)
     assert all(c.chunk_id and c.snippet for c in state.result.citations)
-    # One extraction per source (in parallel) plus the report, all with the retrieved text.
+    # One extraction per source (in parallel), the trends, then the report with the retrieved
+    # text and the trends in its instruction.
     extract_calls = [r for r in fake_openai.requests if "response_format" in r]
-    report_calls = [r for r in fake_openai.requests if "response_format" not in r]
+    trends_call, *report_calls = [r for r in fake_openai.requests if "response_format" not in r]
     assert 1 <= len(extract_calls) <= 3
+    assert "trend" in trends_call["messages"][1]["content"]
     assert len(report_calls) == 1
+    assert "Trends across the sources:" in report_calls[0]["messages"][1]["content"]
     assert "BEGIN DOCUMENT [1]" in report_calls[0]["messages"][1]["content"]
     assert "untrusted" in report_calls[0]["messages"][0]["content"]
     assert state.usage.input_tokens == 100 * len(fake_openai.requests)

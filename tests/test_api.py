@@ -58,7 +58,7 @@ async def test_the_rule_planner_runs_the_research_report(api: httpx.AsyncClient)
     created = (await api.post("/v1/runs", json={"goal": "What is AIOS?"})).json()
     run = await wait_status(api, created["run_id"], "completed", "failed")
     assert run["status"] == "completed", run.get("error")
-    assert [s["id"] for s in run["plan"]] == ["retrieve", "extract", "report"]
+    assert [s["id"] for s in run["plan"]] == ["retrieve", "extract", "trends", "report"]
 
 
 async def test_a_steps_output_is_served_at_its_output_ref(api: httpx.AsyncClient) -> None:

@@ -41,7 +41,7 @@ async def aios(api_url: str, *args: str, key: str = "test-key") -> tuple[int, st
 async def test_run_follow_shows_progress_and_the_report(api_url: str) -> None:
     code, out, err = await aios(api_url, "run", "What is a plan?", "--follow")
     assert code == 0, err
-    assert "plan ready (hybrid: rule): retrieve -> extract -> report" in out
+    assert "plan ready (hybrid: rule): retrieve -> extract -> trends -> report" in out
     assert "step report: completed" in out
     assert "run completed" in out and "Tokens:" in out
 

@@ -32,7 +32,6 @@ def echo(step_id: str, **extra: object) -> dict[str, object]:
         ([echo("a", args={"x": "{{steps.zz.output}}"})], "unknown step 'zz'"),
         ([echo("a", args={"x": {"$ref": "item"}})], "outside a for_each"),
         ([echo("a", args={"x": {"$ref": "steps.a"}})], "must look like"),
-        ([{"id": "m", "kind": "skill"}], "not supported"),
     ],
 )
 def test_invalid_plans_are_rejected_with_the_reason(

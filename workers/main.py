@@ -19,20 +19,22 @@ from activities.knowledge import KnowledgeIndex, TextEmbedder, embedder_for, ope
 from activities.llm.activities import LlmActivities
 from activities.llm.router import ModelRouter
 from activities.memory import MemoryActivities, MemoryService, open_memory
+from activities.plan_checks import load_skills
 from activities.planning import PlanningActivities
 from activities.rag import RagActivities, ingest_limits
 from activities.tools import build_registry
 from activities.tools.registry import ToolActivities, ToolRegistry, ToolServices
 from aios import db
 from aios.config import Settings
+from aios.skills import SkillCatalog
 from aios.stores import DocumentStore, VectorStore, open_vectors
 from aios.temporal import connect
-from workflows.agent_run import AgentRunWorkflow
+from workflows.agent_run import AgentRunWorkflow, SkillWorkflow
 from workflows.ingest import IngestWorkflow
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS = [AgentRunWorkflow, IngestWorkflow]
+WORKFLOWS = [AgentRunWorkflow, SkillWorkflow, IngestWorkflow]
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Resources:
     memory: MemoryService
     router: ModelRouter
     registry: ToolRegistry
+    skills: SkillCatalog
     # A pool passed in belongs to the caller (the dev stack shares it with the API).
     owns_pool: bool = False
 
@@ -71,6 +74,7 @@ class Resources:
             memory=open_memory(settings, pool, vectors, embedder),
             router=ModelRouter(settings.llm_config()),
             registry=registry,
+            skills=load_skills(settings.skills_dir, registry),
             owns_pool=owns_pool,
         )
 
@@ -104,7 +108,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         task_queue=task_queue or resources.settings.task_queue,
         workflows=WORKFLOWS,
         activities=[
-            PlanningActivities(resources.registry, llm).plan_run,
+            PlanningActivities(resources.registry, llm, resources.skills).plan_run,
             tools.invoke_tool,
             llm.complete,
             llm.agent_turn,

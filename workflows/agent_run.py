@@ -29,7 +29,12 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    RetryState,
+)
 
 # Models and pure modules are shared with the host process; workflow code (dag.py) is imported
 # normally so the sandbox gives every run a fresh copy of it.
@@ -61,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         RunEvent,
         RunResult,
         RunState,
+        SkillStepArgs,
         StepInput,
         StepOutput,
         StepOutputQuery,
@@ -84,6 +90,7 @@ with workflow.unsafe.imports_passed_through():
     from aios.vocabulary import (
         Activity,
         FailureType,
+        PlannerName,
         RunEventType,
         RunStatus,
         StepKind,
@@ -227,7 +234,10 @@ class AgentRunWorkflow:
                 emit=self._emit,
                 on_step_finished=count_usage,
                 outputs=self._outputs,
-                run_input={"goal": run.goal, "inputs": run.inputs},
+                run_input={
+                    "goal": run.goal,
+                    "inputs": run.inputs if planning.inputs is None else planning.inputs,
+                },
             )
             try:
                 outputs = await executor.run()
@@ -339,6 +349,10 @@ class AgentRunWorkflow:
             result = await self._run_agent(run, step, args, inputs)
             self._note_taint(step, result, inputs)
             return result
+        if step.kind == StepKind.SKILL:
+            result = await self._run_skill(run, step, args, suffix)
+            self._note_taint(step, result, inputs)
+            return result
         activity_name: Activity | None = STEP_ACTIVITY.get(step.kind)
         if activity_name is None:
             raise StepFailed(f"steps of kind {step.kind.value!r} cannot run here")
@@ -370,6 +384,46 @@ class AgentRunWorkflow:
         self._note_routing(step.id, result.routing)
         self._note_taint(step, result, inputs)
         return result
+
+    async def _run_skill(
+        self, run: AgentRunInput, step: Step, args: dict[str, Any], suffix: str
+    ) -> StepResult:
+        """A skill runs as a child workflow (its own history, events and approvals, visible in
+        the Temporal UI under this run); its answer is this step's output."""
+        try:
+            skill = SkillStepArgs.model_validate(args)
+        except ValueError as e:
+            raise StepFailed(f"invalid arguments for a skill step: {e}") from None
+        child_id = f"{self._run_state.run_id}-{step.id}{suffix}"
+        try:
+            state: RunState = await workflow.execute_child_workflow(
+                SkillWorkflow.run,
+                AgentRunInput(
+                    goal=skill.goal or run.goal,
+                    tenant=run.tenant,
+                    user_id=run.user_id,
+                    roles=run.roles,
+                    skill=skill.name,
+                    inputs=skill.inputs,
+                    planner=PlannerName.RULE,
+                    budget_usd=run.budget_usd,
+                ),
+                id=child_id,
+                static_summary=f"skill {skill.name} for {step.id}",
+            )
+        except ChildWorkflowError as e:
+            raise StepFailed(f"skill {skill.name!r} failed: {_failure_reason(e)}") from None
+        result = state.result
+        return StepResult(
+            output={
+                "text": result.answer if result else "",
+                "citations": [c.model_dump() for c in result.citations] if result else [],
+                "run_id": child_id,
+            },
+            usage=state.usage,
+            # What a skill read is unknown here: treat its answer like any derived content.
+            untrusted=True,
+        )
 
     # --- guardrails -----------------------------------------------------------------------
 
@@ -885,7 +939,7 @@ def _stop_if_over_budget(error: ActivityError) -> None:
         raise RunFailed(cause.message)
 
 
-def _failure_reason(error: ActivityError) -> str:
+def _failure_reason(error: ActivityError | ChildWorkflowError) -> str:
     cause = error.cause
     if isinstance(cause, ApplicationError):
         return cause.message
@@ -903,3 +957,13 @@ def _failure_attempts(error: ActivityError, max_attempts: int) -> int:
     if error.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
         return max_attempts
     return 1
+
+
+@workflow.defn
+class SkillWorkflow(AgentRunWorkflow):
+    """A skill run as a child of another run (a plan's `skill` step): the same workflow as an
+    agent run, under its own type so the Temporal UI and filters tell them apart."""
+
+    @workflow.run
+    async def run(self, run: AgentRunInput) -> RunState:
+        return await super().run(run)

@@ -31,19 +31,11 @@ from typing import Any, Literal
 
 import httpx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from activities.tools.registry import Tool, ToolContext
 from aios.errors import ConfigurationError, TransientError, UserError, describe_field_errors
-
-_JSON_TYPES: dict[str, Any] = {
-    "string": str,
-    "integer": int,
-    "number": float,
-    "boolean": bool,
-    "array": list,
-    "object": dict,
-}
+from aios.schemas import model_from_schema
 
 
 class HttpAuth(BaseModel):
@@ -67,41 +59,6 @@ class HttpToolSpec(BaseModel):
     requires_approval: bool = False
     roles: list[str] = Field(default_factory=list)
     timeout_s: float = Field(default=30.0, gt=0, le=3600)
-
-
-def model_from_schema(name: str, schema: dict[str, Any]) -> type[BaseModel]:
-    """A pydantic model for a flat JSON-schema object: properties of JSON types, `enum`,
-    `required`, `default`, `description`. Anything else is refused so that what the registry
-    validates is what the schema says."""
-    if schema.get("type", "object") != "object":
-        raise ValueError("input_schema must be an object schema")
-    unsupported = set(schema) - {"type", "properties", "required", "description", "title"}
-    if unsupported:
-        raise ValueError(f"input_schema keywords not supported: {', '.join(sorted(unsupported))}")
-    required = set(schema.get("required", []))
-    fields: dict[str, Any] = {}
-    for prop, sub in (schema.get("properties") or {}).items():
-        if not isinstance(sub, dict):
-            raise ValueError(f"property {prop!r} is not a schema")
-        extra = set(sub) - {"type", "enum", "default", "description", "items", "title"}
-        if extra:
-            raise ValueError(
-                f"property {prop!r}: keywords not supported: {', '.join(sorted(extra))}"
-            )
-        if "enum" in sub:
-            annotation: Any = Literal[tuple(sub["enum"])]
-        elif sub.get("type") in _JSON_TYPES:
-            annotation = _JSON_TYPES[sub["type"]]
-        else:
-            raise ValueError(f"property {prop!r} needs a JSON type or an enum")
-        default = ... if prop in required else sub.get("default")
-        if prop not in required and "default" not in sub:
-            annotation = annotation | None
-        fields[prop] = (annotation, Field(default, description=sub.get("description")))
-    model: type[BaseModel] = create_model(
-        f"{name}_args", __config__=ConfigDict(extra="forbid"), **fields
-    )
-    return model
 
 
 def http_tool(spec: HttpToolSpec) -> Tool:

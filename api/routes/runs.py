@@ -49,7 +49,15 @@ from aios.plan import Plan
 from aios.stores import RunSnapshotStore
 from aios.temporal import AGENT_RUN_ID_PREFIX
 from aios.vocabulary import PlannerName, RunStatus
-from api.deps import DbDep, DeltasDep, PrincipalDep, RegistryDep, SettingsDep, TemporalDep
+from api.deps import (
+    DbDep,
+    DeltasDep,
+    PrincipalDep,
+    RegistryDep,
+    SettingsDep,
+    SkillsDep,
+    TemporalDep,
+)
 from api.run_events import event_stream
 from api.run_state import approval_error, check_against_last_known, current_state
 from api.temporal_reads import (
@@ -160,6 +168,7 @@ async def create_run(
     temporal: TemporalDep,
     settings: SettingsDep,
     registry: RegistryDep,
+    skills: SkillsDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> RunCreated:
     if not body.goal.strip():
@@ -172,6 +181,7 @@ async def create_run(
     # The checks the planner will make, made now: a bad request never becomes a failed run.
     check_run_request(
         registry,
+        skills,
         goal=body.goal,
         planner=body.planner,
         skill=body.skill,
