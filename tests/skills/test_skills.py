@@ -189,7 +189,8 @@ BASE = "name: bad\ndescription: d\nsteps:\n"
         (BASE + "  - {id: a, kind: llm, args: {temperature: 9, instruction: x}}", "temperature"),
         ("name: Bad Name\ndescription: d\nsteps: [{id: a, kind: llm}]", "name"),
         (
-            "name: bad\ndescription: d\ninputs: {type: object, properties: {x: {type: date}}}\nsteps: [{id: a, kind: llm, args: {instruction: x}}]",
+            "name: bad\ndescription: d\ninputs: {type: object, properties: {x: {type: date}}}\n"
+            "steps: [{id: a, kind: llm, args: {instruction: x}}]",
             "inputs",
         ),
         ("steps: [", "cannot be read"),
