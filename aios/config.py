@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     tool_plugins: str = ""
     # Skills (`*.yaml`, aios/skills.py): the project's skills/ folder by default.
     skills_dir: Path = Path(__file__).resolve().parent.parent / "skills"
+    # MCP servers whose tools join the registry as `<server>.<tool>`
+    # (activities/tools/mcp_tools.py): {"name": {"url": ...} | {"command": ..., "args": [...]}}.
+    mcp_servers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # YAML files declaring HTTP tools (activities/tools/http_tools.py).
     tool_files: list[str] = Field(default_factory=list)
     # Guardrails. Personal data in goals and answers: `flag` records it (a `guardrail` event),

@@ -13,7 +13,7 @@ from temporalio.client import Client
 from activities.knowledge import KnowledgeIndex, open_knowledge
 from activities.memory import MemoryService, open_memory
 from activities.plan_checks import load_skills
-from activities.tools import ToolRegistry, build_registry
+from activities.tools import ToolRegistry, add_mcp_tools, build_registry
 from aios import db
 from aios.config import Settings
 from aios.skills import SkillCatalog
@@ -21,6 +21,7 @@ from aios.stores import VectorStore, open_vectors
 from aios.stores.deltas import DeltaHub
 from aios.temporal import connect
 from api import problems
+from api.mcp import mount_mcp
 from api.middleware import RequestLog, RequestSizeLimit
 from api.routes import documents, health, runs, search
 from api.routes import memory as memory_routes
@@ -54,7 +55,11 @@ def create_app(
         settings.check_production_safety()
         own_pool = pool is None
         app.state.settings = settings
-        app.state.registry = registry or build_registry(settings.tool_plugins, settings.tool_files)
+        if registry is None:
+            app.state.registry = build_registry(settings.tool_plugins, settings.tool_files)
+            await add_mcp_tools(app.state.registry, settings.mcp_servers)
+        else:
+            app.state.registry = registry
         app.state.skills = skills or load_skills(settings.skills_dir, app.state.registry)
         app.state.pool = pool or await db.connect(settings.require_database_url())
         app.state.temporal = temporal or await connect(settings, app.state.pool)
@@ -71,7 +76,8 @@ def create_app(
             else None
         )
         try:
-            yield
+            async with mcp_sessions:
+                yield
         finally:
             await app.state.deltas.aclose()
             if own_pool:
@@ -86,6 +92,7 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
+    mcp_sessions = mount_mcp(app)
     app.include_router(health.router)
     app.include_router(runs.router)
     app.include_router(documents.router)

@@ -240,6 +240,15 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     return await run_demo(args)
 
 
+async def cmd_mcp(_: argparse.Namespace) -> int:
+    """`aios mcp`: AIOS as an MCP server over stdio, calling the API as the configured key."""
+    from aios.mcp_server import build_mcp_server
+
+    settings = _settings()
+    await build_mcp_server(lambda: _api(settings)).run_stdio_async()
+    return 0
+
+
 async def cmd_worker(_: argparse.Namespace) -> int:
     from workers.main import run_worker
 
@@ -296,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--exit", action="store_true", help="stop the stack afterwards")
     verb("worker", cmd_worker, "run one worker against configured Temporal/PostgreSQL/Qdrant")
     verb("api", cmd_api, "run the API against configured Temporal/PostgreSQL")
+    verb("mcp", cmd_mcp, "serve AIOS to MCP clients over stdio (uses AIOS_API_URL / AIOS_API_KEY)")
     run = verb("run", cmd_run, "start an agent run")
     run.add_argument("goal", nargs="?", help="what the run should achieve (optional with --skill)")
     run.add_argument("--skill")

@@ -22,7 +22,7 @@ from activities.memory import MemoryActivities, MemoryService, open_memory
 from activities.plan_checks import load_skills
 from activities.planning import PlanningActivities
 from activities.rag import RagActivities, ingest_limits
-from activities.tools import build_registry
+from activities.tools import add_mcp_tools, build_registry
 from activities.tools.registry import ToolActivities, ToolRegistry, ToolServices
 from aios import db
 from aios.config import Settings
@@ -64,6 +64,7 @@ class Resources:
         vectors = open_vectors(settings)
         embedder = embedder or embedder_for(settings)
         registry = build_registry(settings.tool_plugins, settings.tool_files)
+        await add_mcp_tools(registry, settings.mcp_servers)
         index = open_knowledge(settings, vectors, embedder)
         return cls(
             settings=settings,

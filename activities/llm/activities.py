@@ -14,6 +14,7 @@ Each escalation and fallback is returned as a `RoutingNote`; the workflow record
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,6 +213,24 @@ def _check_json(text: str, schema: dict[str, Any]) -> tuple[str | None, Any]:
     return None, data
 
 
+def wire_names(names: list[str]) -> dict[str, str]:
+    """A provider-safe, unique name for each tool name."""
+    wire: dict[str, str] = {}
+    for name in names:
+        candidate = re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:60]
+        while candidate in wire.values():
+            candidate += "_"
+        wire[name] = candidate
+    return wire
+
+
+def _renamed_calls(message: Message, names: dict[str, str]) -> Message:
+    if not message.tool_calls:
+        return message
+    calls = [c.model_copy(update={"name": names.get(c.name, c.name)}) for c in message.tool_calls]
+    return message.model_copy(update={"tool_calls": calls})
+
+
 class LlmActivities:
     def __init__(
         self,
@@ -313,7 +332,12 @@ class LlmActivities:
         """One model turn of an agent loop: the model answers, or asks for tool calls."""
         args = turn.args
         provider, _ = self._router.resolve(args.model)
-        tools = [self._tool_schema(name) for name in args.tools]
+        # Providers take tool names of [a-zA-Z0-9_-] only; MCP tools are `server.tool`.
+        wire = wire_names(args.tools)
+        back = {v: k for k, v in wire.items()}
+        tools = [
+            self._tool_schema(name).model_copy(update={"name": wire[name]}) for name in args.tools
+        ]
         documents = context.normalize(args.documents)
         opening = context.build_messages(
             instruction=args.instruction,
@@ -334,7 +358,7 @@ class LlmActivities:
                 }
             )
             if m.role == "tool"
-            else m
+            else _renamed_calls(m, wire)
             for m in turn.conversation
         ]
         request = LLMRequest(
@@ -352,8 +376,11 @@ class LlmActivities:
         response = outcome.response
         if not response.tool_calls and not response.text.strip():
             raise BadModelOutput(f"{outcome.spec} returned neither an answer nor tool calls")
-        message = Message(
-            role="assistant", content=response.text.strip(), tool_calls=response.tool_calls
+        message = _renamed_calls(
+            Message(
+                role="assistant", content=response.text.strip(), tool_calls=response.tool_calls
+            ),
+            back,
         )
         # A call to a tool the step was not given is refused by the workflow, which tells the model.
         return AgentTurnResult(message=message, usage=outcome.usage, routing=outcome.routing)

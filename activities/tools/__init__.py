@@ -2,9 +2,11 @@
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from activities.tools.builtin import register_builtin_tools
 from activities.tools.http_tools import load_tool_file
+from activities.tools.mcp_tools import discover, server_configs
 from activities.tools.registry import Tool, ToolContext, ToolRegistry
 
 __all__ = ["Tool", "ToolContext", "ToolRegistry", "build_registry"]
@@ -20,3 +22,9 @@ def build_registry(plugins: str = "", tool_files: Sequence[str | Path] = ()) -> 
         registry.register(*load_tool_file(Path(path)))
     registry.load_plugins(plugins)
     return registry
+
+
+async def add_mcp_tools(registry: ToolRegistry, servers: dict[str, Any]) -> None:
+    """The tools of the configured MCP servers (those that answer), as `<server>.<tool>`."""
+    if servers:
+        registry.register(*await discover(server_configs(servers)))

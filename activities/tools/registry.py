@@ -103,6 +103,9 @@ class Tool:
     # search results, remote answers) is untrusted: scanned, and what derives from it needs
     # approval before any side effect.
     trusted_output: bool = False
+    # The JSON schema shown for the arguments when it is not the args model's own (MCP tools,
+    # which validate against their server's schema).
+    input_schema: dict[str, Any] | None = None
 
     @property
     def writes(self) -> bool:
@@ -117,7 +120,7 @@ class Tool:
         return ToolSpec(
             name=self.name,
             description=self.description,
-            input_schema=self.args_model.model_json_schema(),
+            input_schema=self.input_schema or self.args_model.model_json_schema(),
             output_schema=self.output_model.model_json_schema() if self.output_model else None,
             side_effects=self.side_effects,
             requires_approval=self.requires_approval,

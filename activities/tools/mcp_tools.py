@@ -1,0 +1,144 @@
+"""Tools of MCP servers, joined to the registry as `<server>.<tool>` (`AIOS_MCP_SERVERS`).
+
+    AIOS_MCP_SERVERS='{"github": {"url": "https://mcp.example.com/mcp",
+                                  "headers_env": {"Authorization": "GITHUB_MCP_TOKEN"}},
+                       "files": {"command": "python", "args": ["-m", "my_mcp_server"]}}'
+
+Servers speak streamable HTTP (`url`) or stdio (`command`). Their tools are discovered when a
+process starts (a server that does not answer is logged and skipped, not fatal); each call is an
+activity like any tool call, opening its own session. Secrets are named by environment variable
+and read at call time, so they never enter a workflow history. What an MCP tool returns is
+untrusted content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field
+
+from activities.tools.registry import Tool, ToolContext
+from aios.errors import ConfigurationError, TransientError, UserError
+
+log = logging.getLogger(__name__)
+DISCOVERY_TIMEOUT_S = 15.0
+SEPARATOR = "."
+
+
+class McpServerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    # HTTP headers whose values come from environment variables: {"Authorization": "ENV_NAME"}.
+    headers_env: dict[str, str] = Field(default_factory=dict)
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    # Environment for a stdio server: {"VAR": "ENV_NAME"}, values read from this process's env.
+    env_from: dict[str, str] = Field(default_factory=dict)
+    side_effects: str = Field(default="writes", pattern=r"^(none|reads|writes)$")
+    requires_approval: bool = False
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+
+
+class AnyArgs(BaseModel):
+    """MCP tools validate against their own JSON schema (see `_validate`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def _env(name: str, purpose: str) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        raise ConfigurationError(f"{purpose} needs the environment variable {name}")
+    return value
+
+
+def _client(config: McpServerConfig) -> Any:
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    if config.url:
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+
+        headers = {h: _env(v, f"MCP header {h}") for h, v in config.headers_env.items()}
+        http = httpx2.AsyncClient(headers=headers, timeout=config.timeout_s)
+        return Client(streamable_http_client(config.url, http_client=http))
+    if config.command:
+        env = {k: _env(v, f"MCP server variable {k}") for k, v in config.env_from.items()}
+        return Client(
+            StdioServerParameters(command=config.command, args=config.args, env=env or None)
+        )
+    raise ConfigurationError("an MCP server needs a `url` or a `command`")
+
+
+def _validate(schema: dict[str, Any], args: dict[str, Any], name: str) -> None:
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(args), key=str)
+    if errors:
+        first = errors[0]
+        where = ".".join(str(p) for p in first.absolute_path) or "(arguments)"
+        raise UserError(f"invalid arguments for tool {name!r}: {where}: {first.message}")
+
+
+def mcp_tool(server: str, config: McpServerConfig, remote: Any) -> Tool:
+    name = f"{server}{SEPARATOR}{remote.name}"
+    schema: dict[str, Any] = dict(remote.input_schema or {"type": "object"})
+
+    async def call(args: AnyArgs, ctx: ToolContext) -> dict[str, Any]:
+        arguments = args.model_dump()
+        _validate(schema, arguments, name)
+        try:
+            async with _client(config) as client:
+                result = await client.call_tool(remote.name, arguments)
+        except (OSError, TimeoutError) as e:
+            raise TransientError(f"MCP server {server!r} did not answer: {e}") from e
+        texts = [getattr(block, "text", "") for block in result.content]
+        if result.is_error:
+            raise UserError(f"{name}: {' '.join(texts)[:500] or 'the tool reported an error'}")
+        return {"content": texts, "structured": result.structured_content}
+
+    tool = Tool(
+        name=name,
+        description=remote.description or f"{remote.name} (MCP server {server})",
+        args_model=AnyArgs,
+        fn=call,
+        side_effects=config.side_effects,  # type: ignore[arg-type]
+        requires_approval=config.requires_approval,
+        timeout_s=config.timeout_s,
+        input_schema=schema,
+    )
+    return tool
+
+
+async def discover(servers: dict[str, McpServerConfig]) -> list[Tool]:
+    """The tools of every configured server that answers within DISCOVERY_TIMEOUT_S."""
+    tools: list[Tool] = []
+    for server, config in servers.items():
+        try:
+            async with asyncio.timeout(DISCOVERY_TIMEOUT_S), _client(config) as client:
+                listing = await client.list_tools()
+        except Exception as e:  # one server's trouble must not stop AIOS from starting
+            log.warning("MCP server %r: tools not loaded: %s", server, e)
+            continue
+        tools += [mcp_tool(server, config, remote) for remote in listing.tools]
+    return tools
+
+
+def server_configs(raw: dict[str, dict[str, Any]]) -> dict[str, McpServerConfig]:
+    from pydantic import ValidationError
+
+    from aios.errors import describe_field_errors
+
+    configs = {}
+    for name, value in raw.items():
+        try:
+            configs[name] = McpServerConfig.model_validate(value)
+        except ValidationError as e:
+            raise ConfigurationError(
+                f"AIOS_MCP_SERVERS[{name!r}]: {describe_field_errors(e.errors())}"
+            ) from None
+    return configs

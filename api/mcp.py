@@ -1,0 +1,84 @@
+"""AIOS's MCP server mounted on the API at `/mcp` (streamable HTTP).
+
+The MCP tools call the REST API in-process (httpx's ASGI transport, no network hop) with the
+caller's own bearer key, so an MCP client gets exactly the answers, checks and tenant a REST
+client with that key gets. A request without a valid key is refused here, before MCP sees it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from aios.client import ApiClient
+from aios.errors import Unauthorized
+from aios.mcp_server import build_mcp_server
+from api import problems
+from api.deps import _principal
+
+_caller_key: contextvars.ContextVar[str] = contextvars.ContextVar("aios_mcp_caller_key")
+MCP_PATH = "/mcp"
+
+
+class _Authenticated:
+    """The caller must present a valid API key; the MCP tools then act with that key."""
+
+    def __init__(self, app: FastAPI, inner: ASGIApp) -> None:
+        self.app = app
+        self.inner = inner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from fastapi.security import HTTPAuthorizationCredentials
+
+        header = dict(scope.get("headers") or []).get(b"authorization", b"").decode()
+        scheme, _, token = header.partition(" ")
+        credentials = (
+            HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
+            if scheme.lower() == "bearer" and token
+            else None
+        )
+        try:
+            _principal(self.app.state.settings, credentials)
+        except Unauthorized as e:
+            await problems.problem(401, "Unauthorized", e.message, code=e.code)(
+                scope, receive, send
+            )
+            return
+        reset = _caller_key.set(token)
+        try:
+            await self.inner(scope, receive, send)
+        finally:
+            _caller_key.reset(reset)
+
+
+def mount_mcp(app: FastAPI) -> AbstractAsyncContextManager[Any]:
+    """Add `/mcp` to the app; returns the context manager the lifespan must hold open."""
+
+    def client() -> ApiClient:
+        return ApiClient(
+            "http://aios.internal",
+            _caller_key.get(),
+            transport=httpx.ASGITransport(app=app),
+            timeout_s=330,
+        )
+
+    server = build_mcp_server(client)
+    starlette_app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        stateless_http=True,
+        # Authentication is ours (above); the Host check would refuse every non-local name.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    for route in starlette_app.routes:
+        if isinstance(route, Route) and route.path == MCP_PATH:
+            app.router.routes.append(
+                Route(MCP_PATH, endpoint=_Authenticated(app, route.app), methods=route.methods)
+            )
+    return server.session_manager.run()

@@ -1,0 +1,231 @@
+"""MCP both ways, against real peers made with the `mcp` package: AIOS calling an MCP server's
+tools (streamable HTTP and stdio), and MCP clients driving AIOS (the API's `/mcp` and `aios mcp`
+over stdio)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.tools import ToolRegistry, add_mcp_tools
+from aios.errors import ConfigurationError
+from tests.conftest import REPO, Stack, app_for, running_stack, serving
+from tests.helpers import finish, start_plan
+from workflows.agent_run import AgentRunWorkflow
+
+
+@pytest.fixture(scope="module")
+def peer_url() -> Iterator[str]:
+    import uvicorn
+
+    from tests.support.mcp_peer import http_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(http_app(), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/mcp"
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+STDIO_PEER = {
+    "command": sys.executable,
+    "args": ["-m", "tests.support.mcp_peer"],
+    "env_from": {"PYTHONPATH": "AIOS_TEST_PYTHONPATH"},
+}
+
+
+async def test_mcp_tools_join_the_registry_from_http_and_stdio(
+    peer_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIOS_TEST_PYTHONPATH", str(REPO))
+    registry = ToolRegistry()
+    await add_mcp_tools(
+        registry,
+        {
+            "web": {"url": peer_url, "side_effects": "reads"},
+            "local": STDIO_PEER,
+            "down": {"url": "http://127.0.0.1:9/mcp"},
+        },
+    )
+    assert {"web.add", "web.lookup", "local.add", "local.lookup"} <= registry.names()
+    assert not [n for n in registry.names() if n.startswith("down.")], "a dead server is skipped"
+    spec = registry.get("web.add").spec()
+    assert spec.input_schema["required"] == ["a", "b"] and spec.side_effects == "reads"
+    with pytest.raises(ConfigurationError, match="url"):
+        await add_mcp_tools(ToolRegistry(), {"bad": {"url": "ftp://x"}})
+
+
+@contextlib.asynccontextmanager
+async def mcp_stack(
+    stack: Stack, env: WorkflowEnvironment, servers: dict[str, Any]
+) -> AsyncIterator[Stack]:
+    settings = stack.settings.model_copy(
+        update={
+            "mcp_servers": servers,
+            "task_queue": f"{stack.settings.task_queue}-mcp",
+            "data_dir": stack.settings.data_dir / "mcp",
+        }
+    )
+    async with running_stack(settings, stack.pool, env, stack.resources.embedder) as second:
+        yield second
+
+
+async def test_a_plan_calls_mcp_tools_as_activities(
+    stack: Stack, temporal_env: WorkflowEnvironment, peer_url: str
+) -> None:
+    async with mcp_stack(stack, temporal_env, {"web": {"url": peer_url}}) as second:
+        handle = await start_plan(
+            second.client,
+            second.settings.task_queue,
+            [{"id": "sum", "kind": "tool", "tool": "web.add", "args": {"a": 2, "b": 40}}],
+        )
+        state = await finish(handle)
+        assert state.status == "completed", state.error
+        output = await handle.query(AgentRunWorkflow.step_output, _step("sum"))
+        assert output.output["content"] == ["42"]
+
+        bad = await start_plan(
+            second.client,
+            second.settings.task_queue,
+            [
+                {
+                    "id": "x",
+                    "kind": "tool",
+                    "tool": "web.lookup",
+                    "args": {"city": "Atlantis"},
+                    "retry": {"max_attempts": 1},
+                }
+            ],
+        )
+        failed = await finish(bad)
+        assert failed.status == "failed" and "no such city" in (failed.error or "")
+        wrong = await start_plan(
+            second.client,
+            second.settings.task_queue,
+            [
+                {
+                    "id": "x",
+                    "kind": "tool",
+                    "tool": "web.add",
+                    "args": {"a": "two"},
+                    "retry": {"max_attempts": 1},
+                }
+            ],
+        )
+        refused = await finish(wrong)
+        assert refused.status == "failed" and "invalid arguments for tool 'web.add'" in (
+            refused.error or ""
+        )
+
+
+def _step(step_id: str) -> Any:
+    from aios.models import StepOutputQuery
+
+    return StepOutputQuery(step_id=step_id)
+
+
+async def test_an_mcp_client_drives_aios_over_http(stack: Stack) -> None:
+    import httpx
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with serving(app_for(stack)) as base:
+        async with httpx.AsyncClient() as plain:
+            refused = await plain.post(f"{base}/mcp", json={})
+        assert refused.status_code == 401
+        assert refused.headers["content-type"] == "application/problem+json"
+        http = httpx2.AsyncClient(headers={"Authorization": "Bearer test-key"}, timeout=60)
+        async with Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert names >= {"start_run", "get_run", "answer_approval", "search", "list_tools"}
+            tools = _json(await client.call_tool("list_tools", {}))
+            assert any(
+                t["name"] == "publish_report" and t["requires_approval"] for t in tools["tools"]
+            )
+            # Start a run that ends in an approval, follow it, approve it, see it finish.
+            started = _json(
+                await client.call_tool(
+                    "start_run",
+                    {
+                        "goal": "What is a plan?",
+                        "skill": "research_report",
+                        "inputs": {"publish": True},
+                    },
+                )
+            )
+            run = _json(
+                await client.call_tool("get_run", {"run_id": started["run_id"], "wait_s": 60})
+            )
+            [pending] = run["pending_approvals"]
+            answered = _json(
+                await client.call_tool(
+                    "answer_approval",
+                    {
+                        "run_id": run["run_id"],
+                        "approval_id": pending["approval_id"],
+                        "args_hash": pending["args_hash"],
+                        "comment": "fine",
+                    },
+                )
+            )
+            assert answered["status"] in ("applied", "accepted")
+            run = _json(await client.call_tool("get_run", {"run_id": run["run_id"], "wait_s": 60}))
+            assert run["status"] == "completed"
+            assert run["steps"][-1] == {"id": "publish", "status": "completed", "error": None}
+
+
+def _json(result: Any) -> Any:
+    if result.structured_content is not None:
+        content = result.structured_content
+        return (
+            content.get("result", content)
+            if isinstance(content, dict) and set(content) == {"result"}
+            else content
+        )
+    return json.loads(result.content[0].text)
+
+
+async def test_aios_mcp_over_stdio_starts_and_follows_a_run(stack: Stack) -> None:
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    async with serving(app_for(stack)) as base:
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "cli", "mcp"],
+            env={
+                "AIOS_API_URL": base,
+                "AIOS_API_KEY": "test-key",
+                "PYTHONPATH": str(REPO),
+                "PATH": os.environ.get("PATH", ""),
+            },
+            cwd=str(REPO),
+        )
+        async with Client(params) as client:
+            started = _json(await client.call_tool("start_run", {"goal": "What is a plan?"}))
+            run = _json(
+                await client.call_tool("get_run", {"run_id": started["run_id"], "wait_s": 60})
+            )
+            assert run["status"] == "completed" and run["answer"]
+            missing = await client.call_tool("get_run", {"run_id": "run-nope"})
+            assert missing.is_error and "no run" in missing.content[0].text
