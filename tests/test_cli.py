@@ -109,3 +109,23 @@ async def test_a_wrong_key_gives_a_helpful_message(api_url: str) -> None:
 async def test_an_unreachable_api_says_what_to_do() -> None:
     code, _, err = await aios("http://127.0.0.1:9", "runs")
     assert code == 1 and "aios dev" in err
+
+
+async def test_skills_tools_and_running_a_skill(api_url: str) -> None:
+    code, out, err = await aios(api_url, "skills")
+    assert code == 0, err
+    assert "research_report" in out and "data_report" in out and "database*" in out
+    code, out, err = await aios(api_url, "tools")
+    assert code == 0, err
+    assert "publish_report" in out and "needs approval" in out and "calculator" in out
+    code, out, err = await aios(api_url, "tools", "calculator", "--args", '{"expression": "6*7"}')
+    assert code == 0, err
+    assert json.loads(out) == {"expression": "6*7", "value": 42}
+    code, out, err = await aios(
+        api_url, "run", "--skill", "research_report", "--input", "topic=What is a plan?", "--follow"
+    )
+    assert code == 0, err
+    assert "plan ready (rule): retrieve -> extract -> trends -> report" in out
+    assert "run completed" in out
+    code, _, err = await aios(api_url, "run")
+    assert code != 0 and "a goal" in err
