@@ -7,6 +7,7 @@ client with that key gets. A request without a valid key is refused here, before
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -81,4 +82,34 @@ def mount_mcp(app: FastAPI) -> AbstractAsyncContextManager[Any]:
             app.router.routes.append(
                 Route(MCP_PATH, endpoint=_Authenticated(app, route.app), methods=route.methods)
             )
-    return server.session_manager.run()
+    return _Sessions(server.session_manager)
+
+
+class _Sessions:
+    """Runs the MCP session manager in a task of its own: its task group must be entered and left
+    by the same task, which an app's lifespan does not guarantee (tests enter and leave it from
+    different tasks)."""
+
+    def __init__(self, manager: Any) -> None:
+        self._manager = manager
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self, started: asyncio.Event) -> None:
+        async with self._manager.run():
+            started.set()
+            await self._stop.wait()
+
+    async def __aenter__(self) -> None:
+        started = asyncio.Event()
+        self._task = asyncio.create_task(self._run(started), name="mcp-sessions")
+        waiting = asyncio.create_task(started.wait())
+        await asyncio.wait([self._task, waiting], return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if self._task.done():
+            self._task.result()  # it failed to start: say why
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
