@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from aios.errors import AiosError, ConfigurationError
+from aios.errors import AiosError, ConfigurationError, UserError
 from aios.vocabulary import INGESTIBLE_SUFFIXES, RunEventType
 
 
@@ -65,6 +65,8 @@ class ApiClient:
         return result
 
     async def get_run(self, run_id: str) -> dict[str, Any]:
+        if not run_id.strip():
+            raise UserError("a run id is needed (aios runs lists them)")
         result: dict[str, Any] = await self.request("GET", f"/v1/runs/{run_id}")
         return result
 
@@ -225,9 +227,14 @@ def describe_event(event: dict[str, Any]) -> str | None:
         case RunEventType.STEP_SKIPPED:
             return f"  step {step}: skipped — {inner.get('reason')}"
         case RunEventType.APPROVAL_REQUESTED:
+            arguments = json.dumps(inner.get("args"), default=str)
+            if len(arguments) > 300:
+                arguments = arguments[:300] + "…"
             return (
                 f"  step {step}: awaiting approval {inner.get('approval_id')} — "
-                f"{inner.get('reason')}\n    answer with: aios approve {{run_id}} "
+                f"{inner.get('reason')}\n    arguments: {arguments}\n"
+                f"    expires: {inner.get('expires_at')}\n"
+                f"    answer with: aios approve {{run_id}} "
                 f"{inner.get('approval_id')}   (or --reject --reason TEXT)"
             )
         case RunEventType.APPROVAL_ANSWERED:
@@ -251,9 +258,12 @@ async def follow(
     run_id: str,
     printer: Callable[[str], None] = print,
     on_delta: Callable[[str], None] | None = write_inline,
+    *,
+    stop_at_approval: bool = False,
 ) -> dict[str, Any]:
-    """Print progress until the run ends, and the model's text as it writes it (`on_delta`;
-    None to leave it out); returns the final run state."""
+    """Print progress until the run ends (or, with `stop_at_approval`, until it waits for a
+    person), and the model's text as it writes it (`on_delta`; None to leave it out); returns
+    the run's state."""
     streaming = False
     async for event in api.events(run_id):
         if event.get("type") == RunEventType.LLM_DELTA:
@@ -269,6 +279,8 @@ async def follow(
                 on_delta("\n")
             streaming = False
             printer(line.replace("{run_id}", run_id))
+        if stop_at_approval and event.get("type") == RunEventType.APPROVAL_REQUESTED:
+            break
     return await api.get_run(run_id)
 
 

@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     dev_api_key: SecretStr | None = None
+    # Per API key (keys may set their own): requests per minute and runs running at once,
+    # counted across every API process (in PostgreSQL and Temporal).
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    max_concurrent_runs: int = Field(default=50, ge=1)
     max_goal_chars: int = 8000
     # Request bodies above this size are refused with 413 before they are read in full.
     max_request_bytes: int = 1024 * 1024

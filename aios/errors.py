@@ -95,6 +95,18 @@ class TransientError(AiosError):
         self.retry_after = retry_after
 
 
+class RateLimited(TransientError):
+    """Too many requests (or runs) for this key; `retry_after` says when there is room."""
+
+    http_status = 429
+    code = "rate_limited"
+
+
+class Forbidden(UserError):
+    http_status = 403
+    code = "forbidden"
+
+
 def describe_field_errors(errors: Iterable[Mapping[str, Any]], *, root: str = "(root)") -> str:
     """`field.path: message; ...` from pydantic's error list: what a caller must fix."""
     return "; ".join(

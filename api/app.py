@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
 from activities.knowledge import KnowledgeIndex, open_knowledge
@@ -24,6 +25,7 @@ from api import problems
 from api.mcp import mount_mcp
 from api.middleware import RequestLog, RequestSizeLimit
 from api.routes import documents, health, runs, search
+from api.routes import keys as key_routes
 from api.routes import memory as memory_routes
 from api.routes import skills as skill_routes
 from api.routes import tools as tool_routes
@@ -85,7 +87,8 @@ def create_app(
             if vectors is None and app.state.vectors is not None:
                 await app.state.vectors.close()
 
-    app = FastAPI(
+    # The docs pages with their assets served from the package, not a CDN (works offline).
+    app = FastAPIOffline(
         title="AIOS",
         version="0.1.0",
         summary="A durable, workflow-first AI operating system on Temporal",
@@ -100,6 +103,7 @@ def create_app(
     app.include_router(memory_routes.router)
     app.include_router(tool_routes.router)
     app.include_router(skill_routes.router)
+    app.include_router(key_routes.router)
 
     # Added last = outermost: the size limit sees the request before anything else reads it.
     app.add_middleware(RequestLog)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
@@ -15,10 +16,13 @@ from activities.knowledge import KnowledgeIndex
 from activities.memory import MemoryService
 from activities.tools import ToolRegistry
 from aios.config import Settings
-from aios.errors import ConfigurationError, Unauthorized
+from aios.errors import ConfigurationError, Forbidden, RateLimited, Unauthorized
 from aios.skills import SkillCatalog
 from aios.stores.deltas import DeltaHub
+from aios.stores.keys import ApiKeyStore
 from aios.stores.vectors import VectorStore
+
+DEV_KEY_ID_DEFAULT = "dev"
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class Principal:
     tenant: str
     user_id: str
     roles: frozenset[str] = field(default_factory=frozenset)
+    key_id: str = DEV_KEY_ID_DEFAULT
+    max_concurrent_runs: int | None = None
 
 
 def _settings(request: Request) -> Settings:
@@ -92,19 +98,53 @@ def _memory(request: Request) -> MemoryService:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def _principal(
-    settings: Annotated[Settings, Depends(_settings)],
+DEV_KEY_ID = DEV_KEY_ID_DEFAULT
+
+
+async def authenticate(app_state: Any, token: str | None) -> Principal:
+    """The principal a bearer token stands for: the development key (tenant `default`, admin,
+    not rate-limited: it is the operator's own) or a key from `aios keys create`, whose request
+    rate is counted (429 when over)."""
+    if not token:
+        raise Unauthorized("send `Authorization: Bearer <api key>`; `aios dev` prints a key")
+    settings: Settings = app_state.settings
+    dev = settings.dev_api_key
+    if dev is not None and hmac.compare_digest(token.encode(), dev.get_secret_value().encode()):
+        return Principal(
+            tenant="default", user_id="dev", roles=frozenset({"admin"}), key_id=DEV_KEY_ID
+        )
+    keys = ApiKeyStore(app_state.pool)
+    record = await keys.verify(token)
+    if record is None:
+        raise Unauthorized("the API key is not valid (unknown or revoked)")
+    await keys.touch(record.id)
+    limit = record.rate_per_minute or settings.rate_limit_per_minute
+    now = datetime.now(UTC)
+    if await keys.count_request(record.id, now.replace(second=0, microsecond=0)) > limit:
+        wait = 60 - now.second
+        raise RateLimited(
+            f"this key may make {limit} requests a minute; try again in {wait}s",
+            retry_after=wait,
+        )
+    return Principal(
+        tenant=record.tenant,
+        user_id=record.user_id,
+        roles=frozenset(record.roles),
+        key_id=record.id,
+        max_concurrent_runs=record.max_concurrent_runs or settings.max_concurrent_runs,
+    )
+
+
+async def _principal(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The development key maps to tenant `default`; the gateway's key store replaces this."""
-    if credentials is None:
-        raise Unauthorized("send `Authorization: Bearer <api key>`; `aios dev` prints a key")
-    if settings.dev_api_key is None:
-        raise Unauthorized("no API key is configured on this server: set AIOS_DEV_API_KEY")
-    expected = settings.dev_api_key.get_secret_value().encode()
-    if not hmac.compare_digest(credentials.credentials.encode(), expected):
-        raise Unauthorized("the API key is not valid")
-    return Principal(tenant="default", user_id="dev", roles=frozenset({"admin"}))
+    return await authenticate(request.app.state, credentials.credentials if credentials else None)
+
+
+def require_admin(principal: Principal) -> None:
+    if "admin" not in principal.roles:
+        raise Forbidden("this needs the admin role")
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -119,14 +159,14 @@ SkillsDep = Annotated[SkillCatalog, Depends(_skills)]
 DeltasDep = Annotated[DeltaHub, Depends(_deltas)]
 
 
-def _maybe_principal(
-    settings: Annotated[Settings, Depends(_settings)],
+async def _maybe_principal(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
     """The caller when it sent a valid key; None for anonymous callers (health checks)."""
     try:
-        return _principal(settings, credentials)
-    except Unauthorized:
+        return await _principal(request, credentials)
+    except (Unauthorized, RateLimited):
         return None
 
 

@@ -19,10 +19,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aios.client import ApiClient
-from aios.errors import Unauthorized
+from aios.errors import RateLimited, Unauthorized
 from aios.mcp_server import build_mcp_server
 from api import problems
-from api.deps import _principal
+from api.deps import authenticate
 
 _caller_key: contextvars.ContextVar[str] = contextvars.ContextVar("aios_mcp_caller_key")
 MCP_PATH = "/mcp"
@@ -36,21 +36,19 @@ class _Authenticated:
         self.inner = inner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from fastapi.security import HTTPAuthorizationCredentials
-
         header = dict(scope.get("headers") or []).get(b"authorization", b"").decode()
         scheme, _, token = header.partition(" ")
-        credentials = (
-            HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
-            if scheme.lower() == "bearer" and token
-            else None
-        )
         try:
-            _principal(self.app.state.settings, credentials)
-        except Unauthorized as e:
-            await problems.problem(401, "Unauthorized", e.message, code=e.code)(
-                scope, receive, send
+            await authenticate(self.app.state, token if scheme.lower() == "bearer" else None)
+        except (Unauthorized, RateLimited) as e:
+            response = problems.problem(
+                e.http_status,
+                "Unauthorized" if e.http_status == 401 else "Too many requests",
+                e.message,
+                code=e.code,
+                retry_after=getattr(e, "retry_after", None),
             )
+            await response(scope, receive, send)
             return
         reset = _caller_key.set(token)
         try:

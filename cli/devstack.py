@@ -296,11 +296,30 @@ def _dev_key(settings: Settings) -> str:
     return key
 
 
+def refuse_if_already_running(settings: Settings) -> None:
+    """A second stack on the same ports would fail half-way with a bind error; say what is
+    going on instead."""
+    ports = {"the API": (settings.api_host, settings.api_port)}
+    if settings.temporal_address is None:
+        ports["the Temporal dev server"] = (settings.temporal_dev_ip, settings.temporal_dev_port)
+    for what, (host, port) in ports.items():
+        with socket.socket() as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex((host, port)) == 0:
+                raise ConfigurationError(
+                    f"{what} port {host}:{port} is already in use - is `aios dev` running? "
+                    "Use that stack (aios run ..., aios ingest ...), stop it with Ctrl-C in its "
+                    "terminal, or give this one other ports (AIOS_API_PORT, "
+                    "AIOS_TEMPORAL_DEV_PORT)"
+                )
+
+
 @contextlib.asynccontextmanager
 async def running_stack(
     settings: Settings, *, on_step: Callable[[str], None] = say
 ) -> AsyncIterator[DevStack]:
     """Start every piece (or use the external ones configured), yield, then stop them all."""
+    refuse_if_already_running(settings)
     data = settings.resolved_data_dir
     data.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
@@ -424,7 +443,8 @@ def print_banner(dev: DevStack, documents: int) -> None:
         f"  Data           {s.resolved_data_dir}",
         f"  Knowledge      {knowledge}",
         "",
-        "Try:  aios ingest docs/  then  aios run 'How do approvals work in AIOS?' --follow",
+        "Try:  source .venv/bin/activate   (or type .venv/bin/aios)",
+        "      aios ingest docs/  then  aios run 'How do approvals work in AIOS?' --follow",
         "Ctrl-C stops everything.",
         "",
     ]

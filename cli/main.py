@@ -112,13 +112,17 @@ async def cmd_run(args: argparse.Namespace) -> int:
             run_id,
             printer=(lambda _l: None) if quiet else print,
             on_delta=None if quiet else write_inline,
+            stop_at_approval=not args.wait_approval,
         )
         if args.json:
             _print_json(run)
+        elif run["status"] == "awaiting_approval":
+            print(f"\nThe run waits for approval; see it with: aios status {run_id}")
+            print("(follow it to the end with --wait-approval)")
         else:
             print()
             _print_run(run)
-        return 0 if run["status"] == "completed" else 1
+        return 0 if run["status"] in ("completed", "awaiting_approval") else 1
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
@@ -174,7 +178,8 @@ async def cmd_approve(args: argparse.Namespace) -> int:
         ack = await api.request(
             "POST", f"/v1/runs/{args.run_id}/approvals/{approval['approval_id']}", json=body
         )
-    _print_json(ack) if args.json else print(f"{ack['decision']}d {ack['approval_id']}")
+    done = {"approve": "approved", "reject": "rejected"}.get(ack["decision"], ack["decision"])
+    _print_json(ack) if args.json else print(f"{done} {ack['approval_id']}")
     return 0
 
 
@@ -186,6 +191,45 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 # --- server verbs -------------------------------------------------------------------------
+
+
+async def cmd_keys(api: ApiClient, args: argparse.Namespace) -> int:
+    if args.action == "create":
+        if not args.tenant or not args.user:
+            raise SystemExit("aios: keys create needs --tenant and --user")
+        body = {"tenant": args.tenant, "user_id": args.user, "roles": args.role or ["user"]}
+        if args.name:
+            body["name"] = args.name
+        created = await api.request("POST", "/v1/keys", json=body)
+        if args.json:
+            _print_json(created)
+        else:
+            print(created["key"])
+            print(
+                f"(key {created['id']} for {created['user_id']} in tenant {created['tenant']}, "
+                f"roles {', '.join(created['roles'])}; it is not shown again)",
+                file=sys.stderr,
+            )
+        return 0
+    if args.action == "revoke":
+        if not args.key_id:
+            raise SystemExit("aios: keys revoke needs the key id (key_…), see aios keys list")
+        revoked = await api.request("DELETE", f"/v1/keys/{args.key_id}")
+        print(f"revoked {revoked['id']}")
+        return 0
+    params = {"tenant": args.tenant} if args.tenant else {}
+    listing = await api.request("GET", "/v1/keys", params=params)
+    if args.json:
+        _print_json(listing)
+        return 0
+    print(f"{'id':<14} {'tenant':<12} {'user':<14} {'roles':<16} {'state':<8} last used")
+    for key in listing["keys"]:
+        state = "revoked" if key["revoked_at"] else "live"
+        print(
+            f"{key['id']:<14} {key['tenant']:<12} {key['user_id']:<14} "
+            f"{','.join(key['roles']):<16} {state:<8} {key['last_used_at'] or '-'}"
+        )
+    return 0
 
 
 async def cmd_skills(api: ApiClient, args: argparse.Namespace) -> int:
@@ -311,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--skill")
     run.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--follow", action="store_true", help="show progress until the run ends")
+    run.add_argument(
+        "--wait-approval",
+        action="store_true",
+        help="with --follow: keep following while the run waits for an approval",
+    )
     status = verb("status", cmd_status, "show a run")
     status.add_argument("run_id")
     runs = verb("runs", cmd_runs, "list runs")
@@ -324,6 +373,13 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = verb("cancel", cmd_cancel, "cancel a run")
     cancel.add_argument("run_id")
     knowledge.add_verbs(client_verb)
+    keys = client_verb("keys", cmd_keys, "create, list or revoke API keys (needs an admin key)")
+    keys.add_argument("action", choices=["create", "list", "revoke"])
+    keys.add_argument("key_id", nargs="?", help="for revoke: the key's id (key_…)")
+    keys.add_argument("--tenant", help="the key's tenant (create), or only this tenant (list)")
+    keys.add_argument("--user", help="the user the key acts as (create)")
+    keys.add_argument("--role", action="append", help="admin, operator or user (repeatable)")
+    keys.add_argument("--name", help="a label to recognise the key by")
     client_verb("skills", cmd_skills, "list the skills (named workflows) and their inputs")
     tools = client_verb("tools", cmd_tools, "list the tools you may use, or invoke one")
     tools.add_argument("name", nargs="?", help="a tool to invoke")

@@ -129,3 +129,34 @@ async def test_skills_tools_and_running_a_skill(api_url: str) -> None:
     assert "run completed" in out
     code, _, err = await aios(api_url, "run")
     assert code != 0 and "a goal" in err
+
+
+async def test_follow_stops_at_an_approval_and_says_how_to_answer(api_url: str) -> None:
+    code, out, err = await aios(
+        api_url, "run", "What is a plan?", "--input", "publish=true", "--follow"
+    )
+    assert code == 0, err
+    assert "awaiting approval publish-approval" in out
+    assert "arguments: {" in out and "expires:" in out
+    assert "aios approve run-" in out and "--wait-approval" in out
+    run_id = out.split("run ", 1)[1].split(" ", 1)[0]
+    code, out, err = await aios(api_url, "approve", run_id, "--reject", "--reason", "not now")
+    assert code == 0 and "rejected publish-approval" in out
+    code, _, err = await aios(api_url, "status", "")
+    assert code == 1 and "a run id is needed" in err
+
+
+async def test_keys_from_the_cli(api_url: str) -> None:
+    code, out, err = await aios(api_url, "keys", "create", "--tenant", "acme", "--user", "ada")
+    assert code == 0, err
+    key = out.strip()
+    assert key.startswith("aios_live_") and "not shown again" in err
+    code, out, _ = await aios(api_url, "keys", "list", "--tenant", "acme")
+    assert code == 0 and "acme" in out and "live" in out
+    key_id = out.splitlines()[1].split()[0]
+    code, out, err = await aios(api_url, "runs", key=key)
+    assert code == 0, err
+    code, out, _ = await aios(api_url, "keys", "revoke", key_id)
+    assert code == 0 and f"revoked {key_id}" in out
+    code, _, err = await aios(api_url, "runs", key=key)
+    assert code == 1 and "revoked" in err

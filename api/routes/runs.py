@@ -35,7 +35,14 @@ from ulid import ULID
 from activities.planning import check_run_request
 from aios import search_attributes as sa
 from aios.config import Settings
-from aios.errors import Conflict, NotFound, TransientError, ValidationFailed
+from aios.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    TransientError,
+    ValidationFailed,
+)
 from aios.guardrails import describe, guard_goal
 from aios.models import (
     AgentRunInput,
@@ -52,6 +59,7 @@ from aios.vocabulary import PlannerName, RunStatus
 from api.deps import (
     DbDep,
     DeltasDep,
+    Principal,
     PrincipalDep,
     RegistryDep,
     SettingsDep,
@@ -152,6 +160,26 @@ def _links(request: Request, settings: Settings, run_id: str) -> RunLinks:
     )
 
 
+async def _check_concurrency(
+    temporal: TemporalDep, settings: Settings, principal: Principal, user_id: str
+) -> None:
+    """At most the key's `max_concurrent_runs` runs of this user running at once (counted in
+    Temporal, so every API process sees the same number)."""
+    limit = principal.max_concurrent_runs
+    if limit is None:
+        return
+    query = (
+        f"WorkflowType = '{AgentRunWorkflow.__name__}' AND ExecutionStatus = 'Running'"
+        f" AND {sa.TENANT.name} = {_quote(principal.tenant)} AND {sa.USER.name} = {_quote(user_id)}"
+    )
+    counted = await read_within(settings, temporal.count_workflows(query), "the running runs")
+    if counted.count >= limit:
+        raise RateLimited(
+            f"this key may have {limit} runs running at once; wait for one to finish",
+            retry_after=settings.retry_after_s,
+        )
+
+
 def _run_id_for(tenant: str, idempotency_key: str | None) -> str:
     if idempotency_key is None:
         return f"{AGENT_RUN_ID_PREFIX}{str(ULID()).lower()}"
@@ -201,6 +229,12 @@ async def create_run(
         )
     run_id = _run_id_for(principal.tenant, idempotency_key)
     user_id = body.user_id or principal.user_id
+    if user_id != principal.user_id and not principal.roles & {"admin", "operator"}:
+        raise Forbidden(
+            "only admin and operator keys may start runs for another user_id; this key is "
+            f"{principal.user_id!r}'s"
+        )
+    await _check_concurrency(temporal, settings, principal, user_id)
     fingerprint = body.fingerprint()
     run_input = AgentRunInput(
         goal=goal,

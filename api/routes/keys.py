@@ -1,0 +1,95 @@
+"""API keys: created (shown once), listed by prefix, revoked. Managing keys takes the `admin`
+role: an operator of the deployment, for any tenant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from aios.errors import NotFound
+from aios.stores.keys import ApiKeyRecord, ApiKeyStore
+from api.deps import DbDep, PrincipalDep, require_admin
+from api.temporal_reads import SAFE_VALUE
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+ROLES = ("admin", "operator", "user")
+
+
+class CreateKey(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"tenant": "acme", "user_id": "ada", "roles": ["user"]}]},
+    )
+
+    tenant: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")
+    user_id: str = Field(min_length=1, max_length=200, pattern=SAFE_VALUE.pattern)
+    roles: list[str] = Field(default_factory=lambda: ["user"], min_length=1, max_length=10)
+    name: str = Field(default="", max_length=200)
+    rate_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_concurrent_runs: int | None = Field(default=None, ge=1, le=100_000)
+
+
+class KeyOut(BaseModel):
+    id: str
+    prefix: str
+    tenant: str
+    user_id: str
+    roles: list[str]
+    name: str
+    rate_per_minute: int | None
+    max_concurrent_runs: int | None
+    created_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, record: ApiKeyRecord) -> KeyOut:
+        return cls(**vars(record))
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="the key itself: shown this once, stored only as a hash")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyOut]
+
+
+@router.post("", status_code=201, response_model=KeyCreated)
+async def create_key(body: CreateKey, principal: PrincipalDep, pool: DbDep) -> KeyCreated:
+    """A key bound to a tenant, a user and roles (`admin`, `operator`, `user` or finer ones your
+    tools name)."""
+    require_admin(principal)
+    key, record = await ApiKeyStore(pool).create(
+        tenant=body.tenant,
+        user_id=body.user_id,
+        roles=sorted(set(body.roles)),
+        name=body.name,
+        rate_per_minute=body.rate_per_minute,
+        max_concurrent_runs=body.max_concurrent_runs,
+    )
+    return KeyCreated(key=key, **vars(record))
+
+
+@router.get("", response_model=KeyList)
+async def list_keys(
+    principal: PrincipalDep,
+    pool: DbDep,
+    tenant: Annotated[str | None, Query(max_length=100)] = None,
+) -> KeyList:
+    require_admin(principal)
+    return KeyList(keys=[KeyOut.of(r) for r in await ApiKeyStore(pool).list(tenant)])
+
+
+@router.delete("/{key_id}", response_model=KeyOut)
+async def revoke_key(key_id: str, principal: PrincipalDep, pool: DbDep) -> KeyOut:
+    """Revoke a key: it stops working at once, in every API process."""
+    require_admin(principal)
+    store = ApiKeyStore(pool)
+    if not await store.revoke(key_id):
+        raise NotFound(f"no live key {key_id!r}")
+    record = next(r for r in await store.list() if r.id == key_id)
+    return KeyOut.of(record)
