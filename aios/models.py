@@ -109,6 +109,9 @@ class RetrieveOutput(BaseModel):
 class RunResult(BaseModel):
     answer: str
     citations: list[Citation] = Field(default_factory=list)
+    # For an answer meant to cite its sources: whether it rests on any document (false: the
+    # knowledge base had nothing, and the answer says so). None: not a cited answer.
+    grounded: bool | None = None
 
 
 # --- conversations with models (shared by the agent step and the providers) ----------------

@@ -27,6 +27,7 @@ from api.middleware import RequestLog, RequestSizeLimit
 from api.routes import documents, health, runs, search
 from api.routes import keys as key_routes
 from api.routes import memory as memory_routes
+from api.routes import schedules as schedule_routes
 from api.routes import skills as skill_routes
 from api.routes import tools as tool_routes
 
@@ -104,6 +105,7 @@ def create_app(
     app.include_router(tool_routes.router)
     app.include_router(skill_routes.router)
     app.include_router(key_routes.router)
+    app.include_router(schedule_routes.router)
 
     # Added last = outermost: the size limit sees the request before anything else reads it.
     app.add_middleware(RequestLog)

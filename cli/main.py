@@ -136,6 +136,8 @@ async def cmd_runs(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {"page_size": args.limit}
     if args.status:
         params["status"] = args.status
+    if args.schedule:
+        params["schedule_id"] = args.schedule
     async with _api(_settings()) as api:
         page = await api.request("GET", "/v1/runs", params=params)
     if args.json:
@@ -191,6 +193,50 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 # --- server verbs -------------------------------------------------------------------------
+
+
+async def cmd_schedule(api: ApiClient, args: argparse.Namespace) -> int:
+    if args.action == "create":
+        if not args.goal or (args.cron is None) == (args.every is None):
+            raise SystemExit("aios: schedule create needs --goal and one of --cron or --every")
+        body: dict[str, Any] = {"goal": args.goal, "timezone": args.timezone}
+        body.update({"cron": args.cron} if args.cron else {"interval_s": args.every})
+        if args.skill:
+            body["skill"] = args.skill
+        if args.input:
+            body["inputs"] = _parse_inputs(args.input)
+        schedule = await api.request("POST", "/v1/schedules", json=body)
+    elif args.action == "list":
+        listing = await api.request("GET", "/v1/schedules")
+        if args.json:
+            _print_json(listing)
+            return 0
+        for s in listing["schedules"]:
+            when = s["cron"] or f"every {s['interval_s']}s"
+            state = (
+                "paused" if s["paused"] else f"next {s['next_runs'][0] if s['next_runs'] else '-'}"
+            )
+            print(f"{s['schedule_id']}  {when} ({s['timezone']})  {state}  {s['goal'][:60]}")
+        return 0
+    else:
+        if not args.schedule_id:
+            raise SystemExit(
+                f"aios: schedule {args.action} needs the schedule id (aios schedule list)"
+            )
+        path = f"/v1/schedules/{args.schedule_id}"
+        if args.action == "delete":
+            await api.request("DELETE", path)
+            print(f"deleted {args.schedule_id}")
+            return 0
+        schedule = await api.request("POST", f"{path}/{args.action}")
+    if args.json:
+        _print_json(schedule)
+    else:
+        print(f"{schedule['schedule_id']}: {'paused' if schedule['paused'] else 'active'}")
+        if schedule["next_runs"]:
+            print(f"  next runs: {', '.join(schedule['next_runs'][:3])}")
+        print(f"  its runs: aios runs --schedule {schedule['schedule_id']}")
+    return 0
 
 
 async def cmd_keys(api: ApiClient, args: argparse.Namespace) -> int:
@@ -363,7 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = verb("status", cmd_status, "show a run")
     status.add_argument("run_id")
     runs = verb("runs", cmd_runs, "list runs")
-    runs.add_argument("--status")
+    runs.add_argument(
+        "--status",
+        help="queued, running, awaiting_approval, completed, failed, cancelled or timed_out",
+    )
+    runs.add_argument("--schedule", metavar="SCHEDULE_ID", help="only runs this schedule started")
     runs.add_argument("--limit", type=int, default=20)
     approve = verb("approve", cmd_approve, "approve (or reject) a pending approval")
     approve.add_argument("run_id")
@@ -373,6 +423,19 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = verb("cancel", cmd_cancel, "cancel a run")
     cancel.add_argument("run_id")
     knowledge.add_verbs(client_verb)
+    schedule = client_verb(
+        "schedule", cmd_schedule, "run a goal on a schedule (Temporal Schedules)"
+    )
+    schedule.add_argument(
+        "action", choices=["create", "list", "pause", "resume", "trigger", "delete"]
+    )
+    schedule.add_argument("schedule_id", nargs="?", help="for pause/resume/trigger/delete")
+    schedule.add_argument("--goal", help="what each run should achieve (create)")
+    schedule.add_argument("--cron", help='a cron expression, e.g. "0 7 * * 1-5" (create)')
+    schedule.add_argument("--every", type=int, metavar="SECONDS", help="an interval (create)")
+    schedule.add_argument("--timezone", default="UTC", help="an IANA time zone (default UTC)")
+    schedule.add_argument("--skill", help="run this skill (create)")
+    schedule.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
     keys = client_verb("keys", cmd_keys, "create, list or revoke API keys (needs an admin key)")
     keys.add_argument("action", choices=["create", "list", "revoke"])
     keys.add_argument("key_id", nargs="?", help="for revoke: the key's id (key_…)")

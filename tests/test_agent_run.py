@@ -574,3 +574,15 @@ async def test_a_steps_full_output_is_readable_by_its_output_ref(stack: Stack) -
     assert found.status == "completed" and found.output == {"rows": [1, 2]}
     missing = await handle.query(AgentRunWorkflow.step_output, StepOutputQuery(step_id="nope"))
     assert missing.status is None
+
+
+async def test_an_empty_knowledge_base_is_said_not_hidden(stack: Stack) -> None:
+    state = await stack.client.execute_workflow(
+        AgentRunWorkflow.run,
+        AgentRunInput(goal="How do approvals work?", inputs={"key_points": "quotes"}),
+        id=run_id(),
+        task_queue=stack.settings.task_queue,
+    )
+    assert state.status == "completed" and state.result is not None
+    assert state.result.grounded is False and not state.result.citations
+    assert state.result.answer.startswith("_The knowledge base has no documents on this")

@@ -160,3 +160,24 @@ async def test_keys_from_the_cli(api_url: str) -> None:
     assert code == 0 and f"revoked {key_id}" in out
     code, _, err = await aios(api_url, "runs", key=key)
     assert code == 1 and "revoked" in err
+
+
+async def test_schedules_from_the_cli(api_url: str) -> None:
+    code, out, err = await aios(
+        api_url, "schedule", "create", "--cron", "0 7 * * 1-5", "--goal", "What is a plan?"
+    )
+    assert code == 0, err
+    schedule_id = out.split(":", 1)[0]
+    assert schedule_id.startswith("sched-") and "next runs:" in out
+    code, out, _ = await aios(api_url, "schedule", "list")
+    assert schedule_id in out and "0 7 * * 1-5" in out
+    code, out, err = await aios(api_url, "schedule", "trigger", schedule_id)
+    assert code == 0, err
+    for _ in range(50):
+        code, out, _ = await aios(api_url, "runs", "--schedule", schedule_id, "--json")
+        if json.loads(out)["runs"]:
+            break
+        await asyncio.sleep(0.2)
+    assert json.loads(out)["runs"][0]["goal"] == "What is a plan?"
+    code, out, _ = await aios(api_url, "schedule", "delete", schedule_id)
+    assert code == 0 and f"deleted {schedule_id}" in out

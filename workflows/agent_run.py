@@ -896,7 +896,12 @@ class AgentRunWorkflow:
                 for c in output.get("citations") or []
                 if isinstance(c, dict) and "source" in c
             ]
-            return RunResult(answer=output["text"], citations=citations)
+            grounded = output.get("grounded")
+            return RunResult(
+                answer=output["text"],
+                citations=citations,
+                grounded=grounded if isinstance(grounded, bool) else None,
+            )
         if output is None:
             return RunResult(answer=f"step {plan.result_step_id!r} produced no output")
         return RunResult(answer=json.dumps(output, indent=2, default=str))

@@ -43,6 +43,10 @@ from aios.models import (
 from aios.stores.deltas import DeltaPublisher
 from aios.vocabulary import Activity
 
+UNGROUNDED_NOTE = (
+    "_The knowledge base has no documents on this, so this answer is not grounded in any source; "
+    "add documents with `aios ingest`._"
+)
 # An instruction is a prompt, not a document: material belongs in `documents` (or the knowledge
 # base), where the context engine can budget and fence it.
 MAX_INSTRUCTION_CHARS = 20_000
@@ -313,13 +317,18 @@ class LlmActivities:
                 context.normalize(args.evidence) if args.evidence else None,
                 context.quotes_of(args.documents) if args.quotes else None,
             )
+        output: dict[str, Any] = {
+            "text": text,
+            "data": outcome.data,
+            "citations": [d.citation().model_dump() for d in used],
+            "model": outcome.spec,
+        }
+        if args.cite:
+            output["grounded"] = bool(documents)
+            if not documents:  # say it plainly, whatever the model wrote
+                output["text"] = f"{UNGROUNDED_NOTE}\n\n{text}"
         return StepResult(
-            output={
-                "text": text,
-                "data": outcome.data,
-                "citations": [d.citation().model_dump() for d in used],
-                "model": outcome.spec,
-            },
+            output=output,
             attempt=activity.info().attempt,
             usage=outcome.usage,
             routing=outcome.routing,

@@ -311,6 +311,9 @@ async def list_runs(
     settings: SettingsDep,
     status: RunStatus | None = None,
     user_id: Annotated[str | None, Query(max_length=200, pattern=SAFE_VALUE.pattern)] = None,
+    schedule_id: Annotated[
+        str | None, Query(max_length=200, pattern=SAFE_VALUE.pattern, description="its runs")
+    ] = None,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> RunList:
@@ -322,6 +325,8 @@ async def list_runs(
         clauses.append(f"{sa.STATUS.name} = {_quote(status.value)}")
     if user_id is not None:
         clauses.append(f"{sa.USER.name} = {_quote(user_id)}")
+    if schedule_id is not None:  # Temporal tags the runs a schedule starts
+        clauses.append(f"TemporalScheduledById = {_quote(schedule_id)}")
     query = " AND ".join(clauses)
     token = _open_page_token(page_token, query) if page_token else None
     iterator = temporal.list_workflows(query, page_size=page_size, next_page_token=token)

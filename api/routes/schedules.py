@@ -1,0 +1,284 @@
+"""Schedules: Temporal Schedules that start ordinary runs on a cron expression or an interval.
+
+Each scheduled run is an `AgentRunWorkflow` like any other, tagged by Temporal with the schedule
+that started it (`TemporalScheduledById`), so `GET /v1/runs?schedule_id=` lists them. A schedule
+belongs to the tenant that created it (its memo and search attributes say so); another tenant's
+schedule is 404.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from temporalio.client import (
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleHandle,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError
+from ulid import ULID
+
+from activities.planning import check_run_request
+from aios import search_attributes as sa
+from aios.errors import NotFound, TransientError, ValidationFailed
+from aios.models import AgentRunInput
+from aios.temporal import AGENT_RUN_ID_PREFIX
+from aios.vocabulary import PlannerName, RunStatus
+from api.deps import PrincipalDep, RegistryDep, SettingsDep, SkillsDep, TemporalDep
+from api.temporal_reads import SAFE_VALUE, UNREACHABLE, read_within
+from workflows.agent_run import AgentRunWorkflow
+
+router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
+Overlap = Literal[
+    "skip", "buffer_one", "buffer_all", "cancel_other", "terminate_other", "allow_all"
+]
+_OVERLAP = {
+    "skip": ScheduleOverlapPolicy.SKIP,
+    "buffer_one": ScheduleOverlapPolicy.BUFFER_ONE,
+    "buffer_all": ScheduleOverlapPolicy.BUFFER_ALL,
+    "cancel_other": ScheduleOverlapPolicy.CANCEL_OTHER,
+    "terminate_other": ScheduleOverlapPolicy.TERMINATE_OTHER,
+    "allow_all": ScheduleOverlapPolicy.ALLOW_ALL,
+}
+SCHEDULE_PREFIX = "sched-"
+
+
+class CreateSchedule(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "goal": "Summarise yesterday's incidents",
+                    "cron": "0 7 * * 1-5",
+                    "timezone": "Europe/Berlin",
+                }
+            ]
+        },
+    )
+
+    goal: str = Field(min_length=1, max_length=8000)
+    cron: str | None = Field(default=None, max_length=200, description="e.g. `0 7 * * 1-5`")
+    interval_s: int | None = Field(default=None, ge=60, le=366 * 86400)
+    timezone: str = Field(default="UTC", max_length=100)
+    skill: str | None = Field(default=None, max_length=100)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    overlap: Overlap = Field(
+        default="skip", description="when a run is still going at the next time"
+    )
+    catchup_window_s: int = Field(default=3600, ge=60, le=30 * 86400)
+    paused: bool = False
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> CreateSchedule:
+        if (self.cron is None) == (self.interval_s is None):
+            raise ValueError("give exactly one of `cron` and `interval_s`")
+        return self
+
+
+class ScheduleOut(BaseModel):
+    schedule_id: str
+    goal: str
+    cron: str | None
+    interval_s: int | None
+    timezone: str
+    skill: str | None
+    overlap: str
+    paused: bool
+    next_runs: list[datetime]
+    recent_runs: list[str]
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleOut]
+
+
+async def _owned(
+    temporal: TemporalDep, settings: Any, schedule_id: str, tenant: str
+) -> tuple[ScheduleHandle, Any]:
+    if not schedule_id.startswith(SCHEDULE_PREFIX) or not SAFE_VALUE.match(schedule_id):
+        raise NotFound(f"no schedule {schedule_id!r}")
+    handle = temporal.get_schedule_handle(schedule_id)
+    try:
+        description = await read_within(settings, handle.describe(), f"schedule {schedule_id}")
+    except RPCError as e:
+        raise NotFound(f"no schedule {schedule_id!r}") from e
+    memo = await description.memo()
+    if memo.get("tenant") != tenant:
+        raise NotFound(f"no schedule {schedule_id!r}")
+    return handle, description
+
+
+async def _out(schedule_id: str, description: Any) -> ScheduleOut:
+    memo = await description.memo()
+    schedule = description.schedule
+    spec = schedule.spec
+    return ScheduleOut(
+        schedule_id=schedule_id,
+        goal=str(memo.get("goal", "")),
+        cron=memo.get("cron"),
+        interval_s=memo.get("interval_s"),
+        timezone=spec.time_zone_name or "UTC",
+        skill=memo.get("skill"),
+        overlap=schedule.policy.overlap.name.lower(),
+        paused=schedule.state.paused,
+        next_runs=list(description.info.next_action_times[:5]),
+        recent_runs=[
+            a.action.workflow_id
+            for a in description.info.recent_actions
+            if hasattr(a.action, "workflow_id")
+        ],
+    )
+
+
+@router.post("", status_code=201, response_model=ScheduleOut)
+async def create_schedule(
+    body: CreateSchedule,
+    response: Response,
+    principal: PrincipalDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    registry: RegistryDep,
+    skills: SkillsDep,
+) -> ScheduleOut:
+    """A schedule that starts a run (the goal, or a skill with inputs) on a cron expression or
+    every `interval_s` seconds, in a time zone, with an overlap policy and a catch-up window."""
+    try:
+        ZoneInfo(body.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationFailed(f"timezone: {body.timezone!r} is not an IANA time zone") from None
+    check_run_request(
+        registry,
+        skills,
+        goal=body.goal,
+        planner=PlannerName.HYBRID,
+        skill=body.skill,
+        inputs=body.inputs,
+        plan=None,
+        roles=sorted(principal.roles),
+    )
+    schedule_id = f"{SCHEDULE_PREFIX}{str(ULID()).lower()}"
+    run_input = AgentRunInput(
+        goal=body.goal,
+        tenant=principal.tenant,
+        user_id=principal.user_id,
+        roles=sorted(principal.roles),
+        skill=body.skill,
+        inputs=body.inputs,
+    )
+    action = ScheduleActionStartWorkflow(
+        AgentRunWorkflow.run,
+        run_input,
+        # Temporal appends the scheduled time, so every run has its own id.
+        id=f"{AGENT_RUN_ID_PREFIX}{schedule_id}",
+        task_queue=settings.task_queue,
+        typed_search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.TENANT, principal.tenant),
+                SearchAttributePair(sa.USER, principal.user_id),
+                SearchAttributePair(sa.STATUS, RunStatus.QUEUED.value),
+            ]
+        ),
+        memo={"goal": body.goal[:2000]},
+        static_summary=body.goal[:400],
+    )
+    spec = ScheduleSpec(
+        cron_expressions=[body.cron] if body.cron else [],
+        intervals=[ScheduleIntervalSpec(every=timedelta(seconds=body.interval_s))]
+        if body.interval_s
+        else [],
+        time_zone_name=body.timezone,
+    )
+    try:
+        handle = await temporal.create_schedule(
+            schedule_id,
+            Schedule(
+                action=action,
+                spec=spec,
+                policy=SchedulePolicy(
+                    overlap=_OVERLAP[body.overlap],
+                    catchup_window=timedelta(seconds=body.catchup_window_s),
+                ),
+                state=ScheduleState(paused=body.paused, note=f"created by {principal.user_id}"),
+            ),
+            memo={
+                "tenant": principal.tenant,
+                "goal": body.goal[:2000],
+                "cron": body.cron,
+                "interval_s": body.interval_s,
+                "skill": body.skill,
+            },
+            rpc_timeout=timedelta(seconds=settings.read_timeout_s * 3),
+        )
+    except RPCError as e:
+        if "cron" in str(e).lower() or "invalid" in str(e).lower():
+            raise ValidationFailed(f"cron: {e.message}") from None
+        raise TransientError(f"Temporal did not create the schedule: {e.message}") from e
+    except UNREACHABLE as e:
+        raise TransientError(f"Temporal did not create the schedule: {e}") from e
+    response.headers["Location"] = f"/v1/schedules/{schedule_id}"
+    return await _out(schedule_id, await handle.describe())
+
+
+@router.get("", response_model=ScheduleList)
+async def list_schedules(
+    principal: PrincipalDep, temporal: TemporalDep, settings: SettingsDep
+) -> ScheduleList:
+    out = []
+    async for listed in await read_within(settings, temporal.list_schedules(), "the schedules"):
+        if not listed.id.startswith(SCHEDULE_PREFIX):
+            continue
+        memo = await listed.memo()
+        if memo.get("tenant") != principal.tenant:
+            continue
+        handle = temporal.get_schedule_handle(listed.id)
+        out.append(await _out(listed.id, await handle.describe()))
+    return ScheduleList(schedules=out)
+
+
+@router.get("/{schedule_id}", response_model=ScheduleOut)
+async def get_schedule(
+    schedule_id: str, principal: PrincipalDep, temporal: TemporalDep, settings: SettingsDep
+) -> ScheduleOut:
+    _, description = await _owned(temporal, settings, schedule_id, principal.tenant)
+    return await _out(schedule_id, description)
+
+
+@router.delete("/{schedule_id}", status_code=204)
+async def delete_schedule(
+    schedule_id: str, principal: PrincipalDep, temporal: TemporalDep, settings: SettingsDep
+) -> Response:
+    """Delete the schedule; runs it started carry on."""
+    handle, _ = await _owned(temporal, settings, schedule_id, principal.tenant)
+    await handle.delete()
+    return Response(status_code=204)
+
+
+@router.post("/{schedule_id}/{action}", response_model=ScheduleOut)
+async def act_on_schedule(
+    schedule_id: str,
+    action: Literal["pause", "resume", "trigger"],
+    principal: PrincipalDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    note: Annotated[str | None, Query(max_length=500)] = None,
+) -> ScheduleOut:
+    """`pause` and `resume` the schedule, or `trigger` one run now (its overlap policy holds)."""
+    handle, _ = await _owned(temporal, settings, schedule_id, principal.tenant)
+    if action == "pause":
+        await handle.pause(note=note or f"paused by {principal.user_id}")
+    elif action == "resume":
+        await handle.unpause(note=note or f"resumed by {principal.user_id}")
+    else:
+        await handle.trigger()
+    return await _out(schedule_id, await handle.describe())
