@@ -487,3 +487,35 @@ class IngestProgress(BaseModel):
     unchanged: int = 0
     chunks: int = 0
     errors: list[str] = Field(default_factory=list)
+
+
+class ChatSessionInput(BaseModel):
+    session_id: str
+    tenant: str = "default"
+    user_id: str = "anonymous"
+    roles: list[str] | None = None
+    # Turns handled so far across continue-as-new (the conversation itself is in PostgreSQL).
+    turns: int = 0
+    # Continue as new after this many turns in one run, so the history stays small.
+    turns_per_run: int = 50
+
+
+class ChatTurn(BaseModel):
+    message: str = Field(min_length=1, max_length=8000)
+    message_id: str = Field(min_length=1, max_length=200)
+
+
+class ChatTurnInput(BaseModel):
+    session_id: str
+    tenant: str
+    user_id: str
+    turn: ChatTurn
+
+
+class ChatReply(BaseModel):
+    session_id: str
+    reply: str
+    citations: list[Citation] = Field(default_factory=list)
+    grounded: bool = False
+    turn: int = 0
+    usage: Usage = Field(default_factory=Usage)

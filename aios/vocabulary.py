@@ -21,6 +21,7 @@ class Activity(StrEnum):
     INGEST_BATCH = "aios.ingest_batch"
     LOAD_SQL_SOURCE = "aios.load_sql_source"
     MEMORY = "aios.memory"
+    CHAT_TURN = "aios.chat_turn"
 
 
 class StepKind(StrEnum):

@@ -24,6 +24,7 @@ from aios.temporal import connect
 from api import problems
 from api.mcp import mount_mcp
 from api.middleware import RequestLog, RequestSizeLimit
+from api.routes import chat as chat_routes
 from api.routes import documents, health, runs, search
 from api.routes import keys as key_routes
 from api.routes import memory as memory_routes
@@ -105,6 +106,7 @@ def create_app(
     app.include_router(tool_routes.router)
     app.include_router(skill_routes.router)
     app.include_router(key_routes.router)
+    app.include_router(chat_routes.router)
     app.include_router(schedule_routes.router)
 
     # Added last = outermost: the size limit sees the request before anything else reads it.

@@ -195,6 +195,32 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
 # --- server verbs -------------------------------------------------------------------------
 
 
+async def cmd_chat(api: ApiClient, args: argparse.Namespace) -> int:
+    """A terminal conversation: one message per line; an empty line or Ctrl-D ends it."""
+    session = args.session
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            print("you> ", end="", flush=True)
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line.strip():
+            return 0
+        body: dict[str, Any] = {"message": line.strip()}
+        if session:
+            body["session_id"] = session
+        reply = await api.request("POST", "/v1/chat", json=body)
+        session = reply["session_id"]
+        if args.json:
+            print(json.dumps(reply), flush=True)
+            continue
+        print(f"aios> {reply['reply']}")
+        for n, c in enumerate(reply["citations"], 1):
+            print(f"      [{n}] {c.get('title') or c.get('source')} — {c.get('source')}")
+        if interactive and not args.session:
+            print(f"      (session {session})")
+            args.session = session
+
+
 async def cmd_schedule(api: ApiClient, args: argparse.Namespace) -> int:
     if args.action == "create":
         if not args.goal or (args.cron is None) == (args.every is None):
@@ -423,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = verb("cancel", cmd_cancel, "cancel a run")
     cancel.add_argument("run_id")
     knowledge.add_verbs(client_verb)
+    chat = client_verb("chat", cmd_chat, "talk with AIOS (one message per line; empty line ends)")
+    chat.add_argument("--session", help="continue this session (default: a new one)")
     schedule = client_verb(
         "schedule", cmd_schedule, "run a goal on a schedule (Temporal Schedules)"
     )

@@ -22,7 +22,9 @@ async def api_url(stack: Stack) -> AsyncIterator[str]:
         yield url
 
 
-async def aios(api_url: str, *args: str, key: str = "test-key") -> tuple[int, str, str]:
+async def aios(
+    api_url: str, *args: str, key: str = "test-key", stdin: bytes | None = None
+) -> tuple[int, str, str]:
     env = {**os.environ, "AIOS_API_URL": api_url, "AIOS_API_KEY": key, "PYTHONPATH": str(REPO)}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -31,10 +33,11 @@ async def aios(api_url: str, *args: str, key: str = "test-key") -> tuple[int, st
         *args,
         cwd=REPO,
         env=env,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=120)
     return proc.returncode or 0, out.decode(), err.decode()
 
 
@@ -181,3 +184,12 @@ async def test_schedules_from_the_cli(api_url: str) -> None:
     assert json.loads(out)["runs"][0]["goal"] == "What is a plan?"
     code, out, _ = await aios(api_url, "schedule", "delete", schedule_id)
     assert code == 0 and f"deleted {schedule_id}" in out
+
+
+async def test_chat_from_the_terminal(api_url: str) -> None:
+    code, out, err = await aios(
+        api_url, "chat", "--json", stdin=b"What is a plan?\nAnd an approval?\n\n"
+    )
+    assert code == 0, err
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert first["session_id"] == second["session_id"] and second["turn"] == 2

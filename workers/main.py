@@ -15,6 +15,7 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.chat import ChatActivities
 from activities.knowledge import KnowledgeIndex, TextEmbedder, embedder_for, open_knowledge
 from activities.llm.activities import LlmActivities
 from activities.llm.router import ModelRouter
@@ -30,11 +31,12 @@ from aios.skills import SkillCatalog
 from aios.stores import DocumentStore, VectorStore, open_vectors
 from aios.temporal import connect
 from workflows.agent_run import AgentRunWorkflow, SkillWorkflow
+from workflows.chat import ChatSessionWorkflow
 from workflows.ingest import IngestWorkflow
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS = [AgentRunWorkflow, SkillWorkflow, IngestWorkflow]
+WORKFLOWS = [AgentRunWorkflow, SkillWorkflow, IngestWorkflow, ChatSessionWorkflow]
 
 
 @dataclass
@@ -104,6 +106,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         resources.pool,
         redact_pii=resources.settings.guardrails_pii == "redact",
     )
+    chat = ChatActivities(llm, resources.index, resources.memory)
     return Worker(
         client,
         task_queue=task_queue or resources.settings.task_queue,
@@ -117,6 +120,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
             rag.ingest_batch,
             rag.load_sql_source,
             memory.memory,
+            chat.chat_turn,
         ],
         # A worker killed mid-activity should not block shutdown of the others for long.
         graceful_shutdown_timeout=timedelta(seconds=5),

@@ -145,6 +145,19 @@ class ConversationStore:
             return int(seq)
 
     @transient_on_connection_loss
+    async def message(
+        self, tenant: str, session_id: str, message_id: str
+    ) -> ConversationMessage | None:
+        row = await self._pool.fetchrow(
+            "SELECT seq, role, content, user_id FROM conversation_messages"
+            " WHERE tenant = $1 AND session_id = $2 AND message_id = $3",
+            tenant,
+            session_id,
+            message_id,
+        )
+        return ConversationMessage(**dict(row)) if row else None
+
+    @transient_on_connection_loss
     async def messages(
         self, tenant: str, session_id: str, *, after_seq: int = 0
     ) -> list[ConversationMessage]:

@@ -1,0 +1,84 @@
+"""Chat: a session is one workflow, each message an update; the conversation lives in
+PostgreSQL and survives a continue-as-new; replies cite the knowledge base."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from aios.models import ChatSessionInput, ChatTurn
+from tests.conftest import Stack
+from tests.helpers import docs_files, ingest_files
+from tests.support.fake_openai import FakeOpenAI, ScriptedReply
+from workflows.chat import ChatSessionWorkflow
+
+
+async def test_a_conversation_carries_its_history_and_cites(
+    api: httpx.AsyncClient, stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    await ingest_files(stack.client, stack.settings.task_queue, stack.pool, docs_files())
+    fake_openai.queue(
+        ScriptedReply(content="Approvals wait for a person [1]."),
+        ScriptedReply(content="As I said, a person answers them."),
+    )
+    first = await api.post("/v1/chat", json={"message": "How do approvals work?"})
+    assert first.status_code == 200, first.text
+    reply = first.json()
+    session = reply["session_id"]
+    assert reply["reply"] == "Approvals wait for a person [1]." and reply["turn"] == 1
+    assert reply["citations"] and reply["grounded"] is True
+    second = (
+        await api.post("/v1/chat", json={"message": "Who answers?", "session_id": session})
+    ).json()
+    assert second["turn"] == 2 and second["session_id"] == session
+    prompt = fake_openai.requests[-1]["messages"]
+    assert [m["role"] for m in prompt[1:3]] == ["user", "assistant"]
+    assert prompt[1]["content"] == "How do approvals work?"
+    assert "Approvals wait for a person" in prompt[2]["content"]
+    empty = await api.post("/v1/chat", json={"message": "   "})
+    assert empty.status_code == 422
+
+
+async def test_a_session_continues_as_new_and_keeps_its_conversation(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    session = ChatSessionInput(session_id="s-can", tenant="default", user_id="ada", turns_per_run=2)
+    workflow_id = "chat-test-can"
+    replies = []
+    for n in range(5):
+        fake_openai.queue(ScriptedReply(content=f"reply {n}"))
+        start = WithStartWorkflowOperation(
+            ChatSessionWorkflow.run,
+            session,
+            id=workflow_id,
+            task_queue=stack.settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        for _ in range(20):  # a message sent while the session moves to its next run is retried
+            try:
+                replies.append(
+                    await stack.client.execute_update_with_start_workflow(
+                        ChatSessionWorkflow.send,
+                        ChatTurn(message=f"message {n}", message_id=f"m{n}"),
+                        start_workflow_operation=start,
+                    )
+                )
+                break
+            except WorkflowUpdateFailedError:
+                await asyncio.sleep(0.2)
+    assert [r.reply for r in replies] == [f"reply {n}" for n in range(5)]
+    assert [r.turn for r in replies] == [1, 2, 3, 4, 5]
+    handle = stack.client.get_workflow_handle(workflow_id)
+    assert await handle.query(ChatSessionWorkflow.turns) == 5
+    runs = [w async for w in stack.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    assert len(runs) >= 3, "two turns per run: the session continued as new at least twice"
+    history = await stack.resources.memory.conversations.messages("default", "s-can")
+    assert [m.content for m in history][-2:] == ["message 4", "reply 4"]
+    assert len(history) == 10
+    # The last prompt still saw the earlier turns (from PostgreSQL, not the workflow history).
+    last_prompt = fake_openai.requests[-1]["messages"]
+    assert any(m["content"] == "message 0" for m in last_prompt)
