@@ -181,7 +181,7 @@ async def running_stack(
     the shared PostgreSQL start empty too."""
     await pool.execute(
         "TRUNCATE documents, document_uploads, user_facts, conversation_messages,"
-        " conversation_summaries"
+        " conversation_summaries, api_keys, rate_counters"
     )
     resources = await Resources.open(settings, pool=pool, embedder=embedder)
     test_tools.register(resources.registry)
