@@ -23,7 +23,7 @@ from aios.stores.deltas import DeltaHub
 from aios.temporal import connect
 from api import problems
 from api.mcp import mount_mcp
-from api.middleware import RequestLog, RequestSizeLimit
+from api.middleware import JsonBodies, RequestLog, RequestSizeLimit
 from api.routes import chat as chat_routes
 from api.routes import documents, health, runs, search
 from api.routes import keys as key_routes
@@ -110,6 +110,7 @@ def create_app(
     app.include_router(schedule_routes.router)
 
     # Added last = outermost: the size limit sees the request before anything else reads it.
+    app.add_middleware(JsonBodies)
     app.add_middleware(RequestLog)
     app.add_middleware(
         RequestSizeLimit,

@@ -13,7 +13,7 @@ import time
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import too_large
+from api.problems import too_large, unsupported_media
 
 log = logging.getLogger("aios.api")
 
@@ -101,3 +101,30 @@ class RequestLog:
                 status,
                 (time.perf_counter() - started) * 1000,
             )
+
+
+class JsonBodies:
+    """Request bodies of the JSON endpoints must say they are JSON: anything else is a 415
+    naming the media type to send (FastAPI would try to parse it and answer a confusing 422).
+    `/v1/documents` also takes multipart uploads and checks for itself; `/mcp` is MCP's own."""
+
+    EXEMPT = ("/v1/documents", "/mcp")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("POST", "PUT", "PATCH")
+            and scope["path"].startswith("/v1/")
+            and not scope["path"].rstrip("/").endswith(self.EXEMPT)
+        ):
+            headers = dict(scope.get("headers") or [])
+            declared = headers.get(b"content-length", b"0")
+            media = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+            has_body = declared != b"0" or b"transfer-encoding" in headers
+            if has_body and media and media != b"application/json" and not media.endswith(b"+json"):
+                await unsupported_media(media.decode(errors="replace"))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -74,6 +74,15 @@ def too_large(limit: int) -> JSONResponse:
     )
 
 
+def unsupported_media(media: str) -> JSONResponse:
+    return problem(
+        415,
+        _TITLES[415],
+        f"this endpoint takes application/json, not {media}",
+        code="unsupported_media_type",
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(AiosError)
     async def _aios(_: Request, exc: AiosError) -> JSONResponse:

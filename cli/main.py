@@ -195,6 +195,13 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
 # --- server verbs -------------------------------------------------------------------------
 
 
+async def cmd_output(api: ApiClient, args: argparse.Namespace) -> int:
+    """A step's whole output (run states show a reference to it)."""
+    output = await api.request("GET", f"/v1/runs/{args.run_id}/steps/{args.step_id}/output")
+    _print_json(output if args.json else output.get("output"))
+    return 0
+
+
 async def cmd_chat(api: ApiClient, args: argparse.Namespace) -> int:
     """A terminal conversation: one message per line; an empty line or Ctrl-D ends it."""
     session = args.session
@@ -449,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = verb("cancel", cmd_cancel, "cancel a run")
     cancel.add_argument("run_id")
     knowledge.add_verbs(client_verb)
+    output = client_verb("output", cmd_output, "print a step's whole output")
+    output.add_argument("run_id")
+    output.add_argument("step_id")
     chat = client_verb("chat", cmd_chat, "talk with AIOS (one message per line; empty line ends)")
     chat.add_argument("--session", help="continue this session (default: a new one)")
     schedule = client_verb(

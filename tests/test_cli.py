@@ -77,6 +77,9 @@ async def test_status_runs_approve_and_cancel(api_url: str, stack: Stack) -> Non
     code, out, err = await aios(api_url, "status", run_id, "--json")
     run: dict[str, Any] = json.loads(out)
     assert run["run_id"] == run_id
+    first_step = run["plan"][0]["id"]
+    code, out, err = await aios(api_url, "output", run_id, first_step)
+    assert code == 0, err
     code, out, err = await aios(api_url, "cancel", "run-nope")
     assert code == 1 and "no run" in err and "HTTP 404" in err
 

@@ -142,3 +142,14 @@ async def test_the_docs_work_offline(api: httpx.AsyncClient) -> None:
     asset = await api.get(script)
     assert asset.status_code == 200 and len(asset.content) > 100_000  # Swagger UI itself
     assert (await api.get("/openapi.json")).json()["paths"]["/v1/documents"]
+
+
+async def test_json_endpoints_refuse_other_media_types(api: httpx.AsyncClient) -> None:
+    for path in ("/v1/runs", "/v1/chat", "/v1/schedules", "/v1/tools/word_count/invoke"):
+        response = await api.post(
+            path, content=b"goal=hello", headers={"Content-Type": "text/plain"}
+        )
+        assert response.status_code == 415, (path, response.status_code)
+        assert "application/json" in response.json()["detail"]
+    not_allowed = await api.delete("/v1/tools")
+    assert not_allowed.status_code == 405 and "GET" in not_allowed.headers["allow"]
