@@ -41,8 +41,7 @@ class ChatActivities:
         stored = await conversations.message(request.tenant, request.session_id, reply_id)
         if stored is not None:  # a retry after the answer was saved
             return ChatReply(session_id=request.session_id, reply=stored.content, grounded=True)
-        info = activity.info()
-        caller = self._llm.caller(None, max_attempts=info.attempt)
+        caller = self._llm.caller(None, max_attempts=request.max_attempts)
         history = await self._memory.conversation(
             request.tenant, request.session_id, caller=caller, user_id=request.user_id
         )

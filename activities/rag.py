@@ -159,22 +159,23 @@ class RagActivities:
                 continue
             loaded.append(doc)
 
-        chunked = [
-            DocumentChunks(
-                tenant=batch.tenant,
-                document_id=doc.item.document_id,
-                source=doc.item.source,
-                title=doc.title,
-                chunks=chunk_document(
-                    doc.text,
-                    max_chars=self._limits.chunk_chars,
-                    overlap_chars=self._limits.overlap_chars,
-                ),
-                previous_chunk_count=before.chunk_count if before else 0,
+        chunked: list[DocumentChunks] = []
+        for doc in loaded:
+            before = existing.get(doc.item.document_id)
+            chunked.append(
+                DocumentChunks(
+                    tenant=batch.tenant,
+                    document_id=doc.item.document_id,
+                    source=doc.item.source,
+                    title=doc.title,
+                    chunks=chunk_document(
+                        doc.text,
+                        max_chars=self._limits.chunk_chars,
+                        overlap_chars=self._limits.overlap_chars,
+                    ),
+                    previous_chunk_count=before.chunk_count if before else 0,
+                )
             )
-            for doc in loaded
-            for before in [existing.get(doc.item.document_id)]
-        ]
         await self._index.index(chunked)
         for doc, chunks in zip(loaded, chunked, strict=True):
             await self._documents.upsert(

@@ -510,6 +510,8 @@ class ChatTurnInput(BaseModel):
     tenant: str
     user_id: str
     turn: ChatTurn
+    # The activity's retry limit, so it knows its last attempt (provider fallback).
+    max_attempts: int = 0
 
 
 class ChatReply(BaseModel):

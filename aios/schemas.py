@@ -1,11 +1,16 @@
 """Pydantic models from small JSON schemas (HTTP tools declared in YAML, skill inputs), so that
-everything AIOS validates goes through one validator and reports errors the same way."""
+everything AIOS validates goes through one validator and reports errors the same way; and reading
+the YAML files that declare them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from aios.errors import ConfigurationError
 
 _JSON_TYPES: dict[str, Any] = {
     "string": str,
@@ -24,6 +29,15 @@ _BOUNDS = {
     "minItems": "min_length",
     "maxItems": "max_length",
 }
+
+
+def read_yaml_file(path: Path, what: str) -> Any:
+    """The document in a YAML file; one that cannot be read is a configuration error naming
+    `what` it is and the file."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigurationError(f"{what} {path}: cannot be read: {e}") from None
 
 
 def model_from_schema(name: str, schema: dict[str, Any]) -> type[BaseModel]:

@@ -33,12 +33,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aios.errors import ConfigurationError, NotFound, ValidationFailed, describe_field_errors
 from aios.plan import Plan, PlanError, validate_plan
-from aios.schemas import model_from_schema
+from aios.schemas import model_from_schema, read_yaml_file
 
 SKILL_NAME = r"^[a-z][a-z0-9_]{0,63}$"
 
@@ -201,10 +200,7 @@ class SkillCatalog:
 
 
 def load_skill(path: Path) -> Skill:
-    try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigurationError(f"skill file {path}: cannot be read: {e}") from None
+    document = read_yaml_file(path, "skill file")
     try:
         skill = Skill(SkillSpec.model_validate(document), source=path)
     except ValidationError as e:

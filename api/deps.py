@@ -71,27 +71,27 @@ def _vectors(request: Request) -> VectorStore | None:
     return client
 
 
+def _no_index(what: str) -> ConfigurationError:
+    """Why this API process has no vector index (embedded Qdrant is held by the worker process)
+    and what to do about it."""
+    return ConfigurationError(
+        f"{what} need the knowledge index, which this API process cannot open: embedded Qdrant "
+        "(Edge) is held by the worker process. Run `aios dev` (one process), or point the API and "
+        "the workers at a Qdrant server with AIOS_QDRANT_URL"
+    )
+
+
 def _knowledge(request: Request) -> KnowledgeIndex:
-    """The knowledge index, or 503 when this API process cannot open it (embedded Qdrant is
-    held by the process running the workers)."""
     index: KnowledgeIndex | None = request.app.state.knowledge
     if index is None:
-        raise ConfigurationError(
-            "documents and search need the knowledge index, which this API process cannot open: "
-            "embedded Qdrant (Edge) is held by the worker process. Run `aios dev` (one process), "
-            "or "
-            "point the API and the workers at a Qdrant server with AIOS_QDRANT_URL"
-        )
+        raise _no_index("documents and search")
     return index
 
 
 def _memory(request: Request) -> MemoryService:
     memory: MemoryService | None = request.app.state.memory
     if memory is None:
-        raise ConfigurationError(
-            "memory needs the vector index, which this API process cannot open: run `aios dev` "
-            "(one process), or point the API and the workers at a Qdrant server (AIOS_QDRANT_URL)"
-        )
+        raise _no_index("memory and chat")
     return memory
 
 
@@ -117,7 +117,6 @@ async def authenticate(app_state: Any, token: str | None) -> Principal:
     record = await keys.verify(token)
     if record is None:
         raise Unauthorized("the API key is not valid (unknown or revoked)")
-    await keys.touch(record.id)
     limit = record.rate_per_minute or settings.rate_limit_per_minute
     now = datetime.now(UTC)
     if await keys.count_request(record.id, now.replace(second=0, microsecond=0)) > limit:

@@ -40,6 +40,15 @@ async def query_within(settings: Settings, call: Awaitable[T]) -> T:
     return await asyncio.wait_for(call, settings.query_timeout_s + 1)
 
 
+def unavailable(settings: Settings, what: str, error: BaseException) -> TransientError:
+    """A 503 for a Temporal call that could not be made (`what`: "the run", "the message"), with
+    when to try again."""
+    return TransientError(
+        f"Temporal did not take {what}: {getattr(error, 'message', error)}",
+        retry_after=settings.retry_after_s,
+    )
+
+
 async def read_within(settings: Settings, call: Awaitable[T], what: str) -> T:
     """A Temporal read with a deadline: an unreachable or overloaded server is a 503 (with
     Retry-After) in seconds. NOT_FOUND and INVALID_ARGUMENT pass through for the caller."""
@@ -67,15 +76,28 @@ async def owned_run(
 ) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
     """The run's handle, or 404 when it does not exist or belongs to another tenant (the same
     answer, so run ids of other tenants cannot be probed)."""
-    if not run_id.startswith(AGENT_RUN_ID_PREFIX) or not SAFE_VALUE.match(run_id):
-        raise NotFound(f"no run {run_id!r}")
-    handle = temporal.get_workflow_handle(run_id)
+    return await owned_workflow(temporal, settings, run_id, tenant, AGENT_RUN_ID_PREFIX, "run")
+
+
+async def owned_workflow(
+    temporal: TemporalDep,
+    settings: Settings,
+    workflow_id: str,
+    tenant: str,
+    prefix: str,
+    noun: str,
+) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
+    """A workflow AIOS started for `tenant` (a run, an ingestion job): its handle and
+    description, or 404 alike for an unknown id, a foreign one, or one of another tenant."""
+    if not workflow_id.startswith(prefix) or not SAFE_VALUE.match(workflow_id):
+        raise NotFound(f"no {noun} {workflow_id!r}")
+    handle = temporal.get_workflow_handle(workflow_id)
     try:
-        description = await read_within(settings, handle.describe(), f"about run {run_id}")
-    except RPCError as e:  # NOT_FOUND or INVALID_ARGUMENT: no such run either way
-        raise NotFound(f"no run {run_id!r}") from e
+        description = await read_within(settings, handle.describe(), f"about {noun} {workflow_id}")
+    except RPCError as e:  # NOT_FOUND or INVALID_ARGUMENT: no such workflow either way
+        raise NotFound(f"no {noun} {workflow_id!r}") from e
     if description.typed_search_attributes.get(sa.TENANT) != tenant:
-        raise NotFound(f"no run {run_id!r}")
+        raise NotFound(f"no {noun} {workflow_id!r}")
     return handle, description
 
 

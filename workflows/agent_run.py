@@ -367,11 +367,7 @@ class AgentRunWorkflow:
             budget=self._budget(run),
         )
         title = step.title if index is None else f"{step.title} [{index + 1}]"
-        retry = effective_retry(
-            step,
-            side_effects=step.tool in self._side_effect_tools,
-            tool_default=self._tool_retries.get(step.tool or ""),
-        )
+        retry = self._retry_for(step, step.tool)
         step_input.max_attempts = retry.max_attempts
         try:
             result = await _step_activity(
@@ -423,6 +419,14 @@ class AgentRunWorkflow:
             usage=state.usage,
             # What a skill read is unknown here: treat its answer like any derived content.
             untrusted=True,
+        )
+
+    def _retry_for(self, step: Step, tool: str | None) -> RetrySpec:
+        """The step's retry policy, else the tool's own, else the default for its effects."""
+        return effective_retry(
+            step,
+            side_effects=tool in self._side_effect_tools,
+            tool_default=self._tool_retries.get(tool or ""),
         )
 
     # --- guardrails -----------------------------------------------------------------------
@@ -590,11 +594,7 @@ class AgentRunWorkflow:
             except (StepFailed, StepSkipped) as e:
                 entry.status, entry.error = "rejected", e.reason
                 return answer(f"error: a reviewer did not allow this call: {e.reason}")
-        retry = effective_retry(
-            step,
-            side_effects=call.name in self._side_effect_tools,
-            tool_default=self._tool_retries.get(call.name),
-        )
+        retry = self._retry_for(step, call.name)
         try:
             result = await _step_activity(
                 Activity.INVOKE_TOOL,

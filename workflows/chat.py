@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from aios.vocabulary import Activity
 
 IDLE = timedelta(hours=24)
+TURN_RETRY = RetryPolicy(maximum_attempts=4, initial_interval=timedelta(seconds=1))
 
 
 @workflow.defn
@@ -59,10 +60,11 @@ class ChatSessionWorkflow:
                 tenant=session.tenant,
                 user_id=session.user_id,
                 turn=turn,
+                max_attempts=TURN_RETRY.maximum_attempts,
             ),
             result_type=ChatReply,
             start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=RetryPolicy(maximum_attempts=4, initial_interval=timedelta(seconds=1)),
+            retry_policy=TURN_RETRY,
             summary=f"chat turn {session.turns + self._turns_this_run + 1}",
         )
         self._turns_this_run += 1

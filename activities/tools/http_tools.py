@@ -30,12 +30,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from activities.tools.registry import Tool, ToolContext
 from aios.errors import ConfigurationError, TransientError, UserError, describe_field_errors
-from aios.schemas import model_from_schema
+from aios.schemas import model_from_schema, read_yaml_file
 
 
 class HttpAuth(BaseModel):
@@ -123,10 +122,7 @@ def http_tool(spec: HttpToolSpec) -> Tool:
 
 def load_tool_file(path: Path) -> list[Tool]:
     """The tools a YAML file declares; a bad file is refused with the file and tool named."""
-    try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigurationError(f"tool file {path}: cannot be read: {e}") from None
+    document = read_yaml_file(path, "tool file")
     entries = document.get("tools") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise ConfigurationError(f"tool file {path}: expected a top-level `tools:` list")

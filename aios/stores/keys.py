@@ -91,14 +91,6 @@ class ApiKeyStore:
         return ApiKeyRecord(**values)
 
     @transient_on_connection_loss
-    async def touch(self, key_id: str) -> None:
-        await self._pool.execute(
-            "UPDATE api_keys SET last_used_at = now() WHERE id = $1"
-            " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-            key_id,
-        )
-
-    @transient_on_connection_loss
     async def list(self, tenant: str | None = None) -> list[ApiKeyRecord]:
         rows = await self._pool.fetch(
             f"SELECT {_COLUMNS} FROM api_keys WHERE $1::text IS NULL OR tenant = $1"
@@ -120,7 +112,8 @@ class ApiKeyStore:
     @transient_on_connection_loss
     async def count_request(self, key_id: str, window_start: datetime) -> int:
         """Count one request in the key's current minute; the count so far (every API process
-        shares it). Old windows are cleaned up as they pass."""
+        shares it). The first request of a minute also cleans up the old windows and records
+        when the key was last used (to the minute), so most requests cost one statement."""
         async with self._pool.acquire() as conn:
             count: int = await conn.fetchval(
                 "INSERT INTO rate_counters (key_id, window_start, count) VALUES ($1, $2, 1)"
@@ -135,4 +128,5 @@ class ApiKeyStore:
                     key_id,
                     window_start,
                 )
+                await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", key_id)
             return count

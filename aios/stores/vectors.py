@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +30,8 @@ from aios.errors import ConfigurationError
 DENSE = "dense"
 SPARSE = "keywords"
 RRF_K = 60
+# A sparse vector as (indices, values).
+Sparse = tuple[list[int], list[float]]
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class VectorPoint:
     id: str
     payload: dict[str, Any]
     dense: list[float] | None = None
-    sparse: tuple[list[int], list[float]] | None = None
+    sparse: Sparse | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class VectorStore(Protocol):
         equals: dict[str, str],
         limit: int,
         dense: list[float] | None = None,
-        sparse: tuple[list[int], list[float]] | None = None,
+        sparse: Sparse | None = None,
         sparse_weight: float = 1.0,
         depth: int = 100,
     ) -> list[VectorHit]:
@@ -98,6 +100,39 @@ def open_vectors(settings: Settings) -> VectorStore:
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return QdrantVectorStore(AsyncQdrantClient(url=settings.qdrant_url, api_key=key))
     return EdgeVectorStore(settings.resolved_data_dir / "qdrant-edge")
+
+
+def _named_vectors(
+    point: VectorPoint, sparse_type: Callable[[list[int], list[float]], Any]
+) -> dict[str, Any]:
+    """A point's vectors by name, its sparse one in the engine's own type."""
+    vectors: dict[str, Any] = {}
+    if point.dense is not None:
+        vectors[DENSE] = point.dense
+    if point.sparse is not None:
+        vectors[SPARSE] = sparse_type(*point.sparse)
+    return vectors
+
+
+def _rankings(
+    dense: list[float] | None, sparse: Sparse | None, sparse_weight: float
+) -> list[tuple[float, str, Any]]:
+    """The rankings a search fuses: (weight, vector name, query vector); an empty sparse query
+    (a question of stopwords only) ranks nothing."""
+    rankings: list[tuple[float, str, Any]] = []
+    if dense is not None:
+        rankings.append((1.0, DENSE, dense))
+    if sparse is not None and sparse[0]:
+        rankings.append((sparse_weight, SPARSE, sparse))
+    return rankings
+
+
+def _hit(point: Any) -> VectorHit:
+    return VectorHit(
+        id=str(point.id),
+        score=float(getattr(point, "score", 0.0)),
+        payload=dict(point.payload or {}),
+    )
 
 
 # --- Qdrant Edge (embedded) ---------------------------------------------------------------------
@@ -179,14 +214,10 @@ class EdgeVectorStore:
 
     async def upsert(self, collection: str, points: Sequence[VectorPoint]) -> None:
         q = self._q
-        edge_points = []
-        for p in points:
-            vector: dict[str, Any] = {}
-            if p.dense is not None:
-                vector[DENSE] = p.dense
-            if p.sparse is not None:
-                vector[SPARSE] = q.SparseVector(p.sparse[0], p.sparse[1])
-            edge_points.append(q.Point(id=p.id, vector=vector, payload=p.payload))
+        edge_points = [
+            q.Point(id=p.id, vector=_named_vectors(p, q.SparseVector), payload=p.payload)
+            for p in points
+        ]
         if edge_points:
             await self._update(collection, q.UpdateOperation.upsert_points(edge_points))
 
@@ -215,7 +246,7 @@ class EdgeVectorStore:
         )
         answer = await asyncio.to_thread(shard.scroll, request)
         records = answer[0] if isinstance(answer, tuple) else answer
-        return [VectorHit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in records]
+        return [_hit(r) for r in records]
 
     async def search(
         self,
@@ -224,18 +255,17 @@ class EdgeVectorStore:
         equals: dict[str, str],
         limit: int,
         dense: list[float] | None = None,
-        sparse: tuple[list[int], list[float]] | None = None,
+        sparse: Sparse | None = None,
         sparse_weight: float = 1.0,
         depth: int = 100,
     ) -> list[VectorHit]:
         q = self._q
         shard = self._shard(collection)
         scope = self._filter(equals)
-        queries: list[tuple[float, Any]] = []
-        if dense is not None:
-            queries.append((1.0, q.Query.Nearest(dense, using=DENSE)))
-        if sparse is not None and sparse[0]:
-            queries.append((sparse_weight, q.Query.Nearest(q.SparseVector(*sparse), using=SPARSE)))
+        queries = [
+            (weight, q.Query.Nearest(q.SparseVector(*v) if name == SPARSE else v, using=name))
+            for weight, name, v in _rankings(dense, sparse, sparse_weight)
+        ]
         if not queries:
             return []
         if len(queries) == 1:
@@ -253,10 +283,7 @@ class EdgeVectorStore:
                 with_payload=True,
             )
         points = await asyncio.to_thread(shard.query, request)
-        return [
-            VectorHit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {}))
-            for p in points
-        ]
+        return [_hit(p) for p in points]
 
     async def ping(self) -> None:
         self._root.mkdir(parents=True, exist_ok=True)
@@ -270,6 +297,10 @@ class EdgeVectorStore:
 
 
 # --- Qdrant server (or qdrant-client local mode, in tests) ----------------------------------------
+
+
+def _server_sparse(indices: list[int], values: list[float]) -> models.SparseVector:
+    return models.SparseVector(indices=indices, values=values)
 
 
 class QdrantVectorStore:
@@ -312,14 +343,10 @@ class QdrantVectorStore:
             self._ready.add(spec.name)
 
     async def upsert(self, collection: str, points: Sequence[VectorPoint]) -> None:
-        structs = []
-        for p in points:
-            vector: dict[str, Any] = {}
-            if p.dense is not None:
-                vector[DENSE] = p.dense
-            if p.sparse is not None:
-                vector[SPARSE] = models.SparseVector(indices=p.sparse[0], values=p.sparse[1])
-            structs.append(models.PointStruct(id=p.id, vector=vector, payload=p.payload))
+        structs = [
+            models.PointStruct(id=p.id, vector=_named_vectors(p, _server_sparse), payload=p.payload)
+            for p in points
+        ]
         if structs:
             await self.client.upsert(collection, points=structs, wait=True)
 
@@ -349,7 +376,7 @@ class QdrantVectorStore:
         records, _ = await self.client.scroll(
             collection, scroll_filter=self._filter(equals), limit=limit, with_payload=True
         )
-        return [VectorHit(id=str(r.id), score=0.0, payload=dict(r.payload or {})) for r in records]
+        return [_hit(r) for r in records]
 
     async def search(
         self,
@@ -358,17 +385,15 @@ class QdrantVectorStore:
         equals: dict[str, str],
         limit: int,
         dense: list[float] | None = None,
-        sparse: tuple[list[int], list[float]] | None = None,
+        sparse: Sparse | None = None,
         sparse_weight: float = 1.0,
         depth: int = 100,
     ) -> list[VectorHit]:
         scope = self._filter(equals)
-        queries: list[tuple[float, Any, str]] = []
-        if dense is not None:
-            queries.append((1.0, dense, DENSE))
-        if sparse is not None and sparse[0]:
-            vector = models.SparseVector(indices=sparse[0], values=sparse[1])
-            queries.append((sparse_weight, vector, SPARSE))
+        queries = [
+            (weight, _server_sparse(*v) if name == SPARSE else v, name)
+            for weight, name, v in _rankings(dense, sparse, sparse_weight)
+        ]
         if not queries:
             return []
         if len(queries) == 1:
@@ -392,10 +417,7 @@ class QdrantVectorStore:
                 limit=limit,
                 with_payload=True,
             )
-        return [
-            VectorHit(id=str(p.id), score=float(p.score), payload=dict(p.payload or {}))
-            for p in response.points
-        ]
+        return [_hit(p) for p in response.points]
 
     async def ping(self) -> None:
         await self.client.get_collections()

@@ -10,14 +10,14 @@ from datetime import timedelta
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy
 from ulid import ULID
 
 from aios import search_attributes as sa
-from aios.errors import TransientError, ValidationFailed
+from aios.errors import ValidationFailed
 from aios.models import ChatReply, ChatSessionInput, ChatTurn
 from api.deps import PrincipalDep, SettingsDep, TemporalDep
-from api.temporal_reads import SAFE_VALUE, UNREACHABLE
+from api.temporal_reads import SAFE_VALUE, UNREACHABLE, unavailable
 from workflows.chat import ChatSessionWorkflow
 
 router = APIRouter(prefix="/v1/chat", tags=["chat"])
@@ -63,12 +63,7 @@ async def chat(
         id=session_workflow_id(principal.tenant, session_id),
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.TENANT, principal.tenant),
-                SearchAttributePair(sa.USER, user_id),
-            ]
-        ),
+        search_attributes=sa.owned_by(principal.tenant, user_id),
         static_summary=f"chat session {session_id}",
     )
     try:
@@ -81,8 +76,5 @@ async def chat(
     except WorkflowUpdateFailedError as e:
         raise ValidationFailed(f"the message was not taken: {e.cause}") from None
     except UNREACHABLE as e:
-        raise TransientError(
-            f"Temporal did not take the message: {getattr(e, 'message', e)}",
-            retry_after=settings.retry_after_s,
-        ) from e
+        raise unavailable(settings, "the message", e) from e
     return reply

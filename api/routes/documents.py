@@ -19,14 +19,11 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 from starlette.datastructures import UploadFile
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError
 from ulid import ULID
 
 from aios import search_attributes as sa
 from aios.errors import (
     NotFound,
-    TransientError,
     UnsupportedMediaType,
     ValidationFailed,
     describe_field_errors,
@@ -35,7 +32,7 @@ from aios.models import IngestInput, IngestItem, IngestProgress, SqlIngestSource
 from aios.stores import DocumentRecord, DocumentStore
 from aios.stores.documents import document_id_for
 from api.deps import DbDep, KnowledgeDep, PrincipalDep, SettingsDep, TemporalDep
-from api.temporal_reads import SAFE_VALUE, UNREACHABLE, read_within
+from api.temporal_reads import SAFE_VALUE, UNREACHABLE, owned_workflow, unavailable
 from workflows.ingest import PROGRESS_MEMO, IngestWorkflow
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -276,22 +273,14 @@ async def ingest(
             IngestInput(tenant=principal.tenant, items=items, sql=sql),
             id=job_id,
             task_queue=settings.task_queue,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.TENANT, principal.tenant),
-                    SearchAttributePair(sa.USER, principal.user_id),
-                ]
-            ),
+            search_attributes=sa.owned_by(principal.tenant, principal.user_id),
             memo={PROGRESS_MEMO: IngestProgress(total=len(items)).model_dump(mode="json")},
             static_summary=f"ingest {len(items) or len(sql)} "
             + ("documents" if items else "SQL sources"),
             rpc_timeout=timedelta(seconds=settings.read_timeout_s * 3),
         )
     except UNREACHABLE as e:
-        raise TransientError(
-            f"Temporal did not accept the ingestion job: {getattr(e, 'message', e)}",
-            retry_after=settings.retry_after_s,
-        ) from e
+        raise unavailable(settings, "the ingestion job", e) from e
     links = JobLinks(self=f"/v1/documents/jobs/{job_id}", documents="/v1/documents")
     response.headers["Location"] = links.self
     return JobAccepted(job_id=job_id, documents=[i.document_id for i in items], links=links)
@@ -303,15 +292,9 @@ async def get_job(
 ) -> JobStatus:
     """Progress of an ingestion job; readable with no worker running (it is kept in the job's
     memo)."""
-    if not job_id.startswith(JOB_ID_PREFIX) or not SAFE_VALUE.match(job_id):
-        raise NotFound(f"no ingestion job {job_id!r}")
-    handle = temporal.get_workflow_handle(job_id)
-    try:
-        description = await read_within(settings, handle.describe(), f"about job {job_id}")
-    except RPCError as e:
-        raise NotFound(f"no ingestion job {job_id!r}") from e
-    if description.typed_search_attributes.get(sa.TENANT) != principal.tenant:
-        raise NotFound(f"no ingestion job {job_id!r}")
+    _, description = await owned_workflow(
+        temporal, settings, job_id, principal.tenant, JOB_ID_PREFIX, "ingestion job"
+    )
     memo = await description.memo()
     progress = IngestProgress.model_validate(memo.get(PROGRESS_MEMO) or {})
     if description.status not in (

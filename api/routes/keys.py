@@ -3,7 +3,7 @@ role: an operator of the deployment, for any tenant."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -32,30 +32,15 @@ class CreateKey(BaseModel):
     max_concurrent_runs: int | None = Field(default=None, ge=1, le=100_000)
 
 
-class KeyOut(BaseModel):
-    id: str
-    prefix: str
-    tenant: str
-    user_id: str
-    roles: list[str]
-    name: str
-    rate_per_minute: int | None
-    max_concurrent_runs: int | None
-    created_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-
-    @classmethod
-    def of(cls, record: ApiKeyRecord) -> KeyOut:
-        return cls(**vars(record))
-
-
-class KeyCreated(KeyOut):
-    key: str = Field(description="the key itself: shown this once, stored only as a hash")
+@dataclass(frozen=True)
+class KeyCreated(ApiKeyRecord):
+    key: str = field(
+        default="", metadata={"description": "the key: shown this once, stored hashed"}
+    )
 
 
 class KeyList(BaseModel):
-    keys: list[KeyOut]
+    keys: list[ApiKeyRecord]
 
 
 @router.post("", status_code=201, response_model=KeyCreated)
@@ -81,15 +66,14 @@ async def list_keys(
     tenant: Annotated[str | None, Query(max_length=100)] = None,
 ) -> KeyList:
     require_admin(principal)
-    return KeyList(keys=[KeyOut.of(r) for r in await ApiKeyStore(pool).list(tenant)])
+    return KeyList(keys=await ApiKeyStore(pool).list(tenant))
 
 
-@router.delete("/{key_id}", response_model=KeyOut)
-async def revoke_key(key_id: str, principal: PrincipalDep, pool: DbDep) -> KeyOut:
+@router.delete("/{key_id}", response_model=ApiKeyRecord)
+async def revoke_key(key_id: str, principal: PrincipalDep, pool: DbDep) -> ApiKeyRecord:
     """Revoke a key: it stops working at once, in every API process."""
     require_admin(principal)
     store = ApiKeyStore(pool)
     if not await store.revoke(key_id):
         raise NotFound(f"no live key {key_id!r}")
-    record = next(r for r in await store.list() if r.id == key_id)
-    return KeyOut.of(record)
+    return next(r for r in await store.list() if r.id == key_id)

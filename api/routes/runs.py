@@ -23,8 +23,6 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -77,6 +75,7 @@ from api.temporal_reads import (
     read_within,
     require_running,
     status_of,
+    unavailable,
 )
 from workflows.agent_run import AgentRunWorkflow
 
@@ -264,13 +263,7 @@ async def create_run(
             # running or finished, and never starts a second one.
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.TENANT, principal.tenant),
-                    SearchAttributePair(sa.USER, user_id),
-                    SearchAttributePair(sa.STATUS, RunStatus.QUEUED.value),
-                ]
-            ),
+            search_attributes=sa.owned_by(principal.tenant, user_id, RunStatus.QUEUED),
             memo={"goal": goal[:2000], "request_sha256": fingerprint},
             static_summary=goal[:400],
             rpc_timeout=timedelta(seconds=settings.read_timeout_s * 3),
@@ -280,10 +273,7 @@ async def create_run(
             raise
         return await _existing_run(temporal, settings, run_id, fingerprint, links)
     except UNREACHABLE as e:
-        raise TransientError(
-            f"Temporal did not accept the run: {getattr(e, 'message', e)}",
-            retry_after=settings.retry_after_s,
-        ) from e
+        raise unavailable(settings, "the run", e) from e
     return RunCreated(run_id=run_id, status=RunStatus.QUEUED, links=links)
 
 

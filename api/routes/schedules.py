@@ -24,18 +24,17 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleState,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError
 from ulid import ULID
 
 from activities.planning import check_run_request
 from aios import search_attributes as sa
-from aios.errors import NotFound, TransientError, ValidationFailed
+from aios.errors import NotFound, ValidationFailed
 from aios.models import AgentRunInput
 from aios.temporal import AGENT_RUN_ID_PREFIX
 from aios.vocabulary import PlannerName, RunStatus
 from api.deps import PrincipalDep, RegistryDep, SettingsDep, SkillsDep, TemporalDep
-from api.temporal_reads import SAFE_VALUE, UNREACHABLE, read_within
+from api.temporal_reads import SAFE_VALUE, UNREACHABLE, read_within, unavailable
 from workflows.agent_run import AgentRunWorkflow
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
@@ -182,13 +181,7 @@ async def create_schedule(
         # Temporal appends the scheduled time, so every run has its own id.
         id=f"{AGENT_RUN_ID_PREFIX}{schedule_id}",
         task_queue=settings.task_queue,
-        typed_search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.TENANT, principal.tenant),
-                SearchAttributePair(sa.USER, principal.user_id),
-                SearchAttributePair(sa.STATUS, RunStatus.QUEUED.value),
-            ]
-        ),
+        typed_search_attributes=sa.owned_by(principal.tenant, principal.user_id, RunStatus.QUEUED),
         memo={"goal": body.goal[:2000]},
         static_summary=body.goal[:400],
     )
@@ -223,9 +216,9 @@ async def create_schedule(
     except RPCError as e:
         if "cron" in str(e).lower() or "invalid" in str(e).lower():
             raise ValidationFailed(f"cron: {e.message}") from None
-        raise TransientError(f"Temporal did not create the schedule: {e.message}") from e
+        raise unavailable(settings, "the schedule", e) from e
     except UNREACHABLE as e:
-        raise TransientError(f"Temporal did not create the schedule: {e}") from e
+        raise unavailable(settings, "the schedule", e) from e
     response.headers["Location"] = f"/v1/schedules/{schedule_id}"
     return await _out(schedule_id, await handle.describe())
 

@@ -16,7 +16,6 @@ import pydantic
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WorkflowFailureError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from ulid import ULID
 
 from aios import search_attributes as sa
@@ -24,7 +23,6 @@ from aios.errors import (
     AiosError,
     Conflict,
     NotFound,
-    TransientError,
     ValidationFailed,
     describe_field_errors,
 )
@@ -33,7 +31,7 @@ from aios.plan import Plan
 from aios.temporal import AGENT_RUN_ID_PREFIX
 from aios.vocabulary import RunStatus
 from api.deps import PrincipalDep, RegistryDep, SettingsDep, TemporalDep
-from api.temporal_reads import UNREACHABLE
+from api.temporal_reads import UNREACHABLE, unavailable
 from workflows.agent_run import AgentRunWorkflow
 
 router = APIRouter(prefix="/v1/tools", tags=["tools"])
@@ -127,22 +125,13 @@ async def invoke_tool(
             ),
             id=run_id,
             task_queue=settings.task_queue,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.TENANT, principal.tenant),
-                    SearchAttributePair(sa.USER, principal.user_id),
-                    SearchAttributePair(sa.STATUS, RunStatus.QUEUED.value),
-                ]
-            ),
+            search_attributes=sa.owned_by(principal.tenant, principal.user_id, RunStatus.QUEUED),
             memo={"goal": f"invoke {name}"},
             static_summary=f"invoke tool {name}",
             rpc_timeout=timedelta(seconds=settings.read_timeout_s * 3),
         )
     except UNREACHABLE as e:
-        raise TransientError(
-            f"Temporal did not accept the invocation: {getattr(e, 'message', e)}",
-            retry_after=settings.retry_after_s,
-        ) from e
+        raise unavailable(settings, "the invocation", e) from e
     response.headers["Location"] = f"{str(request.base_url).rstrip('/')}/v1/runs/{run_id}"
     try:
         await asyncio.wait_for(asyncio.shield(handle.result()), MAX_WAIT_S)

@@ -247,3 +247,48 @@ async def test_an_openai_compatible_embeddings_endpoint_gets_its_own_collection(
     hits = await index.search("t", "pump seals", 2, SearchMode.DENSE)
     assert hits[0].document_id == "d1"
     await vectors.close()
+
+
+@pytest.mark.parametrize("engine", ["edge", "client"])
+async def test_both_vector_engines_index_search_and_delete_alike(
+    tmp_path: Path, engine: str
+) -> None:
+    """Qdrant Edge (embedded) and qdrant-client (a server, here its local mode) behind one
+    interface: the same points, the same answers."""
+    from qdrant_client import AsyncQdrantClient
+
+    from aios.stores.vectors import CollectionSpec, QdrantVectorStore, VectorPoint
+
+    store = (
+        EdgeVectorStore(tmp_path / "edge")
+        if engine == "edge"
+        else QdrantVectorStore(AsyncQdrantClient(path=str(tmp_path / "local")))
+    )
+    await store.ensure(CollectionSpec(name="c", dense_size=3, sparse=True))
+    ids = [f"00000000-0000-0000-0000-00000000000{c}" for c in "abc"]
+    await store.upsert(
+        "c",
+        [
+            VectorPoint(ids[0], {"tenant": "t", "n": 1}, [1.0, 0.0, 0.0], ([1, 2], [1.0, 1.0])),
+            VectorPoint(ids[1], {"tenant": "t", "n": 2}, [0.0, 1.0, 0.0], ([3], [1.0])),
+            VectorPoint(ids[2], {"tenant": "u", "n": 3}, [1.0, 0.0, 0.0], ([1], [1.0])),
+        ],
+    )
+    dense = await store.search("c", equals={"tenant": "t"}, limit=2, dense=[1.0, 0.1, 0.0])
+    assert [h.payload["n"] for h in dense] == [1, 2]
+    keyword = await store.search("c", equals={"tenant": "t"}, limit=2, sparse=([3], [1.0]))
+    assert [h.payload["n"] for h in keyword] == [2]
+    hybrid = await store.search(
+        "c", equals={"tenant": "t"}, limit=2, dense=[0.0, 1.0, 0.0], sparse=([1], [1.0])
+    )
+    assert {h.payload["n"] for h in hybrid} == {1, 2}
+    assert await store.search("c", equals={"tenant": "t"}, limit=2, sparse=([], [])) == []
+    assert await store.count_where("c", {"tenant": "t"}) == 2
+    assert sorted(h.payload["n"] for h in await store.scroll_where("c", {"tenant": "t"}, 10)) == [
+        1,
+        2,
+    ]
+    await store.delete_ids("c", [ids[1]])
+    assert await store.delete_where("c", {"tenant": "t"}) == 1
+    assert await store.count_where("c", {"tenant": "u"}) == 1
+    await store.close()
