@@ -91,7 +91,7 @@ def summarise(result: dict[str, Any]) -> list[str]:
     jobs = result["jobs"]
     lines = [
         f"ingested {sum(j.get('done', 0) for j in jobs)} documents "
-        f"({sum(j.get('chunks', 0) for j in jobs)} new chunks, "
+        f"({sum(j.get('chunks', 0) for j in jobs)} chunks; "
         f"{sum(j.get('unchanged', 0) for j in jobs)} unchanged, "
         f"{sum(j.get('failed', 0) for j in jobs)} failed)"
     ]
@@ -132,7 +132,8 @@ async def cmd_search(api: ApiClient, args: argparse.Namespace) -> int:
         print(f"[{n}] {hit['title'] or hit['source']}  ({hit['source']}, score {hit['score']:.4f})")
         print(f"    {hit['snippet']}")
         for quote in hit.get("quotes") or []:
-            print(f'    > "{quote["text"]}"')
+            # Verbatim but for line wrapping (the offsets in --json point at the exact text).
+            print(f'    > "{" ".join(quote["text"].split())}"')
     return 0
 
 
