@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     # Per API key (keys may set their own): requests per minute and runs running at once,
     # counted across every API process (in PostgreSQL and Temporal).
     rate_limit_per_minute: int = Field(default=600, ge=1)
+    # Log lines for a terminal ("text") or for a log pipeline ("json": one object per line with
+    # request, run, step and trace ids; see aios/logs.py).
+    log_format: Literal["text", "json"] = "text"
     max_concurrent_runs: int = Field(default=50, ge=1)
     max_goal_chars: int = 8000
     # Request bodies above this size are refused with 413 before they are read in full.

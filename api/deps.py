@@ -138,7 +138,12 @@ async def _principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    return await authenticate(request.app.state, credentials.credentials if credentials else None)
+    principal = await authenticate(
+        request.app.state, credentials.credentials if credentials else None
+    )
+    # For the request log: who asked, never with what key.
+    request.state.principal = f"{principal.tenant}/{principal.user_id}/{principal.key_id}"
+    return principal
 
 
 def require_admin(principal: Principal) -> None:

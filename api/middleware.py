@@ -1,4 +1,4 @@
-"""ASGI middleware: request size limits and one log line per request.
+"""ASGI middleware: request size limits, JSON-only bodies and one log record per request.
 
 Both are plain ASGI rather than `BaseHTTPMiddleware`, which runs the app in a task group: it would
 wrap a size error raised while reading into an exception group (read by FastAPI as "error parsing
@@ -8,10 +8,12 @@ the body") and it buffers streaming responses such as the event stream.
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from ulid import ULID
 
 from api.problems import too_large, unsupported_media
 
@@ -72,8 +74,16 @@ class RequestSizeLimit:
                 await too_large(max_bytes)(scope, receive, send)
 
 
+REQUEST_ID_HEADER = b"x-request-id"
+_REQUEST_ID_OK = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+
 class RequestLog:
-    """`METHOD /path -> status in N ms`, one line per request; never a body or a header."""
+    """One log record per request. The message reads `METHOD /path -> status in N ms`; the record
+    carries `request_id`, `principal` (tenant/user/key id, never the key), `route` (the template,
+    e.g. `/v1/runs/{run_id}`), `status` and `latency_ms` for the JSON log format. Never a body, a
+    header value or a query string (those can hold PII). The request id is the caller's
+    `X-Request-ID` when it is a sane token, a new ULID otherwise, and is echoed in the response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -84,22 +94,39 @@ class RequestLog:
             return
         started = time.perf_counter()
         status = 500
+        offered = dict(scope.get("headers") or []).get(REQUEST_ID_HEADER, b"")
+        request_id = offered.decode() if _REQUEST_ID_OK.match(offered) else str(ULID())
+        scope.setdefault("state", {})["request_id"] = request_id
 
         async def remember_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, remember_status)
         finally:
+            latency_ms = round((time.perf_counter() - started) * 1000, 1)
+            route = scope.get("route")
+            principal = scope.get("state", {}).get("principal")
             log.info(
                 "%s %s -> %d in %.1f ms",
                 scope["method"],
                 scope["path"],
                 status,
-                (time.perf_counter() - started) * 1000,
+                latency_ms,
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "route": getattr(route, "path", None),
+                    "path": scope["path"],
+                    "status": status,
+                    "latency_ms": latency_ms,
+                    "principal": principal,
+                },
             )
 
 

@@ -161,14 +161,21 @@ async def cmd_documents(api: ApiClient, args: argparse.Namespace) -> int:
 def add_verbs(verb: Any) -> None:
     """Register the knowledge verbs with the parser's `verb` helper."""
     ingest_p = verb("ingest", cmd_ingest, "upload files, folders or URLs into the knowledge base")
-    ingest_p.add_argument("targets", nargs="+", metavar="PATH|URL")
+    ingest_p.add_argument(
+        "targets", nargs="+", metavar="PATH|URL", help="files, folders (recursively) or URLs"
+    )
     ingest_p.add_argument("--no-wait", action="store_true", help="return once the jobs start")
     search_p = verb("search", cmd_search, "search the knowledge base")
-    search_p.add_argument("query")
+    search_p.add_argument("query", help="what to look for, in plain words")
     search_p.add_argument("-k", type=int, default=5, help="how many chunks (default 5)")
-    search_p.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
+    search_p.add_argument(
+        "--mode",
+        choices=["hybrid", "dense", "keyword"],
+        default="hybrid",
+        help="hybrid (default): meaning and words fused; dense: meaning; keyword: BM25",
+    )
     search_p.add_argument("--quotes", type=int, default=2, help="supporting sentences per source")
     docs_p = verb("documents", cmd_documents, "list documents, show a job, delete documents")
-    docs_p.add_argument("--limit", type=int, default=100)
+    docs_p.add_argument("--limit", type=int, default=100, help="documents to list (default 100)")
     docs_p.add_argument("--job", metavar="JOB_ID", help="show an ingestion job")
-    docs_p.add_argument("--delete", nargs="+", metavar="DOCUMENT_ID")
+    docs_p.add_argument("--delete", nargs="+", metavar="DOCUMENT_ID", help="delete these documents")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,10 +21,11 @@ from typing import Any
 
 import pydantic
 
+from aios import logs
 from aios.client import ApiClient, ApiError, follow, format_report, write_inline
 from aios.config import Settings
 from aios.errors import AiosError
-from cli import knowledge, logs
+from cli import knowledge
 from cli.runtime import read_runtime
 
 # Verbs that run a part of the system (and log what it does), as opposed to client verbs.
@@ -84,11 +86,30 @@ def _print_run(run: dict[str, Any]) -> None:
 # --- client verbs -------------------------------------------------------------------------
 
 
+def _read_goal(goal: str | None, path: str | None) -> str | None:
+    """The goal as given, from stdin (`-`) or from a file (`--file`): long briefs read better in
+    a file than on a command line."""
+    if path is not None:
+        if goal is not None:
+            raise SystemExit("aios: give the goal as an argument or with --file, not both")
+        try:
+            return Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise SystemExit(f"aios: cannot read the goal from {path}: {e}") from None
+    if goal == "-":
+        return sys.stdin.read()
+    return goal
+
+
 async def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     inputs = _parse_inputs(args.input)
+    args.goal = _read_goal(args.goal, args.file)
     if args.goal is None and not args.skill:
-        raise SystemExit("aios: say what the run should do (a goal), or name a --skill")
+        raise SystemExit(
+            "aios: say what the run should do (a goal, `-` to read it from stdin, or --file F), "
+            "or name a --skill"
+        )
     async with _api(settings) as api:
         if args.skill:
             skill_run: dict[str, Any] = {"inputs": inputs}
@@ -132,12 +153,20 @@ async def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clip(text: str, width: int) -> str:
+    """One line of at most `width` characters, with an ellipsis when cut."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
 async def cmd_runs(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {"page_size": args.limit}
     if args.status:
         params["status"] = args.status
     if args.schedule:
         params["schedule_id"] = args.schedule
+    if args.page_token:
+        params["page_token"] = args.page_token
     async with _api(_settings()) as api:
         page = await api.request("GET", "/v1/runs", params=params)
     if args.json:
@@ -145,10 +174,17 @@ async def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     if not page["runs"]:
         print("no runs")
+        return 0
+    # Newest first (Temporal lists by start time); the goal takes what the terminal has left.
+    id_width = max(len("RUN ID"), *(len(r["run_id"]) for r in page["runs"]))
+    goal_width = max(shutil.get_terminal_size((120, 24)).columns - id_width - 40, 20)
+    print(f"{'RUN ID':<{id_width}}  {'STATUS':<18} {'STARTED':<17} GOAL")
     for run in page["runs"]:
-        print(
-            f"{run['run_id']}  {run['status']:<18} {run['created_at'] or '':<33} {run['goal'][:60]}"
-        )
+        started = (run.get("created_at") or "")[:16].replace("T", " ")
+        goal = _clip(run["goal"], goal_width)
+        print(f"{run['run_id']:<{id_width}}  {run['status']:<18} {started:<17} {goal}")
+    if page.get("next_page_token"):
+        print(f"(more: aios runs --page-token {page['next_page_token']})")
     return 0
 
 
@@ -158,12 +194,15 @@ async def cmd_approve(args: argparse.Namespace) -> int:
         pending = run.get("pending_approvals", [])
         if args.approval_id:
             match = [p for p in pending if p["approval_id"] == args.approval_id]
+            if not match:
+                # Not pending: the run itself says why (already answered: 409, unknown: 404),
+                # the same answer the API gives any client.
+                match = [{"approval_id": args.approval_id, "args_hash": "-"}]
         else:
             match = pending
         if not match:
-            waiting = ", ".join(p["approval_id"] for p in pending) or "none"
             print(
-                f"aios: run {args.run_id} has no such pending approval (pending: {waiting})",
+                f"aios: run {args.run_id} has no pending approval (it is {run['status']})",
                 file=sys.stderr,
             )
             return 2
@@ -430,9 +469,21 @@ def build_parser() -> argparse.ArgumentParser:
     verb("api", cmd_api, "run the API against configured Temporal/PostgreSQL")
     verb("mcp", cmd_mcp, "serve AIOS to MCP clients over stdio (uses AIOS_API_URL / AIOS_API_KEY)")
     run = verb("run", cmd_run, "start an agent run")
-    run.add_argument("goal", nargs="?", help="what the run should achieve (optional with --skill)")
-    run.add_argument("--skill")
-    run.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument(
+        "goal",
+        nargs="?",
+        help="what the run should achieve (`-` reads it from stdin; optional with --skill)",
+    )
+    run.add_argument("--file", help="read the goal from this file")
+    run.add_argument("--skill", help="run a named skill (see `aios skills`)")
+    run.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a skill input or a run input (repeatable); unknown keys are refused naming the "
+        "valid ones",
+    )
     run.add_argument("--follow", action="store_true", help="show progress until the run ends")
     run.add_argument(
         "--wait-approval",
@@ -440,32 +491,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --follow: keep following while the run waits for an approval",
     )
     status = verb("status", cmd_status, "show a run")
-    status.add_argument("run_id")
+    status.add_argument("run_id", help="the run (run-…), as `aios run` printed it")
     runs = verb("runs", cmd_runs, "list runs")
     runs.add_argument(
         "--status",
         help="queued, running, awaiting_approval, completed, failed, cancelled or timed_out",
     )
     runs.add_argument("--schedule", metavar="SCHEDULE_ID", help="only runs this schedule started")
-    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--limit", type=int, default=20, help="runs per page (1-200; default 20)")
+    runs.add_argument("--page-token", help="the next page, as printed under the last one")
     approve = verb("approve", cmd_approve, "approve (or reject) a pending approval")
-    approve.add_argument("run_id")
-    approve.add_argument("approval_id", nargs="?")
-    approve.add_argument("--reject", action="store_true")
-    approve.add_argument("--reason")
+    approve.add_argument("run_id", help="the run waiting for the answer")
+    approve.add_argument(
+        "approval_id", nargs="?", help="which approval (needed when several are pending)"
+    )
+    approve.add_argument("--reject", action="store_true", help="reject instead of approving")
+    approve.add_argument("--reason", help="a comment recorded with the answer")
     cancel = verb("cancel", cmd_cancel, "cancel a run")
-    cancel.add_argument("run_id")
+    cancel.add_argument("run_id", help="the run to cancel")
     knowledge.add_verbs(client_verb)
     output = client_verb("output", cmd_output, "print a step's whole output")
-    output.add_argument("run_id")
-    output.add_argument("step_id")
+    output.add_argument("run_id", help="the run")
+    output.add_argument("step_id", help="the step's id, as `aios status` lists them")
     chat = client_verb("chat", cmd_chat, "talk with AIOS (one message per line; empty line ends)")
     chat.add_argument("--session", help="continue this session (default: a new one)")
     schedule = client_verb(
         "schedule", cmd_schedule, "run a goal on a schedule (Temporal Schedules)"
     )
     schedule.add_argument(
-        "action", choices=["create", "list", "pause", "resume", "trigger", "delete"]
+        "action",
+        choices=["create", "list", "pause", "resume", "trigger", "delete"],
+        help="what to do",
     )
     schedule.add_argument("schedule_id", nargs="?", help="for pause/resume/trigger/delete")
     schedule.add_argument("--goal", help="what each run should achieve (create)")
@@ -473,9 +529,11 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("--every", type=int, metavar="SECONDS", help="an interval (create)")
     schedule.add_argument("--timezone", default="UTC", help="an IANA time zone (default UTC)")
     schedule.add_argument("--skill", help="run this skill (create)")
-    schedule.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
+    schedule.add_argument(
+        "--input", action="append", default=[], metavar="KEY=VALUE", help="a skill input"
+    )
     keys = client_verb("keys", cmd_keys, "create, list or revoke API keys (needs an admin key)")
-    keys.add_argument("action", choices=["create", "list", "revoke"])
+    keys.add_argument("action", choices=["create", "list", "revoke"], help="what to do")
     keys.add_argument("key_id", nargs="?", help="for revoke: the key's id (key_…)")
     keys.add_argument("--tenant", help="the key's tenant (create), or only this tenant (list)")
     keys.add_argument("--user", help="the user the key acts as (create)")
@@ -488,19 +546,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_format() -> logs.LogFormat:
+    try:
+        return Settings().log_format
+    except pydantic.ValidationError:
+        return "text"  # the verb itself reports the configuration error
+
+
+def _fail(args: argparse.Namespace, message: str, *, status: int | None = None) -> None:
+    """An error for a person (stderr, `aios: …`) or, with `--json`, for a program (stdout)."""
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "status": status}))
+    else:
+        suffix = f" (HTTP {status})" if status is not None else ""
+        print(f"aios: {message}{suffix}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logs.configure(server=args.command in SERVER_VERBS, verbose=args.verbose)
+    server = args.command in SERVER_VERBS
+    logs.configure(server=server, verbose=args.verbose, log_format=_log_format())
     try:
         code = asyncio.run(args.fn(args))
     except ApiError as e:
-        print(f"aios: {e.message} (HTTP {e.status})", file=sys.stderr)
+        _fail(args, e.message, status=e.status)
         code = 1
     except AiosError as e:
-        print(f"aios: {e.message}", file=sys.stderr)
+        _fail(args, e.message)
         code = 1
     except pydantic.ValidationError as e:
-        print(f"aios: invalid configuration: {e}", file=sys.stderr)
+        _fail(args, f"invalid configuration: {e}")
         code = 2
     except KeyboardInterrupt:
         code = 130

@@ -332,6 +332,9 @@ async def test_a_tool_requiring_approval_pauses_until_approved(stack: Stack) -> 
     details = await current_details(handle)
     assert pending.approval_id in details and "Send a Signal" in details
     assert pending.args_hash in details, "the UI shows exactly what to send"
+    assert "- value: the draft" in details, "arguments read as a list, not escaped JSON"
+    approval_block = details.split("| step |")[0]
+    assert len(approval_block.splitlines()) <= 6, "short enough to read without scrolling"
 
     ack = await handle.execute_update(
         AgentRunWorkflow.approve,

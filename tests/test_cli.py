@@ -71,8 +71,12 @@ async def test_status_runs_approve_and_cancel(api_url: str, stack: Stack) -> Non
     code, out, err = await aios(api_url, "approve", run_id)
     assert code == 0, err
     assert "approved send-approval" in out
-    code, out, _ = await aios(api_url, "approve", run_id)
-    assert code == 2 and "no such pending approval" in _
+    code, out, err = await aios(api_url, "approve", run_id, "send-approval")
+    assert code == 1 and "already answered" in err and "HTTP 409" in err
+    code, out, err = await aios(api_url, "approve", run_id, "send-approval", "--json")
+    assert code == 1 and json.loads(out)["status"] == 409, "--json errors are JSON"
+    code, out, err = await aios(api_url, "approve", run_id)
+    assert code == 2 and "has no pending approval" in err
 
     code, out, err = await aios(api_url, "status", run_id, "--json")
     run: dict[str, Any] = json.loads(out)
@@ -196,3 +200,25 @@ async def test_chat_from_the_terminal(api_url: str) -> None:
     assert code == 0, err
     first, second = (json.loads(line) for line in out.splitlines())
     assert first["session_id"] == second["session_id"] and second["turn"] == 2
+
+
+async def test_runs_lists_newest_first_under_a_header_and_goals_come_from_files(
+    api_url: str, tmp_path: Any
+) -> None:
+    brief = tmp_path / "brief.txt"
+    brief.write_text("Compare the three pump vendors " + "in detail " * 30)
+    code, out, err = await aios(api_url, "run", "--file", str(brief))
+    assert code == 0, err
+    file_run = out.split()[1]
+    code, out, err = await aios(api_url, "run", "-", stdin=b"A goal read from stdin")
+    assert code == 0, err
+    stdin_run = out.split()[1]
+    code, out, err = await aios(api_url, "runs", "--limit", "2")
+    assert code == 0, err
+    header, first, second, *rest = out.splitlines()
+    assert header.split() == ["RUN", "ID", "STATUS", "STARTED", "GOAL"]
+    assert first.startswith(stdin_run) and second.startswith(file_run), "newest first"
+    assert second.endswith("…"), "long goals end in an ellipsis"
+    assert rest and rest[-1].startswith("(more: aios runs --page-token ")
+    code, out, err = await aios(api_url, "runs", "--limit", "2", "--page-token", rest[-1][30:-1])
+    assert code == 0 and file_run not in out and stdin_run not in out

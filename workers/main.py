@@ -25,7 +25,7 @@ from activities.planning import PlanningActivities
 from activities.rag import RagActivities, ingest_limits
 from activities.tools import add_mcp_tools, build_registry
 from activities.tools.registry import ToolActivities, ToolRegistry, ToolServices
-from aios import db
+from aios import db, logs
 from aios.config import Settings
 from aios.skills import SkillCatalog
 from aios.stores import DocumentStore, VectorStore, open_vectors
@@ -143,9 +143,9 @@ async def run_worker(settings: Settings) -> None:
 
 def main() -> None:
     """`python -m workers.main`: what `aios worker` runs (the container image's worker command)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
-    asyncio.run(run_worker(Settings()))
+    settings = Settings()
+    logs.configure(server=True, log_format=settings.log_format)
+    asyncio.run(run_worker(settings))
 
 
 if __name__ == "__main__":

@@ -853,33 +853,30 @@ class AgentRunWorkflow:
         return state
 
     def _refresh_details(self) -> None:
-        """The markdown shown as 'current details' in the Temporal UI."""
+        """The markdown shown as 'current details' in the Temporal UI, the first thing an operator
+        reads: pending approvals first and short (the arguments as a readable list, the exact
+        signal input on one line), then the plan's table, ignored signals and the error."""
         state = self._state
         if state is None:
             return
-        lines = [f"**Status:** {state.status}", ""]
-        if state.plan:
-            lines.append("| step | status | attempts |")
-            lines.append("|---|---|---|")
-            lines += [f"| {s.title} | {s.status} | {s.attempts} |" for s in state.plan]
+        lines = [f"**Status:** {state.status}"]
         for p in self._pending.values():
-            payload = json.dumps(
-                {"approval_id": p.approval_id, "decision": "approve", "args_hash": p.args_hash}
+            signal = json.dumps(
+                {"approval_id": p.approval_id, "decision": "approve", "args_hash": p.args_hash},
+                separators=(",", ":"),
             )
             lines += [
                 "",
-                f"### Awaiting approval `{p.approval_id}` (step `{p.step_id}`)",
-                f"{p.reason}. Expires {p.expires_at.isoformat()}.",
-                "",
-                f"Arguments: `{json.dumps(p.args, default=str)[:800]}`",
-                "",
-                "To answer here: **Send a Signal** named `approve` with this input "
-                '(use `"decision": "reject"` and a `"comment"` to reject):',
-                "",
-                f"```json\n{payload}\n```",
-                f"Or run `aios approve {state.run_id} {p.approval_id}` "
-                f"(add `--reject --reason TEXT` to reject).",
+                f"**Awaiting approval** for step `{p.step_id}`: {p.reason}. "
+                f"Expires {p.expires_at:%Y-%m-%d %H:%M} UTC.",
+                *[f"- {name}: {_readable(value)}" for name, value in p.args.items()],
+                f"Send a Signal `approve` with `{signal}` "
+                '(`"decision":"reject"` and a `"comment"` to reject), '
+                f"or run `aios approve {state.run_id} {p.approval_id}`.",
             ]
+        if state.plan:
+            lines += ["", "| step | status | attempts |", "|---|---|---|"]
+            lines += [f"| {s.title} | {s.status} | {s.attempts} |" for s in state.plan]
         if self._ignored_signals:
             lines += ["", "**Ignored signals** (newest last):"]
             lines += [f"- {reason}" for reason in self._ignored_signals]
@@ -935,6 +932,13 @@ async def _step_activity(
         summary=summary,
     )
     return result
+
+
+def _readable(value: Any, limit: int = 160) -> str:
+    """An argument for a person: text as it is (one line, cut), anything else as compact JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _stop_if_over_budget(error: ActivityError) -> None:

@@ -19,6 +19,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -46,6 +48,8 @@ from aios.models import (
     AgentRunInput,
     ApprovalAck,
     ApprovalDecision,
+    EventsQuery,
+    RunEvent,
     RunState,
     StepOutput,
     StepOutputQuery,
@@ -53,7 +57,7 @@ from aios.models import (
 from aios.plan import Plan
 from aios.stores import RunSnapshotStore
 from aios.temporal import AGENT_RUN_ID_PREFIX
-from aios.vocabulary import PlannerName, RunStatus
+from aios.vocabulary import PlannerName, RunEventType, RunStatus
 from api.deps import (
     DbDep,
     DeltasDep,
@@ -383,6 +387,35 @@ async def get_run(
     return await current_state(handle, description, settings, RunSnapshotStore(pool))
 
 
+async def _refuse_answer_to_ended_run(
+    handle: WorkflowHandle[Any, Any], settings: Settings, approval_id: str
+) -> None:
+    """409 for an answer to a run that has ended, saying who answered it when someone did
+    (approving twice is the usual way here)."""
+    try:
+        events: list[RunEvent] = await query_within(
+            settings,
+            handle.query(
+                AgentRunWorkflow.events,
+                EventsQuery(after_seq=0),
+                rpc_timeout=timedelta(seconds=settings.query_timeout_s),
+            ),
+        )
+    except QUERY_FAILED:
+        events = []
+    for event in events:
+        if (
+            event.type == RunEventType.APPROVAL_ANSWERED
+            and event.data.get("approval_id") == approval_id
+        ):
+            raise Conflict(
+                f"approval {approval_id!r} was already answered ({event.data.get('decision')} "
+                f"by {event.data.get('reviewer') or 'someone'} at {event.at:%Y-%m-%d %H:%M} UTC) "
+                f"and run {handle.id} has ended"
+            )
+    raise Conflict(f"run {handle.id} has already ended; there is nothing to approve")
+
+
 @router.post(
     "/{run_id}/approvals/{approval_id}",
     response_model=ApprovalAck,
@@ -402,7 +435,8 @@ async def answer_approval(
     then recorded durably (as the `approve` signal) and applied as soon as a worker picks the run
     up, after the same checks."""
     handle, description = await owned_run(temporal, settings, run_id, principal.tenant)
-    require_running(description, "there is nothing to approve")
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        await _refuse_answer_to_ended_run(handle, settings, approval_id)
     decision = ApprovalDecision(
         approval_id=approval_id,
         decision=body.decision,

@@ -3,6 +3,7 @@ anonymous callers. Each test names the defect it protects against (issue 6)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from typing import Any
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from aios.logs import JsonFormatter
 from aios.models import AgentRunInput
 from aios.plan import Plan
 from tests.conftest import AUTH, Stack, api_client, app_for, run_id
@@ -247,11 +249,25 @@ async def test_readiness_keeps_error_details_for_authenticated_callers(stack: St
 async def test_each_request_is_one_log_line_without_secrets(
     api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Defect 17: requests were not logged at all."""
+    """Defect 17: requests were not logged at all. Each is one record, which in the JSON format
+    carries the request id (echoed to the caller), the principal, the route template, the status
+    and the latency; never the key, a query string or a body."""
     caplog.set_level(logging.INFO, logger="aios.api")
-    await api.get("/v1/runs", params={"page_size": 1})
-    await api.get("/v1/runs/run-nope")
-    lines = [r.getMessage() for r in caplog.records if r.name == "aios.api"]
+    listed = await api.get("/v1/runs", params={"page_size": 1, "q": "jane@example.com"})
+    missing = await api.get("/v1/runs/run-nope", headers={"X-Request-ID": "trace-me-42"})
+    assert missing.headers["x-request-id"] == "trace-me-42"
+    records = [r for r in caplog.records if r.name == "aios.api"]
+    lines = [r.getMessage() for r in records]
     assert any(line.startswith("GET /v1/runs -> 200 in ") for line in lines), lines
     assert any(line.startswith("GET /v1/runs/run-nope -> 404 in ") for line in lines), lines
     assert not [line for line in lines if "test-key" in line]
+
+    formatter = JsonFormatter()
+    as_json = [json.loads(formatter.format(r)) for r in records]
+    lookup = next(line for line in as_json if line.get("request_id") == "trace-me-42")
+    assert lookup["route"] == "/v1/runs/{run_id}" and lookup["status"] == 404
+    assert lookup["principal"] == "default/dev/dev" and lookup["latency_ms"] >= 0
+    listing = next(line for line in as_json if line.get("path") == "/v1/runs")
+    assert listing["request_id"] == listed.headers["x-request-id"]
+    serialized = json.dumps(as_json)
+    assert "test-key" not in serialized and "jane@example.com" not in serialized
