@@ -125,6 +125,14 @@ class Settings(BaseSettings):
     # request, run, step and trace ids; see aios/logs.py).
     log_format: Literal["text", "json"] = "text"
     max_concurrent_runs: int = Field(default=50, ge=1)
+    # Bearer JWTs from an identity provider, verified against a JSON Web Key Set file (RS256,
+    # ES256 or EdDSA; no key set: JWTs are refused). `sub` is the user; the tenant and roles come
+    # from the named claims. Issuer and audience are checked when set.
+    jwt_keys_file: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_tenant_claim: str = "tenant"
+    jwt_roles_claim: str = "roles"
     max_goal_chars: int = 8000
     # Request bodies above this size are refused with 413 before they are read in full.
     max_request_bytes: int = 1024 * 1024

@@ -21,6 +21,7 @@ from aios.skills import SkillCatalog
 from aios.stores.deltas import DeltaHub
 from aios.stores.keys import ApiKeyStore
 from aios.stores.vectors import VectorStore
+from api.tokens import looks_like_jwt, verify_jwt
 
 DEV_KEY_ID_DEFAULT = "dev"
 
@@ -103,8 +104,9 @@ DEV_KEY_ID = DEV_KEY_ID_DEFAULT
 
 async def authenticate(app_state: Any, token: str | None) -> Principal:
     """The principal a bearer token stands for: the development key (tenant `default`, admin,
-    not rate-limited: it is the operator's own) or a key from `aios keys create`, whose request
-    rate is counted (429 when over)."""
+    not rate-limited: it is the operator's own), a key from `aios keys create`, or a JWT from
+    the configured identity provider. Keys and JWT subjects have their request rate counted
+    (429 when over)."""
     if not token:
         raise Unauthorized("send `Authorization: Bearer <api key>`; `aios dev` prints a key")
     settings: Settings = app_state.settings
@@ -114,17 +116,21 @@ async def authenticate(app_state: Any, token: str | None) -> Principal:
             tenant="default", user_id="dev", roles=frozenset({"admin"}), key_id=DEV_KEY_ID
         )
     keys = ApiKeyStore(app_state.pool)
+    if looks_like_jwt(token):
+        tenant, user_id, roles, caller_id = verify_jwt(token, settings)
+        principal = Principal(
+            tenant=tenant,
+            user_id=user_id,
+            roles=roles,
+            key_id=caller_id,
+            max_concurrent_runs=settings.max_concurrent_runs,
+        )
+        await _count_request(keys, caller_id, settings.rate_limit_per_minute)
+        return principal
     record = await keys.verify(token)
     if record is None:
         raise Unauthorized("the API key is not valid (unknown or revoked)")
-    limit = record.rate_per_minute or settings.rate_limit_per_minute
-    now = datetime.now(UTC)
-    if await keys.count_request(record.id, now.replace(second=0, microsecond=0)) > limit:
-        wait = 60 - now.second
-        raise RateLimited(
-            f"this key may make {limit} requests a minute; try again in {wait}s",
-            retry_after=wait,
-        )
+    await _count_request(keys, record.id, record.rate_per_minute or settings.rate_limit_per_minute)
     return Principal(
         tenant=record.tenant,
         user_id=record.user_id,
@@ -132,6 +138,16 @@ async def authenticate(app_state: Any, token: str | None) -> Principal:
         key_id=record.id,
         max_concurrent_runs=record.max_concurrent_runs or settings.max_concurrent_runs,
     )
+
+
+async def _count_request(keys: ApiKeyStore, caller_id: str, limit: int) -> None:
+    now = datetime.now(UTC)
+    if await keys.count_request(caller_id, now.replace(second=0, microsecond=0)) > limit:
+        wait = 60 - now.second
+        raise RateLimited(
+            f"this key may make {limit} requests a minute; try again in {wait}s",
+            retry_after=wait,
+        )
 
 
 async def _principal(
