@@ -70,9 +70,15 @@ class ChatActivities:
             cite=bool(documents),
         )
         messages = [opening[0], *history, opening[1]]
+        # Streamed to `POST /v1/chat` callers asking for text/event-stream, keyed by the session's
+        # workflow and the message (the reply itself comes back through the update).
+        deltas = self._llm.deltas(activity.info().workflow_id or "", turn.message_id)
         outcome = await caller.call(
-            "strong", LLMRequest(model="", messages=messages, max_tokens=500, temperature=0.3)
+            "strong",
+            LLMRequest(model="", messages=messages, max_tokens=500, temperature=0.3),
+            deltas,
         )
+        await deltas.flush()
         text, _findings = guard_answer(outcome.response.text.strip(), redact_pii=False)
         numbers = [n for n in context.cited_numbers(text) if 1 <= n <= len(documents)]
         cited = [documents[n - 1].citation() for n in numbers]

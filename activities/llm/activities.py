@@ -249,8 +249,9 @@ class LlmActivities:
         self._pool = pool
         self._redact_pii = redact_pii
 
-    def _deltas(self, run_id: str, step_id: str) -> DeltaPublisher:
-        """Streamed text goes to the run's event stream (`llm.delta`), not into the history."""
+    def deltas(self, run_id: str, step_id: str) -> DeltaPublisher:
+        """Streamed text goes to the run's (or chat session's) event stream, not into the
+        history."""
         return DeltaPublisher(self._pool, run_id, step_id, attempt=activity.info().attempt)
 
     @property
@@ -291,7 +292,7 @@ class LlmActivities:
             output_schema=args.output_schema,
         )
         # Plain text streams to the event stream as it is written; JSON is shown when complete.
-        deltas = self._deltas(step.run_id, step.step_id) if args.output_schema is None else None
+        deltas = self.deltas(step.run_id, step.step_id) if args.output_schema is None else None
         outcome = await self.caller(step.budget, step.max_attempts).call(
             args.model, request, deltas
         )
@@ -377,7 +378,7 @@ class LlmActivities:
             temperature=args.temperature,
             tools=tools,
         )
-        deltas = self._deltas(turn.run_id, turn.step_id)
+        deltas = self.deltas(turn.run_id, turn.step_id)
         outcome = await self.caller(turn.budget, turn.max_attempts).call(
             args.model, request, deltas
         )

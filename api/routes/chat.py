@@ -4,19 +4,25 @@ workflow when the session is new or had ended (update-with-start)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from ulid import ULID
 
 from aios import search_attributes as sa
-from aios.errors import ValidationFailed
+from aios.errors import AiosError, ValidationFailed
 from aios.models import ChatReply, ChatSessionInput, ChatTurn
-from api.deps import PrincipalDep, SettingsDep, TemporalDep
+from aios.stores.deltas import DeltaHub
+from api.deps import DeltasDep, PrincipalDep, SettingsDep, TemporalDep
 from api.temporal_reads import SAFE_VALUE, UNREACHABLE, unavailable
 from workflows.chat import ChatSessionWorkflow
 
@@ -42,16 +48,40 @@ def session_workflow_id(tenant: str, session_id: str) -> str:
     return f"chat-{digest}"
 
 
-@router.post("", response_model=ChatReply)
+CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/event-stream": {
+                "schema": {"type": "string"},
+                "example": 'event: delta\ndata: {"text": "Approvals "}\n\n'
+                'event: reply\ndata: {"session_id": "s1", "reply": "Approvals …", '
+                '"citations": []}\n\n',
+            }
+        },
+        "description": "The reply; with `Accept: text/event-stream`, `delta` events with the text "
+        "as the model writes it, then one `reply` event with the whole (checked) reply",
+    }
+}
+
+
+@router.post("", response_model=ChatReply, responses=CHAT_RESPONSES)
 async def chat(
-    body: ChatMessage, principal: PrincipalDep, settings: SettingsDep, temporal: TemporalDep
-) -> ChatReply:
+    body: ChatMessage,
+    request: Request,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    deltas: DeltasDep,
+) -> Any:
     """Send a message; the reply uses the session's conversation (summarised when long), the
-    knowledge base (with citations) and what AIOS remembers about the user."""
+    knowledge base (with citations) and what AIOS remembers about the user. Ask for
+    `text/event-stream` to receive the reply as it is written."""
     if not body.message.strip():
         raise ValidationFailed("message: the message is empty")
     session_id = body.session_id or f"s-{str(ULID()).lower()}"
     user_id = body.user_id or principal.user_id
+    workflow_id = session_workflow_id(principal.tenant, session_id)
+    turn = ChatTurn(message=body.message, message_id=f"m-{str(ULID()).lower()}")
     start = WithStartWorkflowOperation(
         ChatSessionWorkflow.run,
         ChatSessionInput(
@@ -60,21 +90,65 @@ async def chat(
             user_id=user_id,
             roles=sorted(principal.roles),
         ),
-        id=session_workflow_id(principal.tenant, session_id),
+        id=workflow_id,
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=sa.owned_by(principal.tenant, user_id),
         static_summary=f"chat session {session_id}",
     )
-    try:
-        reply: ChatReply = await temporal.execute_update_with_start_workflow(
-            ChatSessionWorkflow.send,
-            ChatTurn(message=body.message, message_id=f"m-{str(ULID()).lower()}"),
-            start_workflow_operation=start,
-            rpc_timeout=timedelta(minutes=5),
-        )
-    except WorkflowUpdateFailedError as e:
-        raise ValidationFailed(f"the message was not taken: {e.cause}") from None
-    except UNREACHABLE as e:
-        raise unavailable(settings, "the message", e) from e
-    return reply
+
+    async def send() -> ChatReply:
+        try:
+            reply: ChatReply = await temporal.execute_update_with_start_workflow(
+                ChatSessionWorkflow.send,
+                turn,
+                start_workflow_operation=start,
+                rpc_timeout=timedelta(minutes=5),
+            )
+        except WorkflowUpdateFailedError as e:
+            raise ValidationFailed(f"the message was not taken: {e.cause}") from None
+        except UNREACHABLE as e:
+            raise unavailable(settings, "the message", e) from e
+        return reply
+
+    if "text/event-stream" not in request.headers.get("accept", ""):
+        return await send()
+    return StreamingResponse(
+        _stream_reply(send, deltas, workflow_id, turn.message_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _stream_reply(
+    send: Callable[[], Coroutine[Any, Any, ChatReply]],
+    deltas: DeltaHub,
+    workflow_id: str,
+    message_id: str,
+) -> AsyncIterator[str]:
+    """`delta` events while the model writes (a retried call starts over: `attempt` grows), then
+    `reply` with the whole reply as the guardrails passed it, or `error` with a problem."""
+
+    def event(kind: str, data: Any) -> str:
+        return f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
+
+    async with deltas.subscribe(workflow_id) as queue:
+        sending = asyncio.create_task(send())
+        try:
+            while not sending.done():
+                getting = asyncio.ensure_future(queue.get())
+                await asyncio.wait({sending, getting}, return_when=asyncio.FIRST_COMPLETED)
+                if getting.done():
+                    delta = getting.result()
+                    if delta.step_id == message_id:
+                        yield event("delta", {"text": delta.text, "attempt": delta.attempt})
+                else:
+                    getting.cancel()
+            try:
+                reply = sending.result()
+            except AiosError as e:
+                yield event("error", {"status": e.http_status, "detail": e.message})
+                return
+            yield event("reply", reply.model_dump(mode="json"))
+        finally:
+            sending.cancel()

@@ -4,11 +4,12 @@ PostgreSQL and survives a continue-as-new; replies cite the knowledge base."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 
 from aios.models import ChatSessionInput, ChatTurn
-from tests.conftest import Stack
+from tests.conftest import AUTH, Stack, app_for, serving
 from tests.helpers import docs_files, ingest_files
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from workflows.chat import ChatSessionWorkflow
@@ -82,3 +83,31 @@ async def test_a_session_continues_as_new_and_keeps_its_conversation(
     # The last prompt still saw the earlier turns (from PostgreSQL, not the workflow history).
     last_prompt = fake_openai.requests[-1]["messages"]
     assert any(m["content"] == "message 0" for m in last_prompt)
+
+
+async def test_a_reply_streams_as_server_sent_events(stack: Stack, fake_openai: FakeOpenAI) -> None:
+    """`Accept: text/event-stream`: the words as the model writes them, then the whole reply."""
+    fake_openai.queue(ScriptedReply(content="Streams arrive word by word.", chunk_delay_s=0.05))
+    async with (
+        serving(app_for(stack)) as url,
+        httpx.AsyncClient(base_url=url, headers=AUTH, timeout=60) as http,
+        http.stream(
+            "POST",
+            "/v1/chat",
+            json={"message": "How do replies arrive?"},
+            headers={"Accept": "text/event-stream"},
+        ) as response,
+    ):
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events: list[tuple[str, dict[str, object]]] = []
+        kind = ""
+        async for line in response.aiter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line[6:])))
+    kinds = [k for k, _ in events]
+    assert kinds[-1] == "reply" and kinds.count("delta") >= 2, kinds
+    streamed = "".join(str(d["text"]) for k, d in events if k == "delta")
+    assert streamed.strip() == "Streams arrive word by word."
+    assert events[-1][1]["reply"] == "Streams arrive word by word."

@@ -48,7 +48,9 @@ async def test_a_valid_jwt_acts_as_its_tenant_and_user(stack: Stack, tmp_path: P
         mine = await api.get(f"/v1/runs/{run_id}", headers=_bearer(_token(private)))
         assert mine.status_code == 200 and mine.json()["user_id"] == "ada"
         other_tenant = _token(private, tenant="globex", sub="hank")
-        assert (await api.get(f"/v1/runs/{run_id}", headers=_bearer(other_tenant))).status_code == 404
+        assert (
+            await api.get(f"/v1/runs/{run_id}", headers=_bearer(other_tenant))
+        ).status_code == 404
         # Not an admin by its claims.
         assert (await api.get("/v1/keys", headers=_bearer(_token(private)))).status_code == 403
 
