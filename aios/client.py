@@ -1,17 +1,34 @@
-"""A small client of the AIOS REST API, used by the CLI and the demo."""
+"""The Python client of the AIOS REST API: `ApiClient` (async) and `Client` (sync, the same
+methods), shared by the CLI, the demo, the console's tests and users' programs.
+
+    from aios.client import Client
+
+    with Client("http://127.0.0.1:8000", api_key) as aios:
+        run = aios.create_run({"goal": "Summarise our pump maintenance rules"})
+        state = aios.wait(run["run_id"])          # a RunState: status, plan, result, usage
+        print(state.result.answer if state.result else state.error)
+
+`wait()` returns when the run has ended (or, with `until_approval=True`, when it waits for a
+person too), like LangGraph's `runs.join`; `follow()` prints progress as it goes.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from aios.errors import AiosError, ConfigurationError, UserError
-from aios.vocabulary import INGESTIBLE_SUFFIXES, RunEventType
+from aios.models import RunState
+from aios.vocabulary import INGESTIBLE_SUFFIXES, RunEventType, RunStatus
+
+T = TypeVar("T")
+ENDED = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT})
 
 
 class ApiError(AiosError):
@@ -69,6 +86,50 @@ class ApiClient:
             raise UserError("a run id is needed (aios runs lists them)")
         result: dict[str, Any] = await self.request("GET", f"/v1/runs/{run_id}")
         return result
+
+    async def run_state(self, run_id: str) -> RunState:
+        """The run as a typed `RunState` (what `get_run` returns as JSON)."""
+        return RunState.model_validate(await self.get_run(run_id))
+
+    async def wait(
+        self,
+        run_id: str,
+        *,
+        timeout_s: float | None = None,
+        until_approval: bool = False,
+        poll_s: float = 1.0,
+    ) -> RunState:
+        """The run's state once it has ended (or waits for an approval, with `until_approval`).
+        Follows the event stream and checks the state between reconnects, so a dropped stream or
+        a restarted API costs a poll, not the wait. TimeoutError after `timeout_s`."""
+
+        def done(state: RunState) -> bool:
+            waiting = until_approval and state.status == RunStatus.AWAITING_APPROVAL
+            return state.status in ENDED or waiting
+
+        async def watch() -> RunState:
+            while True:
+                state = await self.run_state(run_id)
+                if done(state):
+                    return state
+                try:
+                    async for event in self.events(run_id, after=state.last_event_seq):
+                        kind = event.get("type")
+                        if kind == RunEventType.RUN_FINISHED or (
+                            until_approval and kind == RunEventType.APPROVAL_REQUESTED
+                        ):
+                            break
+                except (httpx.TransportError, ApiError):
+                    await asyncio.sleep(poll_s)
+
+        async with asyncio.timeout(timeout_s):
+            return await watch()
+
+    async def approve(self, run_id: str, approval_id: str, args_hash: str, **answer: Any) -> Any:
+        """Answer an approval with the `args_hash` the run showed (`decision="reject"` and a
+        `comment` to reject)."""
+        body = {"decision": "approve", "args_hash": args_hash, **answer}
+        return await self.request("POST", f"/v1/runs/{run_id}/approvals/{approval_id}", json=body)
 
     async def skills(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("GET", "/v1/skills")
@@ -161,6 +222,58 @@ class ApiClient:
                     if event.get("type") == RunEventType.RUN_FINISHED:
                         return
                     event = {}
+
+
+class Client:
+    """The synchronous client: `ApiClient`'s methods, each run to completion on a private event
+    loop (so there is one implementation of each call). For scripts and notebooks outside an
+    event loop; inside one, use `ApiClient`."""
+
+    def __init__(self, base_url: str, api_key: str | None, *, timeout_s: float = 30.0) -> None:
+        self._runner = asyncio.Runner()
+        self._api = ApiClient(base_url, api_key, timeout_s=timeout_s)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._runner.run(self._api.__aexit__())
+        self._runner.close()
+
+    def _run(self, call: Coroutine[Any, Any, T]) -> T:
+        return self._runner.run(call)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._run(self._api.request(method, path, **kwargs))
+
+    def create_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._run(self._api.create_run(body))
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        return self._run(self._api.get_run(run_id))
+
+    def run_state(self, run_id: str) -> RunState:
+        return self._run(self._api.run_state(run_id))
+
+    def wait(
+        self, run_id: str, *, timeout_s: float | None = None, until_approval: bool = False
+    ) -> RunState:
+        return self._run(self._api.wait(run_id, timeout_s=timeout_s, until_approval=until_approval))
+
+    def approve(self, run_id: str, approval_id: str, args_hash: str, **answer: Any) -> Any:
+        return self._run(self._api.approve(run_id, approval_id, args_hash, **answer))
+
+    def start_skill(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._run(self._api.start_skill(name, body))
+
+    def search(self, query: str, *, k: int = 10, mode: str = "hybrid") -> dict[str, Any]:
+        return self._run(self._api.search(query, k=k, mode=mode))
+
+    def ingest(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._run(self._api.ingest(body))
 
 
 def collect_files(paths: list[str]) -> tuple[list[tuple[str, Path]], list[str]]:

@@ -211,13 +211,12 @@ async def cmd_approve(args: argparse.Namespace) -> int:
             print(f"aios: several approvals are pending ({names}); name one", file=sys.stderr)
             return 2
         approval = match[0]
-        body = {
-            "decision": "reject" if args.reject else "approve",
-            "args_hash": approval["args_hash"],
-            "comment": args.reason,
-        }
-        ack = await api.request(
-            "POST", f"/v1/runs/{args.run_id}/approvals/{approval['approval_id']}", json=body
+        ack = await api.approve(
+            args.run_id,
+            approval["approval_id"],
+            approval["args_hash"],
+            decision="reject" if args.reject else "approve",
+            comment=args.reason,
         )
     done = {"approve": "approved", "reject": "rejected"}.get(ack["decision"], ack["decision"])
     _print_json(ack) if args.json else print(f"{done} {ack['approval_id']}")
