@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo dev test contracts lint typecheck check bench clean
+.PHONY: browser setup demo dev test contracts lint typecheck check bench clean
 
 setup: $(STAMP)
 
@@ -25,8 +25,19 @@ dev: setup
 	$(BIN)/aios dev
 
 # The layer contracts first: they take a second and name the import that breaks a layer.
-test: contracts
+test: contracts browser
 	$(BIN)/pytest -q
+
+# The console's tests drive Debian's Chromium with Playwright. Installed when we may (root with
+# apt-get); otherwise those tests are skipped and say why.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium for the console tests"; \
+		(apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		 (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) || \
+		echo "could not install chromium: the console tests will be skipped"; \
+	else echo "no /usr/bin/chromium and not root: the console tests will be skipped"; fi
 
 contracts: setup
 	$(BIN)/lint-imports

@@ -22,6 +22,7 @@ from aios.stores import VectorStore, open_vectors
 from aios.stores.deltas import DeltaHub
 from aios.temporal import connect
 from api import problems
+from api.console import mount_console
 from api.mcp import mount_mcp
 from api.middleware import JsonBodies, RequestLog, RequestSizeLimit
 from api.routes import chat as chat_routes
@@ -108,6 +109,7 @@ def create_app(
     app.include_router(key_routes.router)
     app.include_router(chat_routes.router)
     app.include_router(schedule_routes.router)
+    mount_console(app)
 
     # Added last = outermost: the size limit sees the request before anything else reads it.
     app.add_middleware(JsonBodies)

@@ -378,12 +378,21 @@ def _open_page_token(token: str, query: str) -> bytes:
 @router.get("/{run_id}", response_model=RunState)
 async def get_run(
     run_id: str,
+    request: Request,
+    response: Response,
     principal: PrincipalDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     pool: DbDep,
 ) -> RunState:
+    """The run's state: status, plan with each step's state, pending approvals (with the
+    arguments to approve), result, usage. The `Link` header points at the run in the Temporal UI
+    (`rel="temporal-ui"`) and at its event stream (`rel="events"`)."""
     handle, description = await owned_run(temporal, settings, run_id, principal.tenant)
+    links = _links(request, settings, run_id)
+    response.headers["Link"] = (
+        f'<{links.temporal_ui}>; rel="temporal-ui", <{links.events}>; rel="events"'
+    )
     return await current_state(handle, description, settings, RunSnapshotStore(pool))
 
 

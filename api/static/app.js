@@ -1,0 +1,431 @@
+// The AIOS console: a client of the public REST API (nothing here the API does not offer to
+// every client). Hash routes: #/runs, #/runs/<id>, #/chat, #/documents, #/schedules.
+// Every text from the server goes in through textContent (the h() helper), never as HTML.
+
+const KEY = "aios.apiKey";
+const view = document.getElementById("view");
+const ENDED = new Set(["completed", "failed", "cancelled", "timed_out"]);
+let leaving = []; // clean-ups of the current page (timers, streams)
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else if (value !== undefined && value !== null && value !== false) el.setAttribute(name, value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) {
+      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+  }
+  return el;
+}
+
+// replaceChildren() takes nodes and strings only: flatten lists, drop the absent.
+function nodes(...items) {
+  return items.flat(3).filter((item) => item !== null && item !== undefined);
+}
+
+function toast(message) {
+  const el = document.getElementById("toast");
+  el.textContent = message;
+  el.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => (el.hidden = true), 6000);
+}
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem.detail || problem.title || `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+async function api(method, path, body, extra = {}) {
+  const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY)}`, ...extra.headers };
+  let payload;
+  if (body instanceof FormData) payload = body;
+  else if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  const response = await fetch(path, { method, headers, body: payload, signal: extra.signal });
+  if (extra.raw) return response;
+  if (response.status === 401) {
+    signOut();
+    throw new ApiError(401, { detail: "the key was refused; sign in again" });
+  }
+  const data = response.status === 204 ? null : await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, data || {});
+  return data;
+}
+
+// Server-sent events over fetch (EventSource cannot send an Authorization header).
+async function readEvents(response, onEvent) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      let type = "message";
+      let data = "";
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event: ")) type = line.slice(7);
+        else if (line.startsWith("data: ")) data += line.slice(6);
+      }
+      if (data) onEvent(type, JSON.parse(data));
+    }
+  }
+}
+
+function statusBadge(status) {
+  return h("span", { class: `status status-${status}`, "data-status": status }, status);
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
+}
+
+// --- sign in ----------------------------------------------------------------------------------
+
+function signOut() {
+  sessionStorage.removeItem(KEY);
+  document.getElementById("nav").hidden = true;
+  location.hash = "";
+  route();
+}
+
+function signInPage() {
+  const input = h("input", { type: "password", id: "api-key", autocomplete: "off",
+    placeholder: "aios_live_… or the key `aios dev` printed" });
+  const form = h("form", { id: "sign-in", onsubmit: async (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(KEY, input.value.trim());
+    try {
+      await api("GET", "/v1/runs?page_size=1");
+      location.hash = "#/runs";
+      route();
+    } catch (err) {
+      sessionStorage.removeItem(KEY);
+      toast(err.message);
+    }
+  } }, h("label", { for: "api-key" }, "API key"), input, h("button", {}, "Sign in"));
+  return [h("h1", {}, "Sign in"), h("p", { class: "muted" },
+    "The key stays in this tab (session storage) and is sent only to this API."), form];
+}
+
+// --- runs -------------------------------------------------------------------------------------
+
+async function runsPage() {
+  const goal = h("textarea", { id: "goal", placeholder: "What should the run achieve?" });
+  const skills = (await api("GET", "/v1/skills")).skills || [];
+  const skill = h("select", { id: "skill" }, h("option", { value: "" }, "planner's choice"),
+    skills.map((s) => h("option", { value: s.name }, `${s.name}: ${s.description || ""}`)));
+  const plan = h("textarea", { id: "plan", placeholder: '{"steps": [...]}  (optional)' });
+  // A field per input the chosen skill declares (its JSON schema's properties).
+  const inputs = h("div", { id: "skill-inputs" });
+  skill.addEventListener("change", () => {
+    const chosen = skills.find((s) => s.name === skill.value);
+    const props = chosen?.input_schema?.properties || {};
+    const required = new Set(chosen?.input_schema?.required || []);
+    inputs.replaceChildren(...Object.entries(props).map(([name, schema]) => h("label", {},
+      `${name}${required.has(name) ? " (required)" : ""}`,
+      h("input", { type: "text", name, "data-input": name, placeholder: schema.description || "" }))));
+  });
+  const form = h("form", { id: "new-run", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      let created;
+      if (skill.value) {
+        const given = {};
+        for (const field of inputs.querySelectorAll("input[data-input]")) {
+          if (field.value.trim()) given[field.dataset.input] = field.value;
+        }
+        const body = { inputs: given };
+        if (goal.value.trim()) body.goal = goal.value;
+        created = await api("POST", `/v1/skills/${skill.value}/runs`, body);
+      } else {
+        const body = { goal: goal.value };
+        if (plan.value.trim()) body.plan = JSON.parse(plan.value);
+        created = await api("POST", "/v1/runs", body);
+      }
+      location.hash = `#/runs/${created.run_id}`;
+    } catch (err) {
+      toast(err instanceof SyntaxError ? `the plan is not JSON: ${err.message}` : err.message);
+    }
+  } },
+  h("label", { for: "goal" }, "Goal"), goal,
+  h("label", { for: "skill" }, "Skill"), skill, inputs,
+  h("details", {}, h("summary", {}, "A plan of your own (JSON)"), plan),
+  h("button", { id: "start-run" }, "Start run"));
+
+  const body = h("tbody");
+  const table = h("table", { id: "runs" }, h("thead", {}, h("tr", {},
+    h("th", {}, "Run"), h("th", {}, "Status"), h("th", {}, "Started"), h("th", {}, "Goal"))), body);
+  async function refresh() {
+    const page = await api("GET", "/v1/runs?page_size=50");
+    body.replaceChildren(...page.runs.map((r) => h("tr", { "data-run": r.run_id },
+      h("td", {}, h("a", { href: `#/runs/${r.run_id}` }, r.run_id)),
+      h("td", {}, statusBadge(r.status)), h("td", {}, when(r.created_at)),
+      h("td", {}, r.goal.length > 120 ? `${r.goal.slice(0, 119)}…` : r.goal))));
+  }
+  await refresh();
+  const timer = setInterval(() => refresh().catch((err) => toast(err.message)), 3000);
+  leaving.push(() => clearInterval(timer));
+  return [h("h1", {}, "Runs"), h("div", { class: "card" }, h("h2", {}, "New run"), form),
+    table];
+}
+
+function approvalCard(runId, pending, onAnswered) {
+  const args = h("pre", { class: "approval-args" }, JSON.stringify(pending.args, null, 2));
+  const comment = h("input", { type: "text", placeholder: "comment (optional)" });
+  async function answer(decision) {
+    try {
+      await api("POST", `/v1/runs/${runId}/approvals/${pending.approval_id}`,
+        { decision, args_hash: pending.args_hash, comment: comment.value || null });
+      onAnswered();
+    } catch (err) {
+      toast(err.message);
+    }
+  }
+  return h("div", { class: "card approval", "data-approval": pending.approval_id },
+    h("strong", {}, `Awaiting approval: step ${pending.step_id}`),
+    h("p", {}, pending.reason, h("br"), h("span", { class: "muted" },
+      `expires ${when(pending.expires_at)}`)),
+    (pending.untrusted_sources || []).length
+      ? h("p", { class: "muted" }, `Derived from untrusted content: ${pending.untrusted_sources.join(", ")}`)
+      : null,
+    h("div", {}, "Arguments being approved:"), args, comment,
+    h("p", {}, h("button", { class: "approve", onclick: () => answer("approve") }, "Approve"), " ",
+      h("button", { class: "danger reject", onclick: () => answer("reject") }, "Reject")));
+}
+
+function answerSection(result) {
+  if (!result) return null;
+  const citations = result.citations || [];
+  return h("div", { class: "card", id: "answer" }, h("h2", {}, "Answer"),
+    result.grounded === false ? h("p", { class: "muted" },
+      "Not grounded: the knowledge base had nothing on this.") : null,
+    h("div", { class: "stream" }, result.answer),
+    citations.length ? h("h3", {}, "Sources") : null,
+    h("ol", {}, citations.map((c) => h("li", { value: c.n || undefined },
+      h("strong", {}, c.title || c.source), " ", h("span", { class: "muted" }, c.source),
+      c.snippet ? h("blockquote", {}, c.snippet) : null))));
+}
+
+async function runPage(runId) {
+  const container = h("div");
+  const stream = h("div", { class: "stream", id: "tokens", hidden: true });
+  let temporalUi = null;
+  async function render() {
+    const response = await api("GET", `/v1/runs/${runId}`, undefined, { raw: true });
+    if (!response.ok) throw new ApiError(response.status, await response.json());
+    const link = response.headers.get("Link") || "";
+    const match = link.match(/<([^>]+)>;\s*rel="temporal-ui"/);
+    if (match) temporalUi = match[1];
+    const run = await response.json();
+    const steps = h("table", { id: "steps" }, h("thead", {}, h("tr", {},
+      ["Step", "Kind", "Status", "Attempts", "Depends on", "Tokens", "Error"].map((t) =>
+        h("th", {}, t)))),
+    h("tbody", {}, run.plan.map((s) => h("tr", { "data-step": s.id },
+      h("td", {}, s.title || s.id), h("td", {}, s.kind), h("td", {}, statusBadge(s.status)),
+      h("td", {}, s.attempts), h("td", {}, s.depends_on.join(", ")),
+      h("td", {}, s.usage.input_tokens + s.usage.output_tokens), h("td", {}, s.error || "")))));
+    const usage = run.usage || {};
+    container.replaceChildren(...nodes(
+      h("h1", {}, "Run ", h("code", {}, run.run_id)),
+      h("p", {}, statusBadge(run.status), " ", h("span", { class: "muted" },
+        `started ${when(run.created_at)} by ${run.user_id}`),
+      temporalUi ? [" · ", h("a", { href: temporalUi, target: "_blank", rel: "noopener" },
+        "open in the Temporal UI")] : null),
+      h("p", {}, run.goal),
+      run.pending_approvals.map((p) => approvalCard(runId, p, () => render())),
+      h("h2", {}, "Plan"), steps,
+      h("p", { id: "usage" }, `Tokens: ${usage.input_tokens || 0} in, ${usage.output_tokens || 0}`
+        + ` out · cost $${(usage.cost_usd || 0).toFixed(4)}`),
+      stream,
+      run.error ? h("p", { class: "status-failed" }, run.error) : null,
+      answerSection(run.result)));
+    return run;
+  }
+  const run = await render();
+  if (!ENDED.has(run.status)) follow(runId, render, stream, run.last_event_seq);
+  return [container];
+}
+
+function follow(runId, render, stream, after) {
+  const controller = new AbortController();
+  leaving.push(() => controller.abort());
+  let rendering = Promise.resolve();
+  const rerender = () => (rendering = rendering.then(render).catch((err) => toast(err.message)));
+  (async () => {
+    try {
+      const response = await api("GET", `/v1/runs/${runId}/events?after=${after}`, undefined,
+        { raw: true, signal: controller.signal });
+      await readEvents(response, (type, data) => {
+        if (type === "llm.delta") {
+          stream.hidden = false;
+          stream.textContent += data.data?.text ?? data.text ?? "";
+        } else if (type !== "error") {
+          rerender();
+        }
+      });
+      rerender();
+    } catch (err) {
+      if (err.name !== "AbortError") setTimeout(rerender, 2000);
+    }
+  })();
+}
+
+// --- chat -------------------------------------------------------------------------------------
+
+function chatPage() {
+  let sessionId = sessionStorage.getItem("aios.chat") || null;
+  const log = h("div", { class: "chat-log", id: "chat-log" });
+  const input = h("input", { type: "text", id: "chat-input", placeholder: "Ask something" });
+  const form = h("form", { id: "chat", onsubmit: async (e) => {
+    e.preventDefault();
+    const message = input.value.trim();
+    if (!message) return;
+    input.value = "";
+    log.append(h("div", { class: "msg-user" }, message));
+    const reply = h("div", { class: "msg-assistant" });
+    log.append(reply);
+    try {
+      const response = await api("POST", "/v1/chat", { message, session_id: sessionId },
+        { raw: true, headers: { Accept: "text/event-stream" } });
+      if (!response.ok) throw new ApiError(response.status, await response.json());
+      await readEvents(response, (type, data) => {
+        if (type === "delta") reply.textContent += data.text;
+        else if (type === "error") toast(data.detail);
+        else if (type === "reply") {
+          sessionId = data.session_id;
+          sessionStorage.setItem("aios.chat", sessionId);
+          reply.replaceChildren(...nodes(data.reply, (data.citations || []).length
+            ? h("ol", {}, data.citations.map((c) => h("li", {}, c.title || c.source)))
+            : null));
+        }
+      });
+    } catch (err) {
+      reply.remove();
+      toast(err.message);
+    }
+  } }, input, h("button", {}, "Send"));
+  const restart = h("button", { class: "secondary", onclick: () => {
+    sessionStorage.removeItem("aios.chat");
+    sessionId = null;
+    log.replaceChildren();
+  } }, "New conversation");
+  return [h("h1", {}, "Chat"), log, form, restart];
+}
+
+// --- documents --------------------------------------------------------------------------------
+
+async function documentsPage() {
+  const files = h("input", { type: "file", id: "files", multiple: true });
+  const bar = h("progress", { id: "upload-progress", max: 100, value: 0, hidden: true });
+  const note = h("p", { class: "muted", id: "upload-note" });
+  const body = h("tbody");
+  async function refresh() {
+    const page = await api("GET", "/v1/documents?page_size=100");
+    body.replaceChildren(...page.documents.map((d) => h("tr", {},
+      h("td", {}, d.title || d.source), h("td", {}, d.source), h("td", {}, d.chunks))));
+  }
+  const form = h("form", { id: "upload", onsubmit: (e) => {
+    e.preventDefault();
+    if (!files.files.length) return toast("choose files first");
+    const data = new FormData();
+    for (const f of files.files) data.append("files", f, f.name);
+    // XMLHttpRequest: fetch cannot report upload progress.
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/v1/documents");
+    xhr.setRequestHeader("Authorization", `Bearer ${sessionStorage.getItem(KEY)}`);
+    bar.hidden = false;
+    xhr.upload.onprogress = (ev) => { if (ev.lengthComputable) bar.value = (50 * ev.loaded) / ev.total; };
+    xhr.onload = async () => {
+      const answer = JSON.parse(xhr.responseText || "{}");
+      if (xhr.status >= 400) return toast(answer.detail || `HTTP ${xhr.status}`);
+      for (;;) {
+        const job = await api("GET", `/v1/documents/jobs/${answer.job_id}`);
+        bar.value = 50 + (job.total ? (50 * (job.done + job.failed + job.unchanged)) / job.total : 0);
+        note.textContent = `${job.status}: ${job.done} indexed, ${job.unchanged} unchanged, `
+          + `${job.failed} failed of ${job.total}`;
+        if (job.status === "completed" || job.status === "failed") break;
+        await new Promise((r) => setTimeout(r, 700));
+      }
+      await refresh();
+    };
+    xhr.send(data);
+  } }, files, h("button", {}, "Upload"), bar, note);
+  await refresh();
+  return [h("h1", {}, "Documents"), form, h("table", { id: "documents" }, h("thead", {},
+    h("tr", {}, h("th", {}, "Title"), h("th", {}, "Source"), h("th", {}, "Chunks"))), body)];
+}
+
+// --- schedules --------------------------------------------------------------------------------
+
+async function schedulesPage() {
+  const goal = h("input", { type: "text", id: "schedule-goal", placeholder: "Goal of each run" });
+  const cron = h("input", { type: "text", id: "schedule-cron", placeholder: "0 7 * * 1-5" });
+  const zone = h("input", { type: "text", id: "schedule-tz", value: "UTC" });
+  const body = h("tbody");
+  async function act(id, action) {
+    try {
+      if (action === "delete") await api("DELETE", `/v1/schedules/${id}`);
+      else await api("POST", `/v1/schedules/${id}/${action}`);
+      await refresh();
+    } catch (err) { toast(err.message); }
+  }
+  async function refresh() {
+    const list = (await api("GET", "/v1/schedules")).schedules;
+    body.replaceChildren(...list.map((s) => h("tr", { "data-schedule": s.schedule_id },
+      h("td", {}, s.goal), h("td", {}, s.cron || `every ${s.interval_s}s`), h("td", {}, s.timezone),
+      h("td", {}, s.paused ? "paused" : when(s.next_runs[0])),
+      h("td", {}, (s.recent_runs || []).map((r) => h("a", { href: `#/runs/${r}` }, r, " "))),
+      h("td", {}, h("button", { class: "secondary", onclick: () => act(s.schedule_id,
+        s.paused ? "resume" : "pause") }, s.paused ? "Resume" : "Pause"), " ",
+      h("button", { class: "secondary", onclick: () => act(s.schedule_id, "trigger") }, "Run now"),
+      " ", h("button", { class: "danger", onclick: () => act(s.schedule_id, "delete") }, "Delete")))));
+  }
+  const form = h("form", { id: "new-schedule", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      await api("POST", "/v1/schedules", { goal: goal.value, cron: cron.value, timezone: zone.value });
+      await refresh();
+    } catch (err) { toast(err.message); }
+  } }, goal, cron, zone, h("button", {}, "Create schedule"));
+  await refresh();
+  return [h("h1", {}, "Schedules"), form, h("table", { id: "schedules" }, h("thead", {}, h("tr", {},
+    ["Goal", "When", "Time zone", "Next", "Recent runs", ""].map((t) => h("th", {}, t)))), body)];
+}
+
+// --- routing ----------------------------------------------------------------------------------
+
+async function route() {
+  for (const clean of leaving) clean();
+  leaving = [];
+  const signedIn = Boolean(sessionStorage.getItem(KEY));
+  document.getElementById("nav").hidden = !signedIn;
+  const path = location.hash.replace(/^#/, "") || "/runs";
+  try {
+    let content;
+    if (!signedIn) content = signInPage();
+    else if (path.startsWith("/runs/")) content = await runPage(decodeURIComponent(path.slice(6)));
+    else if (path === "/chat") content = chatPage();
+    else if (path === "/documents") content = await documentsPage();
+    else if (path === "/schedules") content = await schedulesPage();
+    else content = await runsPage();
+    view.replaceChildren(...nodes(content));
+  } catch (err) {
+    view.replaceChildren(h("h1", {}, "Something went wrong"), h("p", {}, err.message));
+  }
+}
+
+document.getElementById("sign-out").addEventListener("click", signOut);
+window.addEventListener("hashchange", route);
+route();
