@@ -24,6 +24,7 @@ from aios.errors import ConfigurationError
 from aios.vocabulary import Provider
 
 DEV_CONFIG_FILE = "temporal-dev.yaml"
+DEFAULT_MAX_GOAL_CHARS = 8000
 
 
 class _DevYamlSource(PydanticBaseSettingsSource):
@@ -133,7 +134,7 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     jwt_tenant_claim: str = "tenant"
     jwt_roles_claim: str = "roles"
-    max_goal_chars: int = 8000
+    max_goal_chars: int = Field(default=DEFAULT_MAX_GOAL_CHARS, ge=1)
     # Request bodies above this size are refused with 413 before they are read in full.
     max_request_bytes: int = 1024 * 1024
     # Reads (describe, list, query) give up after this long, so a client learns of an outage in

@@ -281,6 +281,54 @@ class RunEvent(BaseModel):
 class RunState(BaseModel):
     """What the `state` query returns and `GET /v1/runs/{id}` serves."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "run_id": "run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                    "status": "awaiting_approval",
+                    "goal": "Publish the weekly summary",
+                    "tenant": "acme",
+                    "user_id": "ada",
+                    "plan": [
+                        {
+                            "id": "draft",
+                            "kind": "llm",
+                            "title": "Draft",
+                            "status": "completed",
+                            "attempts": 1,
+                            "output_ref": "steps/draft/output",
+                        },
+                        {
+                            "id": "publish",
+                            "kind": "tool",
+                            "title": "publish_report",
+                            "status": "awaiting_approval",
+                            "attempts": 0,
+                            "depends_on": ["draft"],
+                        },
+                    ],
+                    "pending_approvals": [
+                        {
+                            "approval_id": "publish-approval",
+                            "step_id": "publish",
+                            "reason": "publish_report requires approval",
+                            "args": {"title": "Weekly summary"},
+                            "args_hash": "9f2c4e1a7b3d5f60",
+                            "requested_at": "2026-11-22T09:00:05Z",
+                            "expires_at": "2026-11-23T09:00:05Z",
+                        },
+                    ],
+                    "result": None,
+                    "usage": {"input_tokens": 812, "output_tokens": 240, "cost_usd": 0.0011},
+                    "created_at": "2026-11-22T09:00:00Z",
+                    "updated_at": "2026-11-22T09:00:05Z",
+                    "last_event_seq": 7,
+                }
+            ]
+        }
+    )
+
     run_id: str
     status: RunStatus = RunStatus.QUEUED
     goal: str
@@ -310,6 +358,19 @@ class ApprovalDecision(BaseModel):
 
 
 class ApprovalAck(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "approval_id": "publish-approval",
+                    "decision": "approve",
+                    "step_id": "publish",
+                    "status": "applied",
+                }
+            ]
+        }
+    )
+
     approval_id: str
     decision: Literal["approve", "reject"]
     step_id: str

@@ -110,6 +110,7 @@ def create_app(
     app.include_router(chat_routes.router)
     app.include_router(schedule_routes.router)
     mount_console(app)
+    problems.document_problems(app)
 
     # Added last = outermost: the size limit sees the request before anything else reads it.
     app.add_middleware(JsonBodies)

@@ -6,6 +6,7 @@ import logging
 import math
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -117,6 +118,18 @@ def install(app: FastAPI) -> None:
             errors=errors,
         )
 
+    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+    @app.exception_handler(asyncpg.UntranslatableCharacterError)
+    async def _unstorable_text(_: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # PostgreSQL text cannot hold NUL (U+0000); the statement failed whole, nothing was kept.
+        return problem(
+            422,
+            _TITLES[422],
+            "the request contains text PostgreSQL cannot store (a NUL character, \\u0000); "
+            "remove it and send again",
+            code="validation_failed",
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
@@ -136,3 +149,86 @@ def install(app: FastAPI) -> None:
         return problem(
             500, "Internal error", "an unexpected error occurred; see the API log", code="internal"
         )
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An RFC 9457 problem",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "what went wrong and what to do"},
+        "retry_after_s": {"type": "integer", "description": "429 and 503: when to try again"},
+        "errors": {
+            "type": "array",
+            "description": "422: each invalid field",
+            "items": {
+                "type": "object",
+                "properties": {"location": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "example": {
+        "type": PROBLEM_BASE + "not_found",
+        "title": "Not found",
+        "status": 404,
+        "detail": "no run 'run-01j…'",
+    },
+}
+_WHEN = {
+    400: "the body is not valid JSON",
+    401: "no key, or an unknown, revoked or expired key or token",
+    403: "the key lacks the role this needs",
+    404: "no such resource for this tenant (another tenant's ids are 404 too)",
+    409: "the resource's state does not allow this (e.g. the run has ended)",
+    413: "the body is over the size limit",
+    415: "the body is not application/json",
+    422: "a field is invalid; `errors` names each",
+    429: "over the key's rate or concurrent-run limit; see Retry-After",
+    503: "Temporal, PostgreSQL or Qdrant is unreachable; see Retry-After",
+}
+_OPEN = {"/healthz", "/readyz"}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Every operation's error answers in the OpenAPI document, as application/problem+json with
+    the status codes it can give: 401/403/429 where a principal is needed, 404 where the path
+    names a resource, 400/413/415/422 where there is a body or parameters, 409 where it changes
+    something, 503 everywhere (the API depends on Temporal and PostgreSQL)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = FastAPI.openapi(app)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        schema["components"]["schemas"].pop("HTTPValidationError", None)
+        schema["components"]["schemas"].pop("ValidationError", None)
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                statuses = {503}
+                if path not in _OPEN:
+                    statuses |= {401, 403, 429}
+                if "{" in path:
+                    statuses.add(404)
+                if operation.get("parameters") or "requestBody" in operation:
+                    statuses.add(422)
+                if "requestBody" in operation:
+                    statuses |= {400, 413, 415}
+                if method in ("post", "put", "patch", "delete"):
+                    statuses.add(409)
+                responses = operation.setdefault("responses", {})
+                for status in sorted(statuses):
+                    responses[str(status)] = {
+                        "description": f"{_TITLES.get(status, 'Error')}: {_WHEN[status]}",
+                        "content": {
+                            "application/problem+json": {
+                                "schema": {"$ref": "#/components/schemas/Problem"}
+                            }
+                        },
+                    }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

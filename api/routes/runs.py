@@ -34,7 +34,7 @@ from ulid import ULID
 
 from activities.planning import check_run_request
 from aios import search_attributes as sa
-from aios.config import Settings
+from aios.config import DEFAULT_MAX_GOAL_CHARS, Settings
 from aios.errors import (
     Conflict,
     Forbidden,
@@ -89,9 +89,36 @@ _PAGE_TOKEN_VERSION = b"\x01"
 
 
 class CreateRun(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"goal": "Write a short report on how our pumps are maintained"},
+                {
+                    "goal": "Publish the weekly summary",
+                    "plan": {
+                        "steps": [
+                            {
+                                "id": "draft",
+                                "kind": "tool",
+                                "tool": "echo",
+                                "args": {"value": "the draft"},
+                            },
+                        ]
+                    },
+                    "budget_usd": 0.5,
+                },
+            ]
+        },
+    )
 
-    goal: str = Field(min_length=1, description="what the run should achieve")
+    goal: str = Field(
+        min_length=1,
+        description="what the run should achieve; at most AIOS_MAX_GOAL_CHARS characters "
+        "(8000 by default: put long material in a document)",
+        # Documented here; checked in the route against the deployment's setting, with advice.
+        json_schema_extra={"maxLength": DEFAULT_MAX_GOAL_CHARS},
+    )
     skill: str | None = Field(default=None, max_length=100)
     inputs: dict[str, Any] = Field(default_factory=dict)
     planner: PlannerName = PlannerName.HYBRID
@@ -123,6 +150,22 @@ class RunLinks(BaseModel):
 
 
 class RunCreated(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "run_id": "run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                    "status": "queued",
+                    "links": {
+                        "self": "http://127.0.0.1:8000/v1/runs/run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                        "events": "http://127.0.0.1:8000/v1/runs/run-01jd2x7k9q3m5n8p4r6s0t2v4w/events",
+                        "temporal_ui": "http://127.0.0.1:8233/namespaces/default/workflows/run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                    },
+                }
+            ]
+        }
+    )
+
     run_id: str
     status: RunStatus
     links: RunLinks
@@ -138,12 +181,40 @@ class RunSummary(BaseModel):
 
 
 class RunList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "runs": [
+                        {
+                            "run_id": "run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                            "status": "completed",
+                            "goal": "Write a short report on how our pumps are maintained",
+                            "user_id": "ada",
+                            "created_at": "2026-11-22T09:00:00Z",
+                            "closed_at": "2026-11-22T09:00:12Z",
+                        }
+                    ],
+                    "next_page_token": None,
+                }
+            ]
+        }
+    )
+
     runs: list[RunSummary]
     next_page_token: str | None
 
 
 class ApprovalBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"decision": "approve", "args_hash": "9f2c4e1a7b3d5f60"},
+                {"decision": "reject", "args_hash": "9f2c4e1a7b3d5f60", "comment": "not today"},
+            ]
+        },
+    )
 
     decision: Literal["approve", "reject"]
     args_hash: str = Field(min_length=1, max_length=128)
@@ -204,6 +275,8 @@ async def create_run(
 ) -> RunCreated:
     if not body.goal.strip():
         raise ValidationFailed("the goal is empty; say what the run should achieve")
+    if "\x00" in body.goal:
+        raise ValidationFailed("the goal contains a NUL character (\\u0000); remove it")
     if len(body.goal) > settings.max_goal_chars:
         raise ValidationFailed(
             f"the goal is {len(body.goal)} characters long; the limit is "
