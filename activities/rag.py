@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
@@ -24,6 +25,7 @@ from activities.knowledge import (
 from activities.knowledge.loaders import load_text
 from activities.net import FetchPolicy, safe_fetch
 from activities.sql import SqlSources, read_only_query
+from aios import telemetry
 from aios.config import Settings
 from aios.errors import TransientError, UserError
 from aios.guardrails import scan_untrusted
@@ -67,10 +69,16 @@ def group_by_source(hits: list[Passage], max_sources: int) -> list[SourcePassage
 
 async def retrieve(index: KnowledgeIndex, tenant: str, args: RetrieveArgs) -> RetrieveOutput:
     """The one retrieval path of `retrieve` steps and the `rag_search` tool."""
-    try:
-        hits = await index.search(tenant, args.query, args.k, args.mode)
-    except (OSError, RuntimeError) as e:
-        raise TransientError(f"knowledge search failed: {e}") from e
+    with telemetry.span(
+        "retrieve", **{"aios.retrieval.k": args.k, "aios.retrieval.mode": str(args.mode)}
+    ) as current:
+        started = time.perf_counter()
+        try:
+            hits = await index.search(tenant, args.query, args.k, args.mode)
+        except (OSError, RuntimeError) as e:
+            raise TransientError(f"knowledge search failed: {e}") from e
+        current.set_attribute("aios.retrieval.hits", len(hits))
+        current.set_attribute("aios.retrieval.latency_ms", (time.perf_counter() - started) * 1000)
     sources = group_by_source(hits, args.max_sources)
     if args.quotes:
         await attach_quotes(index.embedder, args.query, sources, per_source=args.quotes)

@@ -18,6 +18,7 @@ import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -412,5 +413,46 @@ def format_report(run: dict[str, Any]) -> str:
         "",
         f"Tokens: {usage.get('input_tokens', 0)} in, {usage.get('output_tokens', 0)} out; "
         f"cost ${usage.get('cost_usd', 0):.4f}",
+    ]
+    return "\n".join(lines)
+
+
+def format_trace(trace: dict[str, Any]) -> str:
+    """A decision trace for a terminal: the run, its steps with durations, then the timeline
+    (offsets from the start), then usage."""
+    started = datetime.fromisoformat(trace["created_at"])
+
+    def offset(at: str) -> str:
+        return f"+{(datetime.fromisoformat(at) - started).total_seconds():7.2f}s"
+
+    def took(ms: float | None) -> str:
+        return f"{ms / 1000:.2f}s" if ms is not None else "-"
+
+    lines = [
+        f"run {trace['run_id']}  {trace['status']}  {took(trace['duration_ms'])}  "
+        f"({trace['tenant']}/{trace['user_id']})",
+        f"goal: {' '.join(trace['goal'].split())[:200]}",
+    ]
+    if trace.get("error"):
+        lines.append(f"error: {trace['error']}")
+    lines += ["", "steps:"]
+    for step in trace["steps"]:
+        tokens = step["usage"]["input_tokens"] + step["usage"]["output_tokens"]
+        lines.append(
+            f"  {step['id']:<16} {step['status']:<18} {took(step['duration_ms']):>8}  "
+            f"attempts {step['attempts']}  tokens {tokens}"
+            + (f"  error: {step['error']}" if step.get("error") else "")
+        )
+    lines += ["", "timeline:"]
+    for entry in trace["entries"]:
+        where = f" [{entry['step_id']}]" if entry.get("step_id") else ""
+        lines.append(f"  {offset(entry['at'])}  {entry['kind']:<9}{where} {entry['summary']}")
+    if trace.get("truncated"):
+        lines.append("  (earlier events were not kept: the run's log is capped)")
+    usage = trace["usage"]
+    lines += [
+        "",
+        f"usage: {usage['input_tokens']} tokens in, {usage['output_tokens']} out, "
+        f"${usage['cost_usd']:.4f}",
     ]
     return "\n".join(lines)

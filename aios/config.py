@@ -111,9 +111,17 @@ class Settings(BaseSettings):
             "AiosTenant": "Keyword",
             "AiosUser": "Keyword",
             "AiosStatus": "Keyword",
+            "AiosWaitingSince": "Datetime",
         }
     )
     task_queue: str = "aios-agent"
+    # Where this process's Temporal SDK serves its own metrics (loopback; folded into
+    # `/metrics` and the worker's metrics port as `aios_temporal_*`). Port 0: any free port.
+    temporal_metrics_address: str = "127.0.0.1:0"
+    # Decision traces of finished runs are kept this long in PostgreSQL.
+    trace_retention_days: int = Field(default=90, ge=1)
+    # A worker's Prometheus endpoint (the API serves `/metrics` itself); None: none.
+    metrics_port: int | None = None
 
     # API
     api_host: str = "127.0.0.1"

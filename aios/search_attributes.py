@@ -10,8 +10,11 @@ from aios.vocabulary import RunStatus
 TENANT = SearchAttributeKey.for_keyword("AiosTenant")
 USER = SearchAttributeKey.for_keyword("AiosUser")
 STATUS = SearchAttributeKey.for_keyword("AiosStatus")
+# Since when a run waits for a person (set while it awaits approval): the Temporal UI can sort by
+# it, and `aios_oldest_approval_age_seconds` is read from it.
+WAITING_SINCE = SearchAttributeKey.for_datetime("AiosWaitingSince")
 
-ALL = (TENANT, USER, STATUS)
+ALL = (TENANT, USER, STATUS, WAITING_SINCE)
 
 
 def owned_by(tenant: str, user_id: str, status: RunStatus | None = None) -> TypedSearchAttributes:

@@ -6,6 +6,7 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from aios import telemetry
 from aios.artifacts import data_converter
 from aios.config import Settings
 from aios.errors import TransientError
@@ -19,6 +20,8 @@ async def connect(settings: Settings, pool: asyncpg.Pool | None) -> Client:
             settings.temporal_target,
             namespace=settings.temporal_namespace,
             data_converter=data_converter(pool, threshold_bytes=settings.artifact_threshold_bytes),
+            interceptors=telemetry.temporal_interceptors(),
+            runtime=telemetry.sdk_runtime(settings.temporal_metrics_address),
         )
     except (RuntimeError, RPCError) as e:
         raise TransientError(
@@ -39,7 +42,10 @@ async def register_search_attributes(client: Client, namespace: str) -> None:
         AddSearchAttributesRequest(
             namespace=namespace,
             search_attributes={
-                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in sa.ALL
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME
+                if key is sa.WAITING_SINCE
+                else IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                for key in sa.ALL
             },
         )
     )

@@ -22,6 +22,7 @@ class Activity(StrEnum):
     LOAD_SQL_SOURCE = "aios.load_sql_source"
     MEMORY = "aios.memory"
     CHAT_TURN = "aios.chat_turn"
+    RECORD_TRACE = "aios.record_trace"
 
 
 class StepKind(StrEnum):

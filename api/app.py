@@ -15,7 +15,7 @@ from activities.knowledge import KnowledgeIndex, open_knowledge
 from activities.memory import MemoryService, open_memory
 from activities.plan_checks import load_skills
 from activities.tools import ToolRegistry, add_mcp_tools, build_registry
-from aios import db
+from aios import db, telemetry
 from aios.config import Settings
 from aios.skills import SkillCatalog
 from aios.stores import VectorStore, open_vectors
@@ -29,8 +29,10 @@ from api.routes import chat as chat_routes
 from api.routes import documents, health, runs, search
 from api.routes import keys as key_routes
 from api.routes import memory as memory_routes
+from api.routes import metrics as metrics_routes
 from api.routes import schedules as schedule_routes
 from api.routes import skills as skill_routes
+from api.routes import tenants as tenant_routes
 from api.routes import tools as tool_routes
 
 log = logging.getLogger("aios.api")
@@ -58,6 +60,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.check_production_safety()
+        telemetry.configure_tracing("aios-api")
         own_pool = pool is None
         app.state.settings = settings
         if registry is None:
@@ -109,6 +112,8 @@ def create_app(
     app.include_router(key_routes.router)
     app.include_router(chat_routes.router)
     app.include_router(schedule_routes.router)
+    app.include_router(metrics_routes.router)
+    app.include_router(tenant_routes.router)
     mount_console(app)
     problems.document_problems(app)
 

@@ -147,6 +147,7 @@ async def _count_request(keys: ApiKeyStore, caller_id: str, limit: int) -> None:
         raise RateLimited(
             f"this key may make {limit} requests a minute; try again in {wait}s",
             retry_after=wait,
+            details={"limit": "requests_per_minute"},
         )
 
 

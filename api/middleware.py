@@ -11,10 +11,13 @@ import logging
 import re
 import time
 
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ulid import ULID
 
+from aios import telemetry
 from api.problems import too_large, unsupported_media
 
 log = logging.getLogger("aios.api")
@@ -106,28 +109,44 @@ class RequestLog:
                 message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
 
-        try:
-            await self.app(scope, receive, remember_status)
-        finally:
-            latency_ms = round((time.perf_counter() - started) * 1000, 1)
-            route = scope.get("route")
-            principal = scope.get("state", {}).get("principal")
-            log.info(
-                "%s %s -> %d in %.1f ms",
-                scope["method"],
-                scope["path"],
-                status,
-                latency_ms,
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "route": getattr(route, "path", None),
-                    "path": scope["path"],
-                    "status": status,
-                    "latency_ms": latency_ms,
-                    "principal": principal,
-                },
-            )
+        # The request's span, continuing the caller's trace (W3C traceparent) when it sent one;
+        # Temporal's interceptor links the workflow and activity spans under it.
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers") or []}
+        with telemetry.TRACER.start_as_current_span(
+            f"{scope['method']} {scope['path']}",
+            context=propagate.extract(carrier),
+            kind=SpanKind.SERVER,
+        ) as request_span:
+            try:
+                await self.app(scope, receive, remember_status)
+            finally:
+                route_path = getattr(scope.get("route"), "path", None)
+                if route_path:
+                    request_span.update_name(f"{scope['method']} {route_path}")
+                request_span.set_attribute("http.request.method", scope["method"])
+                request_span.set_attribute("http.route", route_path or scope["path"])
+                request_span.set_attribute("http.response.status_code", status)
+                self._log(scope, status, started, request_id)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, started: float, request_id: str) -> None:
+        latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        log.info(
+            "%s %s -> %d in %.1f ms",
+            scope["method"],
+            scope["path"],
+            status,
+            latency_ms,
+            extra={
+                "request_id": request_id,
+                "method": scope["method"],
+                "route": getattr(scope.get("route"), "path", None),
+                "path": scope["path"],
+                "status": status,
+                "latency_ms": latency_ms,
+                "principal": scope.get("state", {}).get("principal"),
+            },
+        )
 
 
 class JsonBodies:

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aios import telemetry
 from aios.errors import AiosError
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ def install(app: FastAPI) -> None:
     async def _aios(_: Request, exc: AiosError) -> JSONResponse:
         if exc.http_status >= 500:
             log.warning("%s: %s", type(exc).__name__, exc.message)
+        if exc.http_status == 429:
+            telemetry.RATE_LIMITED.labels(exc.details.get("limit", "other")).inc()
         return problem(
             exc.http_status,
             _TITLES.get(exc.http_status, "Error"),

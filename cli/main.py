@@ -22,7 +22,14 @@ from typing import Any
 import pydantic
 
 from aios import logs
-from aios.client import ApiClient, ApiError, follow, format_report, write_inline
+from aios.client import (
+    ApiClient,
+    ApiError,
+    follow,
+    format_report,
+    format_trace,
+    write_inline,
+)
 from aios.config import Settings
 from aios.errors import AiosError
 from cli import knowledge
@@ -237,6 +244,16 @@ async def cmd_output(api: ApiClient, args: argparse.Namespace) -> int:
     """A step's whole output (run states show a reference to it)."""
     output = await api.request("GET", f"/v1/runs/{args.run_id}/steps/{args.step_id}/output")
     _print_json(output if args.json else output.get("output"))
+    return 0
+
+
+async def cmd_trace(api: ApiClient, args: argparse.Namespace) -> int:
+    """A run's decision trace as a timeline: when, how long, what was decided and why."""
+    trace = await api.request("GET", f"/v1/runs/{args.run_id}/trace")
+    if args.json:
+        _print_json(trace)
+        return 0
+    print(format_trace(trace))
     return 0
 
 
@@ -512,6 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
     output = client_verb("output", cmd_output, "print a step's whole output")
     output.add_argument("run_id", help="the run")
     output.add_argument("step_id", help="the step's id, as `aios status` lists them")
+    trace = client_verb("trace", cmd_trace, "show a run's decision trace as a timeline")
+    trace.add_argument("run_id", help="the run")
     chat = client_verb("chat", cmd_chat, "talk with AIOS (one message per line; empty line ends)")
     chat.add_argument("--session", help="continue this session (default: a new one)")
     schedule = client_verb(

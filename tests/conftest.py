@@ -29,6 +29,7 @@ from temporalio.worker import Worker
 from activities.knowledge import LocalEmbedder as Embedder
 from aios import db
 from aios import search_attributes as sa
+from aios import telemetry
 from aios.artifacts import data_converter
 from aios.config import Settings
 from api.app import create_app
@@ -114,6 +115,8 @@ async def temporal_env(pool: asyncpg.Pool) -> AsyncIterator[WorkflowEnvironment]
         search_attributes=sa.ALL,
         data_converter=data_converter(pool, threshold_bytes=ARTIFACT_THRESHOLD),
         dev_server_log_level="error",
+        # As in production: the SDK's metrics folded into /metrics.
+        runtime=telemetry.sdk_runtime(),
     )
     yield env
     await env.shutdown()

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
+import prometheus_client
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.chat import ChatActivities
 from activities.knowledge import KnowledgeIndex, TextEmbedder, embedder_for, open_knowledge
@@ -25,7 +27,8 @@ from activities.planning import PlanningActivities
 from activities.rag import RagActivities, ingest_limits
 from activities.tools import add_mcp_tools, build_registry
 from activities.tools.registry import ToolActivities, ToolRegistry, ToolServices
-from aios import db, logs
+from activities.trace import TraceActivities
+from aios import db, logs, telemetry
 from aios.config import Settings
 from aios.skills import SkillCatalog
 from aios.stores import DocumentStore, VectorStore, open_vectors
@@ -121,7 +124,14 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
             rag.load_sql_source,
             memory.memory,
             chat.chat_turn,
+            TraceActivities(resources.pool, resources.settings.trace_retention_days).record_trace,
         ],
+        interceptors=[telemetry.StepMetrics()],
+        # Temporal's tracing interceptor (when tracing is on) runs inside the workflow sandbox:
+        # OpenTelemetry must be the same module there as outside.
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
+        ),
         # A worker killed mid-activity should not block shutdown of the others for long.
         graceful_shutdown_timeout=timedelta(seconds=5),
     )
@@ -131,6 +141,9 @@ async def run_worker(settings: Settings) -> None:
     """`aios worker`: one worker process against an existing Temporal, PostgreSQL and Qdrant."""
     resources = await Resources.open(settings)
     try:
+        telemetry.configure_tracing("aios-worker")
+        if settings.metrics_port is not None:
+            prometheus_client.start_http_server(settings.metrics_port)
         client = await connect(settings, resources.pool)
         worker = build_worker(client, resources)
         log.info(

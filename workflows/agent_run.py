@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -97,6 +97,7 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
     )
 
+from aios.trace import build_trace
 from workflows.dag import DagExecutor, RunFailed, StepFailed, StepSkipped, gather_or_cancel
 
 R = TypeVar("R")
@@ -113,6 +114,10 @@ HEARTBEAT_TIMEOUT_S = 30.0
 # Runs recorded before side effects derived from untrusted content needed approval replay
 # without that wait.
 UNTRUSTED_APPROVAL_PATCH = "untrusted-input-approval"
+# Runs started before it do not set AiosWaitingSince (their histories replay without it).
+WAITING_SINCE_PATCH = "waiting-since-attribute"
+# Runs started before it end without recording a decision trace.
+TRACE_PATCH = "record-decision-trace"
 
 
 @dataclass
@@ -170,6 +175,20 @@ class AgentRunWorkflow:
         self._set_status(RunStatus.RUNNING)
         self._emit(RunEventType.RUN_STARTED, None, {"goal": run.goal})
         self._record_findings(None, run.input_findings)
+        cancelled_in_temporal = False
+        try:
+            return await self._until_finished(run)
+        except asyncio.CancelledError:
+            cancelled_in_temporal = True
+            raise
+        finally:
+            # The decision trace, kept past Temporal's retention. Not after a cancellation
+            # requested in Temporal: the run must stop now (the API still builds its trace from
+            # the run's own log while Temporal keeps it).
+            if not cancelled_in_temporal and workflow.patched(TRACE_PATCH):
+                await self._record_trace()
+
+    async def _until_finished(self, run: AgentRunInput) -> RunState:
         work = asyncio.create_task(self._plan_and_execute(run))
         try:
             await workflow.wait_condition(lambda: work.done() or self._cancel is not None)
@@ -185,12 +204,13 @@ class AgentRunWorkflow:
             self._finish_cancelled(CancelRequest(reason="cancellation requested in Temporal"))
             raise
         except RunFailed as e:
-            self._state.error = e.reason
+            state = self._run_state
+            state.error = e.reason
             self._set_status(e.status)
             self._emit(RunEventType.RUN_FINISHED, None, {"status": e.status, "error": e.reason})
             raise ApplicationError(
                 e.reason,
-                self._state,
+                state,
                 type=FailureType.RUN_TIMED_OUT
                 if e.status == RunStatus.TIMED_OUT
                 else FailureType.RUN_FAILED,
@@ -317,6 +337,23 @@ class AgentRunWorkflow:
         except ActivityError as e:
             _stop_if_over_budget(e)
             raise RunFailed(f"planning failed: {_failure_reason(e)}") from None
+
+    async def _record_trace(self) -> None:
+        trace = build_trace(self._run_state, list(self._events))
+        try:
+            await workflow.execute_activity(
+                Activity.RECORD_TRACE,
+                trace,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(
+                    maximum_attempts=5, maximum_interval=timedelta(seconds=10)
+                ),
+                summary="record the decision trace",
+            )
+        except ActivityError as e:  # the run's outcome stands; only its audit copy is missing
+            workflow.logger.warning(
+                "run %s: decision trace not kept: %s", self._run_state.run_id, _failure_reason(e)
+            )
 
     def _budget(self, run: AgentRunInput) -> Budget | None:
         """What the run may still spend, for the next model call to check against."""
@@ -809,7 +846,14 @@ class AgentRunWorkflow:
         state = self._run_state
         if state.status != status:
             state.status = status
-            workflow.upsert_search_attributes([sa.STATUS.value_set(status.value)])
+            updates: list[SearchAttributeUpdate[Any]] = [sa.STATUS.value_set(status.value)]
+            if workflow.patched(WAITING_SINCE_PATCH):
+                updates.append(
+                    sa.WAITING_SINCE.value_set(workflow.now())
+                    if status == RunStatus.AWAITING_APPROVAL
+                    else sa.WAITING_SINCE.value_unset()
+                )
+            workflow.upsert_search_attributes(updates)
             # One line per status change (the workflow logger is silent during replay).
             workflow.logger.info("run %s: %s", state.run_id, status.value)
         state.updated_at = workflow.now()

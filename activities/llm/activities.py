@@ -28,6 +28,7 @@ from activities.common import classified, parse_args
 from activities.llm.base import DeltaSink, LLMProvider, LLMRequest, LLMResponse, Message
 from activities.llm.router import ModelRouter
 from activities.tools.registry import ToolRegistry
+from aios import telemetry
 from aios.errors import BadModelOutput, BudgetExceeded, ModelRefused, TransientError
 from aios.guardrails import guard_answer
 from aios.models import (
@@ -164,7 +165,27 @@ class ModelCaller:
     ) -> LLMResponse:
         provider, model = self._router.resolve(spec)
         self._check_budget(provider, model, request)
-        response = await provider.complete(request.model_copy(update={"model": model}), on_delta)
+        with telemetry.span(
+            f"chat {model}",
+            **{
+                "gen_ai.operation.name": "chat",
+                "gen_ai.system": provider.name,
+                "gen_ai.request.model": model,
+                "gen_ai.request.max_tokens": request.max_tokens,
+            },
+        ) as current:
+            response = await provider.complete(
+                request.model_copy(update={"model": model}), on_delta
+            )
+            telemetry.record_model_call(
+                current,
+                provider=provider.name,
+                model=response.model or model,
+                input_tokens=response.usage.input_tokens,
+                output_tokens=response.usage.output_tokens,
+                cost_usd=response.usage.cost_usd,
+                finish_reason=response.finish_reason,
+            )
         self.usage += response.usage
         return response
 

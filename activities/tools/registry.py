@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.common import classified, parse_args
+from aios import telemetry
 from aios.config import Settings
 from aios.errors import ConfigurationError, NotFound, TransientError
 from aios.guardrails import scan_untrusted, strings_in
@@ -257,13 +258,20 @@ class ToolActivities:
             pool=self._pool,
             services=self._services,
         )
-        try:
-            async with asyncio.timeout(tool.timeout_s):
-                output = await tool.fn(args, ctx)
-        except TimeoutError:
-            raise TransientError(
-                f"tool {tool.name!r} did not finish within its timeout of {tool.timeout_s:g}s"
-            ) from None
+        outcome = "error"
+        with telemetry.span(f"tool {tool.name}", **{"aios.tool": tool.name}) as current:
+            try:
+                async with asyncio.timeout(tool.timeout_s):
+                    output = await tool.fn(args, ctx)
+                outcome = "ok"
+            except TimeoutError:
+                outcome = "timeout"
+                raise TransientError(
+                    f"tool {tool.name!r} did not finish within its timeout of {tool.timeout_s:g}s"
+                ) from None
+            finally:
+                current.set_attribute("aios.tool.outcome", outcome)
+                telemetry.TOOL_CALLS.labels(tool.name, outcome).inc()
         if isinstance(output, BaseModel):
             output = output.model_dump(mode="json")
         if tool.trusted_output:

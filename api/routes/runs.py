@@ -34,6 +34,7 @@ from ulid import ULID
 
 from activities.planning import check_run_request
 from aios import search_attributes as sa
+from aios import telemetry
 from aios.config import DEFAULT_MAX_GOAL_CHARS, Settings
 from aios.errors import (
     Conflict,
@@ -56,7 +57,9 @@ from aios.models import (
 )
 from aios.plan import Plan
 from aios.stores import RunSnapshotStore
+from aios.stores.traces import TraceStore
 from aios.temporal import AGENT_RUN_ID_PREFIX
+from aios.trace import RunTrace, build_trace
 from aios.vocabulary import PlannerName, RunEventType, RunStatus
 from api.deps import (
     DbDep,
@@ -251,6 +254,7 @@ async def _check_concurrency(
         raise RateLimited(
             f"this key may have {limit} runs running at once; wait for one to finish",
             retry_after=settings.retry_after_s,
+            details={"limit": "concurrent_runs"},
         )
 
 
@@ -351,6 +355,7 @@ async def create_run(
         return await _existing_run(temporal, settings, run_id, fingerprint, links)
     except UNREACHABLE as e:
         raise unavailable(settings, "the run", e) from e
+    telemetry.RUNS_STARTED.labels(principal.tenant).inc()
     return RunCreated(run_id=run_id, status=RunStatus.QUEUED, links=links)
 
 
@@ -467,6 +472,40 @@ async def get_run(
         f'<{links.temporal_ui}>; rel="temporal-ui", <{links.events}>; rel="events"'
     )
     return await current_state(handle, description, settings, RunSnapshotStore(pool))
+
+
+@router.get("/{run_id}/trace", response_model=RunTrace)
+async def run_trace(
+    run_id: str,
+    principal: PrincipalDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    pool: DbDep,
+) -> RunTrace:
+    """The run's decision trace: the plan and each revision with the planner's reason, every
+    step with its attempts, duration, error and output (by reference), model routing and
+    escalations, guardrail decisions with the rule that fired, approvals with who answered and
+    when, usage and cost. Built live for a running run; kept in PostgreSQL once it ends."""
+    handle, description = await owned_run(temporal, settings, run_id, principal.tenant)
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        kept = await TraceStore(pool).get(run_id, principal.tenant)
+        if kept is not None:
+            return kept
+    state = await current_state(handle, description, settings, RunSnapshotStore(pool))
+    try:
+        events: list[RunEvent] = await query_within(
+            settings,
+            handle.query(
+                AgentRunWorkflow.events,
+                EventsQuery(after_seq=0),
+                rpc_timeout=timedelta(seconds=settings.query_timeout_s),
+            ),
+        )
+    except QUERY_FAILED as e:
+        raise TransientError(
+            f"the run's log cannot be read right now ({e})", retry_after=settings.retry_after_s
+        ) from e
+    return build_trace(state, events)
 
 
 async def _refuse_answer_to_ended_run(
