@@ -27,9 +27,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.knowledge import LocalEmbedder as Embedder
-from aios import db
+from aios import db, telemetry
 from aios import search_attributes as sa
-from aios import telemetry
 from aios.artifacts import data_converter
 from aios.config import Settings
 from api.app import create_app
