@@ -9,13 +9,14 @@ need arrive in their input or through an activity.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -115,6 +116,17 @@ class Settings(BaseSettings):
         }
     )
     task_queue: str = "aios-agent"
+    # Workers split by queue (aios/queues.py): model calls and tool calls on their own queues,
+    # each pool scaled on its own backlog. Unset: everything on `task_queue`.
+    llm_task_queue: str | None = None
+    tool_task_queue: str | None = None
+    # The queues this worker process serves (comma-separated); unset: `task_queue` alone.
+    worker_queues: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Per queue a worker serves: activities running at once (bounds memory and provider load).
+    max_concurrent_activities: int = Field(default=100, ge=1)
+    # On SIGTERM, in-flight activities get this long to finish before they are handed back
+    # (Temporal retries them on another worker).
+    worker_shutdown_s: float = Field(default=10.0, ge=0)
     # Where this process's Temporal SDK serves its own metrics (loopback; folded into
     # `/metrics` and the worker's metrics port as `aios_temporal_*`). Port 0: any free port.
     temporal_metrics_address: str = "127.0.0.1:0"
@@ -273,6 +285,13 @@ class Settings(BaseSettings):
         self.model_strong = self.model_strong or strong
         return self
 
+    @field_validator("worker_queues", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [q.strip() for q in value.split(",") if q.strip()]
+        return value
+
     @field_validator("model_fast", "model_strong", "model_fallback")
     @classmethod
     def _provider_model(cls, value: str) -> str:
@@ -288,6 +307,14 @@ class Settings(BaseSettings):
                 f"use one of {known}"
             )
         return value
+
+    def activity_queues(self) -> dict[str, str]:
+        """What a run carries: the queue of each activity group split off (aios/queues.py)."""
+        split = {"llm": self.llm_task_queue, "tools": self.tool_task_queue}
+        return {group: queue for group, queue in split.items() if queue}
+
+    def served_queues(self) -> list[str]:
+        return self.worker_queues or [self.task_queue]
 
     @property
     def resolved_data_dir(self) -> Path:

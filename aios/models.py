@@ -237,6 +237,9 @@ class AgentRunInput(BaseModel):
     max_tokens: int | None = None
     max_steps: int | None = None
     max_replans: int = 1
+    # Task queues of activity groups ("llm", "tools") when workers are split by queue
+    # (aios/queues.py); empty: every activity on the run's own queue.
+    activity_queues: dict[str, str] = Field(default_factory=dict)
 
 
 class StepState(BaseModel):

@@ -182,7 +182,8 @@ async def cmd_runs(args: argparse.Namespace) -> int:
     if not page["runs"]:
         print("no runs")
         return 0
-    # Newest first (Temporal lists by start time); the goal takes what the terminal has left.
+    # Temporal's order: running runs first (newest first), then finished ones (most recently
+    # finished first). The goal takes what the terminal has left.
     id_width = max(len("RUN ID"), *(len(r["run_id"]) for r in page["runs"]))
     goal_width = max(shutil.get_terminal_size((120, 24)).columns - id_width - 40, 20)
     print(f"{'RUN ID':<{id_width}}  {'STATUS':<18} {'STARTED':<17} GOAL")

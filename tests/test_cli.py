@@ -202,23 +202,39 @@ async def test_chat_from_the_terminal(api_url: str) -> None:
     assert first["session_id"] == second["session_id"] and second["turn"] == 2
 
 
-async def test_runs_lists_newest_first_under_a_header_and_goals_come_from_files(
+async def test_runs_lists_under_a_header_with_paging_and_goals_come_from_files(
     api_url: str, tmp_path: Any
 ) -> None:
+    """Listed as Temporal orders them: running runs first (newest first), then finished ones
+    (most recently finished first). A tenant of its own: no other test's runs in the page."""
+    import httpx
+
+    async with httpx.AsyncClient(
+        base_url=api_url, headers={"Authorization": "Bearer test-key"}
+    ) as http:
+        created = await http.post(
+            "/v1/keys", json={"tenant": "cli-paging", "user_id": "pat", "roles": ["user"]}
+        )
+    key = created.json()["key"]
     brief = tmp_path / "brief.txt"
     brief.write_text("Compare the three pump vendors " + "in detail " * 30)
-    code, out, err = await aios(api_url, "run", "--file", str(brief))
+    code, out, err = await aios(api_url, "run", "--file", str(brief), key=key)
     assert code == 0, err
     file_run = out.split()[1]
-    code, out, err = await aios(api_url, "run", "-", stdin=b"A goal read from stdin")
+    code, out, err = await aios(api_url, "run", "-", stdin=b"A goal read from stdin", key=key)
     assert code == 0, err
     stdin_run = out.split()[1]
-    code, out, err = await aios(api_url, "runs", "--limit", "2")
+    code, out, err = await aios(api_url, "runs", "--limit", "1", key=key)
     assert code == 0, err
-    header, first, second, *rest = out.splitlines()
+    header, first, more = out.splitlines()
     assert header.split() == ["RUN", "ID", "STATUS", "STARTED", "GOAL"]
-    assert first.startswith(stdin_run) and second.startswith(file_run), "newest first"
-    assert second.endswith("…"), "long goals end in an ellipsis"
-    assert rest and rest[-1].startswith("(more: aios runs --page-token ")
-    code, out, err = await aios(api_url, "runs", "--limit", "2", "--page-token", rest[-1][30:-1])
-    assert code == 0 and file_run not in out and stdin_run not in out
+    assert more.startswith("(more: aios runs --page-token ")
+    code, out, err = await aios(
+        api_url, "runs", "--limit", "1", "--page-token", more[30:-1], key=key
+    )
+    assert code == 0, err
+    second = out.splitlines()[1]
+    listed = {first.split()[0], second.split()[0]}
+    assert listed == {file_run, stdin_run}, "two pages, each run once"
+    long_line = first if first.startswith(file_run) else second
+    assert long_line.endswith("…"), "long goals end in an ellipsis"

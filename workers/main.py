@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import prometheus_client
@@ -30,9 +32,11 @@ from activities.tools.registry import ToolActivities, ToolRegistry, ToolServices
 from activities.trace import TraceActivities
 from aios import db, logs, telemetry
 from aios.config import Settings
+from aios.queues import GROUP_OF
 from aios.skills import SkillCatalog
 from aios.stores import DocumentStore, VectorStore, open_vectors
 from aios.temporal import connect
+from aios.vocabulary import Activity
 from workflows.agent_run import AgentRunWorkflow, SkillWorkflow
 from workflows.chat import ChatSessionWorkflow
 from workflows.ingest import IngestWorkflow
@@ -92,48 +96,62 @@ class Resources:
 
 
 def build_worker(client: Client, resources: Resources, *, task_queue: str | None = None) -> Worker:
+    """A worker for one task queue. The agent queue (`AIOS_TASK_QUEUE`) gets the workflows and
+    every activity not split off; the LLM queue gets the model activities only, the tools queue
+    the tool, retrieval and memory activities only (aios/queues.py)."""
+    settings = resources.settings
+    queue = task_queue or settings.task_queue
     tools = ToolActivities(
         resources.registry,
         resources.pool,
-        ToolServices(
-            knowledge=resources.index, memory=resources.memory, settings=resources.settings
-        ),
+        ToolServices(knowledge=resources.index, memory=resources.memory, settings=settings),
     )
     memory = MemoryActivities(resources.memory, resources.router)
-    rag = RagActivities(
-        resources.index, DocumentStore(resources.pool), ingest_limits(resources.settings)
-    )
+    rag = RagActivities(resources.index, DocumentStore(resources.pool), ingest_limits(settings))
     llm = LlmActivities(
         resources.router,
         resources.registry,
         resources.pool,
-        redact_pii=resources.settings.guardrails_pii == "redact",
+        redact_pii=settings.guardrails_pii == "redact",
     )
     chat = ChatActivities(llm, resources.index, resources.memory)
+    activities: dict[str, Callable[..., Any]] = {
+        Activity.PLAN_RUN: PlanningActivities(resources.registry, llm, resources.skills).plan_run,
+        Activity.INVOKE_TOOL: tools.invoke_tool,
+        Activity.LLM_COMPLETE: llm.complete,
+        Activity.AGENT_TURN: llm.agent_turn,
+        Activity.RETRIEVE: rag.retrieve,
+        Activity.INGEST_BATCH: rag.ingest_batch,
+        Activity.LOAD_SQL_SOURCE: rag.load_sql_source,
+        Activity.MEMORY: memory.memory,
+        Activity.CHAT_TURN: chat.chat_turn,
+        Activity.RECORD_TRACE: TraceActivities(
+            resources.pool, settings.trace_retention_days
+        ).record_trace,
+    }
+    split_off = settings.activity_queues()
+    group = next((g for g, q in split_off.items() if q == queue), None)
+    if group is None:  # the agent queue: workflows, and what no other queue takes
+        served = [fn for name, fn in activities.items() if GROUP_OF.get(name) not in split_off]
+        workflows = WORKFLOWS
+    else:
+        served = [fn for name, fn in activities.items() if GROUP_OF.get(name) == group]
+        workflows = []
     return Worker(
         client,
-        task_queue=task_queue or resources.settings.task_queue,
-        workflows=WORKFLOWS,
-        activities=[
-            PlanningActivities(resources.registry, llm, resources.skills).plan_run,
-            tools.invoke_tool,
-            llm.complete,
-            llm.agent_turn,
-            rag.retrieve,
-            rag.ingest_batch,
-            rag.load_sql_source,
-            memory.memory,
-            chat.chat_turn,
-            TraceActivities(resources.pool, resources.settings.trace_retention_days).record_trace,
-        ],
+        task_queue=queue,
+        workflows=workflows,
+        activities=served,
+        max_concurrent_activities=settings.max_concurrent_activities,
         interceptors=[telemetry.StepMetrics()],
         # Temporal's tracing interceptor (when tracing is on) runs inside the workflow sandbox:
         # OpenTelemetry must be the same module there as outside.
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
         ),
-        # A worker killed mid-activity should not block shutdown of the others for long.
-        graceful_shutdown_timeout=timedelta(seconds=5),
+        # In-flight activities get this long to finish on shutdown; then Temporal hands them to
+        # another worker (after their heartbeat timeout).
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_s),
     )
 
 
@@ -145,11 +163,13 @@ async def run_worker(settings: Settings) -> None:
         if settings.metrics_port is not None:
             prometheus_client.start_http_server(settings.metrics_port)
         client = await connect(settings, resources.pool)
-        worker = build_worker(client, resources)
+        workers = [build_worker(client, resources, task_queue=q) for q in settings.served_queues()]
         log.info(
-            "worker polling task queue %s on %s", settings.task_queue, settings.temporal_target
+            "worker polling task queue(s) %s on %s",
+            ", ".join(settings.served_queues()),
+            settings.temporal_target,
         )
-        await worker.run()
+        await asyncio.gather(*(worker.run() for worker in workers))
     finally:
         await resources.aclose()
 

@@ -97,6 +97,7 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
     )
 
+from aios.queues import queue_for
 from aios.trace import build_trace
 from workflows.dag import DagExecutor, RunFailed, StepFailed, StepSkipped, gather_or_cancel
 
@@ -329,6 +330,7 @@ class AgentRunWorkflow:
                     completed=completed or [],
                 ),
                 result_type=PlanningResult,
+                task_queue=queue_for(Activity.PLAN_RUN, run.activity_queues),
                 start_to_close_timeout=PLANNING_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_attempts=3),
                 summary="revise the plan" if failed_step else "plan the run",
@@ -408,7 +410,13 @@ class AgentRunWorkflow:
         step_input.max_attempts = retry.max_attempts
         try:
             result = await _step_activity(
-                activity_name, step_input, StepResult, step, retry, summary=title
+                activity_name,
+                step_input,
+                StepResult,
+                step,
+                retry,
+                summary=title,
+                queues=run.activity_queues,
             )
         except ActivityError as e:
             _stop_if_over_budget(e)
@@ -440,6 +448,7 @@ class AgentRunWorkflow:
                     inputs=skill.inputs,
                     planner=PlannerName.RULE,
                     budget_usd=run.budget_usd,
+                    activity_queues=run.activity_queues,
                 ),
                 id=child_id,
                 static_summary=f"skill {skill.name} for {step.id}",
@@ -535,6 +544,7 @@ class AgentRunWorkflow:
                     step,
                     step.retry or LLM_TURN_RETRY,
                     summary=f"{step.title}: turn {turn}",
+                    queues=run.activity_queues,
                 )
             except ActivityError as e:
                 _stop_if_over_budget(e)
@@ -650,6 +660,7 @@ class AgentRunWorkflow:
                 step,
                 retry,
                 summary=f"{step.title}: {call.name} (turn {turn})",
+                queues=run.activity_queues,
             )
         except ActivityError as e:
             entry.status, entry.error = "failed", _failure_reason(e)
@@ -956,6 +967,7 @@ async def _step_activity(
     retry: RetrySpec,
     *,
     summary: str,
+    queues: dict[str, str],
 ) -> R:
     """An activity on behalf of a step, under the step's timeout, heartbeat and retry policy. A
     crashed worker is noticed within the step's heartbeat timeout and the call goes elsewhere."""
@@ -963,6 +975,7 @@ async def _step_activity(
         activity,
         arg,
         result_type=result_type,
+        task_queue=queue_for(activity, queues),
         start_to_close_timeout=timedelta(seconds=step.timeout_s),
         heartbeat_timeout=timedelta(
             seconds=min(step.heartbeat_timeout_s or HEARTBEAT_TIMEOUT_S, step.timeout_s)

@@ -331,6 +331,7 @@ async def create_run(
         max_tokens=body.max_tokens,
         max_steps=body.max_steps,
         max_replans=body.max_replans,
+        activity_queues=settings.activity_queues(),
     )
     links = _links(request, settings, run_id)
     response.headers["Location"] = links.self

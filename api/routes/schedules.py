@@ -174,6 +174,7 @@ async def create_schedule(
         roles=sorted(principal.roles),
         skill=body.skill,
         inputs=body.inputs,
+        activity_queues=settings.activity_queues(),
     )
     action = ScheduleActionStartWorkflow(
         AgentRunWorkflow.run,

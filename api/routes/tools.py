@@ -122,6 +122,7 @@ async def invoke_tool(
                 user_id=principal.user_id,
                 roles=sorted(principal.roles),
                 plan=plan,
+                activity_queues=settings.activity_queues(),
             ),
             id=run_id,
             task_queue=settings.task_queue,

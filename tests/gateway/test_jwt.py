@@ -23,7 +23,13 @@ def _key_set(tmp_path: Path) -> tuple[ec.EllipticCurvePrivateKey, Path]:
 
 
 def _token(private: Any, **claims: Any) -> str:
-    body = {"sub": "ada", "tenant": "acme", "roles": ["user"], "exp": time.time() + 300, **claims}
+    body = {
+        "sub": "ada",
+        "tenant": "jwt-acme",
+        "roles": ["user"],
+        "exp": time.time() + 300,
+        **claims,
+    }
     body.setdefault("iss", "https://idp.example")
     body.setdefault("aud", "aios")
     return jwt.encode(body, private, algorithm="ES256", headers={"kid": "idp-1"})
@@ -47,7 +53,7 @@ async def test_a_valid_jwt_acts_as_its_tenant_and_user(stack: Stack, tmp_path: P
         run_id = started.json()["run_id"]
         mine = await api.get(f"/v1/runs/{run_id}", headers=_bearer(_token(private)))
         assert mine.status_code == 200 and mine.json()["user_id"] == "ada"
-        other_tenant = _token(private, tenant="globex", sub="hank")
+        other_tenant = _token(private, tenant="jwt-globex", sub="hank")
         assert (
             await api.get(f"/v1/runs/{run_id}", headers=_bearer(other_tenant))
         ).status_code == 404
@@ -60,7 +66,10 @@ async def test_a_valid_jwt_acts_as_its_tenant_and_user(stack: Stack, tmp_path: P
             (_token(private, iss="https://evil.example"), "issuer"),
             (_token(private, tenant=None), "tenant"),
             (_token(ec.generate_private_key(ec.SECP256R1())), "Signature"),
-            (jwt.encode({"sub": "x", "tenant": "acme", "exp": time.time() + 60}, "s" * 32), "alg"),
+            (
+                jwt.encode({"sub": "x", "tenant": "jwt-acme", "exp": time.time() + 60}, "s" * 32),
+                "alg",
+            ),
         ]:
             refused = await api.get("/v1/runs", headers=_bearer(bad))
             assert refused.status_code == 401, (reason, refused.text)

@@ -1,0 +1,70 @@
+"""Workers split by task queue: model calls on the LLM queue, tools on the tools queue, workflows
+on the agent queue; a worker serves only the queue it was started for."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from aios.models import AgentRunInput
+from aios.plan import Plan
+from tests.conftest import Stack
+from tests.support.fake_openai import FakeOpenAI, ScriptedReply
+from workers.main import build_worker
+from workflows.agent_run import AgentRunWorkflow
+
+PLAN = {
+    "steps": [
+        {"id": "ask", "kind": "llm", "args": {"instruction": "Say hi"}},
+        {"id": "echo", "kind": "tool", "tool": "echo", "args": {"value": 7}, "depends_on": ["ask"]},
+    ]
+}
+
+
+async def test_each_activity_runs_on_its_own_queue(stack: Stack, fake_openai: FakeOpenAI) -> None:
+    tag = uuid.uuid4().hex[:8]
+    queues = {"agent": f"agent-{tag}", "llm": f"llm-{tag}", "tools": f"tools-{tag}"}
+    settings = stack.settings.model_copy(
+        update={
+            "task_queue": queues["agent"],
+            "llm_task_queue": queues["llm"],
+            "tool_task_queue": queues["tools"],
+        }
+    )
+    resources = stack.resources
+    original = resources.settings
+    resources.settings = settings
+    try:
+        agent = build_worker(stack.client, resources, task_queue=queues["agent"])
+        llm = build_worker(stack.client, resources, task_queue=queues["llm"])
+        tools = build_worker(stack.client, resources, task_queue=queues["tools"])
+    finally:
+        resources.settings = original
+    fake_openai.queue(ScriptedReply(content="Hi."))
+    async with agent, llm:
+        handle = await stack.client.start_workflow(
+            AgentRunWorkflow.run,
+            AgentRunInput(
+                goal="split",
+                plan=Plan.model_validate(PLAN),
+                activity_queues=settings.activity_queues(),
+            ),
+            id=f"run-split-{tag}",
+            task_queue=queues["agent"],
+        )
+        # The model step runs (LLM queue served); the tool step waits: the agent worker does not
+        # take the tools queue's work, and nobody serves that queue yet.
+        for _ in range(100):
+            state = await handle.query(AgentRunWorkflow.state)
+            steps = {s.id: s.status for s in state.plan}
+            if steps.get("ask") == "completed":
+                break
+            await asyncio.sleep(0.1)
+        assert steps == {"ask": "completed", "echo": "running"}, steps
+        await asyncio.sleep(1.0)
+        state = await handle.query(AgentRunWorkflow.state)
+        assert {s.id: s.status for s in state.plan}["echo"] == "running"
+        async with tools:
+            result = await asyncio.wait_for(handle.result(), 30)
+    assert result.status == "completed" and result.result is not None
+    assert result.result.answer == "7"
