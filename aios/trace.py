@@ -66,103 +66,85 @@ def _ms(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds() * 1000, 1)
 
 
-def _entry(event: RunEvent) -> TraceEntry | None:
+def _describe(event: RunEvent) -> tuple[str, str, dict[str, Any]] | None:
+    """(kind, summary, data) of an event worth a line in the trace; None for the rest (usage,
+    deltas and agent turns show in the steps and totals instead)."""
     data = event.data
     match event.type:
         case RunEventType.PLAN_READY:
-            return TraceEntry(
-                seq=event.seq,
-                at=event.at,
-                kind="plan",
-                summary=f"planned by {data.get('planner')}: {' -> '.join(data.get('steps', []))}",
-                data=data,
-            )
+            steps = " -> ".join(data.get("steps", []))
+            return "plan", f"planned by {data.get('planner')}: {steps}", data
         case RunEventType.PLAN_REVISED:
-            return TraceEntry(
-                seq=event.seq,
-                at=event.at,
-                kind="revision",
-                step_id=event.step_id,
-                summary=f"revised by {data.get('planner')} after {event.step_id} failed "
-                f"({data.get('reason')}): added {', '.join(data.get('steps', [])) or 'nothing'}",
-                data=data,
+            added = ", ".join(data.get("steps", [])) or "nothing"
+            return (
+                "revision",
+                f"revised by {data.get('planner')} after {event.step_id} failed "
+                f"({data.get('reason')}): added {added}",
+                data,
             )
         case RunEventType.STEP_STARTED:
-            summary = f"started: {data.get('title') or event.step_id}"
+            return "step", f"started: {data.get('title') or event.step_id}", data
         case RunEventType.STEP_FINISHED:
-            summary = f"completed after {data.get('attempts', 1)} attempt(s)"
+            return "step", f"completed after {data.get('attempts', 1)} attempt(s)", data
         case RunEventType.STEP_FAILED:
-            summary = f"failed: {data.get('error')}"
+            return "step", f"failed: {data.get('error')}", data
         case RunEventType.STEP_SKIPPED:
-            summary = f"skipped: {data.get('reason')}"
+            return "step", f"skipped: {data.get('reason')}", data
         case RunEventType.APPROVAL_REQUESTED:
-            return TraceEntry(
-                seq=event.seq,
-                at=event.at,
-                kind="approval",
-                step_id=event.step_id,
-                summary=f"approval {data.get('approval_id')} requested: {data.get('reason')}",
-                data={k: data.get(k) for k in ("approval_id", "reason", "args_hash", "expires_at")},
+            kept = {k: data.get(k) for k in ("approval_id", "reason", "args_hash", "expires_at")}
+            return (
+                "approval",
+                f"approval {data.get('approval_id')} requested: {data.get('reason')}",
+                kept,
             )
         case RunEventType.APPROVAL_ANSWERED:
             who = data.get("reviewer") or "someone"
             comment = f" ({data['comment']})" if data.get("comment") else ""
-            return TraceEntry(
-                seq=event.seq,
-                at=event.at,
-                kind="approval",
-                step_id=event.step_id,
-                summary=f"approval {data.get('approval_id')}: {data.get('decision')} by {who}"
-                + comment,
-                data=data,
-            )
+            answer = f"approval {data.get('approval_id')}: {data.get('decision')} by {who}"
+            return "approval", answer + comment, data
         case RunEventType.APPROVAL_EXPIRED:
-            return TraceEntry(
-                seq=event.seq,
-                at=event.at,
-                kind="approval",
-                step_id=event.step_id,
-                summary=f"approval {data.get('approval_id')} expired unanswered",
-                data=data,
-            )
+            return "approval", f"approval {data.get('approval_id')} expired unanswered", data
         case RunEventType.GUARDRAIL:
-            return TraceEntry(
-                seq=event.seq,
-                at=event.at,
-                kind="guardrail",
-                step_id=event.step_id,
-                summary=f"{data.get('rule')} ({data.get('kind')}) {data.get('decision')} "
+            return (
+                "guardrail",
+                f"{data.get('rule')} ({data.get('kind')}) {data.get('decision')} "
                 f"in {data.get('source') or 'the run'}",
-                data=data,
+                data,
             )
         case RunEventType.MODEL_ROUTED:
-            return TraceEntry(
-                seq=event.seq,
-                at=event.at,
-                kind="routing",
-                step_id=event.step_id,
-                summary=f"{data.get('kind')}: {data.get('from_model')} -> {data.get('to_model')} "
+            return (
+                "routing",
+                f"{data.get('kind')}: {data.get('from_model')} -> {data.get('to_model')} "
                 f"({data.get('reason')})",
-                data=data,
+                data,
             )
         case RunEventType.RUN_FINISHED:
             reason = data.get("error") or data.get("reason")
-            return TraceEntry(
-                seq=event.seq,
-                at=event.at,
-                kind="run",
-                summary=f"run {data.get('status')}" + (f": {reason}" if reason else ""),
-                data=data,
+            return "run", f"run {data.get('status')}" + (f": {reason}" if reason else ""), data
+    return None
+
+
+def _entries(events: list[RunEvent]) -> list[TraceEntry]:
+    entries = []
+    for event in events:
+        described = _describe(event)
+        if described is not None:
+            kind, summary, data = described
+            entries.append(
+                TraceEntry(
+                    seq=event.seq,
+                    at=event.at,
+                    kind=kind,
+                    step_id=event.step_id,
+                    summary=summary,
+                    data=data,
+                )
             )
-        case _:
-            return None  # usage, deltas, agent turns: in the steps and totals instead
-    return TraceEntry(
-        seq=event.seq, at=event.at, kind="step", step_id=event.step_id, summary=summary, data=data
-    )
+    return entries
 
 
 def build_trace(state: RunState, events: list[RunEvent]) -> RunTrace:
-    entries = [entry for event in events if (entry := _entry(event)) is not None]
+    entries = _entries(events)
     steps = [
         TraceStep(
             id=s.id,

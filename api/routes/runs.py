@@ -494,19 +494,25 @@ async def run_trace(
             return kept
     state = await current_state(handle, description, settings, RunSnapshotStore(pool))
     try:
-        events: list[RunEvent] = await query_within(
-            settings,
-            handle.query(
-                AgentRunWorkflow.events,
-                EventsQuery(after_seq=0),
-                rpc_timeout=timedelta(seconds=settings.query_timeout_s),
-            ),
-        )
+        events = await _whole_log(handle, settings)
     except QUERY_FAILED as e:
         raise TransientError(
             f"the run's log cannot be read right now ({e})", retry_after=settings.retry_after_s
         ) from e
     return build_trace(state, events)
+
+
+async def _whole_log(handle: WorkflowHandle[Any, Any], settings: Settings) -> list[RunEvent]:
+    """Every event the run keeps (a closed run answers queries too, until retention)."""
+    events: list[RunEvent] = await query_within(
+        settings,
+        handle.query(
+            AgentRunWorkflow.events,
+            EventsQuery(after_seq=0),
+            rpc_timeout=timedelta(seconds=settings.query_timeout_s),
+        ),
+    )
+    return events
 
 
 async def _refuse_answer_to_ended_run(
@@ -515,14 +521,7 @@ async def _refuse_answer_to_ended_run(
     """409 for an answer to a run that has ended, saying who answered it when someone did
     (approving twice is the usual way here)."""
     try:
-        events: list[RunEvent] = await query_within(
-            settings,
-            handle.query(
-                AgentRunWorkflow.events,
-                EventsQuery(after_seq=0),
-                rpc_timeout=timedelta(seconds=settings.query_timeout_s),
-            ),
-        )
+        events = await _whole_log(handle, settings)
     except QUERY_FAILED:
         events = []
     for event in events:
