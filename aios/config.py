@@ -82,6 +82,8 @@ class LlmConfig(BaseModel):
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
     prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    # Model calls in flight at once per provider, per worker process (unset: no limit).
+    concurrency: dict[str, int] = Field(default_factory=dict)
 
 
 # The small model shipped for offline use (SmolLM2-135M): good at following a format, not at
@@ -122,6 +124,10 @@ class Settings(BaseSettings):
     tool_task_queue: str | None = None
     # The queues this worker process serves (comma-separated); unset: `task_queue` alone.
     worker_queues: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Model calls in flight at once per provider in one worker process, e.g.
+    # AIOS_LLM_CONCURRENCY='{"openai": 16, "anthropic": 8}': stays under a provider's rate limit
+    # however many activity slots the LLM queue has. Unset provider: no limit.
+    llm_concurrency: dict[str, int] = Field(default_factory=dict)
     # Per queue a worker serves: activities running at once (bounds memory and provider load).
     max_concurrent_activities: int = Field(default=100, ge=1)
     # On SIGTERM, in-flight activities get this long to finish before they are handed back
@@ -354,6 +360,7 @@ class Settings(BaseSettings):
             anthropic_base_url=self.anthropic_base_url,
             model_fallback=self.model_fallback,
             prices=self.model_prices,
+            concurrency=self.llm_concurrency,
         )
 
     def require_database_url(self) -> str:

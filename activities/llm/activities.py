@@ -174,9 +174,10 @@ class ModelCaller:
                 "gen_ai.request.max_tokens": request.max_tokens,
             },
         ) as current:
-            response = await provider.complete(
-                request.model_copy(update={"model": model}), on_delta
-            )
+            async with self._router.slot(provider.name):
+                response = await provider.complete(
+                    request.model_copy(update={"model": model}), on_delta
+                )
             telemetry.record_model_call(
                 current,
                 provider=provider.name,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from typing import Any
+
 from activities.llm.anthropic_messages import AnthropicProvider
 from activities.llm.base import LLMProvider
 from activities.llm.openai_compat import OpenAICompatProvider
@@ -19,6 +23,11 @@ class ModelRouter:
         self._config = config
         self._providers: dict[str, LLMProvider] = {}
         self.prices = PriceTable(config.prices)
+        self._slots = {name: asyncio.Semaphore(n) for name, n in config.concurrency.items()}
+
+    def slot(self, provider_name: str) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Held while a call to the provider is in flight (AIOS_LLM_CONCURRENCY)."""
+        return self._slots.get(provider_name) or contextlib.nullcontext()
 
     def spec(self, tier_or_spec: str) -> str:
         """`fast`, `strong` or an explicit `provider:model` -> `provider:model`."""
