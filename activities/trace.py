@@ -25,11 +25,10 @@ class TraceActivities:
     @activity.defn(name=Activity.RECORD_TRACE)
     @classified
     async def record_trace(self, trace: RunTrace) -> None:
-        """Save the trace, count the run as finished (once: on the first attempt that saves),
-        and apply the retention policy to older traces."""
+        """Save the trace, apply the retention policy to older traces, and count the run as
+        finished: last, so a retried attempt (the save and delete are idempotent) counts once."""
         await self._store.save(trace)
-        if activity.info().attempt == 1:
-            telemetry.RUNS_FINISHED.labels(trace.status).inc()
         removed = await self._store.delete_before(datetime.now(UTC) - self._retention)
         if removed:
             log.info("removed %d decision traces older than %s", removed, self._retention)
+        telemetry.RUNS_FINISHED.labels(trace.status).inc()

@@ -112,15 +112,18 @@ def record_model_call(
     *,
     provider: str,
     model: str,
+    response_model: str,
     input_tokens: int,
     output_tokens: int,
     cost_usd: float,
     finish_reason: str | None,
 ) -> None:
-    """GenAI semantic-convention attributes on the call's span, and the token and cost series."""
+    """GenAI semantic-convention attributes on the call's span, and the token and cost series
+    (labelled by the model asked for: servers name the model they answer with freely, llama.cpp
+    by a slot number)."""
     current.set_attribute("gen_ai.usage.input_tokens", input_tokens)
     current.set_attribute("gen_ai.usage.output_tokens", output_tokens)
-    current.set_attribute("gen_ai.response.model", model)
+    current.set_attribute("gen_ai.response.model", response_model or model)
     if finish_reason:
         current.set_attribute("gen_ai.response.finish_reasons", [finish_reason])
     tenant = current_tenant.get() or "unknown"

@@ -181,7 +181,8 @@ class ModelCaller:
             telemetry.record_model_call(
                 current,
                 provider=provider.name,
-                model=response.model or model,
+                model=model,
+                response_model=response.model,
                 input_tokens=response.usage.input_tokens,
                 output_tokens=response.usage.output_tokens,
                 cost_usd=response.usage.cost_usd,
