@@ -26,10 +26,9 @@ import httpx
 
 from aios.errors import AiosError, ConfigurationError, UserError
 from aios.models import RunState
-from aios.vocabulary import INGESTIBLE_SUFFIXES, RunEventType, RunStatus
+from aios.vocabulary import INGESTIBLE_SUFFIXES, TERMINAL_STATUSES, RunEventType, RunStatus
 
 T = TypeVar("T")
-ENDED = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT})
 
 
 class ApiError(AiosError):
@@ -106,7 +105,7 @@ class ApiClient:
 
         def done(state: RunState) -> bool:
             waiting = until_approval and state.status == RunStatus.AWAITING_APPROVAL
-            return state.status in ENDED or waiting
+            return state.status in TERMINAL_STATUSES or waiting
 
         async def watch() -> RunState:
             while True:

@@ -16,9 +16,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from aios.client import ApiClient, ApiError
 from aios.errors import AiosError
+from aios.vocabulary import TERMINAL_STATUSES
 
 ClientFactory = Callable[[], ApiClient]
-TERMINAL = {"completed", "failed", "cancelled", "timed_out"}
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def build_mcp_server(client: ClientFactory) -> MCPServer:
         async with _api(client) as api:
             while True:
                 run = await api.get_run(run_id)
-                waiting = run["status"] in TERMINAL or run.get("pending_approvals")
+                waiting = run["status"] in TERMINAL_STATUSES or run.get("pending_approvals")
                 if waiting or asyncio.get_running_loop().time() >= deadline:
                     return _summary(run)
                 await asyncio.sleep(0.5)

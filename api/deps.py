@@ -118,29 +118,19 @@ async def authenticate(app_state: Any, token: str | None) -> Principal:
     keys = ApiKeyStore(app_state.pool)
     if looks_like_jwt(token):
         tenant, user_id, roles, caller_id = verify_jwt(token, settings)
-        principal = Principal(
-            tenant=tenant,
-            user_id=user_id,
-            roles=roles,
-            key_id=caller_id,
-            max_concurrent_runs=settings.max_concurrent_runs,
+        limit, max_runs = settings.rate_limit_per_minute, settings.max_concurrent_runs
+    else:
+        record = await keys.verify(token)
+        if record is None:
+            raise Unauthorized("the API key is not valid (unknown or revoked)")
+        tenant, user_id, roles, caller_id = (
+            record.tenant,
+            record.user_id,
+            frozenset(record.roles),
+            record.id,
         )
-        await _count_request(keys, caller_id, settings.rate_limit_per_minute)
-        return principal
-    record = await keys.verify(token)
-    if record is None:
-        raise Unauthorized("the API key is not valid (unknown or revoked)")
-    await _count_request(keys, record.id, record.rate_per_minute or settings.rate_limit_per_minute)
-    return Principal(
-        tenant=record.tenant,
-        user_id=record.user_id,
-        roles=frozenset(record.roles),
-        key_id=record.id,
-        max_concurrent_runs=record.max_concurrent_runs or settings.max_concurrent_runs,
-    )
-
-
-async def _count_request(keys: ApiKeyStore, caller_id: str, limit: int) -> None:
+        limit = record.rate_per_minute or settings.rate_limit_per_minute
+        max_runs = record.max_concurrent_runs or settings.max_concurrent_runs
     now = datetime.now(UTC)
     if await keys.count_request(caller_id, now.replace(second=0, microsecond=0)) > limit:
         wait = 60 - now.second
@@ -149,6 +139,13 @@ async def _count_request(keys: ApiKeyStore, caller_id: str, limit: int) -> None:
             retry_after=wait,
             details={"limit": "requests_per_minute"},
         )
+    return Principal(
+        tenant=tenant,
+        user_id=user_id,
+        roles=roles,
+        key_id=caller_id,
+        max_concurrent_runs=max_runs,
+    )
 
 
 async def _principal(

@@ -78,7 +78,7 @@ class RequestSizeLimit:
 
 
 REQUEST_ID_HEADER = b"x-request-id"
-_REQUEST_ID_OK = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestLog:
@@ -97,8 +97,10 @@ class RequestLog:
             return
         started = time.perf_counter()
         status = 500
-        offered = dict(scope.get("headers") or []).get(REQUEST_ID_HEADER, b"")
-        request_id = offered.decode() if _REQUEST_ID_OK.match(offered) else str(ULID())
+        # Header names arrive lower-cased; latin-1 is how HTTP headers decode losslessly.
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers") or []}
+        offered = headers.get(REQUEST_ID_HEADER.decode(), "")
+        request_id = offered if _REQUEST_ID_OK.match(offered) else str(ULID())
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def remember_status(message: Message) -> None:
@@ -111,10 +113,9 @@ class RequestLog:
 
         # The request's span, continuing the caller's trace (W3C traceparent) when it sent one;
         # Temporal's interceptor links the workflow and activity spans under it.
-        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers") or []}
         with telemetry.TRACER.start_as_current_span(
             f"{scope['method']} {scope['path']}",
-            context=propagate.extract(carrier),
+            context=propagate.extract(headers),
             kind=SpanKind.SERVER,
         ) as request_span:
             try:
@@ -126,10 +127,12 @@ class RequestLog:
                 request_span.set_attribute("http.request.method", scope["method"])
                 request_span.set_attribute("http.route", route_path or scope["path"])
                 request_span.set_attribute("http.response.status_code", status)
-                self._log(scope, status, started, request_id)
+                self._log(scope, route_path, status, started, request_id)
 
     @staticmethod
-    def _log(scope: Scope, status: int, started: float, request_id: str) -> None:
+    def _log(
+        scope: Scope, route_path: str | None, status: int, started: float, request_id: str
+    ) -> None:
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         log.info(
             "%s %s -> %d in %.1f ms",
@@ -140,7 +143,7 @@ class RequestLog:
             extra={
                 "request_id": request_id,
                 "method": scope["method"],
-                "route": getattr(scope.get("route"), "path", None),
+                "route": route_path,
                 "path": scope["path"],
                 "status": status,
                 "latency_ms": latency_ms,

@@ -23,6 +23,12 @@ from workflows.agent_run import AgentRunWorkflow
 EVENT_POLL_S = 0.5
 
 
+def format_sse(kind: str, data: Any, event_id: int | None = None) -> str:
+    """One server-sent event: `id` (for resuming with Last-Event-ID), `event`, JSON `data`."""
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
 async def event_stream(
     handle: WorkflowHandle[Any, Any], settings: Settings, after: int, deltas: DeltaHub
 ) -> AsyncIterator[str]:
@@ -44,8 +50,7 @@ async def _run_stream(
     def sse(kind: str, data: Any, event_id: int | None = None) -> str:
         nonlocal last_write
         last_write = time.monotonic()
-        head = f"id: {event_id}\n" if event_id is not None else ""
-        return f"{head}event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
+        return format_sse(kind, data, event_id)
 
     yield ": connected\n\n"
     while True:

@@ -32,6 +32,7 @@ from aios.client import (
 )
 from aios.config import Settings
 from aios.errors import AiosError
+from aios.text import one_line
 from cli import knowledge
 from cli.runtime import read_runtime
 
@@ -160,12 +161,6 @@ async def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _clip(text: str, width: int) -> str:
-    """One line of at most `width` characters, with an ellipsis when cut."""
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
-
-
 async def cmd_runs(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {"page_size": args.limit}
     if args.status:
@@ -189,7 +184,7 @@ async def cmd_runs(args: argparse.Namespace) -> int:
     print(f"{'RUN ID':<{id_width}}  {'STATUS':<18} {'STARTED':<17} GOAL")
     for run in page["runs"]:
         started = (run.get("created_at") or "")[:16].replace("T", " ")
-        goal = _clip(run["goal"], goal_width)
+        goal = one_line(run["goal"], goal_width)
         print(f"{run['run_id']:<{id_width}}  {run['status']:<18} {started:<17} {goal}")
     if page.get("next_page_token"):
         print(f"(more: aios runs --page-token {page['next_page_token']})")

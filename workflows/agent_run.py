@@ -98,6 +98,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from aios.queues import queue_for
+from aios.text import one_line
 from aios.trace import build_trace
 from workflows.dag import DagExecutor, RunFailed, StepFailed, StepSkipped, gather_or_cancel
 
@@ -993,9 +994,7 @@ async def _step_activity(
 
 def _readable(value: Any, limit: int = 160) -> str:
     """An argument for a person: text as it is (one line, cut), anything else as compact JSON."""
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(value if isinstance(value, str) else json.dumps(value, default=str), limit)
 
 
 def _stop_if_over_budget(error: ActivityError) -> None:

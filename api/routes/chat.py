@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from aios.errors import AiosError, ValidationFailed
 from aios.models import ChatReply, ChatSessionInput, ChatTurn
 from aios.stores.deltas import DeltaHub
 from api.deps import DeltasDep, PrincipalDep, SettingsDep, TemporalDep
+from api.run_events import format_sse
 from api.temporal_reads import SAFE_VALUE, UNREACHABLE, unavailable
 from workflows.chat import ChatSessionWorkflow
 
@@ -129,9 +129,6 @@ async def _stream_reply(
     """`delta` events while the model writes (a retried call starts over: `attempt` grows), then
     `reply` with the whole reply as the guardrails passed it, or `error` with a problem."""
 
-    def event(kind: str, data: Any) -> str:
-        return f"event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
-
     async with deltas.subscribe(workflow_id) as queue:
         sending = asyncio.create_task(send())
         try:
@@ -141,14 +138,14 @@ async def _stream_reply(
                 if getting.done():
                     delta = getting.result()
                     if delta.step_id == message_id:
-                        yield event("delta", {"text": delta.text, "attempt": delta.attempt})
+                        yield format_sse("delta", {"text": delta.text, "attempt": delta.attempt})
                 else:
                     getting.cancel()
             try:
                 reply = sending.result()
             except AiosError as e:
-                yield event("error", {"status": e.http_status, "detail": e.message})
+                yield format_sse("error", {"status": e.http_status, "detail": e.message})
                 return
-            yield event("reply", reply.model_dump(mode="json"))
+            yield format_sse("reply", reply.model_dump(mode="json"))
         finally:
             sending.cancel()

@@ -65,8 +65,10 @@ async def test_start_a_run_watch_it_and_approve_its_step(page: object) -> None:
     await expect(page.locator("[data-step=send] .status")).to_have_text("completed")
     await expect(page.locator("#answer")).to_contain_text("to all")
 
+    run_id = page.url.split("#/runs/")[1]
     await page.click("nav >> text=Runs")
-    await expect(page.locator("#runs tbody tr").first.locator(".status")).to_have_text("completed")
+    # Other tests' runs share the list (running ones first): find this run's row.
+    await expect(page.locator(f"#runs tr[data-run='{run_id}'] .status")).to_have_text("completed")
 
 
 async def test_upload_a_document_then_chat_about_it(
