@@ -15,6 +15,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import asyncpg
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -516,22 +517,31 @@ async def _whole_log(handle: WorkflowHandle[Any, Any], settings: Settings) -> li
 
 
 async def _refuse_answer_to_ended_run(
-    handle: WorkflowHandle[Any, Any], settings: Settings, approval_id: str
+    handle: WorkflowHandle[Any, Any],
+    settings: Settings,
+    pool: asyncpg.Pool,
+    tenant: str,
+    approval_id: str,
 ) -> None:
     """409 for an answer to a run that has ended, saying who answered it when someone did
-    (approving twice is the usual way here)."""
-    try:
-        events = await _whole_log(handle, settings)
-    except QUERY_FAILED:
-        events = []
-    for event in events:
-        if (
-            event.type == RunEventType.APPROVAL_ANSWERED
-            and event.data.get("approval_id") == approval_id
-        ):
+    (approving twice is the usual way here). Read from the run's kept decision trace (no worker
+    needed), else from its log."""
+    kept = await TraceStore(pool).get(handle.id, tenant)
+    if kept is not None:
+        answers = [
+            (e.data, e.at) for e in kept.entries if e.kind == "approval" and "decision" in e.data
+        ]
+    else:
+        try:
+            events = await _whole_log(handle, settings)
+        except QUERY_FAILED:
+            events = []
+        answers = [(e.data, e.at) for e in events if e.type == RunEventType.APPROVAL_ANSWERED]
+    for data, at in answers:
+        if data.get("approval_id") == approval_id:
             raise Conflict(
-                f"approval {approval_id!r} was already answered ({event.data.get('decision')} "
-                f"by {event.data.get('reviewer') or 'someone'} at {event.at:%Y-%m-%d %H:%M} UTC) "
+                f"approval {approval_id!r} was already answered ({data.get('decision')} "
+                f"by {data.get('reviewer') or 'someone'} at {at:%Y-%m-%d %H:%M} UTC) "
                 f"and run {handle.id} has ended"
             )
     raise Conflict(f"run {handle.id} has already ended; there is nothing to approve")
@@ -557,7 +567,7 @@ async def answer_approval(
     up, after the same checks."""
     handle, description = await owned_run(temporal, settings, run_id, principal.tenant)
     if description.status != WorkflowExecutionStatus.RUNNING:
-        await _refuse_answer_to_ended_run(handle, settings, approval_id)
+        await _refuse_answer_to_ended_run(handle, settings, pool, principal.tenant, approval_id)
     decision = ApprovalDecision(
         approval_id=approval_id,
         decision=body.decision,
