@@ -37,7 +37,12 @@ def heartbeat_interval() -> float:
 @contextlib.asynccontextmanager
 async def heartbeating() -> AsyncIterator[None]:
     """Heartbeat in the background while a long await runs, so a dead worker is noticed within the
-    heartbeat timeout and a cancellation reaches this activity (as CancelledError at its await)."""
+    heartbeat timeout and a cancellation reaches this activity (as CancelledError at its await).
+    A local activity (checking a plan, recording a trace) has no heartbeats: it runs inside the
+    workflow's own task."""
+    if activity.info().is_local:
+        yield
+        return
     every_s = heartbeat_interval()
 
     async def beat() -> None:

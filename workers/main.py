@@ -7,6 +7,8 @@ the dev stack shares one `Resources` between the worker and the API in a single 
 from __future__ import annotations
 
 import asyncio
+import compileall
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import aios
+import workflows
 from activities.chat import ChatActivities
 from activities.knowledge import KnowledgeIndex, TextEmbedder, embedder_for, open_knowledge
 from activities.llm.activities import LlmActivities
@@ -41,7 +45,9 @@ from workflows.agent_run import AgentRunWorkflow, SkillWorkflow
 from workflows.chat import ChatSessionWorkflow
 from workflows.ingest import IngestWorkflow
 
-log = logging.getLogger(__name__)
+# Named, not __name__: run as `python -m workers.main` (the image's worker command) this module is
+# __main__, whose lines the server log configuration would drop.
+log = logging.getLogger("workers.main")
 
 WORKFLOWS = [AgentRunWorkflow, SkillWorkflow, IngestWorkflow, ChatSessionWorkflow]
 
@@ -133,7 +139,12 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
     group = next((g for g, q in split_off.items() if q == queue), None)
     if group is None:  # the agent queue: workflows, and what no other queue takes
         served = [fn for name, fn in activities.items() if GROUP_OF.get(name) not in split_off]
+        # Checking a given plan runs as a local activity beside the workflow, wherever the
+        # planner's model calls go.
+        if activities[Activity.PLAN_RUN] not in served:
+            served.append(activities[Activity.PLAN_RUN])
         workflows = WORKFLOWS
+        cache_workflow_bytecode()
     else:
         served = [fn for name, fn in activities.items() if GROUP_OF.get(name) == group]
         workflows = []
@@ -153,6 +164,18 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         # another worker (after their heartbeat timeout).
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_s),
     )
+
+
+def cache_workflow_bytecode() -> None:
+    """Write the bytecode of the modules the workflow sandbox imports afresh for every workflow
+    instance. Under PYTHONDONTWRITEBYTECODE (common in containers and CI) Python keeps none, and
+    every new run compiled workflows/agent_run.py again: a third of the worker's CPU in the
+    throughput benchmark (bench/README.md). Reading a cache needs no permission to write one;
+    where the tree is read-only the image should ship it (`python -m compileall`)."""
+    for package in (workflows, aios):
+        for directory in package.__path__:
+            with contextlib.suppress(OSError):
+                compileall.compile_dir(directory, quiet=2, workers=1)
 
 
 async def run_worker(settings: Settings) -> None:

@@ -87,6 +87,9 @@ with workflow.unsafe.imports_passed_through():
         parse_ref,
         step_refs,
     )
+    from aios.queues import queue_for
+    from aios.text import one_line
+    from aios.trace import build_trace
     from aios.vocabulary import (
         Activity,
         FailureType,
@@ -97,9 +100,6 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
     )
 
-from aios.queues import queue_for
-from aios.text import one_line
-from aios.trace import build_trace
 from workflows.dag import DagExecutor, RunFailed, StepFailed, StepSkipped, gather_or_cancel
 
 R = TypeVar("R")
@@ -120,6 +120,13 @@ UNTRUSTED_APPROVAL_PATCH = "untrusted-input-approval"
 WAITING_SINCE_PATCH = "waiting-since-attribute"
 # Runs started before it end without recording a decision trace.
 TRACE_PATCH = "record-decision-trace"
+# Runs started before it checked a client's (or the rule planner's) plan and recorded the trace
+# as activities on the task queue, and upserted tenant and user though the API had set them.
+# Since, both run as local activities in the worker that runs the workflow: no round trip through
+# the server for work that takes a millisecond (bench/README.md has what this bought).
+LEAN_PATCH = "local-planning-and-trace"
+# Checking a plan given by the client, or the rule planner's: no model call, milliseconds.
+LOCAL_PLANNING_TIMEOUT = timedelta(seconds=30)
 
 
 @dataclass
@@ -171,9 +178,12 @@ class AgentRunWorkflow:
             created_at=now,
             updated_at=now,
         )
-        workflow.upsert_search_attributes(
-            [sa.TENANT.value_set(run.tenant), sa.USER.value_set(run.user_id)]
-        )
+        # The API starts runs with their owner's attributes set; runs started otherwise get them.
+        started_with = workflow.info().typed_search_attributes
+        if not (workflow.patched(LEAN_PATCH) and started_with.get(sa.TENANT) == run.tenant):
+            workflow.upsert_search_attributes(
+                [sa.TENANT.value_set(run.tenant), sa.USER.value_set(run.user_id)]
+            )
         self._set_status(RunStatus.RUNNING)
         self._emit(RunEventType.RUN_STARTED, None, {"goal": run.goal})
         self._record_findings(None, run.input_findings)
@@ -314,28 +324,45 @@ class AgentRunWorkflow:
         failure: str | None = None,
         completed: list[str] | None = None,
     ) -> PlanningResult:
+        request = PlanningInput(
+            goal=run.goal,
+            planner=run.planner,
+            skill=run.skill,
+            inputs=run.inputs,
+            tenant=run.tenant,
+            roles=run.roles,
+            plan=None if failed_step else run.plan,
+            budget=self._budget(run),
+            failed_step=failed_step,
+            failure=failure,
+            completed=completed or [],
+        )
+        summary = "revise the plan" if failed_step else "plan the run"
+        # No model involved (a plan to check, or the rule planner): a local activity.
+        checks_only = failed_step is None and (
+            run.plan is not None or run.planner == PlannerName.RULE
+        )
         try:
-            planning: PlanningResult = await workflow.execute_activity(
-                Activity.PLAN_RUN,
-                PlanningInput(
-                    goal=run.goal,
-                    planner=run.planner,
-                    skill=run.skill,
-                    inputs=run.inputs,
-                    tenant=run.tenant,
-                    roles=run.roles,
-                    plan=None if failed_step else run.plan,
-                    budget=self._budget(run),
-                    failed_step=failed_step,
-                    failure=failure,
-                    completed=completed or [],
-                ),
-                result_type=PlanningResult,
-                task_queue=queue_for(Activity.PLAN_RUN, run.activity_queues),
-                start_to_close_timeout=PLANNING_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=3),
-                summary="revise the plan" if failed_step else "plan the run",
-            )
+            planning: PlanningResult
+            if checks_only and workflow.patched(LEAN_PATCH):
+                planning = await workflow.execute_local_activity(
+                    Activity.PLAN_RUN,
+                    request,
+                    result_type=PlanningResult,
+                    start_to_close_timeout=LOCAL_PLANNING_TIMEOUT,
+                    retry_policy=RetryPolicy(maximum_attempts=3),
+                    summary=summary,
+                )
+            else:
+                planning = await workflow.execute_activity(
+                    Activity.PLAN_RUN,
+                    request,
+                    result_type=PlanningResult,
+                    task_queue=queue_for(Activity.PLAN_RUN, run.activity_queues),
+                    start_to_close_timeout=PLANNING_TIMEOUT,
+                    retry_policy=RetryPolicy(maximum_attempts=3),
+                    summary=summary,
+                )
             return planning
         except ActivityError as e:
             _stop_if_over_budget(e)
@@ -343,16 +370,24 @@ class AgentRunWorkflow:
 
     async def _record_trace(self) -> None:
         trace = build_trace(self._run_state, list(self._events))
+        retry = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=10))
         try:
-            await workflow.execute_activity(
-                Activity.RECORD_TRACE,
-                trace,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(
-                    maximum_attempts=5, maximum_interval=timedelta(seconds=10)
-                ),
-                summary="record the decision trace",
-            )
+            if workflow.patched(LEAN_PATCH):
+                await workflow.execute_local_activity(
+                    Activity.RECORD_TRACE,
+                    trace,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=retry,
+                    summary="record the decision trace",
+                )
+            else:
+                await workflow.execute_activity(
+                    Activity.RECORD_TRACE,
+                    trace,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=retry,
+                    summary="record the decision trace",
+                )
         except ActivityError as e:  # the run's outcome stands; only its audit copy is missing
             workflow.logger.warning(
                 "run %s: decision trace not kept: %s", self._run_state.run_id, _failure_reason(e)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import socket
 import threading
 import time
@@ -38,6 +39,20 @@ class ScriptedReply:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     # When the client streams: the pause between words.
     chunk_delay_s: float = 0.01
+    # When the client streams: close the connection after this many words (no finish, no [DONE]).
+    cut_after_words: int | None = None
+    # Sent as the body of a 200 answer instead of the protocol's JSON (a broken proxy, say).
+    raw_body: str | None = None
+
+
+# A prompt that contains `[latency_ms=N]` is answered after N ms (benchmarks choose the model's
+# latency per request with it; the same server then serves every variant being compared).
+LATENCY_MARKER = re.compile(r"\[latency_ms=(\d+)\]")
+
+
+def requested_latency_s(body: dict[str, Any]) -> float:
+    found = LATENCY_MARKER.search(json.dumps(body.get("messages", [])))
+    return int(found.group(1)) / 1000 if found else 0.0
 
 
 class ScriptedServer:
@@ -49,6 +64,8 @@ class ScriptedServer:
         self._lock = threading.Lock()
         self.port = _free_port()
         self.tokenized: list[str] = []
+        # What an unscripted request gets.
+        self.default_reply = ScriptedReply()
         app = Starlette(routes=self.routes())
         self._server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error")
@@ -85,11 +102,14 @@ class ScriptedServer:
         body = await request.json()
         with self._lock:
             self.requests.append(body)
-            scripted = self._script.pop(0) if self._script else ScriptedReply()
-        if scripted.delay_s:
-            await asyncio.sleep(scripted.delay_s)
+            scripted = self._script.pop(0) if self._script else self.default_reply
+        delay_s = scripted.delay_s + requested_latency_s(body)
+        if delay_s:
+            await asyncio.sleep(delay_s)
         if scripted.status != 200:
             return self.error(scripted)
+        if scripted.raw_body is not None:
+            return Response(scripted.raw_body, media_type="application/json")
         return self.answer(body, scripted)
 
     def error(self, scripted: ScriptedReply) -> Response:
@@ -167,7 +187,15 @@ class FakeOpenAI(ScriptedServer):
         model = body.get("model", "fake")
         if body.get("stream"):
             return StreamingResponse(
-                self._chunks(model, content or "", calls, finish, usage, scripted.chunk_delay_s),
+                self._chunks(
+                    model,
+                    content or "",
+                    calls,
+                    finish,
+                    usage,
+                    scripted.chunk_delay_s,
+                    scripted.cut_after_words,
+                ),
                 media_type="text/event-stream",
             )
         message: dict[str, Any] = {"role": "assistant", "content": content}
@@ -192,6 +220,7 @@ class FakeOpenAI(ScriptedServer):
         finish: str,
         usage: dict[str, int],
         delay_s: float,
+        cut_after_words: int | None = None,
     ) -> AsyncIterator[str]:
         def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
             payload = {
@@ -204,9 +233,12 @@ class FakeOpenAI(ScriptedServer):
             }
             return f"data: {json.dumps(payload)}\n\n"
 
-        for word in content.split(" "):
+        for n, word in enumerate(content.split(" ")):
+            if cut_after_words is not None and n >= cut_after_words:
+                raise ConnectionResetError("scripted: the stream is cut off")
             yield chunk({"content": word + " "})
-            await asyncio.sleep(delay_s)
+            if delay_s:
+                await asyncio.sleep(delay_s)
         for i, call in enumerate(calls):
             yield chunk({"tool_calls": [{"index": i, **call}]})
         yield chunk({}, finish)
@@ -313,3 +345,22 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def main() -> None:
+    """`python -m tests.support.fake_openai --port N`: the OpenAI-protocol server on its own, for
+    benchmarks that keep the scripted model out of the measuring process."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    port = parser.parse_args().port
+    server = FakeOpenAI()
+    server.port = port
+    server.default_reply = ScriptedReply(content="Done.", chunk_delay_s=0)
+    app = Starlette(routes=server.routes())
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
