@@ -589,3 +589,27 @@ async def test_an_empty_knowledge_base_is_said_not_hidden(stack: Stack) -> None:
     assert state.status == "completed" and state.result is not None
     assert state.result.grounded is False and not state.result.citations
     assert state.result.answer.startswith("_The knowledge base has no documents on this")
+
+
+async def test_a_client_plan_is_checked_and_its_trace_recorded_beside_the_workflow(
+    stack: Stack,
+) -> None:
+    """Issue 12: checking a given plan and recording the trace take milliseconds; as activities
+    on the task queue each cost a round trip through the server. They run as local activities."""
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [{"id": "s", "kind": "tool", "tool": "echo", "args": {"value": 1}}],
+    )
+    state = await finish(handle)
+    assert state.status == "completed", state.error
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        async for e in handle.fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert scheduled == ["aios.invoke_tool"], scheduled
+    trace = await stack.pool.fetchval(
+        "SELECT count(*) FROM run_traces WHERE run_id = $1", handle.id
+    )
+    assert trace == 1

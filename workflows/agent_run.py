@@ -364,7 +364,7 @@ class AgentRunWorkflow:
                     summary=summary,
                 )
             return planning
-        except ActivityError as e:
+        except (ActivityError, ApplicationError) as e:
             _stop_if_over_budget(e)
             raise RunFailed(f"planning failed: {_failure_reason(e)}") from None
 
@@ -388,7 +388,7 @@ class AgentRunWorkflow:
                     retry_policy=retry,
                     summary="record the decision trace",
                 )
-        except ActivityError as e:  # the run's outcome stands; only its audit copy is missing
+        except (ActivityError, ApplicationError) as e:  # the outcome stands; its audit copy is lost
             workflow.logger.warning(
                 "run %s: decision trace not kept: %s", self._run_state.run_id, _failure_reason(e)
             )
@@ -1032,15 +1032,21 @@ def _readable(value: Any, limit: int = 160) -> str:
     return one_line(value if isinstance(value, str) else json.dumps(value, default=str), limit)
 
 
-def _stop_if_over_budget(error: ActivityError) -> None:
+def _stop_if_over_budget(error: ActivityError | ApplicationError) -> None:
     """A model call refused for the run's budget stops the whole run, with the reason."""
-    cause = error.cause
+    cause = _cause(error)
     if isinstance(cause, ApplicationError) and cause.type == FailureType.BUDGET_EXCEEDED:
         raise RunFailed(cause.message)
 
 
-def _failure_reason(error: ActivityError | ChildWorkflowError) -> str:
-    cause = error.cause
+def _cause(error: ActivityError | ChildWorkflowError | ApplicationError) -> BaseException | None:
+    """What went wrong inside an activity. A local activity's non-retryable failure arrives as
+    the ApplicationError itself, not wrapped in an ActivityError."""
+    return error if isinstance(error, ApplicationError) else error.cause
+
+
+def _failure_reason(error: ActivityError | ChildWorkflowError | ApplicationError) -> str:
+    cause = _cause(error)
     if isinstance(cause, ApplicationError):
         return cause.message
     if cause is not None:
