@@ -125,6 +125,11 @@ TRACE_PATCH = "record-decision-trace"
 # Since, both run as local activities in the worker that runs the workflow: no round trip through
 # the server for work that takes a millisecond (bench/README.md has what this bought).
 LEAN_PATCH = "local-planning-and-trace"
+# Runs started since carry this one marker for all of the patches above: each patch marker also
+# upserts Temporal's TemporalChangeVersion search attribute, a visibility write per patch per run
+# (the throughput benchmark counted five upserts per run; now three). Older runs replay through
+# the individual patches. Add new patches individually, and fold them in here with a new name.
+CURRENT_PATCHES = "aios-patches-2026-11"
 # Checking a plan given by the client, or the rule planner's: no model call, milliseconds.
 LOCAL_PLANNING_TIMEOUT = timedelta(seconds=30)
 
@@ -164,11 +169,13 @@ class AgentRunWorkflow:
         self._agent_taint: dict[str, Taint] = {}
         self._outputs: dict[str, Any] = {}
         self._ignored_signals: list[str] = []
+        self._current_patches = False
 
     # --- main ---------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, run: AgentRunInput) -> RunState:
+        self._current_patches = workflow.patched(CURRENT_PATCHES)
         now = workflow.now()
         self._state = RunState(
             run_id=workflow.info().workflow_id,
@@ -180,7 +187,7 @@ class AgentRunWorkflow:
         )
         # The API starts runs with their owner's attributes set; runs started otherwise get them.
         started_with = workflow.info().typed_search_attributes
-        if not (workflow.patched(LEAN_PATCH) and started_with.get(sa.TENANT) == run.tenant):
+        if not (self._patched(LEAN_PATCH) and started_with.get(sa.TENANT) == run.tenant):
             workflow.upsert_search_attributes(
                 [sa.TENANT.value_set(run.tenant), sa.USER.value_set(run.user_id)]
             )
@@ -197,7 +204,7 @@ class AgentRunWorkflow:
             # The decision trace, kept past Temporal's retention. Not after a cancellation
             # requested in Temporal: the run must stop now (the API still builds its trace from
             # the run's own log while Temporal keeps it).
-            if not cancelled_in_temporal and workflow.patched(TRACE_PATCH):
+            if not cancelled_in_temporal and self._patched(TRACE_PATCH):
                 await self._record_trace()
 
     async def _until_finished(self, run: AgentRunInput) -> RunState:
@@ -344,7 +351,7 @@ class AgentRunWorkflow:
         )
         try:
             planning: PlanningResult
-            if checks_only and workflow.patched(LEAN_PATCH):
+            if checks_only and self._patched(LEAN_PATCH):
                 planning = await workflow.execute_local_activity(
                     Activity.PLAN_RUN,
                     request,
@@ -372,7 +379,7 @@ class AgentRunWorkflow:
         trace = build_trace(self._run_state, list(self._events))
         retry = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=10))
         try:
-            if workflow.patched(LEAN_PATCH):
+            if self._patched(LEAN_PATCH):
                 await workflow.execute_local_activity(
                     Activity.RECORD_TRACE,
                     trace,
@@ -415,7 +422,7 @@ class AgentRunWorkflow:
         writes = step.kind == StepKind.TOOL and step.tool in self._side_effect_tools
         # Content from outside (documents, pages, tool output) may carry instructions: whatever
         # derives from it never causes a side effect without a person's approval.
-        guarded = writes and inputs.tainted and workflow.patched(UNTRUSTED_APPROVAL_PATCH)
+        guarded = writes and inputs.tainted and self._patched(UNTRUSTED_APPROVAL_PATCH)
         if step.kind == StepKind.APPROVAL or step.tool in self._approval_tools or guarded:
             await self._await_approval(step, args, suffix, untrusted=inputs if writes else None)
             if step.kind == StepKind.APPROVAL:
@@ -889,12 +896,16 @@ class AgentRunWorkflow:
     def _step_state(self, step_id: str) -> StepState:
         return next(s for s in self._run_state.plan if s.id == step_id)
 
+    def _patched(self, patch_id: str) -> bool:
+        """`workflow.patched`, true at once for runs that carry CURRENT_PATCHES."""
+        return self._current_patches or workflow.patched(patch_id)
+
     def _set_status(self, status: RunStatus) -> None:
         state = self._run_state
         if state.status != status:
             state.status = status
             updates: list[SearchAttributeUpdate[Any]] = [sa.STATUS.value_set(status.value)]
-            if workflow.patched(WAITING_SINCE_PATCH):
+            if self._patched(WAITING_SINCE_PATCH):
                 updates.append(
                     sa.WAITING_SINCE.value_set(workflow.now())
                     if status == RunStatus.AWAITING_APPROVAL
