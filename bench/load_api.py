@@ -166,7 +166,7 @@ APPROVAL_PLAN = {
 
 
 async def parked_approvals(deployment: Deployment, count: int, concurrency: int) -> None:
-    worker = next(p for p in deployment.processes if p.name == "worker")
+    worker = deployment.process("worker")
     temporal = await Client.connect(f"127.0.0.1:{deployment.temporal_port}")
     print(f"\n{count} runs parked at an approval (client concurrency {concurrency})")
     print(f"  worker RSS before: {rss_mib(worker.pid):.0f} MiB")

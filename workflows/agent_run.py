@@ -130,6 +130,7 @@ LEAN_PATCH = "local-planning-and-trace"
 # (the throughput benchmark counted five upserts per run; now three). Older runs replay through
 # the individual patches. Add new patches individually, and fold them in here with a new name.
 CURRENT_PATCHES = "aios-patches-2026-11"
+TRACE_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=10))
 # Checking a plan given by the client, or the rule planner's: no model call, milliseconds.
 LOCAL_PLANNING_TIMEOUT = timedelta(seconds=30)
 
@@ -377,24 +378,20 @@ class AgentRunWorkflow:
 
     async def _record_trace(self) -> None:
         trace = build_trace(self._run_state, list(self._events))
-        retry = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=10))
+        # Beside the workflow (a local activity) since LEAN_PATCH; on the task queue before.
+        execute = (
+            workflow.execute_local_activity
+            if self._patched(LEAN_PATCH)
+            else workflow.execute_activity
+        )
         try:
-            if self._patched(LEAN_PATCH):
-                await workflow.execute_local_activity(
-                    Activity.RECORD_TRACE,
-                    trace,
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=retry,
-                    summary="record the decision trace",
-                )
-            else:
-                await workflow.execute_activity(
-                    Activity.RECORD_TRACE,
-                    trace,
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=retry,
-                    summary="record the decision trace",
-                )
+            await execute(
+                Activity.RECORD_TRACE,
+                trace,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=TRACE_RETRY,
+                summary="record the decision trace",
+            )
         except (ActivityError, ApplicationError) as e:  # the outcome stands; its audit copy is lost
             workflow.logger.warning(
                 "run %s: decision trace not kept: %s", self._run_state.run_id, _failure_reason(e)

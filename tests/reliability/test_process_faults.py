@@ -134,7 +134,7 @@ async def test_a_worker_killed_mid_run_leaves_each_parallel_effect_done_once(
     run_id = await start(api, parallel_charges(3, sleep_s=4))
     # All three effects landed and their steps are still busy: now the worker dies.
     await until(lambda: _at_least(effects(db, run_id), 3), 60, "three effects")
-    worker = next(p for p in deployment.processes if p.name == "worker")
+    worker = deployment.process("worker")
     worker.kill()
     worker.start(timeout_s=120)
 
@@ -150,7 +150,7 @@ async def test_temporal_killed_and_restarted_on_its_database_loses_nothing(
 ) -> None:
     run_id = await start(api, parallel_charges(2, sleep_s=3))
     await until(lambda: _at_least(effects(db, run_id), 2), 60, "two effects")
-    temporal = next(p for p in deployment.processes if p.name == "temporal")
+    temporal = deployment.process("temporal")
     temporal.kill()
 
     # While it is down the API says so, with when to try again, at once.
@@ -204,7 +204,7 @@ async def test_an_api_killed_while_clients_start_runs_loses_and_doubles_none(
     keys = [f"fault-{uuid.uuid4().hex[:12]}" for _ in range(16)]
     plan = parallel_charges(1, 0)
     answers: dict[str, set[str]] = {k: set() for k in keys}
-    api_process = next(p for p in deployment.processes if p.name == "api")
+    api_process = deployment.process("api")
 
     async def post_until_answered(key: str) -> None:
         # A careful client retries its POST, with the same key, until it gets an answer.

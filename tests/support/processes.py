@@ -260,6 +260,9 @@ class Deployment:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
 
+    def process(self, name: str) -> Process:
+        return next(p for p in self.processes if p.name == name)
+
     # --- housekeeping -------------------------------------------------------------------
 
     def close(self) -> None:
