@@ -41,7 +41,7 @@ from temporalio.client import Client, WorkflowFailureError
 
 from aios.client import ApiClient
 from bench.minimal_workflow import LayeredPlan, MinimalPlanWorkflow, call_model, layers, run_plain
-from tests.support.processes import Deployment, Process, port_open
+from tests.support.processes import Deployment, Process
 
 MINIMAL_QUEUE = "bench-minimal"
 VARIANTS = ("plain", "minimal", "aios")
@@ -173,8 +173,11 @@ class Bench:
         return runs / elapsed, len(failures)
 
 
-def start_deployment(root: Path, temporal_flags: list[str] | None = None) -> Deployment:
-    # A load test's key may keep many runs going and ask often: the per-key limits are lifted.
+def start_aios(root: Path, temporal_flags: list[str] | None = None) -> Deployment:
+    """The deployment every benchmark measures, each piece its own process; stopped again if a
+    piece fails to start (no orphans)."""
+    # A load test's key keeps many runs going and asks often: the per-key limits are lifted
+    # (they protect a shared deployment from one client, which is not what is measured).
     deployment = Deployment(
         root,
         extra_env={
@@ -183,11 +186,21 @@ def start_deployment(root: Path, temporal_flags: list[str] | None = None) -> Dep
         },
         temporal_flags=temporal_flags or [],
     )
-    deployment.postgres()
-    deployment.temporal().start()
-    deployment.model().start()
-    deployment.worker().start(timeout_s=180)
-    deployment.api().start(timeout_s=120)
+    try:
+        deployment.postgres()
+        deployment.temporal().start()
+        deployment.model().start()
+        deployment.worker().start(timeout_s=180)
+        deployment.api().start(timeout_s=120)
+    except BaseException:
+        deployment.close()
+        raise
+    return deployment
+
+
+def start_deployment(root: Path, temporal_flags: list[str] | None = None) -> Deployment:
+    """AIOS's deployment plus the minimal workflow's worker on the same Temporal server."""
+    deployment = start_aios(root, temporal_flags)
     minimal = Process(
         "minimal-worker",
         [
@@ -205,8 +218,11 @@ def start_deployment(root: Path, temporal_flags: list[str] | None = None) -> Dep
         root / "minimal-worker.log",
         ready_line="minimal worker polling",
     )
-    deployment.processes.append(minimal.start())
-    assert port_open(deployment.api_port)
+    try:
+        deployment.processes.append(minimal.start())
+    except BaseException:
+        deployment.close()
+        raise
     return deployment
 
 

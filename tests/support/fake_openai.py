@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +23,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.processes import free_port
 
 DEFAULT_JSON = '{"key_points": ["AIOS runs every agent run as a Temporal workflow."]}'
 DEFAULT_TEXT = "Runs are Temporal workflows, so they survive crashes [1]."
@@ -62,7 +63,7 @@ class ScriptedServer:
         self.requests: list[dict[str, Any]] = []
         self._script: list[ScriptedReply] = []
         self._lock = threading.Lock()
-        self.port = _free_port()
+        self.port = free_port()
         self.tokenized: list[str] = []
         # What an unscripted request gets.
         self.default_reply = ScriptedReply()
@@ -339,12 +340,6 @@ class FakeAnthropic(ScriptedServer):
         stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
         yield event("message_delta", delta=stop, usage={"output_tokens": 20})
         yield event("message_stop")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aios import search_attributes as sa
+from cli.devstack import temporal_binary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,18 +35,6 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.3)
         return s.connect_ex((host, port)) == 0
-
-
-def binary(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    if beside.exists():
-        return str(beside)
-    from shutil import which
-
-    found = which(name)
-    if not found:
-        raise RuntimeError(f"{name} not found; install the dev extras (make setup)")
-    return found
 
 
 @dataclass
@@ -160,6 +149,11 @@ class Deployment:
         self.pg_url = str(self._postgres.get_uri())
         return self.pg_url
 
+    @property
+    def postgres_pid(self) -> int:
+        pid: int = self._postgres.get_pid()
+        return pid
+
     def restart_postgres(self) -> None:
         """An immediate-mode restart: the server drops every connection as a crash would
         (no checkpoint) and recovers from its write-ahead log on the way back."""
@@ -174,7 +168,7 @@ class Deployment:
 
     def temporal(self) -> Process:
         args = [
-            binary("temporal"),
+            temporal_binary(),
             "server",
             "start-dev",
             "--headless",
