@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from aios import search_attributes as sa
-from cli.devstack import temporal_binary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -167,6 +166,9 @@ class Deployment:
         )
 
     def temporal(self) -> Process:
+        # Imported here: this module stays light for the scripted model's own process.
+        from cli.devstack import temporal_binary
+
         args = [
             temporal_binary(),
             "server",
