@@ -1,7 +1,13 @@
-"""One turn of a chat session: the user's message is stored, the conversation (summary and recent
-messages), the knowledge base's best passages and the user's memory make the prompt, the model
-answers with citations, and the answer is stored. A retried turn finds its stored answer and does
-not ask the model again."""
+"""A chat turn, one model round at a time.
+
+Each round, the user's message is stored (once), the conversation before it (summary and recent
+messages), the knowledge base's best passages and the user's memory make the prompt, and the model
+either answers with citations or asks for tool calls. Only tools that write nothing and need no
+approval are offered (the caller's roles permitting, `AIOS_CHAT_TOOLS` narrowing them); the
+session's workflow runs each call as an ordinary `aios.invoke_tool` activity and sends the results
+back in the next round, fenced as data. The last round offers no tools, so a turn always ends in a
+reply. The reply is stored; a retried round finds it and does not ask the model again.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,14 @@ from temporalio import activity
 from activities import context
 from activities.common import classified
 from activities.knowledge import KnowledgeIndex, SearchMode
-from activities.llm.activities import LlmActivities
+from activities.llm.activities import LlmActivities, ToolOffer
 from activities.llm.base import LLMRequest
 from activities.memory import MemoryService
 from activities.rag import RetrieveArgs, retrieve
+from activities.tools.registry import ToolRegistry
+from aios.errors import BadModelOutput
 from aios.guardrails import guard_answer
-from aios.models import ChatReply, ChatTurnInput
+from aios.models import ChatReply, ChatStepInput, ChatStepResult, ChatTurnInput
 from aios.vocabulary import Activity
 
 CHAT_SYSTEM = (
@@ -23,35 +31,79 @@ CHAT_SYSTEM = (
     "documents help, use them and cite them like [1]; when they do not cover the question, say so "
     "rather than guessing."
 )
+TOOLS_NOTE = (
+    "You may call the tools you are given when they help answer (looking something up, "
+    "computing); then answer with no tool calls."
+)
 CONTEXT_TOKENS = 3000
+EVERY_SAFE_TOOL = "*"
 
 
 class ChatActivities:
-    def __init__(self, llm: LlmActivities, index: KnowledgeIndex, memory: MemoryService) -> None:
+    def __init__(
+        self,
+        llm: LlmActivities,
+        registry: ToolRegistry,
+        index: KnowledgeIndex,
+        memory: MemoryService,
+        *,
+        tools: list[str] | None = None,
+    ) -> None:
         self._llm = llm
+        self._registry = registry
         self._index = index
         self._memory = memory
+        # Which tools chat may offer: "*" every tool without side effects; otherwise these names
+        # (still only those without side effects).
+        self._tools = [EVERY_SAFE_TOOL] if tools is None else tools
+
+    @activity.defn(name=Activity.CHAT_STEP)
+    @classified
+    async def chat_step(self, request: ChatStepInput) -> ChatStepResult:
+        return await self._round(request, self._offered(request))
 
     @activity.defn(name=Activity.CHAT_TURN)
     @classified
     async def chat_turn(self, request: ChatTurnInput) -> ChatReply:
+        """A whole turn in one model call, no tools: sessions started before chat had tools
+        still send their turns here until they continue as new."""
+        step = await self._round(ChatStepInput(**request.model_dump()), offered=[])
+        assert step.reply is not None  # no tools offered: the round ends in a reply
+        return step.reply
+
+    def _offered(self, request: ChatStepInput) -> list[str]:
+        if request.round >= request.max_rounds:
+            return []
+        safe = self._registry.without_side_effects(request.roles)
+        if EVERY_SAFE_TOOL in self._tools:
+            return safe
+        return [name for name in safe if name in self._tools]
+
+    async def _round(self, request: ChatStepInput, offered: list[str]) -> ChatStepResult:
         turn = request.turn
         reply_id = f"{turn.message_id}/reply"
-        conversations = self._memory.conversations
-        stored = await conversations.message(request.tenant, request.session_id, reply_id)
-        if stored is not None:  # a retry after the answer was saved
-            return ChatReply(session_id=request.session_id, reply=stored.content, grounded=True)
-        caller = self._llm.caller(None, max_attempts=request.max_attempts)
-        history = await self._memory.conversation(
-            request.tenant, request.session_id, caller=caller, user_id=request.user_id
+        stored = await self._memory.conversations.message(
+            request.tenant, request.session_id, reply_id
         )
-        await self._memory.append_message(
+        if stored is not None:  # a retry after the answer was saved
+            reply = ChatReply(session_id=request.session_id, reply=stored.content, grounded=True)
+            return ChatStepResult(reply=reply)
+        caller = self._llm.caller(None, max_attempts=request.max_attempts)
+        # Stored once whatever the round or attempt; the prompt's history is what came before.
+        seq = await self._memory.append_message(
             request.tenant,
             request.session_id,
             role="user",
             content=turn.message,
             message_id=turn.message_id,
             user_id=request.user_id,
+        )
+        history = await self._memory.conversation(
+            request.tenant,
+            request.session_id,
+            caller=caller,
+            user_id=request.user_id,
+            before_seq=seq,
         )
         found = await retrieve(
             self._index,
@@ -65,21 +117,40 @@ class ChatActivities:
         opening = context.build_messages(
             instruction=turn.message,
             documents=documents,
-            system=system,
+            system=system + ("\n" + TOOLS_NOTE if offered else ""),
             budget_tokens=CONTEXT_TOKENS,
             cite=bool(documents),
         )
-        messages = [opening[0], *history, opening[1]]
+        offer = ToolOffer.of(self._registry, offered)
+        if offered:
+            exchange = [opening[1], *offer.history(request.conversation)]
+        elif request.conversation:  # the last round: the tool results as text, no tools
+            question = opening[1].content + "\n\n" + offer.transcript(request.conversation)
+            exchange = [opening[1].model_copy(update={"content": question})]
+        else:
+            exchange = [opening[1]]
+        instructions = opening[0]
+        if request.conversation or offered:
+            instructions = offer.system(instructions)
+        messages = [instructions, *history, *exchange]
         # Streamed to `POST /v1/chat` callers asking for text/event-stream, keyed by the session's
         # workflow and the message (the reply itself comes back through the update).
         deltas = self._llm.deltas(activity.info().workflow_id or "", turn.message_id)
         outcome = await caller.call(
             "strong",
-            LLMRequest(model="", messages=messages, max_tokens=500, temperature=0.3),
+            LLMRequest(
+                model="", messages=messages, max_tokens=500, temperature=0.3, tools=offer.schemas
+            ),
             deltas,
         )
         await deltas.flush()
-        text, _findings = guard_answer(outcome.response.text.strip(), redact_pii=False)
+        response = outcome.response
+        if response.tool_calls and offered:
+            return ChatStepResult(asks=offer.answer(response), offered=offered, usage=caller.usage)
+        if not response.text.strip():
+            raise BadModelOutput(f"{outcome.spec} returned an empty reply")
+        text, _findings = guard_answer(response.text.strip(), redact_pii=False)
+        text = context.without_fences(text, offer.fence)
         numbers = [n for n in context.cited_numbers(text) if 1 <= n <= len(documents)]
         cited = [documents[n - 1].citation() for n in numbers]
         await self._memory.append_message(
@@ -90,10 +161,11 @@ class ChatActivities:
             message_id=reply_id,
             user_id=request.user_id,
         )
-        return ChatReply(
+        reply = ChatReply(
             session_id=request.session_id,
             reply=text,
             citations=cited,
             grounded=bool(cited),
             usage=caller.usage,
         )
+        return ChatStepResult(reply=reply, usage=caller.usage)

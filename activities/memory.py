@@ -257,12 +257,15 @@ class MemoryService:
         *,
         caller: ModelCaller | None,
         user_id: str | None = None,
+        before_seq: int | None = None,
     ) -> list[Message]:
-        """The session as prompt messages: a summary of the older part (folded in with the fast
-        model once more than RECENT_MESSAGES are unsummarised) and the recent messages
-        verbatim."""
+        """The session as prompt messages (those before `before_seq`, when given): a summary of
+        the older part (folded in with the fast model once more than RECENT_MESSAGES are
+        unsummarised) and the recent messages verbatim."""
         summary, through = await self.conversations.summary(tenant, session_id)
-        recent = await self.conversations.messages(tenant, session_id, after_seq=through)
+        recent = await self.conversations.messages(
+            tenant, session_id, after_seq=through, before_seq=before_seq
+        )
         if caller is not None and len(recent) > RECENT_MESSAGES:
             older, recent = recent[:-RECENT_MESSAGES], recent[-RECENT_MESSAGES:]
             transcript = "\n".join(f"{m.role}: {m.content}" for m in older)

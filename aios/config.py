@@ -233,6 +233,10 @@ class Settings(BaseSettings):
     mcp_servers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # YAML files declaring HTTP tools (activities/tools/http_tools.py).
     tool_files: list[str] = Field(default_factory=list)
+    # Tools a chat turn may call by itself (comma-separated; `*`: all). Only tools that write
+    # nothing and need no approval are ever offered in chat, and only those the caller's roles
+    # allow; empty: chat calls no tools.
+    chat_tools: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     # Guardrails. Personal data in goals and answers: `flag` records it (a `guardrail` event),
     # `redact` replaces it; secrets in answers are always redacted. Memory always stores text
     # with personal data redacted. The content policy: {"rule name": "regex"} a goal may not match.
@@ -291,7 +295,7 @@ class Settings(BaseSettings):
         self.model_strong = self.model_strong or strong
         return self
 
-    @field_validator("worker_queues", mode="before")
+    @field_validator("worker_queues", "chat_tools", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

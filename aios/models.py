@@ -562,6 +562,8 @@ class ChatSessionInput(BaseModel):
     turns: int = 0
     # Continue as new after this many turns in one run, so the history stays small.
     turns_per_run: int = 50
+    # group -> task queue (aios/queues.py): where the session's tool calls run.
+    activity_queues: dict[str, str] = Field(default_factory=dict)
 
 
 class ChatTurn(BaseModel):
@@ -578,10 +580,44 @@ class ChatTurnInput(BaseModel):
     max_attempts: int = 0
 
 
+class ChatToolUse(BaseModel):
+    """One tool call a chat turn made, as the reply reports it."""
+
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    round: int = 1
+    status: Literal["ok", "failed", "refused"] = "ok"
+    error: str | None = None
+
+
 class ChatReply(BaseModel):
     session_id: str
     reply: str
     citations: list[Citation] = Field(default_factory=list)
     grounded: bool = False
     turn: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    # The tools the turn called on its way to the reply, in order.
+    tools_used: list[ChatToolUse] = Field(default_factory=list)
+
+
+class ChatStepInput(ChatTurnInput):
+    """One model round of a chat turn: the model answers, or asks for tool calls that the
+    session's workflow runs (as activities) before the next round."""
+
+    roles: list[str] | None = None
+    round: int = 1
+    # In the last round no tools are offered: the model has to answer.
+    max_rounds: int = 4
+    # This turn's tool requests and their results so far (never stored in the conversation).
+    conversation: list[Message] = Field(default_factory=list)
+
+
+class ChatStepResult(BaseModel):
+    # The reply, stored in the conversation; or None while the model asks for tools.
+    reply: ChatReply | None = None
+    # The model's message asking for tool calls.
+    asks: Message | None = None
+    # The tools this round offered: the workflow refuses a call to any other.
+    offered: list[str] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)

@@ -22,6 +22,7 @@ class Activity(StrEnum):
     LOAD_SQL_SOURCE = "aios.load_sql_source"
     MEMORY = "aios.memory"
     CHAT_TURN = "aios.chat_turn"
+    CHAT_STEP = "aios.chat_step"
     RECORD_TRACE = "aios.record_trace"
 
 

@@ -272,6 +272,9 @@ async def cmd_chat(api: ApiClient, args: argparse.Namespace) -> int:
             print(json.dumps(reply), flush=True)
             continue
         print(f"aios> {reply['reply']}")
+        for use in reply.get("tools_used", []):
+            outcome = use["status"] + (f": {use['error']}" if use.get("error") else "")
+            print(f"      (used {use['tool']} {json.dumps(use['args'])} — {outcome})")
         for n, c in enumerate(reply["citations"], 1):
             print(f"      [{n}] {c.get('title') or c.get('source')} — {c.get('source')}")
         if interactive and not args.session:

@@ -16,16 +16,20 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from aios.models import AgentRunInput, ApprovalDecision
+from aios.models import AgentRunInput, ApprovalDecision, ChatSessionInput, ChatTurn
 from tests.conftest import Stack, run_id
 from tests.helpers import docs_files, finish, ingest_files, start_plan, wait_for
-from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from tests.test_agent_mind import AGENT_PLAN, AGENT_SCRIPT
 from tests.test_agent_run import APPROVAL_PLAN
 from workers.main import WORKFLOWS
 from workflows.agent_run import AgentRunWorkflow
+from workflows.chat import ChatSessionWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
+# A chat session that calls a tool (chat_session_before_tools.json: one from before chat turns
+# could call tools, answered in one activity).
+CHAT_HISTORY = "chat_session_with_tools"
 
 
 def recorded() -> list[Path]:
@@ -87,3 +91,19 @@ async def test_record_histories(stack: Stack, fake_openai: FakeOpenAI) -> None:
     )
     await finish(approval)
     await save("approval_then_tool", approval)
+
+    fake_openai.queue(
+        ScriptedReply(tool_calls=[{"name": "calculator", "arguments": {"expression": "6 * 7"}}]),
+        ScriptedReply(content="It is 42."),
+    )
+    chat = await stack.client.start_workflow(
+        ChatSessionWorkflow.run,
+        ChatSessionInput(session_id="s-recorded", tenant="default", user_id="ada"),
+        id=f"chat-{run_id()}",
+        task_queue=stack.settings.task_queue,
+    )
+    reply = await chat.execute_update(
+        ChatSessionWorkflow.send, ChatTurn(message="What is 6 times 7?", message_id="m1")
+    )
+    assert reply.reply == "It is 42."
+    await save(CHAT_HISTORY, chat)

@@ -120,7 +120,9 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         resources.pool,
         redact_pii=settings.guardrails_pii == "redact",
     )
-    chat = ChatActivities(llm, resources.index, resources.memory)
+    chat = ChatActivities(
+        llm, resources.registry, resources.index, resources.memory, tools=settings.chat_tools
+    )
     activities: dict[str, Callable[..., Any]] = {
         Activity.PLAN_RUN: PlanningActivities(resources.registry, llm, resources.skills).plan_run,
         Activity.INVOKE_TOOL: tools.invoke_tool,
@@ -131,6 +133,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         Activity.LOAD_SQL_SOURCE: rag.load_sql_source,
         Activity.MEMORY: memory.memory,
         Activity.CHAT_TURN: chat.chat_turn,
+        Activity.CHAT_STEP: chat.chat_step,
         Activity.RECORD_TRACE: TraceActivities(
             resources.pool, settings.trace_retention_days
         ).record_trace,

@@ -258,6 +258,71 @@ def _renamed_calls(message: Message, names: dict[str, str]) -> Message:
     return message.model_copy(update={"tool_calls": calls})
 
 
+@dataclass
+class ToolOffer:
+    """Registry tools as one model call sees them (the agent step's turns and chat): names safe
+    for every provider both ways, and tool results fenced as data with a tag drawn per call."""
+
+    schemas: list[ToolSchema]
+    wire: dict[str, str]
+    fence: str = field(default_factory=context.new_fence)
+
+    @classmethod
+    def of(cls, registry: ToolRegistry, names: list[str]) -> ToolOffer:
+        # Providers take tool names of [a-zA-Z0-9_-] only; MCP tools are `server.tool`.
+        wire = wire_names(names)
+        schemas = []
+        for name in names:
+            spec = registry.get(name).spec()
+            schemas.append(
+                ToolSchema(
+                    name=wire[name], description=spec.description, input_schema=spec.input_schema
+                )
+            )
+        return cls(schemas, wire)
+
+    def system(self, message: Message) -> Message:
+        """The system message, told how tool results are fenced."""
+        notice = context.tool_result_notice(self.fence)
+        return message.model_copy(update={"content": message.content + "\n" + notice})
+
+    def history(self, conversation: list[Message]) -> list[Message]:
+        """Earlier tool requests under their wire names, tool results cut and fenced."""
+        return [
+            m.model_copy(
+                update={
+                    "content": context.fence_tool_result(
+                        m.content[:MAX_TOOL_RESULT_CHARS], self.fence
+                    )
+                }
+            )
+            if m.role == "tool"
+            else _renamed_calls(m, self.wire)
+            for m in conversation
+        ]
+
+    def transcript(self, conversation: list[Message]) -> str:
+        """The tool calls so far and their fenced results as plain text: for a last round that
+        offers no tools (providers refuse tool messages in a request that declares no tools)."""
+        results = {m.tool_call_id: m.content for m in conversation if m.role == "tool"}
+        lines = ["Tool calls made for this question, with their results:"]
+        for message in conversation:
+            for call in message.tool_calls:
+                result = results.get(call.id, "(no result)")[:MAX_TOOL_RESULT_CHARS]
+                lines.append(f"- {call.name}({json.dumps(call.arguments, default=str)}):")
+                lines.append(context.fence_tool_result(result, self.fence))
+        lines.append("No more tools are available: answer now.")
+        return "\n".join(lines)
+
+    def answer(self, response: LLMResponse) -> Message:
+        """The model's message, its tool calls under the registry's names again."""
+        back = {v: k for k, v in self.wire.items()}
+        message = Message(
+            role="assistant", content=response.text.strip(), tool_calls=response.tool_calls
+        )
+        return _renamed_calls(message, back)
+
+
 class LlmActivities:
     def __init__(
         self,
@@ -365,12 +430,7 @@ class LlmActivities:
         """One model turn of an agent loop: the model answers, or asks for tool calls."""
         args = turn.args
         provider, _ = self._router.resolve(args.model)
-        # Providers take tool names of [a-zA-Z0-9_-] only; MCP tools are `server.tool`.
-        wire = wire_names(args.tools)
-        back = {v: k for k, v in wire.items()}
-        tools = [
-            self._tool_schema(name).model_copy(update={"name": wire[name]}) for name in args.tools
-        ]
+        offer = ToolOffer.of(self._registry, args.tools)
         documents = context.normalize(args.documents)
         opening = context.build_messages(
             instruction=args.instruction,
@@ -380,26 +440,12 @@ class LlmActivities:
             cite=bool(documents),
             count=await _counter(provider, [args.instruction, *(d.text for d in documents)]),
         )
-        fence = context.new_fence()
-        system = opening[0].model_copy(
-            update={"content": opening[0].content + "\n" + context.tool_result_notice(fence)}
-        )
-        history = [
-            m.model_copy(
-                update={
-                    "content": context.fence_tool_result(m.content[:MAX_TOOL_RESULT_CHARS], fence)
-                }
-            )
-            if m.role == "tool"
-            else _renamed_calls(m, wire)
-            for m in turn.conversation
-        ]
         request = LLMRequest(
             model="",
-            messages=[system, opening[1], *history],
+            messages=[offer.system(opening[0]), opening[1], *offer.history(turn.conversation)],
             max_tokens=args.max_tokens,
             temperature=args.temperature,
-            tools=tools,
+            tools=offer.schemas,
         )
         deltas = self.deltas(turn.run_id, turn.step_id)
         outcome = await self.caller(turn.budget, turn.max_attempts).call(
@@ -409,17 +455,6 @@ class LlmActivities:
         response = outcome.response
         if not response.tool_calls and not response.text.strip():
             raise BadModelOutput(f"{outcome.spec} returned neither an answer nor tool calls")
-        message = _renamed_calls(
-            Message(
-                role="assistant", content=response.text.strip(), tool_calls=response.tool_calls
-            ),
-            back,
-        )
+        message = offer.answer(response)
         # A call to a tool the step was not given is refused by the workflow, which tells the model.
         return AgentTurnResult(message=message, usage=outcome.usage, routing=outcome.routing)
-
-    def _tool_schema(self, name: str) -> ToolSchema:
-        spec = self._registry.get(name).spec()
-        return ToolSchema(
-            name=spec.name, description=spec.description, input_schema=spec.input_schema
-        )

@@ -210,6 +210,15 @@ class ToolRegistry:
         tools = sorted(self._tools.values(), key=lambda t: t.name)
         return [t.spec() for t in tools if roles is None or t.allows(roles)]
 
+    def without_side_effects(self, roles: Iterable[str] | None = None) -> list[str]:
+        """Tools a caller with `roles` may use that write nothing and need no approval: what a
+        chat turn may call on its own (anything else needs a run, where a person can approve)."""
+        return sorted(
+            t.name
+            for t in self._tools.values()
+            if not t.writes and not t.requires_approval and (roles is None or t.allows(roles))
+        )
+
     def requiring_approval(self) -> list[str]:
         return sorted(t.name for t in self._tools.values() if t.requires_approval)
 

@@ -159,14 +159,16 @@ class ConversationStore:
 
     @transient_on_connection_loss
     async def messages(
-        self, tenant: str, session_id: str, *, after_seq: int = 0
+        self, tenant: str, session_id: str, *, after_seq: int = 0, before_seq: int | None = None
     ) -> list[ConversationMessage]:
         rows = await self._pool.fetch(
             "SELECT seq, role, content, user_id FROM conversation_messages"
-            " WHERE tenant = $1 AND session_id = $2 AND seq > $3 ORDER BY seq",
+            " WHERE tenant = $1 AND session_id = $2 AND seq > $3"
+            " AND ($4::bigint IS NULL OR seq < $4) ORDER BY seq",
             tenant,
             session_id,
             after_seq,
+            before_seq,
         )
         return [ConversationMessage(**dict(r)) for r in rows]
 

@@ -89,6 +89,7 @@ async def chat(
             tenant=principal.tenant,
             user_id=user_id,
             roles=sorted(principal.roles),
+            activity_queues=settings.activity_queues(),
         ),
         id=workflow_id,
         task_queue=settings.task_queue,

@@ -306,7 +306,9 @@ function chatPage() {
         else if (type === "reply") {
           sessionId = data.session_id;
           sessionStorage.setItem("aios.chat", sessionId);
-          reply.replaceChildren(...nodes(data.reply, (data.citations || []).length
+          const used = (data.tools_used || []).map((u) =>
+            h("div", { class: "tool-use" }, `used ${u.tool} ${JSON.stringify(u.args)}: ${u.status}`));
+          reply.replaceChildren(...used, ...nodes(data.reply, (data.citations || []).length
             ? h("ol", {}, data.citations.map((c) => h("li", {}, c.title || c.source)))
             : null));
         }

@@ -111,3 +111,52 @@ async def test_a_reply_streams_as_server_sent_events(stack: Stack, fake_openai: 
     streamed = "".join(str(d["text"]) for k, d in events if k == "delta")
     assert streamed.strip() == "Streams arrive word by word."
     assert events[-1][1]["reply"] == "Streams arrive word by word."
+
+
+async def test_a_turn_calls_tools_without_side_effects_and_answers_from_their_results(
+    api: httpx.AsyncClient, stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    """The model asks for a calculation and a file write in one round: the calculator runs as an
+    `aios.invoke_tool` activity, the write is refused (chat offers no tool with side effects),
+    and the next round answers from the results."""
+    fake_openai.queue(
+        ScriptedReply(
+            tool_calls=[
+                {"name": "calculator", "arguments": {"expression": "17 * 23"}},
+                {"name": "file_write", "arguments": {"path": "x.txt", "content": "no"}},
+            ]
+        ),
+        ScriptedReply(content="17 × 23 is 391."),
+    )
+    response = await api.post("/v1/chat", json={"message": "What is 17 times 23?"})
+    assert response.status_code == 200, response.text
+    reply = response.json()
+    assert reply["reply"] == "17 × 23 is 391."
+    used = {u["tool"]: u for u in reply["tools_used"]}
+    assert used["calculator"]["status"] == "ok"
+    assert used["file_write"]["status"] == "refused"
+    first, second = fake_openai.requests[-2:]
+    offered = {t["function"]["name"] for t in first["tools"]}
+    assert "calculator" in offered and "file_write" not in offered and "send_email" not in offered
+    results = [m for m in second["messages"] if m["role"] == "tool"]
+    assert any("391" in m["content"] and "BEGIN TOOL RESULT" in m["content"] for m in results)
+    assert any("not available" in m["content"] for m in results)
+    # The conversation keeps the question and the reply, not the tool exchange.
+    stored = await stack.resources.memory.conversations.messages("default", reply["session_id"])
+    assert [m.content for m in stored] == ["What is 17 times 23?", "17 × 23 is 391."]
+
+
+async def test_a_turn_that_keeps_asking_for_tools_has_to_answer_in_its_last_round(
+    api: httpx.AsyncClient, fake_openai: FakeOpenAI
+) -> None:
+    from workflows.chat import MAX_ROUNDS
+
+    asking = ScriptedReply(tool_calls=[{"name": "calculator", "arguments": {"expression": "1+1"}}])
+    fake_openai.queue(*[asking] * (MAX_ROUNDS - 1), ScriptedReply(content="It is 2."))
+    reply = (await api.post("/v1/chat", json={"message": "1+1, carefully"})).json()
+    assert reply["reply"] == "It is 2."
+    assert len(reply["tools_used"]) == MAX_ROUNDS - 1
+    last = fake_openai.requests[-1]
+    assert not last.get("tools"), "the last round offers no tools"
+    question = last["messages"][-1]["content"]
+    assert "calculator" in question and "answer now" in question
