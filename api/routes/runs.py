@@ -45,7 +45,6 @@ from aios.errors import (
     TransientError,
     ValidationFailed,
 )
-from aios.guardrails import describe, guard_goal
 from aios.models import (
     AgentRunInput,
     ApprovalAck,
@@ -72,6 +71,7 @@ from api.deps import (
     SkillsDep,
     TemporalDep,
 )
+from api.goals import checked_goal
 from api.run_events import event_stream
 from api.run_state import approval_error, check_against_last_known, current_state
 from api.temporal_reads import (
@@ -278,15 +278,7 @@ async def create_run(
     skills: SkillsDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> RunCreated:
-    if not body.goal.strip():
-        raise ValidationFailed("the goal is empty; say what the run should achieve")
-    if "\x00" in body.goal:
-        raise ValidationFailed("the goal contains a NUL character (\\u0000); remove it")
-    if len(body.goal) > settings.max_goal_chars:
-        raise ValidationFailed(
-            f"the goal is {len(body.goal)} characters long; the limit is "
-            f"{settings.max_goal_chars}. Put long material in a document and ingest it."
-        )
+    goal, input_findings = checked_goal(body.goal, settings)
     # The checks the planner will make, made now: a bad request never becomes a failed run.
     check_run_request(
         registry,
@@ -298,16 +290,6 @@ async def create_run(
         plan=body.plan,
         roles=sorted(principal.roles),
     )
-    goal, input_findings = guard_goal(
-        body.goal,
-        policy=settings.content_policy,
-        redact_pii=settings.guardrails_pii == "redact",
-    )
-    refused = [f for f in input_findings if f.decision == "refused"]
-    if refused:
-        raise ValidationFailed(
-            f"the goal is not allowed by the content policy: {describe(refused)}"
-        )
     run_id = _run_id_for(principal.tenant, idempotency_key)
     user_id = body.user_id or principal.user_id
     if user_id != principal.user_id and not principal.roles & {"admin", "operator"}:

@@ -29,11 +29,13 @@ from ulid import ULID
 
 from activities.planning import check_run_request
 from aios import search_attributes as sa
+from aios.config import DEFAULT_MAX_GOAL_CHARS
 from aios.errors import NotFound, ValidationFailed
 from aios.models import AgentRunInput
 from aios.temporal import AGENT_RUN_ID_PREFIX
 from aios.vocabulary import PlannerName, RunStatus
 from api.deps import PrincipalDep, RegistryDep, SettingsDep, SkillsDep, TemporalDep
+from api.goals import checked_goal
 from api.temporal_reads import SAFE_VALUE, UNREACHABLE, read_within, unavailable
 from workflows.agent_run import AgentRunWorkflow
 
@@ -66,7 +68,12 @@ class CreateSchedule(BaseModel):
         },
     )
 
-    goal: str = Field(min_length=1, max_length=8000)
+    goal: str = Field(
+        min_length=1,
+        description="what each run should achieve; at most AIOS_MAX_GOAL_CHARS characters",
+        # Documented here; checked in the route against the deployment's setting, with advice.
+        json_schema_extra={"maxLength": DEFAULT_MAX_GOAL_CHARS},
+    )
     cron: str | None = Field(default=None, max_length=200, description="e.g. `0 7 * * 1-5`")
     interval_s: int | None = Field(default=None, ge=60, le=366 * 86400)
     timezone: str = Field(default="UTC", max_length=100)
@@ -152,6 +159,7 @@ async def create_schedule(
 ) -> ScheduleOut:
     """A schedule that starts a run (the goal, or a skill with inputs) on a cron expression or
     every `interval_s` seconds, in a time zone, with an overlap policy and a catch-up window."""
+    goal, input_findings = checked_goal(body.goal, settings)
     try:
         ZoneInfo(body.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -168,7 +176,8 @@ async def create_schedule(
     )
     schedule_id = f"{SCHEDULE_PREFIX}{str(ULID()).lower()}"
     run_input = AgentRunInput(
-        goal=body.goal,
+        goal=goal,
+        input_findings=input_findings,
         tenant=principal.tenant,
         user_id=principal.user_id,
         roles=sorted(principal.roles),
@@ -183,8 +192,8 @@ async def create_schedule(
         id=f"{AGENT_RUN_ID_PREFIX}{schedule_id}",
         task_queue=settings.task_queue,
         typed_search_attributes=sa.owned_by(principal.tenant, principal.user_id, RunStatus.QUEUED),
-        memo={"goal": body.goal[:2000]},
-        static_summary=body.goal[:400],
+        memo={"goal": goal[:2000]},
+        static_summary=goal[:400],
     )
     spec = ScheduleSpec(
         cron_expressions=[body.cron] if body.cron else [],
@@ -207,7 +216,7 @@ async def create_schedule(
             ),
             memo={
                 "tenant": principal.tenant,
-                "goal": body.goal[:2000],
+                "goal": goal[:2000],
                 "cron": body.cron,
                 "interval_s": body.interval_s,
                 "skill": body.skill,

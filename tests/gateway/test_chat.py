@@ -126,12 +126,12 @@ async def test_a_turn_calls_tools_without_side_effects_and_answers_from_their_re
                 {"name": "file_write", "arguments": {"path": "x.txt", "content": "no"}},
             ]
         ),
-        ScriptedReply(content="17 × 23 is 391."),
+        ScriptedReply(content="17 times 23 is 391."),
     )
     response = await api.post("/v1/chat", json={"message": "What is 17 times 23?"})
     assert response.status_code == 200, response.text
     reply = response.json()
-    assert reply["reply"] == "17 × 23 is 391."
+    assert reply["reply"] == "17 times 23 is 391."
     used = {u["tool"]: u for u in reply["tools_used"]}
     assert used["calculator"]["status"] == "ok"
     assert used["file_write"]["status"] == "refused"
@@ -143,7 +143,7 @@ async def test_a_turn_calls_tools_without_side_effects_and_answers_from_their_re
     assert any("not available" in m["content"] for m in results)
     # The conversation keeps the question and the reply, not the tool exchange.
     stored = await stack.resources.memory.conversations.messages("default", reply["session_id"])
-    assert [m.content for m in stored] == ["What is 17 times 23?", "17 × 23 is 391."]
+    assert [m.content for m in stored] == ["What is 17 times 23?", "17 times 23 is 391."]
 
 
 async def test_a_turn_that_keeps_asking_for_tools_has_to_answer_in_its_last_round(

@@ -4,10 +4,13 @@ are ordinary runs tagged with the schedule; tenants see only their own."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from temporalio.client import ScheduleBackfill, ScheduleOverlapPolicy
 
+from tests.conftest import Stack
 from tests.gateway.test_keys import as_key, make_key
 
 
@@ -52,6 +55,10 @@ async def test_bad_schedules_are_refused_and_tenants_are_apart(api: httpx.AsyncC
         ({"goal": "g", "cron": "0 7 * * *", "timezone": "Mars/Olympus"}, "time zone"),
         ({"goal": "g", "cron": "0 7 * * *", "skill": "teleport"}, "unknown skill"),
         ({"goal": "g", "cron": "0 7 * * *", "overlap": "sometimes"}, "overlap"),
+        # The goal gets the checks a run's goal gets, when the schedule is made.
+        ({"goal": "   ", "cron": "0 7 * * *"}, "the goal is empty"),
+        ({"goal": "a\u0000b", "cron": "0 7 * * *"}, "NUL"),
+        ({"goal": "x" * 8001, "cron": "0 7 * * *"}, "the limit is 8000"),
     ]:
         response = await api.post("/v1/schedules", json=body)
         assert response.status_code == 422, (body, response.text)
@@ -64,3 +71,36 @@ async def test_bad_schedules_are_refused_and_tenants_are_apart(api: httpx.AsyncC
         await api.post(f"/v1/schedules/{mine['schedule_id']}/trigger", headers=other)
     ).status_code == 404
     await api.delete(f"/v1/schedules/{mine['schedule_id']}")
+
+
+async def test_a_cron_schedule_fires_on_weekdays_in_its_time_zone(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    """Firing without waiting: Temporal's backfill evaluates the schedule's own spec over a past
+    week, as if that week passed now. (The time-skipping test server has no Schedules: its
+    maintainers declined them, temporalio/sdk-java#1954; this is the real dev server.)"""
+    created = await api.post(
+        "/v1/schedules",
+        json={"goal": "What is a plan?", "cron": "0 7 * * 1-5", "timezone": "Europe/Berlin"},
+    )
+    schedule_id = created.json()["schedule_id"]
+    await api.post(f"/v1/schedules/{schedule_id}/pause")  # only the backfill starts runs
+    # Sunday 15 to Sunday 22 November 2026; Berlin is UTC+1 then, so 07:00 there is 06:00 UTC.
+    await stack.client.get_schedule_handle(schedule_id).backfill(
+        ScheduleBackfill(
+            start_at=datetime(2026, 11, 15, tzinfo=UTC),
+            end_at=datetime(2026, 11, 22, tzinfo=UTC),
+            overlap=ScheduleOverlapPolicy.ALLOW_ALL,
+        )
+    )
+    runs: list[dict[str, Any]] = []
+    for _ in range(150):
+        runs = (await api.get("/v1/runs", params={"schedule_id": schedule_id})).json()["runs"]
+        if len(runs) == 5 and all(r["status"] == "completed" for r in runs):
+            break
+        await asyncio.sleep(0.2)
+    assert sorted(r["run_id"][-20:] for r in runs) == [
+        f"2026-11-{day}T06:00:00Z" for day in (16, 17, 18, 19, 20)
+    ], [r["run_id"] for r in runs]
+    assert all(r["status"] == "completed" and r["goal"] == "What is a plan?" for r in runs)
+    await api.delete(f"/v1/schedules/{schedule_id}")
