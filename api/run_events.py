@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+from fastapi.responses import StreamingResponse
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from aios.config import Settings
@@ -28,6 +29,12 @@ from workflows.agent_run import AgentRunWorkflow
 # Without word from the history long poll (Temporal unreachable, or the run quiet), query this
 # often anyway.
 EVENT_POLL_S = 2.0
+
+
+class EventStreamResponse(StreamingResponse):
+    """A server-sent event stream (so the OpenAPI document shows `text/event-stream`)."""
+
+    media_type = "text/event-stream"
 
 
 def format_sse(kind: str, data: Any, event_id: int | None = None) -> str:

@@ -51,12 +51,40 @@ def session_workflow_id(tenant: str, session_id: str) -> str:
 CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {
+            "application/json": {
+                "example": {
+                    "session_id": "s1",
+                    "reply": "17 times 23 is 391. Approvals wait for a person [1].",
+                    "citations": [
+                        {
+                            "n": 1,
+                            "source": "handbook/approvals.md",
+                            "title": "Approvals",
+                            "document_id": "doc-3f9a1c2e8b7d4a6f0e5c1b2a",
+                            "chunk_id": "doc-3f9a1c2e8b7d4a6f0e5c1b2a#0",
+                            "snippet": "A step that needs approval waits for a person …",
+                            "score": 0.031,
+                        }
+                    ],
+                    "grounded": True,
+                    "turn": 2,
+                    "usage": {"input_tokens": 1840, "output_tokens": 42, "cost_usd": 0.0009},
+                    "tools_used": [
+                        {
+                            "tool": "calculator",
+                            "args": {"expression": "17 * 23"},
+                            "round": 1,
+                            "status": "ok",
+                        }
+                    ],
+                }
+            },
             "text/event-stream": {
                 "schema": {"type": "string"},
                 "example": 'event: delta\ndata: {"text": "Approvals "}\n\n'
                 'event: reply\ndata: {"session_id": "s1", "reply": "Approvals …", '
                 '"citations": []}\n\n',
-            }
+            },
         },
         "description": "The reply; with `Accept: text/event-stream`, `delta` events with the text "
         "as the model writes it, then one `reply` event with the whole (checked) reply",

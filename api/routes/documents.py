@@ -32,6 +32,7 @@ from aios.models import IngestInput, IngestItem, IngestProgress, SqlIngestSource
 from aios.stores import DocumentRecord, DocumentStore
 from aios.stores.documents import document_id_for
 from api.deps import DbDep, KnowledgeDep, PrincipalDep, SettingsDep, TemporalDep
+from api.examples import example
 from api.temporal_reads import SAFE_VALUE, UNREACHABLE, owned_workflow, unavailable
 from workflows.ingest import PROGRESS_MEMO, IngestWorkflow
 
@@ -229,7 +230,37 @@ async def _from_multipart(
     return items, bodies
 
 
-@router.post("", status_code=202, response_model=JobAccepted)
+DOC_ID = "doc-3f9a1c2e8b7d4a6f0e5c1b2a"
+JOB_ID = "ingest-01JD2X7K9Q3M5N8P4R6S0T2V4W"
+DOCUMENT_EXAMPLE = {
+    "id": DOC_ID,
+    "source": "handbook/pumps.md",
+    "title": "Pump maintenance",
+    "chunks": 12,
+    "sha256": "9b74c9897bac770ffc029102a200c5de3f9a1c2e8b7d4a6f0e5c1b2a3d4e5f60",
+    "size_bytes": 18342,
+    "content_type": "text/markdown",
+    "metadata": {"team": "plant"},
+    "job_id": JOB_ID,
+    "created_at": "2026-11-22T08:55:00Z",
+    "updated_at": "2026-11-22T08:55:04Z",
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobAccepted,
+    responses=example(
+        {
+            "job_id": JOB_ID,
+            "status": "queued",
+            "documents": [DOC_ID],
+            "links": {"self": f"/v1/documents/jobs/{JOB_ID}", "documents": "/v1/documents"},
+        },
+        status=202,
+    ),
+)
 async def ingest(
     request: Request,
     response: Response,
@@ -286,7 +317,24 @@ async def ingest(
     return JobAccepted(job_id=job_id, documents=[i.document_id for i in items], links=links)
 
 
-@router.get("/jobs/{job_id}", response_model=JobStatus)
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobStatus,
+    responses=example(
+        {
+            "job_id": JOB_ID,
+            "status": "completed",
+            "total": 3,
+            "done": 2,
+            "failed": 1,
+            "unchanged": 0,
+            "chunks": 31,
+            "errors": ["scan.pdf: the PDF has no text layer (a scanned image?)"],
+            "created_at": "2026-11-22T08:55:00Z",
+            "closed_at": "2026-11-22T08:55:06Z",
+        }
+    ),
+)
 async def get_job(
     job_id: str, principal: PrincipalDep, settings: SettingsDep, temporal: TemporalDep
 ) -> JobStatus:
@@ -329,7 +377,11 @@ def _open(token: str) -> str:
     return raw[3:].decode(errors="replace")
 
 
-@router.get("", response_model=DocumentList)
+@router.get(
+    "",
+    response_model=DocumentList,
+    responses=example({"documents": [DOCUMENT_EXAMPLE], "next_page_token": "ZG9jLTNmOWE"}),
+)
 async def list_documents(
     principal: PrincipalDep,
     pool: DbDep,
@@ -353,12 +405,16 @@ async def _owned(pool: DbDep, tenant: str, document_id: str) -> DocumentRecord:
     return record
 
 
-@router.get("/{document_id}", response_model=DocumentOut)
+@router.get("/{document_id}", response_model=DocumentOut, responses=example(DOCUMENT_EXAMPLE))
 async def get_document(document_id: str, principal: PrincipalDep, pool: DbDep) -> DocumentOut:
     return DocumentOut.of(await _owned(pool, principal.tenant, document_id))
 
 
-@router.delete("/{document_id}", response_model=Deleted)
+@router.delete(
+    "/{document_id}",
+    response_model=Deleted,
+    responses=example({"document_id": DOC_ID, "deleted_chunks": 12}),
+)
 async def delete_document(
     document_id: str, principal: PrincipalDep, pool: DbDep, knowledge: KnowledgeDep
 ) -> Deleted:

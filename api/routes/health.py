@@ -9,18 +9,41 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import DbDep, MaybePrincipalDep, TemporalDep, VectorsDep
+from api.examples import example
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT_S = 3.0
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=example({"status": "ok"}))
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        **example(
+            {
+                "status": "ready",
+                "checks": {"temporal": "ok", "postgres": "ok", "qdrant": "ok"},
+            }
+        ),
+        503: {
+            "description": "a dependency does not answer (`details` only for a valid API key)",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "status": "not ready",
+                        "checks": {"temporal": "unavailable", "postgres": "ok", "qdrant": "ok"},
+                        "details": {"temporal": "RPCError: connection refused"},
+                    }
+                }
+            },
+        },
+    },
+)
 async def readyz(
     temporal: TemporalDep, pool: DbDep, vectors: VectorsDep, caller: MaybePrincipalDep
 ) -> JSONResponse:

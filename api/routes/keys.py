@@ -4,7 +4,7 @@ role: an operator of the deployment, for any tenant."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aios.errors import NotFound
 from aios.stores.keys import ApiKeyRecord, ApiKeyStore
 from api.deps import DbDep, PrincipalDep, require_admin
+from api.examples import example
 from api.temporal_reads import SAFE_VALUE
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -43,7 +44,29 @@ class KeyList(BaseModel):
     keys: list[ApiKeyRecord]
 
 
-@router.post("", status_code=201, response_model=KeyCreated)
+KEY_EXAMPLE: dict[str, Any] = {
+    "id": "key_5f2c9a1e",
+    "prefix": "5f2c9a1e",
+    "tenant": "acme",
+    "user_id": "ada",
+    "roles": ["user"],
+    "name": "ada's laptop",
+    "rate_per_minute": 120,
+    "max_concurrent_runs": 5,
+    "created_at": "2026-11-22T08:00:00Z",
+    "revoked_at": None,
+    "last_used_at": "2026-11-22T09:00:00Z",
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=KeyCreated,
+    responses=example(
+        {**KEY_EXAMPLE, "last_used_at": None, "key": "aios_live_5f2c9a1e_q8Vf…"}, status=201
+    ),
+)
 async def create_key(body: CreateKey, principal: PrincipalDep, pool: DbDep) -> KeyCreated:
     """A key bound to a tenant, a user and roles (`admin`, `operator`, `user` or finer ones your
     tools name)."""
@@ -59,7 +82,7 @@ async def create_key(body: CreateKey, principal: PrincipalDep, pool: DbDep) -> K
     return KeyCreated(key=key, **vars(record))
 
 
-@router.get("", response_model=KeyList)
+@router.get("", response_model=KeyList, responses=example({"keys": [KEY_EXAMPLE]}))
 async def list_keys(
     principal: PrincipalDep,
     pool: DbDep,
@@ -69,7 +92,11 @@ async def list_keys(
     return KeyList(keys=await ApiKeyStore(pool).list(tenant))
 
 
-@router.delete("/{key_id}", response_model=ApiKeyRecord)
+@router.delete(
+    "/{key_id}",
+    response_model=ApiKeyRecord,
+    responses=example({**KEY_EXAMPLE, "revoked_at": "2026-11-22T10:00:00Z"}),
+)
 async def revoke_key(key_id: str, principal: PrincipalDep, pool: DbDep) -> ApiKeyRecord:
     """Revoke a key: it stops working at once, in every API process."""
     require_admin(principal)

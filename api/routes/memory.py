@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from activities.memory import FactIn, ForgetReport, MemoryRead
 from aios.errors import ValidationFailed
 from api.deps import MemoryDep, PrincipalDep
+from api.examples import example
 from api.temporal_reads import SAFE_VALUE
 
 router = APIRouter(prefix="/v1/users", tags=["memory"])
@@ -55,7 +56,34 @@ class UserMemory(MemoryRead):
     user_id: str
 
 
-@router.get("/{user_id}/memory", response_model=UserMemory)
+@router.get(
+    "/{user_id}/memory",
+    response_model=UserMemory,
+    responses=example(
+        {
+            "user_id": "ada",
+            "facts": [
+                {
+                    "key": "timezone",
+                    "value": "Europe/Berlin",
+                    "kind": "preference",
+                    "provenance": {"source": "api", "by": "ada"},
+                    "expires_at": "2027-11-20T10:00:00Z",
+                    "updated_at": "2026-11-20T10:00:00Z",
+                }
+            ],
+            "memories": [
+                {
+                    "id": "7c9e6679-7425-50de-944b-e07fc1f90ae7",
+                    "text": "Prefers reports with an executive summary first.",
+                    "score": 0.62,
+                    "provenance": {"source": "run", "run_id": "run-01jd2x7k9q3m5n8p4r6s0t2v4w"},
+                    "created_at": "2026-11-20T10:00:00Z",
+                }
+            ],
+        }
+    ),
+)
 async def read_memory(
     user_id: UserId,
     principal: PrincipalDep,
@@ -69,7 +97,17 @@ async def read_memory(
     return UserMemory(user_id=user_id, **read.model_dump())
 
 
-@router.put("/{user_id}/memory", response_model=MemoryWritten)
+@router.put(
+    "/{user_id}/memory",
+    response_model=MemoryWritten,
+    responses=example(
+        {
+            "user_id": "ada",
+            "facts": ["timezone", "team"],
+            "memories": ["7c9e6679-7425-50de-944b-e07fc1f90ae7"],
+        }
+    ),
+)
 async def write_memory(
     user_id: UserId, body: MemoryWrite, principal: PrincipalDep, memory: MemoryDep
 ) -> MemoryWritten:
@@ -89,7 +127,13 @@ async def write_memory(
     return MemoryWritten(user_id=user_id, facts=[f.key for f in body.facts], memories=ids)
 
 
-@router.delete("/{user_id}/memory", response_model=ForgetReport)
+@router.delete(
+    "/{user_id}/memory",
+    response_model=ForgetReport,
+    responses=example(
+        {"user_id": "ada", "facts": 2, "memories": 5, "messages": 40, "summaries": 1}
+    ),
+)
 async def forget_user(user_id: UserId, principal: PrincipalDep, memory: MemoryDep) -> ForgetReport:
     """Forget the user: their facts, semantic memories and conversations, everywhere
     (PostgreSQL and Qdrant). The answer says how much of each was deleted."""

@@ -71,8 +71,9 @@ from api.deps import (
     SkillsDep,
     TemporalDep,
 )
+from api.examples import example, sse_example
 from api.goals import checked_goal
-from api.run_events import event_stream
+from api.run_events import EventStreamResponse, event_stream
 from api.run_state import approval_error, check_against_last_known, current_state
 from api.temporal_reads import (
     QUERY_FAILED,
@@ -199,7 +200,7 @@ class RunList(BaseModel):
                             "closed_at": "2026-11-22T09:00:12Z",
                         }
                     ],
-                    "next_page_token": None,
+                    "next_page_token": "CgZydW4tMDE.9c1f03a2b7e4d615",
                 }
             ]
         }
@@ -458,7 +459,47 @@ async def get_run(
     return await current_state(handle, description, settings, RunSnapshotStore(pool))
 
 
-@router.get("/{run_id}/trace", response_model=RunTrace)
+TRACE_EXAMPLE = {
+    "run_id": "run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+    "tenant": "acme",
+    "user_id": "ada",
+    "goal": "Write a short report on how our pumps are maintained",
+    "status": "completed",
+    "created_at": "2026-11-22T09:00:00Z",
+    "updated_at": "2026-11-22T09:00:12Z",
+    "duration_ms": 12140.0,
+    "error": None,
+    "steps": [
+        {
+            "id": "retrieve",
+            "kind": "retrieve",
+            "title": "Find sources on pump maintenance",
+            "status": "completed",
+            "attempts": 1,
+            "depends_on": [],
+            "started_at": "2026-11-22T09:00:01Z",
+            "ended_at": "2026-11-22T09:00:02Z",
+            "duration_ms": 840.0,
+            "output_ref": "/v1/runs/run-01jd2x7k9q3m5n8p4r6s0t2v4w/steps/retrieve/output",
+            "error": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0},
+        }
+    ],
+    "entries": [
+        {
+            "seq": 1,
+            "at": "2026-11-22T09:00:00Z",
+            "kind": "plan",
+            "summary": "the rule planner chose the skill research_report (3 steps)",
+            "data": {"planner": "rule", "steps": 3},
+        }
+    ],
+    "usage": {"input_tokens": 5120, "output_tokens": 860, "cost_usd": 0.0042},
+    "truncated": False,
+}
+
+
+@router.get("/{run_id}/trace", response_model=RunTrace, responses=example(TRACE_EXAMPLE))
 async def run_trace(
     run_id: str,
     principal: PrincipalDep,
@@ -602,7 +643,17 @@ async def answer_approval(
     )
 
 
-@router.get("/{run_id}/steps/{step_id}/output", response_model=StepOutput)
+@router.get(
+    "/{run_id}/steps/{step_id}/output",
+    response_model=StepOutput,
+    responses=example(
+        {
+            "step_id": "answer",
+            "status": "completed",
+            "output": {"text": "Pumps are inspected monthly [1].", "citations": []},
+        }
+    ),
+)
 async def step_output(
     run_id: str, step_id: str, principal: PrincipalDep, temporal: TemporalDep, settings: SettingsDep
 ) -> StepOutput:
@@ -626,7 +677,14 @@ async def step_output(
     return output
 
 
-@router.post("/{run_id}/cancel", status_code=202, response_model=CancelAccepted)
+@router.post(
+    "/{run_id}/cancel",
+    status_code=202,
+    response_model=CancelAccepted,
+    responses=example(
+        {"run_id": "run-01jd2x7k9q3m5n8p4r6s0t2v4w", "status": "cancelling"}, status=202
+    ),
+)
 async def cancel_run(
     run_id: str, principal: PrincipalDep, temporal: TemporalDep, settings: SettingsDep
 ) -> CancelAccepted:
@@ -638,7 +696,20 @@ async def cancel_run(
     return CancelAccepted(run_id=run_id, status="cancelling")
 
 
-@router.get("/{run_id}/events")
+@router.get(
+    "/{run_id}/events",
+    response_class=EventStreamResponse,
+    responses=sse_example(
+        ": connected\n\n"
+        'id: 3\nevent: step.started\ndata: {"seq": 3, "type": "step.started", '
+        '"at": "2026-11-22T09:00:03Z", "step_id": "answer", "data": {}}\n\n'
+        'event: llm.delta\ndata: {"step_id": "answer", "attempt": 1, "text": "Pumps are "}\n\n'
+        'id: 4\nevent: run.finished\ndata: {"seq": 4, "type": "run.finished", '
+        '"at": "2026-11-22T09:00:12Z", "step_id": null, "data": {"status": "completed"}}\n\n',
+        "Server-sent events: each step event with its `id` (resume with `Last-Event-ID`), "
+        "`llm.delta` events without one, `run.finished` last",
+    ),
+)
 async def run_events(
     run_id: str,
     principal: PrincipalDep,
@@ -658,9 +729,8 @@ async def run_events(
     handle, _ = await owned_run(temporal, settings, run_id, principal.tenant)
     if last_event_id and last_event_id.isdigit():
         after = max(after, int(last_event_id))
-    return StreamingResponse(
+    return EventStreamResponse(
         event_stream(handle, settings, after, deltas),
-        media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 

@@ -35,6 +35,7 @@ from aios.models import AgentRunInput
 from aios.temporal import AGENT_RUN_ID_PREFIX
 from aios.vocabulary import PlannerName, RunStatus
 from api.deps import PrincipalDep, RegistryDep, SettingsDep, SkillsDep, TemporalDep
+from api.examples import example
 from api.goals import checked_goal
 from api.temporal_reads import SAFE_VALUE, UNREACHABLE, read_within, unavailable
 from workflows.agent_run import AgentRunWorkflow
@@ -95,10 +96,11 @@ class CreateSchedule(BaseModel):
 class ScheduleOut(BaseModel):
     schedule_id: str
     goal: str
-    cron: str | None
-    interval_s: int | None
+    # One of `cron` and `interval_s` is set, the other null.
+    cron: str | None = None
+    interval_s: int | None = None
     timezone: str
-    skill: str | None
+    skill: str | None = None
     overlap: str
     paused: bool
     next_runs: list[datetime]
@@ -147,7 +149,21 @@ async def _out(schedule_id: str, description: Any) -> ScheduleOut:
     )
 
 
-@router.post("", status_code=201, response_model=ScheduleOut)
+SCHEDULE_EXAMPLE = {
+    "schedule_id": "sched-01jd2x7k9q3m5n8p4r6s0t2v4w",
+    "goal": "Summarise yesterday's incidents",
+    "cron": "0 7 * * 1-5",
+    "timezone": "Europe/Berlin",
+    "overlap": "skip",
+    "paused": False,
+    "next_runs": ["2026-11-23T06:00:00Z", "2026-11-24T06:00:00Z"],
+    "recent_runs": ["run-sched-01jd2x7k9q3m5n8p4r6s0t2v4w-2026-11-20T06:00:00Z"],
+}
+
+
+@router.post(
+    "", status_code=201, response_model=ScheduleOut, responses=example(SCHEDULE_EXAMPLE, status=201)
+)
 async def create_schedule(
     body: CreateSchedule,
     response: Response,
@@ -233,7 +249,7 @@ async def create_schedule(
     return await _out(schedule_id, await handle.describe())
 
 
-@router.get("", response_model=ScheduleList)
+@router.get("", response_model=ScheduleList, responses=example({"schedules": [SCHEDULE_EXAMPLE]}))
 async def list_schedules(
     principal: PrincipalDep, temporal: TemporalDep, settings: SettingsDep
 ) -> ScheduleList:
@@ -249,7 +265,7 @@ async def list_schedules(
     return ScheduleList(schedules=out)
 
 
-@router.get("/{schedule_id}", response_model=ScheduleOut)
+@router.get("/{schedule_id}", response_model=ScheduleOut, responses=example(SCHEDULE_EXAMPLE))
 async def get_schedule(
     schedule_id: str, principal: PrincipalDep, temporal: TemporalDep, settings: SettingsDep
 ) -> ScheduleOut:
@@ -267,7 +283,11 @@ async def delete_schedule(
     return Response(status_code=204)
 
 
-@router.post("/{schedule_id}/{action}", response_model=ScheduleOut)
+@router.post(
+    "/{schedule_id}/{action}",
+    response_model=ScheduleOut,
+    responses=example({**SCHEDULE_EXAMPLE, "paused": True}),
+)
 async def act_on_schedule(
     schedule_id: str,
     action: Literal["pause", "resume", "trigger"],

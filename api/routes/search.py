@@ -12,6 +12,7 @@ from activities.knowledge import SearchMode
 from activities.rag import RetrieveArgs, retrieve
 from aios.models import Quote
 from api.deps import KnowledgeDep, PrincipalDep
+from api.examples import example
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
 
@@ -33,7 +34,36 @@ class SearchResults(BaseModel):
     results: list[SearchResult]
 
 
-@router.get("", response_model=SearchResults, response_model_exclude_none=True)
+@router.get(
+    "",
+    response_model=SearchResults,
+    response_model_exclude_none=True,
+    responses=example(
+        {
+            "query": "how often are pumps inspected",
+            "mode": "hybrid",
+            "results": [
+                {
+                    "document_id": "doc-3f9a1c2e8b7d4a6f0e5c1b2a",
+                    "source": "handbook/pumps.md",
+                    "title": "Pump maintenance",
+                    "chunk_id": "doc-3f9a1c2e8b7d4a6f0e5c1b2a#3",
+                    "snippet": "Each pump is inspected monthly; bearings are greased every …",
+                    "score": 0.0323,
+                    "quotes": [
+                        {
+                            "text": "Each pump is inspected monthly",
+                            "chunk_id": "doc-3f9a1c2e8b7d4a6f0e5c1b2a#3",
+                            "start": 0,
+                            "end": 30,
+                            "score": 0.81,
+                        }
+                    ],
+                }
+            ],
+        }
+    ),
+)
 async def search(
     principal: PrincipalDep,
     knowledge: KnowledgeDep,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aios.skills import SkillInfo
 from aios.vocabulary import PlannerName
 from api.deps import PrincipalDep, RegistryDep, SettingsDep, SkillsDep, TemporalDep
+from api.examples import example
 from api.routes.runs import CreateRun, RunCreated, create_run
 from api.temporal_reads import SAFE_VALUE
 
@@ -34,7 +35,27 @@ class StartSkill(BaseModel):
     budget_usd: float | None = Field(default=None, gt=0)
 
 
-@router.get("", response_model=SkillList)
+@router.get(
+    "",
+    response_model=SkillList,
+    responses=example(
+        {
+            "skills": [
+                {
+                    "name": "research_report",
+                    "version": 2,
+                    "description": "Retrieve sources, extract key points, write a cited report.",
+                    "input_schema": {
+                        "type": "object",
+                        "properties": {"topic": {"type": "string"}},
+                        "required": ["topic"],
+                    },
+                    "triggers": ["report on", "research"],
+                }
+            ]
+        }
+    ),
+)
 async def list_skills(principal: PrincipalDep, skills: SkillsDep) -> SkillList:
     """Every skill: name, version, description, input schema, and the triggers by which the
     rule planner picks it for a goal."""

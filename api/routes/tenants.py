@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from aios.stores.traces import TraceStore
 from api.deps import DbDep, PrincipalDep, require_admin
+from api.examples import example
 from api.temporal_reads import SAFE_VALUE
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
@@ -17,7 +18,11 @@ class TracesDeleted(BaseModel):
     deleted: int
 
 
-@router.delete("/{tenant}/traces", response_model=TracesDeleted)
+@router.delete(
+    "/{tenant}/traces",
+    response_model=TracesDeleted,
+    responses=example({"tenant": "acme", "deleted": 1204}),
+)
 async def delete_tenant_traces(
     tenant: str = Path(max_length=200, pattern=SAFE_VALUE.pattern),
     *,

@@ -31,6 +31,7 @@ from aios.plan import Plan
 from aios.temporal import AGENT_RUN_ID_PREFIX
 from aios.vocabulary import RunStatus
 from api.deps import PrincipalDep, RegistryDep, SettingsDep, TemporalDep
+from api.examples import example
 from api.temporal_reads import UNREACHABLE, unavailable
 from workflows.agent_run import AgentRunWorkflow
 
@@ -64,13 +65,52 @@ class ToolFailed(AiosError):
     code = "tool_failed"
 
 
-@router.get("", response_model=ToolList)
+@router.get(
+    "",
+    response_model=ToolList,
+    responses=example(
+        {
+            "tools": [
+                {
+                    "name": "calculator",
+                    "description": "Evaluate an arithmetic expression exactly.",
+                    "input_schema": {
+                        "type": "object",
+                        "properties": {"expression": {"type": "string", "maxLength": 1000}},
+                        "required": ["expression"],
+                    },
+                    "output_schema": {
+                        "type": "object",
+                        "properties": {
+                            "expression": {"type": "string"},
+                            "value": {"type": "number"},
+                        },
+                    },
+                    "side_effects": "none",
+                    "requires_approval": False,
+                    "roles": [],
+                    "timeout_s": 5.0,
+                }
+            ]
+        }
+    ),
+)
 async def list_tools(principal: PrincipalDep, registry: RegistryDep) -> ToolList:
     """The tools the caller's roles allow, with their schemas and policies."""
     return ToolList(tools=registry.specs(sorted(principal.roles)))
 
 
-@router.post("/{name}/invoke", response_model=Invoked)
+@router.post(
+    "/{name}/invoke",
+    response_model=Invoked,
+    responses=example(
+        {
+            "output": {"words": 3},
+            "run_id": "run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+            "status": "completed",
+        }
+    ),
+)
 async def invoke_tool(
     name: str,
     body: Invoke,
