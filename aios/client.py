@@ -31,6 +31,10 @@ from aios.vocabulary import INGESTIBLE_SUFFIXES, TERMINAL_STATUSES, RunEventType
 T = TypeVar("T")
 
 
+# How long one `wait()` request is held by the API (its limit is 60 s).
+LONG_POLL_S = 30.0
+
+
 class ApiError(AiosError):
     """The API answered with a problem; `status` and `problem` say what."""
 
@@ -87,9 +91,17 @@ class ApiClient:
         result: dict[str, Any] = await self.request("GET", f"/v1/runs/{run_id}")
         return result
 
-    async def run_state(self, run_id: str) -> RunState:
-        """The run as a typed `RunState` (what `get_run` returns as JSON)."""
-        return RunState.model_validate(await self.get_run(run_id))
+    async def run_state(self, run_id: str, *, wait_s: float = 0) -> RunState:
+        """The run as a typed `RunState` (what `get_run` returns as JSON); with `wait_s`, once
+        it has ended or after `wait_s` seconds, whichever comes first (a long poll)."""
+        if not run_id.strip():
+            raise UserError("a run id is needed (aios runs lists them)")
+        if not wait_s:
+            return RunState.model_validate(await self.get_run(run_id))
+        answer = await self.request(
+            "GET", f"/v1/runs/{run_id}", params={"wait_s": wait_s}, timeout=wait_s + 30
+        )
+        return RunState.model_validate(answer)
 
     async def wait(
         self,
@@ -100,12 +112,29 @@ class ApiClient:
         poll_s: float = 1.0,
     ) -> RunState:
         """The run's state once it has ended (or waits for an approval, with `until_approval`).
-        Follows the event stream and checks the state between reconnects, so a dropped stream or
-        a restarted API costs a poll, not the wait. TimeoutError after `timeout_s`."""
+        Until the end it long-polls the run (`?wait_s=`: Temporal tells the API when the run
+        closes, and no worker is asked anything meanwhile); for an approval it follows the event
+        stream. It checks the state between reconnects, so a dropped connection or a restarted
+        API costs a retry, not the wait. TimeoutError after `timeout_s`."""
 
         def done(state: RunState) -> bool:
             waiting = until_approval and state.status == RunStatus.AWAITING_APPROVAL
             return state.status in TERMINAL_STATUSES or waiting
+
+        async def long_poll() -> RunState:
+            while True:
+                try:
+                    state = await self.run_state(run_id, wait_s=LONG_POLL_S)
+                except ConfigurationError:  # the API is unreachable (restarting, say)
+                    await asyncio.sleep(poll_s)
+                    continue
+                except ApiError as e:
+                    if e.status < 500 and e.status != 429:
+                        raise
+                    await asyncio.sleep(poll_s)
+                    continue
+                if done(state):
+                    return state
 
         async def watch() -> RunState:
             while True:
@@ -123,7 +152,7 @@ class ApiClient:
                     await asyncio.sleep(poll_s)
 
         async with asyncio.timeout(timeout_s):
-            return await watch()
+            return await (watch() if until_approval else long_poll())
 
     async def approve(self, run_id: str, approval_id: str, args_hash: str, **answer: Any) -> Any:
         """Answer an approval with the `args_hash` the run showed (`decision="reject"` and a

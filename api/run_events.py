@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi.responses import StreamingResponse
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from aios.config import Settings
@@ -51,9 +52,24 @@ async def event_stream(
             yield chunk
 
 
+# The history events after which the run's event log can have grown: the workflow's code only
+# runs in workflow tasks, and the run's end. (Activities starting and finishing, tasks being
+# scheduled: nothing to ask the worker about yet; each query costs the worker a task.)
+_EVENT_LOG_MAY_GROW = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+}
+
+
 class HistoryWatch:
-    """Temporal's long poll on a run's history: `moved` is set whenever the history grows (no
-    worker involved). Restarted after it fails (an outage); `closed` once the run has ended."""
+    """Temporal's long poll on a run's history: `moved` is set whenever a workflow task completes
+    or the run ends (no worker involved). Restarted after it fails (an outage); `closed` once the
+    run has ended."""
 
     def __init__(self, handle: WorkflowHandle[Any, Any]) -> None:
         self._handle = handle
@@ -61,10 +77,11 @@ class HistoryWatch:
         self._task = asyncio.create_task(self._watch())
 
     async def _watch(self) -> None:
-        async for _event in self._handle.fetch_history_events(
+        async for event in self._handle.fetch_history_events(
             wait_new_event=True, skip_archival=True
         ):
-            self.moved.set()
+            if event.event_type in _EVENT_LOG_MAY_GROW:
+                self.moved.set()
         self.moved.set()
 
     @property

@@ -69,6 +69,14 @@ def _port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+# The dev server's SQLite file in write-ahead-log mode, synced at checkpoints rather than at every
+# commit: what the server committed survives it being killed (the log is written before the
+# commit returns); a power cut can lose the last moments, never the file. Every workflow task,
+# activity and visibility update is a commit here: ~30 ms less per layer of a run's steps, end
+# to end at 200 ms model latency 1.19x -> 1.11x plain asyncio (bench/README.md).
+SQLITE_PRAGMAS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+
+
 def temporal_binary() -> str:
     beside_python = Path(sys.executable).parent / "temporal"
     found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
@@ -97,6 +105,7 @@ async def start_temporal(settings: Settings, stack: contextlib.AsyncExitStack) -
         "start-dev",
         "--db-filename",
         str(data / "temporal.db"),
+        *SQLITE_PRAGMAS,
         "--ip",
         host,
         "--port",

@@ -54,6 +54,31 @@ async def test_create_run_returns_202_with_links_and_completes(api: httpx.AsyncC
     assert set(run["usage"]) == {"input_tokens", "output_tokens", "cost_usd"}
 
 
+async def test_get_with_wait_s_answers_when_the_run_ends_or_the_wait_is_over(
+    api: httpx.AsyncClient,
+) -> None:
+    """A long poll: the answer comes as soon as the run ends, or with the current state once
+    `wait_s` has passed; a longer wait than 60 s is refused."""
+    sleepy = {
+        "steps": [{"id": "nap", "kind": "tool", "tool": "timed_sleep", "args": {"seconds": 1}}]
+    }
+    run_id = (await api.post("/v1/runs", json={"goal": "nap", "plan": sleepy})).json()["run_id"]
+    started = asyncio.get_running_loop().time()
+    ended = await api.get(f"/v1/runs/{run_id}", params={"wait_s": 30})
+    waited = asyncio.get_running_loop().time() - started
+    assert ended.status_code == 200 and ended.json()["status"] == "completed", ended.text
+    assert 0.9 < waited < 20, f"answered after {waited:.1f}s, not when the run ended"
+
+    parked = (await api.post("/v1/runs", json={"goal": "g", "plan": APPROVAL_PLAN})).json()
+    await wait_status(api, parked["run_id"], "awaiting_approval")
+    started = asyncio.get_running_loop().time()
+    held = await api.get(f"/v1/runs/{parked['run_id']}", params={"wait_s": 1})
+    assert held.json()["status"] == "awaiting_approval"
+    assert asyncio.get_running_loop().time() - started >= 0.9
+    assert_problem(await api.get(f"/v1/runs/{run_id}", params={"wait_s": 61}), 422, "wait_s")
+    await api.post(f"/v1/runs/{parked['run_id']}/cancel")
+
+
 async def test_the_rule_planner_runs_the_research_report(api: httpx.AsyncClient) -> None:
     created = (await api.post("/v1/runs", json={"goal": "What is AIOS?"})).json()
     run = await wait_status(api, created["run_id"], "completed", "failed")

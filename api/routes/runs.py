@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import (
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -88,6 +90,8 @@ from api.temporal_reads import (
 )
 from workflows.agent_run import AgentRunWorkflow
 
+# The longest `GET /v1/runs/{id}?wait_s=` holds a request (under common proxies' idle timeouts).
+MAX_WAIT_S = 60.0
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 _PAGE_TOKEN_VERSION = b"\x01"
@@ -447,11 +451,28 @@ async def get_run(
     temporal: TemporalDep,
     settings: SettingsDep,
     pool: DbDep,
+    wait_s: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_S,
+            description="hold the answer until the run has ended or this many seconds have "
+            "passed (a long poll: ask again while `status` is not final)",
+        ),
+    ] = 0,
 ) -> RunState:
     """The run's state: status, plan with each step's state, pending approvals (with the
     arguments to approve), result, usage. The `Link` header points at the run in the Temporal UI
-    (`rel="temporal-ui"`) and at its event stream (`rel="events"`)."""
+    (`rel="temporal-ui"`) and at its event stream (`rel="events"`).
+
+    With `wait_s`, the answer comes when the run ends (or after `wait_s`): Temporal's long poll
+    on the run's close event, so waiting costs the workers nothing, unlike polling or following
+    the events."""
     handle, description = await owned_run(temporal, settings, run_id, principal.tenant)
+    if wait_s > 0 and description.status == WorkflowExecutionStatus.RUNNING:
+        with contextlib.suppress(TimeoutError, WorkflowFailureError, *UNREACHABLE):
+            await asyncio.wait_for(handle.result(rpc_timeout=timedelta(seconds=wait_s)), wait_s)
+        description = await read_within(settings, handle.describe(), f"run {run_id}")
     links = _links(request, settings, run_id)
     response.headers["Link"] = (
         f'<{links.temporal_ui}>; rel="temporal-ui", <{links.events}>; rel="events"'

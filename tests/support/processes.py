@@ -167,7 +167,7 @@ class Deployment:
 
     def temporal(self) -> Process:
         # Imported here: this module stays light for the scripted model's own process.
-        from cli.devstack import temporal_binary
+        from cli.devstack import SQLITE_PRAGMAS, temporal_binary
 
         args = [
             temporal_binary(),
@@ -176,6 +176,7 @@ class Deployment:
             "--headless",
             "--db-filename",
             str(self.root / "temporal.db"),
+            *SQLITE_PRAGMAS,
             "--ip",
             "127.0.0.1",
             "--port",
