@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     # On SIGTERM, in-flight activities get this long to finish before they are handed back
     # (Temporal retries them on another worker).
     worker_shutdown_s: float = Field(default=10.0, ge=0)
+    # Workflow code runs in Temporal's sandbox, which catches non-deterministic calls (clocks,
+    # randomness, I/O) as they happen. Off: ~20 % more runs per worker core (bench/README.md);
+    # then the replay tests of recorded histories (tests/test_replay.py) are the only guard.
+    workflow_sandbox: bool = True
     # Where this process's Temporal SDK serves its own metrics (loopback; folded into
     # `/metrics` and the worker's metrics port as `aios_temporal_*`). Port 0: any free port.
     temporal_metrics_address: str = "127.0.0.1:0"

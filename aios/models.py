@@ -240,6 +240,10 @@ class AgentRunInput(BaseModel):
     # Task queues of activity groups ("llm", "tools") when workers are split by queue
     # (aios/queues.py); empty: every activity on the run's own queue.
     activity_queues: dict[str, str] = Field(default_factory=dict)
+    # The workflow patches the run takes from its start (the API sets the current generation,
+    # workflows/agent_run.py CURRENT_PATCHES): the input is in the history, so no patch marker
+    # is needed to know them. None (older runs, other starters): a patch marker decides.
+    patches: str | None = None
 
 
 class StepState(BaseModel):

@@ -17,13 +17,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from aios.models import AgentRunInput, ApprovalDecision, ChatSessionInput, ChatTurn
+from aios.plan import Plan
 from tests.conftest import Stack, run_id
 from tests.helpers import docs_files, finish, ingest_files, start_plan, wait_for
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from tests.test_agent_mind import AGENT_PLAN, AGENT_SCRIPT
 from tests.test_agent_run import APPROVAL_PLAN
 from workers.main import WORKFLOWS
-from workflows.agent_run import AgentRunWorkflow
+from workflows.agent_run import CURRENT_PATCHES, AgentRunWorkflow
 from workflows.chat import ChatSessionWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -91,6 +92,26 @@ async def test_record_histories(stack: Stack, fake_openai: FakeOpenAI) -> None:
     )
     await finish(approval)
     await save("approval_then_tool", approval)
+
+    # As the API starts runs: the patches named in the input, no patch marker.
+    lean = await stack.client.start_workflow(
+        AgentRunWorkflow.run,
+        AgentRunInput(
+            goal="test run",
+            plan=Plan.model_validate({"steps": APPROVAL_PLAN}),
+            patches=CURRENT_PATCHES,
+        ),
+        id=run_id(),
+        task_queue=stack.settings.task_queue,
+    )
+    state = await wait_for(lean, lambda s: bool(s.pending_approvals))
+    pending = state.pending_approvals[0]
+    await lean.execute_update(
+        AgentRunWorkflow.approve,
+        ApprovalDecision(approval_id=pending.approval_id, args_hash=pending.args_hash),
+    )
+    assert (await finish(lean)).status == "completed"
+    await save("approval_then_tool_patches_in_input", lean)
 
     fake_openai.queue(
         ScriptedReply(tool_calls=[{"name": "calculator", "arguments": {"expression": "6 * 7"}}]),

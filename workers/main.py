@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import prometheus_client
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import aios
@@ -158,14 +158,20 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         activities=served,
         max_concurrent_activities=settings.max_concurrent_activities,
         interceptors=[telemetry.StepMetrics()],
-        # Temporal's tracing interceptor (when tracing is on) runs inside the workflow sandbox:
-        # OpenTelemetry must be the same module there as outside.
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
-        ),
+        workflow_runner=workflow_runner(settings),
         # In-flight activities get this long to finish on shutdown; then Temporal hands them to
         # another worker (after their heartbeat timeout).
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_s),
+    )
+
+
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    if not settings.workflow_sandbox:
+        return UnsandboxedWorkflowRunner()
+    # Temporal's tracing interceptor (when tracing is on) runs inside the workflow sandbox:
+    # OpenTelemetry must be the same module there as outside.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
     )
 
 

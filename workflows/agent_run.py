@@ -125,10 +125,12 @@ TRACE_PATCH = "record-decision-trace"
 # Since, both run as local activities in the worker that runs the workflow: no round trip through
 # the server for work that takes a millisecond (bench/README.md has what this bought).
 LEAN_PATCH = "local-planning-and-trace"
-# Runs started since carry this one marker for all of the patches above: each patch marker also
-# upserts Temporal's TemporalChangeVersion search attribute, a visibility write per patch per run
-# (the throughput benchmark counted five upserts per run; now three). Older runs replay through
-# the individual patches. Add new patches individually, and fold them in here with a new name.
+# Runs started since take all of the patches above at once: each patch marker also upserts
+# Temporal's TemporalChangeVersion search attribute, a visibility write per patch per run (the
+# throughput benchmark counted five upserts per run). Runs the API starts name this generation
+# in their input (`AgentRunInput.patches`) and record no marker at all; runs started otherwise
+# carry this one marker. Older runs replay through the individual patches. Add new patches
+# individually, and fold them in here with a new name.
 CURRENT_PATCHES = "aios-patches-2026-11"
 TRACE_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=10))
 # Checking a plan given by the client, or the rule planner's: no model call, milliseconds.
@@ -176,7 +178,10 @@ class AgentRunWorkflow:
 
     @workflow.run
     async def run(self, run: AgentRunInput) -> RunState:
-        self._current_patches = workflow.patched(CURRENT_PATCHES)
+        if run.patches is None:
+            self._current_patches = workflow.patched(CURRENT_PATCHES)
+        else:  # named in the input: in the history, so deterministic without a marker
+            self._current_patches = run.patches == CURRENT_PATCHES
         now = workflow.now()
         self._state = RunState(
             run_id=workflow.info().workflow_id,

@@ -88,7 +88,7 @@ from api.temporal_reads import (
     status_of,
     unavailable,
 )
-from workflows.agent_run import AgentRunWorkflow
+from workflows.agent_run import CURRENT_PATCHES, AgentRunWorkflow
 
 # The longest `GET /v1/runs/{id}?wait_s=` holds a request (under common proxies' idle timeouts).
 MAX_WAIT_S = 60.0
@@ -305,6 +305,7 @@ async def create_run(
     await _check_concurrency(temporal, settings, principal, user_id)
     fingerprint = body.fingerprint()
     run_input = AgentRunInput(
+        patches=CURRENT_PATCHES,
         goal=goal,
         input_findings=input_findings,
         tenant=principal.tenant,

@@ -38,7 +38,7 @@ from api.deps import PrincipalDep, RegistryDep, SettingsDep, SkillsDep, Temporal
 from api.examples import example
 from api.goals import checked_goal
 from api.temporal_reads import SAFE_VALUE, UNREACHABLE, read_within, unavailable
-from workflows.agent_run import AgentRunWorkflow
+from workflows.agent_run import CURRENT_PATCHES, AgentRunWorkflow
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
 Overlap = Literal[
@@ -192,6 +192,7 @@ async def create_schedule(
     )
     schedule_id = f"{SCHEDULE_PREFIX}{str(ULID()).lower()}"
     run_input = AgentRunInput(
+        patches=CURRENT_PATCHES,
         goal=goal,
         input_findings=input_findings,
         tenant=principal.tenant,

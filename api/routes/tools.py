@@ -33,7 +33,7 @@ from aios.vocabulary import RunStatus
 from api.deps import PrincipalDep, RegistryDep, SettingsDep, TemporalDep
 from api.examples import example
 from api.temporal_reads import UNREACHABLE, unavailable
-from workflows.agent_run import AgentRunWorkflow
+from workflows.agent_run import CURRENT_PATCHES, AgentRunWorkflow
 
 router = APIRouter(prefix="/v1/tools", tags=["tools"])
 
@@ -157,6 +157,7 @@ async def invoke_tool(
         handle = await temporal.start_workflow(
             AgentRunWorkflow.run,
             AgentRunInput(
+                patches=CURRENT_PATCHES,
                 goal=f"invoke {name}",
                 tenant=principal.tenant,
                 user_id=principal.user_id,

@@ -68,3 +68,33 @@ async def test_each_activity_runs_on_its_own_queue(stack: Stack, fake_openai: Fa
             result = await asyncio.wait_for(handle.result(), 30)
     assert result.status == "completed" and result.result is not None
     assert result.result.answer == "7"
+
+
+async def test_a_worker_without_the_sandbox_runs_workflows(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    """AIOS_WORKFLOW_SANDBOX=false: the same workflows, run outside Temporal's sandbox."""
+    from temporalio.worker import UnsandboxedWorkflowRunner
+
+    from workers.main import workflow_runner
+
+    queue = f"unsandboxed-{uuid.uuid4().hex[:8]}"
+    settings = stack.settings.model_copy(update={"task_queue": queue, "workflow_sandbox": False})
+    assert isinstance(workflow_runner(settings), UnsandboxedWorkflowRunner)
+    resources = stack.resources
+    original = resources.settings
+    resources.settings = settings
+    try:
+        worker = build_worker(stack.client, resources, task_queue=queue)
+    finally:
+        resources.settings = original
+    fake_openai.queue(ScriptedReply(content="Hi."))
+    async with worker:
+        result = await stack.client.execute_workflow(
+            AgentRunWorkflow.run,
+            AgentRunInput(goal="unsandboxed", plan=Plan.model_validate(PLAN)),
+            id=f"run-unsandboxed-{queue}",
+            task_queue=queue,
+        )
+    assert result.status == "completed" and result.result is not None
+    assert result.result.answer == "7"
