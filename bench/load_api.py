@@ -5,7 +5,9 @@ process and one worker; then 1,000 runs parked at an approval, held, approved an
     .venv/bin/python bench/load_api.py --clients 50 --seconds 30 --approvals 0
 
 Each client loops: `POST /v1/runs` (a 5-step client plan of model calls at `--latency-ms`), then
-follows the run's event stream until the API reports it done (`ApiClient.wait`). Reported per
+waits until the API reports it done: polls with `ApiClient.wait` (a long poll on
+`GET /v1/runs/{id}?wait_s=`), or with `--follow` streams its events until `run.finished`, as the
+console and `aios run --follow` do. Reported per
 level: completed runs/s, POST latency and time to completion (p50, p99), 5xx and other errors,
 runs lost (started but never reported done), and each process's CPU share, which shows what
 saturates first. The deployment is the one `bench/overhead.py` uses: separate processes for the
@@ -30,6 +32,8 @@ import httpx
 from temporalio.client import Client
 
 from aios.client import ApiClient, ApiError
+from aios.models import RunState
+from aios.vocabulary import RunEventType
 from bench.minimal_workflow import LayeredPlan, layers
 from bench.overhead import aios_plan, instruction, start_aios
 from tests.support.processes import Deployment
@@ -84,13 +88,25 @@ class Level:
 
 
 async def client_loop(
-    deployment: Deployment, body: dict[str, Any], level: Level, stop_at: float
+    deployment: Deployment, body: dict[str, Any], level: Level, stop_at: float, follow: bool
 ) -> None:
     async with ApiClient(deployment.api_url, deployment.api_key, timeout_s=120) as api:
-        await _loop(api, body, level, stop_at)
+        await _loop(api, body, level, stop_at, follow)
 
 
-async def _loop(api: ApiClient, body: dict[str, Any], level: Level, stop_at: float) -> None:
+async def until_done(api: ApiClient, run_id: str, follow: bool) -> RunState:
+    if not follow:
+        return await api.wait(run_id, timeout_s=300)
+    async with asyncio.timeout(300):
+        async for event in api.events(run_id):
+            if event.get("type") == RunEventType.RUN_FINISHED:
+                break
+    return await api.run_state(run_id)
+
+
+async def _loop(
+    api: ApiClient, body: dict[str, Any], level: Level, stop_at: float, follow: bool
+) -> None:
     while time.monotonic() < stop_at:
         t0 = time.monotonic()
         try:
@@ -109,7 +125,7 @@ async def _loop(api: ApiClient, body: dict[str, Any], level: Level, stop_at: flo
         run_id = created["run_id"]
         level.started.add(run_id)
         try:
-            state = await api.wait(run_id, timeout_s=300)
+            state = await until_done(api, run_id, follow)
         except ApiError as e:
             if e.status >= 500:
                 level.server_errors += 1
@@ -126,7 +142,7 @@ async def _loop(api: ApiClient, body: dict[str, Any], level: Level, stop_at: flo
 
 
 async def run_level(
-    deployment: Deployment, clients: int, seconds: float, body: dict[str, Any]
+    deployment: Deployment, clients: int, seconds: float, body: dict[str, Any], follow: bool
 ) -> None:
     level = Level(clients)
     pids = {p.name: p.pid for p in deployment.processes if p.alive}
@@ -135,7 +151,9 @@ async def run_level(
     started = time.monotonic()
     stop_at = started + seconds
     # Each client its own connections, as separate programs would have.
-    await asyncio.gather(*(client_loop(deployment, body, level, stop_at) for _ in range(clients)))
+    await asyncio.gather(
+        *(client_loop(deployment, body, level, stop_at, follow) for _ in range(clients))
+    )
     elapsed = time.monotonic() - started
     cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / elapsed for name, pid in pids.items()}
     lost = level.started - level.finished
@@ -242,7 +260,7 @@ async def main(args: argparse.Namespace) -> None:
                 f"{'p99 s':>8} {'5xx':>5} {'errors':>6} {'lost':>5} {'failed':>6}   CPU"
             )
             for clients in args.clients:
-                await run_level(deployment, clients, args.seconds, body)
+                await run_level(deployment, clients, args.seconds, body, args.follow)
         if args.approvals:
             await parked_approvals(deployment, args.approvals, args.concurrency)
     finally:
@@ -259,4 +277,7 @@ if __name__ == "__main__":
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--approvals", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument(
+        "--follow", action="store_true", help="clients stream each run's events instead of polling"
+    )
     asyncio.run(main(parser.parse_args()))
