@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
@@ -49,6 +50,15 @@ async def test_recorded_history_replays(path: Path) -> None:
     assert result.replay_failure is None
 
 
+async def approve_when_asked(handle: WorkflowHandle[Any, Any]) -> None:
+    state = await wait_for(handle, lambda s: bool(s.pending_approvals))
+    pending = state.pending_approvals[0]
+    await handle.execute_update(
+        AgentRunWorkflow.approve,
+        ApprovalDecision(approval_id=pending.approval_id, args_hash=pending.args_hash),
+    )
+
+
 @pytest.mark.skipif(not os.environ.get("AIOS_RECORD_HISTORIES"), reason="records on request")
 async def test_record_histories(stack: Stack, fake_openai: FakeOpenAI) -> None:
     """Records the histories not recorded yet. Existing ones stay: they protect the code paths
@@ -64,12 +74,7 @@ async def test_record_histories(stack: Stack, fake_openai: FakeOpenAI) -> None:
 
     fake_openai.queue(*AGENT_SCRIPT)
     agent = await start_plan(stack.client, stack.settings.task_queue, AGENT_PLAN)
-    state = await wait_for(agent, lambda s: bool(s.pending_approvals))
-    pending = state.pending_approvals[0]
-    await agent.execute_update(
-        AgentRunWorkflow.approve,
-        ApprovalDecision(approval_id=pending.approval_id, args_hash=pending.args_hash),
-    )
+    await approve_when_asked(agent)
     assert (await finish(agent)).status == "completed"
     await save("agent_step_with_approval", agent)
 
@@ -84,12 +89,7 @@ async def test_record_histories(stack: Stack, fake_openai: FakeOpenAI) -> None:
     await save("research_report", research)
 
     approval = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_PLAN)
-    state = await wait_for(approval, lambda s: bool(s.pending_approvals))
-    pending = state.pending_approvals[0]
-    await approval.execute_update(
-        AgentRunWorkflow.approve,
-        ApprovalDecision(approval_id=pending.approval_id, args_hash=pending.args_hash),
-    )
+    await approve_when_asked(approval)
     await finish(approval)
     await save("approval_then_tool", approval)
 
@@ -104,12 +104,7 @@ async def test_record_histories(stack: Stack, fake_openai: FakeOpenAI) -> None:
         id=run_id(),
         task_queue=stack.settings.task_queue,
     )
-    state = await wait_for(lean, lambda s: bool(s.pending_approvals))
-    pending = state.pending_approvals[0]
-    await lean.execute_update(
-        AgentRunWorkflow.approve,
-        ApprovalDecision(approval_id=pending.approval_id, args_hash=pending.args_hash),
-    )
+    await approve_when_asked(lean)
     assert (await finish(lean)).status == "completed"
     await save("approval_then_tool_patches_in_input", lean)
 
