@@ -85,23 +85,21 @@ class ApiClient:
         result: dict[str, Any] = await self.request("POST", "/v1/runs", json=body)
         return result
 
-    async def get_run(self, run_id: str) -> dict[str, Any]:
-        if not run_id.strip():
-            raise UserError("a run id is needed (aios runs lists them)")
-        result: dict[str, Any] = await self.request("GET", f"/v1/runs/{run_id}")
-        return result
-
-    async def run_state(self, run_id: str, *, wait_s: float = 0) -> RunState:
-        """The run as a typed `RunState` (what `get_run` returns as JSON); with `wait_s`, once
-        it has ended or after `wait_s` seconds, whichever comes first (a long poll)."""
+    async def get_run(self, run_id: str, *, wait_s: float = 0) -> dict[str, Any]:
+        """The run's state; with `wait_s`, once it has ended or after `wait_s` seconds,
+        whichever comes first (a long poll)."""
         if not run_id.strip():
             raise UserError("a run id is needed (aios runs lists them)")
         if not wait_s:
-            return RunState.model_validate(await self.get_run(run_id))
-        answer = await self.request(
-            "GET", f"/v1/runs/{run_id}", params={"wait_s": wait_s}, timeout=wait_s + 30
-        )
-        return RunState.model_validate(answer)
+            result: dict[str, Any] = await self.request("GET", f"/v1/runs/{run_id}")
+            return result
+        params = {"wait_s": wait_s}
+        result = await self.request("GET", f"/v1/runs/{run_id}", params=params, timeout=wait_s + 30)
+        return result
+
+    async def run_state(self, run_id: str, *, wait_s: float = 0) -> RunState:
+        """The run as a typed `RunState` (what `get_run` returns as JSON)."""
+        return RunState.model_validate(await self.get_run(run_id, wait_s=wait_s))
 
     async def wait(
         self,

@@ -38,7 +38,10 @@ with workflow.unsafe.imports_passed_through():
     from aios.queues import queue_for
     from aios.vocabulary import Activity
 
+from workflows.dag import gather_or_cancel
+
 IDLE = timedelta(hours=24)
+TURN_TIMEOUT = timedelta(minutes=5)
 TURN_RETRY = RetryPolicy(maximum_attempts=4, initial_interval=timedelta(seconds=1))
 TOOL_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
 # Model rounds per turn: up to MAX_ROUNDS - 1 with tools, then one that has to reply.
@@ -107,7 +110,7 @@ class ChatSessionWorkflow:
                     max_attempts=TURN_RETRY.maximum_attempts,
                 ),
                 result_type=ChatStepResult,
-                start_to_close_timeout=timedelta(minutes=5),
+                start_to_close_timeout=TURN_TIMEOUT,
                 retry_policy=TURN_RETRY,
                 summary=f"chat turn {number}, round {round_}",
             )
@@ -118,10 +121,10 @@ class ChatSessionWorkflow:
                 break
             conversation.append(step.asks)
             calls = [
-                self._call_tool(turn, round_, index, call, step.offered, used)
+                asyncio.create_task(self._call_tool(turn, round_, index, call, step.offered, used))
                 for index, call in enumerate(step.asks.tool_calls)
             ]
-            conversation.extend(await asyncio.gather(*calls))
+            conversation.extend(await gather_or_cancel(calls))
         raise ApplicationError(  # unreachable while the last round offers no tools
             f"chat turn {number} ended without a reply", non_retryable=True
         )
@@ -183,7 +186,7 @@ class ChatSessionWorkflow:
                 max_attempts=TURN_RETRY.maximum_attempts,
             ),
             result_type=ChatReply,
-            start_to_close_timeout=timedelta(minutes=5),
+            start_to_close_timeout=TURN_TIMEOUT,
             retry_policy=TURN_RETRY,
             summary=f"chat turn {session.turns + self._turns_this_run + 1}",
         )
