@@ -45,10 +45,13 @@ async def heartbeating() -> AsyncIterator[None]:
         return
     every_s = heartbeat_interval()
 
+    # The first beat after one interval, not at once: the heartbeat timeout runs from the start
+    # of the attempt anyway, and a call that ends sooner (most model calls) costs Temporal no
+    # heartbeat write at all.
     async def beat() -> None:
         while True:
-            activity.heartbeat()
             await asyncio.sleep(every_s)
+            activity.heartbeat()
 
     task = asyncio.create_task(beat())
     try:

@@ -45,7 +45,7 @@ from aios.errors import ConfigurationError, TransientError
 from aios.temporal import connect
 from api.app import create_app
 from cli.runtime import write_runtime
-from workers.main import Resources, build_worker
+from workers.main import Resources, build_worker, tune_garbage_collector
 
 log = logging.getLogger("aios.dev")
 
@@ -355,6 +355,7 @@ async def running_stack(
         client = await _connect_with_retry(settings, pool)
 
         worker = build_worker(client, resources)
+        tune_garbage_collector(settings)
         app = create_app(
             settings,
             pool=pool,

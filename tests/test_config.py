@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from aios.config import Settings
@@ -74,3 +76,28 @@ def test_dev_key_is_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("AIOS_DEV_API_KEY", "k")
     with pytest.raises(ConfigurationError, match="development convenience"):
         Settings().check_production_safety()
+
+
+def test_worker_gc_thresholds_are_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().worker_gc_thresholds == [10_000, 10, 10]
+    monkeypatch.setenv("AIOS_WORKER_GC_THRESHOLDS", "5000, 5")
+    assert Settings().worker_gc_thresholds == [5000, 5]
+    monkeypatch.setenv("AIOS_WORKER_GC_THRESHOLDS", "")
+    assert Settings().worker_gc_thresholds == [], "empty: Python's own thresholds"
+    for bad in ("0", "1,2,3,4", "10000,-1", "many"):
+        monkeypatch.setenv("AIOS_WORKER_GC_THRESHOLDS", bad)
+        with pytest.raises(ValueError, match="worker_gc_thresholds"):
+            Settings()
+
+
+def test_the_worker_tunes_the_garbage_collector() -> None:
+    from workers.main import tune_garbage_collector
+
+    before = gc.get_threshold()
+    try:
+        tune_garbage_collector(Settings(worker_gc_thresholds=[12_345, 6, 7]))
+        assert gc.get_threshold() == (12_345, 6, 7)
+        assert gc.get_freeze_count() > 0, "what startup built is left out of collections"
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -36,8 +36,8 @@ from temporalio.exceptions import (
     RetryState,
 )
 
-# Models and pure modules are shared with the host process; workflow code (dag.py) is imported
-# normally so the sandbox gives every run a fresh copy of it.
+# Models and pure modules are shared with the host process. This module is imported afresh for
+# every run in the sandbox; the DAG executor is shared too (workers/main.py says why).
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
