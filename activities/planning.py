@@ -133,24 +133,81 @@ def check_run_request(
     roles: list[str] | None = None,
 ) -> None:
     """Everything the planning activity will refuse, refused before a run starts (the API calls
-    this): an unavailable planner, an unknown skill or input, a plan this deployment cannot run.
-    Raises `ValidationFailed` naming the step or field."""
-    if plan is not None:
+    this for schedules): an unavailable planner, an unknown skill or input, a plan this
+    deployment cannot run. Raises `ValidationFailed` naming the step or field."""
+    request = PlanningInput(
+        goal=goal, planner=planner, skill=skill, inputs=inputs, plan=plan, roles=roles
+    )
+    plan_without_model(registry, skills, request, bundled_model=False)
+
+
+def plan_without_model(
+    registry: ToolRegistry,
+    skills: SkillCatalog,
+    request: PlanningInput,
+    bundled_model: bool,
+) -> PlanningResult | None:
+    """The planning a run needs when no model is involved: the client's plan or the rule
+    planner's, checked. None when the LLM planner must write the plan. The planning activity
+    calls this, and so does the API when it starts a run: such a run then starts with its plan
+    and makes no planning call at all. Raises `ValidationFailed` for a plan this deployment
+    cannot run."""
+    inputs: dict[str, Any] | None = None
+    what = "invalid plan"
+    if request.plan is not None:
+        plan, planner, rationale = request.plan, "client", "plan supplied by the client"
+    else:
         try:
-            check_plan(plan, registry, roles, skills)
+            check_planner(request.planner)
         except PlanError as e:
-            raise ValidationFailed(f"invalid plan: {e}") from None
-        return
+            raise ValidationFailed(str(e)) from None
+        if choose_planner(request.planner, request.goal, request.skill, skills) != PlannerName.RULE:
+            return None
+        plan, rationale, inputs = rule_plan(
+            skills, request.goal, request.skill, request.inputs, bundled_model=bundled_model
+        )
+        planner = "hybrid: rule" if request.planner == PlannerName.HYBRID else PlannerName.RULE
+        what = f"skill {request.skill or 'chosen'!r}"
+    checked_plan(plan, registry, request.roles, skills, what=what)
+    result = planning_result(registry, plan, planner, rationale, Usage(), replannable=False)
+    result.inputs = inputs
+    return result
+
+
+def checked_plan(
+    plan: Plan,
+    registry: ToolRegistry,
+    roles: list[str] | None,
+    skills: SkillCatalog,
+    *,
+    what: str = "invalid plan",
+) -> None:
     try:
-        check_planner(planner)
+        check_plan(plan, registry, roles, skills)
     except PlanError as e:
-        raise ValidationFailed(str(e)) from None
-    if choose_planner(planner, goal, skill, skills) == PlannerName.RULE:
-        plan, _, _ = rule_plan(skills, goal, skill, inputs)
-        try:
-            check_plan(plan, registry, roles)
-        except PlanError as e:
-            raise ValidationFailed(f"skill {skill or 'chosen'!r}: {e}") from None
+        raise ValidationFailed(f"{what}: {e}") from None
+
+
+def planning_result(
+    registry: ToolRegistry,
+    plan: Plan,
+    planner: str,
+    rationale: str,
+    usage: Usage,
+    *,
+    replannable: bool,
+) -> PlanningResult:
+    """A plan with what the workflow needs to know of the registry's tools to run it."""
+    return PlanningResult(
+        plan=plan,
+        planner=planner,
+        rationale=rationale,
+        usage=usage,
+        replannable=replannable,
+        tools_requiring_approval=registry.requiring_approval(),
+        side_effect_tools=registry.with_side_effects(),
+        tool_retries=registry.retry_policies(),
+    )
 
 
 class PlanningActivities:
@@ -162,52 +219,23 @@ class PlanningActivities:
     @activity.defn(name=Activity.PLAN_RUN)
     @classified
     async def plan_run(self, request: PlanningInput) -> PlanningResult:
-        usage = Usage()
-        replannable = False
-        inputs: dict[str, Any] | None = None
         if request.failed_step is not None:
             plan, rationale, usage = await self._llm_plan(request)
             return self._result(plan, "llm (revision)", rationale, usage, replannable=True)
-        if request.plan is not None:
-            plan, planner, rationale = request.plan, "client", "plan supplied by the client"
-        else:
-            try:
-                check_planner(request.planner)
-            except PlanError as e:
-                raise ValidationFailed(str(e)) from None
-            chosen = choose_planner(request.planner, request.goal, request.skill, self._skills)
-            if chosen == PlannerName.RULE:
-                plan, rationale, inputs = rule_plan(
-                    self._skills,
-                    request.goal,
-                    request.skill,
-                    request.inputs,
-                    bundled_model=self._llm.fast_model == BUNDLED_MODEL,
-                )
-            else:
-                plan, rationale, usage = await self._llm_plan(request)
-                replannable = True
-            planner = f"hybrid: {chosen.value}" if request.planner == PlannerName.HYBRID else chosen
-        try:
-            check_plan(plan, self._registry, request.roles, self._skills)
-        except PlanError as e:
-            raise ValidationFailed(f"invalid plan: {e}") from None
-        result = self._result(plan, planner, rationale, usage, replannable=replannable)
-        result.inputs = inputs
-        return result
+        bundled_model = self._llm.fast_model == BUNDLED_MODEL
+        planned = plan_without_model(self._registry, self._skills, request, bundled_model)
+        if planned is not None:
+            return planned
+        plan, rationale, usage = await self._llm_plan(request)
+        planner = "hybrid: llm" if request.planner == PlannerName.HYBRID else PlannerName.LLM
+        checked_plan(plan, self._registry, request.roles, self._skills)
+        return self._result(plan, planner, rationale, usage, replannable=True)
 
     def _result(
         self, plan: Plan, planner: str, rationale: str, usage: Usage, *, replannable: bool
     ) -> PlanningResult:
-        return PlanningResult(
-            plan=plan,
-            planner=planner,
-            rationale=rationale,
-            usage=usage,
-            replannable=replannable,
-            tools_requiring_approval=self._registry.requiring_approval(),
-            side_effect_tools=self._registry.with_side_effects(),
-            tool_retries=self._registry.retry_policies(),
+        return planning_result(
+            self._registry, plan, planner, rationale, usage, replannable=replannable
         )
 
     async def _llm_plan(self, request: PlanningInput) -> tuple[Plan, str, Usage]:

@@ -244,6 +244,10 @@ class AgentRunInput(BaseModel):
     # workflows/agent_run.py CURRENT_PATCHES): the input is in the history, so no patch marker
     # is needed to know them. None (older runs, other starters): a patch marker decides.
     patches: str | None = None
+    # The planning done before the run started (the API plans what needs no model: a client's
+    # plan or the rule planner's, checked against the registry): the run makes no planning call.
+    # None: the run plans (the LLM planner, schedules, older runs).
+    planning: PlanningResult | None = None
 
 
 class StepState(BaseModel):

@@ -271,3 +271,33 @@ async def test_a_plan_with_an_unknown_tool_is_refused_before_it_runs(
 async def test_bad_list_filters_are_422(api: httpx.AsyncClient) -> None:
     assert_problem(await api.get("/v1/runs", params={"status": "sleeping"}), 422, "status")
     assert_problem(await api.get("/v1/runs", params={"page_token": "%%%"}), 422)
+
+
+async def test_runs_that_need_no_model_to_plan_start_with_their_plan(
+    api: httpx.AsyncClient, stack: Any
+) -> None:
+    """A client's plan and the rule planner's are made (and checked) by the API: the run starts
+    with them and makes no planning call of its own, locally or on a task queue."""
+    for body, planner in (
+        ({"goal": "say hi", "plan": ECHO_PLAN}, "client"),
+        ({"goal": "What is AIOS?"}, "hybrid: rule"),
+    ):
+        run_id = (await api.post("/v1/runs", json=body)).json()["run_id"]
+        run = await wait_status(api, run_id, "completed", "failed")
+        assert run["status"] == "completed", run.get("error")
+        history = await stack.client.get_workflow_handle(run_id).fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        assert b"tools_requiring_approval" in started.input.payloads[0].data
+        scheduled = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        markers = [
+            e.marker_recorded_event_attributes.details["data"].payloads[0].data
+            for e in history.events
+            if e.HasField("marker_recorded_event_attributes")
+        ]
+        assert "aios.plan_run" not in scheduled and not any(b"plan_run" in m for m in markers)
+        trace = (await api.get(f"/v1/runs/{run_id}/trace")).json()
+        assert planner in json.dumps(trace), trace

@@ -35,10 +35,10 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from ulid import ULID
 
-from activities.planning import check_run_request
+from activities.planning import plan_without_model
 from aios import search_attributes as sa
 from aios import telemetry
-from aios.config import DEFAULT_MAX_GOAL_CHARS, Settings
+from aios.config import BUNDLED_MODEL, DEFAULT_MAX_GOAL_CHARS, Settings
 from aios.errors import (
     Conflict,
     Forbidden,
@@ -52,6 +52,7 @@ from aios.models import (
     ApprovalAck,
     ApprovalDecision,
     EventsQuery,
+    PlanningInput,
     RunEvent,
     RunState,
     StepOutput,
@@ -284,16 +285,22 @@ async def create_run(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> RunCreated:
     goal, input_findings = checked_goal(body.goal, settings)
-    # The checks the planner will make, made now: a bad request never becomes a failed run.
-    check_run_request(
+    # The planning that needs no model (a client's plan, the rule planner's) is done now: a bad
+    # request never becomes a failed run, and the run starts with its plan. The LLM planner's
+    # checks are made here too; the run writes that plan itself.
+    planning = plan_without_model(
         registry,
         skills,
-        goal=body.goal,
-        planner=body.planner,
-        skill=body.skill,
-        inputs=body.inputs,
-        plan=body.plan,
-        roles=sorted(principal.roles),
+        PlanningInput(
+            goal=goal,
+            planner=body.planner,
+            skill=body.skill,
+            inputs=body.inputs,
+            tenant=principal.tenant,
+            roles=sorted(principal.roles),
+            plan=body.plan,
+        ),
+        bundled_model=settings.model_fast == BUNDLED_MODEL,
     )
     run_id = _run_id_for(principal.tenant, idempotency_key)
     user_id = body.user_id or principal.user_id
@@ -321,6 +328,7 @@ async def create_run(
         max_steps=body.max_steps,
         max_replans=body.max_replans,
         activity_queues=settings.activity_queues(),
+        planning=planning,
     )
     links = _links(request, settings, run_id)
     response.headers["Location"] = links.self
