@@ -143,7 +143,7 @@ class ChatActivities:
             ),
             deltas,
         )
-        await deltas.flush()
+        await deltas.finish()
         response = outcome.response
         if response.tool_calls and offered:
             return ChatStepResult(asks=offer.answer(response), offered=offered, usage=caller.usage)

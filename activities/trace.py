@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -16,19 +17,28 @@ from aios.vocabulary import Activity
 
 log = logging.getLogger("aios.activities")
 
+# The retention policy is applied by the first recording after a worker starts, then at most this
+# often per worker process (not on every run: a DELETE per finished run was a database round
+# trip on every run's path for traces that expire in days).
+RETENTION_SWEEP_EVERY_S = 3600.0
+
 
 class TraceActivities:
     def __init__(self, pool: asyncpg.Pool, retention_days: int) -> None:
         self._store = TraceStore(pool)
         self._retention = timedelta(days=retention_days)
+        self._next_sweep = 0.0  # time.monotonic() of the next retention sweep
 
     @activity.defn(name=Activity.RECORD_TRACE)
     @classified
     async def record_trace(self, trace: RunTrace) -> None:
-        """Save the trace, apply the retention policy to older traces, and count the run as
-        finished: last, so a retried attempt (the save and delete are idempotent) counts once."""
+        """Save the trace, apply the retention policy to older traces when it is due, and count
+        the run as finished: last, so a retried attempt (the save and delete are idempotent)
+        counts once."""
         await self._store.save(trace)
-        removed = await self._store.delete_before(datetime.now(UTC) - self._retention)
-        if removed:
-            log.info("removed %d decision traces older than %s", removed, self._retention)
+        if time.monotonic() >= self._next_sweep:
+            removed = await self._store.delete_before(datetime.now(UTC) - self._retention)
+            self._next_sweep = time.monotonic() + RETENTION_SWEEP_EVERY_S
+            if removed:
+                log.info("removed %d decision traces older than %s", removed, self._retention)
         telemetry.RUNS_FINISHED.labels(trace.status).inc()

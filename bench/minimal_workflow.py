@@ -19,7 +19,8 @@ from pathlib import Path
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 with workflow.unsafe.imports_passed_through():
     from openai import AsyncOpenAI
@@ -101,7 +102,7 @@ class MinimalPlanWorkflow:
         return outputs
 
 
-async def serve(temporal: str, model_url: str, task_queue: str) -> None:
+async def serve(temporal: str, model_url: str, task_queue: str, sandboxed: bool = True) -> None:
     global _model
     _model = AsyncOpenAI(base_url=model_url, api_key="sk-scripted", max_retries=0)
     client = await Client.connect(temporal)
@@ -110,6 +111,7 @@ async def serve(temporal: str, model_url: str, task_queue: str) -> None:
         task_queue=task_queue,
         workflows=[MinimalPlanWorkflow],
         activities=[call_model_activity],
+        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
     )
     print("minimal worker polling", flush=True)
     await worker.run()
@@ -121,8 +123,15 @@ if __name__ == "__main__":
     parser.add_argument("--temporal", required=True)
     parser.add_argument("--model-url", required=True)
     parser.add_argument("--task-queue", default=f"bench-minimal-{os.getpid()}")
+    parser.add_argument(
+        "--unsandboxed", action="store_true", help="run the workflow outside the sandbox"
+    )
     args = parser.parse_args()
     # Imported by name, not run as __main__: the workflow sandbox re-imports the workflow's module.
     from bench import minimal_workflow
 
-    asyncio.run(minimal_workflow.serve(args.temporal, args.model_url, args.task_queue))
+    asyncio.run(
+        minimal_workflow.serve(
+            args.temporal, args.model_url, args.task_queue, sandboxed=not args.unsandboxed
+        )
+    )

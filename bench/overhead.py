@@ -40,6 +40,7 @@ from openai import AsyncOpenAI
 from temporalio.client import Client, WorkflowFailureError
 
 from aios.client import ApiClient
+from aios.config import Settings
 from bench.minimal_workflow import LayeredPlan, MinimalPlanWorkflow, call_model, layers, run_plain
 from tests.support.processes import Deployment, Process
 
@@ -213,6 +214,8 @@ def start_deployment(root: Path, temporal_flags: list[str] | None = None) -> Dep
             deployment.model_url,
             "--task-queue",
             MINIMAL_QUEUE,
+            # Like for like: the minimal workflow runs where AIOS's does, in the sandbox or not.
+            *([] if Settings().workflow_sandbox else ["--unsandboxed"]),
         ],
         deployment.aios_env(),
         root / "minimal-worker.log",
@@ -228,6 +231,8 @@ def start_deployment(root: Path, temporal_flags: list[str] | None = None) -> Dep
 
 async def main(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="aios-overhead-"))
+    runner = "in the sandbox" if Settings().workflow_sandbox else "outside the sandbox"
+    print(f"workflows run {runner} (AIOS_WORKFLOW_SANDBOX), AIOS's and the minimal one alike")
     print(f"starting the deployment under {root} ...", flush=True)
     deployment = start_deployment(root, args.temporal_flag)
     try:

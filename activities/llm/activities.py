@@ -385,7 +385,7 @@ class LlmActivities:
             args.model, request, deltas
         )
         if deltas is not None:
-            await deltas.flush()
+            await deltas.finish()
         text = context.without_fences(outcome.response.text, fence)
         if args.bullets_from and isinstance(outcome.data, dict):
             items = outcome.data.get(args.bullets_from) or []
@@ -451,7 +451,7 @@ class LlmActivities:
         outcome = await self.caller(turn.budget, turn.max_attempts).call(
             args.model, request, deltas
         )
-        await deltas.flush()
+        await deltas.finish()
         response = outcome.response
         if not response.tool_calls and not response.text.strip():
             raise BadModelOutput(f"{outcome.spec} returned neither an answer nor tool calls")

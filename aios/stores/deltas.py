@@ -32,7 +32,10 @@ class Delta:
 
 
 class DeltaPublisher:
-    """Collects the text of one model call and publishes it in small batches."""
+    """Collects the text of one model call and publishes it in batches, one at most every
+    FLUSH_EVERY_S. A call answered within FLUSH_EVERY_S of its first words publishes nothing:
+    its step's own event follows at once with the output, and a notification for every quick
+    call cost the worker a database round trip for text no one had time to watch."""
 
     def __init__(self, pool: asyncpg.Pool, run_id: str, step_id: str, *, attempt: int = 1) -> None:
         self._pool = pool
@@ -40,17 +43,27 @@ class DeltaPublisher:
         self._step_id = step_id
         self._attempt = attempt
         self._buffer: list[str] = []
-        self._last_flush = time.monotonic()
+        # When the oldest text in the buffer came; None: the buffer is empty.
+        self._buffered_since: float | None = None
+        self._published = False
 
     async def __call__(self, text: str) -> None:
+        now = time.monotonic()
+        if self._buffered_since is None:
+            self._buffered_since = now
         self._buffer.append(text)
         pending = sum(len(t) for t in self._buffer)
-        if pending >= MAX_PIECE_CHARS or time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
-            await self.flush()
+        if pending >= MAX_PIECE_CHARS or now - self._buffered_since >= FLUSH_EVERY_S:
+            await self._publish()
 
-    async def flush(self) -> None:
-        text, self._buffer = "".join(self._buffer), []
-        self._last_flush = time.monotonic()
+    async def finish(self) -> None:
+        """The call is over: the rest of a streamed answer goes out."""
+        if self._published and self._buffer:
+            await self._publish()
+
+    async def _publish(self) -> None:
+        text, self._buffer, self._buffered_since = "".join(self._buffer), [], None
+        self._published = True
         for start in range(0, len(text), MAX_PIECE_CHARS):
             await self._notify(text[start : start + MAX_PIECE_CHARS])
 
