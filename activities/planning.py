@@ -131,14 +131,16 @@ def check_run_request(
     inputs: dict[str, Any],
     plan: Plan | None,
     roles: list[str] | None = None,
-) -> None:
+    bundled_model: bool = False,
+) -> PlanningResult | None:
     """Everything the planning activity will refuse, refused before a run starts (the API calls
-    this for schedules): an unavailable planner, an unknown skill or input, a plan this
-    deployment cannot run. Raises `ValidationFailed` naming the step or field."""
+    this for runs and schedules): an unavailable planner, an unknown skill or input, a plan this
+    deployment cannot run. Raises `ValidationFailed` naming the step or field. Returns the
+    planning when it needs no model (`plan_without_model`)."""
     request = PlanningInput(
         goal=goal, planner=planner, skill=skill, inputs=inputs, plan=plan, roles=roles
     )
-    plan_without_model(registry, skills, request, bundled_model=False)
+    return plan_without_model(registry, skills, request, bundled_model=bundled_model)
 
 
 def plan_without_model(
@@ -221,7 +223,9 @@ class PlanningActivities:
     async def plan_run(self, request: PlanningInput) -> PlanningResult:
         if request.failed_step is not None:
             plan, rationale, usage = await self._llm_plan(request)
-            return self._result(plan, "llm (revision)", rationale, usage, replannable=True)
+            return planning_result(
+                self._registry, plan, "llm (revision)", rationale, usage, replannable=True
+            )
         bundled_model = self._llm.fast_model == BUNDLED_MODEL
         planned = plan_without_model(self._registry, self._skills, request, bundled_model)
         if planned is not None:
@@ -229,14 +233,7 @@ class PlanningActivities:
         plan, rationale, usage = await self._llm_plan(request)
         planner = "hybrid: llm" if request.planner == PlannerName.HYBRID else PlannerName.LLM
         checked_plan(plan, self._registry, request.roles, self._skills)
-        return self._result(plan, planner, rationale, usage, replannable=True)
-
-    def _result(
-        self, plan: Plan, planner: str, rationale: str, usage: Usage, *, replannable: bool
-    ) -> PlanningResult:
-        return planning_result(
-            self._registry, plan, planner, rationale, usage, replannable=replannable
-        )
+        return planning_result(self._registry, plan, planner, rationale, usage, replannable=True)
 
     async def _llm_plan(self, request: PlanningInput) -> tuple[Plan, str, Usage]:
         """The model writes the plan as structured output; an invalid one gets one repair round

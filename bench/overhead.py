@@ -199,8 +199,11 @@ def start_aios(root: Path, temporal_flags: list[str] | None = None) -> Deploymen
     return deployment
 
 
-def start_deployment(root: Path, temporal_flags: list[str] | None = None) -> Deployment:
-    """AIOS's deployment plus the minimal workflow's worker on the same Temporal server."""
+def start_deployment(
+    root: Path, sandboxed: bool, temporal_flags: list[str] | None = None
+) -> Deployment:
+    """AIOS's deployment plus the minimal workflow's worker on the same Temporal server, its
+    workflow in the sandbox or not as AIOS's (like for like)."""
     deployment = start_aios(root, temporal_flags)
     minimal = Process(
         "minimal-worker",
@@ -214,8 +217,7 @@ def start_deployment(root: Path, temporal_flags: list[str] | None = None) -> Dep
             deployment.model_url,
             "--task-queue",
             MINIMAL_QUEUE,
-            # Like for like: the minimal workflow runs where AIOS's does, in the sandbox or not.
-            *([] if Settings().workflow_sandbox else ["--unsandboxed"]),
+            *([] if sandboxed else ["--unsandboxed"]),
         ],
         deployment.aios_env(),
         root / "minimal-worker.log",
@@ -231,10 +233,11 @@ def start_deployment(root: Path, temporal_flags: list[str] | None = None) -> Dep
 
 async def main(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="aios-overhead-"))
-    runner = "in the sandbox" if Settings().workflow_sandbox else "outside the sandbox"
+    sandboxed = Settings().workflow_sandbox
+    runner = "in the sandbox" if sandboxed else "outside the sandbox"
     print(f"workflows run {runner} (AIOS_WORKFLOW_SANDBOX), AIOS's and the minimal one alike")
     print(f"starting the deployment under {root} ...", flush=True)
-    deployment = start_deployment(root, args.temporal_flag)
+    deployment = start_deployment(root, sandboxed, args.temporal_flag)
     try:
         temporal = await Client.connect(f"127.0.0.1:{deployment.temporal_port}")
         model = AsyncOpenAI(

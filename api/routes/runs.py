@@ -35,7 +35,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from ulid import ULID
 
-from activities.planning import plan_without_model
+from activities.planning import check_run_request
 from aios import search_attributes as sa
 from aios import telemetry
 from aios.config import BUNDLED_MODEL, DEFAULT_MAX_GOAL_CHARS, Settings
@@ -52,7 +52,6 @@ from aios.models import (
     ApprovalAck,
     ApprovalDecision,
     EventsQuery,
-    PlanningInput,
     RunEvent,
     RunState,
     StepOutput,
@@ -288,18 +287,15 @@ async def create_run(
     # The planning that needs no model (a client's plan, the rule planner's) is done now: a bad
     # request never becomes a failed run, and the run starts with its plan. The LLM planner's
     # checks are made here too; the run writes that plan itself.
-    planning = plan_without_model(
+    planning = check_run_request(
         registry,
         skills,
-        PlanningInput(
-            goal=goal,
-            planner=body.planner,
-            skill=body.skill,
-            inputs=body.inputs,
-            tenant=principal.tenant,
-            roles=sorted(principal.roles),
-            plan=body.plan,
-        ),
+        goal=goal,
+        planner=body.planner,
+        skill=body.skill,
+        inputs=body.inputs,
+        plan=body.plan,
+        roles=sorted(principal.roles),
         bundled_model=settings.model_fast == BUNDLED_MODEL,
     )
     run_id = _run_id_for(principal.tenant, idempotency_key)
