@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel
@@ -27,6 +27,24 @@ class Finding(BaseModel):
     # lead to a side effect), `redacted` (replaced in the text), `refused` (the request stops).
     decision: Literal["flagged", "redacted", "refused"] = "flagged"
     source: str = ""  # where it was found (a step, a tool, the goal)
+
+
+@dataclass
+class Taint:
+    """Untrusted content behind a value: the steps (or tools) it came from, and findings. The
+    agent-run workflow keeps one per step; a side effect whose inputs are tainted needs a
+    person's approval."""
+
+    sources: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def tainted(self) -> bool:
+        return bool(self.sources)
+
+    def add(self, other: Taint) -> None:
+        self.sources += [s for s in other.sources if s not in self.sources]
+        self.findings += [f for f in other.findings if f not in self.findings]
 
 
 @dataclass(frozen=True)

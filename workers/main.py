@@ -42,9 +42,10 @@ from aios.skills import SkillCatalog
 from aios.stores import DocumentStore, VectorStore, open_vectors
 from aios.temporal import connect
 from aios.vocabulary import Activity
-from workflows.agent_run import AgentRunWorkflow, SkillWorkflow
+from workflows.agent_run import AgentRunWorkflow
 from workflows.chat import ChatSessionWorkflow
 from workflows.ingest import IngestWorkflow
+from workflows.skill import SkillWorkflow
 
 # Named, not __name__: run as `python -m workers.main` (the image's worker command) this module is
 # __main__, whose lines the server log configuration would drop.

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -44,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from aios import search_attributes as sa
     from aios.approvals import approval_problem
     from aios.errors import describe_field_errors
-    from aios.guardrails import Finding, describe
+    from aios.guardrails import Finding, Taint, describe
     from aios.models import (
         AgentRunInput,
         AgentStepArgs,
@@ -135,22 +134,10 @@ CURRENT_PATCHES = "aios-patches-2026-11"
 TRACE_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=10))
 # Checking a plan given by the client, or the rule planner's: no model call, milliseconds.
 LOCAL_PLANNING_TIMEOUT = timedelta(seconds=30)
-
-
-@dataclass
-class Taint:
-    """Untrusted content behind a value: the steps (or tools) it came from, and findings."""
-
-    sources: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def tainted(self) -> bool:
-        return bool(self.sources)
-
-    def add(self, other: Taint) -> None:
-        self.sources += [s for s in other.sources if s not in self.sources]
-        self.findings += [f for f in other.findings if f not in self.findings]
+# A plan's `skill` step runs as a child of this type (workflows/skill.py). Named, not imported:
+# the sandbox imports this module afresh for every run, and each workflow class defined in it
+# is validated again each time (bench/README.md: a second class cost ~1 ms of CPU per run).
+SKILL_WORKFLOW = "SkillWorkflow"
 
 
 @workflow.defn
@@ -485,7 +472,7 @@ class AgentRunWorkflow:
         child_id = f"{self._run_state.run_id}-{step.id}{suffix}"
         try:
             state: RunState = await workflow.execute_child_workflow(
-                SkillWorkflow.run,
+                SKILL_WORKFLOW,
                 AgentRunInput(
                     goal=skill.goal or run.goal,
                     tenant=run.tenant,
@@ -497,6 +484,7 @@ class AgentRunWorkflow:
                     budget_usd=run.budget_usd,
                     activity_queues=run.activity_queues,
                 ),
+                result_type=RunState,
                 id=child_id,
                 static_summary=f"skill {skill.name} for {step.id}",
             )
@@ -1078,13 +1066,3 @@ def _failure_attempts(error: ActivityError, max_attempts: int) -> int:
     if error.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
         return max_attempts
     return 1
-
-
-@workflow.defn
-class SkillWorkflow(AgentRunWorkflow):
-    """A skill run as a child of another run (a plan's `skill` step): the same workflow as an
-    agent run, under its own type so the Temporal UI and filters tell them apart."""
-
-    @workflow.run
-    async def run(self, run: AgentRunInput) -> RunState:
-        return await super().run(run)
