@@ -359,6 +359,55 @@ async def test_the_streaming_path_delivers_the_whole_answer(fake_openai: FakeOpe
     assert response.usage.input_tokens == 100
 
 
+async def test_requests_reach_the_server_as_the_chat_completions_protocol_has_them(
+    fake_openai: FakeOpenAI,
+) -> None:
+    """The provider posts its own wire-form body (not through `create`'s parameter transform):
+    every field arrives as the protocol names it, server-specific fields included."""
+    from activities.llm.base import LLMRequest, Message
+    from activities.llm.openai_compat import OpenAICompatProvider
+
+    provider = OpenAICompatProvider(
+        name="local", api_key="k", base_url=fake_openai.base_url, extra_body={"repeat_last_n": 64}
+    )
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    fake_openai.queue(ScriptedReply(content='{"ok": true}'))
+
+    async def sink(text: str) -> None:
+        pass
+
+    try:
+        answered = await provider.complete(
+            LLMRequest(
+                model="m",
+                messages=[Message(role="system", content="s"), Message(role="user", content="u")],
+                max_tokens=32,
+                temperature=0.5,
+                output_schema=schema,
+            )
+        )
+        await provider.complete(
+            LLMRequest(model="m", messages=[Message(role="user", content="hi")]), on_delta=sink
+        )
+    finally:
+        await provider.aclose()
+    plain, streamed = fake_openai.requests[-2:]
+    assert answered.text == '{"ok": true}'
+    assert plain == {
+        "model": "m",
+        "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
+        "max_tokens": 32,
+        "temperature": 0.5,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": schema, "strict": True},
+        },
+        "repeat_last_n": 64,
+    }
+    assert streamed["stream"] is True and streamed["stream_options"] == {"include_usage": True}
+    assert streamed["repeat_last_n"] == 64
+
+
 # --- streaming ------------------------------------------------------------------------------
 
 SLOW_START = {"id": "wait", "kind": "tool", "tool": "timed_sleep", "args": {"seconds": 1}}
