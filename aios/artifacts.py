@@ -16,10 +16,13 @@ from collections.abc import Sequence
 
 import asyncpg
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
+    CompositePayloadConverter,
     DataConverter,
+    DefaultPayloadConverter,
     ExternalStorage,
+    JSONPlainPayloadConverter,
     StorageDriver,
     StorageDriverClaim,
     StorageDriverRetrieveContext,
@@ -28,6 +31,30 @@ from temporalio.converter import (
 )
 
 from aios.stores.artifacts import Artifact, ArtifactStore
+
+# One pydantic JSON converter for the whole process. The SDK builds a new payload converter for
+# every workflow run and every activity attempt (each `DataConverter` it derives makes one), and a
+# new `PydanticJSONPlainPayloadConverter` starts with an empty cache of pydantic `TypeAdapter`s:
+# every run generated the validation schema of its input and of each activity's result again
+# (~0.5 ms of the worker's CPU per run in the throughput benchmark, bench/README.md). Adapters
+# are immutable once built and the models they validate are shared with the workflow sandbox.
+_PYDANTIC_JSON = PydanticJSONPlainPayloadConverter()
+
+
+class PayloadConverter(CompositePayloadConverter):
+    """Temporal's default encodings, with JSON by pydantic (`pydantic_data_converter`'s), whose
+    type adapters are built once per process."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            *(
+                _PYDANTIC_JSON if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
+AIOS_DATA_CONVERTER = DataConverter(payload_converter_class=PayloadConverter)
 
 
 class PostgresArtifactDriver(StorageDriver):
@@ -74,8 +101,8 @@ def data_converter(pool: asyncpg.Pool | None, *, threshold_bytes: int) -> DataCo
     Without a pool (e.g. a CLI that never touches Temporal directly) payloads stay inline.
     """
     if pool is None:
-        return pydantic_data_converter
+        return AIOS_DATA_CONVERTER
     storage = ExternalStorage(
         drivers=[PostgresArtifactDriver(pool)], payload_size_threshold=threshold_bytes
     )
-    return dataclasses.replace(pydantic_data_converter, external_storage=storage)
+    return dataclasses.replace(AIOS_DATA_CONVERTER, external_storage=storage)

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from aios.artifacts import AIOS_DATA_CONVERTER
 from aios.models import AgentRunInput, ApprovalDecision, ChatSessionInput, ChatTurn
 from aios.plan import Plan
 from tests.conftest import Stack, run_id
@@ -45,7 +45,7 @@ def test_histories_are_recorded() -> None:
 @pytest.mark.parametrize("path", recorded(), ids=lambda p: p.stem)
 async def test_recorded_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=AIOS_DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 
