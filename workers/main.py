@@ -20,7 +20,7 @@ import asyncpg
 import prometheus_client
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 import aios
 import workflows
@@ -42,6 +42,7 @@ from aios.skills import SkillCatalog
 from aios.stores import DocumentStore, VectorStore, open_vectors
 from aios.temporal import connect
 from aios.vocabulary import Activity
+from workers.sandbox import SandboxRunner
 from workflows.agent_run import AgentRunWorkflow
 from workflows.chat import ChatSessionWorkflow
 from workflows.ingest import IngestWorkflow
@@ -175,7 +176,8 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
     # it does not pass through again for each new run; workflows.dag (the DAG executor: no state
     # between runs, only workflow APIs and asyncio) is shared, which took 1.3 ms of CPU off every
     # run (bench/README.md). The workflow modules themselves stay under the sandbox's checks.
-    return SandboxedWorkflowRunner(
+    # SandboxRunner is Temporal's runner, compiling its own code strings once (workers/sandbox.py).
+    return SandboxRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
             "opentelemetry", "workflows.dag"
         )

@@ -114,8 +114,8 @@ class OpenAICompatProvider(LLMProvider):
     async def _post(self, body: dict[str, Any]) -> ChatCompletion:
         """`POST /chat/completions` with a body already in wire form. `chat.completions.create`
         would first walk the body against the SDK's typed parameters (`async_maybe_transform`),
-        which changes nothing in plain JSON and was a fifth of each call's CPU in the throughput
-        benchmark (bench/README.md). Same request, headers, auth, errors and parsing."""
+        which changes nothing in plain JSON and was about a sixth of each call's CPU in the
+        throughput benchmark (bench/README.md). Same request, headers, auth, errors, parsing."""
         completion: ChatCompletion = await self._client.post(
             "/chat/completions",
             body=body,

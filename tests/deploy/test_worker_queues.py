@@ -98,3 +98,21 @@ async def test_a_worker_without_the_sandbox_runs_workflows(
         )
     assert result.status == "completed" and result.result is not None
     assert result.result.answer == "7"
+
+
+def test_the_sandboxed_worker_compiles_the_sdks_code_strings_once(stack: Stack) -> None:
+    """workers/sandbox.py hands the SDK's private `_Instance._run_code` compiled code: the runner
+    is the default, and the pinned SDK still runs every sandbox entry through that method's
+    `exec`. A temporalio upgrade that changes either fails here, not in production."""
+    import inspect
+
+    from temporalio.worker.workflow_sandbox._runner import _Instance
+
+    from workers.main import workflow_runner
+    from workers.sandbox import SandboxRunner
+
+    assert isinstance(workflow_runner(stack.settings), SandboxRunner)
+    source = inspect.getsource(_Instance)
+    assert "exec(code, self.globals_and_locals, self.globals_and_locals)" in source
+    # Every way into the sandbox goes through _run_code: none calls exec on its own.
+    assert source.count("exec(") == 1 and source.count("self._run_code(") >= 4
