@@ -22,6 +22,9 @@ from activities.llm.pricing import PriceTable
 from aios.errors import BadModelOutput, ModelRefused, TransientError
 from aios.models import Usage
 
+# The request options `chat.completions.create` passes along with the body: bearer-key auth.
+_AS_CREATE_DOES: openai.RequestOptions = {"security": {"bearer_auth": True}}
+
 
 def _wire_message(message: Message) -> dict[str, Any]:
     if message.role == "tool":
@@ -120,7 +123,7 @@ class OpenAICompatProvider(LLMProvider):
             "/chat/completions",
             body=body,
             cast_to=ChatCompletion,
-            options={"security": {"bearer_auth": True}},
+            options=_AS_CREATE_DOES,
         )
         return completion
 
@@ -130,7 +133,7 @@ class OpenAICompatProvider(LLMProvider):
             "/chat/completions",
             body={**body, "stream": True, "stream_options": {"include_usage": True}},
             cast_to=ChatCompletion,
-            options={"security": {"bearer_auth": True}},
+            options=_AS_CREATE_DOES,
             stream=True,
             stream_cls=openai.AsyncStream[ChatCompletionChunk],
         )
