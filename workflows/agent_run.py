@@ -136,7 +136,7 @@ TRACE_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds
 LOCAL_PLANNING_TIMEOUT = timedelta(seconds=30)
 # A plan's `skill` step runs as a child of this type (workflows/skill.py). Named, not imported:
 # the sandbox imports this module afresh for every run, and each workflow class defined in it
-# is validated again each time (bench/README.md: a second class cost ~1 ms of CPU per run).
+# is validated again each time (bench/README.md: a second class cost ~0.8 ms of CPU per run).
 SKILL_WORKFLOW = "SkillWorkflow"
 
 

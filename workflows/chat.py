@@ -81,17 +81,17 @@ class ChatSessionWorkflow:
     @workflow.update
     async def send(self, turn: ChatTurn) -> ChatReply:
         self._last_turn_at = workflow.now()
+        number = self._session.turns + self._turns_this_run + 1  # for the activities' summaries
         if workflow.patched(TOOLS_PATCH):
-            reply = await self._turn_with_tools(turn)
+            reply = await self._turn_with_tools(turn, number)
         else:
-            reply = await self._turn_without_tools(turn)
+            reply = await self._turn_without_tools(turn, number)
         self._turns_this_run += 1
         reply.turn = self._session.turns + self._turns_this_run
         return reply
 
-    async def _turn_with_tools(self, turn: ChatTurn) -> ChatReply:
+    async def _turn_with_tools(self, turn: ChatTurn, number: int) -> ChatReply:
         session = self._session
-        number = session.turns + self._turns_this_run + 1
         conversation: list[Message] = []
         used: list[ChatToolUse] = []
         usage = Usage()
@@ -174,7 +174,7 @@ class ChatSessionWorkflow:
             role="tool", tool_call_id=call.id, content=json.dumps(result.output, default=str)
         )
 
-    async def _turn_without_tools(self, turn: ChatTurn) -> ChatReply:
+    async def _turn_without_tools(self, turn: ChatTurn, number: int) -> ChatReply:
         session = self._session
         reply: ChatReply = await workflow.execute_activity(
             Activity.CHAT_TURN,
@@ -188,7 +188,7 @@ class ChatSessionWorkflow:
             result_type=ChatReply,
             start_to_close_timeout=TURN_TIMEOUT,
             retry_policy=TURN_RETRY,
-            summary=f"chat turn {session.turns + self._turns_this_run + 1}",
+            summary=f"chat turn {number}",
         )
         return reply
 
