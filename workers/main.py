@@ -7,8 +7,6 @@ the dev stack shares one `Resources` between the worker and the API in a single 
 from __future__ import annotations
 
 import asyncio
-import compileall
-import contextlib
 import gc
 import logging
 from collections.abc import Callable
@@ -22,8 +20,6 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
-import aios
-import workflows
 from activities.chat import ChatActivities
 from activities.knowledge import KnowledgeIndex, TextEmbedder, embedder_for, open_knowledge
 from activities.llm.activities import LlmActivities
@@ -150,7 +146,6 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         if activities[Activity.PLAN_RUN] not in served:
             served.append(activities[Activity.PLAN_RUN])
         workflows = WORKFLOWS
-        cache_workflow_bytecode()
     else:
         served = [fn for name, fn in activities.items() if GROUP_OF.get(name) == group]
         workflows = []
@@ -176,24 +171,13 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
     # it does not pass through again for each new run; workflows.dag (the DAG executor: no state
     # between runs, only workflow APIs and asyncio) is shared, which took 1.3 ms of CPU off every
     # run (bench/README.md). The workflow modules themselves stay under the sandbox's checks.
-    # SandboxRunner is Temporal's runner, compiling its own code strings once (workers/sandbox.py).
+    # SandboxRunner is Temporal's runner, compiling its own code strings once and keeping the
+    # workflow modules' code objects for their per-run imports (workers/sandbox.py).
     return SandboxRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
             "opentelemetry", "workflows.dag"
         )
     )
-
-
-def cache_workflow_bytecode() -> None:
-    """Write the bytecode of the modules the workflow sandbox imports afresh for every workflow
-    instance. Under PYTHONDONTWRITEBYTECODE (common in containers and CI) Python keeps none, and
-    every new run compiled workflows/agent_run.py again: a third of the worker's CPU in the
-    throughput benchmark (bench/README.md). Reading a cache needs no permission to write one;
-    where the tree is read-only the image should ship it (`python -m compileall`)."""
-    for package in (workflows, aios):
-        for directory in package.__path__:
-            with contextlib.suppress(OSError):
-                compileall.compile_dir(directory, quiet=2, workers=1)
 
 
 def tune_garbage_collector(settings: Settings) -> None:

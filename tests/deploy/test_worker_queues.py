@@ -4,7 +4,13 @@ on the agent queue; a worker serves only the queue it was started for."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import os
+import sys
 import uuid
+from pathlib import Path
+
+import pytest
 
 from aios.models import AgentRunInput
 from aios.plan import Plan
@@ -116,3 +122,40 @@ def test_the_sandboxed_worker_compiles_the_sdks_code_strings_once(stack: Stack) 
     assert "exec(code, self.globals_and_locals, self.globals_and_locals)" in source
     # Every way into the sandbox goes through _run_code: none calls exec on its own.
     assert source.count("exec(") == 1 and source.count("self._run_code(") >= 4
+
+
+def test_each_run_imports_the_workflow_modules_afresh_from_code_kept_once(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox re-imports the workflow modules for every run (its isolation). The worker's
+    runner keeps their code objects: each import is still a fresh module, executed from the code
+    first loaded, not from what is on disk now."""
+    from workers.main import workflow_runner
+    from workers.sandbox import KeptCodeFinder, keep_code_of
+
+    workflow_runner(stack.settings)
+    finders = [f for f in sys.meta_path if isinstance(f, KeptCodeFinder)]
+    assert [f.packages for f in finders] == [("workflows",)]
+
+    package = f"kept_{uuid.uuid4().hex[:8]}"
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    module = tmp_path / package / "steps.py"
+    module.write_text("SEEN: list[int] = []\nVERSION = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    meta_path = list(sys.meta_path)
+    keep_code_of([package])
+    keep_code_of([package])  # once only
+    try:
+        assert len(sys.meta_path) == len(meta_path) + 1
+        first = importlib.import_module(f"{package}.steps")
+        first.SEEN.append(1)
+        module.write_text("SEEN: list[int] = []\nVERSION = 2\n")
+        os.utime(module, (module.stat().st_atime, module.stat().st_mtime + 10))
+        for name in (package, f"{package}.steps"):
+            del sys.modules[name]
+        again = importlib.import_module(f"{package}.steps")
+    finally:
+        sys.meta_path[:] = meta_path
+    assert again is not first and again.SEEN == [], "a fresh module, its own state"
+    assert again.VERSION == 1, "executed from the code kept at the first import"
