@@ -110,6 +110,25 @@ async def test_anthropic_errors_are_classified(
     assert len(fake_anthropic.requests) == 1, "a 400 is not retried"
 
 
+async def test_a_stream_broken_off_is_told_apart_from_a_model_out_of_reach(
+    stack_with: StackFactory, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    """Both providers: the server answered, then the connection broke mid-answer. The step is
+    retried, and the reason an operator reads says so, not that the model could not be reached."""
+    cut = ScriptedReply(content="one two three", cut_after_words=1)
+    step_def = {**ASK, "retry": {"max_attempts": 2, "initial_interval_s": 0.1}}
+    fake_openai.default_reply = fake_anthropic.default_reply = cut
+    try:
+        for models in (openai_models(fake_openai), anthropic_models(fake_anthropic)):
+            async with stack_with(**models) as stack:
+                handle = await start_plan(stack.client, stack.settings.task_queue, [step_def])
+                state = await finish(handle)
+            assert state.status == "failed" and step(state, "ask").attempts == 2
+            assert "broke off its answer mid-stream" in (state.error or ""), state.error
+    finally:
+        fake_openai.default_reply = fake_anthropic.default_reply = ScriptedReply()
+
+
 async def test_an_outage_falls_back_to_the_other_provider_on_the_last_attempt(
     stack_with: StackFactory, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
 ) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
-import httpx
+import httpx2
 
 from activities.llm.base import (
     DeltaSink,
@@ -107,12 +107,18 @@ class AnthropicProvider(LLMProvider):
                 message = await self._client.messages.create(**params)
             else:
                 async with self._client.messages.stream(**params) as stream:
-                    async for text in stream.text_stream:
-                        await on_delta(text)
-                    message = await stream.get_final_message()
+                    try:
+                        async for text in stream.text_stream:
+                            await on_delta(text)
+                        message = await stream.get_final_message()
+                    except (anthropic.APIConnectionError, httpx2.TransportError) as e:
+                        # Answered, then the connection broke or went quiet: not "unreachable".
+                        raise TransientError(
+                            f"{self.name} broke off its answer mid-stream: {e}"
+                        ) from e
         except anthropic.APIStatusError as e:
             raise status_error(self.name, e.status_code, e.message, e.response.headers) from e
-        except (anthropic.APITimeoutError, anthropic.APIConnectionError, httpx.TransportError) as e:
+        except (anthropic.APIConnectionError, httpx2.TransportError) as e:  # timeouts included
             raise TransientError(f"{self.name} could not be reached: {e}") from e
         if message.stop_reason == "refusal":
             raise ModelRefused(f"{self.name}:{request.model} refused to answer")

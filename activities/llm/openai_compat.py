@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -52,6 +53,40 @@ def _parse_arguments(provider: str, name: str, raw: str | None) -> dict[str, Any
     if not isinstance(parsed, dict):
         raise BadModelOutput(f"{provider} asked for tool {name!r} with non-object arguments")
     return parsed
+
+
+@dataclass
+class _StreamedAnswer:
+    """A streamed completion, put together chunk by chunk."""
+
+    model: str
+    text: list[str] = field(default_factory=list)
+    # Tool calls by their index in the stream: id, name and arguments arrive in pieces.
+    calls: dict[int, dict[str, str]] = field(default_factory=dict)
+    finish_reason: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def add(self, chunk: ChatCompletionChunk) -> str:
+        """Take in one chunk; returns the text it adds."""
+        self.model = chunk.model or self.model
+        if chunk.usage is not None:
+            self.input_tokens = chunk.usage.prompt_tokens
+            self.output_tokens = chunk.usage.completion_tokens
+        added = ""
+        for choice in chunk.choices:
+            self.finish_reason = choice.finish_reason or self.finish_reason
+            delta = choice.delta
+            if delta.content:
+                self.text.append(delta.content)
+                added += delta.content
+            for piece in delta.tool_calls or []:
+                call = self.calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+                call["id"] = piece.id or call["id"]
+                if piece.function is not None:
+                    call["name"] += piece.function.name or ""
+                    call["arguments"] += piece.function.arguments or ""
+        return added
 
 
 class OpenAICompatProvider(LLMProvider):
@@ -147,8 +182,7 @@ class OpenAICompatProvider(LLMProvider):
             completion = await self._post(params)
         except openai.APIStatusError as e:
             raise status_error(self.name, e.status_code, e.message, e.response.headers) from e
-        except (openai.APITimeoutError, openai.APIConnectionError, httpx.TransportError) as e:
-            # httpx errors: a stream cut off after it started
+        except openai.APIConnectionError as e:  # timeouts included
             raise TransientError(f"{self.name} could not be reached: {e}") from e
         choice = completion.choices[0] if completion.choices else None
         message = choice.message if choice else None
@@ -175,43 +209,31 @@ class OpenAICompatProvider(LLMProvider):
     async def _stream(
         self, request: LLMRequest, params: dict[str, Any], on_delta: DeltaSink
     ) -> LLMResponse:
-        text: list[str] = []
-        calls: dict[int, dict[str, str]] = {}
-        model, finish, input_tokens, output_tokens = request.model, None, 0, 0
+        answer = _StreamedAnswer(model=request.model)
         stream = await self._post_stream(params)
-        async for chunk in stream:
-            model = chunk.model or model
-            if chunk.usage is not None:
-                input_tokens = chunk.usage.prompt_tokens
-                output_tokens = chunk.usage.completion_tokens
-            for choice in chunk.choices:
-                finish = choice.finish_reason or finish
-                delta = choice.delta
-                if delta.content:
-                    text.append(delta.content)
-                    await on_delta(delta.content)
-                for piece in delta.tool_calls or []:
-                    call = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
-                    call["id"] = piece.id or call["id"]
-                    if piece.function is not None:
-                        call["name"] += piece.function.name or ""
-                        call["arguments"] += piece.function.arguments or ""
-        if finish is None:
+        try:
+            async for chunk in stream:
+                if content := answer.add(chunk):
+                    await on_delta(content)
+        except openai.APIConnectionError as e:
+            # The server answered, then the connection broke or went quiet: not "unreachable".
+            raise TransientError(f"{self.name} broke off its answer mid-stream: {e}") from e
+        if answer.finish_reason is None:
             raise TransientError(f"{self.name} ended the stream before the answer was complete")
         return self._response(
             request,
-            text="".join(text),
-            model=model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            finish_reason=finish,
+            text="".join(answer.text),
+            model=answer.model,
+            input_tokens=answer.input_tokens,
+            output_tokens=answer.output_tokens,
+            finish_reason=answer.finish_reason,
             tool_calls=[
                 ToolCall(
                     id=c["id"] or f"call_{i}",
                     name=c["name"],
                     arguments=_parse_arguments(self.name, c["name"], c["arguments"]),
                 )
-                for i, c in sorted(calls.items())
+                for i, c in sorted(answer.calls.items())
             ],
         )
 

@@ -76,7 +76,11 @@ async def test_a_hung_model_is_cut_off_by_the_steps_timeout_and_retried(
             ScriptedReply(status=429, headers={"retry-after": "0"}),
             "429",
         ),
-        ("a stream that is always cut", ScriptedReply(content="a b c", cut_after_words=1), ""),
+        (
+            "a stream that is always cut",
+            ScriptedReply(content="a b c", cut_after_words=1),
+            "broke off its answer mid-stream",
+        ),
     ],
 )
 async def test_a_lasting_fault_fails_the_run_with_its_reason_within_the_retry_budget(

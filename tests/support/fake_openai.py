@@ -306,12 +306,15 @@ class FakeAnthropic(ScriptedServer):
         }
         if body.get("stream"):
             return StreamingResponse(
-                self._events(message, scripted.chunk_delay_s), media_type="text/event-stream"
+                self._events(message, scripted.chunk_delay_s, scripted.cut_after_words),
+                media_type="text/event-stream",
             )
         return JSONResponse(message)
 
     @staticmethod
-    async def _events(message: dict[str, Any], delay_s: float) -> AsyncIterator[str]:
+    async def _events(
+        message: dict[str, Any], delay_s: float, cut_after_words: int | None = None
+    ) -> AsyncIterator[str]:
         """The Messages streaming protocol: message_start, per block a start, deltas and a stop,
         then message_delta (stop reason, usage) and message_stop."""
 
@@ -327,7 +330,9 @@ class FakeAnthropic(ScriptedServer):
             if block["type"] == "text":
                 start = {"type": "text", "text": ""}
                 yield event("content_block_start", index=index, content_block=start)
-                for word in block["text"].split(" "):
+                for n, word in enumerate(block["text"].split(" ")):
+                    if cut_after_words is not None and n >= cut_after_words:
+                        raise ConnectionResetError("scripted: the stream is cut off")
                     delta = {"type": "text_delta", "text": word + " "}
                     yield event("content_block_delta", index=index, delta=delta)
                     await asyncio.sleep(delay_s)
