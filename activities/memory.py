@@ -18,8 +18,8 @@ from temporalio import activity
 
 from activities.common import classified, parse_args
 from activities.knowledge.embeddings import TextEmbedder, collection_slug
-from activities.llm.activities import ModelCaller
 from activities.llm.base import LLMRequest
+from activities.llm.caller import ModelCaller
 from activities.llm.router import ModelRouter
 from aios.config import Settings
 from aios.errors import UserError

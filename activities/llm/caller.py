@@ -1,0 +1,181 @@
+"""`ModelCaller`: one logical model call for one step attempt, the one place that
+- refuses a call that could take the run over its budget (tokens or dollars), before making it;
+- validates structured output against its JSON schema and, when it does not fit, gives the model
+  one repair round with the validation message;
+- escalates from the `fast` tier to `strong` when the repair round did not help or the model
+  refused;
+- on the step's last attempt, moves to the fallback model (AIOS_MODEL_FALLBACK) when the
+  provider is out.
+Each escalation and fallback is returned as a `RoutingNote`; the workflow records it as an event.
+Used by the model-calling activities (activities/llm/activities.py) and by memory's summaries.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from activities import context
+from activities.llm.base import DeltaSink, LLMProvider, LLMRequest, LLMResponse, Message
+from activities.llm.router import ModelRouter
+from aios import telemetry
+from aios.errors import BadModelOutput, BudgetExceeded, ModelRefused, TransientError
+from aios.models import Budget, RoutingNote, Usage
+
+
+@dataclass
+class CallOutcome:
+    response: LLMResponse
+    spec: str  # provider:model that answered
+    data: Any = None  # the parsed structured answer
+    usage: Usage = field(default_factory=Usage)  # every call made, repairs included
+    routing: list[RoutingNote] = field(default_factory=list)
+
+
+class ModelCaller:
+    """One logical model call for one step attempt: budget, repair, escalation, fallback."""
+
+    def __init__(
+        self, router: ModelRouter, *, budget: Budget | None, attempt: int, max_attempts: int
+    ) -> None:
+        self._router = router
+        self._budget = budget
+        self._last_attempt = max_attempts > 0 and attempt >= max_attempts
+        self.usage = Usage()
+        self.routing: list[RoutingNote] = []
+
+    async def call(
+        self, tier: str, request: LLMRequest, on_delta: DeltaSink | None = None
+    ) -> CallOutcome:
+        spec = self._router.spec(tier)
+        try:
+            return await self._validated(spec, request, on_delta)
+        except (BadModelOutput, ModelRefused) as e:
+            stronger = self._router.spec("strong")
+            if tier != "fast" or stronger == spec:
+                raise
+            self.routing.append(
+                RoutingNote(kind="escalated", from_model=spec, to_model=stronger, reason=e.message)
+            )
+            return await self._validated(stronger, request, on_delta)
+
+    async def _validated(
+        self, spec: str, request: LLMRequest, on_delta: DeltaSink | None
+    ) -> CallOutcome:
+        response, spec = await self._send(spec, request, on_delta)
+        if request.output_schema is None:
+            return self._outcome(response, spec, None)
+        problem, data = _check_json(response.text, request.output_schema)
+        if problem is None:
+            return self._outcome(response, spec, data)
+        repair = request.model_copy(
+            update={
+                "messages": [
+                    *request.messages,
+                    Message(role="assistant", content=response.text),
+                    Message(
+                        role="user",
+                        content=(
+                            f"That answer does not match the required JSON schema: {problem}. "
+                            "Answer again with only JSON that matches the schema."
+                        ),
+                    ),
+                ]
+            }
+        )
+        response, spec = await self._send(spec, repair, on_delta)
+        problem, data = _check_json(response.text, request.output_schema)
+        if problem is not None:
+            raise BadModelOutput(f"{spec} answered JSON that does not fit the schema: {problem}")
+        return self._outcome(response, spec, data)
+
+    async def _send(
+        self, spec: str, request: LLMRequest, on_delta: DeltaSink | None
+    ) -> tuple[LLMResponse, str]:
+        """One model call, moved to the fallback model on the last attempt of an outage."""
+        try:
+            return await self._complete(spec, request, on_delta), spec
+        except TransientError as e:
+            fallback = self._router.fallback_for(spec)
+            if not self._last_attempt or fallback is None:
+                raise
+            self.routing.append(
+                RoutingNote(kind="fallback", from_model=spec, to_model=fallback, reason=e.message)
+            )
+            return await self._complete(fallback, request, on_delta), fallback
+
+    async def _complete(
+        self, spec: str, request: LLMRequest, on_delta: DeltaSink | None
+    ) -> LLMResponse:
+        provider, model = self._router.resolve(spec)
+        self._check_budget(provider, model, request)
+        with telemetry.span(
+            f"chat {model}",
+            **{
+                "gen_ai.operation.name": "chat",
+                "gen_ai.system": provider.name,
+                "gen_ai.request.model": model,
+                "gen_ai.request.max_tokens": request.max_tokens,
+            },
+        ) as current:
+            async with self._router.slot(provider.name):
+                response = await provider.complete(
+                    request.model_copy(update={"model": model}), on_delta
+                )
+            telemetry.record_model_call(
+                current,
+                provider=provider.name,
+                model=model,
+                response_model=response.model,
+                input_tokens=response.usage.input_tokens,
+                output_tokens=response.usage.output_tokens,
+                cost_usd=response.usage.cost_usd,
+                finish_reason=response.finish_reason,
+            )
+        self.usage += response.usage
+        return response
+
+    def _check_budget(self, provider: LLMProvider, model: str, request: LLMRequest) -> None:
+        """Refuse a call whose worst case (the prompt as estimated, plus every answer token it
+        may use) would take the run over its budget."""
+        if self._budget is None:
+            return
+        prompt = sum(context.estimate_tokens(m.content) for m in request.messages)
+        worst = prompt + request.max_tokens
+        if self._budget.tokens_left is not None:
+            left = self._budget.tokens_left - self.usage.input_tokens - self.usage.output_tokens
+            if worst > left:
+                raise BudgetExceeded(
+                    f"token budget reached: the next call to {provider.name}:{model} could use "
+                    f"{worst} tokens and only {max(left, 0)} are left"
+                )
+        if self._budget.usd_left is not None:
+            cost = self._router.prices.cost_usd(provider.name, model, prompt, request.max_tokens)
+            left_usd = self._budget.usd_left - self.usage.cost_usd
+            if cost > left_usd:
+                raise BudgetExceeded(
+                    f"cost budget reached: the next call to {provider.name}:{model} could cost "
+                    f"${cost:.4f} and only ${max(left_usd, 0):.4f} is left"
+                )
+
+    def _outcome(self, response: LLMResponse, spec: str, data: Any) -> CallOutcome:
+        return CallOutcome(response, spec, data, self.usage, self.routing)
+
+
+def _check_json(text: str, schema: dict[str, Any]) -> tuple[str | None, Any]:
+    """(None, data) when `text` is JSON that fits `schema`, else (what is wrong, None)."""
+    try:
+        data = json.loads(text.strip())
+    except json.JSONDecodeError as e:
+        return f"not JSON ({e})", None
+    try:
+        jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "(root)"
+        return f"at {where}: {e.message}", None
+    except jsonschema.SchemaError as e:
+        raise BadModelOutput(f"the step's output_schema is not a valid JSON schema: {e}") from None
+    return None, data
