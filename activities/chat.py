@@ -36,6 +36,9 @@ TOOLS_NOTE = (
     "computing); then answer with no tool calls."
 )
 CONTEXT_TOKENS = 3000
+# A reply, and the text streamed while it is written, have secrets redacted; personal data stays
+# (the conversation is the user's own, and the memory layer redacts what it keeps).
+CHAT_REDACTS_PII = False
 EVERY_SAFE_TOOL = "*"
 
 
@@ -135,7 +138,9 @@ class ChatActivities:
         messages = [instructions, *history, *exchange]
         # Streamed to `POST /v1/chat` callers asking for text/event-stream, keyed by the session's
         # workflow and the message (the reply itself comes back through the update).
-        deltas = self._llm.deltas(activity.info().workflow_id or "", turn.message_id)
+        deltas = self._llm.deltas(
+            activity.info().workflow_id or "", turn.message_id, redact_pii=CHAT_REDACTS_PII
+        )
         outcome = await caller.call(
             "strong",
             LLMRequest(
@@ -149,7 +154,7 @@ class ChatActivities:
             return ChatStepResult(asks=offer.answer(response), offered=offered, usage=caller.usage)
         if not response.text.strip():
             raise BadModelOutput(f"{outcome.spec} returned an empty reply")
-        text, _findings = guard_answer(response.text.strip(), redact_pii=False)
+        text, _findings = guard_answer(response.text.strip(), redact_pii=CHAT_REDACTS_PII)
         text = context.without_fences(text, offer.fence)
         numbers = [n for n in context.cited_numbers(text) if 1 <= n <= len(documents)]
         cited = [documents[n - 1].citation() for n in numbers]

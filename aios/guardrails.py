@@ -332,6 +332,33 @@ def guard_answer(text: str, *, redact_pii: bool) -> tuple[str, list[Finding]]:
     return cleaned, findings
 
 
+# Streamed text is held back this many characters from its end: anything sensitive still
+# arriving (the longest rule above, a spaced IBAN, needs fewer) is never sent out in halves.
+STREAM_HOLD_BACK_CHARS = 64
+_OPENS_A_BLOCK = "-----BEGIN"  # a private key's armour: its whole block is one finding
+_CLOSES_A_BLOCK = "-----END"
+
+
+def releasable(text: str, *, redact_pii: bool) -> tuple[str, str]:
+    """Streamed answer text split in two: what may go out now, cleaned as `guard_answer` cleans
+    an answer, and the rest, held until more text comes (when the stream ends, the rest goes
+    through `guard_answer`). The cut falls on whitespace at least STREAM_HOLD_BACK_CHARS before
+    the end, never inside anything the rules match in the whole text, and never after an
+    unclosed private-key block."""
+    cut = len(text) - STREAM_HOLD_BACK_CHARS
+    while cut > 0 and not text[cut - 1].isspace():
+        cut -= 1
+    if cut <= 0:
+        return "", text
+    for _rule, match in _matches([*_SECRET_RULES, *_PII_RULES], text):
+        if match.start() < cut < match.end():
+            cut = match.start()
+    opened = text.rfind(_OPENS_A_BLOCK, 0, cut)
+    if opened != -1 and _CLOSES_A_BLOCK not in text[opened:]:
+        cut = opened
+    return guard_answer(text[:cut], redact_pii=redact_pii)[0], text[cut:]
+
+
 def guard_goal(goal: str, *, policy: dict[str, str], redact_pii: bool) -> tuple[str, list[Finding]]:
     """Input guardrails on what a user asks: the content policy (`refused` findings: the caller
     must not start the run), injected instructions (flagged), personal data (flagged or

@@ -457,7 +457,11 @@ async def _read_events(url: str, run_id: str, until: str, sink: list[tuple[str, 
 async def test_model_text_reaches_the_event_stream_as_it_is_written(
     stack: Stack, fake_openai: FakeOpenAI
 ) -> None:
-    answer = "Durable runs survive crashes because every step is an activity [1]."
+    # Longer than the guardrails hold back while streaming (aios.guardrails.releasable).
+    answer = (
+        "Durable runs survive crashes because every step is an activity [1]. A worker that dies "
+        "mid-step hands the step to another, which retries it from its last heartbeat."
+    )
     fake_openai.queue(ScriptedReply(content=answer, chunk_delay_s=0.05))
     async with (
         serving(app_for(stack)) as url,

@@ -8,10 +8,13 @@ from typing import Any
 
 import asyncpg
 
+from aios.guardrails import guard_answer
 from aios.stores.deltas import CHANNEL, FLUSH_EVERY_S, DeltaPublisher
 
 
-async def _published(pool: asyncpg.Pool, write: Any) -> list[dict[str, Any]]:
+async def _published(
+    pool: asyncpg.Pool, write: Any, *, redact_pii: bool = False
+) -> list[dict[str, Any]]:
     """What `write(publisher)` published, as a listener saw it."""
     received: list[dict[str, Any]] = []
 
@@ -21,7 +24,7 @@ async def _published(pool: asyncpg.Pool, write: Any) -> list[dict[str, Any]]:
     conn = await pool.acquire()
     try:
         await conn.add_listener(CHANNEL, listen)
-        await write(DeltaPublisher(pool, "run-deltas", "s1"))
+        await write(DeltaPublisher(pool, "run-deltas", "s1", redact_pii=redact_pii))
         await asyncio.sleep(0.2)  # notifications arrive after the publishing transaction
         await conn.remove_listener(CHANNEL, listen)
     finally:
@@ -39,7 +42,7 @@ async def test_a_quick_answer_publishes_nothing(pool: asyncpg.Pool) -> None:
 
 
 async def test_a_slow_answer_streams_in_pieces_and_all_of_it(pool: asyncpg.Pool) -> None:
-    words = [f"w{i} " for i in range(8)]
+    words = [f"word{i} " * 4 for i in range(12)]  # 30-odd characters a write
 
     async def slow(publisher: DeltaPublisher) -> None:
         for word in words:
@@ -50,3 +53,26 @@ async def test_a_slow_answer_streams_in_pieces_and_all_of_it(pool: asyncpg.Pool)
     pieces = await _published(pool, slow)
     assert len(pieces) >= 2, "the text went out while it was written"
     assert "".join(p["text"] for p in pieces) == "".join(words), "and none of it was lost"
+
+
+async def test_what_streams_out_is_cleaned_as_the_answer_is(pool: asyncpg.Pool) -> None:
+    """A secret (and, where the deployment redacts it, personal data) written in pieces over
+    several flushes never reaches a follower of the stream, not even in part."""
+    answer = (
+        "The service account is configured as follows, in the vault notes for production. "
+        "Its key is sk-proj-abcdefghijklmnopqrstuvwx and the owner is ada@example.com, "
+        "who rotates it every quarter; ask her before changing anything in the deployment."
+    )
+    writes = [answer[i : i + 5] for i in range(0, len(answer), 5)]
+
+    async def slow(publisher: DeltaPublisher) -> None:
+        for text in writes:
+            await publisher(text)
+            await asyncio.sleep(FLUSH_EVERY_S / 4)
+        await publisher.finish()
+
+    pieces = [p["text"] for p in await _published(pool, slow, redact_pii=True)]
+    assert len(pieces) >= 2, "it still streams"
+    assert "".join(pieces) == guard_answer(answer, redact_pii=True)[0]
+    for fragment in ("sk-proj", "abcdefghij", "ada@", "example.com"):
+        assert not any(fragment in piece for piece in pieces), fragment

@@ -173,10 +173,19 @@ class LlmActivities:
         self._pool = pool
         self._redact_pii = redact_pii
 
-    def deltas(self, run_id: str, step_id: str) -> DeltaPublisher:
+    def deltas(
+        self, run_id: str, step_id: str, *, redact_pii: bool | None = None
+    ) -> DeltaPublisher:
         """Streamed text goes to the run's (or chat session's) event stream, not into the
-        history."""
-        return DeltaPublisher(self._pool, run_id, step_id, attempt=activity.info().attempt)
+        history; cleaned as the answer will be (`redact_pii`: the deployment's setting unless the
+        caller's answer says otherwise)."""
+        return DeltaPublisher(
+            self._pool,
+            run_id,
+            step_id,
+            attempt=activity.info().attempt,
+            redact_pii=self._redact_pii if redact_pii is None else redact_pii,
+        )
 
     @property
     def fast_model(self) -> str:

@@ -1,7 +1,9 @@
 """Streamed model output (`llm.delta`), carried on a PostgreSQL notification channel so that it
 never enters a workflow history: model-calling activities publish, the API relays to the run's
 event stream. Deltas are ephemeral: a client that reconnects gets the step-level events it missed,
-and the finished step's output holds the whole text."""
+and the finished step's output holds the whole text. What goes out is cleaned as the answer is
+(`aios.guardrails`: secrets always, personal data when the deployment redacts it), so a follower
+of the stream sees nothing the finished answer would not show."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from aios.db import CONNECTION_LOSS, transient_on_connection_loss
+from aios.guardrails import guard_answer, releasable
 
 CHANNEL = "aios_llm_deltas"
 # NOTIFY payloads are limited to 8000 bytes; text is sent in pieces well below that.
@@ -35,15 +38,27 @@ class DeltaPublisher:
     """Collects the text of one model call and publishes it in batches, one at most every
     FLUSH_EVERY_S. A call answered within FLUSH_EVERY_S of its first words publishes nothing:
     its step's own event follows at once with the output, and a notification for every quick
-    call cost the worker a database round trip for text no one had time to watch."""
+    call cost the worker a database round trip for text no one had time to watch. The newest
+    text is held back until it can be cleaned whole (`aios.guardrails.releasable`)."""
 
-    def __init__(self, pool: asyncpg.Pool, run_id: str, step_id: str, *, attempt: int = 1) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        run_id: str,
+        step_id: str,
+        *,
+        attempt: int = 1,
+        redact_pii: bool = False,
+    ) -> None:
         self._pool = pool
         self._run_id = run_id
         self._step_id = step_id
         self._attempt = attempt
+        self._redact_pii = redact_pii
+        # Text not yet published: held back, then what came since the last flush.
         self._buffer: list[str] = []
-        # When the oldest text in the buffer came; None: the buffer is empty.
+        self._new_chars = 0
+        # When the oldest text since the last flush came; None: nothing new since.
         self._buffered_since: float | None = None
         self._published = False
 
@@ -52,17 +67,24 @@ class DeltaPublisher:
         if self._buffered_since is None:
             self._buffered_since = now
         self._buffer.append(text)
-        pending = sum(len(t) for t in self._buffer)
-        if pending >= MAX_PIECE_CHARS or now - self._buffered_since >= FLUSH_EVERY_S:
-            await self._publish()
+        self._new_chars += len(text)
+        if self._new_chars >= MAX_PIECE_CHARS or now - self._buffered_since >= FLUSH_EVERY_S:
+            await self._flush()
 
     async def finish(self) -> None:
         """The call is over: the rest of a streamed answer goes out."""
         if self._published and self._buffer:
-            await self._publish()
+            text, self._buffer = "".join(self._buffer), []
+            await self._publish(guard_answer(text, redact_pii=self._redact_pii)[0])
 
-    async def _publish(self) -> None:
-        text, self._buffer, self._buffered_since = "".join(self._buffer), [], None
+    async def _flush(self) -> None:
+        ready, held = releasable("".join(self._buffer), redact_pii=self._redact_pii)
+        self._buffer = [held] if held else []
+        self._new_chars, self._buffered_since = 0, None
+        if ready:
+            await self._publish(ready)
+
+    async def _publish(self, text: str) -> None:
         self._published = True
         for start in range(0, len(text), MAX_PIECE_CHARS):
             await self._notify(text[start : start + MAX_PIECE_CHARS])

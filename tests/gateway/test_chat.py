@@ -87,7 +87,12 @@ async def test_a_session_continues_as_new_and_keeps_its_conversation(
 
 async def test_a_reply_streams_as_server_sent_events(stack: Stack, fake_openai: FakeOpenAI) -> None:
     """`Accept: text/event-stream`: the words as the model writes them, then the whole reply."""
-    fake_openai.queue(ScriptedReply(content="Streams arrive word by word.", chunk_delay_s=0.05))
+    # Longer than the guardrails hold back while streaming (aios.guardrails.releasable).
+    answer = (
+        "Streams arrive word by word, as the model writes them, and the reply event closes "
+        "the stream with the whole text and its citations."
+    )
+    fake_openai.queue(ScriptedReply(content=answer, chunk_delay_s=0.05))
     async with (
         serving(app_for(stack)) as url,
         httpx.AsyncClient(base_url=url, headers=AUTH, timeout=60) as http,
@@ -109,8 +114,8 @@ async def test_a_reply_streams_as_server_sent_events(stack: Stack, fake_openai: 
     kinds = [k for k, _ in events]
     assert kinds[-1] == "reply" and kinds.count("delta") >= 2, kinds
     streamed = "".join(str(d["text"]) for k, d in events if k == "delta")
-    assert streamed.strip() == "Streams arrive word by word."
-    assert events[-1][1]["reply"] == "Streams arrive word by word."
+    assert streamed.strip() == answer
+    assert events[-1][1]["reply"] == answer
 
 
 async def test_a_turn_calls_tools_without_side_effects_and_answers_from_their_results(

@@ -21,6 +21,7 @@ from aios.guardrails import (
     guard_answer,
     guard_goal,
     redact,
+    releasable,
     scan_injection,
 )
 from aios.models import CancelRequest
@@ -76,6 +77,38 @@ def test_answers_never_leak_secrets_and_flag_or_redact_personal_data() -> None:
     }
     redacted, _ = guard_answer(text, redact_pii=True)
     assert "ada@example.com" not in redacted
+
+
+SENSITIVE_ANSWER = (
+    "Here is what I found in the notes. Write to ada@example.com or call +49 30 1234 5678 if "
+    "anything is unclear. The deploy uses key sk-proj-abcdefghijklmnopqrstuvwx, and the header "
+    "is Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123. The old server still has\n"
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n"
+    "bWlzc2luZyBsaW5lcyBvZiBhIGtleSB0aGF0IHNob3VsZCBuZXZlciBsZWFr\n"
+    "-----END PRIVATE KEY-----\nso rotate it. Card 4111 1111 1111 1111 was charged. Done."
+)
+
+
+@pytest.mark.parametrize("piece", [1, 3, 7, 40])
+@pytest.mark.parametrize("redact_pii", [False, True])
+def test_streamed_text_goes_out_as_the_answer_would_and_never_in_halves(
+    piece: int, redact_pii: bool
+) -> None:
+    """However the model's stream is cut into writes and flushes, what goes out before the end
+    joins up to exactly the cleaned answer, and no flush carries a fragment of a secret."""
+    expected, _ = guard_answer(SENSITIVE_ANSWER, redact_pii=redact_pii)
+    held, sent = "", []
+    for start in range(0, len(SENSITIVE_ANSWER), piece):
+        ready, held = releasable(
+            held + SENSITIVE_ANSWER[start : start + piece], redact_pii=redact_pii
+        )
+        sent.append(ready)
+    sent.append(guard_answer(held, redact_pii=redact_pii)[0])  # the stream's end
+    assert "".join(sent) == expected
+    assert len([s for s in sent if s]) > 3, "it streamed, not all at the end"
+    secrets = ["sk-proj", "abcdefghij", "MIIEvQ", "bWlzc2lu"]
+    for fragment in secrets + (["ada@", "+49 30", "4111"] if redact_pii else []):
+        assert not any(fragment in s for s in sent), fragment
 
 
 def test_the_goal_is_checked_against_policy_injection_and_pii() -> None:
