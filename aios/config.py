@@ -130,6 +130,18 @@ class Settings(BaseSettings):
     llm_concurrency: dict[str, int] = Field(default_factory=dict)
     # Per queue a worker serves: activities running at once (bounds memory and provider load).
     max_concurrent_activities: int = Field(default=100, ge=1)
+    # Worker tuning, measured in bench/README.md ("Worker tuning"): no other value did better than
+    # these (Temporal's own defaults) beyond the machine's noise on the throughput benchmark.
+    # workflow tasks (activations) at once, and local activities at once (plan checks, traces);
+    max_concurrent_workflow_tasks: int = Field(default=100, ge=2)
+    max_concurrent_local_activities: int = Field(default=100, ge=1)
+    # long polls held open on the server per queue, for workflow and for activity tasks;
+    workflow_task_pollers: int = Field(default=5, ge=2)
+    activity_task_pollers: int = Field(default=5, ge=1)
+    # runs kept in memory between their workflow tasks (the sticky cache). A run evicted from it
+    # is rebuilt by replaying its history when it next wakes, which costs CPU but is correct;
+    # each kept run costs ~0.2 MiB (bench/README.md, 1,000 parked approvals).
+    max_cached_workflows: int = Field(default=1000, ge=0)
     # On SIGTERM, in-flight activities get this long to finish before they are handed back
     # (Temporal retries them on another worker).
     worker_shutdown_s: float = Field(default=10.0, ge=0)

@@ -17,7 +17,12 @@ from typing import Any
 import asyncpg
 import prometheus_client
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker import (
+    PollerBehaviorSimpleMaximum,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 from activities.chat import ChatActivities
@@ -155,6 +160,11 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         workflows=workflows,
         activities=served,
         max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_concurrent_local_activities=settings.max_concurrent_local_activities,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.workflow_task_pollers),
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.activity_task_pollers),
+        max_cached_workflows=settings.max_cached_workflows,
         interceptors=[telemetry.StepMetrics()],
         workflow_runner=workflow_runner(settings),
         # In-flight activities get this long to finish on shutdown; then Temporal hands them to

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from temporalio.worker import PollerBehaviorSimpleMaximum
 
 from aios.models import AgentRunInput
 from aios.plan import Plan
@@ -159,3 +160,32 @@ def test_each_run_imports_the_workflow_modules_afresh_from_code_kept_once(
         sys.meta_path[:] = meta_path
     assert again is not first and again.SEEN == [], "a fresh module, its own state"
     assert again.VERSION == 1, "executed from the code kept at the first import"
+
+
+async def test_the_worker_is_tuned_from_settings(stack: Stack) -> None:
+    """Concurrency, pollers and the sticky cache come from AIOS_* settings (bench/README.md has
+    what each measured), not from the SDK's defaults alone."""
+    tuned = stack.settings.model_copy(
+        update={
+            "max_concurrent_activities": 7,
+            "max_concurrent_workflow_tasks": 9,
+            "max_concurrent_local_activities": 11,
+            "workflow_task_pollers": 3,
+            "activity_task_pollers": 4,
+            "max_cached_workflows": 13,
+        }
+    )
+    resources = stack.resources
+    original = resources.settings
+    resources.settings = tuned
+    try:
+        worker = build_worker(stack.client, resources, task_queue=f"tuned-{uuid.uuid4().hex[:8]}")
+    finally:
+        resources.settings = original
+    got = worker.config()
+    assert got.get("max_concurrent_activities") == 7
+    assert got.get("max_concurrent_workflow_tasks") == 9
+    assert got.get("max_concurrent_local_activities") == 11
+    assert got.get("workflow_task_poller_behavior") == PollerBehaviorSimpleMaximum(3)
+    assert got.get("activity_task_poller_behavior") == PollerBehaviorSimpleMaximum(4)
+    assert got.get("max_cached_workflows") == 13
