@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     activity_task_pollers: int = Field(default=5, ge=1)
     # runs kept in memory between their workflow tasks (the sticky cache). A run evicted from it
     # is rebuilt by replaying its history when it next wakes, which costs CPU but is correct;
-    # each kept run costs ~0.12 MiB (bench/README.md, 1,000 parked approvals).
+    # each kept run costs ~0.15 MiB (bench/README.md, 1,000 parked approvals).
     max_cached_workflows: int = Field(default=1000, ge=0)
     # On SIGTERM, in-flight activities get this long to finish before they are handed back
     # (Temporal retries them on another worker).
