@@ -48,10 +48,19 @@ def tool_result_notice(fence: str) -> str:
     return TOOL_RESULT_NOTICE.format(fence=fence)
 
 
+# A line of the prompt's markup as a model copies it, even with the fence garbled (the bundled
+# model echoes "BEGIN DOCUMENT [3] fence-…" in about half its answers, fence mangled or not).
+_ECHOED_MARKUP = re.compile(
+    r"^\W*(?:BEGIN|END) (?:DOCUMENT \[\d{1,3}\]|TOOL RESULT fence-)", re.IGNORECASE
+)
+
+
 def without_fences(answer: str, fence: str) -> str:
     """The answer without lines that echo this call's fence markup (small models copy the
     prompt's BEGIN/END lines into what they write)."""
-    kept = [line for line in answer.splitlines() if fence not in line]
+    kept = [
+        line for line in answer.splitlines() if fence not in line and not _ECHOED_MARKUP.match(line)
+    ]
     return "\n".join(kept).strip()
 
 

@@ -92,3 +92,14 @@ def test_an_answer_that_echoes_the_fence_markup_is_cleaned() -> None:
     assert (
         context.without_fences("BEGIN DOCUMENT is a phrase", fence) == "BEGIN DOCUMENT is a phrase"
     )
+    # As the bundled model writes it: the markup copied with the fence garbled, any case.
+    garbled = (
+        "BEGIN DOCUMENT [3] fence-fec_8c9dcea0abcd (A) AIOS — architecture\n"
+        "AIOS runs every agent as a Temporal workflow [3].\n"
+        "End DOCUMENT [3] fence-9adab: AIOS\n"
+        "  begin tool result fence-x\n"
+        "It survives crashes."
+    )
+    assert context.without_fences(garbled, fence) == (
+        "AIOS runs every agent as a Temporal workflow [3].\nIt survives crashes."
+    )
