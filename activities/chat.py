@@ -6,10 +6,16 @@ either answers with citations or asks for tool calls. Only tools that write noth
 approval are offered (the caller's roles permitting, `AIOS_CHAT_TOOLS` narrowing them); the
 session's workflow runs each call as an ordinary `aios.invoke_tool` activity and sends the results
 back in the next round, fenced as data. The last round offers no tools, so a turn always ends in a
-reply. The reply is stored; a retried round finds it and does not ask the model again.
+reply. The reply is stored; a retried round finds it and does not ask the model again. What the
+rounds of a turn share (the conversation before it, the passages, the user's facts) is read in
+its first round and kept by the worker for the later ones; a round on another worker reads it
+again.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
 
 from temporalio import activity
 
@@ -17,7 +23,8 @@ from activities import context
 from activities.common import classified
 from activities.knowledge import KnowledgeIndex, SearchMode
 from activities.llm.activities import LlmActivities, ToolOffer
-from activities.llm.base import LLMRequest
+from activities.llm.base import LLMRequest, Message
+from activities.llm.caller import ModelCaller
 from activities.memory import MemoryService
 from activities.rag import RetrieveArgs, retrieve
 from activities.tools.registry import ToolRegistry
@@ -40,6 +47,18 @@ CONTEXT_TOKENS = 3000
 # (the conversation is the user's own, and the memory layer redacts what it keeps).
 CHAT_REDACTS_PII = False
 EVERY_SAFE_TOOL = "*"
+# Turns whose shared context a worker keeps: a turn lasts seconds, so this covers every turn in
+# flight with room to spare.
+KEPT_TURNS = 256
+
+
+@dataclass(frozen=True)
+class _TurnContext:
+    """What every round of one turn puts in its prompt."""
+
+    history: list[Message]  # the conversation before the turn (summary and recent messages)
+    documents: list[context.ContextDocument]
+    known: str  # the user's facts, one per line
 
 
 class ChatActivities:
@@ -59,6 +78,7 @@ class ChatActivities:
         # Which tools chat may offer: "*" every tool without side effects; otherwise these names
         # (still only those without side effects).
         self._tools = [EVERY_SAFE_TOOL] if tools is None else tools
+        self._turns: OrderedDict[tuple[str, str, str], _TurnContext] = OrderedDict()
 
     @activity.defn(name=Activity.CHAT_STEP)
     @classified
@@ -82,17 +102,15 @@ class ChatActivities:
             return safe
         return [name for name in safe if name in self._tools]
 
-    async def _round(self, request: ChatStepInput, offered: list[str]) -> ChatStepResult:
+    async def _turn_context(self, request: ChatStepInput, caller: ModelCaller) -> _TurnContext:
+        """The turn's context: kept from its first round on this worker, or read now (storing
+        the user's message first, once whatever the round or attempt)."""
         turn = request.turn
-        reply_id = f"{turn.message_id}/reply"
-        stored = await self._memory.conversations.message(
-            request.tenant, request.session_id, reply_id
-        )
-        if stored is not None:  # a retry after the answer was saved
-            reply = ChatReply(session_id=request.session_id, reply=stored.content, grounded=True)
-            return ChatStepResult(reply=reply)
-        caller = self._llm.caller(None, max_attempts=request.max_attempts)
-        # Stored once whatever the round or attempt; the prompt's history is what came before.
+        key = (request.tenant, request.session_id, turn.message_id)
+        kept = self._turns.get(key)
+        if kept is not None:
+            self._turns.move_to_end(key)
+            return kept
         seq = await self._memory.append_message(
             request.tenant,
             request.session_id,
@@ -114,9 +132,31 @@ class ChatActivities:
             RetrieveArgs(query=turn.message, k=6, max_sources=3, mode=SearchMode.HYBRID, quotes=0),
         )
         facts = await self._memory.facts.live(request.tenant, request.user_id)
-        documents = context.normalize([s.model_dump() for s in found.sources])
-        known = "\n".join(f"- {f.key}: {f.value}" for f in facts)
-        system = CHAT_SYSTEM + (f"\nWhat you know about the user:\n{known}" if known else "")
+        shared = _TurnContext(
+            history=history,
+            documents=context.normalize([s.model_dump() for s in found.sources]),
+            known="\n".join(f"- {f.key}: {f.value}" for f in facts),
+        )
+        self._turns[key] = shared
+        while len(self._turns) > KEPT_TURNS:
+            self._turns.popitem(last=False)
+        return shared
+
+    async def _round(self, request: ChatStepInput, offered: list[str]) -> ChatStepResult:
+        turn = request.turn
+        reply_id = f"{turn.message_id}/reply"
+        stored = await self._memory.conversations.message(
+            request.tenant, request.session_id, reply_id
+        )
+        if stored is not None:  # a retry after the answer was saved
+            reply = ChatReply(session_id=request.session_id, reply=stored.content, grounded=True)
+            return ChatStepResult(reply=reply)
+        caller = self._llm.caller(None, max_attempts=request.max_attempts)
+        shared = await self._turn_context(request, caller)
+        documents = shared.documents
+        system = CHAT_SYSTEM + (
+            f"\nWhat you know about the user:\n{shared.known}" if shared.known else ""
+        )
         opening = context.build_messages(
             instruction=turn.message,
             documents=documents,
@@ -135,7 +175,7 @@ class ChatActivities:
         instructions = opening[0]
         if request.conversation or offered:
             instructions = offer.system(instructions)
-        messages = [instructions, *history, *exchange]
+        messages = [instructions, *shared.history, *exchange]
         # Streamed to `POST /v1/chat` callers asking for text/event-stream, keyed by the session's
         # workflow and the message (the reply itself comes back through the update).
         deltas = self._llm.deltas(

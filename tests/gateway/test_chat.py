@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from typing import Any
 
 import httpx
+import pytest
 
 from aios.models import ChatSessionInput, ChatTurn
 from tests.conftest import AUTH, Stack, app_for, serving
@@ -149,6 +152,36 @@ async def test_a_turn_calls_tools_without_side_effects_and_answers_from_their_re
     # The conversation keeps the question and the reply, not the tool exchange.
     stored = await stack.resources.memory.conversations.messages("default", reply["session_id"])
     assert [m.content for m in stored] == ["What is 17 times 23?", "17 times 23 is 391."]
+
+
+async def test_a_turns_rounds_share_the_context_read_in_its_first(
+    api: httpx.AsyncClient, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The knowledge base is searched and the conversation read once per turn, not once per
+    model round: every round of the turn shows the model the same passages and history."""
+    import activities.chat
+
+    searches: list[str] = []
+    search = activities.chat.retrieve
+
+    async def counted(index: Any, tenant: str, args: Any) -> Any:
+        searches.append(args.query)
+        return await search(index, tenant, args)
+
+    monkeypatch.setattr(activities.chat, "retrieve", counted)
+    asking = ScriptedReply(tool_calls=[{"name": "calculator", "arguments": {"expression": "2*3"}}])
+    fake_openai.queue(asking, asking, ScriptedReply(content="It is 6."))
+    reply = (await api.post("/v1/chat", json={"message": "2*3, twice over"})).json()
+    assert reply["reply"] == "It is 6." and len(reply["tools_used"]) == 2
+    assert searches == ["2*3, twice over"], "one search for the turn's three rounds"
+    first, second = fake_openai.requests[-3:-1]
+    assert _opening(first) == _opening(second), "the same passages and question in each round"
+
+
+def _opening(request: dict[str, Any]) -> str:
+    """A round's first user message (passages and question), each call's fence token aside."""
+    user = next(m for m in request["messages"] if m["role"] == "user")
+    return re.sub(r"fence-[0-9a-f]+", "fence", user["content"])
 
 
 async def test_a_turn_that_keeps_asking_for_tools_has_to_answer_in_its_last_round(
