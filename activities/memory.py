@@ -156,6 +156,11 @@ class SemanticMemory:
             self.collection, {"tenant": tenant, "user_id": user_id}
         )
 
+    async def forget_tenant(self, tenant: str) -> int:
+        """Every memory of every user of the tenant."""
+        await self._ensure()
+        return await self._vectors.delete_where(self.collection, {"tenant": tenant})
+
 
 def _item(memory_id: str, payload: dict[str, Any], score: float | None) -> MemoryItem:
     return MemoryItem(

@@ -34,6 +34,11 @@ T = TypeVar("T")
 SAFE_VALUE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 
 
+def quoted(value: str) -> str:
+    """A string literal for a visibility query."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 async def query_within(settings: Settings, call: Awaitable[T]) -> T:
     """A query with a hard deadline: the client retries an unreachable server internally past
     its `rpc_timeout`, and a stream or a poll must not hang on it."""

@@ -83,6 +83,7 @@ from api.temporal_reads import (
     UNREACHABLE,
     owned_run,
     query_within,
+    quoted,
     read_within,
     require_running,
     status_of,
@@ -253,7 +254,7 @@ async def _check_concurrency(
         return
     query = (
         f"WorkflowType = '{AgentRunWorkflow.__name__}' AND ExecutionStatus = 'Running'"
-        f" AND {sa.TENANT.name} = {_quote(principal.tenant)} AND {sa.USER.name} = {_quote(user_id)}"
+        f" AND {sa.TENANT.name} = {quoted(principal.tenant)} AND {sa.USER.name} = {quoted(user_id)}"
     )
     counted = await read_within(settings, temporal.count_workflows(query), "the running runs")
     if counted.count >= limit:
@@ -385,14 +386,14 @@ async def list_runs(
 ) -> RunList:
     clauses = [
         f"WorkflowType = '{AgentRunWorkflow.__name__}'",
-        f"{sa.TENANT.name} = {_quote(principal.tenant)}",
+        f"{sa.TENANT.name} = {quoted(principal.tenant)}",
     ]
     if status is not None:
-        clauses.append(f"{sa.STATUS.name} = {_quote(status.value)}")
+        clauses.append(f"{sa.STATUS.name} = {quoted(status.value)}")
     if user_id is not None:
-        clauses.append(f"{sa.USER.name} = {_quote(user_id)}")
+        clauses.append(f"{sa.USER.name} = {quoted(user_id)}")
     if schedule_id is not None:  # Temporal tags the runs a schedule starts
-        clauses.append(f"TemporalScheduledById = {_quote(schedule_id)}")
+        clauses.append(f"TemporalScheduledById = {quoted(schedule_id)}")
     query = " AND ".join(clauses)
     token = _open_page_token(page_token, query) if page_token else None
     iterator = temporal.list_workflows(query, page_size=page_size, next_page_token=token)
@@ -418,10 +419,6 @@ async def list_runs(
     return RunList(
         runs=runs, next_page_token=_seal_page_token(next_token, query) if next_token else None
     )
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _seal_page_token(raw: bytes, query: str) -> str:

@@ -1,0 +1,46 @@
+"""Everything PostgreSQL holds for one tenant, deleted together: an administrator honouring a
+deletion request (`DELETE /v1/tenants/{tenant}`).
+
+Not here: artifacts (large payloads, stored once by content hash and possibly shared with other
+tenants' runs; they carry no tenant) and the per-key request counters (no tenant either).
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from aios.db import transient_on_connection_loss
+
+# Every table with a tenant column (tests/gateway/test_tenants.py checks the schema has no other).
+TENANT_TABLES = (
+    "documents",
+    "document_uploads",
+    "user_facts",
+    "conversation_messages",
+    "conversation_summaries",
+    "tool_effects",
+    "published_reports",
+    "run_snapshots",
+    "run_traces",
+    "api_keys",
+)
+
+
+@transient_on_connection_loss
+async def delete_tenant_rows(
+    pool: asyncpg.Pool, tenant: str, *, keep_key: str | None = None
+) -> dict[str, int]:
+    """Delete the tenant's rows from every table, in one transaction; rows deleted per table.
+    `keep_key`: an API key id to spare (the caller's own, when it deletes its own tenant)."""
+    deleted: dict[str, int] = {}
+    async with pool.acquire() as conn, conn.transaction():
+        for table in TENANT_TABLES:
+            if table == "api_keys" and keep_key is not None:
+                status = await conn.execute(
+                    "DELETE FROM api_keys WHERE tenant = $1 AND id <> $2", tenant, keep_key
+                )
+            else:
+                # The table name is one of the constants above, never input.
+                status = await conn.execute(f"DELETE FROM {table} WHERE tenant = $1", tenant)
+            deleted[table] = int(status.split()[-1])
+    return deleted
