@@ -326,6 +326,29 @@ async def cmd_schedule(api: ApiClient, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_tenants(api: ApiClient, args: argparse.Namespace) -> int:
+    """`aios tenants erase TENANT --yes`: everything AIOS holds for the tenant goes."""
+    if not args.yes:
+        raise SystemExit(
+            f"aios: this deletes everything of tenant {args.tenant!r} (runs and their histories, "
+            "documents, memory, conversations, schedules, keys) and cannot be undone; "
+            "add --yes to go ahead"
+        )
+    erased = await api.request("DELETE", f"/v1/tenants/{args.tenant}")
+    if args.json:
+        _print_json(erased)
+        return 0
+    print(f"erased tenant {erased['tenant']}:")
+    print(f"  schedules            {erased['schedules']}")
+    print(
+        f"  workflows deleted    {erased['workflows_deleted']} ({erased['workflows_stopped']} open)"
+    )
+    print(f"  chunks, memories     {erased['chunks']}, {erased['memories']}")
+    for table, count in erased["rows"].items():
+        print(f"  {table:<20} {count}")
+    return 0
+
+
 async def cmd_keys(api: ApiClient, args: argparse.Namespace) -> int:
     if args.action == "create":
         if not args.tenant or not args.user:
@@ -556,6 +579,12 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--user", help="the user the key acts as (create)")
     keys.add_argument("--role", action="append", help="admin, operator or user (repeatable)")
     keys.add_argument("--name", help="a label to recognise the key by")
+    tenants = client_verb(
+        "tenants", cmd_tenants, "erase a tenant: everything AIOS holds for it (admin key)"
+    )
+    tenants.add_argument("action", choices=["erase"], help="what to do")
+    tenants.add_argument("tenant", help="the tenant's name")
+    tenants.add_argument("--yes", action="store_true", help="confirm: it cannot be undone")
     client_verb("skills", cmd_skills, "list the skills (named workflows) and their inputs")
     tools = client_verb("tools", cmd_tools, "list the tools you may use, or invoke one")
     tools.add_argument("name", nargs="?", help="a tool to invoke")

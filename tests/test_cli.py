@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -170,6 +171,18 @@ async def test_keys_from_the_cli(api_url: str) -> None:
     assert code == 0 and f"revoked {key_id}" in out
     code, _, err = await aios(api_url, "runs", key=key)
     assert code == 1 and "revoked" in err
+
+
+async def test_erasing_a_tenant_from_the_cli_asks_for_yes(api_url: str) -> None:
+    code, out, err = await aios(api_url, "keys", "create", "--tenant", "cli-gone", "--user", "x")
+    assert code == 0, err
+    code, _, err = await aios(api_url, "tenants", "erase", "cli-gone")
+    assert code == 1 and "cannot be undone" in err and "--yes" in err
+    code, out, err = await aios(api_url, "tenants", "erase", "cli-gone", "--yes")
+    assert code == 0, err
+    assert "erased tenant cli-gone" in out and re.search(r"api_keys\s+1", out), out
+    code, _, err = await aios(api_url, "tenants", "erase", "Not A Tenant", "--yes")
+    assert code == 1 and "tenant" in err, err
 
 
 async def test_schedules_from_the_cli(api_url: str) -> None:
