@@ -37,6 +37,16 @@ async def test_every_table_with_a_tenant_column_is_erased_with_the_tenant(stack:
     assert sorted(r["table_name"] for r in tables) == sorted(TENANT_TABLES)
 
 
+async def _until(api: httpx.AsyncClient, key: dict[str, str], path: str, status: str) -> None:
+    """Poll `path` until its `status` is reached (20 s at most)."""
+    for _ in range(200):
+        body = (await api.get(path, headers=key)).json()
+        if body["status"] == status:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{path} never reached {status}: {body}")
+
+
 async def _populate(api: httpx.AsyncClient, key: dict[str, str], word: str) -> dict[str, Any]:
     """A document, a user's facts and memories, a finished run, a run parked at an approval, a
     schedule and a chat session, all under `key`'s tenant."""
@@ -47,12 +57,7 @@ async def _populate(api: httpx.AsyncClient, key: dict[str, str], word: str) -> d
             headers=key,
         )
     ).json()
-    for _ in range(200):
-        status = (await api.get(f"/v1/documents/jobs/{job['job_id']}", headers=key)).json()
-        if status["status"] == "completed":
-            break
-        await asyncio.sleep(0.1)
-    assert status["status"] == "completed", status
+    await _until(api, key, f"/v1/documents/jobs/{job['job_id']}", "completed")
     memory = {
         "facts": [{"key": "team", "value": word}],
         "memories": [{"text": f"prefers short {word} reports"}],
@@ -65,11 +70,7 @@ async def _populate(api: httpx.AsyncClient, key: dict[str, str], word: str) -> d
     parked = (
         await api.post("/v1/runs", json={"goal": "sign", "plan": {"steps": PARKED}}, headers=key)
     ).json()
-    for _ in range(200):
-        state = (await api.get(f"/v1/runs/{parked['run_id']}", headers=key)).json()
-        if state["status"] == "awaiting_approval":
-            break
-        await asyncio.sleep(0.1)
+    await _until(api, key, f"/v1/runs/{parked['run_id']}", "awaiting_approval")
     schedule = await api.post(
         "/v1/schedules", json={"goal": "daily digest", "interval_s": 86400}, headers=key
     )
