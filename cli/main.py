@@ -338,14 +338,17 @@ async def cmd_tenants(api: ApiClient, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(erased)
         return 0
+    lines = {
+        "schedules": str(erased["schedules"]),
+        "workflows deleted": f"{erased['workflows_deleted']} ({erased['workflows_stopped']} open)",
+        "chunks": str(erased["chunks"]),
+        "memories": str(erased["memories"]),
+        **{f"{table} rows": str(count) for table, count in erased["rows"].items()},
+    }
+    width = max(len(name) for name in lines)
     print(f"erased tenant {erased['tenant']}:")
-    print(f"  schedules            {erased['schedules']}")
-    print(
-        f"  workflows deleted    {erased['workflows_deleted']} ({erased['workflows_stopped']} open)"
-    )
-    print(f"  chunks, memories     {erased['chunks']}, {erased['memories']}")
-    for table, count in erased["rows"].items():
-        print(f"  {table:<20} {count}")
+    for name, value in lines.items():
+        print(f"  {name:<{width}}  {value}")
     return 0
 
 

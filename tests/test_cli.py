@@ -180,7 +180,7 @@ async def test_erasing_a_tenant_from_the_cli_asks_for_yes(api_url: str) -> None:
     assert code == 1 and "cannot be undone" in err and "--yes" in err
     code, out, err = await aios(api_url, "tenants", "erase", "cli-gone", "--yes")
     assert code == 0, err
-    assert "erased tenant cli-gone" in out and re.search(r"api_keys\s+1", out), out
+    assert "erased tenant cli-gone" in out and re.search(r"api_keys rows\s+1\n", out), out
     code, _, err = await aios(api_url, "tenants", "erase", "Not A Tenant", "--yes")
     assert code == 1 and "tenant" in err, err
 
