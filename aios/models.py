@@ -231,7 +231,8 @@ class AgentRunInput(BaseModel):
     skill: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     planner: PlannerName = PlannerName.HYBRID
-    # A client-supplied plan skips the planner (it is validated the same way).
+    # A client-supplied plan skips the planner (it is validated the same way). The API sends it
+    # in `planning` instead, checked; here it comes from other starters (and older runs).
     plan: Plan | None = None
     budget_usd: float | None = None
     max_tokens: int | None = None

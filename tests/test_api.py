@@ -287,7 +287,9 @@ async def test_runs_that_need_no_model_to_plan_start_with_their_plan(
         assert run["status"] == "completed", run.get("error")
         history = await stack.client.get_workflow_handle(run_id).fetch_history()
         started = history.events[0].workflow_execution_started_event_attributes
-        assert b"tools_requiring_approval" in started.input.payloads[0].data
+        run_input = json.loads(started.input.payloads[0].data)
+        assert "tools_requiring_approval" in run_input["planning"]
+        assert run_input["plan"] is None, "the plan travels once, in `planning`"
         scheduled = [
             e.activity_task_scheduled_event_attributes.activity_type.name
             for e in history.events

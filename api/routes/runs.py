@@ -319,7 +319,8 @@ async def create_run(
         skill=body.skill,
         inputs=body.inputs,
         planner=body.planner,
-        plan=body.plan,
+        # Once in the input: `planning` holds the checked plan when there is one.
+        plan=body.plan if planning is None else None,
         budget_usd=body.budget_usd,
         max_tokens=body.max_tokens,
         max_steps=body.max_steps,
