@@ -187,17 +187,23 @@ class AgentRunWorkflow:
         self._set_status(RunStatus.RUNNING)
         self._emit(RunEventType.RUN_STARTED, None, {"goal": run.goal})
         self._record_findings(None, run.input_findings)
-        cancelled_in_temporal = False
+        cancelled_in_temporal = dropped = False
         try:
             return await self._until_finished(run)
         except asyncio.CancelledError:
             cancelled_in_temporal = True
             raise
+        except GeneratorExit:
+            # The worker let go of this instance (evicted, or shutting down) and Python is
+            # closing its coroutine, outside any workflow task: no workflow call can run now, and
+            # the run goes on from its history wherever it is picked up next.
+            dropped = True
+            raise
         finally:
             # The decision trace, kept past Temporal's retention. Not after a cancellation
             # requested in Temporal: the run must stop now (the API still builds its trace from
             # the run's own log while Temporal keeps it).
-            if not cancelled_in_temporal and self._patched(TRACE_PATCH):
+            if not (cancelled_in_temporal or dropped) and self._patched(TRACE_PATCH):
                 await self._record_trace()
 
     async def _until_finished(self, run: AgentRunInput) -> RunState:
