@@ -591,6 +591,27 @@ async def test_an_empty_knowledge_base_is_said_not_hidden(stack: Stack) -> None:
     assert state.result.answer.startswith("_The knowledge base has no documents on this")
 
 
+async def test_an_answer_that_cites_none_of_its_sources_says_so(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    documents = [{"text": "Runs are Temporal workflows.", "title": "Durability"}]
+    step_def = {
+        "id": "answer",
+        "kind": "llm",
+        "args": {"instruction": "How do runs survive?", "documents": documents, "cite": True},
+    }
+    answers = {}
+    for reply in ("They survive because they are workflows.", "They are workflows [1]."):
+        fake_openai.queue(ScriptedReply(content=reply))
+        state = await finish(await start_plan(stack.client, stack.settings.task_queue, [step_def]))
+        assert state.status == "completed" and state.result is not None, state.error
+        answers[reply] = state.result
+    uncited, cited = answers.values()
+    assert uncited.answer.startswith("_This answer cites none of the numbered sources")
+    assert uncited.citations, "its sources are still listed"
+    assert cited.answer == "They are workflows [1]."
+
+
 async def test_a_client_plan_is_checked_and_its_trace_recorded_beside_the_workflow(
     stack: Stack,
 ) -> None:

@@ -39,6 +39,9 @@ UNGROUNDED_NOTE = (
     "_The knowledge base has no documents on this, so this answer is not grounded in any source; "
     "add documents with `aios ingest`._"
 )
+UNCITED_NOTE = (
+    "_This answer cites none of the numbered sources it was given; check it against them._"
+)
 # An instruction is a prompt, not a document: material belongs in `documents` (or the knowledge
 # base), where the context engine can budget and fence it.
 MAX_INSTRUCTION_CHARS = 20_000
@@ -237,12 +240,9 @@ class LlmActivities:
             text = "\n".join(f"- {item}" for item in items if str(item).strip())
         if not text:
             raise BadModelOutput(f"{outcome.spec} returned an empty answer")
-        if args.cite:
-            numbers = [n for n in context.cited_numbers(text) if 1 <= n <= len(documents)]
-            # A model that cited nothing still answered from these documents: cite them all.
-            used = [documents[n - 1] for n in numbers] or documents
-        else:
-            used = documents
+        numbers = [n for n in context.cited_numbers(text) if 1 <= n <= len(documents)]
+        # A model that cited nothing still answered from these documents: cite them all.
+        used = ([documents[n - 1] for n in numbers] if args.cite else []) or documents
         # Output guardrail: no secret leaves in an answer; personal data per the deployment.
         text, findings = guard_answer(text, redact_pii=self._redact_pii)
         if args.evidence or args.quotes:
@@ -259,8 +259,12 @@ class LlmActivities:
         }
         if args.cite:
             output["grounded"] = bool(documents)
-            if not documents:  # say it plainly, whatever the model wrote
+            # Say it plainly, whatever the model wrote: no sources at all, or none cited (small
+            # models often ignore the numbers; the evidence section still shows the sources).
+            if not documents:
                 output["text"] = f"{UNGROUNDED_NOTE}\n\n{text}"
+            elif not numbers:
+                output["text"] = f"{UNCITED_NOTE}\n\n{text}"
         return StepResult(
             output=output,
             attempt=activity.info().attempt,
