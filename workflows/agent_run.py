@@ -330,6 +330,8 @@ class AgentRunWorkflow:
         failure: str | None = None,
         completed: list[str] | None = None,
     ) -> PlanningResult:
+        if failed_step is None and run.planning is not None:
+            return run.planning  # planned before the run started
         request = PlanningInput(
             goal=run.goal,
             planner=run.planner,
@@ -343,8 +345,6 @@ class AgentRunWorkflow:
             failure=failure,
             completed=completed or [],
         )
-        if failed_step is None and run.planning is not None:
-            return run.planning  # planned before the run started
         summary = "revise the plan" if failed_step else "plan the run"
         # No model involved (a plan to check, or the rule planner): a local activity.
         checks_only = failed_step is None and (

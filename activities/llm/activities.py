@@ -242,7 +242,7 @@ class LlmActivities:
             raise BadModelOutput(f"{outcome.spec} returned an empty answer")
         numbers = [n for n in context.cited_numbers(text) if 1 <= n <= len(documents)]
         # A model that cited nothing still answered from these documents: cite them all.
-        used = ([documents[n - 1] for n in numbers] if args.cite else []) or documents
+        used = [documents[n - 1] for n in numbers] if args.cite and numbers else documents
         # Output guardrail: no secret leaves in an answer; personal data per the deployment.
         text, findings = guard_answer(text, redact_pii=self._redact_pii)
         if args.evidence or args.quotes:

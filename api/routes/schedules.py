@@ -8,6 +8,7 @@ schedule is 404.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -250,19 +251,23 @@ async def create_schedule(
     return await _out(schedule_id, await handle.describe())
 
 
+async def tenant_schedule_ids(
+    temporal: TemporalDep, settings: SettingsDep, tenant: str
+) -> AsyncIterator[str]:
+    """The ids of the tenant's schedules (AIOS's, by their prefix; the tenant is in the memo)."""
+    async for listed in await read_within(settings, temporal.list_schedules(), "the schedules"):
+        if listed.id.startswith(SCHEDULE_PREFIX) and (await listed.memo()).get("tenant") == tenant:
+            yield listed.id
+
+
 @router.get("", response_model=ScheduleList, responses=example({"schedules": [SCHEDULE_EXAMPLE]}))
 async def list_schedules(
     principal: PrincipalDep, temporal: TemporalDep, settings: SettingsDep
 ) -> ScheduleList:
     out = []
-    async for listed in await read_within(settings, temporal.list_schedules(), "the schedules"):
-        if not listed.id.startswith(SCHEDULE_PREFIX):
-            continue
-        memo = await listed.memo()
-        if memo.get("tenant") != principal.tenant:
-            continue
-        handle = temporal.get_schedule_handle(listed.id)
-        out.append(await _out(listed.id, await handle.describe()))
+    async for schedule_id in tenant_schedule_ids(temporal, settings, principal.tenant):
+        handle = temporal.get_schedule_handle(schedule_id)
+        out.append(await _out(schedule_id, await handle.describe()))
     return ScheduleList(schedules=out)
 
 

@@ -32,7 +32,7 @@ from api.deps import (
     require_admin,
 )
 from api.examples import example
-from api.routes.schedules import SCHEDULE_PREFIX
+from api.routes.schedules import tenant_schedule_ids
 from api.temporal_reads import SAFE_VALUE, quoted, read_within
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
@@ -130,12 +130,8 @@ async def erase_tenant(
 
 async def _delete_schedules(temporal: TemporalDep, settings: SettingsDep, tenant: str) -> int:
     deleted = 0
-    async for listed in await read_within(settings, temporal.list_schedules(), "the schedules"):
-        if not listed.id.startswith(SCHEDULE_PREFIX):
-            continue
-        if (await listed.memo()).get("tenant") != tenant:
-            continue
-        handle = temporal.get_schedule_handle(listed.id)
+    async for schedule_id in tenant_schedule_ids(temporal, settings, tenant):
+        handle = temporal.get_schedule_handle(schedule_id)
         if await _gone_already(read_within(settings, handle.delete(), "a schedule's deletion")):
             continue
         deleted += 1
