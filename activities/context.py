@@ -268,3 +268,55 @@ def evidence_section(
             block += [f'> "{" ".join(quote.split())}"' for quote in doc_quotes]
         parts.append("\n".join(block))
     return "\n\n".join(parts)
+
+
+class FittedCatalogue(BaseModel):
+    """The part of a catalogue (tools, skills) a prompt shows, and what it left out to fit."""
+
+    lines: list[str]
+    shown: list[str]
+    omitted: list[str]
+
+    def note(self, window: int) -> str:
+        """What was cut, for the decision trace; empty when nothing was."""
+        if not self.omitted:
+            return ""
+        return (
+            f"catalogue cut to fit the model's {window}-token window: {len(self.shown)} of "
+            f"{len(self.shown) + len(self.omitted)} entries shown, most relevant first "
+            f"(left out: {', '.join(self.omitted)})"
+        )
+
+
+def rank_by_relevance(query: str, texts: list[str]) -> list[tuple[int, int]]:
+    """(index, score) of each text, most relevant to the query first: the score is the number
+    of words (stemmed, stopwords dropped) it shares with the query; ties keep their order."""
+    wanted = set(tokenize(query))
+    scores = [len(wanted & set(tokenize(text))) for text in texts]
+    return sorted(enumerate(scores), key=lambda pair: (-pair[1], pair[0]))
+
+
+def fit_catalogue(
+    query: str,
+    entries: list[tuple[str, str]],
+    budget_tokens: int,
+    count: TokenCounter = estimate_tokens,
+) -> FittedCatalogue:
+    """The catalogue lines `(name, line)` a prompt can show in `budget_tokens`: ranked by the
+    words (stemmed, stopwords dropped) they share with the query, ties in catalogue order, and
+    taken while they fit. A line too long for what is left is skipped, not cut: half a JSON
+    schema would mislead the model more than its absence."""
+    ranked = [i for i, _ in rank_by_relevance(query, [line for _, line in entries])]
+    shown: list[int] = []
+    left = budget_tokens
+    for i in ranked:
+        cost = count(entries[i][1]) + 1  # the line break
+        if cost <= left:
+            shown.append(i)
+            left -= cost
+    kept = sorted(shown)  # the catalogue's own order reads better than the ranking
+    return FittedCatalogue(
+        lines=[entries[i][1] for i in kept],
+        shown=[entries[i][0] for i in kept],
+        omitted=[entries[i][0] for i in ranked if i not in shown],
+    )

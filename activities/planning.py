@@ -18,13 +18,21 @@ from typing import Any
 import pydantic
 from temporalio import activity
 
+from activities import context
 from activities.common import classified
 from activities.llm.activities import LlmActivities
 from activities.llm.base import LLMRequest
+from activities.llm.caller import ModelCaller
 from activities.plan_checks import check_plan
 from activities.tools.registry import ToolRegistry
 from aios.config import BUNDLED_MODEL
-from aios.errors import NotFound, ValidationFailed, describe_field_errors
+from aios.errors import (
+    BadModelOutput,
+    ContextOverflow,
+    NotFound,
+    ValidationFailed,
+    describe_field_errors,
+)
 from aios.models import Message, PlanningInput, PlanningResult, Usage
 from aios.plan import (
     STEP_ID_PATTERN,
@@ -77,7 +85,7 @@ PLAN_SCHEMA: dict[str, Any] = {
                     "id": {"type": "string", "pattern": STEP_ID_PATTERN},
                     "kind": {
                         "type": "string",
-                        "enum": ["tool", "llm", "retrieve", "agent", "memory"],
+                        "enum": ["tool", "llm", "retrieve", "agent", "memory", "skill"],
                     },
                     "title": {"type": "string"},
                     "tool": {"type": ["string", "null"]},
@@ -93,7 +101,7 @@ PLAN_SCHEMA: dict[str, Any] = {
 }
 PLANNER_SYSTEM = """You plan work for AIOS.
 Answer with a JSON plan: {"steps": [...], "result_step": id}.
-Each step: {"id": lowercase-id, "kind": one of tool|llm|retrieve|agent|memory, "title", "tool"
+Each step: {"id": lowercase-id, "kind": one of tool|llm|retrieve|agent|memory|skill, "title", "tool"
 (tool steps only), "args", "depends_on": [ids of earlier steps it needs]}.
 - retrieve: search the knowledge base. args {"query": text, "k": number}.
 - memory: the user's memory. args {"op": "read", "query": text} or {"op": "write", "text": text}.
@@ -101,10 +109,11 @@ Each step: {"id": lowercase-id, "kind": one of tool|llm|retrieve|agent|memory, "
 - tool: call one tool. args must match the tool's input schema.
 - agent: a model that calls tools in a loop. args {"instruction", "tools": [tool names],
   "max_turns": number}.
+- skill: run a named skill. args {"name": skill name, "inputs": {...}}.
 Refer to earlier outputs with {"$ref": "steps.<id>.output"} and to the goal with
 {"$ref": "run.goal"}; a step that refers to another must list it in depends_on. Use as few steps
 as the goal needs; the result step's output is the answer.
-Tools:
+Tools and skills:
 """
 
 
@@ -212,6 +221,65 @@ def planning_result(
     )
 
 
+def planning_max_tokens(window: int) -> int:
+    """Room for the plan itself: a plan of a few steps is a few hundred tokens; a small window
+    keeps most of itself for the prompt."""
+    return min(PLANNING_MAX_TOKENS, max(256, window * 3 // 8))
+
+
+# Headroom for each message's chat-template tokens and the estimate's error.
+PROMPT_MARGIN_TOKENS = 96
+# The correction a repair round appends ("That plan cannot run: ..."), at most.
+MAX_PROBLEM_CHARS = 400
+
+
+def catalogue_entries(
+    registry: ToolRegistry, skills: SkillCatalog, roles: list[str] | None
+) -> list[tuple[str, str]]:
+    """Every tool the caller's roles may use and every skill, one line each, as the planner is
+    shown them."""
+    entries = [
+        (
+            t.name,
+            f"- tool {t.name}: {t.description} input schema: "
+            f"{json.dumps(t.input_schema, separators=(',', ':'))}",
+        )
+        for t in registry.specs(roles)
+    ]
+    for skill in skills.all():
+        schema = skill.spec.inputs.get("properties", {})
+        inputs = ", ".join(sorted(schema)) or "none"
+        entries.append(
+            (
+                f"skill {skill.name}",
+                f"- skill {skill.name}: {skill.spec.description} inputs: {inputs}",
+            )
+        )
+    return entries
+
+
+def fallback_plan(
+    skills: SkillCatalog, goal: str, inputs: dict[str, Any], *, bundled_model: bool
+) -> tuple[Plan, str, dict[str, Any]]:
+    """The plan hybrid planning falls back to when the model cannot write one: the skill whose
+    description best matches the goal and whose inputs the request completes, else the default
+    (retrieve -> report). Returns the plan, which skill and why, and the completed inputs."""
+    catalogue = skills.all()
+    described = [f"{s.name.replace('_', ' ')} {s.spec.description}" for s in catalogue]
+    matching = [
+        catalogue[i].name for i, score in context.rank_by_relevance(goal, described) if score
+    ]
+    for name in dict.fromkeys([*matching, DEFAULT_SKILL]):
+        try:
+            plan, _, completed = rule_plan(skills, goal, name, inputs, bundled_model=bundled_model)
+        except ValidationFailed:
+            continue  # this skill needs inputs the request does not give
+        why = "best match for the goal" if name != DEFAULT_SKILL else "the default skill"
+        return plan, f"skill {name!r} ({why})", completed
+    plan, _, completed = rule_plan(skills, goal, DEFAULT_SKILL, {}, bundled_model=bundled_model)
+    return plan, f"skill {DEFAULT_SKILL!r} (the default; the run's inputs fit no skill)", completed
+
+
 class PlanningActivities:
     def __init__(self, registry: ToolRegistry, llm: LlmActivities, skills: SkillCatalog) -> None:
         self._registry = registry
@@ -221,27 +289,51 @@ class PlanningActivities:
     @activity.defn(name=Activity.PLAN_RUN)
     @classified
     async def plan_run(self, request: PlanningInput) -> PlanningResult:
+        caller = self._llm.caller(request.budget, max_attempts=0)
         if request.failed_step is not None:
-            plan, rationale, usage = await self._llm_plan(request)
+            plan, rationale = await self._llm_plan(request, caller)
             return planning_result(
-                self._registry, plan, "llm (revision)", rationale, usage, replannable=True
+                self._registry, plan, "llm (revision)", rationale, caller.usage, replannable=True
             )
         bundled_model = self._llm.fast_model == BUNDLED_MODEL
         planned = plan_without_model(self._registry, self._skills, request, bundled_model)
         if planned is not None:
             return planned
-        plan, rationale, usage = await self._llm_plan(request)
-        planner = "hybrid: llm" if request.planner == PlannerName.HYBRID else PlannerName.LLM
-        checked_plan(plan, self._registry, request.roles, self._skills)
-        return planning_result(self._registry, plan, planner, rationale, usage, replannable=True)
-
-    async def _llm_plan(self, request: PlanningInput) -> tuple[Plan, str, Usage]:
-        """The model writes the plan as structured output; an invalid one gets one repair round
-        with the errors, then the run fails with them."""
-        tools = "\n".join(
-            f"- {t.name}: {t.description} input schema: {json.dumps(t.input_schema)}"
-            for t in self._registry.specs(request.roles)
+        hybrid = request.planner == PlannerName.HYBRID
+        try:
+            plan, rationale = await self._llm_plan(request, caller)
+            checked_plan(plan, self._registry, request.roles, self._skills)
+        except (ContextOverflow, ValidationFailed, BadModelOutput) as e:
+            # The model could not plan this goal (a prompt that cannot fit its window, or plans
+            # that stay invalid): the hybrid planner falls back to a skill and says why.
+            if not hybrid:
+                raise
+            plan, chosen, inputs = fallback_plan(
+                self._skills, request.goal, request.inputs, bundled_model=bundled_model
+            )
+            checked_plan(plan, self._registry, request.roles, self._skills)
+            rationale = f"hybrid planner fell back to {chosen}; the LLM planner failed: {e.message}"
+            result = planning_result(
+                self._registry,
+                plan,
+                "hybrid: fallback",
+                rationale,
+                caller.usage,
+                replannable=False,
+            )
+            result.inputs = inputs
+            return result
+        planner = "hybrid: llm" if hybrid else PlannerName.LLM
+        return planning_result(
+            self._registry, plan, planner, rationale, caller.usage, replannable=True
         )
+
+    async def _planning_messages(
+        self, request: PlanningInput, window: int, max_tokens: int
+    ) -> tuple[list[Message], str]:
+        """The planner's prompt, fitted to the model's window: the tools and skills most
+        relevant to the goal, as many as fit. Returns the messages and what was cut (for the
+        trace). Raises `ContextOverflow` when even the goal alone cannot fit."""
         ask = f"Goal: {request.goal}\nInputs: {json.dumps(request.inputs)}"
         if request.failed_step is not None:
             ask += (
@@ -250,11 +342,39 @@ class PlanningActivities:
                 f"{', '.join(request.completed) or 'none'}.\nPlan only the remaining work, "
                 "another way."
             )
+        entries = catalogue_entries(self._registry, self._skills, request.roles)
+        count = await self._llm.token_counter(
+            "strong", [PLANNER_SYSTEM, ask, *(line for _, line in entries)]
+        )
+        room = (
+            window
+            - max_tokens
+            - count(PLANNER_SYSTEM)
+            - count(ask)
+            - PROMPT_MARGIN_TOKENS
+            - context.estimate_tokens("x" * MAX_PROBLEM_CHARS)
+        )
+        if room < 0:
+            raise ContextOverflow(
+                f"could not fit the goal in the planning prompt: the model's window is "
+                f"{window} tokens and the goal and instructions need {window - room}"
+            )
+        catalogue = context.fit_catalogue(request.goal, entries, room, count)
         messages = [
-            Message(role="system", content=PLANNER_SYSTEM + (tools or "(none)")),
+            Message(
+                role="system", content=PLANNER_SYSTEM + ("\n".join(catalogue.lines) or "(none)")
+            ),
             Message(role="user", content=ask),
         ]
-        caller = self._llm.caller(request.budget, max_attempts=0)
+        return messages, catalogue.note(window)
+
+    async def _llm_plan(self, request: PlanningInput, caller: ModelCaller) -> tuple[Plan, str]:
+        """The model writes the plan as structured output; an invalid one gets one repair round
+        with the errors, then the run fails with them (or, hybrid, falls back to a skill)."""
+        window = self._llm.context_window("strong")
+        max_tokens = planning_max_tokens(window)
+        messages, cut = await self._planning_messages(request, window, max_tokens)
+        opening = messages
         problem = ""
         for round_ in (1, 2):
             outcome = await caller.call(
@@ -262,7 +382,7 @@ class PlanningActivities:
                 LLMRequest(
                     model="",
                     messages=messages,
-                    max_tokens=PLANNING_MAX_TOKENS,
+                    max_tokens=max_tokens,
                     temperature=0.0,
                     output_schema=PLAN_SCHEMA,
                     strict_schema=False,
@@ -270,23 +390,33 @@ class PlanningActivities:
             )
             try:
                 plan = Plan.model_validate(outcome.data)
-                check_plan(_with_completed(plan, request.completed), self._registry, request.roles)
-                return plan, f"LLM planner ({outcome.spec}), round {round_}", caller.usage
+                check_plan(
+                    _with_completed(plan, request.completed),
+                    self._registry,
+                    request.roles,
+                    self._skills,
+                )
+                rationale = f"LLM planner ({outcome.spec}), round {round_}"
+                return plan, f"{rationale}; {cut}" if cut else rationale
             except (PlanError, pydantic.ValidationError) as e:
                 problem = (
                     describe_field_errors(e.errors())
                     if isinstance(e, pydantic.ValidationError)
                     else str(e)
-                )
+                )[:MAX_PROBLEM_CHARS]
+            # The repair round shows the model its plan only where the window has room for it
+            # (the prompt was fitted with room for the correction alone).
+            shown = outcome.response.text
+            fits = context.estimate_tokens(shown) <= max_tokens // 2
             messages = [
-                *messages,
-                Message(role="assistant", content=outcome.response.text),
+                *opening,
+                *([Message(role="assistant", content=shown)] if fits else []),
                 Message(
                     role="user",
                     content=f"That plan cannot run: {problem}. Answer with a corrected plan.",
                 ),
             ]
-        raise ValidationFailed(f"the LLM planner's plan is invalid after one repair: {problem}")
+        raise ValidationFailed(f"wrote a plan that stays invalid after one repair: {problem}")
 
 
 def _with_completed(plan: Plan, completed: list[str]) -> Plan:

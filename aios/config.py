@@ -82,6 +82,7 @@ class LlmConfig(BaseModel):
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
     prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    context_windows: dict[str, int] = Field(default_factory=dict)
     # Model calls in flight at once per provider, per worker process (unset: no limit).
     concurrency: dict[str, int] = Field(default_factory=dict)
 
@@ -218,6 +219,10 @@ class Settings(BaseSettings):
     model_fallback: str = ""
     # {"provider:model": [usd_per_million_input_tokens, usd_per_million_output_tokens]}
     model_prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    # {"provider:model": tokens}: a model's context window (prompt + answer) where its provider's
+    # default is wrong; the context engine budgets every prompt to it. The bundled model's is
+    # its server's context size split between its parallel slots.
+    model_context_windows: dict[str, int] = Field(default_factory=dict)
     # all-MiniLM-L6-v2 (bundled), a sentence-transformers directory, or openai:<model> (an
     # OpenAI-compatible embeddings endpoint at OPENAI_BASE_URL).
     embedding_model: str = "all-MiniLM-L6-v2"
@@ -396,6 +401,7 @@ class Settings(BaseSettings):
             anthropic_base_url=self.anthropic_base_url,
             model_fallback=self.model_fallback,
             prices=self.model_prices,
+            context_windows=self.model_context_windows,
             concurrency=self.llm_concurrency,
         )
 

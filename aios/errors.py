@@ -135,6 +135,13 @@ class ProviderRejected(AiosError):
     code = "provider_rejected"
 
 
+class ContextOverflow(ProviderRejected):
+    """The prompt and the answer it asked for do not fit the model's context window. The caller
+    built the prompt, so the caller must build a smaller one (or plan another way)."""
+
+    code = "context_overflow"
+
+
 class ModelRefused(ProviderRejected):
     """The model declined to answer (a refusal or a content filter); a stronger model may not."""
 

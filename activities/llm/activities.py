@@ -195,6 +195,16 @@ class LlmActivities:
         """provider:model of the fast tier."""
         return self._router.spec("fast")
 
+    def context_window(self, tier_or_spec: str) -> int:
+        """Tokens one request to this model may use (prompt and answer together)."""
+        return self._router.context_window(tier_or_spec)
+
+    async def token_counter(self, tier_or_spec: str, texts: list[str]) -> context.TokenCounter:
+        """Exact counts of `texts` for this model where its provider can count offline, estimates
+        for the rest."""
+        exact = await self._router.count_tokens(tier_or_spec, texts)
+        return context.counter_from(dict(zip(texts, exact, strict=True)) if exact else {})
+
     def caller(self, budget: Budget | None, max_attempts: int) -> ModelCaller:
         return ModelCaller(
             self._router,

@@ -7,13 +7,14 @@ for tool calls, and tool results answering them. Each provider maps this onto it
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from aios.errors import AiosError, ProviderRejected, TransientError
+from aios.errors import AiosError, ContextOverflow, ProviderRejected, TransientError
 from aios.models import Message, ToolCall, ToolSchema, Usage
 
 __all__ = [
@@ -82,6 +83,14 @@ class LLMProvider(ABC):
 
 # Statuses a retry may fix, besides every 5xx (Anthropic's 529 "overloaded" among them).
 RETRYABLE_STATUS = frozenset({408, 409, 429})
+# How each provider says a request does not fit the model's window: llama.cpp ("exceeds the
+# available context size"), OpenAI (`context_length_exceeded`, "maximum context length"),
+# Anthropic ("prompt is too long").
+_CONTEXT_OVERFLOW = re.compile(
+    r"exceeds the available context size|context_length_exceeded|maximum context length"
+    r"|prompt is too long|too many tokens",
+    re.IGNORECASE,
+)
 
 
 def status_error(provider: str, status: int, message: str, headers: Any) -> AiosError:
@@ -90,6 +99,8 @@ def status_error(provider: str, status: int, message: str, headers: Any) -> Aios
     detail = f"{provider} answered {status}: {message}"
     if status in RETRYABLE_STATUS or status >= 500:
         return TransientError(detail, retry_after=retry_after_seconds(headers))
+    if status in (400, 413) and _CONTEXT_OVERFLOW.search(message):
+        return ContextOverflow(detail)
     return ProviderRejected(detail)
 
 

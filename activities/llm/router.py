@@ -44,6 +44,21 @@ class ModelRouter:
             raise ConfigurationError(f"model {spec!r} is not provider:model")
         return self._provider(provider_name), model
 
+    def context_window(self, tier_or_spec: str) -> int:
+        """Tokens one request to this model may use, prompt and answer together:
+        AIOS_MODEL_CONTEXT_WINDOWS where it names the model, else its provider's."""
+        spec = self.spec(tier_or_spec)
+        configured = self._config.context_windows.get(spec)
+        if configured:
+            return configured
+        provider, _ = self.resolve(spec)
+        return provider.context_window
+
+    async def count_tokens(self, tier_or_spec: str, texts: list[str]) -> list[int] | None:
+        """Exact counts of `texts` for this model where its provider can count offline."""
+        provider, _ = self.resolve(tier_or_spec)
+        return await provider.count_tokens(texts)
+
     def fallback_for(self, spec: str) -> str | None:
         """The model to use while `spec`'s provider is out: AIOS_MODEL_FALLBACK when it is on
         another provider."""
