@@ -103,3 +103,28 @@ def test_an_answer_that_echoes_the_fence_markup_is_cleaned() -> None:
     assert context.without_fences(garbled, fence) == (
         "AIOS runs every agent as a Temporal workflow [3].\nIt survives crashes."
     )
+
+
+def test_a_catalogue_is_cut_to_its_budget_most_relevant_first() -> None:
+    from activities.context import fit_catalogue
+
+    entries = [
+        ("calculator", "- tool calculator: evaluate arithmetic " + "x" * 200),
+        ("send_email", "- tool send_email: send an email message to a recipient"),
+        ("web_search", "- tool web_search: search the web for pages " + "y" * 200),
+    ]
+    fitted = fit_catalogue("Draft an email to the team", entries, budget_tokens=40)
+    assert fitted.shown == ["send_email"]
+    assert set(fitted.omitted) == {"calculator", "web_search"}
+    assert "1 of 3 entries shown" in fitted.note(2048)
+    assert fit_catalogue("anything", entries, budget_tokens=10_000).omitted == []
+
+
+def test_a_prompt_over_the_window_is_a_context_overflow_not_a_plain_rejection() -> None:
+    from activities.llm.base import status_error
+    from aios.errors import ContextOverflow, ProviderRejected
+
+    message = "request (2090 tokens) exceeds the available context size (2048 tokens)"
+    assert isinstance(status_error("local", 400, message, {}), ContextOverflow)
+    rejected = status_error("local", 400, "invalid model", {})
+    assert isinstance(rejected, ProviderRejected) and not isinstance(rejected, ContextOverflow)
