@@ -16,7 +16,9 @@ from aios.config import Settings
 from cli.devstack import running_stack, say
 from cli.knowledge import ingest, summarise
 
-SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "docs"
+# The demo's documents: a frozen copy of the project's docs, kept apart so that editing the docs
+# changes neither the demo nor the tests that ingest the same folder (tests/helpers.py).
+SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "examples" / "corpus"
 DEMO_GOAL = "How does AIOS keep agent runs durable, and how do human approvals work?"
 
 

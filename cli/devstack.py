@@ -454,7 +454,8 @@ def print_banner(dev: DevStack, documents: int) -> None:
         f"  Knowledge      {knowledge}",
         "",
         "Try:  source .venv/bin/activate   (or type .venv/bin/aios)",
-        "      aios ingest docs/  then  aios run 'How do approvals work in AIOS?' --follow",
+        "      aios ingest examples/corpus/",
+        "      aios run 'How do approvals work in AIOS?' --follow",
         "Ctrl-C stops everything.",
         "",
     ]

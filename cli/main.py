@@ -502,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--corpus",
         type=lambda p: str(Path(p).resolve()),
-        help="folder of documents to index (default: this project's docs/)",
+        help="folder of documents to index (default: examples/corpus/, about AIOS itself)",
     )
     demo.add_argument("--keep-running", action="store_true", help="keep the stack up afterwards")
     demo.add_argument("--exit", action="store_true", help="stop the stack afterwards")

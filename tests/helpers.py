@@ -19,6 +19,9 @@ from tests.conftest import REPO, run_id
 from workflows.agent_run import AgentRunWorkflow
 from workflows.ingest import IngestWorkflow
 
+# The documents tests ingest: the demo's corpus, a frozen copy of the docs (cli/demo.py).
+CORPUS = REPO / "examples" / "corpus"
+
 
 async def start_plan(
     client: Client, task_queue: str, steps: list[dict[str, Any]], **plan: Any
@@ -98,4 +101,4 @@ async def ingest_files(
 
 
 def docs_files() -> list[Any]:
-    return sorted(p for p in (REPO / "docs").rglob("*.md"))
+    return sorted(p for p in CORPUS.rglob("*.md"))
