@@ -1,0 +1,64 @@
+"""Every `workflow.patched()` gate of the AIOS workflows, and what each one guards.
+
+A patch gate keeps a workflow's recorded histories replayable across a change of behaviour:
+runs that started before the change replay through the old path, runs started since take the
+new one. The gates are listed here, not in the code they guard, so that retiring them (Worker
+Deployment Versioning pins a run to the code that started it) is one file to read.
+
+| patch id                       | workflow          | runs started before it ...                  |
+|--------------------------------|-------------------|---------------------------------------------|
+| `untrusted-input-approval`     | AgentRunWorkflow  | ran side effects derived from untrusted     |
+|                                |                   | content without waiting for approval        |
+| `waiting-since-attribute`      | AgentRunWorkflow  | did not set `AiosWaitingSince`              |
+| `record-decision-trace`        | AgentRunWorkflow  | ended without recording a decision trace    |
+| `local-planning-and-trace`     | AgentRunWorkflow  | checked plans and recorded the trace as     |
+|                                |                   | activities on the task queue, and upserted  |
+|                                |                   | tenant and user though the API had set them |
+| `aios-patches-2026-11`         | AgentRunWorkflow  | (the four above at once; see below)         |
+| `chat-tools`                   | ChatSession...    | answered each turn in one activity, without |
+|                                |                   | tools                                       |
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+# Side effects derived from untrusted content (documents, pages, tool output) wait for approval.
+UNTRUSTED_APPROVAL_PATCH = "untrusted-input-approval"
+# The run sets AiosWaitingSince while it awaits an approval.
+WAITING_SINCE_PATCH = "waiting-since-attribute"
+# The run records its decision trace when it ends.
+TRACE_PATCH = "record-decision-trace"
+# Checking a client's (or the rule planner's) plan and recording the trace run as local
+# activities in the worker that runs the workflow: no round trip through the server for work that
+# takes a millisecond (bench/README.md has what this bought). Tenant and user are upserted only
+# when the starter did not set them.
+LEAN_PATCH = "local-planning-and-trace"
+# Runs started since take all of the patches above at once: each patch marker also upserts
+# Temporal's TemporalChangeVersion search attribute, a visibility write per patch per run (the
+# throughput benchmark counted five upserts per run). Runs the API starts name this generation
+# in their input (`AgentRunInput.patches`) and record no marker at all; runs started otherwise
+# carry this one marker. Older runs replay through the individual patches. Add new patches
+# individually, and fold them in here with a new name.
+CURRENT_PATCHES = "aios-patches-2026-11"
+# Chat turns are model rounds that may call tools (workflows/agent_loop.py); sessions started
+# before send their turns to the one-call `aios.chat_turn` activity until they continue as new.
+CHAT_TOOLS_PATCH = "chat-tools"
+
+
+class RunPatches:
+    """The patch gates of one agent run: `has(patch_id)` is `workflow.patched(patch_id)`, true at
+    once (and with no marker) for a run that carries CURRENT_PATCHES."""
+
+    def __init__(self) -> None:
+        self._current = False
+
+    def start(self, named: str | None) -> None:
+        """At the start of the run: `named` is the generation named in its input, if any."""
+        if named is None:
+            self._current = workflow.patched(CURRENT_PATCHES)
+        else:  # named in the input: in the history, so deterministic without a marker
+            self._current = named == CURRENT_PATCHES
+
+    def has(self, patch_id: str) -> bool:
+        return self._current or workflow.patched(patch_id)

@@ -1,0 +1,181 @@
+"""The approval gate: a step (or an agent's tool call) that waits for a person.
+
+An approval names the step and a hash of the arguments it shows; an answer that names an unknown
+or already answered approval, or other arguments, is refused (the update's validator) or ignored
+and reported (the signal, which the Temporal UI sends by hand). An unanswered approval expires
+after its policy's timeout and counts as rejected, or fails the run, as the policy says.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    import pydantic
+
+    from aios.approvals import approval_problem
+    from aios.errors import describe_field_errors
+    from aios.guardrails import Taint, describe
+    from aios.models import ApprovalAck, ApprovalDecision, PendingApproval
+    from aios.plan import ApprovalPolicy, Step, args_hash
+    from aios.vocabulary import RunEventType, RunStatus, StepStatus
+
+from workflows.dag import RunFailed, StepFailed, StepSkipped
+from workflows.run.journal import RunJournal
+
+# Signals the run ignored (malformed or invalid), kept for the current details.
+MAX_IGNORED_SIGNALS = 5
+
+
+class ApprovalGate:
+    def __init__(self, journal: RunJournal) -> None:
+        self._journal = journal
+        self._decisions: dict[str, ApprovalDecision] = {}
+        self._answered: set[str] = set()
+
+    async def wait(
+        self,
+        step: Step,
+        args: dict[str, Any],
+        suffix: str,
+        *,
+        reason: str | None = None,
+        untrusted: Taint | None = None,
+    ) -> None:
+        """Wait for a person to approve `args` for `step`. Raises StepSkipped or StepFailed (as
+        the step's policy says) when rejected or expired, RunFailed when expiry fails the run."""
+        journal = self._journal
+        policy = step.approval or ApprovalPolicy()
+        approval_id = f"{step.id}{suffix}-approval"
+        now = workflow.now()
+        why = (
+            policy.reason
+            or reason
+            or (
+                f"tool {step.tool!r} has side effects and needs approval"
+                if step.tool
+                else f"approval requested: {step.title}"
+            )
+        )
+        if untrusted is not None and untrusted.tainted:
+            why += (
+                f"; requested after untrusted content (from {', '.join(untrusted.sources)}); "
+                f"the guardrails found: {describe(untrusted.findings) or 'no known attack pattern'}"
+            )
+        pending = PendingApproval(
+            approval_id=approval_id,
+            step_id=step.id,
+            reason=why,
+            untrusted_sources=list(untrusted.sources) if untrusted else [],
+            findings=list(untrusted.findings) if untrusted else [],
+            args=args,
+            args_hash=args_hash(args),
+            requested_at=now,
+            expires_at=now + timedelta(seconds=policy.timeout_s),
+        )
+        journal.pending[approval_id] = pending
+        journal.step_state(step.id).status = StepStatus.AWAITING_APPROVAL
+        journal.emit(RunEventType.APPROVAL_REQUESTED, step.id, pending.model_dump(mode="json"))
+        journal.sync_waiting_status()
+        try:
+            await workflow.wait_condition(
+                lambda: approval_id in self._decisions,
+                timeout=timedelta(seconds=policy.timeout_s),
+                timeout_summary=f"approval {approval_id} expires",
+            )
+        except TimeoutError:
+            journal.pending.pop(approval_id, None)
+            self._answered.add(approval_id)
+            journal.emit(RunEventType.APPROVAL_EXPIRED, step.id, {"approval_id": approval_id})
+            journal.step_state(step.id).status = StepStatus.RUNNING
+            journal.sync_waiting_status()
+            if policy.on_timeout == "fail":
+                raise RunFailed(
+                    f"approval {approval_id!r} was not answered within {policy.timeout_s:g}s",
+                    status=RunStatus.TIMED_OUT,
+                ) from None
+            _rejected(
+                policy,
+                f"approval {approval_id!r} was not answered within {policy.timeout_s:g}s "
+                "and counts as rejected",
+            )
+        decision = self._decisions[approval_id]
+        journal.step_state(step.id).status = StepStatus.RUNNING
+        journal.sync_waiting_status()
+        if decision.decision == "reject":
+            who = decision.reviewer or "a reviewer"
+            _rejected(
+                policy, f"rejected by {who}" + (f": {decision.comment}" if decision.comment else "")
+            )
+
+    # --- answers --------------------------------------------------------------------------
+
+    def check(self, decision: ApprovalDecision) -> None:
+        """Raise (type UnknownApproval, ApprovalAlreadyAnswered or ArgsHashMismatch) unless the
+        decision answers a pending approval about exactly the arguments it shows."""
+        problem = approval_problem(decision, self._journal.pending, self._answered)
+        if problem is not None:
+            kind, message = problem
+            raise ApplicationError(message, type=kind, non_retryable=True)
+
+    def accept(self, decision: ApprovalDecision) -> ApprovalAck:
+        journal = self._journal
+        pending = journal.pending.pop(decision.approval_id)
+        self._decisions[decision.approval_id] = decision
+        self._answered.add(decision.approval_id)
+        journal.emit(
+            RunEventType.APPROVAL_ANSWERED,
+            pending.step_id,
+            {
+                "approval_id": decision.approval_id,
+                "decision": decision.decision,
+                "reviewer": decision.reviewer,
+                "comment": decision.comment,
+            },
+        )
+        journal.sync_waiting_status()
+        return ApprovalAck(
+            approval_id=decision.approval_id, decision=decision.decision, step_id=pending.step_id
+        )
+
+    def signalled(self, payload: Any) -> None:
+        """An answer sent as a signal, raw: a malformed one (sent by hand from the Temporal UI)
+        must be reported where the operator looks, not fail to decode in the worker."""
+        try:
+            decision = ApprovalDecision.model_validate(payload)
+        except pydantic.ValidationError as e:
+            problems = describe_field_errors(e.errors(), root="payload")
+            self._ignore_signal(f"malformed approve signal ({problems})", "MalformedSignal")
+            return
+        if self._duplicate(decision):
+            return  # the same answer again (e.g. the API's durable fallback): already applied
+        try:
+            self.check(decision)
+        except ApplicationError as e:
+            self._ignore_signal(e.message, e.type or "ApplicationError")
+            return
+        self.accept(decision)
+
+    def _duplicate(self, decision: ApprovalDecision) -> bool:
+        earlier = self._decisions.get(decision.approval_id)
+        return (
+            earlier is not None
+            and earlier.decision == decision.decision
+            and earlier.args_hash == decision.args_hash
+        )
+
+    def _ignore_signal(self, reason: str, kind: str) -> None:
+        journal = self._journal
+        journal.emit(RunEventType.APPROVAL_SIGNAL_IGNORED, None, {"reason": reason, "type": kind})
+        journal.ignored_signals = [*journal.ignored_signals, reason][-MAX_IGNORED_SIGNALS:]
+        journal.refresh_details()
+
+
+def _rejected(policy: ApprovalPolicy, reason: str) -> None:
+    if policy.on_reject == "skip":
+        raise StepSkipped(reason)
+    raise StepFailed(reason)

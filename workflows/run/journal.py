@@ -1,0 +1,262 @@
+"""The run journal: what an agent run records about itself.
+
+Its state (`RunState`, what `GET /v1/runs/{id}` shows), its progress events (for the event
+stream, bounded), the steps' outputs, its status as a search attribute, the markdown "current
+details" of the Temporal UI, and, when it ends, its decision trace. The approval gate writes the
+pending approvals and the ignored signals here; the journal shows them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from aios import search_attributes as sa
+    from aios.guardrails import Finding
+    from aios.models import (
+        AgentRunInput,
+        Budget,
+        CancelRequest,
+        Citation,
+        PendingApproval,
+        RoutingNote,
+        RunEvent,
+        RunResult,
+        RunState,
+        StepState,
+    )
+    from aios.plan import Plan
+    from aios.text import one_line
+    from aios.trace import build_trace
+    from aios.vocabulary import Activity, FailureType, RunEventType, RunStatus, StepStatus
+
+from workflows.patches import LEAN_PATCH, WAITING_SINCE_PATCH, RunPatches
+from workflows.run.calls import failure_reason
+
+# The progress log keeps this many recent events; older ones are dropped (histories and query
+# answers stay bounded however long a run is).
+MAX_EVENTS = 1000
+TRACE_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=10))
+
+
+class RunJournal:
+    def __init__(self, patches: RunPatches) -> None:
+        self._patches = patches
+        self._state: RunState | None = None
+        self.events: list[RunEvent] = []
+        self._seq = 0
+        # Each step's full output (the `step_output` query), filled by the DAG executor.
+        self.outputs: dict[str, Any] = {}
+        # Written by the approval gate, shown in the state and the current details.
+        self.pending: dict[str, PendingApproval] = {}
+        self.ignored_signals: list[str] = []
+
+    def start(self, run: AgentRunInput) -> None:
+        now = workflow.now()
+        self._state = RunState(
+            run_id=workflow.info().workflow_id,
+            goal=run.goal,
+            tenant=run.tenant,
+            user_id=run.user_id,
+            created_at=now,
+            updated_at=now,
+        )
+        # The API starts runs with their owner's attributes set; runs started otherwise get them.
+        started_with = workflow.info().typed_search_attributes
+        if not (self._patches.has(LEAN_PATCH) and started_with.get(sa.TENANT) == run.tenant):
+            workflow.upsert_search_attributes(
+                [sa.TENANT.value_set(run.tenant), sa.USER.value_set(run.user_id)]
+            )
+        self.set_status(RunStatus.RUNNING)
+        self.emit(RunEventType.RUN_STARTED, None, {"goal": run.goal})
+        self.record_findings(None, run.input_findings)
+
+    @property
+    def state(self) -> RunState:
+        if self._state is None:  # only before run() starts; handlers run after it
+            raise ApplicationError(
+                "the run has not started yet", type=FailureType.RUN_NOT_STARTED, non_retryable=True
+            )
+        return self._state
+
+    def step_state(self, step_id: str) -> StepState:
+        return next(s for s in self.state.plan if s.id == step_id)
+
+    def budget(self, run: AgentRunInput) -> Budget | None:
+        """What the run may still spend, for the next model call to check against."""
+        if run.max_tokens is None and run.budget_usd is None:
+            return None
+        used = self.state.usage
+        return Budget(
+            tokens_left=None
+            if run.max_tokens is None
+            else run.max_tokens - used.input_tokens - used.output_tokens,
+            usd_left=None if run.budget_usd is None else run.budget_usd - used.cost_usd,
+        )
+
+    # --- status ---------------------------------------------------------------------------
+
+    def set_status(self, status: RunStatus) -> None:
+        state = self.state
+        if state.status != status:
+            state.status = status
+            updates: list[SearchAttributeUpdate[Any]] = [sa.STATUS.value_set(status.value)]
+            if self._patches.has(WAITING_SINCE_PATCH):
+                updates.append(
+                    sa.WAITING_SINCE.value_set(workflow.now())
+                    if status == RunStatus.AWAITING_APPROVAL
+                    else sa.WAITING_SINCE.value_unset()
+                )
+            workflow.upsert_search_attributes(updates)
+            # One line per status change (the workflow logger is silent during replay).
+            workflow.logger.info("run %s: %s", state.run_id, status.value)
+        state.updated_at = workflow.now()
+        self.refresh_details()
+
+    def sync_waiting_status(self) -> None:
+        self.state.pending_approvals = list(self.pending.values())
+        if self.state.status in (RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL):
+            self.set_status(RunStatus.AWAITING_APPROVAL if self.pending else RunStatus.RUNNING)
+        else:
+            self.refresh_details()
+
+    def complete(self, plan: Plan, outputs: dict[str, Any]) -> RunState:
+        state = self.state
+        state.result = result_from(plan, outputs)
+        self.set_status(RunStatus.COMPLETED)
+        self.emit(RunEventType.RUN_FINISHED, None, {"status": RunStatus.COMPLETED})
+        return state
+
+    def fail(self, status: RunStatus, reason: str) -> RunState:
+        state = self.state
+        state.error = reason
+        self.set_status(status)
+        self.emit(RunEventType.RUN_FINISHED, None, {"status": status, "error": reason})
+        return state
+
+    def cancelled(self, request: CancelRequest | None) -> RunState:
+        state = self.state
+        reason = (request.reason if request else None) or "cancelled"
+        for step in state.plan:
+            if step.status in (
+                StepStatus.PENDING,
+                StepStatus.RUNNING,
+                StepStatus.AWAITING_APPROVAL,
+            ):
+                step.status = StepStatus.CANCELLED
+                step.ended_at = workflow.now()
+        self.pending.clear()
+        state.pending_approvals = []
+        state.error = reason
+        self.set_status(RunStatus.CANCELLED)
+        self.emit(
+            RunEventType.RUN_FINISHED, None, {"status": RunStatus.CANCELLED, "reason": reason}
+        )
+        return state
+
+    # --- events ---------------------------------------------------------------------------
+
+    def emit(self, kind: RunEventType, step_id: str | None, data: dict[str, Any]) -> None:
+        self._seq += 1
+        now = workflow.now()
+        self.events.append(RunEvent(seq=self._seq, type=kind, at=now, step_id=step_id, data=data))
+        if len(self.events) > MAX_EVENTS:
+            del self.events[: len(self.events) - MAX_EVENTS]
+        if self._state is not None:
+            self._state.last_event_seq = self._seq
+            self._state.updated_at = now
+
+    def record_findings(self, step_id: str | None, findings: list[Finding]) -> None:
+        for finding in findings:
+            self.emit(RunEventType.GUARDRAIL, step_id, finding.model_dump())
+
+    def note_routing(self, step_id: str, notes: list[RoutingNote]) -> None:
+        for note in notes:
+            self.emit(RunEventType.MODEL_ROUTED, step_id, note.model_dump())
+
+    async def record_trace(self) -> None:
+        """The decision trace, kept past Temporal's retention."""
+        trace = build_trace(self.state, list(self.events))
+        # Beside the workflow (a local activity) since LEAN_PATCH; on the task queue before.
+        execute = (
+            workflow.execute_local_activity
+            if self._patches.has(LEAN_PATCH)
+            else workflow.execute_activity
+        )
+        try:
+            await execute(
+                Activity.RECORD_TRACE,
+                trace,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=TRACE_RETRY,
+                summary="record the decision trace",
+            )
+        except (ActivityError, ApplicationError) as e:  # the outcome stands; its audit copy is lost
+            workflow.logger.warning(
+                "run %s: decision trace not kept: %s", self.state.run_id, failure_reason(e)
+            )
+
+    # --- the Temporal UI --------------------------------------------------------------------
+
+    def refresh_details(self) -> None:
+        """The markdown shown as 'current details' in the Temporal UI, the first thing an operator
+        reads: pending approvals first and short (the arguments as a readable list, the exact
+        signal input on one line), then the plan's table, ignored signals and the error."""
+        state = self._state
+        if state is None:
+            return
+        lines = [f"**Status:** {state.status}"]
+        for p in self.pending.values():
+            signal = json.dumps(
+                {"approval_id": p.approval_id, "decision": "approve", "args_hash": p.args_hash},
+                separators=(",", ":"),
+            )
+            lines += [
+                "",
+                f"**Awaiting approval** for step `{p.step_id}`: {p.reason}. "
+                f"Expires {p.expires_at:%Y-%m-%d %H:%M} UTC.",
+                *[f"- {name}: {_readable(value)}" for name, value in p.args.items()],
+                f"Send a Signal `approve` with `{signal}` "
+                '(`"decision":"reject"` and a `"comment"` to reject), '
+                f"or run `aios approve {state.run_id} {p.approval_id}`.",
+            ]
+        if state.plan:
+            lines += ["", "| step | status | attempts |", "|---|---|---|"]
+            lines += [f"| {s.title} | {s.status} | {s.attempts} |" for s in state.plan]
+        if self.ignored_signals:
+            lines += ["", "**Ignored signals** (newest last):"]
+            lines += [f"- {reason}" for reason in self.ignored_signals]
+        if state.error:
+            lines += ["", f"**Error:** {state.error}"]
+        workflow.set_current_details("\n".join(lines))
+
+
+def result_from(plan: Plan, outputs: dict[str, Any]) -> RunResult:
+    """The run's answer: the result step's text and citations, or its output as JSON."""
+    output = outputs.get(plan.result_step_id)
+    if isinstance(output, dict) and isinstance(output.get("text"), str):
+        citations = [
+            Citation.model_validate(c)
+            for c in output.get("citations") or []
+            if isinstance(c, dict) and "source" in c
+        ]
+        grounded = output.get("grounded")
+        return RunResult(
+            answer=output["text"],
+            citations=citations,
+            grounded=grounded if isinstance(grounded, bool) else None,
+        )
+    if output is None:
+        return RunResult(answer=f"step {plan.result_step_id!r} produced no output")
+    return RunResult(answer=json.dumps(output, indent=2, default=str))
+
+
+def _readable(value: Any, limit: int = 160) -> str:
+    """An argument for a person: text as it is (one line, cut), anything else as compact JSON."""
+    return one_line(value if isinstance(value, str) else json.dumps(value, default=str), limit)

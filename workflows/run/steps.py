@@ -1,0 +1,181 @@
+"""One step of a run's plan: its approval, then an activity, a child workflow or the agent loop.
+
+The DAG executor (workflows/dag.py) decides when a step runs; this decides how. Here too are the
+run's taint rules: a step whose output carries untrusted content (documents, pages, tool output),
+or derives from it, taints what refers to it, and a side effect that derives from untrusted
+content waits for a person's approval, whatever the plan says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from aios.guardrails import Taint
+    from aios.models import AgentRunInput, RunState, SkillStepArgs, StepInput, StepResult
+    from aios.plan import STEP_ACTIVITY, PlanError, Step, parse_ref, step_refs
+    from aios.vocabulary import Activity, PlannerName, StepKind
+
+from workflows.agent_loop import run_agent_loop
+from workflows.dag import StepFailed
+from workflows.patches import UNTRUSTED_APPROVAL_PATCH, RunPatches
+from workflows.run.agent_step import AgentStepPolicy
+from workflows.run.approval_gate import ApprovalGate
+from workflows.run.calls import (
+    ToolRules,
+    failure_attempts,
+    failure_reason,
+    step_activity,
+    stop_if_over_budget,
+)
+from workflows.run.journal import RunJournal
+
+# A plan's `skill` step runs as a child of this type (workflows/skill.py). Named, not imported:
+# the sandbox imports this module afresh for every run, and each workflow class defined in it
+# is validated again each time (bench/README.md: a second class cost ~0.8 ms of CPU per run).
+SKILL_WORKFLOW = "SkillWorkflow"
+
+
+class StepRunner:
+    def __init__(
+        self,
+        journal: RunJournal,
+        gate: ApprovalGate,
+        tools: ToolRules,
+        patches: RunPatches,
+    ) -> None:
+        self._journal = journal
+        self._gate = gate
+        self._tools = tools
+        self._patches = patches
+        # Steps whose output carries untrusted content, or derives from it: where it came from
+        # and what the guardrails found. A side effect that derives from it needs approval.
+        self._taint: dict[str, Taint] = {}
+
+    async def run(
+        self, run: AgentRunInput, step: Step, args: dict[str, Any], index: int | None
+    ) -> StepResult:
+        """The DAG executor's `run_step`: one step (or one element of a `for_each`)."""
+        journal = self._journal
+        tools = self._tools
+        suffix = "" if index is None else f"-{index}"
+        inputs = self._inputs_taint(step)
+        writes = step.kind == StepKind.TOOL and step.tool in tools.side_effects
+        # Content from outside (documents, pages, tool output) may carry instructions: whatever
+        # derives from it never causes a side effect without a person's approval.
+        guarded = writes and inputs.tainted and self._patches.has(UNTRUSTED_APPROVAL_PATCH)
+        if step.kind == StepKind.APPROVAL or step.tool in tools.approval or guarded:
+            await self._gate.wait(step, args, suffix, untrusted=inputs if writes else None)
+            if step.kind == StepKind.APPROVAL:
+                return StepResult(output={"approved": True})
+        if step.kind == StepKind.AGENT:
+            policy = AgentStepPolicy(run, step, args, inputs, journal, self._gate, tools)
+            result = await run_agent_loop(policy)
+            self._note_taint(step, result, inputs)
+            return result
+        if step.kind == StepKind.SKILL:
+            result = await self._run_skill(run, step, args, suffix)
+            self._note_taint(step, result, inputs)
+            return result
+        activity_name: Activity | None = STEP_ACTIVITY.get(step.kind)
+        if activity_name is None:
+            raise StepFailed(f"steps of kind {step.kind.value!r} cannot run here")
+        run_id = journal.state.run_id
+        step_input = StepInput(
+            run_id=run_id,
+            step_id=step.id,
+            tenant=run.tenant,
+            user_id=run.user_id,
+            args=args,
+            tool=step.tool,
+            idempotency_key=f"{run_id}/{step.id}{suffix}",
+            budget=journal.budget(run),
+        )
+        title = step.title if index is None else f"{step.title} [{index + 1}]"
+        retry = tools.retry_for(step, step.tool)
+        step_input.max_attempts = retry.max_attempts
+        try:
+            result = await step_activity(
+                activity_name,
+                step_input,
+                StepResult,
+                step,
+                retry,
+                summary=title,
+                queues=run.activity_queues,
+            )
+        except ActivityError as e:
+            stop_if_over_budget(e)
+            attempts = failure_attempts(e, retry.max_attempts)
+            raise StepFailed(failure_reason(e), attempts=attempts) from None
+        journal.note_routing(step.id, result.routing)
+        self._note_taint(step, result, inputs)
+        return result
+
+    async def _run_skill(
+        self, run: AgentRunInput, step: Step, args: dict[str, Any], suffix: str
+    ) -> StepResult:
+        """A skill runs as a child workflow (its own history, events and approvals, visible in
+        the Temporal UI under this run); its answer is this step's output."""
+        try:
+            skill = SkillStepArgs.model_validate(args)
+        except ValueError as e:
+            raise StepFailed(f"invalid arguments for a skill step: {e}") from None
+        child_id = f"{self._journal.state.run_id}-{step.id}{suffix}"
+        try:
+            state: RunState = await workflow.execute_child_workflow(
+                SKILL_WORKFLOW,
+                AgentRunInput(
+                    goal=skill.goal or run.goal,
+                    tenant=run.tenant,
+                    user_id=run.user_id,
+                    roles=run.roles,
+                    skill=skill.name,
+                    inputs=skill.inputs,
+                    planner=PlannerName.RULE,
+                    budget_usd=run.budget_usd,
+                    activity_queues=run.activity_queues,
+                ),
+                result_type=RunState,
+                id=child_id,
+                static_summary=f"skill {skill.name} for {step.id}",
+            )
+        except ChildWorkflowError as e:
+            raise StepFailed(f"skill {skill.name!r} failed: {failure_reason(e)}") from None
+        result = state.result
+        return StepResult(
+            output={
+                "text": result.answer if result else "",
+                "citations": [c.model_dump() for c in result.citations] if result else [],
+                "run_id": child_id,
+            },
+            usage=state.usage,
+            # What a skill read is unknown here: treat its answer like any derived content.
+            untrusted=True,
+        )
+
+    # --- taint ------------------------------------------------------------------------------
+
+    def _inputs_taint(self, step: Step) -> Taint:
+        """The untrusted content a step's arguments refer to (directly or through other steps)."""
+        taint = Taint()
+        for ref in step_refs(step):
+            try:
+                source, _path = parse_ref(ref)
+            except PlanError:
+                continue
+            if source in self._taint:
+                taint.add(self._taint[source])
+        return taint
+
+    def _note_taint(self, step: Step, result: StepResult, inputs: Taint) -> None:
+        self._journal.record_findings(step.id, result.findings)
+        if not (result.untrusted or inputs.tainted):
+            return
+        taint = self._taint.setdefault(step.id, Taint())
+        taint.add(inputs)
+        if result.untrusted:
+            taint.add(Taint(sources=[step.id], findings=result.findings))
