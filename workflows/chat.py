@@ -1,19 +1,18 @@
 """`ChatSessionWorkflow`: one long-lived workflow per chat session; each turn is an update.
 
-The conversation lives in PostgreSQL (conversation memory), not in the history. A turn is a small
-agent loop: a model round (an activity that stores the message, reads the conversation, retrieves
-from the knowledge base and recalls the user's memory) either replies or asks for tool calls; the
-calls run in parallel as `aios.invoke_tool` activities, like a run's, and their results go to the
-next round. Chat offers only tools that write nothing and need no approval; the last round offers
-none, so every turn ends in a reply. After `turns_per_run` turns, once every update handler has
-finished, the session continues as new, so its history never grows without bound. A session with
-no turn for a day ends; the next message starts it again (update-with-start).
+The conversation lives in PostgreSQL (conversation memory), not in the history. A turn runs the
+agent loop that a run's `agent` steps run too (workflows/agent_loop.py), under the chat policy
+(`ChatTurnPolicy`): a model round (an activity that stores the message, reads the conversation,
+retrieves from the knowledge base and recalls the user's memory) either replies or asks for tool
+calls; the calls run in parallel as `aios.invoke_tool` activities, like a run's, and their results
+go to the next round. Chat offers only tools that write nothing and need no approval; the last
+round offers none, so every turn ends in a reply. After `turns_per_run` turns, once every update
+handler has finished, the session continues as new, so its history never grows without bound. A
+session with no turn for a day ends; the next message starts it again (update-with-start).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import timedelta
 
 from temporalio import workflow
@@ -38,16 +37,22 @@ with workflow.unsafe.imports_passed_through():
     from aios.queues import queue_for
     from aios.vocabulary import Activity
 
-from workflows.dag import gather_or_cancel
+from workflows.agent_loop import (
+    CallFailed,
+    CallRejected,
+    CallStatus,
+    TurnOutcome,
+    run_agent_loop,
+)
+from workflows.patches import CHAT_TOOLS_PATCH
 
 IDLE = timedelta(hours=24)
 TURN_TIMEOUT = timedelta(minutes=5)
 TURN_RETRY = RetryPolicy(maximum_attempts=4, initial_interval=timedelta(seconds=1))
 TOOL_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
+TOOL_TIMEOUT = timedelta(minutes=2)
 # Model rounds per turn: up to MAX_ROUNDS - 1 with tools, then one that has to reply.
 MAX_ROUNDS = 4
-# Sessions that started before chat turns could call tools send their turns the old way.
-TOOLS_PATCH = "chat-tools"
 
 
 @workflow.defn
@@ -82,7 +87,7 @@ class ChatSessionWorkflow:
     async def send(self, turn: ChatTurn) -> ChatReply:
         self._last_turn_at = workflow.now()
         number = self._session.turns + self._turns_this_run + 1  # for the activities' summaries
-        if workflow.patched(TOOLS_PATCH):
+        if workflow.patched(CHAT_TOOLS_PATCH):
             reply = await self._turn_with_tools(turn, number)
         else:
             reply = await self._turn_without_tools(turn, number)
@@ -91,88 +96,7 @@ class ChatSessionWorkflow:
         return reply
 
     async def _turn_with_tools(self, turn: ChatTurn, number: int) -> ChatReply:
-        session = self._session
-        conversation: list[Message] = []
-        used: list[ChatToolUse] = []
-        usage = Usage()
-        for round_ in range(1, MAX_ROUNDS + 1):
-            step: ChatStepResult = await workflow.execute_activity(
-                Activity.CHAT_STEP,
-                ChatStepInput(
-                    session_id=session.session_id,
-                    tenant=session.tenant,
-                    user_id=session.user_id,
-                    roles=session.roles,
-                    turn=turn,
-                    round=round_,
-                    max_rounds=MAX_ROUNDS,
-                    conversation=conversation,
-                    max_attempts=TURN_RETRY.maximum_attempts,
-                ),
-                result_type=ChatStepResult,
-                start_to_close_timeout=TURN_TIMEOUT,
-                retry_policy=TURN_RETRY,
-                summary=f"chat turn {number}, round {round_}",
-            )
-            usage += step.usage
-            if step.reply is not None:
-                return step.reply.model_copy(update={"usage": usage, "tools_used": used})
-            if step.asks is None:  # neither: not something this version of the activity does
-                break
-            conversation.append(step.asks)
-            calls = [
-                asyncio.create_task(self._call_tool(turn, round_, index, call, step.offered, used))
-                for index, call in enumerate(step.asks.tool_calls)
-            ]
-            conversation.extend(await gather_or_cancel(calls))
-        raise ApplicationError(  # unreachable while the last round offers no tools
-            f"chat turn {number} ended without a reply", non_retryable=True
-        )
-
-    async def _call_tool(
-        self,
-        turn: ChatTurn,
-        round_: int,
-        index: int,
-        call: ToolCall,
-        offered: list[str],
-        used: list[ChatToolUse],
-    ) -> Message:
-        """One tool call the model asked for, as the answer the model reads next round (errors
-        included, so it can correct itself)."""
-        session = self._session
-        record = ChatToolUse(tool=call.name, args=call.arguments, round=round_)
-        used.append(record)
-        if call.name not in offered:
-            record.status, record.error = "refused", "not one of the tools offered"
-            content = f"error: tool {call.name!r} is not available; use one of {offered}"
-            return Message(role="tool", tool_call_id=call.id, content=content)
-        try:
-            result: StepResult = await workflow.execute_activity(
-                Activity.INVOKE_TOOL,
-                StepInput(
-                    run_id=workflow.info().workflow_id,
-                    step_id=turn.message_id,
-                    tenant=session.tenant,
-                    user_id=session.user_id,
-                    args=call.arguments,
-                    tool=call.name,
-                    idempotency_key=f"{turn.message_id}/r{round_}/{index}",
-                    max_attempts=TOOL_RETRY.maximum_attempts or 0,
-                ),
-                result_type=StepResult,
-                start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=TOOL_RETRY,
-                task_queue=queue_for(Activity.INVOKE_TOOL, session.activity_queues),
-                summary=f"chat: {call.name}",
-            )
-        except ActivityError as e:
-            cause = e.cause if e.cause is not None else e
-            record.status, record.error = "failed", str(cause)
-            return Message(role="tool", tool_call_id=call.id, content=f"error: {cause}")
-        return Message(
-            role="tool", tool_call_id=call.id, content=json.dumps(result.output, default=str)
-        )
+        return await run_agent_loop(ChatTurnPolicy(self._session, turn, number))
 
     async def _turn_without_tools(self, turn: ChatTurn, number: int) -> ChatReply:
         session = self._session
@@ -202,3 +126,99 @@ class ChatSessionWorkflow:
     @workflow.query
     def turns(self) -> int:
         return self._session.turns + self._turns_this_run
+
+
+class ChatTurnPolicy:
+    """A chat turn's policy for the agent loop (workflows/agent_loop.py): each round is an
+    `aios.chat_step` activity, which offers the tools it chose (only tools that write nothing and
+    need no approval, none in the last round) and stores the reply. No call waits for approval,
+    and tool results taint nothing: nothing chat can call has side effects. The calls made are
+    reported with the reply (`tools_used`)."""
+
+    max_turns = MAX_ROUNDS
+    refusal = "not one of the tools offered"
+
+    def __init__(self, session: ChatSessionInput, turn: ChatTurn, number: int) -> None:
+        self._session = session
+        self._turn = turn
+        self._number = number  # for the activities' summaries
+        self._used: list[ChatToolUse] = []
+        self._usage = Usage()
+
+    async def model_turn(self, turn: int, conversation: list[Message]) -> TurnOutcome[ChatReply]:
+        session = self._session
+        step: ChatStepResult = await workflow.execute_activity(
+            Activity.CHAT_STEP,
+            ChatStepInput(
+                session_id=session.session_id,
+                tenant=session.tenant,
+                user_id=session.user_id,
+                roles=session.roles,
+                turn=self._turn,
+                round=turn,
+                max_rounds=MAX_ROUNDS,
+                conversation=conversation,
+                max_attempts=TURN_RETRY.maximum_attempts,
+            ),
+            result_type=ChatStepResult,
+            start_to_close_timeout=TURN_TIMEOUT,
+            retry_policy=TURN_RETRY,
+            summary=f"chat turn {self._number}, round {turn}",
+        )
+        self._usage += step.usage
+        if step.reply is not None:
+            reply = step.reply.model_copy(update={"usage": self._usage, "tools_used": self._used})
+            return TurnOutcome(answer=reply)
+        # Neither a reply nor asks: not something this version of the activity does.
+        return TurnOutcome(asks=step.asks, offered=step.offered)
+
+    def exhausted(self, conversation: list[Message]) -> ChatReply:
+        raise ApplicationError(  # unreachable while the last round offers no tools
+            f"chat turn {self._number} ended without a reply", non_retryable=True
+        )
+
+    def begin_call(self, turn: int, index: int, call: ToolCall) -> ChatToolUse:
+        record = ChatToolUse(tool=call.name, args=call.arguments, round=turn)
+        self._used.append(record)
+        return record
+
+    def end_call(
+        self, turn: int, record: ChatToolUse, status: CallStatus, error: str | None
+    ) -> None:
+        if status == "failed" or status == "refused":
+            record.status, record.error = status, error
+
+    def needs_approval(self, call: ToolCall) -> bool:
+        return False  # chat offers no tool that needs approval
+
+    async def approve(self, turn: int, index: int, call: ToolCall) -> None:
+        raise CallRejected("chat calls no tool that needs approval")
+
+    async def invoke(self, turn: int, index: int, call: ToolCall) -> StepResult:
+        session = self._session
+        message_id = self._turn.message_id
+        try:
+            result: StepResult = await workflow.execute_activity(
+                Activity.INVOKE_TOOL,
+                StepInput(
+                    run_id=workflow.info().workflow_id,
+                    step_id=message_id,
+                    tenant=session.tenant,
+                    user_id=session.user_id,
+                    args=call.arguments,
+                    tool=call.name,
+                    idempotency_key=f"{message_id}/r{turn}/{index}",
+                    max_attempts=TOOL_RETRY.maximum_attempts or 0,
+                ),
+                result_type=StepResult,
+                start_to_close_timeout=TOOL_TIMEOUT,
+                retry_policy=TOOL_RETRY,
+                task_queue=queue_for(Activity.INVOKE_TOOL, session.activity_queues),
+                summary=f"chat: {call.name}",
+            )
+        except ActivityError as e:
+            raise CallFailed(str(e.cause if e.cause is not None else e)) from None
+        return result
+
+    def observe(self, turn: int, call: ToolCall, result: StepResult) -> None:
+        pass  # the tools chat offers read nothing untrusted into a side effect
