@@ -1,5 +1,6 @@
-# The README's commands live here. `make demo` sets up and runs the main job; `make test` runs
-# the whole test suite (what CI runs).
+# The README's commands live here. `make demo` sets up and runs the main job; `make check` is
+# what CI runs (.ci/run): ruff (lint and format), mypy (package, tests, bench), the import
+# contracts, then the whole test suite. `make test` runs only the last two.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -46,9 +47,11 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# What mypy checks is in pyproject.toml ([tool.mypy] files): the package, tests/ and bench/.
 typecheck: setup
 	$(BIN)/mypy
 
+# The fast checks first: each takes seconds and names what breaks before the suite's minutes.
 check: lint typecheck test
 
 bench: setup

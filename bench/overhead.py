@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx
+import httpx2
 from openai import AsyncOpenAI
 from temporalio.client import Client, WorkflowFailureError
 
@@ -62,7 +62,7 @@ class Series:
 
     def median(self, variant: str, what: str = "e2e_s") -> float:
         values = [getattr(s, what) for s in self.samples[variant]]
-        return statistics.median(v for v in values if v is not None)
+        return float(statistics.median(v for v in values if v is not None))
 
 
 def instruction(latency_ms: int) -> str:
@@ -246,7 +246,8 @@ async def main(args: argparse.Namespace) -> None:
             base_url=deployment.model_url,
             api_key="sk-scripted",
             max_retries=0,
-            http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=1000)),
+            # The openai SDK's own transport (httpx2), with room for every concurrent call.
+            http_client=httpx2.AsyncClient(limits=httpx2.Limits(max_connections=1000)),
         )
         await call_model(model, instruction(0))
         async with ApiClient(deployment.api_url, deployment.api_key, timeout_s=120) as api:
@@ -284,7 +285,7 @@ async def main(args: argparse.Namespace) -> None:
                     f"{args.throughput_steps} calls at {args.throughput_latency} ms, "
                     f"{args.concurrency} client requests at once"
                 )
-                figures = {}
+                figures: dict[str, list[float]] = {}
                 for variant in args.throughput_variants * args.throughput_rounds:
                     rate, failed = await bench.throughput(
                         variant, args.throughput_runs, plan, args.concurrency

@@ -118,7 +118,7 @@ async def main(split: str, weights: list[float] | None) -> None:
         rate = await ingest(api, corpus)
         print(f"ingestion: {rate:6.1f} documents/s ({len(corpus) / rate:.0f} s in all)")
         print(f"{'mode':<16}{'nDCG@10':>9}{'recall@100':>12}{'p50 ms':>9}{'p95 ms':>9}")
-        runs = [(m, None) for m in MODES]
+        runs: list[tuple[str, float | None]] = [(m, None) for m in MODES]
         if weights:
             runs = [("hybrid", w) for w in weights]
         for mode, weight in runs:

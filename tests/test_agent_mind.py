@@ -21,7 +21,7 @@ from aios.models import ApprovalDecision, EventsQuery
 from tests.conftest import AUTH, Stack, api_client, app_for, running_stack, serving
 from tests.helpers import finish, start_plan, step, wait_for
 from tests.reliability.conftest import wait_status
-from tests.support.fake_openai import FakeAnthropic, FakeOpenAI, ScriptedReply
+from tests.support.fake_openai import FakeAnthropic, FakeOpenAI, ScriptedReply, ScriptedServer
 from workflows.agent_run import AgentRunWorkflow
 
 StackFactory = Callable[..., Any]
@@ -148,7 +148,7 @@ async def test_an_outage_falls_back_to_the_other_provider_on_the_last_attempt(
 
 # --- the agent step ------------------------------------------------------------------------
 
-AGENT_PLAN = [
+AGENT_PLAN: list[dict[str, Any]] = [
     {
         "id": "work",
         "kind": "agent",
@@ -560,7 +560,8 @@ async def test_with_only_a_providers_key_and_url_an_llm_planned_run_answers_with
     fields.update(model_fast="", model_strong="", local_model_url=None)
     if vendor == "openai":
         fields.update(openai_api_key=SecretStr("sk-test"), openai_base_url=fake_openai.base_url)
-        fake, planned = fake_openai, "gpt-4.1"
+        fake: ScriptedServer = fake_openai
+        planned = "gpt-4.1"
     else:
         fields.update(
             anthropic_api_key=SecretStr("sk-ant-test"), anthropic_base_url=fake_anthropic.base_url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
@@ -152,7 +153,9 @@ async def test_independent_steps_run_in_parallel(stack: Stack) -> None:
     )
 
 
-def flaky_call(succeed_on_attempt: int, *, retry: dict[str, float], **args: object) -> dict:
+def flaky_call(
+    succeed_on_attempt: int, *, retry: dict[str, float], **args: object
+) -> dict[str, Any]:
     """A step calling the `flaky` test tool, which fails until the given attempt."""
     return {
         "id": "call",

@@ -21,7 +21,9 @@ from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from workflows.agent_run import AgentRunWorkflow
 
 
-def start_worker(settings: Settings, env: WorkflowEnvironment, pg_url: str, data: Path):
+def start_worker(
+    settings: Settings, env: WorkflowEnvironment, pg_url: str, data: Path
+) -> subprocess.Popen[bytes]:
     """A real `python -m workers.main` process, as production runs it."""
     environ = {
         **os.environ,

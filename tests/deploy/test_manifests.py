@@ -3,6 +3,7 @@ together, set only settings the code reads, and run only commands that exist."""
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,11 @@ def _setting_exists(variable: str) -> bool:
 
 
 def _aios_command_exists(command: list[str]) -> bool:
-    verbs = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    verbs = next(
+        action.choices
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
     return command[0] == "aios" and command[1] in verbs
 
 

@@ -160,9 +160,9 @@ async def test_a_turns_rounds_share_the_context_read_in_its_first(
     """The knowledge base is searched and the conversation read once per turn, not once per
     model round: every round of the turn shows the model the same passages and history."""
     import activities.chat
+    from activities.rag import retrieve as search
 
     searches: list[str] = []
-    search = activities.chat.retrieve
 
     async def counted(index: Any, tenant: str, args: Any) -> Any:
         searches.append(args.query)

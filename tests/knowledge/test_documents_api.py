@@ -34,7 +34,7 @@ LEAVE = "# Leave policy\n\nStaff get 30 days of paid leave. Unused days expire i
 
 async def wait_job(api: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
     for _ in range(600):
-        job = (await api.get(f"/v1/documents/jobs/{job_id}")).json()
+        job: dict[str, Any] = (await api.get(f"/v1/documents/jobs/{job_id}")).json()
         if job["status"] in ("completed", "failed"):
             return job
         await asyncio.sleep(0.1)

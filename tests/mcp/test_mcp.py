@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from mcp.types import TextContent
 from temporalio.testing import WorkflowEnvironment
 
 from activities.tools import ToolRegistry, add_mcp_tools
@@ -228,4 +229,6 @@ async def test_aios_mcp_over_stdio_starts_and_follows_a_run(stack: Stack) -> Non
             )
             assert run["status"] == "completed" and run["answer"]
             missing = await client.call_tool("get_run", {"run_id": "run-nope"})
-            assert missing.is_error and "no run" in missing.content[0].text
+            [message] = missing.content
+            assert missing.is_error and isinstance(message, TextContent)
+            assert "no run" in message.text

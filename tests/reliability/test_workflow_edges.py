@@ -19,7 +19,7 @@ from tests.reliability.conftest import wait_status
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from workflows.agent_run import AgentRunWorkflow
 
-STRUCTURED_STEP = {
+STRUCTURED_STEP: dict[str, Any] = {
     "id": "points",
     "kind": "llm",
     "args": {

@@ -208,6 +208,8 @@ def test_bad_skill_files_are_refused_with_file_and_step(
 def test_shipped_skills_load_against_the_registry() -> None:
     skills = load_skills(REPO / "skills", build_registry())
     assert {s.name for s in skills.all()} == SHIPPED
-    assert skills.for_goal("Summarise the documents on pumps").name == "summarize_documents"
-    assert skills.for_goal("How do approvals work?").name == "research_report"
+    pumps = skills.for_goal("Summarise the documents on pumps")
+    approvals = skills.for_goal("How do approvals work?")
+    assert pumps is not None and pumps.name == "summarize_documents"
+    assert approvals is not None and approvals.name == "research_report"
     assert skills.for_goal("send the invoice to Bob") is None

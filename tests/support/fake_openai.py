@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from starlette.applications import Starlette
@@ -73,7 +73,7 @@ class ScriptedServer:
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
-    def start(self) -> ScriptedServer:
+    def start(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -327,6 +327,7 @@ class FakeAnthropic(ScriptedServer):
             message={**message, "content": [], "stop_reason": None, "usage": usage},
         )
         for index, block in enumerate(message["content"]):
+            start: dict[str, Any]
             if block["type"] == "text":
                 start = {"type": "text", "text": ""}
                 yield event("content_block_start", index=index, content_block=start)
