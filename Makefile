@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: browser setup demo dev test contracts lint typecheck check bench clean
+.PHONY: browser setup demo dev test contracts lint typecheck check bench docs clean
 
 setup: $(STAMP)
 
@@ -56,6 +56,11 @@ check: lint typecheck test
 
 bench: setup
 	$(BIN)/python bench/sample_run.py
+
+# The generated references (docs/reference/): the API's from its OpenAPI document, the settings'
+# from aios/config.py. tests/test_docs_reference.py fails when they drift.
+docs: setup
+	$(BIN)/python -m cli.docs_reference
 
 clean:
 	rm -rf $(VENV) .aios .pytest_cache .mypy_cache .ruff_cache
