@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from aios.guardrails import Finding
-from aios.plan import Plan, RetrySpec
+from aios.plan import Plan, RetrySpec, Step
 from aios.vocabulary import PlannerName, RunEventType, RunStatus, StepStatus
 
 # How much of a passage a citation or search result quotes.
@@ -266,6 +266,11 @@ class StepState(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     # An `agent` step's turns and the tool calls of each.
     turns: list[AgentTurnRecord] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, step: Step) -> StepState:
+        """A planned step before it has run."""
+        return cls(id=step.id, kind=step.kind, title=step.title, depends_on=list(step.depends_on))
 
 
 class PendingApproval(BaseModel):

@@ -34,6 +34,7 @@ from api.routes import schedules as schedule_routes
 from api.routes import skills as skill_routes
 from api.routes import tenants as tenant_routes
 from api.routes import tools as tool_routes
+from api.run_service import RunService
 
 log = logging.getLogger("aios.api")
 
@@ -73,6 +74,14 @@ def create_app(
         app.state.temporal = temporal or await connect(settings, app.state.pool)
         app.state.vectors = vectors or (open_vectors(settings) if settings.qdrant_url else None)
         app.state.deltas = DeltaHub(app.state.pool)
+        app.state.runs = RunService(
+            temporal=app.state.temporal,
+            settings=settings,
+            pool=app.state.pool,
+            registry=app.state.registry,
+            skills=app.state.skills,
+            deltas=app.state.deltas,
+        )
         # Search and deletes need the knowledge index: shared in the dev stack, opened here
         # against a Qdrant server, absent with embedded Qdrant (the worker process holds its files).
         app.state.knowledge = knowledge or (

@@ -1,46 +1,75 @@
-"""A run's state as `GET /v1/runs/{id}` serves it: from the run's result when it ended by itself
-(no worker needed), else from its state query; when no worker answers, the last state the API saw
-(`run_snapshots`), marked stale with the reason; 503 when there is none."""
+"""A run's state as `GET /v1/runs/{id}` serves it, readable at once whatever the worker is doing:
+
+- a run that has ended by itself: from its result (no worker needed);
+- a run no worker has begun yet: from its start request (the goal, and the plan when the API
+  planned it), without asking a worker anything;
+- otherwise from its state query; when no worker answers in time, the last state the API saw
+  (`run_snapshots`) or else the start request, marked stale with the real reason (no worker
+  polling the run's task queue, or workers too busy to answer in time);
+- 503 only when Temporal itself cannot be read, saying so.
+
+A run reads as ended only once its workflow has closed: a client that then asks Temporal gets
+the same answer.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
+    Client,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowQueryFailedError,
 )
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from aios import search_attributes as sa
 from aios.approvals import approval_problem
 from aios.config import Settings
 from aios.errors import AiosError, Conflict, NotFound, TransientError
-from aios.models import ApprovalDecision, RunState
+from aios.models import AgentRunInput, ApprovalDecision, RunState, StepState
 from aios.stores import RunSnapshotStore
 from aios.vocabulary import TERMINAL_STATUSES, FailureType, RunStatus
-from api.temporal_reads import CLOSED_STATUS, QUERY_FAILED, UNREACHABLE, query_within, status_of
+from api.temporal_reads import (
+    CLOSED_STATUS,
+    QUERY_FAILED,
+    UNREACHABLE,
+    query_within,
+    read_within,
+    status_of,
+)
 from workflows.agent_run import AgentRunWorkflow
+
+# A workflow's history before its first workflow task completes: started, task scheduled, task
+# started. Until then none of its code has run: its state is what its start request says.
+_EVENTS_BEFORE_FIRST_TASK = 3
 
 
 async def current_state(
+    temporal: Client,
     handle: WorkflowHandle[Any, Any],
     description: WorkflowExecutionDescription,
     settings: Settings,
     snapshots: RunSnapshotStore,
 ) -> RunState:
-    """The run's state: from its result when it has ended by itself (no worker needed), else
-    from its state query; when no worker answers, the last state seen, marked stale."""
-    recorded = description.typed_search_attributes.get(sa.STATUS)
+    """The run's state (see the module's docstring for where each answer comes from)."""
     if description.status in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.FAILED):
         final = await _final_state(handle, settings)
         if final is not None:
             return final
+    running = description.status == WorkflowExecutionStatus.RUNNING
+    if running and _not_begun(description):
+        return await state_from_start(temporal, handle, description, settings)
     try:
         state: RunState = await query_within(
             settings,
@@ -49,15 +78,59 @@ async def current_state(
             ),
         )
     except QUERY_FAILED as e:
-        return await _last_known_state(description, recorded, snapshots, settings, e)
-    if state.status not in TERMINAL_STATUSES:
-        closed = CLOSED_STATUS.get(description.status) if description.status else None
-        if closed is not None:  # ended from outside, e.g. terminated in the Temporal UI
-            state.status = closed
-            state.error = state.error or "the workflow was ended outside AIOS"
+        reason = await _why_unanswered(temporal, description, settings, e)
+        return await _last_known_state(temporal, handle, description, snapshots, settings, reason)
+    closed = CLOSED_STATUS.get(description.status) if description.status else None
+    if closed is None and state.status in TERMINAL_STATUSES:
+        # The run has decided how it ends but its workflow has not closed yet: it reads as
+        # running until it has (a long poll with `wait_s` answers at the close).
+        state.status = RunStatus.RUNNING
+    elif closed is not None and state.status not in TERMINAL_STATUSES:
+        # Ended from outside, e.g. terminated in the Temporal UI.
+        state.status = closed
+        state.error = state.error or "the workflow was ended outside AIOS"
     with contextlib.suppress(TransientError):  # the snapshot is a fallback; the answer matters
         await snapshots.save(state)
     return state
+
+
+def _not_begun(description: WorkflowExecutionDescription) -> bool:
+    info = description.raw_description.workflow_execution_info
+    return 0 < info.history_length <= _EVENTS_BEFORE_FIRST_TASK
+
+
+async def state_from_start(
+    temporal: Client,
+    handle: WorkflowHandle[Any, Any],
+    description: WorkflowExecutionDescription,
+    settings: Settings,
+) -> RunState:
+    """The state a run has before its code runs, from its start request (the first event of its
+    history): queued, with its goal and owner, and its plan's steps when it was planned before it
+    started. Needs Temporal, not a worker."""
+
+    async def start_request() -> AgentRunInput:
+        async for event in handle.fetch_history_events(page_size=1):
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            decoded = await temporal.data_converter.decode(payloads, [AgentRunInput])
+            run_input: AgentRunInput = decoded[0]
+            return run_input
+        raise TransientError(f"run {handle.id} has no history yet")
+
+    run_input = await read_within(settings, start_request(), f"the start of run {handle.id}")
+    plan = run_input.planning.plan if run_input.planning is not None else run_input.plan
+    created = description.start_time
+    assert created is not None  # a started workflow has its start time
+    return RunState(
+        run_id=handle.id,
+        status=status_of(description.status, description.typed_search_attributes.get(sa.STATUS)),
+        goal=run_input.goal,
+        tenant=run_input.tenant,
+        user_id=run_input.user_id,
+        plan=[StepState.of(step) for step in plan.steps] if plan is not None else [],
+        created_at=created,
+        updated_at=created,
+    )
 
 
 async def _final_state(handle: WorkflowHandle[Any, Any], settings: Settings) -> RunState | None:
@@ -78,43 +151,72 @@ async def _final_state(handle: WorkflowHandle[Any, Any], settings: Settings) -> 
         return None
 
 
-async def _last_known_state(
+async def _why_unanswered(
+    temporal: Client,
     description: WorkflowExecutionDescription,
-    recorded: str | None,
+    settings: Settings,
+    error: BaseException,
+) -> str:
+    """Why the state query went unanswered, in words an operator can act on."""
+    if isinstance(error, WorkflowQueryFailedError):
+        return f"the run's worker could not answer its state query: {error}"
+    # The query's own deadline passing is a CANCELLED (or DEADLINE_EXCEEDED) RPC error.
+    timed_out = isinstance(error, TimeoutError) or (
+        isinstance(error, RPCError)
+        and error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+    )
+    if not timed_out:
+        return f"Temporal could not pass the state query on: {getattr(error, 'message', error)}"
+    queue = description.task_queue
+    try:
+        described = await asyncio.wait_for(
+            temporal.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=temporal.namespace,
+                    task_queue=TaskQueue(name=queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                )
+            ),
+            settings.read_timeout_s,
+        )
+    except (TimeoutError, *UNREACHABLE):
+        return f"no worker answered the state query within {settings.query_timeout_s:g}s"
+    if not described.pollers:
+        return (
+            f"no worker answered the state query: none is polling the run's task queue "
+            f"{queue!r} (start one: `aios worker`)"
+        )
+    last = max(p.last_access_time.ToDatetime() for p in described.pollers)
+    return (
+        f"no worker answered the state query within {settings.query_timeout_s:g}s: "
+        f"{len(described.pollers)} polled task queue {queue!r} lately (the last at "
+        f"{last:%H:%M:%S} UTC) and are busy or have stopped"
+    )
+
+
+async def _last_known_state(
+    temporal: Client,
+    handle: WorkflowHandle[Any, Any],
+    description: WorkflowExecutionDescription,
     snapshots: RunSnapshotStore,
     settings: Settings,
-    error: Exception,
+    reason: str,
 ) -> RunState:
-    status = status_of(description.status, recorded)
+    """The freshest state known without a worker: the last one seen, else the start request."""
+    status = status_of(description.status, description.typed_search_attributes.get(sa.STATUS))
     tenant = description.typed_search_attributes.get(sa.TENANT) or "default"
-    known = await snapshots.get(description.id, tenant)
+    known = None
+    with contextlib.suppress(TransientError):  # PostgreSQL down: the start request still serves
+        known = await snapshots.get(description.id, tenant)
     if known is not None:
         state, observed_at = known
-        state.status = status  # search attributes are fresher than the snapshot
-        state.stale = True
-        state.stale_reason = (
-            f"no worker answered the state query ({type(error).__name__}); this is the state "
-            f"last seen at {observed_at.isoformat()}"
-        )
-        return state
-    if status == RunStatus.QUEUED:
-        # No worker has started the run yet: there is nothing more to know than this.
-        memo = await description.memo()
-        created = description.start_time or datetime.now().astimezone()
-        return RunState(
-            run_id=description.id,
-            status=status,
-            goal=str(memo.get("goal", "")),
-            tenant=tenant,
-            user_id=description.typed_search_attributes.get(sa.USER) or "anonymous",
-            created_at=created,
-            updated_at=created,
-        )
-    raise TransientError(
-        f"run {description.id} is {status.value}, but no worker answered its state query and "
-        "no earlier state is known; try again when a worker is running",
-        retry_after=settings.retry_after_s,
-    )
+        state.stale_reason = f"{reason}; this is the state last seen at {observed_at.isoformat()}"
+    else:
+        state = await state_from_start(temporal, handle, description, settings)
+        state.stale_reason = f"{reason}; this is the run as it was started"
+    state.status = status  # search attributes are fresher than what is kept
+    state.stale = True
+    return state
 
 
 def approval_error(kind: str | None, message: str) -> AiosError:

@@ -5,7 +5,6 @@ seconds, never a hang or a 500 (the client core retries an unreachable server in
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -22,6 +21,7 @@ from aios.config import Settings
 from aios.errors import Conflict, NotFound, TransientError
 from aios.temporal import AGENT_RUN_ID_PREFIX
 from aios.vocabulary import TERMINAL_STATUSES, RunStatus
+from aios.wire import SAFE_VALUE
 from api.deps import TemporalDep
 
 # What an unreachable Temporal looks like to the client: an RPC error, or (when the connection
@@ -30,8 +30,6 @@ UNREACHABLE = (RPCError, RuntimeError)
 # A query that could not be answered: no worker, a failing handler, or no Temporal.
 QUERY_FAILED = (WorkflowQueryFailedError, TimeoutError, *UNREACHABLE)
 T = TypeVar("T")
-# Printable text without control characters: ids and filter values end up in visibility queries.
-SAFE_VALUE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 
 
 def quoted(value: str) -> str:
@@ -121,9 +119,11 @@ CLOSED_STATUS: dict[WorkflowExecutionStatus, RunStatus] = {
 
 
 def status_of(temporal_status: WorkflowExecutionStatus | None, recorded: str | None) -> RunStatus:
-    """The run's own status, unless Temporal ended it from outside (terminate, timeout)."""
+    """The run's own status, unless Temporal ended it from outside (terminate, timeout). A run
+    whose workflow is still open is not ended yet, whatever it has recorded: it reads as ended
+    once Temporal says it has closed."""
     closed = CLOSED_STATUS.get(temporal_status) if temporal_status else None
     known = RunStatus(recorded) if recorded in set(RunStatus) else None
     if known in TERMINAL_STATUSES:
-        return known
+        return known if temporal_status != WorkflowExecutionStatus.RUNNING else RunStatus.RUNNING
     return closed or known or RunStatus.QUEUED

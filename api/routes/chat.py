@@ -21,9 +21,10 @@ from aios import search_attributes as sa
 from aios.errors import AiosError, ValidationFailed
 from aios.models import ChatReply, ChatSessionInput, ChatTurn
 from aios.stores.deltas import DeltaHub
+from aios.wire import SAFE_VALUE
 from api.deps import DeltasDep, PrincipalDep, SettingsDep, TemporalDep
 from api.run_events import format_sse
-from api.temporal_reads import SAFE_VALUE, UNREACHABLE, unavailable
+from api.temporal_reads import UNREACHABLE, unavailable
 from workflows.chat import ChatSessionWorkflow
 
 router = APIRouter(prefix="/v1/chat", tags=["chat"])

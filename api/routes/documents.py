@@ -8,8 +8,6 @@ workers; the answer (202) names the job and the ids the documents will have.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from datetime import datetime, timedelta
@@ -31,9 +29,11 @@ from aios.errors import (
 from aios.models import IngestInput, IngestItem, IngestProgress, SqlIngestSource
 from aios.stores import DocumentRecord, DocumentStore
 from aios.stores.documents import document_id_for
+from aios.wire import SAFE_VALUE
+from api import page_tokens
 from api.deps import DbDep, KnowledgeDep, PrincipalDep, SettingsDep, TemporalDep
 from api.examples import example
-from api.temporal_reads import SAFE_VALUE, UNREACHABLE, owned_workflow, unavailable
+from api.temporal_reads import UNREACHABLE, owned_workflow, unavailable
 from workflows.ingest import PROGRESS_MEMO, IngestWorkflow
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -363,20 +363,6 @@ async def get_job(
 # --- documents ------------------------------------------------------------------------------
 
 
-def _seal(last_id: str) -> str:
-    return base64.urlsafe_b64encode(b"d1:" + last_id.encode()).decode().rstrip("=")
-
-
-def _open(token: str) -> str:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        raw = b""
-    if not raw.startswith(b"d1:") or len(raw) <= 3:
-        raise ValidationFailed("page_token is not a token this API returned; start without it")
-    return raw[3:].decode(errors="replace")
-
-
 @router.get(
     "",
     response_model=DocumentList,
@@ -388,13 +374,16 @@ async def list_documents(
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     page_token: Annotated[str | None, Query(max_length=200)] = None,
 ) -> DocumentList:
-    after = _open(page_token) if page_token else None
+    listing = f"documents of {principal.tenant}"
+    after = page_tokens.unseal(page_token, listing).decode() if page_token else None
     records = await DocumentStore(pool).page(principal.tenant, limit=page_size + 1, after=after)
     more = len(records) > page_size
     records = records[:page_size]
     return DocumentList(
         documents=[DocumentOut.of(r) for r in records],
-        next_page_token=_seal(records[-1].id) if more and records else None,
+        next_page_token=(
+            page_tokens.seal(records[-1].id.encode(), listing) if more and records else None
+        ),
     )
 
 

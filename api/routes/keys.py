@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aios.errors import NotFound
 from aios.stores.keys import ApiKeyRecord, ApiKeyStore
+from aios.wire import SAFE_VALUE
 from api.deps import DbDep, PrincipalDep, require_admin
 from api.examples import example
-from api.temporal_reads import SAFE_VALUE
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 ROLES = ("admin", "operator", "user")

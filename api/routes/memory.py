@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from activities.memory import FactIn, ForgetReport, MemoryRead
 from aios.errors import ValidationFailed
+from aios.wire import SAFE_VALUE
 from api.deps import MemoryDep, PrincipalDep
 from api.examples import example
-from api.temporal_reads import SAFE_VALUE
 
 router = APIRouter(prefix="/v1/users", tags=["memory"])
 

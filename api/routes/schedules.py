@@ -17,7 +17,6 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from temporalio.client import (
     Schedule,
-    ScheduleActionStartWorkflow,
     ScheduleHandle,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
@@ -28,18 +27,13 @@ from temporalio.client import (
 from temporalio.service import RPCError
 from ulid import ULID
 
-from activities.planning import check_run_request
-from aios import search_attributes as sa
 from aios.config import DEFAULT_MAX_GOAL_CHARS
 from aios.errors import NotFound, ValidationFailed
-from aios.models import AgentRunInput
-from aios.temporal import AGENT_RUN_ID_PREFIX
-from aios.vocabulary import PlannerName, RunStatus
-from api.deps import PrincipalDep, RegistryDep, SettingsDep, SkillsDep, TemporalDep
+from aios.wire import SAFE_VALUE
+from api.deps import PrincipalDep, SettingsDep, TemporalDep
 from api.examples import example
-from api.goals import checked_goal
-from api.temporal_reads import SAFE_VALUE, UNREACHABLE, read_within, unavailable
-from workflows.agent_run import CURRENT_PATCHES, AgentRunWorkflow
+from api.run_service import RunsDep
+from api.temporal_reads import UNREACHABLE, read_within, unavailable
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
 Overlap = Literal[
@@ -171,48 +165,18 @@ async def create_schedule(
     principal: PrincipalDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    registry: RegistryDep,
-    skills: SkillsDep,
+    runs: RunsDep,
 ) -> ScheduleOut:
     """A schedule that starts a run (the goal, or a skill with inputs) on a cron expression or
     every `interval_s` seconds, in a time zone, with an overlap policy and a catch-up window."""
-    goal, input_findings = checked_goal(body.goal, settings)
+    schedule_id = f"{SCHEDULE_PREFIX}{str(ULID()).lower()}"
+    action, goal = runs.scheduled_start(
+        principal, schedule_id, goal=body.goal, skill=body.skill, inputs=body.inputs
+    )
     try:
         ZoneInfo(body.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationFailed(f"timezone: {body.timezone!r} is not an IANA time zone") from None
-    check_run_request(
-        registry,
-        skills,
-        goal=body.goal,
-        planner=PlannerName.HYBRID,
-        skill=body.skill,
-        inputs=body.inputs,
-        plan=None,
-        roles=sorted(principal.roles),
-    )
-    schedule_id = f"{SCHEDULE_PREFIX}{str(ULID()).lower()}"
-    run_input = AgentRunInput(
-        patches=CURRENT_PATCHES,
-        goal=goal,
-        input_findings=input_findings,
-        tenant=principal.tenant,
-        user_id=principal.user_id,
-        roles=sorted(principal.roles),
-        skill=body.skill,
-        inputs=body.inputs,
-        activity_queues=settings.activity_queues(),
-    )
-    action = ScheduleActionStartWorkflow(
-        AgentRunWorkflow.run,
-        run_input,
-        # Temporal appends the scheduled time, so every run has its own id.
-        id=f"{AGENT_RUN_ID_PREFIX}{schedule_id}",
-        task_queue=settings.task_queue,
-        typed_search_attributes=sa.owned_by(principal.tenant, principal.user_id, RunStatus.QUEUED),
-        memo={"goal": goal[:2000]},
-        static_summary=goal[:400],
-    )
     spec = ScheduleSpec(
         cron_expressions=[body.cron] if body.cron else [],
         intervals=[ScheduleIntervalSpec(every=timedelta(seconds=body.interval_s))]

@@ -3,36 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
-from aios.skills import SkillInfo
-from aios.vocabulary import PlannerName
-from api.deps import PrincipalDep, RegistryDep, SettingsDep, SkillsDep, TemporalDep
+from aios.wire import RunCreated, SkillList, StartSkill
+from api.deps import PrincipalDep, SkillsDep
 from api.examples import example
-from api.routes.runs import CreateRun, RunCreated, create_run
-from api.temporal_reads import SAFE_VALUE
+from api.run_service import RunsDep
 
 router = APIRouter(prefix="/v1/skills", tags=["skills"])
-
-
-class SkillList(BaseModel):
-    skills: list[SkillInfo]
-
-
-class StartSkill(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"inputs": {"topic": "How do approvals work?"}}]},
-    )
-
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    goal: str | None = Field(default=None, description="default: from the skill's inputs")
-    user_id: str | None = Field(default=None, max_length=200, pattern=SAFE_VALUE.pattern)
-    session_id: str | None = Field(default=None, max_length=200, pattern=SAFE_VALUE.pattern)
-    budget_usd: float | None = Field(default=None, gt=0)
 
 
 @router.get(
@@ -69,24 +49,12 @@ async def start_skill(
     request: Request,
     response: Response,
     principal: PrincipalDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    registry: RegistryDep,
-    skills: SkillsDep,
+    runs: RunsDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> RunCreated:
     """Run a skill with `inputs` (checked against its schema: 422 naming the field)."""
-    skill = skills.get(name)
-    goal = body.goal or skill.goal_for(skill.complete_inputs(body.inputs))
-    run = CreateRun(
-        goal=goal,
-        skill=name,
-        inputs=body.inputs,
-        planner=PlannerName.RULE,
-        user_id=body.user_id,
-        session_id=body.session_id,
-        budget_usd=body.budget_usd,
+    created = await runs.start_skill(
+        principal, name, body, base_url=str(request.base_url), idempotency_key=idempotency_key
     )
-    return await create_run(
-        run, request, response, principal, temporal, settings, registry, skills, idempotency_key
-    )
+    response.headers["Location"] = created.links.self
+    return created

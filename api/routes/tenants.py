@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from aios import search_attributes as sa
 from aios.stores.tenants import delete_tenant_rows
 from aios.stores.traces import TraceStore
+from aios.wire import SAFE_VALUE
 from api.deps import (
     DbDep,
     KnowledgeDep,
@@ -33,7 +34,7 @@ from api.deps import (
 )
 from api.examples import example
 from api.routes.schedules import tenant_schedule_ids
-from api.temporal_reads import SAFE_VALUE, quoted, read_within
+from api.temporal_reads import quoted, read_within
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 

@@ -1,0 +1,218 @@
+"""The REST API's wire models for runs, skills and tool calls: what a client sends and what it
+gets back. One definition, used by the API's routes (which validate and document them) and by the
+Python client (which returns them typed), so the two cannot drift.
+
+Models the workflows also use (`RunState`, `ApprovalAck`, `StepOutput`) live in `aios.models`;
+the decision trace in `aios.trace`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aios.config import DEFAULT_MAX_GOAL_CHARS
+from aios.models import ToolSpec
+from aios.plan import Plan
+from aios.skills import SkillInfo
+from aios.vocabulary import PlannerName, RunStatus
+
+# Printable text without control characters: ids and filter values end up in visibility queries.
+SAFE_VALUE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+
+
+class CreateRun(BaseModel):
+    """`POST /v1/runs`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"goal": "Write a short report on how our pumps are maintained"},
+                {
+                    "goal": "Publish the weekly summary",
+                    "plan": {
+                        "steps": [
+                            {
+                                "id": "draft",
+                                "kind": "tool",
+                                "tool": "echo",
+                                "args": {"value": "the draft"},
+                            },
+                        ]
+                    },
+                    "budget_usd": 0.5,
+                },
+            ]
+        },
+    )
+
+    goal: str = Field(
+        min_length=1,
+        description="what the run should achieve; at most AIOS_MAX_GOAL_CHARS characters "
+        "(8000 by default: put long material in a document)",
+        # Documented here; checked by the run service against the deployment's setting.
+        json_schema_extra={"maxLength": DEFAULT_MAX_GOAL_CHARS},
+    )
+    skill: str | None = Field(default=None, max_length=100)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    planner: PlannerName = PlannerName.HYBRID
+    user_id: str | None = Field(default=None, max_length=200, pattern=SAFE_VALUE.pattern)
+    session_id: str | None = Field(default=None, max_length=200, pattern=SAFE_VALUE.pattern)
+    budget_usd: float | None = Field(
+        default=None, ge=0, description="stop before a model call that could cost more"
+    )
+    max_tokens: int | None = Field(
+        default=None, ge=1, description="total tokens the run may use (input and output)"
+    )
+    max_steps: int | None = Field(default=None, ge=1, le=200)
+    max_replans: int = Field(
+        default=1, ge=0, le=5, description="revised plans after a failed step (LLM plans only)"
+    )
+    plan: Plan | None = Field(default=None, description="run this plan instead of planning")
+
+    def fingerprint(self) -> str:
+        """The same request gives the same fingerprint (an Idempotency-Key must not be reused
+        for a different request)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class RunLinks(BaseModel):
+    self: str
+    events: str
+    temporal_ui: str
+
+
+class RunCreated(BaseModel):
+    """The answer to starting a run (202): where to follow it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "run_id": "run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                    "status": "queued",
+                    "links": {
+                        "self": "http://127.0.0.1:8000/v1/runs/run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                        "events": "http://127.0.0.1:8000/v1/runs/run-01jd2x7k9q3m5n8p4r6s0t2v4w/events",
+                        "temporal_ui": "http://127.0.0.1:8233/namespaces/default/workflows/run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                    },
+                }
+            ]
+        }
+    )
+
+    run_id: str
+    status: RunStatus
+    links: RunLinks
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    status: RunStatus
+    goal: str
+    user_id: str | None
+    created_at: datetime | None
+    closed_at: datetime | None
+
+
+class RunList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "runs": [
+                        {
+                            "run_id": "run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                            "status": "completed",
+                            "goal": "Write a short report on how our pumps are maintained",
+                            "user_id": "ada",
+                            "created_at": "2026-11-22T09:00:00Z",
+                            "closed_at": "2026-11-22T09:00:12Z",
+                        }
+                    ],
+                    "next_page_token": "CgZydW4tMDE.9c1f03a2b7e4d615",
+                }
+            ]
+        }
+    )
+
+    runs: list[RunSummary]
+    next_page_token: str | None
+
+
+class RunFilter(BaseModel):
+    """Which of the caller's tenant's runs `GET /v1/runs` lists."""
+
+    status: RunStatus | None = None
+    user_id: str | None = None
+    schedule_id: str | None = None
+
+
+class ApprovalBody(BaseModel):
+    """`POST /v1/runs/{id}/approvals/{approval_id}`: the `args_hash` shown with the pending
+    approval, so an answer never approves arguments the reviewer has not seen."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"decision": "approve", "args_hash": "9f2c4e1a7b3d5f60"},
+                {"decision": "reject", "args_hash": "9f2c4e1a7b3d5f60", "comment": "not today"},
+            ]
+        },
+    )
+
+    decision: Literal["approve", "reject"]
+    args_hash: str = Field(min_length=1, max_length=128)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class CancelAccepted(BaseModel):
+    run_id: str
+    status: str
+
+
+class SkillList(BaseModel):
+    skills: list[SkillInfo]
+
+
+class StartSkill(BaseModel):
+    """`POST /v1/skills/{name}/runs`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"inputs": {"topic": "How do approvals work?"}}]},
+    )
+
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    goal: str | None = Field(default=None, description="default: from the skill's inputs")
+    user_id: str | None = Field(default=None, max_length=200, pattern=SAFE_VALUE.pattern)
+    session_id: str | None = Field(default=None, max_length=200, pattern=SAFE_VALUE.pattern)
+    budget_usd: float | None = Field(default=None, gt=0)
+
+
+class ToolList(BaseModel):
+    tools: list[ToolSpec]
+
+
+class Invoke(BaseModel):
+    """`POST /v1/tools/{name}/invoke`."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"args": {"text": "count these words"}}]}
+    )
+
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Invoked(BaseModel):
+    output: Any = None
+    run_id: str
+    status: RunStatus
