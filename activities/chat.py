@@ -22,8 +22,8 @@ from temporalio import activity
 from activities import context
 from activities.common import classified
 from activities.knowledge import KnowledgeIndex, SearchMode
-from activities.llm.activities import LlmActivities, ToolOffer
-from activities.llm.base import LLMRequest, Message
+from activities.llm.activities import LlmActivities, ToolOffer, model_round
+from activities.llm.base import Message
 from activities.llm.caller import ModelCaller
 from activities.memory import MemoryService
 from activities.rag import RetrieveArgs, retrieve
@@ -165,36 +165,29 @@ class ChatActivities:
             cite=bool(documents),
         )
         offer = ToolOffer.of(self._registry, offered)
-        if offered:
-            exchange = [opening[1], *offer.history(request.conversation)]
-        elif request.conversation:  # the last round: the tool results as text, no tools
-            question = opening[1].content + "\n\n" + offer.transcript(request.conversation)
-            exchange = [opening[1].model_copy(update={"content": question})]
-        else:
-            exchange = [opening[1]]
-        instructions = opening[0]
-        if request.conversation or offered:
-            instructions = offer.system(instructions)
-        messages = [instructions, *shared.history, *exchange]
-        # Streamed to `POST /v1/chat` callers asking for text/event-stream, keyed by the session's
-        # workflow and the message (the reply itself comes back through the update).
-        deltas = self._llm.deltas(
-            activity.info().workflow_id or "", turn.message_id, redact_pii=CHAT_REDACTS_PII
-        )
-        outcome = await caller.call(
+        round_ = await model_round(
+            caller,
             "strong",
-            LLMRequest(
-                model="", messages=messages, max_tokens=500, temperature=0.3, tools=offer.schemas
+            offer,
+            system=opening[0],
+            question=opening[1],
+            conversation=request.conversation,
+            earlier=shared.history,
+            offering=bool(offered),
+            max_tokens=500,
+            temperature=0.3,
+            # Streamed to `POST /v1/chat` callers asking for text/event-stream, keyed by the
+            # session's workflow and the message (the reply itself comes back through the update).
+            deltas=self._llm.deltas(
+                activity.info().workflow_id or "", turn.message_id, redact_pii=CHAT_REDACTS_PII
             ),
-            deltas,
         )
-        await deltas.finish()
-        response = outcome.response
-        if response.tool_calls and offered:
-            return ChatStepResult(asks=offer.answer(response), offered=offered, usage=caller.usage)
-        if not response.text.strip():
+        outcome = round_.outcome
+        if round_.asks:
+            return ChatStepResult(asks=round_.message, offered=offered, usage=caller.usage)
+        if not round_.message.content:
             raise BadModelOutput(f"{outcome.spec} returned an empty reply")
-        text, _findings = guard_answer(response.text.strip(), redact_pii=CHAT_REDACTS_PII)
+        text, _findings = guard_answer(round_.message.content, redact_pii=CHAT_REDACTS_PII)
         text = context.without_fences(text, offer.fence)
         numbers = [n for n in context.cited_numbers(text) if 1 <= n <= len(documents)]
         cited = [documents[n - 1].citation() for n in numbers]

@@ -1,5 +1,9 @@
 """Model-calling activities: the `llm` step and one turn of an `agent` step.
 
+An agent step's turn and a chat turn's round (activities/chat.py) are one code path,
+`model_round`: the workflows run one agent loop for both (workflows/agent_loop.py), and the
+activities differ only in the prompt they open with and what they make of the answer.
+
 Every call goes through `ModelCaller` (activities/llm/caller.py): budget, structured-output
 repair, escalation and fallback, each escalation and fallback returned as a `RoutingNote` that the
 workflow records as an event.
@@ -19,7 +23,7 @@ from temporalio import activity
 from activities import context
 from activities.common import classified, parse_args
 from activities.llm.base import LLMProvider, LLMRequest, LLMResponse, Message
-from activities.llm.caller import ModelCaller
+from activities.llm.caller import CallOutcome, ModelCaller
 from activities.llm.router import ModelRouter
 from activities.tools.registry import ToolRegistry
 from aios.errors import BadModelOutput
@@ -162,6 +166,59 @@ class ToolOffer:
         return _renamed_calls(message, back)
 
 
+@dataclass
+class ModelRound:
+    """One round of a tool-using loop as the model answered it."""
+
+    outcome: CallOutcome
+    # The model's message (its text stripped), tool calls under the registry's names again.
+    message: Message
+    # Whether it asks for tool calls (only when tools were offered).
+    asks: bool
+
+
+async def model_round(
+    caller: ModelCaller,
+    tier: str,
+    offer: ToolOffer,
+    *,
+    system: Message,
+    question: Message,
+    conversation: list[Message],
+    earlier: list[Message] | None = None,
+    offering: bool = True,
+    max_tokens: int,
+    temperature: float,
+    deltas: DeltaPublisher,
+) -> ModelRound:
+    """One model round of a tool-using loop, the one code path of the agent step's turns
+    (`aios.agent_turn`) and the chat's rounds (`aios.chat_step`): the opening (`system`, then
+    `earlier` conversation, then `question`) and the loop's `conversation` so far (tool requests
+    and their fenced results) go to the model, which answers or asks for tool calls. A round that
+    offers no tools (a chat turn's last) gets the tool results as text instead: providers refuse
+    tool messages in a request that declares no tools. The text streams to `deltas`."""
+    before = earlier or []
+    if offering:
+        messages = [offer.system(system), *before, question, *offer.history(conversation)]
+    elif conversation:
+        transcript = question.content + "\n\n" + offer.transcript(conversation)
+        question = question.model_copy(update={"content": transcript})
+        messages = [offer.system(system), *before, question]
+    else:
+        messages = [system, *before, question]
+    request = LLMRequest(
+        model="",
+        messages=messages,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        tools=offer.schemas,
+    )
+    outcome = await caller.call(tier, request, deltas)
+    await deltas.finish()
+    response = outcome.response
+    return ModelRound(outcome, offer.answer(response), asks=offering and bool(response.tool_calls))
+
+
 class LlmActivities:
     def __init__(
         self,
@@ -299,21 +356,19 @@ class LlmActivities:
             cite=bool(documents),
             count=await _counter(provider, [args.instruction, *(d.text for d in documents)]),
         )
-        request = LLMRequest(
-            model="",
-            messages=[offer.system(opening[0]), opening[1], *offer.history(turn.conversation)],
+        round_ = await model_round(
+            self.caller(turn.budget, turn.max_attempts),
+            args.model,
+            offer,
+            system=opening[0],
+            question=opening[1],
+            conversation=turn.conversation,
             max_tokens=args.max_tokens,
             temperature=args.temperature,
-            tools=offer.schemas,
+            deltas=self.deltas(turn.run_id, turn.step_id),
         )
-        deltas = self.deltas(turn.run_id, turn.step_id)
-        outcome = await self.caller(turn.budget, turn.max_attempts).call(
-            args.model, request, deltas
-        )
-        await deltas.finish()
-        response = outcome.response
-        if not response.tool_calls and not response.text.strip():
+        outcome = round_.outcome
+        if not round_.asks and not round_.message.content:
             raise BadModelOutput(f"{outcome.spec} returned neither an answer nor tool calls")
-        message = offer.answer(response)
         # A call to a tool the step was not given is refused by the workflow, which tells the model.
-        return AgentTurnResult(message=message, usage=outcome.usage, routing=outcome.routing)
+        return AgentTurnResult(message=round_.message, usage=outcome.usage, routing=outcome.routing)
