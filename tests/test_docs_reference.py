@@ -26,10 +26,19 @@ README_LIMIT = 12 * 1024
 def test_the_generated_references_match_the_code(path: Path, generate: Callable[[], str]) -> None:
     name = path.relative_to(REPO).as_posix()
     current = path.read_text() if path.exists() else ""
-    assert current == generate(), (
-        f"{name} is out of date with the code it is generated from: "
-        f"run `{docs_reference.COMMAND}` (.venv/bin/python -m cli.docs_reference) and commit it"
-    )
+    expected = generate()
+    if current != expected:
+        old, new = current.splitlines(), expected.splitlines()
+        line = next(
+            (i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
+            min(len(old), len(new)),
+        )
+        pytest.fail(
+            f"{name} is out of date with the code it is generated from (first difference at "
+            f"line {line + 1}): run `{docs_reference.COMMAND}` "
+            f"(.venv/bin/python -m cli.docs_reference) and commit it",
+            pytrace=False,
+        )
 
 
 def test_every_setting_has_a_description() -> None:
