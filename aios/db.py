@@ -7,6 +7,7 @@ several workers starting together apply each migration once.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -116,3 +117,14 @@ async def connect(database_url: str, *, min_size: int = 1, max_size: int = 10) -
         await pool.close()
         raise
     return pool
+
+
+async def close(pool: asyncpg.Pool, timeout_s: float = 10) -> None:
+    """Close the pool, waiting at most `timeout_s` for connections still held (a stream's LISTEN,
+    a query in flight) to come back; then the rest are terminated. asyncpg's own `close()` waits
+    for ever: a Ctrl-C on `aios dev` with a stream open hung in it for over a minute."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout_s)
+    except TimeoutError:
+        log.warning("PostgreSQL connections still held after %.0f s: terminated", timeout_s)
+        pool.terminate()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import json
 import logging
 import os
 import secrets
@@ -44,6 +43,7 @@ from aios.config import Settings
 from aios.errors import ConfigurationError, TransientError
 from aios.temporal import connect
 from api.app import create_app
+from cli.orphans import EmbeddedPostgres
 from cli.runtime import write_runtime
 from workers.main import Resources, build_worker, tune_garbage_collector
 
@@ -155,43 +155,11 @@ async def start_temporal(settings: Settings, stack: contextlib.AsyncExitStack) -
 
 
 def start_postgres(settings: Settings, stack: contextlib.ExitStack | Any) -> str:
-    import warnings
-
-    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the fallback is fine.
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-    import pgserver
-
-    pgdata = settings.resolved_data_dir / "postgres"
-    pgdata.mkdir(parents=True, exist_ok=True)
-    forget_dead_postgres_handles(pgdata)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
-    stack.callback(server.cleanup)
-    return str(server.get_uri())
-
-
-def forget_dead_postgres_handles(pgdata: Path) -> list[int]:
-    """pgserver stops the server when its last handle (process) lets go, counting handles in
-    `.handle_pids.json`. A process killed with -9 never lets go, so its pid would keep every later
-    stop from stopping the server (an orphan on each run). Drop pids that no longer exist."""
-    handles = pgdata / ".handle_pids.json"
-    try:
-        pids = [int(p) for p in json.loads(handles.read_text())]
-    except (OSError, ValueError, TypeError):
-        return []
-    alive = [pid for pid in pids if _process_exists(pid)]
-    if alive != pids:
-        handles.write_text(json.dumps(alive))
-    return [pid for pid in pids if pid not in alive]
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """PostgreSQL on the data dir, stopped when the stack closes or, if this process is killed
+    before it can, by its guard (cli/orphans.py)."""
+    postgres = EmbeddedPostgres.start(settings.resolved_data_dir / "postgres")
+    stack.callback(postgres.stop)
+    return postgres.uri
 
 
 def ensure_local_model(settings: Settings) -> Path:
@@ -349,7 +317,7 @@ async def running_stack(
             await start_temporal(settings, stack)
 
         pool = await db.connect(settings.require_database_url())
-        stack.push_async_callback(pool.close)
+        stack.push_async_callback(db.close, pool)
         resources = await Resources.open(settings, pool=pool)
         stack.push_async_callback(resources.aclose)
         client = await _connect_with_retry(settings, pool)
@@ -372,6 +340,9 @@ async def running_stack(
                 port=settings.api_port,
                 log_level="warning",
                 lifespan="on",
+                # Open event streams get this long to end, then are cut: otherwise the server
+                # waits for them for ever, holding their connections (and Ctrl-C hangs).
+                timeout_graceful_shutdown=5,
             )
         )
         dev = DevStack(

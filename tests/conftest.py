@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import sys
 import uuid
@@ -26,12 +27,13 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.knowledge import LocalEmbedder as Embedder
+from activities.knowledge import LocalEmbedder, TextEmbedder
 from aios import db, telemetry
 from aios import search_attributes as sa
 from aios.artifacts import data_converter
 from aios.config import Settings
 from api.app import create_app
+from cli.orphans import EmbeddedPostgres, Guard
 from tests.support import tools as test_tools
 from tests.support.fake_openai import FakeAnthropic, FakeOpenAI
 from workers.main import Resources, build_worker
@@ -88,15 +90,25 @@ def _binary(name: str) -> str:
 # --- session-wide services ----------------------------------------------------------------
 
 
+# The suite leaves no process behind. An interrupted run (Ctrl-C, or SIGTERM from CI or a
+# timeout, which pytest would otherwise die of without tearing anything down) still runs every
+# fixture's teardown; a run killed with -9 is cleaned up by the guards (cli/orphans.py).
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+signal.signal(signal.SIGTERM, _interrupted)
+
+
 @pytest.fixture(scope="session")
 def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import pgserver
-
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    postgres = EmbeddedPostgres.start(tmp_path_factory.mktemp("pg"))
     try:
-        yield str(server.get_uri())
+        yield postgres.uri
     finally:
-        server.cleanup()
+        postgres.stop()
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +121,7 @@ async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture(scope="session")
 async def temporal_env(pool: asyncpg.Pool) -> AsyncIterator[WorkflowEnvironment]:
+    before = _children("temporal")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"),
         search_attributes=sa.ALL,
@@ -117,8 +130,23 @@ async def temporal_env(pool: asyncpg.Pool) -> AsyncIterator[WorkflowEnvironment]
         # As in production: the SDK's metrics folded into /metrics.
         runtime=telemetry.sdk_runtime(),
     )
-    yield env
-    await env.shutdown()
+    guard = Guard(groups=sorted(_children("temporal") - before)).arm()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+        guard.disarm()
+
+
+def _children(name: str) -> set[int]:
+    """This process's children called `name` (the SDK starts the dev server and keeps its pid)."""
+    import psutil
+
+    return {
+        child.pid
+        for child in psutil.Process().children()
+        if child.name() == name and child.status() != psutil.STATUS_ZOMBIE
+    }
 
 
 @pytest.fixture(scope="session")
@@ -143,8 +171,8 @@ def _fresh_fakes(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return Embedder("all-MiniLM-L6-v2")
+def embedder() -> LocalEmbedder:
+    return LocalEmbedder("all-MiniLM-L6-v2")
 
 
 # --- per test ------------------------------------------------------------------------------
@@ -176,7 +204,7 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    settings: Settings, pool: asyncpg.Pool, env: WorkflowEnvironment, embedder: Embedder
+    settings: Settings, pool: asyncpg.Pool, env: WorkflowEnvironment, embedder: TextEmbedder
 ) -> AsyncIterator[Stack]:
     """A worker with every built-in and test tool, on the settings' own task queue. Each stack
     has its own vector index (under the test's data dir), so the knowledge and memory tables of
@@ -198,7 +226,7 @@ async def stack(
     settings: Settings,
     pool: asyncpg.Pool,
     temporal_env: WorkflowEnvironment,
-    embedder: Embedder,
+    embedder: LocalEmbedder,
 ) -> AsyncIterator[Stack]:
     async with running_stack(settings, pool, temporal_env, embedder) as running:
         yield running

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -22,6 +22,7 @@ from aios import search_attributes as sa
 from aios.artifacts import data_converter
 from aios.errors import TransientError
 from aios.stores import DocumentStore
+from cli.orphans import EmbeddedPostgres
 from tests.conftest import (
     ARTIFACT_THRESHOLD,
     AUTH,
@@ -36,26 +37,24 @@ from tests.test_api import ECHO_PLAN, assert_problem
 
 
 @pytest.fixture
-def private_postgres(tmp_path: Path) -> object:
-    import pgserver
-
-    server = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
-    yield server
-    server.cleanup()
+def private_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    postgres = EmbeddedPostgres.start(tmp_path / "pg")
+    yield postgres
+    postgres.stop()
 
 
 async def test_postgres_down_is_503_with_retry_after_for_large_requests(
-    stack: Stack, private_postgres: object
+    stack: Stack, private_postgres: EmbeddedPostgres
 ) -> None:
     """Defect 2: a run request over 64 KiB while PostgreSQL was down answered 500."""
-    pool = await db.connect(private_postgres.get_uri())  # type: ignore[attr-defined]
+    pool = await db.connect(private_postgres.uri)
     target = stack.client.service_client.config.target_host
     client = await Client.connect(
         target, data_converter=data_converter(pool, threshold_bytes=ARTIFACT_THRESHOLD)
     )
     try:
         async with api_client(app_for(stack, pool=pool, temporal=client)) as api:
-            private_postgres.cleanup()  # type: ignore[attr-defined]
+            private_postgres.stop()
             big_plan = {
                 "steps": [
                     {"id": "a", "kind": "tool", "tool": "echo", "args": {"value": "x" * 90_000}}
@@ -116,9 +115,10 @@ async def test_the_event_stream_survives_a_temporal_outage(
             await private_temporal.shutdown()
             outage_at = time.monotonic() - started
             await _until(lambda: any(line == "event: error" for _, line in seen), 10)
-            keepalives_after = lambda: [  # noqa: E731
-                t for t, line in seen if line == ": keep-alive" and t > outage_at + 1
-            ]
+
+            def keepalives_after() -> list[float]:
+                return [t for t, line in seen if line == ": keep-alive" and t > outage_at + 1]
+
             await _until(lambda: bool(keepalives_after()), 6)
             assert not reader.done(), "the stream stays open through the outage"
             reader.cancel()
@@ -149,7 +149,7 @@ with contextlib.ExitStack() as stack:
 
 def test_dev_postgres_is_stopped_after_an_earlier_hard_kill(tmp_path: Path) -> None:
     """Defect 15: after one `kill -9` of `aios dev`, PostgreSQL was orphaned on every later start
-    and stop."""
+    and stop. Now the hard kill itself stops it (the guard), and the next start and stop work."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "AIOS_DATA_DIR": str(tmp_path)}
 
     def postgres(mode: str) -> subprocess.Popen[str]:
@@ -163,10 +163,14 @@ def test_dev_postgres_is_stopped_after_an_earlier_hard_kill(tmp_path: Path) -> N
 
     first = postgres("hold")
     assert first.stdout is not None and first.stdout.readline().startswith("postgresql://")
+    postmaster = tmp_path / "postgres" / "postmaster.pid"
+    assert postmaster.exists()
     first.send_signal(signal.SIGKILL)
     first.wait()
-    postmaster = tmp_path / "postgres" / "postmaster.pid"
-    assert postmaster.exists(), "killed hard, the first run left PostgreSQL running"
+    deadline = time.monotonic() + 30
+    while postmaster.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not postmaster.exists(), "killed hard, the first run's guard stopped PostgreSQL"
 
     second = postgres("exit")
     out, _ = second.communicate(timeout=60)

@@ -9,6 +9,7 @@ only the processes it started.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,9 +18,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aios import search_attributes as sa
+from cli.orphans import EmbeddedPostgres, Guard
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,6 +50,7 @@ class Process:
     ready_line: str | None = None
     popen: subprocess.Popen[bytes] | None = None
     _log_start: int = 0
+    _guard: Guard | None = None
 
     def ready(self) -> bool:
         if self.port is not None and not port_open(self.port):
@@ -77,6 +79,8 @@ class Process:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        # Should the test process be killed before it stops this one, the guard does.
+        self._guard = Guard(groups=[self.popen.pid]).arm()
         deadline = time.monotonic() + timeout_s
         while not self.ready():
             if self.popen.poll() is not None:
@@ -103,16 +107,26 @@ class Process:
             assert self.popen is not None
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
+        if self._guard is not None:
+            self._guard.disarm()
+            self._guard = None
 
     def stop(self, timeout_s: float = 15) -> None:
-        if not self.alive:
+        """SIGTERM to the process's group (what it started goes too), SIGKILL after the grace."""
+        if self.popen is None:
             return
-        assert self.popen is not None
-        self.popen.terminate()
-        try:
-            self.popen.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=timeout_s)
+        # The leader gone, anything left in its group is killed too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait()
+        if self._guard is not None:
+            self._guard.disarm()
+            self._guard = None
 
     def tail(self, lines: int = 40) -> str:
         try:
@@ -137,33 +151,29 @@ class Deployment:
     task_queue: str = "aios-agent"
     pg_url: str = ""
     processes: list[Process] = field(default_factory=list)
-    _postgres: Any = None
+    _postgres: EmbeddedPostgres | None = None
 
     # --- the pieces ---------------------------------------------------------------------
 
     def postgres(self) -> str:
-        import pgserver
+        from cli.orphans import EmbeddedPostgres
 
-        self._postgres = pgserver.get_server(self.root / "pg", cleanup_mode="stop")
-        self.pg_url = str(self._postgres.get_uri())
+        self._postgres = EmbeddedPostgres.start(self.root / "pg")
+        self.pg_url = self._postgres.uri
         return self.pg_url
 
     @property
     def postgres_pid(self) -> int:
-        pid: int = self._postgres.get_pid()
+        assert self._postgres is not None
+        pid = self._postgres.pid
+        assert pid is not None, "PostgreSQL is not running"
         return pid
 
     def restart_postgres(self) -> None:
         """An immediate-mode restart: the server drops every connection as a crash would
         (no checkpoint) and recovers from its write-ahead log on the way back."""
-        from pgserver._commands import pg_ctl
-
-        pg_ctl(
-            ["-w", "-m", "immediate", "restart"],
-            pgdata=self._postgres.pgdata,
-            user=self._postgres.system_user,
-            timeout=60,
-        )
+        assert self._postgres is not None
+        self._postgres.restart("immediate")
 
     def temporal(self) -> Process:
         # Imported here: this module stays light for the scripted model's own process.
@@ -266,7 +276,7 @@ class Deployment:
         for process in reversed(self.processes):
             process.stop()
         if self._postgres is not None:
-            self._postgres.cleanup()
+            self._postgres.stop()
 
     def _add(self, process: Process) -> Process:
         self.processes.append(process)
