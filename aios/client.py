@@ -5,7 +5,7 @@ methods), shared by the CLI, the demo, the console's tests and users' programs.
 
     with Client("http://127.0.0.1:8000", api_key) as aios:
         run = aios.create_run({"goal": "Summarise our pump maintenance rules"})
-        state = aios.wait(run["run_id"])          # a RunState: status, plan, result, usage
+        state = aios.wait(run.run_id)             # a RunState: status, plan, result, usage
         print(state.result.answer if state.result else state.error)
 
 `wait()` returns when the run has ended (or, with `until_approval=True`, when it waits for a
@@ -23,10 +23,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
 from aios.errors import AiosError, ConfigurationError, UserError
-from aios.models import RunState
+from aios.models import ApprovalAck, RunState, StepOutput
+from aios.trace import RunTrace
 from aios.vocabulary import INGESTIBLE_SUFFIXES, TERMINAL_STATUSES, RunEventType, RunStatus
+from aios.wire import (
+    CancelAccepted,
+    CreateRun,
+    Invoked,
+    RunCreated,
+    RunList,
+    SkillList,
+    StartSkill,
+    ToolList,
+)
 
 T = TypeVar("T")
 
@@ -81,25 +93,52 @@ class ApiClient:
             raise ApiError(response.status_code, problem)
         return response.json() if response.content else None
 
-    async def create_run(self, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await self.request("POST", "/v1/runs", json=body)
-        return result
+    async def create_run(self, body: CreateRun | dict[str, Any]) -> RunCreated:
+        """Start a run (`POST /v1/runs`); `Idempotency-Key` with `idempotency_key`."""
+        created = await self.request("POST", "/v1/runs", json=_wire(body))
+        return RunCreated.model_validate(created)
 
-    async def get_run(self, run_id: str, *, wait_s: float = 0) -> dict[str, Any]:
+    async def get_run(self, run_id: str, *, wait_s: float = 0) -> RunState:
         """The run's state; with `wait_s`, once it has ended or after `wait_s` seconds,
         whichever comes first (a long poll)."""
         if not run_id.strip():
             raise UserError("a run id is needed (aios runs lists them)")
         if not wait_s:
-            result: dict[str, Any] = await self.request("GET", f"/v1/runs/{run_id}")
-            return result
+            return RunState.model_validate(await self.request("GET", f"/v1/runs/{run_id}"))
         params = {"wait_s": wait_s}
-        result = await self.request("GET", f"/v1/runs/{run_id}", params=params, timeout=wait_s + 30)
-        return result
+        state = await self.request("GET", f"/v1/runs/{run_id}", params=params, timeout=wait_s + 30)
+        return RunState.model_validate(state)
 
-    async def run_state(self, run_id: str, *, wait_s: float = 0) -> RunState:
-        """The run as a typed `RunState` (what `get_run` returns as JSON)."""
-        return RunState.model_validate(await self.get_run(run_id, wait_s=wait_s))
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        schedule_id: str | None = None,
+        user_id: str | None = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> RunList:
+        """The tenant's runs, running first (newest first), then finished ones."""
+        given = {
+            "status": status,
+            "schedule_id": schedule_id,
+            "user_id": user_id,
+            "page_size": page_size,
+            "page_token": page_token,
+        }
+        params = {name: value for name, value in given.items() if value is not None}
+        return RunList.model_validate(await self.request("GET", "/v1/runs", params=params))
+
+    async def cancel(self, run_id: str) -> CancelAccepted:
+        cancelled = await self.request("POST", f"/v1/runs/{run_id}/cancel")
+        return CancelAccepted.model_validate(cancelled)
+
+    async def step_output(self, run_id: str, step_id: str) -> StepOutput:
+        output = await self.request("GET", f"/v1/runs/{run_id}/steps/{step_id}/output")
+        return StepOutput.model_validate(output)
+
+    async def trace(self, run_id: str) -> RunTrace:
+        return RunTrace.model_validate(await self.request("GET", f"/v1/runs/{run_id}/trace"))
 
     async def wait(
         self,
@@ -122,7 +161,7 @@ class ApiClient:
         async def long_poll() -> RunState:
             while True:
                 try:
-                    state = await self.run_state(run_id, wait_s=LONG_POLL_S)
+                    state = await self.get_run(run_id, wait_s=LONG_POLL_S)
                 except ConfigurationError:  # the API is unreachable (restarting, say)
                     await asyncio.sleep(poll_s)
                     continue
@@ -136,7 +175,7 @@ class ApiClient:
 
         async def watch() -> RunState:
             while True:
-                state = await self.run_state(run_id)
+                state = await self.get_run(run_id)
                 if done(state):
                     return state
                 try:
@@ -152,29 +191,28 @@ class ApiClient:
         async with asyncio.timeout(timeout_s):
             return await (watch() if until_approval else long_poll())
 
-    async def approve(self, run_id: str, approval_id: str, args_hash: str, **answer: Any) -> Any:
+    async def approve(
+        self, run_id: str, approval_id: str, args_hash: str, **answer: Any
+    ) -> ApprovalAck:
         """Answer an approval with the `args_hash` the run showed (`decision="reject"` and a
         `comment` to reject)."""
         body = {"decision": "approve", "args_hash": args_hash, **answer}
-        return await self.request("POST", f"/v1/runs/{run_id}/approvals/{approval_id}", json=body)
+        ack = await self.request("POST", f"/v1/runs/{run_id}/approvals/{approval_id}", json=body)
+        return ApprovalAck.model_validate(ack)
 
-    async def skills(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self.request("GET", "/v1/skills")
-        return result
+    async def skills(self) -> SkillList:
+        return SkillList.model_validate(await self.request("GET", "/v1/skills"))
 
-    async def start_skill(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await self.request("POST", f"/v1/skills/{name}/runs", json=body)
-        return result
+    async def start_skill(self, name: str, body: StartSkill | dict[str, Any]) -> RunCreated:
+        created = await self.request("POST", f"/v1/skills/{name}/runs", json=_wire(body))
+        return RunCreated.model_validate(created)
 
-    async def tools(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self.request("GET", "/v1/tools")
-        return result
+    async def tools(self) -> ToolList:
+        return ToolList.model_validate(await self.request("GET", "/v1/tools"))
 
-    async def invoke_tool(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await self.request(
-            "POST", f"/v1/tools/{name}/invoke", json={"args": args}
-        )
-        return result
+    async def invoke_tool(self, name: str, args: dict[str, Any]) -> Invoked:
+        invoked = await self.request("POST", f"/v1/tools/{name}/invoke", json={"args": args})
+        return Invoked.model_validate(invoked)
 
     # --- knowledge ------------------------------------------------------------------------------
 
@@ -276,24 +314,27 @@ class Client:
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._run(self._api.request(method, path, **kwargs))
 
-    def create_run(self, body: dict[str, Any]) -> dict[str, Any]:
+    def create_run(self, body: CreateRun | dict[str, Any]) -> RunCreated:
         return self._run(self._api.create_run(body))
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
+    def get_run(self, run_id: str) -> RunState:
         return self._run(self._api.get_run(run_id))
 
-    def run_state(self, run_id: str) -> RunState:
-        return self._run(self._api.run_state(run_id))
+    def list_runs(self, **filters: Any) -> RunList:
+        return self._run(self._api.list_runs(**filters))
+
+    def cancel(self, run_id: str) -> CancelAccepted:
+        return self._run(self._api.cancel(run_id))
 
     def wait(
         self, run_id: str, *, timeout_s: float | None = None, until_approval: bool = False
     ) -> RunState:
         return self._run(self._api.wait(run_id, timeout_s=timeout_s, until_approval=until_approval))
 
-    def approve(self, run_id: str, approval_id: str, args_hash: str, **answer: Any) -> Any:
+    def approve(self, run_id: str, approval_id: str, args_hash: str, **answer: Any) -> ApprovalAck:
         return self._run(self._api.approve(run_id, approval_id, args_hash, **answer))
 
-    def start_skill(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    def start_skill(self, name: str, body: StartSkill | dict[str, Any]) -> RunCreated:
         return self._run(self._api.start_skill(name, body))
 
     def search(self, query: str, *, k: int = 10, mode: str = "hybrid") -> dict[str, Any]:
@@ -400,7 +441,7 @@ async def follow(
     on_delta: Callable[[str], None] | None = write_inline,
     *,
     stop_at_approval: bool = False,
-) -> dict[str, Any]:
+) -> RunState:
     """Print progress until the run ends (or, with `stop_at_approval`, until it waits for a
     person), and the model's text as it writes it (`on_delta`; None to leave it out); returns
     the run's state."""
@@ -424,61 +465,65 @@ async def follow(
     return await api.get_run(run_id)
 
 
-def format_report(run: dict[str, Any]) -> str:
-    result = run.get("result") or {}
-    lines = [result.get("answer", "").strip() or "(no answer)"]
-    citations = result.get("citations") or []
+def format_report(run: RunState) -> str:
+    result = run.result
+    lines = [(result.answer.strip() if result else "") or "(no answer)"]
+    citations = result.citations if result else []
     if citations:
         lines += ["", "Sources:"]
         for i, c in enumerate(citations, 1):
-            title = c.get("title") or c.get("source")
-            number = c.get("n") or i  # the number the answer cites it by
-            lines.append(f"  [{number}] {title} — {c.get('source')} ({c.get('chunk_id')})")
-    usage = run.get("usage") or {}
+            number = c.n or i  # the number the answer cites it by
+            lines.append(f"  [{number}] {c.title or c.source} — {c.source} ({c.chunk_id})")
+    usage = run.usage
     lines += [
         "",
-        f"Tokens: {usage.get('input_tokens', 0)} in, {usage.get('output_tokens', 0)} out; "
-        f"cost ${usage.get('cost_usd', 0):.4f}",
+        f"Tokens: {usage.input_tokens} in, {usage.output_tokens} out; cost ${usage.cost_usd:.4f}",
     ]
     return "\n".join(lines)
 
 
-def format_trace(trace: dict[str, Any]) -> str:
+def format_trace(trace: RunTrace) -> str:
     """A decision trace for a terminal: the run, its steps with durations, then the timeline
     (offsets from the start), then usage."""
-    started = datetime.fromisoformat(trace["created_at"])
 
-    def offset(at: str) -> str:
-        return f"+{(datetime.fromisoformat(at) - started).total_seconds():7.2f}s"
+    def offset(at: datetime) -> str:
+        return f"+{(at - trace.created_at).total_seconds():7.2f}s"
 
     def took(ms: float | None) -> str:
         return f"{ms / 1000:.2f}s" if ms is not None else "-"
 
     lines = [
-        f"run {trace['run_id']}  {trace['status']}  {took(trace['duration_ms'])}  "
-        f"({trace['tenant']}/{trace['user_id']})",
-        f"goal: {' '.join(trace['goal'].split())[:200]}",
+        f"run {trace.run_id}  {trace.status}  {took(trace.duration_ms)}  "
+        f"({trace.tenant}/{trace.user_id})",
+        f"goal: {' '.join(trace.goal.split())[:200]}",
     ]
-    if trace.get("error"):
-        lines.append(f"error: {trace['error']}")
+    if trace.error:
+        lines.append(f"error: {trace.error}")
     lines += ["", "steps:"]
-    for step in trace["steps"]:
-        tokens = step["usage"]["input_tokens"] + step["usage"]["output_tokens"]
+    for step in trace.steps:
+        tokens = step.usage.input_tokens + step.usage.output_tokens
         lines.append(
-            f"  {step['id']:<16} {step['status']:<18} {took(step['duration_ms']):>8}  "
-            f"attempts {step['attempts']}  tokens {tokens}"
-            + (f"  error: {step['error']}" if step.get("error") else "")
+            f"  {step.id:<16} {step.status:<18} {took(step.duration_ms):>8}  "
+            f"attempts {step.attempts}  tokens {tokens}"
+            + (f"  error: {step.error}" if step.error else "")
         )
     lines += ["", "timeline:"]
-    for entry in trace["entries"]:
-        where = f" [{entry['step_id']}]" if entry.get("step_id") else ""
-        lines.append(f"  {offset(entry['at'])}  {entry['kind']:<9}{where} {entry['summary']}")
-    if trace.get("truncated"):
+    for entry in trace.entries:
+        where = f" [{entry.step_id}]" if entry.step_id else ""
+        lines.append(f"  {offset(entry.at)}  {entry.kind:<9}{where} {entry.summary}")
+    if trace.truncated:
         lines.append("  (earlier events were not kept: the run's log is capped)")
-    usage = trace["usage"]
+    usage = trace.usage
     lines += [
         "",
-        f"usage: {usage['input_tokens']} tokens in, {usage['output_tokens']} out, "
-        f"${usage['cost_usd']:.4f}",
+        f"usage: {usage.input_tokens} tokens in, {usage.output_tokens} out, ${usage.cost_usd:.4f}",
     ]
     return "\n".join(lines)
+
+
+def _wire(body: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    """A request body as JSON: a wire model with only the fields set (the API fills in its own
+    defaults), or a dict as given (the API validates it and answers 422 naming the field)."""
+    if isinstance(body, BaseModel):
+        return body.model_dump(mode="json", exclude_unset=True)
+    return body

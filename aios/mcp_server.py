@@ -16,37 +16,35 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from aios.client import ApiClient, ApiError
 from aios.errors import AiosError
+from aios.models import RunState
 from aios.vocabulary import TERMINAL_STATUSES
+from aios.wire import CreateRun, StartSkill
 
 ClientFactory = Callable[[], ApiClient]
 
 
-def _summary(run: dict[str, Any]) -> dict[str, Any]:
+def _summary(run: RunState) -> dict[str, Any]:
     """What an MCP client needs of a run (the full state is at the REST API)."""
-    result = run.get("result") or {}
     return {
-        "run_id": run["run_id"],
-        "status": run["status"],
-        "goal": run.get("goal"),
-        "steps": [
-            {"id": s["id"], "status": s["status"], "error": s.get("error")}
-            for s in run.get("plan", [])
-        ],
+        "run_id": run.run_id,
+        "status": run.status,
+        "goal": run.goal,
+        "steps": [{"id": s.id, "status": s.status, "error": s.error} for s in run.plan],
         "pending_approvals": [
             {
-                "approval_id": a["approval_id"],
-                "step_id": a["step_id"],
-                "reason": a["reason"],
-                "args_hash": a["args_hash"],
+                "approval_id": a.approval_id,
+                "step_id": a.step_id,
+                "reason": a.reason,
+                "args_hash": a.args_hash,
             }
-            for a in run.get("pending_approvals", [])
+            for a in run.pending_approvals
         ],
-        "answer": result.get("answer"),
+        "answer": run.result.answer if run.result else None,
         "citations": [
-            {"title": c.get("title"), "source": c.get("source")}
-            for c in result.get("citations", [])
+            {"title": c.title, "source": c.source}
+            for c in (run.result.citations if run.result else [])
         ],
-        "error": run.get("error"),
+        "error": run.error,
     }
 
 
@@ -79,11 +77,11 @@ def build_mcp_server(client: ClientFactory) -> MCPServer:
         """Start an agent run for a goal (optionally a named skill with its inputs)."""
         async with _api(client) as api:
             if skill:
-                body: dict[str, Any] = {"inputs": inputs or {}, "goal": goal}
-                created = await api.start_skill(skill, body)
+                started = StartSkill(inputs=inputs or {}, goal=goal)
+                created = await api.start_skill(skill, started)
             else:
-                created = await api.create_run({"goal": goal, "inputs": inputs or {}})
-        return {"run_id": created["run_id"], "status": created["status"]}
+                created = await api.create_run(CreateRun(goal=goal, inputs=inputs or {}))
+        return {"run_id": created.run_id, "status": created.status}
 
     @server.tool()
     async def get_run(run_id: str, wait_s: float = 0.0) -> dict[str, Any]:
@@ -93,7 +91,7 @@ def build_mcp_server(client: ClientFactory) -> MCPServer:
         async with _api(client) as api:
             while True:
                 run = await api.get_run(run_id)
-                waiting = run["status"] in TERMINAL_STATUSES or run.get("pending_approvals")
+                waiting = run.status in TERMINAL_STATUSES or run.pending_approvals
                 if waiting or asyncio.get_running_loop().time() >= deadline:
                     return _summary(run)
                 await asyncio.sleep(0.5)
@@ -107,16 +105,16 @@ def build_mcp_server(client: ClientFactory) -> MCPServer:
         comment: str | None = None,
     ) -> dict[str, Any]:
         """Approve (or reject) a pending approval of a run; args_hash comes from get_run."""
-        body = {
-            "decision": "approve" if approve else "reject",
-            "args_hash": args_hash,
-            **({"comment": comment} if comment else {}),
-        }
+        decision = "approve" if approve else "reject"
         async with _api(client) as api:
-            answer: dict[str, Any] = await api.request(
-                "POST", f"/v1/runs/{run_id}/approvals/{approval_id}", json=body
+            ack = await api.approve(
+                run_id,
+                approval_id,
+                args_hash,
+                decision=decision,
+                **({"comment": comment} if comment else {}),
             )
-        return answer
+        return ack.model_dump(mode="json")
 
     @server.tool()
     async def search(query: str, k: int = 5) -> dict[str, Any]:
@@ -133,12 +131,12 @@ def build_mcp_server(client: ClientFactory) -> MCPServer:
         return {
             "tools": [
                 {
-                    "name": t["name"],
-                    "description": t["description"],
-                    "side_effects": t["side_effects"],
-                    "requires_approval": t["requires_approval"],
+                    "name": t.name,
+                    "description": t.description,
+                    "side_effects": t.side_effects,
+                    "requires_approval": t.requires_approval,
                 }
-                for t in listing["tools"]
+                for t in listing.tools
             ]
         }
 

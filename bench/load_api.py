@@ -33,7 +33,7 @@ from temporalio.client import Client
 
 from aios.client import ApiClient, ApiError
 from aios.models import RunState
-from aios.vocabulary import RunEventType
+from aios.vocabulary import RunEventType, RunStatus
 from bench.minimal_workflow import LayeredPlan, layers
 from bench.overhead import aios_plan, instruction, start_aios
 from tests.support.processes import Deployment
@@ -101,7 +101,7 @@ async def until_done(api: ApiClient, run_id: str, follow: bool) -> RunState:
         async for event in api.events(run_id):
             if event.get("type") == RunEventType.RUN_FINISHED:
                 break
-    return await api.run_state(run_id)
+    return await api.get_run(run_id)
 
 
 async def _loop(
@@ -122,7 +122,7 @@ async def _loop(
             level.other_errors.append(f"POST {type(e).__name__}")
             continue
         level.post_s.append(time.monotonic() - t0)
-        run_id = created["run_id"]
+        run_id = created.run_id
         level.started.add(run_id)
         try:
             state = await until_done(api, run_id, follow)
@@ -197,7 +197,7 @@ async def parked_approvals(deployment: Deployment, count: int, concurrency: int)
             async with gate:
                 try:
                     body = {"goal": f"approval {i}", "plan": APPROVAL_PLAN}
-                    return str((await api.create_run(body))["run_id"])
+                    return (await api.create_run(body)).run_id
                 except (ApiError, httpx.HTTPError) as e:
                     errors.append(repr(e))
                     return None
@@ -217,7 +217,7 @@ async def parked_approvals(deployment: Deployment, count: int, concurrency: int)
         async def approve_one(run_id: str) -> bool:
             async with gate:
                 try:
-                    state = await api.run_state(run_id)
+                    state = await api.get_run(run_id)
                     pending = state.pending_approvals[0]
                     await api.approve(run_id, pending.approval_id, pending.args_hash)
                     return True
@@ -233,11 +233,11 @@ async def parked_approvals(deployment: Deployment, count: int, concurrency: int)
             if remaining == 0:
                 break
             await asyncio.sleep(0.5)
-        statuses = [(await api.get_run(r))["status"] for r in run_ids[:50]]  # through the API
+        statuses = [(await api.get_run(r)).status for r in run_ids[:50]]  # through the API
         print(
             f"  approved: {approved} in {time.monotonic() - t1:.1f} s (until none waits); "
             f"errors: {len(errors)}; spot check of {len(statuses)}: "
-            f"{statuses.count('completed')} completed"
+            f"{statuses.count(RunStatus.COMPLETED)} completed"
         )
         if errors:
             print(f"  first errors: {errors[:3]}")

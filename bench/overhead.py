@@ -122,12 +122,12 @@ class Bench:
     async def aios(self, plan: LayeredPlan) -> Sample:
         started = time.perf_counter()
         created = await self.api.create_run({"goal": "overhead bench", "plan": aios_plan(plan)})
-        state = await self.api.wait(created["run_id"], timeout_s=300)
+        state = await self.api.wait(created.run_id, timeout_s=300)
         e2e = time.perf_counter() - started
         if state.status != "completed":
             raise RuntimeError(f"AIOS run {state.run_id} ended {state.status}: {state.error}")
-        await self.temporal.get_workflow_handle(created["run_id"]).result()
-        return Sample(e2e, await workflow_seconds(self.temporal, created["run_id"]))
+        await self.temporal.get_workflow_handle(created.run_id).result()
+        return Sample(e2e, await workflow_seconds(self.temporal, created.run_id))
 
     async def latency_series(self, latency_ms: int, reps: int, plan_shape: list[int]) -> Series:
         plan = LayeredPlan(plan_shape, instruction(latency_ms))
@@ -163,7 +163,7 @@ class Bench:
                     workflow_id = handle.id
                 else:
                     body = {"goal": "throughput bench", "plan": aios_plan(plan)}
-                    workflow_id = (await self.api.create_run(body))["run_id"]
+                    workflow_id = (await self.api.create_run(body)).run_id
             await self.temporal.get_workflow_handle(workflow_id).result()
 
         started = time.perf_counter()

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aios.client import ApiClient
 from aios.config import Settings
+from aios.vocabulary import TERMINAL_STATUSES, RunStatus
 from cli.demo import DEMO_GOAL, SAMPLE_CORPUS
 from cli.devstack import running_stack
 from cli.knowledge import ingest
@@ -47,14 +48,14 @@ async def main(runs: int) -> None:
                 t = time.perf_counter()
                 created = await api.create_run({"goal": DEMO_GOAL})
                 while True:
-                    run = await api.get_run(created["run_id"])
-                    if run["status"] in {"completed", "failed", "cancelled", "timed_out"}:
+                    run = await api.get_run(created.run_id)
+                    if run.status in TERMINAL_STATUSES:
                         break
                     await asyncio.sleep(0.2)
                 durations.append(time.perf_counter() - t)
-                tokens += run["usage"]["input_tokens"] + run["usage"]["output_tokens"]
-                if run["status"] != "completed":
-                    print(f"run {created['run_id']} ended {run['status']}: {run.get('error')}")
+                tokens += run.usage.input_tokens + run.usage.output_tokens
+                if run.status != RunStatus.COMPLETED:
+                    print(f"run {created.run_id} ended {run.status}: {run.error}")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     jobs = ingested_jobs["jobs"]
     chunks = sum(j["chunks"] for j in jobs)

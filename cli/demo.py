@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aios.client import ApiClient, follow, format_report
 from aios.config import Settings
+from aios.vocabulary import RunStatus
 from cli.devstack import running_stack, say
 from cli.knowledge import ingest, summarise
 
@@ -38,7 +39,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         run_started = time.monotonic()
         async with ApiClient(dev.api_url, dev.api_key, timeout_s=60) as api:
             created = await api.create_run({"goal": goal})
-            run_id = created["run_id"]
+            run_id = created.run_id
             say(f"research run {run_id} started: {goal}")
             run = await follow(api, run_id)
         elapsed = time.monotonic() - run_started
@@ -46,11 +47,11 @@ async def run_demo(args: argparse.Namespace) -> int:
         print(f"REPORT — {goal}\n")
         print(format_report(run))
         print("=" * 78)
-        print(f"Run:          {run_id} ({run['status']} in {elapsed:.1f}s)")
+        print(f"Run:          {run_id} ({run.status} in {elapsed:.1f}s)")
         print(f"API:          {dev.api_url}/v1/runs/{run_id}   (key: {dev.api_key})")
-        print(f"Temporal UI:  {created['links']['temporal_ui']}")
+        print(f"Temporal UI:  {created.links.temporal_ui}")
         print(f"Total time:   {time.monotonic() - started:.1f}s")
-        if run["status"] != "completed":
+        if run.status != RunStatus.COMPLETED:
             return 1
         if args.keep_running or (sys.stdin.isatty() and not args.exit):
             print("\nThe stack keeps running so you can look around; Ctrl-C stops it.")

@@ -32,7 +32,9 @@ from aios.client import (
 )
 from aios.config import Settings
 from aios.errors import AiosError
+from aios.models import RunState
 from aios.text import one_line
+from aios.vocabulary import RunStatus
 from cli import knowledge
 from cli.runtime import read_runtime
 
@@ -68,26 +70,25 @@ def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
 
 
 def _print_json(value: Any) -> None:
+    if isinstance(value, pydantic.BaseModel):
+        value = value.model_dump(mode="json")
     print(json.dumps(value, indent=2, default=str))
 
 
-def _print_run(run: dict[str, Any]) -> None:
-    print(f"run {run['run_id']}: {run['status']}")
-    print(f"goal: {run['goal']}")
-    for step in run.get("plan", []):
-        extra = f" — {step['error']}" if step.get("error") else ""
+def _print_run(run: RunState) -> None:
+    print(f"run {run.run_id}: {run.status}")
+    print(f"goal: {run.goal}")
+    for step in run.plan:
+        extra = f" — {step.error}" if step.error else ""
+        print(f"  {step.id:<12} {step.status:<18} attempts {step.attempts}  {step.title}{extra}")
+    for approval in run.pending_approvals:
         print(
-            f"  {step['id']:<12} {step['status']:<18} attempts {step['attempts']}"
-            f"  {step['title']}{extra}"
+            f"  awaiting approval {approval.approval_id} (step {approval.step_id}): "
+            f"{approval.reason}\n    aios approve {run.run_id} {approval.approval_id}"
         )
-    for approval in run.get("pending_approvals", []):
-        print(
-            f"  awaiting approval {approval['approval_id']} (step {approval['step_id']}): "
-            f"{approval['reason']}\n    aios approve {run['run_id']} {approval['approval_id']}"
-        )
-    if run.get("error"):
-        print(f"error: {run['error']}")
-    if run.get("result"):
+    if run.error:
+        print(f"error: {run.error}")
+    if run.result:
         print("\n" + format_report(run))
 
 
@@ -126,13 +127,13 @@ async def cmd_run(args: argparse.Namespace) -> int:
             created = await api.start_skill(args.skill, skill_run)
         else:
             created = await api.create_run({"goal": args.goal, "inputs": inputs})
-        run_id = created["run_id"]
+        run_id = created.run_id
         if args.json and not args.follow:
             _print_json(created)
             return 0
         if not args.json:
             print(f"run {run_id} started")
-            print(f"  Temporal UI: {created['links']['temporal_ui']}")
+            print(f"  Temporal UI: {created.links.temporal_ui}")
         if not args.follow:
             return 0
         quiet = args.json
@@ -145,13 +146,13 @@ async def cmd_run(args: argparse.Namespace) -> int:
         )
         if args.json:
             _print_json(run)
-        elif run["status"] == "awaiting_approval":
+        elif run.status == RunStatus.AWAITING_APPROVAL:
             print(f"\nThe run waits for approval; see it with: aios status {run_id}")
             print("(follow it to the end with --wait-approval)")
         else:
             print()
             _print_run(run)
-        return 0 if run["status"] in ("completed", "awaiting_approval") else 1
+        return 0 if run.status in (RunStatus.COMPLETED, RunStatus.AWAITING_APPROVAL) else 1
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
@@ -162,74 +163,73 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 
 async def cmd_runs(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = {"page_size": args.limit}
-    if args.status:
-        params["status"] = args.status
-    if args.schedule:
-        params["schedule_id"] = args.schedule
-    if args.page_token:
-        params["page_token"] = args.page_token
     async with _api(_settings()) as api:
-        page = await api.request("GET", "/v1/runs", params=params)
+        page = await api.list_runs(
+            status=args.status or None,
+            schedule_id=args.schedule or None,
+            page_size=args.limit,
+            page_token=args.page_token or None,
+        )
     if args.json:
         _print_json(page)
         return 0
-    if not page["runs"]:
+    if not page.runs:
         print("no runs")
         return 0
     # Temporal's order: running runs first (newest first), then finished ones (most recently
     # finished first). The goal takes what the terminal has left.
-    id_width = max(len("RUN ID"), *(len(r["run_id"]) for r in page["runs"]))
+    id_width = max(len("RUN ID"), *(len(r.run_id) for r in page.runs))
     goal_width = max(shutil.get_terminal_size((120, 24)).columns - id_width - 40, 20)
     print(f"{'RUN ID':<{id_width}}  {'STATUS':<18} {'STARTED':<17} GOAL")
-    for run in page["runs"]:
-        started = (run.get("created_at") or "")[:16].replace("T", " ")
-        goal = one_line(run["goal"], goal_width)
-        print(f"{run['run_id']:<{id_width}}  {run['status']:<18} {started:<17} {goal}")
-    if page.get("next_page_token"):
-        print(f"(more: aios runs --page-token {page['next_page_token']})")
+    for run in page.runs:
+        started = f"{run.created_at:%Y-%m-%d %H:%M}" if run.created_at else ""
+        goal = one_line(run.goal, goal_width)
+        print(f"{run.run_id:<{id_width}}  {run.status:<18} {started:<17} {goal}")
+    if page.next_page_token:
+        print(f"(more: aios runs --page-token {page.next_page_token})")
     return 0
 
 
 async def cmd_approve(args: argparse.Namespace) -> int:
     async with _api(_settings()) as api:
         run = await api.get_run(args.run_id)
-        pending = run.get("pending_approvals", [])
+        # (approval id, args hash) of each approval to consider.
+        pending = [(p.approval_id, p.args_hash) for p in run.pending_approvals]
         if args.approval_id:
-            match = [p for p in pending if p["approval_id"] == args.approval_id]
+            match = [p for p in pending if p[0] == args.approval_id]
             if not match:
                 # Not pending: the run itself says why (already answered: 409, unknown: 404),
                 # the same answer the API gives any client.
-                match = [{"approval_id": args.approval_id, "args_hash": "-"}]
+                match = [(args.approval_id, "-")]
         else:
             match = pending
         if not match:
             print(
-                f"aios: run {args.run_id} has no pending approval (it is {run['status']})",
+                f"aios: run {args.run_id} has no pending approval (it is {run.status})",
                 file=sys.stderr,
             )
             return 2
         if len(match) > 1:
-            names = ", ".join(p["approval_id"] for p in match)
+            names = ", ".join(approval_id for approval_id, _ in match)
             print(f"aios: several approvals are pending ({names}); name one", file=sys.stderr)
             return 2
-        approval = match[0]
+        [(approval_id, args_hash)] = match
         ack = await api.approve(
             args.run_id,
-            approval["approval_id"],
-            approval["args_hash"],
+            approval_id,
+            args_hash,
             decision="reject" if args.reject else "approve",
             comment=args.reason,
         )
-    done = {"approve": "approved", "reject": "rejected"}.get(ack["decision"], ack["decision"])
-    _print_json(ack) if args.json else print(f"{done} {ack['approval_id']}")
+    done = {"approve": "approved", "reject": "rejected"}.get(ack.decision, ack.decision)
+    _print_json(ack) if args.json else print(f"{done} {ack.approval_id}")
     return 0
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:
     async with _api(_settings()) as api:
-        result = await api.request("POST", f"/v1/runs/{args.run_id}/cancel")
-    _print_json(result) if args.json else print(f"run {args.run_id}: {result['status']}")
+        result = await api.cancel(args.run_id)
+    _print_json(result) if args.json else print(f"run {args.run_id}: {result.status}")
     return 0
 
 
@@ -238,14 +238,14 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
 
 async def cmd_output(api: ApiClient, args: argparse.Namespace) -> int:
     """A step's whole output (run states show a reference to it)."""
-    output = await api.request("GET", f"/v1/runs/{args.run_id}/steps/{args.step_id}/output")
-    _print_json(output if args.json else output.get("output"))
+    output = await api.step_output(args.run_id, args.step_id)
+    _print_json(output if args.json else output.output)
     return 0
 
 
 async def cmd_trace(api: ApiClient, args: argparse.Namespace) -> int:
     """A run's decision trace as a timeline: when, how long, what was decided and why."""
-    trace = await api.request("GET", f"/v1/runs/{args.run_id}/trace")
+    trace = await api.trace(args.run_id)
     if args.json:
         _print_json(trace)
         return 0
@@ -396,13 +396,13 @@ async def cmd_skills(api: ApiClient, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(listing)
         return 0
-    for skill in listing["skills"]:
+    for skill in listing.skills:
         inputs = ", ".join(
-            name + ("*" if name in skill["input_schema"].get("required", []) else "")
-            for name in skill["input_schema"].get("properties", {})
+            name + ("*" if name in skill.input_schema.get("required", []) else "")
+            for name in skill.input_schema.get("properties", {})
         )
-        print(f"{skill['name']:<22} v{skill['version']}  {skill['description']}")
-        usage = f"aios run --skill {skill['name']} --input KEY=VALUE"
+        print(f"{skill.name:<22} v{skill.version}  {skill.description}")
+        usage = f"aios run --skill {skill.name} --input KEY=VALUE"
         print(f"{'':<22}     inputs: {inputs or 'none'}   ({usage})")
     return 0
 
@@ -414,19 +414,19 @@ async def cmd_tools(api: ApiClient, args: argparse.Namespace) -> int:
         except ValueError:
             raise SystemExit(f"aios: --args must be JSON, got {args.args!r}") from None
         invoked = await api.invoke_tool(args.name, tool_args)
-        _print_json(invoked if args.json else invoked.get("output"))
+        _print_json(invoked if args.json else invoked.output)
         return 0
     listing = await api.tools()
     if args.json:
         _print_json(listing)
         return 0
-    for spec in listing["tools"]:
-        flags = [spec["side_effects"]]
-        if spec["requires_approval"]:
+    for spec in listing.tools:
+        flags: list[str] = [spec.side_effects]
+        if spec.requires_approval:
             flags.append("needs approval")
-        if spec["roles"]:
-            flags.append("roles: " + ",".join(spec["roles"]))
-        print(f"{spec['name']:<16} {spec['description']}  [{'; '.join(flags)}]")
+        if spec.roles:
+            flags.append("roles: " + ",".join(spec.roles))
+        print(f"{spec.name:<16} {spec.description}  [{'; '.join(flags)}]")
     return 0
 
 

@@ -20,7 +20,7 @@ async def test_the_sync_client_starts_waits_for_an_approval_answers_and_waits(
 
         def script() -> tuple[RunStatus, RunStatus, str]:
             with Client(url, "test-key") as aios:
-                run_id = aios.create_run({"goal": "send it", "plan": APPROVAL_PLAN})["run_id"]
+                run_id = aios.create_run({"goal": "send it", "plan": APPROVAL_PLAN}).run_id
                 waiting = aios.wait(run_id, until_approval=True, timeout_s=60)
                 [pending] = waiting.pending_approvals
                 aios.approve(run_id, pending.approval_id, pending.args_hash)
@@ -34,11 +34,11 @@ async def test_the_sync_client_starts_waits_for_an_approval_answers_and_waits(
 
 async def test_wait_gives_up_after_its_timeout_and_errors_are_typed(stack: Stack) -> None:
     async with serving(app_for(stack)) as url, ApiClient(url, "test-key") as aios:
-        run_id = (await aios.create_run({"goal": "slow", "plan": SLOW_PLAN}))["run_id"]
+        run_id = (await aios.create_run({"goal": "slow", "plan": SLOW_PLAN})).run_id
         with pytest.raises(TimeoutError):
             await aios.wait(run_id, timeout_s=0.5)
         with pytest.raises(ApiError) as missing:
-            await aios.run_state("run-nope")
+            await aios.get_run("run-nope")
         assert missing.value.status == 404
-        await aios.request("POST", f"/v1/runs/{run_id}/cancel")
+        assert (await aios.cancel(run_id)).status == "cancelling"
         assert (await aios.wait(run_id, timeout_s=60)).status == RunStatus.CANCELLED
