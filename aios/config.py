@@ -263,6 +263,30 @@ class Settings(BaseSettings):
             " are then the only guard."
         ),
     )
+    # A worker checks at start that the namespace has AIOS's search attributes and refuses to
+    # start without them (its workflow tasks would fail for ever); this lets it add them instead.
+    worker_create_search_attributes: bool = Field(
+        default=False,
+        description=(
+            "Let a worker add AIOS's search attributes to a namespace that lacks them; "
+            "off: it refuses to start and names them."
+        ),
+    )
+    # Worker Deployment Versioning (docs/upgrades.md): opt-in; unset, workers are unversioned.
+    worker_deployment: str | None = Field(
+        default=None,
+        description=(
+            "The Temporal Worker Deployment this worker belongs to (versioned workers: "
+            "runs stay on the build that started them, see docs/upgrades.md); unset: unversioned."
+        ),
+    )
+    worker_build_id: str | None = Field(
+        default=None,
+        description=(
+            "This worker's build within its deployment; unset: derived from the workflow "
+            "code (a hash of workflows/ and aios/)."
+        ),
+    )
     # The worker's garbage collector (gc.set_threshold; empty: Python's 700,10,10). Every new run
     # gives the sandbox a fresh copy of the workflow module, thousands of objects at once: with
     # Python's thresholds the worker spent ~12 % of its CPU in full collections of a heap of

@@ -41,7 +41,7 @@ from temporalio.worker import Worker
 from aios import db
 from aios.config import Settings
 from aios.errors import ConfigurationError, TransientError
-from aios.temporal import connect
+from aios.temporal import connect, ensure_search_attributes
 from api.app import create_app
 from cli.orphans import EmbeddedPostgres
 from cli.runtime import write_runtime
@@ -321,6 +321,9 @@ async def running_stack(
         resources = await Resources.open(settings, pool=pool)
         stack.push_async_callback(resources.aclose)
         client = await _connect_with_retry(settings, pool)
+        await ensure_search_attributes(
+            client, settings.temporal_namespace, create=settings.worker_create_search_attributes
+        )
 
         worker = build_worker(client, resources)
         tune_garbage_collector(settings)

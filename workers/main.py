@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,10 +39,11 @@ from activities.tools.registry import ToolActivities, ToolRegistry, ToolServices
 from activities.trace import TraceActivities
 from aios import db, logs, telemetry
 from aios.config import Settings
+from aios.errors import ConfigurationError
 from aios.queues import GROUP_OF
 from aios.skills import SkillCatalog
 from aios.stores import DocumentStore, VectorStore, open_vectors
-from aios.temporal import connect
+from aios.temporal import connect, ensure_search_attributes
 from aios.vocabulary import Activity
 from workers.sandbox import SandboxRunner
 from workflows.agent_run import AgentRunWorkflow
@@ -207,6 +209,9 @@ async def run_worker(settings: Settings) -> None:
         if settings.metrics_port is not None:
             prometheus_client.start_http_server(settings.metrics_port)
         client = await connect(settings, resources.pool)
+        await ensure_search_attributes(
+            client, settings.temporal_namespace, create=settings.worker_create_search_attributes
+        )
         workers = [build_worker(client, resources, task_queue=q) for q in settings.served_queues()]
         tune_garbage_collector(settings)
         log.info(
@@ -223,7 +228,11 @@ def main() -> None:
     """`python -m workers.main`: what `aios worker` runs (the container image's worker command)."""
     settings = Settings()
     logs.configure(server=True, log_format=settings.log_format)
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except ConfigurationError as e:
+        log.error("the worker cannot start: %s", e.message)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
