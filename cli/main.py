@@ -459,6 +459,56 @@ async def cmd_worker(_: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_upgrade(args: argparse.Namespace) -> int:
+    """`aios upgrade check`: replay every open workflow's history against this code (talks to
+    Temporal, and to PostgreSQL for offloaded payloads when AIOS_DATABASE_URL is set)."""
+    from aios import db
+    from aios.temporal import connect
+    from workers.upgrade import check
+
+    settings = _settings()
+    if args.namespace:
+        settings = settings.model_copy(update={"temporal_namespace": args.namespace})
+    pool = await db.connect(settings.require_database_url()) if settings.database_url else None
+    try:
+        client = await connect(settings, pool)
+        verdicts = await check(
+            client,
+            settings,
+            task_queue=args.task_queue,
+            workflow_type=args.type,
+            limit=args.limit,
+        )
+    finally:
+        if pool is not None:
+            await db.close(pool)
+    breaking = [v for v in verdicts if v.breaks]
+    if args.json:
+        _print_json(
+            {
+                "checked": len(verdicts),
+                "breaking": [vars(v) for v in breaking],
+                "runs": [vars(v) for v in verdicts],
+            }
+        )
+        return 1 if breaking else 0
+    for v in verdicts:
+        if v.failure is None:
+            state = "ok"
+        elif v.pinned_to:
+            state = f"pinned to build {v.pinned_to} (stays there; would break if moved)"
+        else:
+            state = "WOULD BREAK"
+        print(f"{state:<10} {v.workflow_type:<22} {v.workflow_id}  ({v.task_queue})")
+        if v.failure:
+            print(f"           {v.failure}")
+    print(
+        f"{len(verdicts)} open workflow(s) in {settings.temporal_namespace} replayed against "
+        f"this code: {len(breaking)} would break"
+    )
+    return 1 if breaking else 0
+
+
 async def cmd_api(_: argparse.Namespace) -> int:
     import uvicorn
 
@@ -508,6 +558,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--exit", action="store_true", help="stop the stack afterwards")
     verb("worker", cmd_worker, "run one worker against configured Temporal/PostgreSQL/Qdrant")
     verb("api", cmd_api, "run the API against configured Temporal/PostgreSQL")
+    upgrade = verb(
+        "upgrade",
+        cmd_upgrade,
+        "before rolling workers: replay every open run against this code, name those that break",
+    )
+    upgrade.add_argument("action", choices=["check"], help="check (the only action)")
+    upgrade.add_argument("--namespace", help="default: AIOS_TEMPORAL_NAMESPACE")
+    upgrade.add_argument("--task-queue", help="only workflows on this task queue")
+    upgrade.add_argument("--type", help="only this workflow type (e.g. AgentRunWorkflow)")
+    upgrade.add_argument("--limit", type=int, help="check at most this many")
     verb("mcp", cmd_mcp, "serve AIOS to MCP clients over stdio (uses AIOS_API_URL / AIOS_API_KEY)")
     run = verb("run", cmd_run, "start an agent run")
     run.add_argument(

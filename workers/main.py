@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
+import importlib.metadata
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import prometheus_client
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.converter import DataConverter
 from temporalio.worker import (
     PollerBehaviorSimpleMaximum,
+    Replayer,
     UnsandboxedWorkflowRunner,
     Worker,
+    WorkerDeploymentConfig,
     WorkflowRunner,
 )
 from temporalio.worker.workflow_sandbox import SandboxRestrictions
@@ -55,6 +62,7 @@ from workflows.skill import SkillWorkflow
 # __main__, whose lines the server log configuration would drop.
 log = logging.getLogger("workers.main")
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = [AgentRunWorkflow, SkillWorkflow, IngestWorkflow, ChatSessionWorkflow]
 
 
@@ -172,6 +180,51 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         # In-flight activities get this long to finish on shutdown; then Temporal hands them to
         # another worker (after their heartbeat timeout).
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_s),
+        deployment_config=deployment_config(settings),
+    )
+
+
+def build_id(settings: Settings) -> str:
+    """AIOS_WORKER_BUILD_ID, or one derived from the code a workflow replays through: the
+    package version and a hash of workflows/ and aios/ (same code, same build)."""
+    if settings.worker_build_id:
+        return settings.worker_build_id
+    digest = hashlib.sha256()
+    for package in ("workflows", "aios"):
+        root = REPO_ROOT / package
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(REPO_ROOT)).encode())
+            digest.update(path.read_bytes())
+    try:
+        version = importlib.metadata.version("aios")
+    except importlib.metadata.PackageNotFoundError:
+        version = "0"
+    return f"{version}-{digest.hexdigest()[:12]}"
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Worker Deployment Versioning when AIOS_WORKER_DEPLOYMENT names a deployment (see
+    docs/upgrades.md). A workflow type without its own `versioning_behavior` is pinned: it ends
+    on the build that started it, so changed workflow code needs no `workflow.patched()`."""
+    if not settings.worker_deployment:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(settings.worker_deployment, build_id(settings)),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
+    )
+
+
+def replayer(
+    settings: Settings, data_converter: DataConverter, workflows: Sequence[type] = WORKFLOWS
+) -> Replayer:
+    """A replayer of the workflows this worker would run, as it would run them (same runner,
+    same converter): what `aios upgrade check` and the replay tests replay histories with."""
+    return Replayer(
+        workflows=workflows,
+        workflow_runner=workflow_runner(settings),
+        data_converter=data_converter,
+        interceptors=[telemetry.StepMetrics()],
     )
 
 
