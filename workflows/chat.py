@@ -37,14 +37,15 @@ with workflow.unsafe.imports_passed_through():
     from aios.queues import queue_for
     from aios.vocabulary import Activity
 
-from workflows.agent_loop import (
-    CallFailed,
-    CallRejected,
-    CallStatus,
-    TurnOutcome,
-    run_agent_loop,
-)
-from workflows.patches import CHAT_TOOLS_PATCH
+    # Shared with the host like the DAG executor: no state between runs (workflows/agent_run.py).
+    from workflows.agent_loop import (
+        CallFailed,
+        CallRejected,
+        CallStatus,
+        TurnOutcome,
+        run_agent_loop,
+    )
+    from workflows.patches import CHAT_TOOLS_PATCH
 
 IDLE = timedelta(hours=24)
 TURN_TIMEOUT = timedelta(minutes=5)
