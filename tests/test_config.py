@@ -101,3 +101,27 @@ def test_the_worker_tunes_the_garbage_collector() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_every_setting_belongs_to_one_group() -> None:
+    owners: dict[str, list[str]] = {}
+    for view, group in Settings.GROUPS.items():
+        for name in group.model_fields:
+            owners.setdefault(name, []).append(view)
+    assert {n: v for n, v in owners.items() if len(v) > 1} == {}, "a setting in two groups"
+    assert set(Settings.model_fields) == set(owners), "a setting declared outside the groups"
+    for view, group in Settings.GROUPS.items():
+        assert isinstance(getattr(Settings(), view), group), view
+
+
+def test_groups_read_the_same_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIOS_TEMPORAL_NAMESPACE", "research")
+    monkeypatch.setenv("AIOS_WORKER_QUEUES", "aios-agent, aios-llm")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    settings = Settings(max_concurrent_runs=3)
+    assert settings.temporal.temporal_namespace == settings.temporal_namespace == "research"
+    assert settings.worker.worker_queues == ["aios-agent", "aios-llm"]
+    assert settings.llm.model_fast == "openai:gpt-4.1-mini", "the group's defaults apply"
+    assert settings.api.max_concurrent_runs == 3
+    assert settings.llm.llm_config() == settings.llm_config()
+    assert "sk-test" not in repr(settings.llm), "secrets stay secret in a group"
