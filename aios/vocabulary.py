@@ -132,3 +132,16 @@ class Provider(StrEnum):
 INGESTIBLE_SUFFIXES: frozenset[str] = frozenset(
     {".txt", ".text", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf", ".json", ".csv"}
 )
+
+
+class Role(StrEnum):
+    """What a caller may do inside its tenant (keys and JWT claims carry roles). `admin` implies
+    every other role. Tools may name finer roles of their own (`ToolSpec.roles`)."""
+
+    USER = "user"  # their own runs, schedules, memory and chat sessions
+    APPROVER = "approver"  # answers approvals (never their own request: four eyes)
+    OPERATOR = "operator"  # sees and cancels every run of the tenant; metrics
+    ADMIN = "admin"  # keys, tenants, policies; implies all of the above
+
+
+BUILTIN_ROLES: frozenset[str] = frozenset(Role)

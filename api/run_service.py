@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 
 import asyncpg
@@ -27,6 +28,7 @@ from fastapi import Depends, Request
 from temporalio.client import (
     Client,
     ScheduleActionStartWorkflow,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
@@ -72,7 +74,7 @@ from aios.stores.deltas import DeltaHub
 from aios.stores.traces import TraceStore
 from aios.temporal import AGENT_RUN_ID_PREFIX
 from aios.trace import RunTrace, build_trace
-from aios.vocabulary import PlannerName, RunEventType, RunStatus
+from aios.vocabulary import PlannerName, Role, RunEventType, RunStatus
 from aios.wire import (
     ApprovalBody,
     CancelAccepted,
@@ -86,6 +88,13 @@ from aios.wire import (
     StartSkill,
 )
 from api import page_tokens
+from api.authz import (
+    has_role,
+    may_act_on_run,
+    may_read_run,
+    require_approver,
+    sees_all_users,
+)
 from api.deps import Principal
 from api.goals import checked_goal
 from api.run_events import event_stream
@@ -107,6 +116,14 @@ from workflows.agent_run import CURRENT_PATCHES, AgentRunWorkflow
 INVOKE_STEP = "invoke"
 # How long a direct tool invocation is waited for before the caller gets the run to follow.
 INVOKE_WAIT_S = 60.0
+
+
+class Access(StrEnum):
+    """What a caller wants with a run (`RunService._run_for`)."""
+
+    READ = "read"
+    ACT = "act"
+    ANSWER = "answer"
 
 
 class ToolFailed(AiosError):
@@ -171,7 +188,7 @@ class RunService:
             bundled_model=self.settings.model_fast == BUNDLED_MODEL,
         )
         user_id = request.user_id or principal.user_id
-        if user_id != principal.user_id and not principal.roles & {"admin", "operator"}:
+        if user_id != principal.user_id and not sees_all_users(principal):
             raise Forbidden(
                 "only admin and operator keys may start runs for another user_id; this key is "
                 f"{principal.user_id!r}'s"
@@ -439,6 +456,13 @@ class RunService:
             clauses.append(f"{sa.USER.name} = {quoted(which.user_id)}")
         if which.schedule_id is not None:  # Temporal tags the runs a schedule starts
             clauses.append(f"TemporalScheduledById = {quoted(which.schedule_id)}")
+        if not sees_all_users(principal):
+            # A user lists their own runs; an approver also those waiting for a decision.
+            own = f"{sa.USER.name} = {quoted(principal.user_id)}"
+            if has_role(principal, Role.APPROVER):
+                waiting = f"{sa.STATUS.name} = {quoted(RunStatus.AWAITING_APPROVAL.value)}"
+                own = f"({own} OR {waiting})"
+            clauses.append(own)
         query = " AND ".join(clauses)
         token = page_tokens.unseal(page_token, query) if page_token else None
         iterator = self.temporal.list_workflows(query, page_size=page_size, next_page_token=token)
@@ -468,9 +492,7 @@ class RunService:
     async def state(self, principal: Principal, run_id: str, *, wait_s: float = 0) -> RunState:
         """The run's state. With `wait_s`, answered when the run closes or after `wait_s`:
         Temporal's long poll on the close event, so waiting costs the workers nothing."""
-        handle, description = await owned_run(
-            self.temporal, self.settings, run_id, principal.tenant
-        )
+        handle, description = await self._run_for(principal, run_id, Access.READ)
         if wait_s > 0 and description.status == WorkflowExecutionStatus.RUNNING:
             with contextlib.suppress(TimeoutError, WorkflowFailureError, *UNREACHABLE):
                 await asyncio.wait_for(handle.result(rpc_timeout=timedelta(seconds=wait_s)), wait_s)
@@ -478,9 +500,7 @@ class RunService:
         return await current_state(self.temporal, handle, description, self.settings, self._snaps)
 
     async def trace(self, principal: Principal, run_id: str) -> RunTrace:
-        handle, description = await owned_run(
-            self.temporal, self.settings, run_id, principal.tenant
-        )
+        handle, description = await self._run_for(principal, run_id, Access.READ)
         if description.status != WorkflowExecutionStatus.RUNNING:
             kept = await TraceStore(self.pool).get(run_id, principal.tenant)
             if kept is not None:
@@ -496,7 +516,7 @@ class RunService:
         return build_trace(state, events)
 
     async def step_output(self, principal: Principal, run_id: str, step_id: str) -> StepOutput:
-        handle, _ = await owned_run(self.temporal, self.settings, run_id, principal.tenant)
+        handle, _ = await self._run_for(principal, run_id, Access.READ)
         try:
             output: StepOutput = await query_within(
                 self.settings,
@@ -518,7 +538,7 @@ class RunService:
     async def events(self, principal: Principal, run_id: str, after: int) -> AsyncIterator[str]:
         """The run's server-sent events after `after` (the owner is checked before the stream
         opens)."""
-        handle, _ = await owned_run(self.temporal, self.settings, run_id, principal.tenant)
+        handle, _ = await self._run_for(principal, run_id, Access.READ)
         return event_stream(handle, self.settings, after, self.deltas)
 
     # --- acting ---------------------------------------------------------------------------
@@ -528,10 +548,10 @@ class RunService:
     ) -> tuple[ApprovalAck, Outcome]:
         """Answer an approval. Final when the run took the answer; otherwise (no worker could
         take it in time) recorded durably as the `approve` signal and applied, after the same
-        checks, when a worker picks the run up."""
-        handle, description = await owned_run(
-            self.temporal, self.settings, run_id, principal.tenant
-        )
+        checks, when a worker picks the run up. Four eyes: the approver role, and never the
+        run's own requester (403, and the run is not touched)."""
+        handle, description = await self._run_for(principal, run_id, Access.ANSWER)
+        require_approver(principal, description.typed_search_attributes.get(sa.USER))
         if description.status != WorkflowExecutionStatus.RUNNING:
             await self._refuse_answer_to_ended_run(handle, principal.tenant, approval_id)
         decision = ApprovalDecision(
@@ -587,9 +607,7 @@ class RunService:
         return accepted, Outcome(final=False)
 
     async def cancel(self, principal: Principal, run_id: str) -> CancelAccepted:
-        handle, description = await owned_run(
-            self.temporal, self.settings, run_id, principal.tenant
-        )
+        handle, description = await self._run_for(principal, run_id, Access.ACT)
         require_running(description, "it cannot be cancelled")
         # A Temporal cancellation request, as the Web UI's Cancel button sends: the run stops
         # its steps (activities learn of it through their heartbeats) and ends as cancelled.
@@ -597,6 +615,26 @@ class RunService:
         return CancelAccepted(run_id=run_id, status="cancelling")
 
     # --- helpers --------------------------------------------------------------------------
+
+    async def _run_for(
+        self, principal: Principal, run_id: str, access: Access
+    ) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
+        """The run, if the caller may have `access` to it (`api.authz`): 404 when they may not
+        see it at all (as for another tenant's), 403 when they see it but may not act on it."""
+        handle, description = await owned_run(
+            self.temporal, self.settings, run_id, principal.tenant
+        )
+        attrs = description.typed_search_attributes
+        owner = attrs.get(sa.USER)
+        awaiting = attrs.get(sa.STATUS) == RunStatus.AWAITING_APPROVAL
+        visible = may_read_run(principal, owner, awaiting) or (
+            access == Access.ANSWER and has_role(principal, Role.APPROVER)
+        )
+        if not visible:
+            raise NotFound(f"no run {run_id!r}")
+        if access == Access.ACT and not may_act_on_run(principal, owner):
+            raise Forbidden(f"only the run's owner or an operator may change run {run_id}")
+        return handle, description
 
     @property
     def _snaps(self) -> RunSnapshotStore:

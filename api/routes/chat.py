@@ -15,16 +15,19 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 from ulid import ULID
 
 from aios import search_attributes as sa
-from aios.errors import AiosError, ValidationFailed
+from aios.config import Settings
+from aios.errors import AiosError, Forbidden, NotFound, ValidationFailed
 from aios.models import ChatReply, ChatSessionInput, ChatTurn
 from aios.stores.deltas import DeltaHub
 from aios.wire import SAFE_VALUE
+from api.authz import sees_all_users
 from api.deps import DeltasDep, PrincipalDep, SettingsDep, TemporalDep
 from api.run_events import format_sse
-from api.temporal_reads import UNREACHABLE, unavailable
+from api.temporal_reads import UNREACHABLE, read_within, unavailable
 from workflows.chat import ChatSessionWorkflow
 
 router = APIRouter(prefix="/v1/chat", tags=["chat"])
@@ -109,7 +112,13 @@ async def chat(
         raise ValidationFailed("message: the message is empty")
     session_id = body.session_id or f"s-{str(ULID()).lower()}"
     user_id = body.user_id or principal.user_id
+    if user_id != principal.user_id and not sees_all_users(principal):
+        raise Forbidden(
+            "only admin and operator keys may chat as another user_id; this key is "
+            f"{principal.user_id!r}'s"
+        )
     workflow_id = session_workflow_id(principal.tenant, session_id)
+    await _refuse_foreign_session(temporal, settings, workflow_id, user_id, session_id)
     turn = ChatTurn(message=body.message, message_id=f"m-{str(ULID()).lower()}")
     start = WithStartWorkflowOperation(
         ChatSessionWorkflow.run,
@@ -148,6 +157,23 @@ async def chat(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _refuse_foreign_session(
+    temporal: TemporalDep, settings: Settings, workflow_id: str, user_id: str, session_id: str
+) -> None:
+    """A session belongs to the user who began it: a reused `session_id` of another user's
+    session is 404, so nobody continues a conversation under someone else's facts and history."""
+    try:
+        description = await read_within(
+            settings, temporal.get_workflow_handle(workflow_id).describe(), "the chat session"
+        )
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            return  # a new session
+        raise
+    if description.typed_search_attributes.get(sa.USER) != user_id:
+        raise NotFound(f"no chat session {session_id!r} of user {user_id!r}")
 
 
 async def _stream_reply(

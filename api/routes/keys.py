@@ -9,14 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from aios.errors import NotFound
+from aios.errors import NotFound, ValidationFailed
 from aios.stores.keys import ApiKeyRecord, ApiKeyStore
+from aios.vocabulary import BUILTIN_ROLES
 from aios.wire import SAFE_VALUE
-from api.deps import DbDep, PrincipalDep, require_admin
+from api.deps import DbDep, PrincipalDep, RegistryDep, require_admin
 from api.examples import example
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
-ROLES = ("admin", "operator", "user")
 
 
 class CreateKey(BaseModel):
@@ -67,10 +67,19 @@ KEY_EXAMPLE: dict[str, Any] = {
         {**KEY_EXAMPLE, "last_used_at": None, "key": "aios_live_5f2c9a1e_q8Vf…"}, status=201
     ),
 )
-async def create_key(body: CreateKey, principal: PrincipalDep, pool: DbDep) -> KeyCreated:
-    """A key bound to a tenant, a user and roles (`admin`, `operator`, `user` or finer ones your
-    tools name)."""
+async def create_key(
+    body: CreateKey, principal: PrincipalDep, pool: DbDep, registry: RegistryDep
+) -> KeyCreated:
+    """A key bound to a tenant, a user and roles (`user`, `approver`, `operator`, `admin`, or finer
+    ones the tools name). An unknown role is a 422 naming the known ones."""
     require_admin(principal)
+    known = BUILTIN_ROLES | {role for spec in registry.specs(None) for role in spec.roles}
+    unknown = sorted(set(body.roles) - known)
+    if unknown:
+        raise ValidationFailed(
+            f"roles: unknown {', '.join(map(repr, unknown))}; the known roles are "
+            f"{', '.join(sorted(known))}"
+        )
     key, record = await ApiKeyStore(pool).create(
         tenant=body.tenant,
         user_id=body.user_id,

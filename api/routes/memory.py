@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from activities.memory import FactIn, ForgetReport, MemoryRead
 from aios.errors import ValidationFailed
 from aios.wire import SAFE_VALUE
+from api.authz import require_user
 from api.deps import MemoryDep, PrincipalDep
 from api.examples import example
 
@@ -92,7 +93,8 @@ async def read_memory(
     k: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> UserMemory:
     """The user's live facts and preferences (expired ones are gone) and their semantic memories:
-    the `k` closest to `q`, or the latest `k`."""
+    the `k` closest to `q`, or the latest `k`. A user reads their own memory only."""
+    require_user(principal, user_id, "memory")
     read = await memory.read(principal.tenant, user_id, q, k)
     return UserMemory(user_id=user_id, **read.model_dump())
 
@@ -113,6 +115,7 @@ async def write_memory(
 ) -> MemoryWritten:
     """Upsert facts and preferences (by key) and add semantic memories (a memory with a `key`
     replaces the one written with that key before)."""
+    require_user(principal, user_id, "memory")
     if not body.facts and not body.memories:
         raise ValidationFailed("send `facts`, `memories` or both")
     provenance = {"source": "api", "by": principal.user_id}
@@ -137,4 +140,5 @@ async def write_memory(
 async def forget_user(user_id: UserId, principal: PrincipalDep, memory: MemoryDep) -> ForgetReport:
     """Forget the user: their facts, semantic memories and conversations, everywhere
     (PostgreSQL and Qdrant). The answer says how much of each was deleted."""
+    require_user(principal, user_id, "memory")
     return await memory.forget_user(principal.tenant, user_id)

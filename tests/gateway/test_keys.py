@@ -85,7 +85,9 @@ async def test_a_tenant_sees_only_its_own_resources(api: httpx.AsyncClient, stac
     assert (await api.get("/v1/documents", headers=globex)).json()["documents"] == []
     hits = (await api.get("/v1/search", params={"q": "roadmap"}, headers=globex)).json()
     assert hits["results"] == []
-    assert (await api.get("/v1/users/ada/memory", headers=globex)).json()["facts"] == []
+    # Memory is the tenant's: globex's own ada has none of acme's ada's facts.
+    globex_ada = as_key((await make_key(api, "globex", "ada"))["key"])
+    assert (await api.get("/v1/users/ada/memory", headers=globex_ada)).json()["facts"] == []
     # ... while the owner sees them.
     assert [r["run_id"] for r in (await api.get("/v1/runs", headers=acme)).json()["runs"]] == [
         run["run_id"]

@@ -1,0 +1,70 @@
+"""Who may do what inside a tenant: the one place the API's routes, the run service and the MCP
+server (which calls the routes with the caller's own key) ask.
+
+Across tenants nothing is shared: another tenant's anything is 404. Inside a tenant:
+
+| who        | own runs, memory, chat | others' runs                 | answer an approval     |
+|------------|------------------------|------------------------------|------------------------|
+| `user`     | read, cancel, follow   | 404                          | 403                    |
+| `approver` | read, cancel, follow   | read while awaiting approval | yes, but not their own |
+| `operator` | read, cancel, follow   | read, cancel, follow         | 403 (unless approver)  |
+| `admin`    | everything             | everything                   | yes, but not their own |
+
+Another user's memory and chat sessions are 404 to everyone but `operator` and `admin`.
+
+Four eyes: the user a run belongs to never answers its approvals, whatever their roles, with one
+exception: the development key of a single-user stack (`aios dev`), which has nobody else to ask
+and says so where it answers.
+"""
+
+from __future__ import annotations
+
+from aios.errors import Forbidden, NotFound
+from aios.vocabulary import Role
+from api.deps import DEV_KEY_ID, Principal
+
+
+def has_role(principal: Principal, role: Role) -> bool:
+    """Whether the caller holds `role` (`admin` holds every role)."""
+    return role in principal.roles or Role.ADMIN in principal.roles
+
+
+def sees_all_users(principal: Principal) -> bool:
+    """Operators and admins see every user's runs, memory and sessions in their tenant."""
+    return has_role(principal, Role.OPERATOR)
+
+
+def require_user(principal: Principal, user_id: str, noun: str) -> None:
+    """404 unless the caller is `user_id` or sees every user: another user's things do not exist
+    for them, as another tenant's do not."""
+    if user_id != principal.user_id and not sees_all_users(principal):
+        raise NotFound(f"no {noun} for user {user_id!r}")
+
+
+def may_read_run(principal: Principal, owner: str | None, awaiting_approval: bool) -> bool:
+    """The run's owner, an operator, or an approver while the run waits for a decision."""
+    if owner == principal.user_id or sees_all_users(principal):
+        return True
+    return awaiting_approval and has_role(principal, Role.APPROVER)
+
+
+def may_act_on_run(principal: Principal, owner: str | None) -> bool:
+    """Cancel (and other changes to a run's course): its owner or an operator."""
+    return owner == principal.user_id or sees_all_users(principal)
+
+
+def self_approval_allowed(principal: Principal) -> bool:
+    """Only the single-user development key approves its own requests."""
+    return principal.key_id == DEV_KEY_ID
+
+
+def require_approver(principal: Principal, requester: str | None) -> None:
+    """403 unless the caller may answer an approval of a run `requester` asked for: the approver
+    role, and someone other than the requester."""
+    if not has_role(principal, Role.APPROVER):
+        raise Forbidden("answering approvals needs the approver role; this key does not have it")
+    if requester == principal.user_id and not self_approval_allowed(principal):
+        raise Forbidden(
+            "four eyes: you requested this run, so someone else with the approver role must "
+            "answer its approvals"
+        )
