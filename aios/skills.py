@@ -120,13 +120,32 @@ class Skill:
         return str(value) if value else f"{self.name} ({self.spec.description})"
 
     def plan(self, inputs: dict[str, Any]) -> Plan:
-        """The plan for these (completed) inputs: steps whose `when` does not hold are left out."""
+        """The plan for these (completed) inputs: steps whose `when` does not hold are left out,
+        and `{$ref: run.inputs.<name>}` outside a step's `args` (an approval's `timeout_s`, a
+        step's `timeout_s`) is replaced by the input's value now. References in `args` stay:
+        the run resolves them as it goes, with the other steps' outputs."""
         steps = []
         for raw in self.spec.steps:
             when = raw.get("when") or {}
             if all(inputs.get(key) == value for key, value in when.items()):
-                steps.append({k: v for k, v in raw.items() if k != "when"})
+                steps.append(
+                    {
+                        k: v if k == "args" else _settled(v, inputs)
+                        for k, v in raw.items()
+                        if k != "when"
+                    }
+                )
         return Plan.model_validate({"steps": steps, "result_step": self.spec.result_step})
+
+    def inputs_used(self) -> set[str]:
+        """The inputs something in the skill reads: `when` clauses, `run.inputs.*` references
+        anywhere, and the input that becomes the goal. A declared input outside this set would be
+        accepted and then ignored."""
+        used = {self.spec.goal_from} if self.spec.goal_from else set()
+        for raw in self.spec.steps:
+            used |= set(raw.get("when") or {})
+            used |= _input_refs(raw)
+        return used
 
     def variants(self) -> list[dict[str, Any]]:
         """One set of inputs per combination of the values the steps' `when` clauses test."""
@@ -159,6 +178,41 @@ class Skill:
                     f"with inputs {inputs}: {describe_field_errors(e.errors())}"
                 ) from None
             validate_plan(plan)
+
+
+_INPUT_REF = "run.inputs."
+
+
+def _input_ref(value: Any) -> str | None:
+    """The input a `{$ref: run.inputs.<name>}` names, else None."""
+    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("$ref"), str):
+        ref: str = value["$ref"]
+        if ref.startswith(_INPUT_REF):
+            return ref.removeprefix(_INPUT_REF)
+    return None
+
+
+def _settled(value: Any, inputs: dict[str, Any]) -> Any:
+    """`value` with every input reference replaced by the input's value."""
+    name = _input_ref(value)
+    if name is not None:
+        return inputs.get(name)
+    if isinstance(value, dict):
+        return {k: _settled(v, inputs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_settled(v, inputs) for v in value]
+    return value
+
+
+def _input_refs(value: Any) -> set[str]:
+    name = _input_ref(value)
+    if name is not None:
+        return {name.split(".", 1)[0]}
+    if isinstance(value, dict):
+        return set().union(*(_input_refs(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_input_refs(v) for v in value))
+    return set()
 
 
 def _hashable(value: Any) -> Any:

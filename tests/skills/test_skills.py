@@ -213,3 +213,23 @@ def test_shipped_skills_load_against_the_registry() -> None:
     assert pumps is not None and pumps.name == "summarize_documents"
     assert approvals is not None and approvals.name == "research_report"
     assert skills.for_goal("send the invoice to Bob") is None
+
+
+def test_every_declared_skill_input_reaches_what_it_configures() -> None:
+    """An input the schema accepts but nothing reads is silently ignored (research_report's
+    `approval_timeout_s` was, after a refactor: a 1-second window waited 24 hours)."""
+    registry = build_registry()
+    for skill in load_skills(REPO / "skills", registry).all():
+        ignored = set(skill.inputs_model.model_fields) - skill.inputs_used()
+        assert not ignored, f"skill {skill.name}: inputs nothing reads: {sorted(ignored)}"
+
+
+def test_research_reports_approval_window_is_its_input() -> None:
+    skill = load_skills(REPO / "skills", build_registry()).get("research_report")
+    for window, expected in ((1, 1.0), (None, 86400.0)):
+        given = {"topic": "pumps", "publish": True}
+        if window is not None:
+            given["approval_timeout_s"] = window
+        plan = skill.plan(skill.complete_inputs(given))
+        [publish] = [step for step in plan.steps if step.id == "publish"]
+        assert publish.approval is not None and publish.approval.timeout_s == expected
