@@ -112,6 +112,8 @@ from api.temporal_reads import (
 )
 from workflows.agent_run import CURRENT_PATCHES, AgentRunWorkflow
 
+# The name of the run's `approve` signal (the durable answer when no worker can take the update).
+SIGNAL_APPROVE = "approve"
 # The step of a direct tool invocation (a one-step run).
 INVOKE_STEP = "invoke"
 # How long a direct tool invocation is waited for before the caller gets the run to follow.
@@ -584,6 +586,9 @@ class RunService:
                 retry_after=self.settings.retry_after_s,
             ) from e
         step_id = await check_against_last_known(self._snaps, run_id, decision, principal.tenant)
+        if await self._already_signalled(handle, decision):
+            # The same answer again (a retry): accepted again, recorded once.
+            return self._accepted(decision, step_id), Outcome(final=False)
         try:
             await asyncio.wait_for(
                 handle.signal(AgentRunWorkflow.approve_signal, decision),
@@ -594,9 +599,13 @@ class RunService:
                 "the answer could not be recorded; send it again",
                 retry_after=self.settings.retry_after_s,
             ) from e
-        accepted = ApprovalAck(
-            approval_id=approval_id,
-            decision=answer.decision,
+        return self._accepted(decision, step_id), Outcome(final=False)
+
+    @staticmethod
+    def _accepted(decision: ApprovalDecision, step_id: str) -> ApprovalAck:
+        return ApprovalAck(
+            approval_id=decision.approval_id,
+            decision=decision.decision,
             step_id=step_id,
             status="accepted",
             detail=(
@@ -604,7 +613,42 @@ class RunService:
                 "applied, after the same checks, when a worker picks the run up"
             ),
         )
-        return accepted, Outcome(final=False)
+
+    async def _already_signalled(
+        self, handle: WorkflowHandle[Any, Any], decision: ApprovalDecision
+    ) -> bool:
+        """Whether this answer is already recorded as an `approve` signal no worker has applied
+        yet: True for the same answer (a retry); 409 for a different one, so the API never
+        acknowledges two contradictory answers (the run would apply the first and drop the
+        second). Read from the run's history: this path runs only while no worker answers."""
+
+        async def recorded() -> list[dict[str, Any]]:
+            answers = []
+            async for event in handle.fetch_history_events():
+                if not event.HasField("workflow_execution_signaled_event_attributes"):
+                    continue
+                signal = event.workflow_execution_signaled_event_attributes
+                if signal.signal_name != SIGNAL_APPROVE or not signal.input.payloads:
+                    continue
+                [payload] = await self.temporal.data_converter.decode(signal.input.payloads)
+                if isinstance(payload, dict):
+                    answers.append(payload)
+            return answers
+
+        for earlier in await read_within(self.settings, recorded(), f"run {handle.id}'s answers"):
+            if earlier.get("approval_id") != decision.approval_id:
+                continue
+            if (earlier.get("decision"), earlier.get("reviewer")) == (
+                decision.decision,
+                decision.reviewer,
+            ):
+                return True
+            raise Conflict(
+                f"approval {decision.approval_id!r} was already answered "
+                f"({earlier.get('decision')} by {earlier.get('reviewer') or 'someone'}); the "
+                "answer is recorded and will be applied when a worker picks the run up"
+            )
+        return False
 
     async def cancel(self, principal: Principal, run_id: str) -> CancelAccepted:
         handle, description = await self._run_for(principal, run_id, Access.ACT)

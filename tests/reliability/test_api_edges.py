@@ -49,6 +49,12 @@ async def test_without_a_worker_an_approval_is_accepted_then_applied_when_one_re
         assert response.status_code == 202, response.text
         assert response.json()["status"] == "accepted" and response.json()["step_id"] == "send"
         assert seconds < 12
+        # The same answer again is accepted again (a retry); a contradicting one is refused at
+        # once, as a worker would refuse it: the API never acknowledges both (issue 23).
+        again = await api.post(url, json=body)
+        assert again.status_code == 202, again.text
+        contradicting = await api.post(url, json={**body, "decision": "reject"})
+        assert_problem(contradicting, 409, "already answered", "approve by dev")
 
         await stoppable.start()
         done = await wait_status(api, created["run_id"], "completed")
