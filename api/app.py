@@ -11,20 +11,20 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
-from activities.knowledge import KnowledgeIndex, open_knowledge
-from activities.memory import MemoryService, open_memory
-from activities.plan_checks import load_skills
-from activities.tools import ToolRegistry, add_mcp_tools, build_registry
-from aios import db, telemetry
+from activities.knowledge import KnowledgeIndex
+from activities.memory import MemoryService
+from activities.services import API, Parts, Services, open_services
+from activities.tools import ToolRegistry
+from aios import telemetry
 from aios.config import Settings
 from aios.skills import SkillCatalog
-from aios.stores import VectorStore, open_vectors
+from aios.stores import VectorStore
 from aios.stores.deltas import DeltaHub
-from aios.temporal import connect
 from api import problems
 from api.console import mount_console
 from api.mcp import mount_mcp
 from api.middleware import JsonBodies, RequestLog, RequestSizeLimit
+from api.routes import approvals as approval_routes
 from api.routes import chat as chat_routes
 from api.routes import documents, health, runs, search
 from api.routes import keys as key_routes
@@ -42,6 +42,7 @@ log = logging.getLogger("aios.api")
 def create_app(
     settings: Settings,
     *,
+    services: Services | None = None,
     pool: asyncpg.Pool | None = None,
     temporal: Client | None = None,
     vectors: VectorStore | None = None,
@@ -50,30 +51,42 @@ def create_app(
     memory: MemoryService | None = None,
     skills: SkillCatalog | None = None,
 ) -> FastAPI:
-    """Clients passed in are shared (the dev stack and tests); missing ones are opened here.
-    The tool registry is read for its schemas (plans are validated before a run starts); the API
-    never executes a tool.
+    """The API over `services` (the dev stack shares its worker's) and the parts passed in (tests
+    override some); what is missing is opened at start-up by `open_services` and closed at
+    shutdown. The tool registry is read for its schemas (plans are validated before a run
+    starts); the API never executes a tool.
 
     With embedded Qdrant (Edge) a separate API process cannot open the files the worker holds, so it
     reports Qdrant as not ready rather than fighting over the lock.
     """
+    passed = Parts(
+        pool=pool,
+        temporal=temporal,
+        vectors=vectors,
+        registry=registry,
+        knowledge=knowledge,
+        memory=memory,
+        skills=skills,
+    )
+    given = passed.over(services.parts()) if services is not None else passed
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.check_production_safety()
         telemetry.configure_tracing("aios-api")
-        own_pool = pool is None
+        opened = await open_services(settings, API, given)
+        app.state.services = opened
         app.state.settings = settings
-        if registry is None:
-            app.state.registry = build_registry(settings.tool_plugins, settings.tool_files)
-            await add_mcp_tools(app.state.registry, settings.mcp_servers)
-        else:
-            app.state.registry = registry
-        app.state.skills = skills or load_skills(settings.skills_dir, app.state.registry)
-        app.state.pool = pool or await db.connect(settings.require_database_url())
-        app.state.temporal = temporal or await connect(settings, app.state.pool)
-        app.state.vectors = vectors or (open_vectors(settings) if settings.qdrant_url else None)
-        app.state.deltas = DeltaHub(app.state.pool)
+        app.state.registry = opened.registry
+        app.state.skills = opened.skills
+        app.state.pool = opened.pool
+        app.state.temporal = opened.temporal
+        app.state.vectors = opened.vectors
+        # Search and deletes need the knowledge index and memory: shared in the dev stack, opened
+        # against a Qdrant server, absent with embedded Qdrant (the worker process holds its files).
+        app.state.knowledge = opened.knowledge
+        app.state.memory = opened.memory
+        app.state.deltas = DeltaHub(opened.pool)
         app.state.runs = RunService(
             temporal=app.state.temporal,
             settings=settings,
@@ -82,25 +95,12 @@ def create_app(
             skills=app.state.skills,
             deltas=app.state.deltas,
         )
-        # Search and deletes need the knowledge index: shared in the dev stack, opened here
-        # against a Qdrant server, absent with embedded Qdrant (the worker process holds its files).
-        app.state.knowledge = knowledge or (
-            open_knowledge(settings, app.state.vectors) if app.state.vectors else None
-        )
-        app.state.memory = memory or (
-            open_memory(settings, app.state.pool, app.state.vectors, app.state.knowledge.embedder)
-            if app.state.knowledge is not None and app.state.vectors is not None
-            else None
-        )
         try:
             async with mcp_sessions:
                 yield
         finally:
             await app.state.deltas.aclose()
-            if own_pool:
-                await app.state.pool.close()
-            if vectors is None and app.state.vectors is not None:
-                await app.state.vectors.close()
+            await opened.aclose()
 
     # The docs pages with their assets served from the package, not a CDN (works offline).
     app = FastAPIOffline(
@@ -113,6 +113,7 @@ def create_app(
     mcp_sessions = mount_mcp(app)
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(approval_routes.router)
     app.include_router(documents.router)
     app.include_router(search.router)
     app.include_router(memory_routes.router)

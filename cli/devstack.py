@@ -29,7 +29,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,10 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from aios import db
+from activities.services import WORKER, open_services
 from aios.config import Settings
 from aios.errors import ConfigurationError, TransientError
-from aios.temporal import connect, ensure_search_attributes
+from aios.temporal import ensure_search_attributes
 from api.app import create_app
 from cli.orphans import EmbeddedPostgres
 from cli.runtime import write_runtime
@@ -316,26 +316,22 @@ async def running_stack(
             on_step("starting the Temporal dev server with Web UI ...")
             await start_temporal(settings, stack)
 
-        pool = await db.connect(settings.require_database_url())
-        stack.push_async_callback(db.close, pool)
-        resources = await Resources.open(settings, pool=pool)
-        stack.push_async_callback(resources.aclose)
-        client = await _connect_with_retry(settings, pool)
+        # One set of services for the whole process: the worker's, shared with the API.
+        services = await open_services(settings, replace(WORKER, temporal_wait_s=30))
+        stack.push_async_callback(services.aclose)
+        resources = Resources.of(services)
+        client = resources.services.temporal
+        if client is None:  # WORKER opens one
+            raise ConfigurationError("the dev stack's services have no Temporal client")
         await ensure_search_attributes(
-            client, settings.temporal_namespace, create=settings.worker_create_search_attributes
+            client,
+            settings.temporal.temporal_namespace,
+            create=settings.worker.worker_create_search_attributes,
         )
 
         worker = build_worker(client, resources)
         tune_garbage_collector(settings)
-        app = create_app(
-            settings,
-            pool=pool,
-            temporal=client,
-            vectors=resources.vectors,
-            knowledge=resources.index,
-            memory=resources.memory,
-            skills=resources.skills,
-        )
+        app = create_app(settings, services=services)
         api_server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -379,17 +375,6 @@ async def running_stack(
         runtime = write_runtime(settings, dev.runtime_info())
         stack.callback(lambda: runtime.unlink(missing_ok=True))
         yield dev
-
-
-async def _connect_with_retry(settings: Settings, pool: Any) -> Client:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return await connect(settings, pool)
-        except TransientError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
 
 
 async def serve_forever(settings: Settings) -> None:

@@ -1,7 +1,8 @@
 """The AIOS worker: builds the activity classes with their clients and hosts every workflow.
 
-`Resources` holds what activities need (database pool, vector index, model router, tool registry);
-the dev stack shares one `Resources` between the worker and the API in a single process.
+`Resources` is what activities need (database pool, vector index, model router, tool registry):
+the worker's view of the services `activities.services.open_services` opens. The dev stack opens
+one set of services and shares it between the worker and the API in a single process.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import importlib.metadata
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,23 +35,22 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 from activities.chat import ChatActivities
-from activities.knowledge import KnowledgeIndex, TextEmbedder, embedder_for, open_knowledge
+from activities.knowledge import KnowledgeIndex, TextEmbedder
 from activities.llm.activities import LlmActivities
 from activities.llm.router import ModelRouter
-from activities.memory import MemoryActivities, MemoryService, open_memory
-from activities.plan_checks import load_skills
+from activities.memory import MemoryActivities, MemoryService
 from activities.planning import PlanningActivities
 from activities.rag import RagActivities, ingest_limits
-from activities.tools import add_mcp_tools, build_registry
+from activities.services import WORKER, Parts, Services, open_services
 from activities.tools.registry import ToolActivities, ToolRegistry, ToolServices
 from activities.trace import TraceActivities
-from aios import db, logs, telemetry
+from aios import logs, telemetry
 from aios.config import Settings
 from aios.errors import ConfigurationError
 from aios.queues import GROUP_OF
 from aios.skills import SkillCatalog
-from aios.stores import DocumentStore, VectorStore, open_vectors
-from aios.temporal import connect, ensure_search_attributes
+from aios.stores import DocumentStore, VectorStore
+from aios.temporal import ensure_search_attributes
 from aios.vocabulary import Activity
 from workers.sandbox import SandboxRunner
 from workflows.agent_run import AgentRunWorkflow
@@ -68,6 +68,10 @@ WORKFLOWS = [AgentRunWorkflow, SkillWorkflow, IngestWorkflow, ChatSessionWorkflo
 
 @dataclass
 class Resources:
+    """A worker's view of its services (activities/services.py), every part present: what the
+    activities are built from."""
+
+    services: Services
     settings: Settings
     pool: asyncpg.Pool
     vectors: VectorStore
@@ -77,8 +81,33 @@ class Resources:
     router: ModelRouter
     registry: ToolRegistry
     skills: SkillCatalog
-    # A pool passed in belongs to the caller (the dev stack shares it with the API).
-    owns_pool: bool = False
+
+    @classmethod
+    def of(cls, services: Services) -> Resources:
+        s = services
+        if (
+            s.vectors is None
+            or s.embedder is None
+            or s.knowledge is None
+            or s.memory is None
+            or s.router is None
+        ):
+            raise ConfigurationError(
+                "a worker needs the vector store, the knowledge index, memory and the model "
+                "router: open its services with activities.services.WORKER"
+            )
+        return cls(
+            services=s,
+            settings=s.settings,
+            pool=s.pool,
+            vectors=s.vectors,
+            embedder=s.embedder,
+            index=s.knowledge,
+            memory=s.memory,
+            router=s.router,
+            registry=s.registry,
+            skills=s.skills,
+        )
 
     @classmethod
     async def open(
@@ -88,31 +117,14 @@ class Resources:
         pool: asyncpg.Pool | None = None,
         embedder: TextEmbedder | None = None,
     ) -> Resources:
-        owns_pool = pool is None
-        pool = pool or await db.connect(settings.require_database_url())
-        vectors = open_vectors(settings)
-        embedder = embedder or embedder_for(settings)
-        registry = build_registry(settings.tool_plugins, settings.tool_files)
-        await add_mcp_tools(registry, settings.mcp_servers)
-        index = open_knowledge(settings, vectors, embedder)
-        return cls(
-            settings=settings,
-            pool=pool,
-            vectors=vectors,
-            embedder=embedder,
-            index=index,
-            memory=open_memory(settings, pool, vectors, embedder),
-            router=ModelRouter(settings.llm_config()),
-            registry=registry,
-            skills=load_skills(settings.skills_dir, registry),
-            owns_pool=owns_pool,
-        )
+        """A worker's services without a Temporal client (the caller has one); a pool or an
+        embedder passed in stays the caller's."""
+        needs = replace(WORKER, temporal=False)
+        return cls.of(await open_services(settings, needs, Parts(pool=pool, embedder=embedder)))
 
     async def aclose(self) -> None:
-        await self.router.aclose()
-        await self.vectors.close()
-        if self.owns_pool:
-            await self.pool.close()
+        """Close what opening these services opened (not a pool or embedder passed in)."""
+        await self.services.aclose()
 
 
 def build_worker(client: Client, resources: Resources, *, task_queue: str | None = None) -> Worker:
@@ -164,22 +176,23 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
     else:
         served = [fn for name, fn in activities.items() if GROUP_OF.get(name) == group]
         workflows = []
+    tuning = settings.worker
     return Worker(
         client,
         task_queue=queue,
         workflows=workflows,
         activities=served,
-        max_concurrent_activities=settings.max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
-        max_concurrent_local_activities=settings.max_concurrent_local_activities,
-        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.workflow_task_pollers),
-        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.activity_task_pollers),
-        max_cached_workflows=settings.max_cached_workflows,
+        max_concurrent_activities=tuning.max_concurrent_activities,
+        max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
+        max_concurrent_local_activities=tuning.max_concurrent_local_activities,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(tuning.workflow_task_pollers),
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(tuning.activity_task_pollers),
+        max_cached_workflows=tuning.max_cached_workflows,
         interceptors=[telemetry.StepMetrics()],
         workflow_runner=workflow_runner(settings),
         # In-flight activities get this long to finish on shutdown; then Temporal hands them to
         # another worker (after their heartbeat timeout).
-        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_s),
+        graceful_shutdown_timeout=timedelta(seconds=tuning.worker_shutdown_s),
         deployment_config=deployment_config(settings),
     )
 
@@ -256,14 +269,20 @@ def tune_garbage_collector(settings: Settings) -> None:
 
 async def run_worker(settings: Settings) -> None:
     """`aios worker`: one worker process against an existing Temporal, PostgreSQL and Qdrant."""
-    resources = await Resources.open(settings)
+    telemetry.configure_tracing("aios-worker")
+    services = await open_services(settings, WORKER)
     try:
-        telemetry.configure_tracing("aios-worker")
-        if settings.metrics_port is not None:
-            prometheus_client.start_http_server(settings.metrics_port)
-        client = await connect(settings, resources.pool)
+        resources = Resources.of(services)
+        tuning = settings.worker
+        if tuning.metrics_port is not None:
+            prometheus_client.start_http_server(tuning.metrics_port)
+        client = services.temporal
+        if client is None:  # WORKER opens one
+            raise ConfigurationError("the worker's services have no Temporal client")
         await ensure_search_attributes(
-            client, settings.temporal_namespace, create=settings.worker_create_search_attributes
+            client,
+            settings.temporal.temporal_namespace,
+            create=tuning.worker_create_search_attributes,
         )
         workers = [build_worker(client, resources, task_queue=q) for q in settings.served_queues()]
         tune_garbage_collector(settings)
@@ -274,7 +293,7 @@ async def run_worker(settings: Settings) -> None:
         )
         await asyncio.gather(*(worker.run() for worker in workers))
     finally:
-        await resources.aclose()
+        await services.aclose()
 
 
 def main() -> None:
