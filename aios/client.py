@@ -32,6 +32,7 @@ from aios.vocabulary import INGESTIBLE_SUFFIXES, TERMINAL_STATUSES, RunEventType
 from aios.wire import (
     CancelAccepted,
     CreateRun,
+    Inbox,
     Invoked,
     RunCreated,
     RunList,
@@ -199,6 +200,11 @@ class ApiClient:
         body = {"decision": "approve", "args_hash": args_hash, **answer}
         ack = await self.request("POST", f"/v1/runs/{run_id}/approvals/{approval_id}", json=body)
         return ApprovalAck.model_validate(ack)
+
+    async def approvals(self, *, limit: int = 50) -> Inbox:
+        """The approvals waiting for the caller's decision, oldest first."""
+        inbox = await self.request("GET", "/v1/approvals", params={"limit": limit})
+        return Inbox.model_validate(inbox)
 
     async def skills(self) -> SkillList:
         return SkillList.model_validate(await self.request("GET", "/v1/skills"))

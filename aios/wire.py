@@ -216,3 +216,54 @@ class Invoked(BaseModel):
     output: Any = None
     run_id: str
     status: RunStatus
+
+
+class InboxItem(BaseModel):
+    """One approval waiting for the caller (`GET /v1/approvals`): what to answer, for whom, and
+    how long it has waited."""
+
+    run_id: str
+    goal: str
+    requester: str
+    approval_id: str
+    step_id: str
+    reason: str
+    args: Any = None
+    args_hash: str
+    requested_at: datetime
+    expires_at: datetime
+    waiting_s: float
+    # The arguments derive from untrusted content (documents, web pages, tool output).
+    untrusted_sources: list[str] = Field(default_factory=list)
+
+
+class Inbox(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "approvals": [
+                        {
+                            "run_id": "run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                            "goal": "Publish the weekly summary",
+                            "requester": "ada",
+                            "approval_id": "publish-approval",
+                            "step_id": "publish",
+                            "reason": "publish_report requires approval",
+                            "args": {"title": "Weekly summary"},
+                            "args_hash": "9f2c4e1a7b3d5f60",
+                            "requested_at": "2026-11-22T09:00:05Z",
+                            "expires_at": "2026-11-23T09:00:05Z",
+                            "waiting_s": 300.0,
+                            "untrusted_sources": [],
+                        }
+                    ],
+                    "more": False,
+                }
+            ]
+        }
+    )
+
+    approvals: list[InboxItem]
+    # More runs wait than one answer lists (the oldest are listed first).
+    more: bool = False

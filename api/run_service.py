@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -28,6 +28,7 @@ from fastapi import Depends, Request
 from temporalio.client import (
     Client,
     ScheduleActionStartWorkflow,
+    WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
@@ -79,6 +80,8 @@ from aios.wire import (
     ApprovalBody,
     CancelAccepted,
     CreateRun,
+    Inbox,
+    InboxItem,
     Invoked,
     RunCreated,
     RunFilter,
@@ -94,6 +97,7 @@ from api.authz import (
     may_read_run,
     require_approver,
     sees_all_users,
+    self_approval_allowed,
 )
 from api.deps import Principal
 from api.goals import checked_goal
@@ -114,6 +118,17 @@ from workflows.agent_run import CURRENT_PATCHES, AgentRunWorkflow
 
 # The name of the run's `approve` signal (the durable answer when no worker can take the update).
 SIGNAL_APPROVE = "approve"
+# What an inbox item shows of a pending approval.
+INBOX_APPROVAL_FIELDS = {
+    "approval_id",
+    "step_id",
+    "reason",
+    "args",
+    "args_hash",
+    "requested_at",
+    "expires_at",
+    "untrusted_sources",
+}
 # The step of a direct tool invocation (a one-step run).
 INVOKE_STEP = "invoke"
 # How long a direct tool invocation is waited for before the caller gets the run to follow.
@@ -490,6 +505,50 @@ class RunService:
         return RunList(
             runs=runs, next_page_token=page_tokens.seal(next_token, query) if next_token else None
         )
+
+    async def inbox(self, principal: Principal, *, limit: int = 50) -> Inbox:
+        """The approvals the caller may answer, oldest first: every pending approval of the
+        tenant's runs that someone other than the caller asked for (the development key also
+        sees its own). Empty for a caller without the approver role."""
+        if not has_role(principal, Role.APPROVER):
+            return Inbox(approvals=[])
+        clauses = [
+            f"WorkflowType = '{AgentRunWorkflow.__name__}'",
+            "ExecutionStatus = 'Running'",
+            f"{sa.TENANT.name} = {quoted(principal.tenant)}",
+            f"{sa.STATUS.name} = {quoted(RunStatus.AWAITING_APPROVAL.value)}",
+        ]
+        if not self_approval_allowed(principal):
+            clauses.append(f"{sa.USER.name} != {quoted(principal.user_id)}")
+        iterator = self.temporal.list_workflows(" AND ".join(clauses), page_size=limit + 1)
+        await read_within(self.settings, iterator.fetch_next_page(), "the waiting runs")
+        waiting = list(iterator.current_page or [])
+        # Oldest first: the run waiting longest is the one to answer first.
+        waiting.sort(key=lambda execution: execution.start_time)
+        gate = asyncio.Semaphore(8)
+
+        async def pending(execution: WorkflowExecution) -> list[InboxItem]:
+            async with gate:
+                handle = self.temporal.get_workflow_handle(execution.id)
+                description = await read_within(self.settings, handle.describe(), execution.id)
+                state = await current_state(
+                    self.temporal, handle, description, self.settings, self._snaps
+                )
+            now = datetime.now(UTC)
+            return [
+                InboxItem(
+                    run_id=state.run_id,
+                    goal=state.goal,
+                    requester=state.user_id,
+                    waiting_s=round((now - p.requested_at).total_seconds(), 1),
+                    **p.model_dump(include=INBOX_APPROVAL_FIELDS),
+                )
+                for p in state.pending_approvals
+            ]
+
+        found = await asyncio.gather(*(pending(e) for e in waiting[:limit]))
+        items = sorted((i for run in found for i in run), key=lambda i: i.requested_at)
+        return Inbox(approvals=items, more=len(waiting) > limit)
 
     async def state(self, principal: Principal, run_id: str, *, wait_s: float = 0) -> RunState:
         """The run's state. With `wait_s`, answered when the run closes or after `wait_s`:

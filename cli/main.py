@@ -226,6 +226,29 @@ async def cmd_approve(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_approvals(args: argparse.Namespace) -> int:
+    """What waits for my decision, oldest first, with the command that answers each."""
+    async with _api(_settings()) as api:
+        inbox = await api.approvals(limit=args.limit)
+    if args.json:
+        _print_json(inbox)
+        return 0
+    if not inbox.approvals:
+        print("nothing waits for your decision")
+        return 0
+    for item in inbox.approvals:
+        arguments = one_line(json.dumps(item.args, default=str), 100)
+        print(
+            f"{item.run_id}  {item.approval_id}  asked by {item.requester}, waiting "
+            f"{item.waiting_s / 60:.0f} min, expires {item.expires_at:%Y-%m-%d %H:%M} UTC\n"
+            f"  goal: {one_line(item.goal, 100)}\n  {item.reason}: {arguments}\n"
+            f"  aios approve {item.run_id} {item.approval_id}   (or --reject --reason TEXT)"
+        )
+    if inbox.more:
+        print(f"(more wait: aios approvals --limit {args.limit * 2})")
+    return 0
+
+
 async def cmd_cancel(args: argparse.Namespace) -> int:
     async with _api(_settings()) as api:
         result = await api.cancel(args.run_id)
@@ -608,6 +631,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     approve.add_argument("--reject", action="store_true", help="reject instead of approving")
     approve.add_argument("--reason", help="a comment recorded with the answer")
+    approvals = verb("approvals", cmd_approvals, "list the approvals waiting for your decision")
+    approvals.add_argument("--limit", type=int, default=50, help="runs to look at (1-200)")
     cancel = verb("cancel", cmd_cancel, "cancel a run")
     cancel.add_argument("run_id", help="the run to cancel")
     knowledge.add_verbs(client_verb)

@@ -151,6 +151,11 @@ async def test_follow_stops_at_an_approval_and_says_how_to_answer(api_url: str) 
     assert "arguments: {" in out and "expires:" in out
     assert "aios approve run-" in out and "--wait-approval" in out
     run_id = out.split("run ", 1)[1].split(" ", 1)[0]
+    # The inbox lists it (the development key answers its own: a single-user stack).
+    code, out, err = await aios(api_url, "approvals")
+    assert code == 0, err
+    assert f"{run_id}  publish-approval  asked by dev" in out
+    assert f"aios approve {run_id} publish-approval" in out
     code, out, err = await aios(api_url, "approve", run_id, "--reject", "--reason", "not now")
     assert code == 0 and "rejected publish-approval" in out
     code, _, err = await aios(api_url, "status", "")

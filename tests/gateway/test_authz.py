@@ -152,3 +152,31 @@ async def test_an_unknown_role_is_refused_naming_the_known_ones(api: httpx.Async
     )
     assert response.status_code == 422
     assert "'superuser'" in response.json()["detail"] and "approver" in response.json()["detail"]
+
+
+async def test_the_inbox_lists_what_waits_for_my_decision(api: httpx.AsyncClient) -> None:
+    keys = await _keys(api)
+    adas = await _awaiting(api, keys["ada"])
+    carols = await _awaiting(api, keys["carol"])
+
+    async def inbox(user: str) -> list[tuple[str, str]]:
+        response = await api.get("/v1/approvals", headers=keys[user])
+        assert response.status_code == 200, response.text
+        return [(i["run_id"], i["requester"]) for i in response.json()["approvals"]]
+
+    # Carol answers ada's request, not her own; the admin both; a plain user nothing.
+    assert await inbox("carol") == [(adas["run_id"], "ada")]
+    assert await inbox("adam") == [(adas["run_id"], "ada"), (carols["run_id"], "carol")]
+    assert await inbox("ada") == []
+    [item] = (await api.get("/v1/approvals", headers=keys["carol"])).json()["approvals"]
+    [pending] = adas["pending_approvals"]
+    assert item["args"] == {"value": "to all"} and item["args_hash"] == pending["args_hash"]
+    assert item["waiting_s"] >= 0 and item["goal"] == "send it"
+    # Answered, it leaves the inbox.
+    path, body = _answer(adas)
+    assert (await api.post(path, json=body, headers=keys["carol"])).status_code == 200
+    for _ in range(100):
+        if not await inbox("carol"):
+            break
+        await asyncio.sleep(0.1)
+    assert await inbox("carol") == []
