@@ -121,9 +121,63 @@ class ScriptedServer:
 
 
 class FakeOpenAI(ScriptedServer):
-    """Also llama.cpp's `/tokenize`, as the bundled local server has it (one token a word)."""
+    """Also llama.cpp's `/tokenize`, as the bundled local server has it (one token a word, or
+    one per `chars_per_token` characters when that is set, as a BPE tokenizer counts JSON).
+
+    With `context_window` set it is a llama.cpp slot of that many tokens: a chat request whose
+    prompt (its messages, counted as `/tokenize` counts) does not fit is answered 400 with
+    llama.cpp's "exceeds the available context size", and recorded without using the script."""
 
     path = "/v1/chat/completions"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.context_window: int | None = None
+        self.chars_per_token: int | None = None
+
+    def reset(self) -> None:
+        super().reset()
+        self.context_window = None
+        self.chars_per_token = None
+
+    def count_tokens(self, text: str) -> int:
+        if self.chars_per_token:
+            return -(-len(text) // self.chars_per_token)
+        return len(text.split())
+
+    def prompt_tokens(self, body: dict[str, Any]) -> int:
+        """The tokens of a chat request's messages, as this server counts them."""
+        total = 0
+        for message in body.get("messages", []):
+            content = message.get("content") or ""
+            if isinstance(content, list):  # content parts
+                content = " ".join(str(part.get("text", "")) for part in content)
+            total += self.count_tokens(str(content))
+        return total
+
+    async def _handle(self, request: Request) -> Response:
+        window = self.context_window
+        if window is not None:
+            body = await request.json()
+            used = self.prompt_tokens(body)
+            if used > window:
+                with self._lock:
+                    self.requests.append(body)
+                message = (
+                    f"request ({used} tokens) exceeds the available context size "
+                    f"({window} tokens), try increasing it"
+                )
+                return JSONResponse(
+                    {
+                        "error": {
+                            "code": 400,
+                            "message": message,
+                            "type": "exceed_context_size_error",
+                        }
+                    },
+                    status_code=400,
+                )
+        return await super()._handle(request)
 
     def routes(self) -> list[Route]:
         return [
@@ -157,7 +211,7 @@ class FakeOpenAI(ScriptedServer):
         content = str((await request.json()).get("content", ""))
         with self._lock:
             self.tokenized.append(content)
-        return JSONResponse({"tokens": list(range(len(content.split())))})
+        return JSONResponse({"tokens": list(range(self.count_tokens(content)))})
 
     @property
     def base_url(self) -> str:
