@@ -14,8 +14,9 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.llm.activities import LlmActivities
+from activities.llm.router import ModelRouter
 from activities.planning import PLAN_SCHEMA, PlanningActivities, catalogue_entries
-from aios.config import Settings
+from aios.config import BUNDLED_MODEL, Settings
 from aios.models import PlanningInput, PlanningResult
 from aios.vocabulary import PlannerName
 from tests.conftest import Stack
@@ -64,9 +65,11 @@ def small_slot(fake_openai: FakeOpenAI) -> FakeOpenAI:
     return fake_openai
 
 
-async def plan(stack: Stack, goal: str, **request: Any) -> PlanningResult:
+async def plan(
+    stack: Stack, goal: str, router: ModelRouter | None = None, **request: Any
+) -> PlanningResult:
     resources = stack.resources
-    llm = LlmActivities(resources.router, resources.registry, resources.pool)
+    llm = LlmActivities(router or resources.router, resources.registry, resources.pool)
     planning = PlanningActivities(resources.registry, llm, resources.skills)
     result: PlanningResult = await ActivityEnvironment().run(
         planning.plan_run, PlanningInput(goal=goal, **request)
@@ -140,3 +143,27 @@ async def test_the_llm_planner_asked_for_by_name_fails_on_a_prompt_the_server_re
     small_slot.context_window = 600
     with pytest.raises(Exception, match="exceeds the available context size"):
         await plan(stack, ERRAND, planner=PlannerName.LLM)
+
+
+async def test_with_the_bundled_model_as_the_strong_tier_hybrid_goes_straight_to_a_skill(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    # The 135M model writes no plan that passes validation (tests/test_bundled_model.py): hybrid
+    # planning does not spend two model calls finding that out. Asked for by name, it still plans.
+    bundled = stack.settings.model_copy(
+        update={"model_fast": BUNDLED_MODEL, "model_strong": BUNDLED_MODEL}
+    )
+    router = ModelRouter(bundled.llm_config())
+    try:
+        result = await plan(stack, ERRAND, router=router)
+        assert result.planner == "hybrid: fallback"
+        assert "fell back to skill 'research_report'" in result.rationale
+        assert f"the strong model is the bundled {BUNDLED_MODEL}" in result.rationale
+        assert result.inputs and result.inputs["key_points"] == "quotes"
+        assert planning_requests(fake_openai) == []
+
+        fake_openai.queue(ScriptedReply(content=json.dumps(PLAN)))
+        asked = await plan(stack, ERRAND, router=router, planner=PlannerName.LLM)
+        assert asked.planner == PlannerName.LLM and len(planning_requests(fake_openai)) == 1
+    finally:
+        await router.aclose()

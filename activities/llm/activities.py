@@ -252,6 +252,11 @@ class LlmActivities:
         """provider:model of the fast tier."""
         return self._router.spec("fast")
 
+    @property
+    def strong_model(self) -> str:
+        """provider:model of the strong tier."""
+        return self._router.spec("strong")
+
     def context_window(self, tier_or_spec: str) -> int:
         """Tokens one request to this model may use (prompt and answer together)."""
         return self._router.context_window(tier_or_spec)
