@@ -4,10 +4,52 @@ can answer."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
+from typing import Any
 
-from aios.models import ApprovalDecision, PendingApproval
+from aios.models import ApprovalContext, ApprovalDecision, PendingApproval
+from aios.plan import args_hash
 from aios.vocabulary import FailureType
+
+# What an approval shows of each output it is about (the whole output stays with its step).
+CONTEXT_CHARS = 4000
+# At most this many outputs are shown (the first dependencies, in the plan's order).
+CONTEXT_STEPS = 8
+
+
+def readable_output(output: Any) -> str:
+    """A step's output as a reviewer reads it: a model's text as it is, other text as it is,
+    anything else as indented JSON."""
+    text = output.get("text") if isinstance(output, dict) else None
+    if isinstance(text, str):
+        return text
+    if isinstance(output, str):
+        return output
+    return json.dumps(output, indent=2, sort_keys=True, default=str)
+
+
+def approval_context(step_id: str, title: str, output: Any) -> ApprovalContext:
+    """What an approval shows of one output it depends on: its readable text, cut at
+    CONTEXT_CHARS characters (and says so)."""
+    text = readable_output(output)
+    cut = len(text) > CONTEXT_CHARS
+    return ApprovalContext(
+        step_id=step_id,
+        title=title,
+        text=text[: CONTEXT_CHARS - 1] + "…" if cut else text,
+        truncated=cut,
+        chars=len(text),
+    )
+
+
+def approval_hash(args: Any, about: Mapping[str, Any] | None = None) -> str:
+    """The hash an answer must name: of the arguments and, when the approval is about earlier
+    outputs, of those outputs in full (by step id), so a draft that changed is a different
+    approval. Without outputs it is `args_hash(args)`, as before they were shown."""
+    if not about:
+        return args_hash(args)
+    return args_hash({"args": args, "about": dict(about)})
 
 
 def approval_problem(

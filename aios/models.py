@@ -273,11 +273,27 @@ class StepState(BaseModel):
         return cls(id=step.id, kind=step.kind, title=step.title, depends_on=list(step.depends_on))
 
 
+class ApprovalContext(BaseModel):
+    """The output of a step an approval depends on (the draft being approved), as a reviewer reads
+    it: its text, or its JSON, cut at `aios.approvals.CONTEXT_CHARS` characters."""
+
+    step_id: str
+    title: str = ""
+    text: str
+    truncated: bool = False
+    # Length of the whole rendered output (the step_output query and GET .../steps/{id}/output
+    # give all of it).
+    chars: int = 0
+
+
 class PendingApproval(BaseModel):
     approval_id: str
     step_id: str
     reason: str
     args: Any = None
+    # The outputs of the steps the approved step depends on (by step id); `args_hash` covers them
+    # in full, so an approval of a stale draft is refused.
+    about: list[ApprovalContext] = Field(default_factory=list)
     args_hash: str
     requested_at: datetime
     expires_at: datetime

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aios.config import DEFAULT_MAX_GOAL_CHARS
-from aios.models import ToolSpec
+from aios.models import ApprovalContext, ToolSpec
 from aios.plan import Plan
 from aios.skills import SkillInfo
 from aios.vocabulary import PlannerName, RunStatus
@@ -229,6 +229,8 @@ class InboxItem(BaseModel):
     step_id: str
     reason: str
     args: Any = None
+    # The outputs of the steps the approved step depends on (the draft being approved), cut.
+    about: list[ApprovalContext] = Field(default_factory=list)
     args_hash: str
     requested_at: datetime
     expires_at: datetime

@@ -124,6 +124,7 @@ INBOX_APPROVAL_FIELDS = {
     "step_id",
     "reason",
     "args",
+    "about",
     "args_hash",
     "requested_at",
     "expires_at",

@@ -32,7 +32,7 @@ from aios.client import (
 )
 from aios.config import Settings
 from aios.errors import AiosError
-from aios.models import RunState
+from aios.models import ApprovalContext, RunState
 from aios.text import one_line
 from aios.vocabulary import RunStatus
 from cli import knowledge
@@ -86,10 +86,23 @@ def _print_run(run: RunState) -> None:
             f"  awaiting approval {approval.approval_id} (step {approval.step_id}): "
             f"{approval.reason}\n    aios approve {run.run_id} {approval.approval_id}"
         )
+        _print_about(approval.about, indent="    ")
     if run.error:
         print(f"error: {run.error}")
     if run.result:
         print("\n" + format_report(run))
+
+
+def _print_about(about: list[ApprovalContext], *, indent: str) -> None:
+    """What an approval is about (the outputs of the steps it depends on), indented, as text."""
+    for context in about:
+        cut = f", first {len(context.text)} of {context.chars} characters"
+        cut = cut if context.truncated else ""
+        print(f"{indent}output of {context.step_id} ({context.title or 'step'}{cut}):")
+        for line in context.text.splitlines() or [""]:
+            # Model output is untrusted: no terminal escape sequences reach the reviewer's screen.
+            shown = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in line)
+            print(f"{indent}  | {shown}")
 
 
 # --- client verbs -------------------------------------------------------------------------
@@ -244,6 +257,7 @@ async def cmd_approvals(args: argparse.Namespace) -> int:
             f"  goal: {one_line(item.goal, 100)}\n  {item.reason}: {arguments}\n"
             f"  aios approve {item.run_id} {item.approval_id}   (or --reject --reason TEXT)"
         )
+        _print_about(item.about, indent="  ")
     if inbox.more:
         print(f"(more wait: aios approvals --limit {args.limit * 2})")
     return 0

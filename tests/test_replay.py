@@ -34,6 +34,14 @@ HISTORIES = Path(__file__).resolve().parent / "histories"
 CHAT_HISTORY = "chat_session_with_tools"
 
 
+# An approval step about the output of the step before it.
+DRAFT_PLAN: list[dict[str, Any]] = [
+    {"id": "draft", "kind": "tool", "tool": "echo", "args": {"value": "Dear readers, ..."}},
+    {"id": "review", "kind": "approval", "depends_on": ["draft"]},
+    {"id": "send", "kind": "tool", "tool": "echo", "depends_on": ["review"], "args": {"value": 1}},
+]
+
+
 def recorded() -> list[Path]:
     return sorted(HISTORIES.glob("*.json"))
 
@@ -107,6 +115,13 @@ async def test_record_histories(stack: Stack, fake_openai: FakeOpenAI) -> None:
     await approve_when_asked(lean)
     assert (await finish(lean)).status == "completed"
     await save("approval_then_tool_patches_in_input", lean)
+
+    # An approval about a draft: it shows the output of the step it depends on and its args_hash
+    # covers it (APPROVAL_CONTEXT_PATCH).
+    draft = await start_plan(stack.client, stack.settings.task_queue, DRAFT_PLAN)
+    await approve_when_asked(draft)
+    assert (await finish(draft)).status == "completed"
+    await save("approval_of_a_draft", draft)
 
     fake_openai.queue(
         ScriptedReply(tool_calls=[{"name": "calculator", "arguments": {"expression": "6 * 7"}}]),

@@ -17,6 +17,11 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 | `aios-patches-2026-11`         | AgentRunWorkflow  | (the four above at once; see below)         |
 | `chat-tools`                   | ChatSession...    | answered each turn in one activity, without |
 |                                |                   | tools                                       |
+| `approval-shows-outputs`       | AgentRunWorkflow  | showed an approval's arguments only, and    |
+|                                |                   | hashed them alone (not the outputs of the   |
+|                                |                   | steps it depends on)                        |
+| `ledger-parent-scope`          | AgentRunWorkflow  | gave a skill's child run a copy of the      |
+|                                |                   | parent's `budget_usd`                       |
 """
 
 from __future__ import annotations
@@ -44,6 +49,14 @@ CURRENT_PATCHES = "aios-patches-2026-11"
 # Chat turns are model rounds that may call tools (workflows/agent_loop.py); sessions started
 # before send their turns to the one-call `aios.chat_turn` activity until they continue as new.
 CHAT_TOOLS_PATCH = "chat-tools"
+# An approval shows (and its args_hash covers) the outputs of the steps it depends on. Newer
+# than CURRENT_PATCHES, so asked with `workflow.patched` itself (RunPatches.has answers true for
+# every id once a run carries CURRENT_PATCHES), and only where there is an output to show.
+APPROVAL_CONTEXT_PATCH = "approval-shows-outputs"
+# A skill's child run draws on its parent's budget through the spend ledger (its model calls are
+# reserved against the parent runs too) instead of getting a copy of `budget_usd`. Asked with
+# `workflow.patched` itself, only when a run with a budget starts a skill.
+LEDGER_SCOPE_PATCH = "ledger-parent-scope"
 
 
 class RunPatches:

@@ -181,6 +181,15 @@ async function runsPage() {
     table];
 }
 
+// What an approval is about: the outputs of the steps it depends on (the draft), as text nodes
+// only (a model's output is untrusted content).
+function aboutSection(about) {
+  return about.map((c) => h("div", { class: "approval-about", "data-about": c.step_id },
+    h("div", {}, `Output of ${c.title || c.step_id} (${c.step_id})`,
+      c.truncated ? h("span", { class: "muted" }, ` — first ${c.text.length} of ${c.chars} characters`) : null),
+    h("pre", { class: "approval-output" }, c.text)));
+}
+
 function approvalCard(runId, pending, onAnswered) {
   const args = h("pre", { class: "approval-args" }, JSON.stringify(pending.args, null, 2));
   const comment = h("input", { type: "text", placeholder: "comment (optional)" });
@@ -200,6 +209,7 @@ function approvalCard(runId, pending, onAnswered) {
     (pending.untrusted_sources || []).length
       ? h("p", { class: "muted" }, `Derived from untrusted content: ${pending.untrusted_sources.join(", ")}`)
       : null,
+    aboutSection(pending.about || []),
     h("div", {}, "Arguments being approved:"), args, comment,
     h("p", {}, h("button", { class: "approve", onclick: () => answer("approve") }, "Approve"), " ",
       h("button", { class: "danger reject", onclick: () => answer("reject") }, "Reject")));

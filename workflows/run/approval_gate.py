@@ -8,6 +8,7 @@ after its policy's timeout and counts as rejected, or fails the run, as the poli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -17,14 +18,15 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from aios.approvals import approval_problem
+    from aios.approvals import CONTEXT_STEPS, approval_context, approval_hash, approval_problem
     from aios.errors import describe_field_errors
     from aios.guardrails import Taint, describe
-    from aios.models import ApprovalAck, ApprovalDecision, PendingApproval
-    from aios.plan import ApprovalPolicy, Step, args_hash
+    from aios.models import ApprovalAck, ApprovalContext, ApprovalDecision, PendingApproval
+    from aios.plan import ApprovalPolicy, Step
     from aios.vocabulary import RunEventType, RunStatus, StepStatus
 
 from workflows.dag import RunFailed, StepFailed, StepSkipped
+from workflows.patches import APPROVAL_CONTEXT_PATCH
 from workflows.run.journal import RunJournal
 
 # Signals the run ignored (malformed or invalid), kept for the current details.
@@ -45,9 +47,12 @@ class ApprovalGate:
         *,
         reason: str | None = None,
         untrusted: Taint | None = None,
+        about: Sequence[str] = (),
     ) -> None:
-        """Wait for a person to approve `args` for `step`. Raises StepSkipped or StepFailed (as
-        the step's policy says) when rejected or expired, RunFailed when expiry fails the run."""
+        """Wait for a person to approve `args` for `step`, showing the outputs of the steps named
+        in `about` (what the step depends on: the draft being approved). Raises StepSkipped or
+        StepFailed (as the step's policy says) when rejected or expired, RunFailed when expiry
+        fails the run."""
         journal = self._journal
         policy = step.approval or ApprovalPolicy()
         approval_id = f"{step.id}{suffix}-approval"
@@ -66,6 +71,7 @@ class ApprovalGate:
                 f"; requested after untrusted content (from {', '.join(untrusted.sources)}); "
                 f"the guardrails found: {describe(untrusted.findings) or 'no known attack pattern'}"
             )
+        shown, outputs = self._context(about)
         pending = PendingApproval(
             approval_id=approval_id,
             step_id=step.id,
@@ -73,7 +79,8 @@ class ApprovalGate:
             untrusted_sources=list(untrusted.sources) if untrusted else [],
             findings=list(untrusted.findings) if untrusted else [],
             args=args,
-            args_hash=args_hash(args),
+            about=shown,
+            args_hash=approval_hash(args, outputs),
             requested_at=now,
             expires_at=now + timedelta(seconds=policy.timeout_s),
         )
@@ -111,6 +118,17 @@ class ApprovalGate:
             _rejected(
                 policy, f"rejected by {who}" + (f": {decision.comment}" if decision.comment else "")
             )
+
+    def _context(self, about: Sequence[str]) -> tuple[list[ApprovalContext], dict[str, Any]]:
+        """The outputs an approval shows (readable, cut) and hashes (in full). Runs started before
+        APPROVAL_CONTEXT_PATCH showed none; the gate is asked only when there is one to show."""
+        outputs = self._journal.outputs
+        found = [step_id for step_id in about if step_id in outputs][:CONTEXT_STEPS]
+        if not found or not workflow.patched(APPROVAL_CONTEXT_PATCH):
+            return [], {}
+        titles = {s.id: s.title for s in self._journal.state.plan}
+        shown = [approval_context(i, titles.get(i, ""), outputs[i]) for i in found]
+        return shown, {i: outputs[i] for i in found}
 
     # --- answers --------------------------------------------------------------------------
 

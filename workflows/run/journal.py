@@ -222,6 +222,7 @@ class RunJournal:
                 f"**Awaiting approval** for step `{p.step_id}`: {p.reason}. "
                 f"Expires {p.expires_at:%Y-%m-%d %H:%M} UTC.",
                 *[f"- {name}: {_readable(value)}" for name, value in p.args.items()],
+                *[f"- output of `{c.step_id}`: {_readable(c.text, 400)}" for c in p.about],
                 f"Send a Signal `approve` with `{signal}` "
                 '(`"decision":"reject"` and a `"comment"` to reject), '
                 f"or run `aios approve {state.run_id} {p.approval_id}`.",
