@@ -151,7 +151,9 @@ class ChatActivities:
         if stored is not None:  # a retry after the answer was saved
             reply = ChatReply(session_id=request.session_id, reply=stored.content, grounded=True)
             return ChatStepResult(reply=reply)
-        caller = self._llm.caller(None, max_attempts=request.max_attempts)
+        caller = self._llm.caller(
+            None, request.max_attempts, tenant=request.tenant, user_id=request.user_id
+        )
         shared = await self._turn_context(request, caller)
         documents = shared.documents
         system = CHAT_SYSTEM + (

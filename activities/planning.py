@@ -291,7 +291,7 @@ class PlanningActivities:
     @activity.defn(name=Activity.PLAN_RUN)
     @classified
     async def plan_run(self, request: PlanningInput) -> PlanningResult:
-        caller = self._llm.caller(request.budget, max_attempts=0)
+        caller = self._llm.caller(request.budget, 0, tenant=request.tenant, user_id=request.user_id)
         if request.failed_step is not None:
             plan, rationale = await self._llm_plan(request, caller)
             return planning_result(

@@ -139,11 +139,22 @@ class ToolSchema(BaseModel):
     input_schema: dict[str, Any]
 
 
+class RunCap(BaseModel):
+    """A run's own budget as the spend ledger (aios/stores/ledger.py) enforces it."""
+
+    run_id: str
+    usd: float | None = None
+    tokens: int | None = None
+
+
 class Budget(BaseModel):
     """What a run may still spend; model-calling activities refuse a call that could exceed it."""
 
     tokens_left: int | None = None
     usd_left: float | None = None
+    # The ledger's view: this run's cap, then its parent runs' up to the root's. A skill's child
+    # run draws on these instead of a copy of the budget.
+    runs: list[RunCap] = Field(default_factory=list)
 
 
 class RoutingNote(BaseModel):
@@ -238,6 +249,9 @@ class AgentRunInput(BaseModel):
     max_tokens: int | None = None
     max_steps: int | None = None
     max_replans: int = 1
+    # A skill's child run: the budgets of the runs above it (its parent first), which every model
+    # call it makes is also reserved against (aios/stores/ledger.py).
+    parent_runs: list[RunCap] = Field(default_factory=list)
     # Task queues of activity groups ("llm", "tools") when workers are split by queue
     # (aios/queues.py); empty: every activity on the run's own queue.
     activity_queues: dict[str, str] = Field(default_factory=dict)
@@ -441,6 +455,7 @@ class PlanningInput(BaseModel):
     skill: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     tenant: str = "default"
+    user_id: str = "anonymous"
     roles: list[str] | None = None
     # A client-supplied plan: validated against the tool registry instead of planning.
     plan: Plan | None = None

@@ -20,6 +20,8 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 | `approval-shows-outputs`       | AgentRunWorkflow  | showed an approval's arguments only, and    |
 |                                |                   | hashed them alone (not the outputs of the   |
 |                                |                   | steps it depends on)                        |
+| `ledger-parent-scope`          | AgentRunWorkflow  | gave a skill's child run a copy of the      |
+|                                |                   | parent's `budget_usd`                       |
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ CHAT_TOOLS_PATCH = "chat-tools"
 # than CURRENT_PATCHES, so asked with `workflow.patched` itself (RunPatches.has answers true for
 # every id once a run carries CURRENT_PATCHES), and only where there is an output to show.
 APPROVAL_CONTEXT_PATCH = "approval-shows-outputs"
+# A skill's child run draws on its parent's budget through the spend ledger (its model calls are
+# reserved against the parent runs too) instead of getting a copy of `budget_usd`. Asked with
+# `workflow.patched` itself, only when a run with a budget starts a skill.
+LEDGER_SCOPE_PATCH = "ledger-parent-scope"
 
 
 class RunPatches:

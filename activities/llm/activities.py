@@ -23,7 +23,7 @@ from temporalio import activity
 from activities import context
 from activities.common import classified, parse_args
 from activities.llm.base import LLMProvider, LLMRequest, LLMResponse, Message
-from activities.llm.caller import CallOutcome, ModelCaller
+from activities.llm.caller import CallOutcome, ModelCaller, SpendAccount
 from activities.llm.router import ModelRouter
 from activities.tools.registry import ToolRegistry
 from aios.errors import BadModelOutput
@@ -37,6 +37,7 @@ from aios.models import (
     ToolSchema,
 )
 from aios.stores.deltas import DeltaPublisher
+from aios.stores.ledger import LedgerStore, Spender
 from aios.vocabulary import Activity
 
 UNGROUNDED_NOTE = (
@@ -232,6 +233,7 @@ class LlmActivities:
         self._registry = registry
         self._pool = pool
         self._redact_pii = redact_pii
+        self._ledger = LedgerStore(pool)
 
     def deltas(
         self, run_id: str, step_id: str, *, redact_pii: bool | None = None
@@ -267,12 +269,25 @@ class LlmActivities:
         exact = await self._router.count_tokens(tier_or_spec, texts)
         return context.counter_from(dict(zip(texts, exact, strict=True)) if exact else {})
 
-    def caller(self, budget: Budget | None, max_attempts: int) -> ModelCaller:
+    def caller(
+        self, budget: Budget | None, max_attempts: int, *, tenant: str, user_id: str
+    ) -> ModelCaller:
+        """The model caller of this activity attempt: its calls are reserved in the spend ledger
+        against the run (and the runs above it), the user and the tenant."""
+        info = activity.info()
+        spender = Spender(
+            tenant=tenant,
+            user_id=user_id,
+            run_id=info.workflow_id or "",
+            runs=budget.runs if budget is not None else [],
+        )
+        key = f"{info.workflow_id}/{info.activity_id}/{info.attempt}"
         return ModelCaller(
             self._router,
             budget=budget,
-            attempt=activity.info().attempt,
+            attempt=info.attempt,
             max_attempts=max_attempts,
+            account=SpendAccount(self._ledger, spender, key),
         )
 
     @activity.defn(name=Activity.LLM_COMPLETE)
@@ -301,9 +316,9 @@ class LlmActivities:
         )
         # Plain text streams to the event stream as it is written; JSON is shown when complete.
         deltas = self.deltas(step.run_id, step.step_id) if args.output_schema is None else None
-        outcome = await self.caller(step.budget, step.max_attempts).call(
-            args.model, request, deltas
-        )
+        outcome = await self.caller(
+            step.budget, step.max_attempts, tenant=step.tenant, user_id=step.user_id
+        ).call(args.model, request, deltas)
         if deltas is not None:
             await deltas.finish()
         text = context.without_fences(outcome.response.text, fence)
@@ -362,7 +377,7 @@ class LlmActivities:
             count=await _counter(provider, [args.instruction, *(d.text for d in documents)]),
         )
         round_ = await model_round(
-            self.caller(turn.budget, turn.max_attempts),
+            self.caller(turn.budget, turn.max_attempts, tenant=turn.tenant, user_id=turn.user_id),
             args.model,
             offer,
             system=opening[0],

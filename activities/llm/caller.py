@@ -12,6 +12,7 @@ Used by the model-calling activities (activities/llm/activities.py) and by memor
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,23 @@ from activities.llm.router import ModelRouter
 from aios import telemetry
 from aios.errors import BadModelOutput, BudgetExceeded, ModelRefused, TransientError
 from aios.models import Budget, RoutingNote, Usage
+from aios.stores.ledger import LedgerStore, Spender
+
+
+@dataclass
+class SpendAccount:
+    """Where one activity attempt's model calls are reserved and settled (the spend ledger):
+    `key` names the run, activity and attempt, and each call in it gets its own number, so a
+    repeated reservation is recognised and never charged twice."""
+
+    ledger: LedgerStore
+    spender: Spender
+    key: str
+    calls: int = 0
+
+    def next_key(self) -> str:
+        self.calls += 1
+        return f"{self.key}/{self.calls}"
 
 
 @dataclass
@@ -39,10 +57,17 @@ class ModelCaller:
     """One logical model call for one step attempt: budget, repair, escalation, fallback."""
 
     def __init__(
-        self, router: ModelRouter, *, budget: Budget | None, attempt: int, max_attempts: int
+        self,
+        router: ModelRouter,
+        *,
+        budget: Budget | None,
+        attempt: int,
+        max_attempts: int,
+        account: SpendAccount | None = None,
     ) -> None:
         self._router = router
         self._budget = budget
+        self._account = account
         self._last_attempt = max_attempts > 0 and attempt >= max_attempts
         self.usage = Usage()
         self.routing: list[RoutingNote] = []
@@ -112,6 +137,45 @@ class ModelCaller:
     ) -> LLMResponse:
         provider, model = self._router.resolve(spec)
         self._check_budget(provider, model, request)
+        key = await self._reserve(provider, model, request)
+        try:
+            response = await self._respond(provider, model, request, on_delta)
+        except BaseException:
+            if key is not None and self._account is not None:
+                await asyncio.shield(self._account.ledger.release(key))
+            raise
+        if key is not None and self._account is not None:
+            usage = response.usage
+            await self._account.ledger.settle(
+                key, usage.cost_usd, usage.input_tokens, usage.output_tokens
+            )
+        self.usage += response.usage
+        return response
+
+    async def _reserve(self, provider: LLMProvider, model: str, request: LLMRequest) -> str | None:
+        """Reserve the call's worst case in the spend ledger; the reservation's key."""
+        if self._account is None:
+            return None
+        prompt = _prompt_estimate(request)
+        price = self._router.prices.price(provider.name, model)
+        worst = (
+            None
+            if price is None
+            else (prompt * price[0] + request.max_tokens * price[1]) / 1_000_000
+        )
+        key = self._account.next_key()
+        await self._account.ledger.reserve(
+            key,
+            self._account.spender,
+            f"{provider.name}:{model}",
+            worst,
+            prompt + request.max_tokens,
+        )
+        return key
+
+    async def _respond(
+        self, provider: LLMProvider, model: str, request: LLMRequest, on_delta: DeltaSink | None
+    ) -> LLMResponse:
         with telemetry.span(
             f"chat {model}",
             **{
@@ -135,7 +199,6 @@ class ModelCaller:
                 cost_usd=response.usage.cost_usd,
                 finish_reason=response.finish_reason,
             )
-        self.usage += response.usage
         return response
 
     def _check_budget(self, provider: LLMProvider, model: str, request: LLMRequest) -> None:
@@ -143,7 +206,7 @@ class ModelCaller:
         may use) would take the run over its budget."""
         if self._budget is None:
             return
-        prompt = sum(context.estimate_tokens(m.content) for m in request.messages)
+        prompt = _prompt_estimate(request)
         worst = prompt + request.max_tokens
         if self._budget.tokens_left is not None:
             left = self._budget.tokens_left - self.usage.input_tokens - self.usage.output_tokens
@@ -153,6 +216,12 @@ class ModelCaller:
                     f"{worst} tokens and only {max(left, 0)} are left"
                 )
         if self._budget.usd_left is not None:
+            if self._router.prices.price(provider.name, model) is None:
+                raise BudgetExceeded(
+                    f"model_unpriced: {provider.name}:{model} has no price and the run has a USD "
+                    "budget; add its price to AIOS_MODEL_PRICES "
+                    '(JSON {"provider:model": [input, output]} USD per million tokens)'
+                )
             cost = self._router.prices.cost_usd(provider.name, model, prompt, request.max_tokens)
             left_usd = self._budget.usd_left - self.usage.cost_usd
             if cost > left_usd:
@@ -163,6 +232,14 @@ class ModelCaller:
 
     def _outcome(self, response: LLMResponse, spec: str, data: Any) -> CallOutcome:
         return CallOutcome(response, spec, data, self.usage, self.routing)
+
+
+def _prompt_estimate(request: LLMRequest) -> int:
+    """The prompt's tokens as estimated before the call: its messages and its tool schemas."""
+    tools = json.dumps([t.model_dump() for t in request.tools]) if request.tools else ""
+    return sum(context.estimate_tokens(m.content) for m in request.messages) + (
+        context.estimate_tokens(tools) if tools else 0
+    )
 
 
 def _check_json(text: str, schema: dict[str, Any]) -> tuple[str | None, Any]:

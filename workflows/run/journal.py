@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         Citation,
         PendingApproval,
         RoutingNote,
+        RunCap,
         RunEvent,
         RunResult,
         RunState,
@@ -90,14 +91,16 @@ class RunJournal:
 
     def budget(self, run: AgentRunInput) -> Budget | None:
         """What the run may still spend, for the next model call to check against."""
-        if run.max_tokens is None and run.budget_usd is None:
+        if run.max_tokens is None and run.budget_usd is None and not run.parent_runs:
             return None
         used = self.state.usage
+        own = RunCap(run_id=self.state.run_id, usd=run.budget_usd, tokens=run.max_tokens)
         return Budget(
             tokens_left=None
             if run.max_tokens is None
             else run.max_tokens - used.input_tokens - used.output_tokens,
             usd_left=None if run.budget_usd is None else run.budget_usd - used.cost_usd,
+            runs=[own, *run.parent_runs],
         )
 
     # --- status ---------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class RunPlanner:
             skill=run.skill,
             inputs=run.inputs,
             tenant=run.tenant,
+            user_id=run.user_id,
             roles=run.roles,
             plan=None if failed_step else run.plan,
             budget=self._journal.budget(run),

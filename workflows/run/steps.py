@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.agent_loop import run_agent_loop
 from workflows.dag import StepFailed
-from workflows.patches import UNTRUSTED_APPROVAL_PATCH, RunPatches
+from workflows.patches import LEDGER_SCOPE_PATCH, UNTRUSTED_APPROVAL_PATCH, RunPatches
 from workflows.run.agent_step import AgentStepPolicy
 from workflows.run.approval_gate import ApprovalGate
 from workflows.run.calls import (
@@ -131,20 +131,27 @@ class StepRunner:
         except ValueError as e:
             raise StepFailed(f"invalid arguments for a skill step: {e}") from None
         child_id = f"{self._journal.state.run_id}-{step.id}{suffix}"
+        child = AgentRunInput(
+            goal=skill.goal or run.goal,
+            tenant=run.tenant,
+            user_id=run.user_id,
+            roles=run.roles,
+            skill=skill.name,
+            inputs=skill.inputs,
+            planner=PlannerName.RULE,
+            budget_usd=run.budget_usd,
+            activity_queues=run.activity_queues,
+        )
+        # The child draws on this run's budget (and its parents') through the spend ledger
+        # instead of a copy of it: three skills cannot spend three budgets.
+        budget = self._journal.budget(run)
+        if budget is not None and workflow.patched(LEDGER_SCOPE_PATCH):
+            child.budget_usd = None
+            child.parent_runs = budget.runs
         try:
             state: RunState = await workflow.execute_child_workflow(
                 SKILL_WORKFLOW,
-                AgentRunInput(
-                    goal=skill.goal or run.goal,
-                    tenant=run.tenant,
-                    user_id=run.user_id,
-                    roles=run.roles,
-                    skill=skill.name,
-                    inputs=skill.inputs,
-                    planner=PlannerName.RULE,
-                    budget_usd=run.budget_usd,
-                    activity_queues=run.activity_queues,
-                ),
+                child,
                 result_type=RunState,
                 id=child_id,
                 static_summary=f"skill {skill.name} for {step.id}",

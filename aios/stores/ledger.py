@@ -1,0 +1,449 @@
+"""The spend ledger: every model call reserves its worst-case cost before it starts, against every
+scope it belongs to (its run and the runs above it, the user, the API key, the schedule and the
+tenant, per day and per month), and is settled to what it really cost when it returns, or released
+when it fails. docs/budgets.md has the whole story; decision record 0035 the why.
+
+One transaction per reservation: the counter rows of every scope are locked (`SELECT ... FOR
+UPDATE`, in one order so two reservations never deadlock), checked against their caps and raised
+together, so ten parallel calls cannot all pass a check that only some of them fit. Counters hold
+what is reserved plus what is spent; an entry per call (keyed by run, activity, attempt and call)
+makes reserve, settle and release idempotent. A reservation whose call never reported back (a
+worker killed in between) expires and stays charged at its worst case: never lost, never twice.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+import asyncpg
+
+from aios.db import transient_on_connection_loss
+from aios.errors import BudgetExceeded, NotFound
+from aios.models import RunCap
+
+CapScope = Literal["tenant", "user", "key", "schedule"]
+CapPeriod = Literal["day", "month"]
+GroupBy = Literal["tenant", "user", "model", "skill", "schedule"]
+CAP_SCOPES: tuple[str, ...] = ("tenant", "user", "key", "schedule")
+GROUP_COLUMNS: dict[str, str] = {
+    "tenant": "tenant",
+    "user": "user_id",
+    "model": "model",
+    "skill": "skill",
+    "schedule": "schedule_id",
+}
+# A reservation not settled within this long is taken as lost with its worker (model calls are
+# bounded far below it by the activities' timeouts).
+DEFAULT_TTL = timedelta(minutes=30)
+MICRO = Decimal("0.000001")
+RUN_PERIOD = "run"
+
+
+@dataclass(frozen=True)
+class Spender:
+    """Whom one model call's spend is charged to."""
+
+    tenant: str
+    user_id: str
+    run_id: str
+    # This run's cap first (when it has one), then its parent runs' up to the root's.
+    runs: list[RunCap] = field(default_factory=list)
+    skill: str | None = None
+    schedule_id: str | None = None
+    key_id: str | None = None
+
+    @property
+    def root_run_id(self) -> str:
+        return self.runs[-1].run_id if self.runs else self.run_id
+
+
+@dataclass(frozen=True)
+class BudgetCap:
+    id: str
+    tenant: str
+    scope: str
+    subject: str
+    period: str
+    usd: float | None
+    tokens: int | None
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    group: str | None
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    usd: float
+    # Reservations still open (calls in flight): not spent yet, but held against the caps.
+    reserved_usd: float
+
+
+@dataclass(frozen=True)
+class _Limit:
+    """One capped counter: who it is, and its caps."""
+
+    label: str  # "tenant acme, month 2026-12"
+    usd: Decimal | None
+    tokens: int | None
+
+
+def _usd(value: float | Decimal) -> Decimal:
+    return Decimal(str(value)).quantize(MICRO)
+
+
+def _shown(amount: Decimal, cap: Decimal) -> str:
+    places = 2 if cap >= 1 else 4
+    return f"{amount:.{places}f} of {cap:.{places}f}"
+
+
+def _counters(spender: Spender, now: datetime) -> dict[tuple[str, str], str]:
+    """(scope, period) -> how a refusal names it, for each counter a call of `spender` is in."""
+    day, month = now.strftime("%Y-%m-%d"), now.strftime("%Y-%m")
+    subjects: list[tuple[str, str, str]] = [
+        ("tenant", spender.tenant, f"tenant {spender.tenant}"),
+        ("user", spender.user_id, f"user {spender.user_id}"),
+    ]
+    if spender.key_id:
+        subjects.append(("key", spender.key_id, f"key {spender.key_id}"))
+    if spender.schedule_id:
+        subjects.append(("schedule", spender.schedule_id, f"schedule {spender.schedule_id}"))
+    out: dict[tuple[str, str], str] = {}
+    for scope, subject, label in subjects:
+        name = f"{scope}:{spender.tenant}/{subject}"
+        out[(name, day)] = f"{label}, day {day}"
+        out[(name, month)] = f"{label}, month {month}"
+    for run in spender.runs:
+        if run.usd is not None or run.tokens is not None:
+            out[(f"run:{run.run_id}", RUN_PERIOD)] = f"run {run.run_id}"
+    return out
+
+
+class LedgerStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    # --- reservations -------------------------------------------------------------------------
+
+    @transient_on_connection_loss
+    async def reserve(
+        self,
+        key: str,
+        spender: Spender,
+        model: str,
+        usd: float | Decimal | None,
+        tokens: int,
+        *,
+        ttl: timedelta = DEFAULT_TTL,
+        now: datetime | None = None,
+    ) -> bool:
+        """Reserve a call's worst case (`usd` None: the model has no price) against every scope
+        of `spender`, or raise BudgetExceeded naming the first cap it would cross. True when
+        reserved now, False when `key` was reserved before (a repeat changes nothing)."""
+        now = now or datetime.now(UTC)
+        counters = _counters(spender, now)
+        keys = sorted(counters)
+        amount = Decimal(0) if usd is None else _usd(usd)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM ledger_entries WHERE key = $1", key):
+                return False
+            limits = await self._limits(conn, spender, counters, now)
+            if usd is None:
+                priced = [label for label, lim in limits.items() if lim.usd is not None]
+                if priced:
+                    raise BudgetExceeded(
+                        f"model_unpriced: {model} has no price and {priced[0].split(',')[0]} has "
+                        "a USD cap; add its price to AIOS_MODEL_PRICES "
+                        '(JSON {"provider:model": [input, output]} USD per million tokens)'
+                    )
+            await conn.execute(
+                "INSERT INTO ledger_counters (scope, period)"
+                " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+            )
+            rows = await conn.fetch(
+                "SELECT scope, period, usd, tokens FROM ledger_counters"
+                " WHERE (scope, period) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+                " ORDER BY scope, period FOR UPDATE",
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+            )
+            for row in rows:
+                label = counters[(row["scope"], row["period"])]
+                limit = limits.get(label)
+                if limit is None:
+                    continue
+                if limit.usd is not None and row["usd"] + amount > limit.usd:
+                    raise BudgetExceeded(
+                        f"budget_exhausted: {label}, {_shown(row['usd'], limit.usd)} USD "
+                        f"(the next call to {model} could cost {amount:.4f})"
+                    )
+                if limit.tokens is not None and row["tokens"] + tokens > limit.tokens:
+                    raise BudgetExceeded(
+                        f"budget_exhausted: {label}, {row['tokens']} of {limit.tokens} tokens "
+                        f"(the next call to {model} could use {tokens})"
+                    )
+            await self._add(conn, keys, amount, tokens)
+            await conn.execute(
+                "INSERT INTO ledger_entries (key, tenant, user_id, run_id, root_run_id, skill,"
+                " schedule_id, key_id, model, priced, status, reserved_usd, reserved_tokens,"
+                " counters, expires_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'reserved', $11, $12, $13, $14)",
+                key,
+                spender.tenant,
+                spender.user_id,
+                spender.run_id,
+                spender.root_run_id,
+                spender.skill,
+                spender.schedule_id,
+                spender.key_id,
+                model,
+                usd is not None,
+                amount,
+                tokens,
+                json.dumps(keys),
+                now + ttl,
+            )
+            return True
+
+    @transient_on_connection_loss
+    async def settle(
+        self, key: str, usd: float | Decimal, input_tokens: int, output_tokens: int
+    ) -> None:
+        """The call returned: its counters move from the worst case to what it cost. Settling an
+        expired reservation corrects it; settling twice changes nothing."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            entry = await conn.fetchrow(
+                "SELECT * FROM ledger_entries WHERE key = $1 FOR UPDATE", key
+            )
+            if entry is None or entry["status"] not in ("reserved", "expired"):
+                return
+            cost = Decimal(0) if not entry["priced"] else _usd(usd)
+            tokens = input_tokens + output_tokens
+            keys = [tuple(k) for k in json.loads(entry["counters"])]
+            await self._add(
+                conn, keys, cost - entry["reserved_usd"], tokens - entry["reserved_tokens"]
+            )
+            await conn.execute(
+                "UPDATE ledger_entries SET status = 'settled', usd = $2, input_tokens = $3,"
+                " output_tokens = $4, closed_at = now() WHERE key = $1",
+                key,
+                cost,
+                input_tokens,
+                output_tokens,
+            )
+
+    @transient_on_connection_loss
+    async def release(self, key: str) -> None:
+        """The call failed before it cost anything: its reservation is given back."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            entry = await conn.fetchrow(
+                "SELECT * FROM ledger_entries WHERE key = $1 FOR UPDATE", key
+            )
+            if entry is None or entry["status"] != "reserved":
+                return
+            keys = [tuple(k) for k in json.loads(entry["counters"])]
+            await self._add(conn, keys, -entry["reserved_usd"], -entry["reserved_tokens"])
+            await conn.execute(
+                "UPDATE ledger_entries SET status = 'released', closed_at = now() WHERE key = $1",
+                key,
+            )
+
+    @transient_on_connection_loss
+    async def expire(self, now: datetime | None = None) -> int:
+        """Reservations past their time (their worker died between reserve and settle) are
+        charged at their worst case: the call may have been made. Counters already hold it."""
+        result = await self._pool.execute(
+            "UPDATE ledger_entries SET status = 'expired', usd = reserved_usd,"
+            " closed_at = now() WHERE status = 'reserved' AND expires_at < $1",
+            now or datetime.now(UTC),
+        )
+        return int(result.split()[-1])
+
+    @transient_on_connection_loss
+    async def unbalanced(self) -> list[dict[str, Any]]:
+        """Counters that differ from the sum of their entries (none, unless something is wrong)."""
+        rows = await self._pool.fetch(
+            "WITH charged AS ("
+            "  SELECT c->>0 AS scope, c->>1 AS period,"
+            "   sum(CASE status WHEN 'reserved' THEN reserved_usd WHEN 'released' THEN 0"
+            "       ELSE usd END) AS usd,"
+            "   sum(CASE status WHEN 'reserved' THEN reserved_tokens WHEN 'released' THEN 0"
+            "       WHEN 'expired' THEN reserved_tokens ELSE input_tokens + output_tokens END)"
+            "       AS tokens"
+            "  FROM ledger_entries, jsonb_array_elements(counters) AS c GROUP BY 1, 2)"
+            " SELECT k.scope, k.period, k.usd, k.tokens, coalesce(c.usd, 0) AS entries_usd,"
+            "  coalesce(c.tokens, 0) AS entries_tokens"
+            " FROM ledger_counters k LEFT JOIN charged c USING (scope, period)"
+            " WHERE k.usd <> coalesce(c.usd, 0) OR k.tokens <> coalesce(c.tokens, 0)"
+        )
+        return [dict(r) for r in rows]
+
+    @transient_on_connection_loss
+    async def counter(self, scope: str, period: str) -> tuple[Decimal, int]:
+        row = await self._pool.fetchrow(
+            "SELECT usd, tokens FROM ledger_counters WHERE scope = $1 AND period = $2",
+            scope,
+            period,
+        )
+        return (row["usd"], row["tokens"]) if row else (Decimal(0), 0)
+
+    async def _limits(
+        self,
+        conn: asyncpg.Connection,
+        spender: Spender,
+        counters: dict[tuple[str, str], str],
+        now: datetime,
+    ) -> dict[str, _Limit]:
+        """The caps that apply to a call of `spender`, by the counter label they cap."""
+        limits: dict[str, _Limit] = {}
+        for run in spender.runs:
+            if run.usd is not None or run.tokens is not None:
+                limits[f"run {run.run_id}"] = _Limit(
+                    f"run {run.run_id}",
+                    None if run.usd is None else _usd(run.usd),
+                    run.tokens,
+                )
+        subjects = {
+            "tenant": spender.tenant,
+            "user": spender.user_id,
+            "key": spender.key_id,
+            "schedule": spender.schedule_id,
+        }
+        rows = await conn.fetch(
+            "SELECT scope, subject, period, usd, tokens FROM budget_caps WHERE tenant = $1",
+            spender.tenant,
+        )
+        stamp = {"day": now.strftime("%Y-%m-%d"), "month": now.strftime("%Y-%m")}
+        for row in rows:
+            if subjects.get(row["scope"]) != row["subject"]:
+                continue
+            name = f"{row['scope']}:{spender.tenant}/{row['subject']}"
+            label = counters[(name, stamp[row["period"]])]
+            limits[label] = _Limit(label, row["usd"], row["tokens"])
+        return limits
+
+    @staticmethod
+    async def _add(
+        conn: asyncpg.Connection,
+        keys: list[tuple[str, str]] | list[tuple[Any, ...]],
+        usd: Decimal,
+        tokens: int,
+    ) -> None:
+        await conn.execute(
+            "UPDATE ledger_counters SET usd = usd + $3, tokens = tokens + $4"
+            " WHERE (scope, period) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            usd,
+            tokens,
+        )
+
+    # --- caps -----------------------------------------------------------------------------------
+
+    @transient_on_connection_loss
+    async def set_cap(
+        self,
+        tenant: str,
+        scope: CapScope,
+        subject: str,
+        period: CapPeriod,
+        *,
+        usd: float | None,
+        tokens: int | None,
+        created_by: str,
+    ) -> BudgetCap:
+        """Set (or replace) the cap of one scope and period."""
+        row = await self._pool.fetchrow(
+            "INSERT INTO budget_caps (id, tenant, scope, subject, period, usd, tokens, created_by)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (tenant, scope, subject, period) DO UPDATE SET usd = EXCLUDED.usd,"
+            " tokens = EXCLUDED.tokens, created_by = EXCLUDED.created_by, created_at = now()"
+            " RETURNING *",
+            f"cap_{uuid.uuid4().hex[:12]}",
+            tenant,
+            scope,
+            subject,
+            period,
+            None if usd is None else _usd(usd),
+            tokens,
+            created_by,
+        )
+        return _cap(row)
+
+    @transient_on_connection_loss
+    async def caps(self, tenant: str) -> list[BudgetCap]:
+        rows = await self._pool.fetch(
+            "SELECT * FROM budget_caps WHERE tenant = $1 ORDER BY scope, subject, period", tenant
+        )
+        return [_cap(r) for r in rows]
+
+    @transient_on_connection_loss
+    async def delete_cap(self, tenant: str, cap_id: str) -> None:
+        done = await self._pool.execute(
+            "DELETE FROM budget_caps WHERE tenant = $1 AND id = $2", tenant, cap_id
+        )
+        if done.endswith(" 0"):
+            raise NotFound(f"no budget cap {cap_id!r} in this tenant")
+
+    # --- reports --------------------------------------------------------------------------------
+
+    @transient_on_connection_loss
+    async def usage(
+        self,
+        tenant: str,
+        group_by: GroupBy,
+        *,
+        start: datetime,
+        end: datetime,
+        user_id: str | None = None,
+    ) -> list[UsageRow]:
+        """Spend per group from the ledger, calls made in [start, end); one user's alone when
+        `user_id` is given."""
+        column = GROUP_COLUMNS[group_by]
+        rows = await self._pool.fetch(
+            f"SELECT {column} AS grp, count(*) FILTER (WHERE status <> 'released') AS calls,"
+            " coalesce(sum(input_tokens), 0) AS input_tokens,"
+            " coalesce(sum(output_tokens), 0) AS output_tokens,"
+            " coalesce(sum(usd) FILTER (WHERE status IN ('settled', 'expired')), 0) AS usd,"
+            " coalesce(sum(reserved_usd) FILTER (WHERE status = 'reserved'), 0) AS reserved"
+            " FROM ledger_entries WHERE tenant = $1 AND created_at >= $2 AND created_at < $3"
+            " AND ($4::text IS NULL OR user_id = $4) GROUP BY 1 ORDER BY usd DESC, 1",
+            tenant,
+            start,
+            end,
+            user_id,
+        )
+        return [
+            UsageRow(
+                group=r["grp"],
+                calls=r["calls"],
+                input_tokens=r["input_tokens"],
+                output_tokens=r["output_tokens"],
+                usd=float(r["usd"]),
+                reserved_usd=float(r["reserved"]),
+            )
+            for r in rows
+        ]
+
+
+def _cap(row: asyncpg.Record) -> BudgetCap:
+    return BudgetCap(
+        id=row["id"],
+        tenant=row["tenant"],
+        scope=row["scope"],
+        subject=row["subject"],
+        period=row["period"],
+        usd=None if row["usd"] is None else float(row["usd"]),
+        tokens=row["tokens"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+    )
