@@ -321,8 +321,8 @@ class LlmSettings(BaseModel):
         default_factory=dict,
         description=(
             'Prices over the built-in ones: `{"provider:model": [usd_per_mtok_in, '
-            "usd_per_mtok_out]}`; local models are free, an unpriced hosted model counts "
-            "as $0."
+            "usd_per_mtok_out]}`; local models are free unless named here; a call to a "
+            "model with no price is refused under any USD cap (and counts as $0 without one)."
         ),
     )
     # {"provider:model": tokens}: a model's context window (prompt + answer) where its provider's
