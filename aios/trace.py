@@ -104,6 +104,13 @@ def _describe(event: RunEvent) -> tuple[str, str, dict[str, Any]] | None:
             return "approval", answer + comment, data
         case RunEventType.APPROVAL_EXPIRED:
             return "approval", f"approval {data.get('approval_id')} expired unanswered", data
+        case RunEventType.APPROVAL_STANDING:
+            return (
+                "approval",
+                f"approval {data.get('approval_id')} given in advance by standing approval "
+                f"{data.get('standing_approval_id')} (created by {data.get('created_by')})",
+                data,
+            )
         case RunEventType.GUARDRAIL:
             return (
                 "guardrail",

@@ -24,6 +24,7 @@ class Activity(StrEnum):
     CHAT_TURN = "aios.chat_turn"
     CHAT_STEP = "aios.chat_step"
     RECORD_TRACE = "aios.record_trace"
+    USE_STANDING_APPROVAL = "aios.use_standing_approval"
 
 
 class StepKind(StrEnum):
@@ -92,6 +93,8 @@ class RunEventType(StrEnum):
     APPROVAL_ANSWERED = "approval.answered"
     APPROVAL_EXPIRED = "approval.expired"
     APPROVAL_SIGNAL_IGNORED = "approval.signal_ignored"
+    # A standing approval let the action through without waiting (aios/standing.py).
+    APPROVAL_STANDING = "approval.standing"
     USAGE = "usage"
     AGENT_TURN = "agent.turn"
     AGENT_TOOL_CALL = "agent.tool_call"

@@ -30,8 +30,10 @@ from api.routes import documents, health, runs, search
 from api.routes import keys as key_routes
 from api.routes import memory as memory_routes
 from api.routes import metrics as metrics_routes
+from api.routes import reports as report_routes
 from api.routes import schedules as schedule_routes
 from api.routes import skills as skill_routes
+from api.routes import standing_approvals as standing_routes
 from api.routes import tenants as tenant_routes
 from api.routes import tools as tool_routes
 from api.run_service import RunService
@@ -114,6 +116,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(runs.router)
     app.include_router(approval_routes.router)
+    app.include_router(standing_routes.router)
     app.include_router(documents.router)
     app.include_router(search.router)
     app.include_router(memory_routes.router)

@@ -34,6 +34,7 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
+from activities.approvals import ApprovalActivities
 from activities.chat import ChatActivities
 from activities.knowledge import KnowledgeIndex, TextEmbedder
 from activities.llm.activities import LlmActivities
@@ -163,6 +164,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         Activity.RECORD_TRACE: TraceActivities(
             resources.pool, settings.trace_retention_days
         ).record_trace,
+        Activity.USE_STANDING_APPROVAL: ApprovalActivities(resources.pool).use_standing_approval,
     }
     split_off = settings.activity_queues()
     group = next((g for g, q in split_off.items() if q == queue), None)

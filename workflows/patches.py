@@ -20,6 +20,8 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 | `approval-shows-outputs`       | AgentRunWorkflow  | showed an approval's arguments only, and    |
 |                                |                   | hashed them alone (not the outputs of the   |
 |                                |                   | steps it depends on)                        |
+| `standing-approvals`           | AgentRunWorkflow  | waited for a person without asking for a    |
+|                                |                   | standing approval first                     |
 | `ledger-parent-scope`          | AgentRunWorkflow  | gave a skill's child run a copy of the      |
 |                                |                   | parent's `budget_usd`                       |
 """
@@ -53,6 +55,9 @@ CHAT_TOOLS_PATCH = "chat-tools"
 # than CURRENT_PATCHES, so asked with `workflow.patched` itself (RunPatches.has answers true for
 # every id once a run carries CURRENT_PATCHES), and only where there is an output to show.
 APPROVAL_CONTEXT_PATCH = "approval-shows-outputs"
+# Before waiting for a person about a tool call, the run asks for a standing approval (the
+# `aios.use_standing_approval` activity). Asked with `workflow.patched` itself, only there.
+STANDING_APPROVAL_PATCH = "standing-approvals"
 # A skill's child run draws on its parent's budget through the spend ledger (its model calls are
 # reserved against the parent runs too) instead of getting a copy of `budget_usd`. Asked with
 # `workflow.patched` itself, only when a run with a budget starts a skill.

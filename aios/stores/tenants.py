@@ -23,6 +23,7 @@ TENANT_TABLES = (
     "run_snapshots",
     "run_traces",
     "api_keys",
+    "standing_approvals",
 )
 
 

@@ -174,6 +174,7 @@ class AgentStepPolicy:
                 f"-t{turn}-c{index}",
                 reason=f"the agent asks to call {call.name!r}, which has side effects",
                 untrusted=self._seen if self._seen.tainted else None,
+                action=(call.name, call.arguments),
             )
         except (StepFailed, StepSkipped) as e:
             raise CallRejected(e.reason) from None

@@ -13,7 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import pydantic
@@ -23,14 +24,18 @@ with workflow.unsafe.imports_passed_through():
     from aios.guardrails import Taint, describe
     from aios.models import ApprovalAck, ApprovalContext, ApprovalDecision, PendingApproval
     from aios.plan import ApprovalPolicy, Step
-    from aios.vocabulary import RunEventType, RunStatus, StepStatus
+    from aios.standing import StandingUse, StandingUseRequest
+    from aios.vocabulary import Activity, RunEventType, RunStatus, StepStatus
 
 from workflows.dag import RunFailed, StepFailed, StepSkipped
-from workflows.patches import APPROVAL_CONTEXT_PATCH
+from workflows.patches import APPROVAL_CONTEXT_PATCH, STANDING_APPROVAL_PATCH
+from workflows.run.calls import failure_reason
 from workflows.run.journal import RunJournal
 
 # Signals the run ignored (malformed or invalid), kept for the current details.
 MAX_IGNORED_SIGNALS = 5
+# Asking for a standing approval: a database round trip; when it cannot be had, a person decides.
+STANDING_RETRY = RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=5))
 
 
 class ApprovalGate:
@@ -48,14 +53,18 @@ class ApprovalGate:
         reason: str | None = None,
         untrusted: Taint | None = None,
         about: Sequence[str] = (),
+        action: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         """Wait for a person to approve `args` for `step`, showing the outputs of the steps named
         in `about` (what the step depends on: the draft being approved). Raises StepSkipped or
         StepFailed (as the step's policy says) when rejected or expired, RunFailed when expiry
-        fails the run."""
+        fails the run. `action` (a tool and its arguments): a standing approval that allows it
+        lets it through without waiting."""
         journal = self._journal
         policy = step.approval or ApprovalPolicy()
         approval_id = f"{step.id}{suffix}-approval"
+        if action is not None and await self._standing(step, approval_id, *action):
+            return
         now = workflow.now()
         why = (
             policy.reason
@@ -129,6 +138,40 @@ class ApprovalGate:
         titles = {s.id: s.title for s in self._journal.state.plan}
         shown = [approval_context(i, titles.get(i, ""), outputs[i]) for i in found]
         return shown, {i: outputs[i] for i in found}
+
+    async def _standing(
+        self, step: Step, approval_id: str, tool: str, args: dict[str, Any]
+    ) -> bool:
+        """True when a standing approval of the tenant allows `tool` with `args` (one of its uses
+        is consumed, once per approval id): the run goes on and its events say which one."""
+        if not workflow.patched(STANDING_APPROVAL_PATCH):
+            return False
+        state = self._journal.state
+        request = StandingUseRequest(
+            tenant=state.tenant, tool=tool, args=args, use_key=f"{state.run_id}/{approval_id}"
+        )
+        try:
+            use: StandingUse | None = await workflow.execute_activity(
+                Activity.USE_STANDING_APPROVAL,
+                request,
+                result_type=StandingUse,
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=STANDING_RETRY,
+                summary=f"standing approval for {tool}?",
+            )
+        except ActivityError as e:  # no answer: a person decides, as without standing approvals
+            workflow.logger.warning(
+                "run %s: no standing approval checked: %s", state.run_id, failure_reason(e)
+            )
+            return False
+        if use is None:
+            return False
+        self._journal.emit(
+            RunEventType.APPROVAL_STANDING,
+            step.id,
+            {"approval_id": approval_id, "tool": tool, **use.model_dump(mode="json")},
+        )
+        return True
 
     # --- answers --------------------------------------------------------------------------
 

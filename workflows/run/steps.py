@@ -74,6 +74,7 @@ class StepRunner:
                 suffix,
                 untrusted=inputs if writes else None,
                 about=step.depends_on,
+                action=(step.tool, args) if step.kind == StepKind.TOOL and step.tool else None,
             )
             if step.kind == StepKind.APPROVAL:
                 return StepResult(output={"approved": True})
