@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -529,6 +537,16 @@ class KnowledgeSettings(BaseModel):
     )
 
 
+class WebSearchOverride(BaseModel):
+    """One tenant's web search provider (`AIOS_WEB_SEARCH_TENANTS`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["searxng", "brave", "tavily", "serper"]
+    url: str | None = None
+    api_key: SecretStr | None = None
+
+
 class ToolSettings(BaseModel):
     """Tools and skills: where they come from, what chat may call, and the services built-in tools
     reach.
@@ -571,13 +589,48 @@ class ToolSettings(BaseModel):
             "the caller's roles allow."
         ),
     )
-    # web_search: a SearXNG-compatible JSON endpoint; unset = the knowledge base stands in.
+    # web_search (activities/tools/search_providers.py): unset = the tool says it is unavailable.
+    web_search_provider: Literal["searxng", "brave", "tavily", "serper"] | None = Field(
+        default=None,
+        description=(
+            "The provider `web_search` asks: `searxng` (its JSON API), `brave`, `tavily` or "
+            "`serper`; unset: `searxng` if `AIOS_WEB_SEARCH_URL` is set, else `web_search` "
+            "answers that it is unavailable."
+        ),
+    )
     web_search_url: str | None = Field(
         default=None,
         description=(
-            "A SearXNG-compatible JSON endpoint for `web_search`; unset: the knowledge "
-            "base stands in, and says so."
+            "The SearXNG `/search` endpoint; for a hosted provider, a base URL replacing its "
+            "own (a proxy)."
         ),
+    )
+    web_search_api_key: SecretStr | None = Field(
+        default=None, description="The hosted search provider's API key."
+    )
+    web_search_tenants: dict[str, WebSearchOverride] = Field(
+        default_factory=dict,
+        description=(
+            'Per-tenant providers replacing the default, as JSON: `{"tenant": {"provider": '
+            '"brave", "url": …, "api_key": …}}`.'
+        ),
+    )
+    # http_fetch: politeness towards each site, per worker process, and robots.txt.
+    fetch_domain_delay_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description=(
+            "Least time between two `http_fetch` requests to one host from one worker "
+            "(a longer robots.txt Crawl-delay wins, up to 10 s)."
+        ),
+    )
+    fetch_domain_concurrency: int = Field(
+        default=2, ge=1, le=32, description="`http_fetch` requests in flight to one host."
+    )
+    fetch_robots_txt: bool = Field(
+        default=True,
+        description="`http_fetch` honours robots.txt (user agent `AIOS`).",
     )
     # send_email
     smtp_host: str | None = Field(

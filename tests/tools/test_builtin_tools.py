@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from activities.tools.data import evaluate
 from activities.tools.registry import Tool, ToolContext, ToolServices
 from aios.config import Settings
-from aios.errors import AiosError, NotFound, UserError
+from aios.errors import AiosError, ConfigurationError, NotFound, UserError
 from tests.conftest import Stack
 from tests.knowledge.test_parts import http_server
 
@@ -127,36 +127,25 @@ async def test_http_fetch_reads_pages_only_where_allowed(
             await call(http_fetch, context(settings, pool), url=f"{base}/page")
         allowed = settings.model_copy(update={"fetch_allow": ["127.0.0.1"]})
         page = await call(http_fetch, context(allowed, pool), url=f"{base}/page")
-    assert page["title"] == "T" and "Body text." in page["text"] and not page["truncated"]
+    # The readable title: the page's one heading rather than its <title> (trafilatura's choice).
+    assert page["title"] == "Hi" and "Body text." in page["text"] and not page["truncated"]
 
 
-async def test_web_search_falls_back_to_the_knowledge_base_and_says_so(stack: Stack) -> None:
+async def test_web_search_without_a_provider_does_not_answer_from_the_knowledge_base(
+    stack: Stack,
+) -> None:
+    """No provider: the tool says web search is unavailable (providers: test_web_search.py),
+    and the knowledge base stays reachable through its own tool."""
+    from activities.tools import build_registry
     from activities.tools.web import web_search
     from tests.helpers import docs_files, ingest_files
 
     await ingest_files(stack.client, stack.settings.task_queue, stack.pool, docs_files())
     ctx = context(stack.settings, stack.pool, knowledge=stack.resources.index)
-    answer = await call(web_search, ctx, query="how do approvals work", k=2)
-    assert answer["provider"] == "knowledge_base" and "AIOS_WEB_SEARCH_URL" in answer["note"]
-    assert answer["results"][0]["url"] == "approvals.md"
-
-    searx = {
-        "/search?q=aios&format=json": (
-            200,
-            {"Content-Type": "application/json"},
-            json.dumps(
-                {"results": [{"title": "AIOS", "url": "https://a.example", "content": "An OS"}]}
-            ).encode(),
-        )
-    }
-    with http_server(searx) as base:
-        configured = stack.settings.model_copy(update={"web_search_url": f"{base}/search"})
-        answer = await call(web_search, context(configured, stack.pool), query="aios")
-    assert answer == {
-        "provider": "searxng",
-        "note": None,
-        "results": [{"title": "AIOS", "url": "https://a.example", "snippet": "An OS"}],
-    }
+    with pytest.raises(ConfigurationError, match="web search is unavailable"):
+        await call(web_search, ctx, query="how do approvals work", k=2)
+    found = await call(build_registry().get("rag_search"), ctx, query="how do approvals work")
+    assert "approvals.md" in json.dumps(found)
 
 
 async def test_webhook_posts_once_per_step(settings: Settings, pool: asyncpg.Pool) -> None:
