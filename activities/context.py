@@ -246,7 +246,8 @@ def evidence_section(
 ) -> str:
     """What the answer rests on, under each document's citation number and title: the notes
     (e.g. key points a model extracted) and/or the document's verbatim quotes. When both are
-    given, a note line no quote supports is flagged, so a reader knows what to check."""
+    given, a note line no quote supports is flagged, so a reader knows what to check. Empty
+    when there is nothing to show."""
     count = max(len(notes or []), len(quotes or []))
     parts = ["## Evidence by source" if quotes and not notes else "## Key points by source"]
     for i in range(count):
@@ -267,7 +268,8 @@ def evidence_section(
             # Verbatim but for line wrapping, which the quote's offsets keep exactly.
             block += [f'> "{" ".join(quote.split())}"' for quote in doc_quotes]
         parts.append("\n".join(block))
-    return "\n\n".join(parts)
+    # No heading with nothing under it (no sources: the knowledge base had nothing).
+    return "\n\n".join(parts) if len(parts) > 1 else ""
 
 
 class FittedCatalogue(BaseModel):

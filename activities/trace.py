@@ -11,9 +11,12 @@ from temporalio import activity
 
 from activities.common import classified
 from aios import telemetry
+from aios.models import RunResult
+from aios.stores.reports import Report, ReportStore, report_id_for
 from aios.stores.traces import TraceStore
+from aios.text import drop_empty_sections
 from aios.trace import RunTrace
-from aios.vocabulary import Activity
+from aios.vocabulary import Activity, RunStatus
 
 log = logging.getLogger("aios.activities")
 
@@ -26,6 +29,7 @@ RETENTION_SWEEP_EVERY_S = 3600.0
 class TraceActivities:
     def __init__(self, pool: asyncpg.Pool, retention_days: int) -> None:
         self._store = TraceStore(pool)
+        self._reports = ReportStore(pool)
         self._retention = timedelta(days=retention_days)
         self._next_sweep = 0.0  # time.monotonic() of the next retention sweep
 
@@ -34,11 +38,32 @@ class TraceActivities:
     async def record_trace(self, trace: RunTrace) -> None:
         """Save the trace, apply the retention policy to older traces when it is due, and count
         the run as finished: last, so a retried attempt (the save and delete are idempotent)
-        counts once."""
+        counts once. A completed report run's answer is kept as its report."""
         await self._store.save(trace)
+        if trace.status == RunStatus.COMPLETED and trace.result is not None:
+            await self._reports.save_run_report(report_of(trace, trace.result))
         if time.monotonic() >= self._next_sweep:
             removed = await self._store.delete_before(datetime.now(UTC) - self._retention)
             self._next_sweep = time.monotonic() + RETENTION_SWEEP_EVERY_S
             if removed:
                 log.info("removed %d decision traces older than %s", removed, self._retention)
         telemetry.RUNS_FINISHED.labels(trace.status).inc()
+
+
+MAX_TITLE_CHARS = 300
+
+
+def report_of(trace: RunTrace, result: RunResult) -> Report:
+    """The report of a completed report run: titled by its goal (cut at a word boundary)."""
+    title = " ".join(trace.goal.split())
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[: MAX_TITLE_CHARS - 1].rsplit(" ", 1)[0].rstrip() + "…"
+    return Report(
+        id=report_id_for(trace.run_id),
+        tenant=trace.tenant,
+        run_id=trace.run_id,
+        user_id=trace.user_id,
+        title=title or trace.run_id,
+        markdown=drop_empty_sections(result.answer),
+        citations=[c.model_dump(mode="json") for c in result.citations],
+    )

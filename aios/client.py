@@ -34,6 +34,8 @@ from aios.wire import (
     CreateRun,
     Inbox,
     Invoked,
+    ReportList,
+    ReportOut,
     RunCreated,
     RunList,
     SkillList,
@@ -219,6 +221,39 @@ class ApiClient:
     async def invoke_tool(self, name: str, args: dict[str, Any]) -> Invoked:
         invoked = await self.request("POST", f"/v1/tools/{name}/invoke", json={"args": args})
         return Invoked.model_validate(invoked)
+
+    # --- reports --------------------------------------------------------------------------------
+
+    async def reports(
+        self, *, user_id: str | None = None, page_size: int = 50, page_token: str | None = None
+    ) -> ReportList:
+        """Reports of the caller's runs (an operator's: the tenant's), newest first."""
+        params: dict[str, Any] = {"page_size": page_size}
+        if user_id:
+            params["user_id"] = user_id
+        if page_token:
+            params["page_token"] = page_token
+        return ReportList.model_validate(await self.request("GET", "/v1/reports", params=params))
+
+    async def report(self, report_id: str) -> ReportOut:
+        return ReportOut.model_validate(await self.request("GET", f"/v1/reports/{report_id}"))
+
+    async def report_file(self, report_id: str, fmt: str) -> str:
+        """The report as a file's text: `md` (Markdown) or `html` (a sanitized page)."""
+        try:
+            response = await self._http.get(f"/v1/reports/{report_id}.{fmt}")
+        except httpx.TransportError as e:
+            raise ConfigurationError(
+                f"cannot reach the AIOS API at {self._http.base_url} ({e}); start it with "
+                "`aios dev` or set AIOS_API_URL"
+            ) from e
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"detail": response.text[:500]}
+            raise ApiError(response.status_code, problem)
+        return response.text
 
     # --- knowledge ------------------------------------------------------------------------------
 

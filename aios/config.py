@@ -644,6 +644,21 @@ class ToolSettings(BaseModel):
     smtp_starttls: bool = Field(
         default=False, description="Upgrade the SMTP connection with STARTTLS."
     )
+    # publish_report: where a published report goes besides GET /v1/reports.
+    report_webhook_url: str | None = Field(
+        default=None,
+        description=(
+            "A URL `publish_report` POSTs each published report to (JSON: report_id, run_id, "
+            "title, markdown, links); unset: reports are published to `GET /v1/reports` only."
+        ),
+    )
+    report_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Signs report webhook bodies: header `X-AIOS-Signature: sha256=<HMAC-SHA256 of "
+            "the body>`."
+        ),
+    )
 
     @field_validator("chat_tools", mode="before")
     @classmethod

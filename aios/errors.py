@@ -53,6 +53,13 @@ class NotFound(UserError):
     code = "not_found"
 
 
+class NotAcceptable(UserError):
+    """The resource exists, but not in the format asked for."""
+
+    http_status = 406
+    code = "not_acceptable"
+
+
 class Conflict(UserError):
     http_status = 409
     code = "conflict"

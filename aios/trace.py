@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from aios.models import RunEvent, RunState, Usage
+from aios.models import RunEvent, RunResult, RunState, Usage
 from aios.vocabulary import RunEventType
 
 
@@ -58,6 +58,13 @@ class RunTrace(BaseModel):
     usage: Usage
     # Whether the event log was cut (very long runs keep their latest events only).
     truncated: bool = False
+    # A report run's answer (its plan has a `report` step): what the trace activity keeps as the
+    # run's report (`GET /v1/reports`). Not part of the kept trace; None for other runs.
+    result: RunResult | None = None
+
+
+# The step id report skills (research_report, data_report) give the step that writes the report.
+REPORT_STEP = "report"
 
 
 def _ms(start: datetime | None, end: datetime | None) -> float | None:
@@ -183,4 +190,5 @@ def build_trace(state: RunState, events: list[RunEvent]) -> RunTrace:
         entries=entries,
         usage=state.usage,
         truncated=bool(events) and events[0].seq > 1,
+        result=state.result if any(s.id == REPORT_STEP for s in state.plan) else None,
     )

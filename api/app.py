@@ -124,6 +124,8 @@ def create_app(
     app.include_router(skill_routes.router)
     app.include_router(key_routes.router)
     app.include_router(chat_routes.router)
+    app.include_router(report_routes.router)
+    app.include_router(report_routes.answers)
     app.include_router(schedule_routes.router)
     app.include_router(metrics_routes.router)
     app.include_router(tenant_routes.router)

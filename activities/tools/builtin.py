@@ -9,10 +9,10 @@ from pydantic import BaseModel, Field, field_validator
 
 from activities.knowledge import SearchMode
 from activities.rag import RetrieveArgs, retrieve
-from activities.tools import data, files, mail, web
+from activities.tools import data, files, mail, report_delivery, web
 from activities.tools.registry import Tool, ToolContext, ToolRegistry
 from aios.errors import UserError
-from aios.stores import PublishedReport, ReportStore
+from aios.stores import Report, ReportStore, report_id_for
 
 MAX_TITLE_CHARS = 300
 
@@ -31,22 +31,39 @@ class PublishReportArgs(BaseModel):
 
 
 async def publish_report(args: PublishReportArgs, ctx: ToolContext) -> dict[str, Any]:
-    """Store the report where readers find it; once per step, however often it is retried."""
+    """Publish the run's report (in `GET /v1/reports`, marked published) and deliver it to the
+    configured destination; once per step, however often it is retried. The delivery happens
+    inside the effect's transaction: a failed delivery publishes nothing and is retried."""
 
     async def effect(conn: asyncpg.Connection) -> dict[str, Any]:
-        report_id = "rpt-" + ctx.idempotency_key.replace("/", "-")
-        await ReportStore.insert(
+        report_id = report_id_for(ctx.run_id)
+        await ReportStore.publish(
             conn,
-            PublishedReport(
+            Report(
                 id=report_id,
                 tenant=ctx.tenant,
                 run_id=ctx.run_id,
+                user_id=ctx.user_id,
                 title=args.title,
-                body=args.body,
-                idempotency_key=ctx.idempotency_key,
+                markdown=args.body,
             ),
         )
-        return {"report_id": report_id, "title": args.title, "chars": len(args.body)}
+        payload = {
+            "report_id": report_id,
+            "run_id": ctx.run_id,
+            "tenant": ctx.tenant,
+            "user_id": ctx.user_id,
+            "title": args.title,
+            "markdown": args.body,
+            "links": {"self": f"/v1/reports/{report_id}", "html": f"/v1/reports/{report_id}.html"},
+        }
+        destination = await report_delivery.deliver(ctx.settings, payload, ctx.idempotency_key)
+        return {
+            "report_id": report_id,
+            "title": args.title,
+            "chars": len(args.body),
+            "delivered_to": [destination] if destination else [],
+        }
 
     return await ctx.once("publish_report", effect)
 
@@ -105,7 +122,8 @@ def register_builtin_tools(registry: ToolRegistry) -> None:
     registry.register(
         Tool(
             name="publish_report",
-            description="Publish a finished report (title and markdown body) for readers.",
+            description="Publish a finished report (title and markdown body) for readers: in the "
+            "reports list and to the configured destination (a webhook).",
             args_model=PublishReportArgs,
             fn=publish_report,
             trusted_output=True,

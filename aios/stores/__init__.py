@@ -6,7 +6,7 @@ and the workers can never disagree about a query. Each store takes the asyncpg p
 
 from aios.stores.artifacts import ArtifactStore
 from aios.stores.documents import DocumentRecord, DocumentStore
-from aios.stores.reports import PublishedReport, ReportStore
+from aios.stores.reports import Report, ReportStore, report_id_for
 from aios.stores.runs import RunSnapshotStore
 from aios.stores.tool_effects import Effect, ToolEffectStore
 from aios.stores.vectors import VectorStore, open_vectors
@@ -16,10 +16,11 @@ __all__ = [
     "DocumentRecord",
     "DocumentStore",
     "Effect",
-    "PublishedReport",
+    "Report",
     "ReportStore",
     "RunSnapshotStore",
     "ToolEffectStore",
     "VectorStore",
     "open_vectors",
+    "report_id_for",
 ]

@@ -20,6 +20,7 @@ TENANT_TABLES = (
     "conversation_summaries",
     "tool_effects",
     "published_reports",
+    "reports",
     "run_snapshots",
     "run_traces",
     "api_keys",

@@ -1,6 +1,10 @@
 // The AIOS console: a client of the public REST API (nothing here the API does not offer to
-// every client). Hash routes: #/runs, #/runs/<id>, #/chat, #/documents, #/schedules.
-// Every text from the server goes in through textContent (the h() helper), never as HTML.
+// every client). Hash routes: #/runs, #/runs/<id>, #/reports, #/reports/<id>, #/chat,
+// #/documents, #/schedules.
+// Every text from the server goes in through textContent (the h() helper), never as HTML, with one
+// exception: answers and reports, which the server renders from Markdown and sanitizes (nh3: no
+// scripts, event handlers, styles or javascript: links) and which go in through rendered(); the
+// page's Content-Security-Policy would still stop a script that slipped through.
 
 const KEY = "aios.apiKey";
 const view = document.getElementById("view");
@@ -215,13 +219,29 @@ function approvalCard(runId, pending, onAnswered) {
       h("button", { class: "danger reject", onclick: () => answer("reject") }, "Reject")));
 }
 
-function answerSection(result) {
+// A container for server-rendered, sanitized HTML (see the note at the top).
+function rendered(html, attrs = {}) {
+  const el = h("div", { class: "rendered", ...attrs });
+  el.innerHTML = html;
+  return el;
+}
+
+// The answer as the server renders it; its Markdown as plain text until then (or if it cannot).
+function renderedAnswer(runId, markdown) {
+  const el = h("div", { class: "rendered", id: "answer-body" }, h("div", { class: "stream" }, markdown));
+  api("GET", `/v1/runs/${runId}/answer.html`, undefined, { raw: true })
+    .then(async (response) => { if (response.ok) el.innerHTML = await response.text(); })
+    .catch(() => {});
+  return el;
+}
+
+function answerSection(result, runId) {
   if (!result) return null;
   const citations = result.citations || [];
   return h("div", { class: "card", id: "answer" }, h("h2", {}, "Answer"),
     result.grounded === false ? h("p", { class: "muted" },
       "Not grounded: the knowledge base had nothing on this.") : null,
-    h("div", { class: "stream" }, result.answer),
+    renderedAnswer(runId, result.answer),
     citations.length ? h("h3", {}, "Sources") : null,
     h("ol", {}, citations.map((c) => h("li", { value: c.n || undefined },
       h("strong", {}, c.title || c.source), " ", h("span", { class: "muted" }, c.source),
@@ -260,7 +280,7 @@ async function runPage(runId) {
         + ` out · cost $${(usage.cost_usd || 0).toFixed(4)}`),
       stream,
       run.error ? h("p", { class: "status-failed" }, run.error) : null,
-      answerSection(run.result)));
+      answerSection(run.result, runId)));
     return run;
   }
   const run = await render();
@@ -416,6 +436,46 @@ async function schedulesPage() {
     ["Goal", "When", "Time zone", "Next", "Recent runs", ""].map((t) => h("th", {}, t)))), body)];
 }
 
+// --- reports ----------------------------------------------------------------------------------
+
+async function reportsPage() {
+  const page = await api("GET", "/v1/reports?page_size=100");
+  const rows = page.reports.map((r) => h("tr", { "data-report": r.report_id },
+    h("td", {}, h("a", { href: `#/reports/${r.report_id}` }, r.title)),
+    h("td", {}, r.published_at ? statusBadge("published") : h("span", { class: "muted" }, "draft")),
+    h("td", {}, r.user_id), h("td", {}, when(r.created_at)),
+    h("td", {}, h("a", { href: `#/runs/${r.run_id}` }, r.run_id))));
+  return [h("h1", {}, "Reports"),
+    rows.length ? h("table", { id: "reports" }, h("thead", {}, h("tr", {},
+      ["Title", "State", "User", "Created", "Run"].map((t) => h("th", {}, t)))), h("tbody", {}, rows))
+      : h("p", { class: "muted", id: "reports" }, "No reports yet: a research report run writes one.")];
+}
+
+async function download(reportId, format) {
+  try {
+    const response = await api("GET", `/v1/reports/${reportId}.${format}`, undefined, { raw: true });
+    if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => ({})));
+    const url = URL.createObjectURL(await response.blob());
+    h("a", { href: url, download: `${reportId}.${format}` }).click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  } catch (err) {
+    toast(err.message);
+  }
+}
+
+async function reportPage(reportId) {
+  const r = await api("GET", `/v1/reports/${encodeURIComponent(reportId)}`);
+  return [h("h1", {}, r.title),
+    h("p", { class: "muted" }, `${r.published_at ? `published ${when(r.published_at)}` : "draft"}`
+      + ` · ${r.user_id} · ${when(r.created_at)} · `, h("a", { href: `#/runs/${r.run_id}` }, r.run_id)),
+    h("p", {}, h("button", { type: "button", onclick: () => download(r.report_id, "md") }, "Download Markdown"),
+      " ", h("button", { type: "button", onclick: () => download(r.report_id, "html") }, "Download HTML")),
+    h("div", { class: "card", id: "report" }, rendered(r.html, { id: "report-body" })),
+    r.citations.length ? h("h2", {}, "Sources") : null,
+    h("ol", {}, r.citations.map((c) => h("li", { value: c.n || undefined },
+      h("strong", {}, c.title || c.source), " ", h("span", { class: "muted" }, c.source))))];
+}
+
 // --- routing ----------------------------------------------------------------------------------
 
 async function route() {
@@ -428,6 +488,8 @@ async function route() {
     let content;
     if (!signedIn) content = signInPage();
     else if (path.startsWith("/runs/")) content = await runPage(decodeURIComponent(path.slice(6)));
+    else if (path.startsWith("/reports/")) content = await reportPage(decodeURIComponent(path.slice(9)));
+    else if (path === "/reports") content = await reportsPage();
     else if (path === "/chat") content = chatPage();
     else if (path === "/documents") content = await documentsPage();
     else if (path === "/schedules") content = await schedulesPage();

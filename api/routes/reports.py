@@ -1,0 +1,148 @@
+"""Reports: what report runs wrote (and `publish_report` published), as Markdown or sanitized
+HTML. A report is readable by whoever may read its run: the user the run belongs to, and the
+tenant's operators and admins; to anyone else it does not exist (404), as another tenant's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from aios.errors import NotAcceptable, NotFound
+from aios.stores.reports import Report, ReportStore
+from aios.wire import ReportLinks, ReportList, ReportOut, ReportSummary
+from api import page_tokens, render
+from api.authz import may_read_run, require_user, sees_all_users
+from api.deps import DbDep, Principal, PrincipalDep
+from api.run_service import RunsDep
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+# A run's answer rendered like a report (the console shows it so), beside the run's own routes.
+answers = APIRouter(prefix="/v1/runs", tags=["runs"])
+
+FORMATS = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}
+# The report page runs nothing and loads nothing: it is model-written text.
+HTML_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _links(report: Report) -> ReportLinks:
+    base = f"/v1/reports/{report.id}"
+    return ReportLinks(
+        self=base, markdown=base + ".md", html=base + ".html", run=f"/v1/runs/{report.run_id}"
+    )
+
+
+def _summary(report: Report) -> ReportSummary:
+    return ReportSummary(
+        report_id=report.id,
+        run_id=report.run_id,
+        user_id=report.user_id,
+        title=report.title,
+        created_at=report.created_at or datetime.min,
+        published_at=report.published_at,
+        links=_links(report),
+    )
+
+
+@router.get("", response_model=ReportList)
+async def list_reports(
+    principal: PrincipalDep,
+    pool: DbDep,
+    user_id: Annotated[str | None, Query(max_length=200)] = None,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    page_token: Annotated[str | None, Query(max_length=200)] = None,
+) -> ReportList:
+    """The tenant's reports, newest first: the caller's own, or (operators and admins) every
+    user's, or one user's with `user_id`."""
+    if user_id is not None:
+        require_user(principal, user_id, "reports")
+    elif not sees_all_users(principal):
+        user_id = principal.user_id
+    listing = f"reports of {principal.tenant} for {user_id}"
+    before = None
+    if page_token:
+        at, _, last_id = page_tokens.unseal(page_token, listing).decode().partition(" ")
+        before = (datetime.fromisoformat(at), last_id)
+    reports = await ReportStore(pool).list(
+        principal.tenant, user_id=user_id, limit=page_size + 1, before=before
+    )
+    more = len(reports) > page_size
+    reports = reports[:page_size]
+    last = reports[-1] if reports else None
+    token = None
+    if more and last is not None and last.created_at is not None:
+        token = page_tokens.seal(f"{last.created_at.isoformat()} {last.id}".encode(), listing)
+    return ReportList(reports=[_summary(r) for r in reports], next_page_token=token)
+
+
+async def _readable(pool: DbDep, principal: Principal, report_id: str) -> Report:
+    report = await ReportStore(pool).get(principal.tenant, report_id)
+    if report is None or not may_read_run(principal, report.user_id, awaiting_approval=False):
+        raise NotFound(f"no report {report_id!r}")
+    return report
+
+
+@router.get(
+    "/{report_ref}",
+    response_model=ReportOut,
+    responses={
+        200: {
+            "content": {"text/markdown": {}, "text/html": {}},
+            "description": "JSON; `{id}.md`: the Markdown; `{id}.html`: a sanitized HTML page",
+        },
+        406: {"description": "a format other than .md and .html"},
+    },
+)
+async def get_report(report_ref: str, principal: PrincipalDep, pool: DbDep) -> ReportOut | Response:
+    """One report: JSON (Markdown, sanitized HTML, citations), or `{id}.md` / `{id}.html` to
+    download it. Any other extension (`.pdf`, `.docx`) is 406."""
+    report_id, dot, fmt = report_ref.rpartition(".")
+    if not dot:
+        report_id, fmt = report_ref, ""
+    if fmt and fmt not in FORMATS:
+        raise NotAcceptable(
+            f"reports are served as JSON, .md and .html; not .{fmt[:20]}",
+            details={"formats": ["json", *FORMATS]},
+        )
+    report = await _readable(pool, principal, report_id)
+    if fmt == "md":
+        return Response(
+            report.markdown,
+            media_type=FORMATS["md"],
+            headers={"Content-Disposition": f'attachment; filename="{report.id}.md"'},
+        )
+    if fmt == "html":
+        sources = [(str(c.get("title", "")), str(c.get("source", ""))) for c in report.citations]
+        page = render.html_document(report.title, report.markdown, sources)
+        return Response(page, media_type=FORMATS["html"], headers=HTML_HEADERS)
+    summary = _summary(report)
+    return ReportOut(
+        **summary.model_dump(),
+        markdown=report.markdown,
+        html=render.markdown_to_html(report.markdown),
+        citations=report.citations,
+    )
+
+
+@answers.get(
+    "/{run_id}/answer.html",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}, "description": "a sanitized HTML fragment"}},
+)
+async def run_answer_html(run_id: str, principal: PrincipalDep, runs: RunsDep) -> Response:
+    """The run's answer as a sanitized HTML fragment (Markdown rendered, scripts, event
+    handlers, styles and `javascript:` links removed, empty sections dropped); readable by whoever
+    may read the run. 404 until the run has an answer."""
+    state = await runs.state(principal, run_id)
+    if state.result is None:
+        raise NotFound(f"run {run_id!r} has no answer yet")
+    return Response(
+        render.markdown_to_html(state.result.answer),
+        media_type=FORMATS["html"],
+        headers=HTML_HEADERS,
+    )
