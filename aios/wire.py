@@ -271,61 +271,65 @@ class Inbox(BaseModel):
     more: bool = False
 
 
-class ReportLinks(BaseModel):
-    self: str
-    markdown: str
-    html: str
-    run: str
+# --- budgets and usage (the spend ledger, aios/stores/ledger.py) ---------------------------
 
 
-class ReportSummary(BaseModel):
-    """One report in `GET /v1/reports`."""
+class SetBudget(BaseModel):
+    """A cap on what one scope of the caller's tenant may spend per day or month, in USD and/or
+    tokens (`POST /v1/budgets`; setting it again replaces it)."""
 
-    report_id: str
-    run_id: str
-    user_id: str
-    title: str
-    created_at: datetime
-    # Set when `publish_report` published it (after its approval); None: the run's own report.
-    published_at: datetime | None = None
-    links: ReportLinks
-
-
-class ReportList(BaseModel):
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "examples": [
-                {
-                    "reports": [
-                        {
-                            "report_id": "rpt-01jd2x7k9q3m5n8p4r6s0t2v4w",
-                            "run_id": "run-01jd2x7k9q3m5n8p4r6s0t2v4w",
-                            "user_id": "ada",
-                            "title": "How are our pumps maintained?",
-                            "created_at": "2026-11-22T09:00:12Z",
-                            "published_at": None,
-                            "links": {
-                                "self": "/v1/reports/rpt-01jd2x7k9q3m5n8p4r6s0t2v4w",
-                                "markdown": "/v1/reports/rpt-01jd2x7k9q3m5n8p4r6s0t2v4w.md",
-                                "html": "/v1/reports/rpt-01jd2x7k9q3m5n8p4r6s0t2v4w.html",
-                                "run": "/v1/runs/run-01jd2x7k9q3m5n8p4r6s0t2v4w",
-                            },
-                        }
-                    ],
-                    "next_page_token": None,
-                }
+                {"scope": "tenant", "period": "month", "usd": 50},
+                {"scope": "user", "subject": "ada", "period": "day", "usd": 5},
             ]
-        }
+        },
     )
 
-    reports: list[ReportSummary]
-    next_page_token: str | None = None
+    scope: Literal["tenant", "user", "key", "schedule"]
+    # Whose cap: a user id, a key id, a schedule id; for `tenant`, the caller's tenant (default).
+    subject: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=SAFE_VALUE.pattern
+    )
+    period: Literal["day", "month"]
+    usd: float | None = Field(default=None, ge=0, le=10_000_000)
+    tokens: int | None = Field(default=None, ge=0, le=10**15)
 
 
-class ReportOut(ReportSummary):
-    """`GET /v1/reports/{id}`: the report as Markdown, as sanitized HTML rendered from it, and the
-    sources it cites."""
+class BudgetOut(BaseModel):
+    id: str
+    tenant: str
+    scope: str
+    subject: str
+    period: str
+    usd: float | None = None
+    tokens: int | None = None
+    created_by: str
+    created_at: datetime
 
-    markdown: str
-    html: str
-    citations: list[dict[str, Any]] = Field(default_factory=list)
+
+class BudgetList(BaseModel):
+    budgets: list[BudgetOut]
+
+
+class UsageGroup(BaseModel):
+    # The tenant, user, model, skill or schedule (null: calls that have none, e.g. no schedule).
+    group: str | None
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    usd: float
+    # Held by calls in flight: not spent yet, but counted against the caps.
+    reserved_usd: float
+
+
+class UsageReport(BaseModel):
+    group_by: Literal["tenant", "user", "model", "skill", "schedule"]
+    start: datetime
+    end: datetime
+    # Only this user's calls (a caller without the operator role sees their own).
+    user_id: str | None = None
+    groups: list[UsageGroup]
+    total_usd: float

@@ -25,6 +25,7 @@ from api.console import mount_console
 from api.mcp import mount_mcp
 from api.middleware import JsonBodies, RequestLog, RequestSizeLimit
 from api.routes import approvals as approval_routes
+from api.routes import budgets as budget_routes
 from api.routes import chat as chat_routes
 from api.routes import documents, health, runs, search
 from api.routes import keys as key_routes
@@ -123,9 +124,9 @@ def create_app(
     app.include_router(tool_routes.router)
     app.include_router(skill_routes.router)
     app.include_router(key_routes.router)
+    app.include_router(budget_routes.router)
+    app.include_router(budget_routes.usage_router)
     app.include_router(chat_routes.router)
-    app.include_router(report_routes.router)
-    app.include_router(report_routes.answers)
     app.include_router(schedule_routes.router)
     app.include_router(metrics_routes.router)
     app.include_router(tenant_routes.router)

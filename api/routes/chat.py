@@ -15,14 +15,16 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from ulid import ULID
 
 from aios import search_attributes as sa
 from aios.config import Settings
-from aios.errors import AiosError, Forbidden, NotFound, ValidationFailed
+from aios.errors import AiosError, BudgetExceeded, Forbidden, NotFound, ValidationFailed
 from aios.models import ChatReply, ChatSessionInput, ChatTurn
 from aios.stores.deltas import DeltaHub
+from aios.vocabulary import FailureType
 from aios.wire import SAFE_VALUE
 from api.authz import sees_all_users
 from api.deps import DeltasDep, PrincipalDep, SettingsDep, TemporalDep
@@ -145,6 +147,9 @@ async def chat(
                 rpc_timeout=timedelta(minutes=5),
             )
         except WorkflowUpdateFailedError as e:
+            refused = _budget_refusal(e)
+            if refused is not None:  # over a cap of the user's or tenant's: 402 with the reason
+                raise BudgetExceeded(refused) from None
             raise ValidationFailed(f"the message was not taken: {e.cause}") from None
         except UNREACHABLE as e:
             raise unavailable(settings, "the message", e) from e
@@ -205,3 +210,13 @@ async def _stream_reply(
             yield format_sse("reply", reply.model_dump(mode="json"))
         finally:
             sending.cancel()
+
+
+def _budget_refusal(error: BaseException) -> str | None:
+    """The spend ledger's reason when a model call of the turn was refused for a budget."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and cause.type == FailureType.BUDGET_EXCEEDED:
+            return cause.message
+        cause = cause.__cause__ or getattr(cause, "cause", None)
+    return None

@@ -1,7 +1,7 @@
 -- The spend ledger (aios/stores/ledger.py, docs/budgets.md): caps set as data, one counter per
 -- scope and period (reserved plus spent, the row a reservation locks), and one entry per model
 -- call (its reservation, then what it really cost).
-CREATE TABLE budget_caps (
+CREATE TABLE IF NOT EXISTS budget_caps (
     id          text PRIMARY KEY,
     tenant      text NOT NULL,
     scope       text NOT NULL CHECK (scope IN ('tenant', 'user', 'key', 'schedule')),
@@ -15,7 +15,7 @@ CREATE TABLE budget_caps (
     UNIQUE (tenant, scope, subject, period)
 );
 
-CREATE TABLE ledger_counters (
+CREATE TABLE IF NOT EXISTS ledger_counters (
     scope   text NOT NULL,   -- tenant:acme, user:acme/ada, key:..., schedule:..., run:<id>
     period  text NOT NULL,   -- 2026-12-05, 2026-12, or 'run' for a run's whole life
     usd     numeric(14, 6) NOT NULL DEFAULT 0,
@@ -23,7 +23,7 @@ CREATE TABLE ledger_counters (
     PRIMARY KEY (scope, period)
 );
 
-CREATE TABLE ledger_entries (
+CREATE TABLE IF NOT EXISTS ledger_entries (
     key             text PRIMARY KEY,  -- run/activity/attempt/call: one per model call attempt
     tenant          text NOT NULL,
     user_id         text NOT NULL,
@@ -45,5 +45,5 @@ CREATE TABLE ledger_entries (
     expires_at      timestamptz NOT NULL,
     closed_at       timestamptz
 );
-CREATE INDEX ledger_entries_tenant_idx ON ledger_entries (tenant, created_at);
-CREATE INDEX ledger_entries_open_idx ON ledger_entries (expires_at) WHERE status = 'reserved';
+CREATE INDEX IF NOT EXISTS ledger_entries_tenant_idx ON ledger_entries (tenant, created_at);
+CREATE INDEX IF NOT EXISTS ledger_entries_open_idx ON ledger_entries (expires_at) WHERE status = 'reserved';

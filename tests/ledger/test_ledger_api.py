@@ -1,0 +1,69 @@
+"""Caps as data and the usage report through the API, and a chat turn over the user's cap."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import Stack
+from tests.support.fake_openai import FakeOpenAI
+
+
+async def test_caps_stop_a_users_chat_and_usage_sums_the_ledger(
+    api: httpx.AsyncClient, stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    await stack.pool.execute("TRUNCATE ledger_entries, ledger_counters, budget_caps")
+    refused = await api.post("/v1/budgets", json={"scope": "user", "period": "day", "usd": 1})
+    assert refused.status_code == 422 and "subject" in refused.json()["detail"]
+    empty = await api.post("/v1/budgets", json={"scope": "tenant", "period": "month"})
+    assert empty.status_code == 422
+    other = await api.post(
+        "/v1/budgets", json={"scope": "tenant", "subject": "acme", "period": "day", "usd": 1}
+    )
+    assert other.status_code == 422  # a cap on another tenant
+    created = await api.post(
+        "/v1/budgets", json={"scope": "user", "subject": "lea", "period": "day", "tokens": 10}
+    )
+    assert created.status_code == 201, created.text
+    cap = created.json()
+    assert (cap["scope"], cap["subject"], cap["tokens"]) == ("user", "lea", 10)
+    listed = (await api.get("/v1/budgets")).json()["budgets"]
+    assert [b["id"] for b in listed] == [cap["id"]]
+
+    over = await api.post("/v1/chat", json={"message": "Hello?", "user_id": "lea"})
+    assert over.status_code == 402, over.text
+    assert over.json()["detail"].startswith("budget_exhausted: user lea, day ")
+    assert fake_openai.requests == []
+    fine = await api.post("/v1/chat", json={"message": "Hello?", "user_id": "leo"})
+    assert fine.status_code == 200, fine.text
+
+    report = (await api.get("/v1/usage", params={"group_by": "user"})).json()
+    groups = {g["group"]: g for g in report["groups"]}
+    assert groups["leo"]["calls"] >= 1 and groups["leo"]["input_tokens"] > 0
+    assert "lea" not in groups
+    by_model = (await api.get("/v1/usage", params={"group_by": "model"})).json()
+    assert {g["group"] for g in by_model["groups"]} == {"local:fake-strong"}
+    backwards = await api.get(
+        "/v1/usage", params={"from": "2026-12-02T00:00:00Z", "to": "2026-12-01T00:00:00Z"}
+    )
+    assert backwards.status_code == 422
+    assert (await api.get("/v1/usage", params={"group_by": "colour"})).status_code == 422
+
+    # A user key: no caps set, its own usage only.
+    key = await api.post(
+        "/v1/keys", json={"tenant": "default", "user_id": "carl", "roles": ["user"]}
+    )
+    carl = {"Authorization": f"Bearer {key.json()['key']}"}
+    forbidden = await api.post(
+        "/v1/budgets",
+        headers=carl,
+        json={"scope": "user", "subject": "carl", "period": "day", "usd": 100},
+    )
+    assert forbidden.status_code == 403
+    assert (await api.get("/v1/budgets", headers=carl)).json()["budgets"] == []
+    own = (await api.get("/v1/usage", headers=carl)).json()
+    assert own["user_id"] == "carl" and own["groups"] == []
+
+    assert (await api.delete(f"/v1/budgets/{cap['id']}")).status_code == 204
+    assert (await api.delete(f"/v1/budgets/{cap['id']}")).status_code == 404
+    again = await api.post("/v1/chat", json={"message": "Hello again?", "user_id": "lea"})
+    assert again.status_code == 200, again.text
