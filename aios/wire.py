@@ -271,6 +271,66 @@ class Inbox(BaseModel):
     more: bool = False
 
 
+class ReportLinks(BaseModel):
+    self: str
+    markdown: str
+    html: str
+    run: str
+
+
+class ReportSummary(BaseModel):
+    """One report in `GET /v1/reports`."""
+
+    report_id: str
+    run_id: str
+    user_id: str
+    title: str
+    created_at: datetime
+    # Set when `publish_report` published it (after its approval); None: the run's own report.
+    published_at: datetime | None = None
+    links: ReportLinks
+
+
+class ReportList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reports": [
+                        {
+                            "report_id": "rpt-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                            "run_id": "run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                            "user_id": "ada",
+                            "title": "How are our pumps maintained?",
+                            "created_at": "2026-11-22T09:00:12Z",
+                            "published_at": None,
+                            "links": {
+                                "self": "/v1/reports/rpt-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                                "markdown": "/v1/reports/rpt-01jd2x7k9q3m5n8p4r6s0t2v4w.md",
+                                "html": "/v1/reports/rpt-01jd2x7k9q3m5n8p4r6s0t2v4w.html",
+                                "run": "/v1/runs/run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                            },
+                        }
+                    ],
+                    "next_page_token": None,
+                }
+            ]
+        }
+    )
+
+    reports: list[ReportSummary]
+    next_page_token: str | None = None
+
+
+class ReportOut(ReportSummary):
+    """`GET /v1/reports/{id}`: the report as Markdown, as sanitized HTML rendered from it, and the
+    sources it cites."""
+
+    markdown: str
+    html: str
+    citations: list[dict[str, Any]] = Field(default_factory=list)
+
+
 # --- budgets and usage (the spend ledger, aios/stores/ledger.py) ---------------------------
 
 

@@ -127,6 +127,8 @@ def create_app(
     app.include_router(budget_routes.router)
     app.include_router(budget_routes.usage_router)
     app.include_router(chat_routes.router)
+    app.include_router(report_routes.router)
+    app.include_router(report_routes.answers)
     app.include_router(schedule_routes.router)
     app.include_router(metrics_routes.router)
     app.include_router(tenant_routes.router)
