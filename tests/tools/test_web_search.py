@@ -138,6 +138,14 @@ async def test_a_tenant_may_have_its_own_provider(tmp_path: Path) -> None:
     check_request("serper", requests[0])
 
 
+async def test_a_searxng_url_alone_still_selects_searxng(tmp_path: Path) -> None:
+    with scripted_server(lambda _: json_answer(answer_for("searxng"))) as (base, requests):
+        settings = Settings(environment="test", data_dir=tmp_path, web_search_url=f"{base}/search")
+        answer = await search(settings)
+    assert answer["provider"] == "searxng" and len(answer["results"]) == 2
+    check_request("searxng", requests[0])
+
+
 async def test_a_hosted_provider_without_a_key_says_which_setting_is_missing(
     tmp_path: Path,
 ) -> None:
