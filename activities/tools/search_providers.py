@@ -20,6 +20,8 @@ Retry-After, 5xx and network trouble are retried, any other 4xx is the query's f
 from __future__ import annotations
 
 import email.utils
+import html
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -148,14 +150,22 @@ class _HttpProvider:
             ) from None
 
 
+_TAG = re.compile(r"<[^>]{0,200}>")
+
+
+def _plain(value: Any) -> str:
+    """Providers mark matches up (Brave: `<strong>`) and escape entities; a snippet is text."""
+    return " ".join(html.unescape(_TAG.sub("", str(value or ""))).split())
+
+
 def _hits(items: Any, title: str, url: str, snippet: str) -> list[SearchHit]:
     if not isinstance(items, list):
         return []
     return [
         SearchHit(
-            title=str(i.get(title) or ""),
+            title=_plain(i.get(title)),
             url=str(i[url]),
-            snippet=str(i.get(snippet) or "")[:SNIPPET_CHARS],
+            snippet=_plain(i.get(snippet))[:SNIPPET_CHARS],
         )
         for i in items
         if isinstance(i, dict) and i.get(url)

@@ -28,7 +28,11 @@ from tests.tools.scripted_http import Request, json_answer, scripted_server
 KEY = "sk-test-123"
 # Every provider answers the same three pages, the second a spelling of the first.
 PAGES = [
-    ("Durable runs", "https://www.example.org/durable/?utm_source=feed", "Runs survive crashes."),
+    (
+        "Durable runs",
+        "https://www.example.org/durable/?utm_source=feed",
+        "Runs <strong>survive</strong> crashes &amp; restarts.",
+    ),
     ("Durable runs (copy)", "http://example.org/durable#top", "The same page."),
     ("Temporal", "https://temporal.io/", "Workflows as code."),
 ]
@@ -111,7 +115,7 @@ async def test_each_provider_is_asked_in_its_own_protocol_and_duplicates_are_dro
     assert answer["results"][0] == {
         "title": "Durable runs",
         "url": PAGES[0][1],
-        "snippet": "Runs survive crashes.",
+        "snippet": "Runs survive crashes & restarts.",
     }
 
 
