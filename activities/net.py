@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,7 +109,11 @@ class Fetched:
     content_type: str | None
 
 
-def _guarded_client(policy: FetchPolicy) -> httpx.AsyncClient:
+# Called with each request's URL before it is sent, redirect hops included (robots.txt checks).
+HopCheck = Callable[[httpx.URL], Awaitable[None]]
+
+
+def _guarded_client(policy: FetchPolicy, check_hop: HopCheck | None = None) -> httpx.AsyncClient:
     transport = httpx.AsyncHTTPTransport(retries=0)
     # httpx builds its connection pool without a way to pass a network backend; this is the
     # pool's documented constructor argument, set after the fact.
@@ -118,6 +122,8 @@ def _guarded_client(policy: FetchPolicy) -> httpx.AsyncClient:
     async def only_http(request: httpx.Request) -> None:
         if request.url.scheme not in {"http", "https"}:
             raise FetchRefused(f"only http and https URLs are fetched, not {request.url.scheme}")
+        if check_hop is not None:
+            await check_hop(request.url)
 
     return httpx.AsyncClient(
         transport=transport,
@@ -130,10 +136,13 @@ def _guarded_client(policy: FetchPolicy) -> httpx.AsyncClient:
     )
 
 
-async def safe_fetch(url: str, policy: FetchPolicy) -> Fetched:
+async def safe_fetch(
+    url: str, policy: FetchPolicy, *, check_hop: HopCheck | None = None
+) -> Fetched:
     """GET `url` under `policy`: refused (non-retryable) for addresses it will not reach and for
-    bodies over the size limit; transient for network trouble."""
-    return await safe_request("GET", url, policy)
+    bodies over the size limit; transient for network trouble. `check_hop` may refuse any URL of
+    the redirect chain by raising."""
+    return await safe_request("GET", url, policy, check_hop=check_hop)
 
 
 async def safe_request(
@@ -143,6 +152,7 @@ async def safe_request(
     *,
     json: Any = None,
     headers: dict[str, str] | None = None,
+    check_hop: HopCheck | None = None,
 ) -> Fetched:
     """One request under `policy` (see `safe_fetch`); redirects are followed for GET only."""
     parsed = httpx.URL(url)
@@ -151,7 +161,7 @@ async def safe_request(
     try:
         async with (
             asyncio.timeout(policy.timeout_s),
-            _guarded_client(policy) as client,
+            _guarded_client(policy, check_hop) as client,
             client.stream(
                 method, url, json=json, headers=headers, follow_redirects=method == "GET"
             ) as response,

@@ -7,10 +7,11 @@ untrusted content (scanned, and what derives from it needs approval before a sid
 
 `http_fetch` reads a page as a person would: trafilatura keeps the main text of HTML (navigation,
 footers and boilerplate dropped) with its title, date and links; PDFs, JSON, CSV and plain text go
-through the knowledge loaders. Before a page it asks the site's robots.txt (protego, user agent
-`AIOS`), and each worker process keeps to a few requests at a time per host with a least delay
-between them (`Politeness`). `web_search` asks the tenant's provider (`search_providers.py`); with
-none configured it says so and answers nothing: the knowledge base has its own tool, `rag_search`.
+through the knowledge loaders. Before a page, and before each redirect hop, it asks the site's
+robots.txt (protego, user agent `AIOS`), and each worker process keeps to a few requests at a time
+per host with a least delay between them (`Politeness`). `web_search` asks the tenant's provider
+(`search_providers.py`); with none configured it says so and answers nothing: the knowledge base
+has its own tool, `rag_search`.
 """
 
 from __future__ import annotations
@@ -235,24 +236,35 @@ async def http_fetch(args: HttpFetchArgs, ctx: ToolContext) -> Fetched:
     settings = ctx.settings.tools
     policy = fetch_policy(ctx.settings)
     url = httpx.URL(str(args.url))
-    origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
     polite = politeness()
-    delay_s = settings.fetch_domain_delay_s
-    if settings.fetch_robots_txt:
+
+    async def allowed(hop: httpx.URL) -> Protego | None:
+        origin = f"{hop.scheme}://{hop.netloc.decode('ascii')}"
         rules = await polite.robots(origin, policy)
-        if rules is not None:
-            if not rules.can_fetch(str(url), USER_AGENT):
-                raise UserError(
-                    f"{url} is disallowed by {origin}/robots.txt for crawlers like AIOS; "
-                    "the page is not fetched"
-                )
-            crawl_delay = rules.crawl_delay(USER_AGENT)
-            if crawl_delay:
-                delay_s = max(delay_s, min(float(crawl_delay), MAX_CRAWL_DELAY_S))
+        if rules is not None and not rules.can_fetch(str(hop), USER_AGENT):
+            via = "" if hop == url else f" (redirected from {url})"
+            raise UserError(
+                f"{hop}{via} is disallowed by {origin}/robots.txt for crawlers like AIOS; "
+                "the page is not fetched"
+            )
+        return rules
+
+    delay_s = settings.fetch_domain_delay_s
+    check_hop = None
+    if settings.fetch_robots_txt:
+        rules = await allowed(url)
+        crawl_delay = rules.crawl_delay(USER_AGENT) if rules is not None else None
+        if crawl_delay:
+            delay_s = max(delay_s, min(float(crawl_delay), MAX_CRAWL_DELAY_S))
+
+        async def check_hop(hop: httpx.URL) -> None:
+            if hop != url:  # the first URL was checked above
+                await allowed(hop)
+
     async with polite.slot(
         url.host.lower(), delay_s=delay_s, concurrency=settings.fetch_domain_concurrency
     ):
-        answer = await safe_fetch(str(url), policy)
+        answer = await safe_fetch(str(url), policy, check_hop=check_hop)
     return await asyncio.to_thread(read_page, answer.content, answer.url, answer.content_type)
 
 

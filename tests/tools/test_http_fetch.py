@@ -69,6 +69,7 @@ def site(port: list[int]) -> Any:
             "/huge": (200, {"Content-Type": "text/plain"}, b"a" * 5000),
             "/x/secret": (200, html, b"<p>crawlers keep out</p>"),
             "/away": (302, {"Location": f"http://127.0.0.1:{port[0]}/post"}, b""),
+            "/moved": (301, {"Location": "/x/secret"}, b""),
         }.get(request.path, (404, {}, b"no"))
 
     return answer
@@ -106,7 +107,7 @@ async def test_a_page_reads_as_its_main_text_with_title_date_and_links(tmp_path:
         page = await fetch(context, f"{base}/post")
         pdf = await fetch(context, f"{base}/paper.pdf")
         refusals = {}
-        for path in ("/x/secret", "/away", "/logo.png", "/huge"):
+        for path in ("/x/secret", "/moved", "/away", "/logo.png", "/huge"):
             with pytest.raises(UserError) as caught:
                 await fetch(context, f"{base}{path}")
             refusals[path] = caught.value.message
@@ -121,6 +122,7 @@ async def test_a_page_reads_as_its_main_text_with_title_date_and_links(tmp_path:
     assert page["content_type"].startswith("text/html") and not page["truncated"]
     assert "Quarterly results" in pdf["text"]
     assert "disallowed by" in refusals["/x/secret"] and "robots.txt" in refusals["/x/secret"]
+    assert "redirected from" in refusals["/moved"] and "robots.txt" in refusals["/moved"]
     assert "127.0.0.1" in refusals["/away"] and "not a public address" in refusals["/away"]
     assert "not a text document (image/png)" in refusals["/logo.png"]
     assert "larger than 4096 bytes" in refusals["/huge"]
