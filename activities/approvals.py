@@ -1,18 +1,46 @@
-"""Approval activities: asking for a standing approval before a run waits for a person."""
+"""Approval activities: asking for a standing approval before a run waits for a person, and
+telling the approvers that an approval waits (email, webhook), once per approval and channel."""
 
 from __future__ import annotations
 
+import asyncio
+import email.policy
+import hashlib
+import logging
+import smtplib
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+
 import asyncpg
+import httpx
 from temporalio import activity
 
 from activities.common import classified
+from aios.config import Settings
+from aios.errors import ConfigurationError, TransientError, UserError
+from aios.notices import (
+    ApprovalNotice,
+    NoticeSent,
+    email_body,
+    email_subject,
+    for_tenant,
+    run_link,
+    webhook_body,
+)
 from aios.standing import StandingUse, StandingUseRequest
 from aios.stores.standing_approvals import StandingApprovalStore
 from aios.vocabulary import Activity
 
+log = logging.getLogger("aios.activities")
+
+EMAIL, WEBHOOK = "email", "webhook"
+WEBHOOK_TIMEOUT_S = 10.0
+
 
 class ApprovalActivities:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self._pool = pool
+        self._settings = settings
         self._standing = StandingApprovalStore(pool)
 
     @activity.defn(name=Activity.USE_STANDING_APPROVAL)
@@ -21,3 +49,94 @@ class ApprovalActivities:
         """The standing approval that allows this action, one of its uses consumed (once per
         `use_key`, however often this is retried), or None: the run waits for a person."""
         return await self._standing.use(request)
+
+    @activity.defn(name=Activity.NOTIFY_APPROVAL)
+    @classified
+    async def notify_approval(self, notice: ApprovalNotice) -> NoticeSent:
+        """Tell the tenant's approvers (AIOS_NOTIFY_EMAIL_TO, AIOS_NOTIFY_WEBHOOK_URLS) that an
+        approval waits, with a link to the run in the console. A channel that already took this
+        approval's notice (an earlier attempt) is not sent to again; a failed channel fails the
+        attempt (retried) after the others were tried."""
+        settings = self._settings
+        link = run_link(settings.public_url or settings.api_listen_url, notice.run_id)
+        channels: dict[str, Callable[[], Awaitable[None]]] = {}
+        recipients = for_tenant(settings.notify_email_to, notice.tenant)
+        if recipients:
+            channels[EMAIL] = lambda: self._email(notice, list(recipients), link)
+        url = for_tenant(settings.notify_webhook_urls, notice.tenant)
+        if url:
+            channels[WEBHOOK] = lambda: self._webhook(notice, url, link)
+        result = NoticeSent()
+        errors: list[Exception] = []
+        for channel, deliver in channels.items():
+            if await self._pool.fetchval(
+                "SELECT 1 FROM approval_notices WHERE approval_key = $1 AND channel = $2",
+                notice.key,
+                channel,
+            ):
+                result.already.append(channel)
+                continue
+            try:
+                await deliver()
+            except (TransientError, UserError, ConfigurationError) as e:
+                log.warning("approval %s: %s notice not sent: %s", notice.key, channel, e)
+                errors.append(e)
+                continue
+            await self._pool.execute(
+                "INSERT INTO approval_notices (approval_key, channel, tenant) VALUES ($1, $2, $3)"
+                " ON CONFLICT DO NOTHING",
+                notice.key,
+                channel,
+                notice.tenant,
+            )
+            result.sent.append(channel)
+        if errors:
+            raise errors[0]
+        return result
+
+    async def _email(self, notice: ApprovalNotice, to: list[str], link: str) -> None:
+        settings = self._settings
+        if not settings.smtp_host or not settings.smtp_from:
+            raise ConfigurationError(
+                "approval emails (AIOS_NOTIFY_EMAIL_TO) need AIOS_SMTP_HOST and AIOS_SMTP_FROM"
+            )
+        message = EmailMessage(policy=email.policy.SMTP)
+        message["From"] = settings.smtp_from
+        message["To"] = ", ".join(to)
+        message["Subject"] = email_subject(notice)
+        # The same notice has the same Message-ID: a resend after a lost acknowledgement is
+        # dropped by the receiving server.
+        digest = hashlib.sha256(notice.key.encode()).hexdigest()[:32]
+        message["Message-ID"] = f"<approval-{digest}@aios>"
+        message.set_content(email_body(notice, link))
+        try:
+            await asyncio.to_thread(_send, settings, message)
+        except smtplib.SMTPRecipientsRefused as e:
+            raise UserError(f"the mail server refused {list(e.recipients)}") from e
+        except (smtplib.SMTPException, OSError) as e:
+            raise TransientError(f"the mail server did not take the notice: {e}") from e
+
+    async def _webhook(self, notice: ApprovalNotice, url: str, link: str) -> None:
+        try:
+            async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S) as client:
+                response = await client.post(
+                    url,
+                    json=webhook_body(notice, link),
+                    headers={"Idempotency-Key": notice.key, "User-Agent": "AIOS"},
+                )
+        except httpx.HTTPError as e:
+            raise TransientError(f"the webhook did not answer: {e}") from e
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            raise TransientError(f"the webhook answered {response.status_code}")
+        if response.status_code >= 400:
+            raise UserError(f"the webhook refused the notice: {response.status_code}")
+
+
+def _send(settings: Settings, message: EmailMessage) -> None:
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    with smtplib.SMTP(settings.smtp_host or "", settings.smtp_port, timeout=30) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_username and password:
+            smtp.login(settings.smtp_username, password)
+        smtp.send_message(message)

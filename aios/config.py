@@ -949,6 +949,34 @@ class ClientSettings(BaseModel):
     )
 
 
+class NotificationSettings(BaseModel):
+    """Notifications: who is told that an approval waits, and where the link in the message goes.
+    Mail goes through the SMTP server of `send_email` (`AIOS_SMTP_*`)."""
+
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "The URL people open AIOS at (the console): the link in a notification is "
+            "`<public_url>/#/runs/<run_id>`. Unset: the API's listen address."
+        ),
+    )
+    notify_email_to: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description=(
+            'Who gets an email when an approval opens, per tenant: `{"acme": '
+            '["approvers@acme.example"]}`; the key `"*"` means every tenant. Sent through '
+            "`AIOS_SMTP_HOST` from `AIOS_SMTP_FROM`."
+        ),
+    )
+    notify_webhook_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Where a JSON notice is POSTed when an approval opens, per tenant (the key "
+            '`"*"` means every tenant); the header `Idempotency-Key` names the approval.'
+        ),
+    )
+
+
 class Settings(
     ProcessSettings,
     TemporalSettings,
@@ -961,6 +989,7 @@ class Settings(
     ApiSettings,
     SecuritySettings,
     ClientSettings,
+    NotificationSettings,
     BaseSettings,
 ):
     model_config = SettingsConfigDict(
@@ -1002,6 +1031,7 @@ class Settings(
         "api": ApiSettings,
         "security": SecuritySettings,
         "client": ClientSettings,
+        "notifications": NotificationSettings,
     }
 
     def _view(self, group: type[_Group]) -> _Group:
@@ -1053,6 +1083,10 @@ class Settings(
     @property
     def client(self) -> ClientSettings:
         return self._view(ClientSettings)
+
+    @property
+    def notifications(self) -> NotificationSettings:
+        return self._view(NotificationSettings)
 
     def served_queues(self) -> list[str]:
         return self.worker_queues or [self.task_queue]

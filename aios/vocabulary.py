@@ -25,6 +25,7 @@ class Activity(StrEnum):
     CHAT_STEP = "aios.chat_step"
     RECORD_TRACE = "aios.record_trace"
     USE_STANDING_APPROVAL = "aios.use_standing_approval"
+    NOTIFY_APPROVAL = "aios.notify_approval"
 
 
 class StepKind(StrEnum):

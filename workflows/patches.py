@@ -22,6 +22,7 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 |                                |                   | steps it depends on)                        |
 | `standing-approvals`           | AgentRunWorkflow  | waited for a person without asking for a    |
 |                                |                   | standing approval first                     |
+| `notify-approvers`             | AgentRunWorkflow  | told nobody that an approval opened         |
 | `ledger-parent-scope`          | AgentRunWorkflow  | gave a skill's child run a copy of the      |
 |                                |                   | parent's `budget_usd`                       |
 """
@@ -58,6 +59,9 @@ APPROVAL_CONTEXT_PATCH = "approval-shows-outputs"
 # Before waiting for a person about a tool call, the run asks for a standing approval (the
 # `aios.use_standing_approval` activity). Asked with `workflow.patched` itself, only there.
 STANDING_APPROVAL_PATCH = "standing-approvals"
+# When an approval opens, the run tells its approvers (the `aios.notify_approval` activity, beside
+# the wait). Asked with `workflow.patched` itself, only there.
+NOTIFY_PATCH = "notify-approvers"
 # A skill's child run draws on its parent's budget through the spend ledger (its model calls are
 # reserved against the parent runs too) instead of getting a copy of `budget_usd`. Asked with
 # `workflow.patched` itself, only when a run with a budget starts a skill.

@@ -25,6 +25,7 @@ TENANT_TABLES = (
     "run_traces",
     "api_keys",
     "standing_approvals",
+    "approval_notices",
 )
 
 

@@ -8,6 +8,7 @@ after its policy's timeout and counts as rejected, or fails the run, as the poli
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -23,12 +24,13 @@ with workflow.unsafe.imports_passed_through():
     from aios.errors import describe_field_errors
     from aios.guardrails import Taint, describe
     from aios.models import ApprovalAck, ApprovalContext, ApprovalDecision, PendingApproval
+    from aios.notices import ApprovalNotice, NoticeSent
     from aios.plan import ApprovalPolicy, Step
     from aios.standing import StandingUse, StandingUseRequest
     from aios.vocabulary import Activity, RunEventType, RunStatus, StepStatus
 
 from workflows.dag import RunFailed, StepFailed, StepSkipped
-from workflows.patches import APPROVAL_CONTEXT_PATCH, STANDING_APPROVAL_PATCH
+from workflows.patches import APPROVAL_CONTEXT_PATCH, NOTIFY_PATCH, STANDING_APPROVAL_PATCH
 from workflows.run.calls import failure_reason
 from workflows.run.journal import RunJournal
 
@@ -36,6 +38,12 @@ from workflows.run.journal import RunJournal
 MAX_IGNORED_SIGNALS = 5
 # Asking for a standing approval: a database round trip; when it cannot be had, a person decides.
 STANDING_RETRY = RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=5))
+# Telling the approvers: retried for about half an hour (a mail server or webhook that is down).
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=12,
+)
 
 
 class ApprovalGate:
@@ -43,6 +51,7 @@ class ApprovalGate:
         self._journal = journal
         self._decisions: dict[str, ApprovalDecision] = {}
         self._answered: set[str] = set()
+        self._notices: list[asyncio.Task[None]] = []
 
     async def wait(
         self,
@@ -97,6 +106,9 @@ class ApprovalGate:
         journal.step_state(step.id).status = StepStatus.AWAITING_APPROVAL
         journal.emit(RunEventType.APPROVAL_REQUESTED, step.id, pending.model_dump(mode="json"))
         journal.sync_waiting_status()
+        if workflow.patched(NOTIFY_PATCH):
+            # Beside the wait, not before it: an answer may come before the mail goes out.
+            self._notices.append(asyncio.create_task(self._notify(pending)))
         try:
             await workflow.wait_condition(
                 lambda: approval_id in self._decisions,
@@ -172,6 +184,44 @@ class ApprovalGate:
             {"approval_id": approval_id, "tool": tool, **use.model_dump(mode="json")},
         )
         return True
+
+    async def _notify(self, pending: PendingApproval) -> None:
+        """Tell the approvers that `pending` waits (the activity sends each channel's notice once
+        per approval); a delivery that keeps failing is logged, and the approval still waits."""
+        state = self._journal.state
+        notice = ApprovalNotice(
+            tenant=state.tenant,
+            run_id=state.run_id,
+            goal=state.goal,
+            requester=state.user_id,
+            **pending.model_dump(
+                include={
+                    "approval_id",
+                    "step_id",
+                    "reason",
+                    "args",
+                    "about",
+                    "requested_at",
+                    "expires_at",
+                }
+            ),
+        )
+        try:
+            await workflow.execute_activity(
+                Activity.NOTIFY_APPROVAL,
+                notice,
+                result_type=NoticeSent,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=NOTIFY_RETRY,
+                summary=f"notify the approvers of {pending.approval_id}",
+            )
+        except ActivityError as e:
+            workflow.logger.warning(
+                "run %s: approvers of %s not notified: %s",
+                state.run_id,
+                pending.approval_id,
+                failure_reason(e),
+            )
 
     # --- answers --------------------------------------------------------------------------
 

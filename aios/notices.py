@@ -1,0 +1,83 @@
+"""Telling approvers that an approval waits: the notice a run sends when an approval opens, and
+how it reads as an email and as a webhook's JSON. Delivery is the `aios.notify_approval`
+activity (activities/approvals.py), once per approval and channel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from aios.models import ApprovalContext
+from aios.text import one_line
+
+# What a notice carries of each output the approval is about (the console shows more).
+NOTICE_CONTEXT_CHARS = 1500
+
+
+class ApprovalNotice(BaseModel):
+    """An approval that opened: the activity's input."""
+
+    tenant: str
+    run_id: str
+    goal: str
+    requester: str
+    approval_id: str
+    step_id: str
+    reason: str
+    args: Any = None
+    about: list[ApprovalContext] = Field(default_factory=list)
+    requested_at: datetime
+    expires_at: datetime
+
+    @property
+    def key(self) -> str:
+        """Names the approval across retries and replays (deliveries are deduplicated on it)."""
+        return f"{self.run_id}/{self.approval_id}"
+
+
+class NoticeSent(BaseModel):
+    """Channels the notice went to now, and those it had already gone to (a retry)."""
+
+    sent: list[str] = Field(default_factory=list)
+    already: list[str] = Field(default_factory=list)
+
+
+def for_tenant(per_tenant: dict[str, Any], tenant: str) -> Any:
+    """A per-tenant setting's value for `tenant` (its own entry, else `"*"`), or None."""
+    return per_tenant.get(tenant, per_tenant.get("*"))
+
+
+def run_link(public_url: str, run_id: str) -> str:
+    return f"{public_url.rstrip('/')}/#/runs/{run_id}"
+
+
+def email_subject(notice: ApprovalNotice) -> str:
+    return one_line(f"Approval waiting: {notice.reason}", 150)
+
+
+def email_body(notice: ApprovalNotice, link: str) -> str:
+    """Plain text: what is asked, by whom, until when, what it is about, and where to answer."""
+    lines = [
+        f"{notice.requester} asks for an approval in run {notice.run_id}.",
+        "",
+        f"Goal: {one_line(notice.goal, 500)}",
+        f"Step: {notice.step_id}",
+        f"Why: {notice.reason}",
+        f"Expires: {notice.expires_at:%Y-%m-%d %H:%M} UTC",
+        f"Arguments: {one_line(str(notice.args), 1000)}",
+    ]
+    for context in notice.about:
+        text = context.text[:NOTICE_CONTEXT_CHARS]
+        cut = " (cut; the console shows more)" if len(context.text) > len(text) else ""
+        lines += ["", f"Output of {context.step_id}{cut}:", text]
+    lines += ["", f"Open it: {link}", f"Or: aios approve {notice.run_id} {notice.approval_id}"]
+    return "\n".join(lines) + "\n"
+
+
+def webhook_body(notice: ApprovalNotice, link: str) -> dict[str, Any]:
+    body = notice.model_dump(mode="json")
+    for context in body["about"]:
+        context["text"] = context["text"][:NOTICE_CONTEXT_CHARS]
+    return {"type": "approval.requested", "link": link, **body}
