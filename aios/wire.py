@@ -326,6 +326,32 @@ class ReportOut(ReportSummary):
     """`GET /v1/reports/{id}`: the report as Markdown, as sanitized HTML rendered from it, and the
     sources it cites."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "report_id": "rpt-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                    "run_id": "run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                    "user_id": "ada",
+                    "title": "How are our pumps maintained?",
+                    "created_at": "2026-11-22T09:00:12Z",
+                    "published_at": "2026-11-22T09:05:40Z",
+                    "links": {
+                        "self": "/v1/reports/rpt-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                        "markdown": "/v1/reports/rpt-01jd2x7k9q3m5n8p4r6s0t2v4w.md",
+                        "html": "/v1/reports/rpt-01jd2x7k9q3m5n8p4r6s0t2v4w.html",
+                        "run": "/v1/runs/run-01jd2x7k9q3m5n8p4r6s0t2v4w",
+                    },
+                    "markdown": "Seals are replaced every 4,000 hours [1].",
+                    "html": "<p>Seals are replaced every 4,000 hours [1].</p>\n",
+                    "citations": [
+                        {"n": 1, "source": "pumps.md", "title": "Pumps", "chunk_id": "doc-1#0"}
+                    ],
+                }
+            ]
+        }
+    )
+
     markdown: str
     html: str
     citations: list[dict[str, Any]] = Field(default_factory=list)

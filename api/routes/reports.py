@@ -92,7 +92,14 @@ async def _readable(pool: DbDep, principal: Principal, report_id: str) -> Report
     response_model=ReportOut,
     responses={
         200: {
-            "content": {"text/markdown": {}, "text/html": {}},
+            "content": {
+                "text/markdown": {"example": "Seals are replaced every 4,000 hours [1].\n"},
+                "text/html": {
+                    "example": '<!doctype html>\n<html lang="en"><head>…</head><body><h1>How '
+                    "are our pumps maintained?</h1><p>Seals are replaced every 4,000 hours "
+                    "[1].</p>…</body></html>"
+                },
+            },
             "description": "JSON; `{id}.md`: the Markdown; `{id}.html`: a sanitized HTML page",
         },
         406: {"description": "a format other than .md and .html"},
@@ -132,7 +139,12 @@ async def get_report(report_ref: str, principal: PrincipalDep, pool: DbDep) -> R
 @answers.get(
     "/{run_id}/answer.html",
     response_class=Response,
-    responses={200: {"content": {"text/html": {}}, "description": "a sanitized HTML fragment"}},
+    responses={
+        200: {
+            "content": {"text/html": {"example": "<h2>Findings</h2>\n<p>Runs are durable.</p>"}},
+            "description": "a sanitized HTML fragment",
+        }
+    },
 )
 async def run_answer_html(run_id: str, principal: PrincipalDep, runs: RunsDep) -> Response:
     """The run's answer as a sanitized HTML fragment (Markdown rendered, scripts, event
