@@ -29,7 +29,7 @@ class CreateStandingApproval(BaseModel):
             "examples": [
                 {
                     "tool": "send_email",
-                    "constraints": {"to": {"equals": "reports@acme.example"}},
+                    "constraints": {"to": {"equals": ["reports@acme.example"]}},
                     "expires_at": "2026-12-31T00:00:00Z",
                     "uses": 52,
                     "note": "the weekly report",
@@ -58,7 +58,7 @@ EXAMPLE: dict[str, Any] = {
     "id": "sa_5f2c9a1e0b7d3c4a",
     "tenant": "acme",
     "tool": "send_email",
-    "constraints": {"to": {"equals": "reports@acme.example"}},
+    "constraints": {"to": {"equals": ["reports@acme.example"]}},
     "expires_at": "2026-12-31T00:00:00Z",
     "uses": 52,
     "uses_left": 51,
