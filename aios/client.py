@@ -30,6 +30,8 @@ from aios.models import ApprovalAck, RunState, StepOutput
 from aios.trace import RunTrace
 from aios.vocabulary import INGESTIBLE_SUFFIXES, TERMINAL_STATUSES, RunEventType, RunStatus
 from aios.wire import (
+    BudgetList,
+    BudgetOut,
     CancelAccepted,
     CreateRun,
     Inbox,
@@ -41,6 +43,7 @@ from aios.wire import (
     SkillList,
     StartSkill,
     ToolList,
+    UsageReport,
 )
 
 T = TypeVar("T")
@@ -234,6 +237,41 @@ class ApiClient:
         if page_token:
             params["page_token"] = page_token
         return ReportList.model_validate(await self.request("GET", "/v1/reports", params=params))
+
+    async def budgets(self) -> BudgetList:
+        """The tenant's spend caps (an operator's or admin's view), or those that apply to the
+        caller."""
+        return BudgetList.model_validate(await self.request("GET", "/v1/budgets"))
+
+    async def set_budget(
+        self,
+        scope: str,
+        period: str,
+        *,
+        subject: str | None = None,
+        usd: float | None = None,
+        tokens: int | None = None,
+    ) -> BudgetOut:
+        """Cap a scope of the caller's tenant (`tenant`, `user`, `key`, `schedule`) per `day` or
+        `month`, in USD and/or tokens (the admin role)."""
+        body = {"scope": scope, "period": period, "subject": subject, "usd": usd, "tokens": tokens}
+        given = {k: v for k, v in body.items() if v is not None}
+        return BudgetOut.model_validate(await self.request("POST", "/v1/budgets", json=given))
+
+    async def delete_budget(self, budget_id: str) -> None:
+        await self.request("DELETE", f"/v1/budgets/{budget_id}")
+
+    async def usage(
+        self, group_by: str = "user", *, start: datetime | None = None, end: datetime | None = None
+    ) -> UsageReport:
+        """What model calls cost, summed from the spend ledger (this month by default); a caller
+        without the operator role gets their own calls only."""
+        params: dict[str, Any] = {"group_by": group_by}
+        if start is not None:
+            params["from"] = start.isoformat()
+        if end is not None:
+            params["to"] = end.isoformat()
+        return UsageReport.model_validate(await self.request("GET", "/v1/usage", params=params))
 
     async def report(self, report_id: str) -> ReportOut:
         return ReportOut.model_validate(await self.request("GET", f"/v1/reports/{report_id}"))

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from aios.client import ApiClient
+from aios.errors import UserError
+from cli.budgets import cmd_budgets, cmd_usage
+from cli.main import build_parser
 from tests.conftest import Stack
 from tests.support.fake_openai import FakeOpenAI
 
 
 async def test_caps_stop_a_users_chat_and_usage_sums_the_ledger(
-    api: httpx.AsyncClient, stack: Stack, fake_openai: FakeOpenAI
+    api: httpx.AsyncClient,
+    stack: Stack,
+    fake_openai: FakeOpenAI,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     await stack.pool.execute("TRUNCATE ledger_entries, ledger_counters, budget_caps")
     refused = await api.post("/v1/budgets", json={"scope": "user", "period": "day", "usd": 1})
@@ -67,3 +75,15 @@ async def test_caps_stop_a_users_chat_and_usage_sums_the_ledger(
     assert (await api.delete(f"/v1/budgets/{cap['id']}")).status_code == 404
     again = await api.post("/v1/chat", json={"message": "Hello again?", "user_id": "lea"})
     assert again.status_code == 200, again.text
+
+    # The same from the terminal (the verbs in-process, over the same app).
+    terminal = ApiClient("http://aios.test", "test-key", transport=api._transport)
+    parse = build_parser().parse_args
+    set_cap = ["budgets", "set", "--scope", "user", "--subject", "lea", "--period", "day"]
+    assert await cmd_budgets(terminal, parse([*set_cap, "--usd", "5"])) == 0
+    assert "user lea: $5 a day" in capsys.readouterr().out
+    assert await cmd_usage(terminal, parse(["usage", "--group-by", "model"])) == 0
+    out = capsys.readouterr().out
+    assert "local:fake-strong" in out and "total" in out
+    with pytest.raises(UserError, match="--subject ID"):
+        await cmd_budgets(terminal, parse(["budgets", "set", "--scope", "user", "--usd", "5"]))
