@@ -436,7 +436,9 @@ class PlanningActivities:
                     content=f"That plan cannot run: {problem}. Answer with a corrected plan.",
                 ),
             ]
-        raise ValidationFailed(f"wrote a plan that stays invalid after one repair: {problem}")
+        invalid = f"wrote a plan that stays invalid after one repair: {problem}"
+        # The fallback's rationale keeps what the fitted prompt left out of the catalogue.
+        raise ValidationFailed(f"{invalid}; {cut}" if cut else invalid)
 
 
 def _with_completed(plan: Plan, completed: list[str]) -> Plan:

@@ -80,7 +80,8 @@ def _describe(event: RunEvent) -> tuple[str, str, dict[str, Any]] | None:
     match event.type:
         case RunEventType.PLAN_READY:
             steps = " -> ".join(data.get("steps", []))
-            return "plan", f"planned by {data.get('planner')}: {steps}", data
+            why = f" ({data['rationale']})" if data.get("rationale") else ""
+            return "plan", f"planned by {data.get('planner')}: {steps}{why}", data
         case RunEventType.PLAN_REVISED:
             added = ", ".join(data.get("steps", [])) or "nothing"
             return (

@@ -190,6 +190,10 @@ def settings(tmp_path: Path, pg_url: str, fake_openai: FakeOpenAI) -> Settings:
         local_model_url=fake_openai.base_url,
         dev_api_key=SecretStr("test-key"),
         artifact_threshold_bytes=ARTIFACT_THRESHOLD,
+        # A test that ends with an activity still running (a cancelled sleep whose heartbeat
+        # has not yet carried the cancellation) would hold its teardown for the production
+        # grace period (10 s each, ~45 s of the suite).
+        worker_shutdown_s=1,
     )
 
 

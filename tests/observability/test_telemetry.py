@@ -176,6 +176,8 @@ async def test_the_trace_of_a_finished_run_has_every_step_and_decision(
     assert kept["steps"][0]["duration_ms"] is not None and kept["steps"][0]["output_ref"]
     kinds = [e["kind"] for e in kept["entries"]]
     assert kinds[0] == "plan" and kinds[-1] == "run"
+    # The plan's entry says why it is this plan (here: the client supplied it).
+    assert "(plan supplied by the client)" in kept["entries"][0]["summary"]
     answered = next(e for e in kept["entries"] if "approve by dev" in e["summary"])
     assert "(fine)" in answered["summary"]
     other_tenant = await api.delete("/v1/tenants/default/traces")

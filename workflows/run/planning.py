@@ -27,6 +27,8 @@ from workflows.run.journal import RunJournal
 PLANNING_TIMEOUT = timedelta(minutes=5)
 # Checking a plan given by the client, or the rule planner's: no model call, milliseconds.
 LOCAL_PLANNING_TIMEOUT = timedelta(seconds=30)
+# A rationale names what a fitted prompt cut; the events keep a readable share of it.
+MAX_RATIONALE_CHARS = 1_000
 
 
 class RunPlanner:
@@ -107,7 +109,13 @@ class RunPlanner:
         journal.emit(
             RunEventType.PLAN_READY,
             None,
-            {"planner": planning.planner, "steps": [s.id for s in plan.steps]},
+            {
+                "planner": planning.planner,
+                "steps": [s.id for s in plan.steps],
+                # Why this plan (a fallback's reason, what the fitted prompt left out): the
+                # trace and the run's events show it to whoever wonders why the run went so.
+                "rationale": planning.rationale[:MAX_RATIONALE_CHARS],
+            },
         )
         journal.refresh_details()
         return plan
@@ -140,6 +148,7 @@ class RunPlanner:
                 "reason": failure.reason,
                 "planner": revision.planner,
                 "steps": [s.id for s in new_steps],
+                "rationale": revision.rationale[:MAX_RATIONALE_CHARS],
             },
         )
         journal.refresh_details()
