@@ -4,6 +4,7 @@ tenant's operators and admins; to anyone else it does not exist (404), as anothe
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -28,6 +29,11 @@ HTML_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
     "X-Content-Type-Options": "nosniff",
 }
+
+
+def _filename(report_id: str) -> str:
+    """The id as a file name safe in a header (ids come from run ids, schedules' among them)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", report_id)[:200]
 
 
 def _links(report: Report) -> ReportLinks:
@@ -121,7 +127,7 @@ async def get_report(report_ref: str, principal: PrincipalDep, pool: DbDep) -> R
         return Response(
             report.markdown,
             media_type=FORMATS["md"],
-            headers={"Content-Disposition": f'attachment; filename="{report.id}.md"'},
+            headers={"Content-Disposition": f'attachment; filename="{_filename(report.id)}.md"'},
         )
     if fmt == "html":
         sources = [(str(c.get("title", "")), str(c.get("source", ""))) for c in report.citations]
