@@ -71,6 +71,21 @@ def approval_problem(
             FailureType.UNKNOWN_APPROVAL,
             f"no pending approval {decision.approval_id!r} (pending: {waiting})",
         )
+    if found.approvals_required > 1 and decision.decision == "approve":
+        # k of n: each approval must come from a named, different person.
+        if not decision.reviewer:
+            return (
+                FailureType.APPROVER_NOT_NAMED,
+                f"approval {decision.approval_id!r} needs {found.approvals_required} distinct "
+                "approvers; an answer that names nobody cannot count as one",
+            )
+        if decision.reviewer in found.approved_by:
+            left = found.approvals_required - len(found.approved_by)
+            return (
+                FailureType.APPROVAL_ALREADY_ANSWERED,
+                f"{decision.reviewer} already approved {decision.approval_id!r}; it needs "
+                f"{left} more distinct approver(s)",
+            )
     if decision.args_hash != found.args_hash:
         return (
             FailureType.ARGS_HASH_MISMATCH,

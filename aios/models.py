@@ -311,6 +311,9 @@ class PendingApproval(BaseModel):
     args_hash: str
     requested_at: datetime
     expires_at: datetime
+    # k of n: distinct approvers needed, and who has approved so far.
+    approvals_required: int = 1
+    approved_by: list[str] = Field(default_factory=list)
     # When the request derives from untrusted content (documents, web pages, tool output): the
     # steps or tools it came from, and what the guardrails found in them.
     untrusted_sources: list[str] = Field(default_factory=list)

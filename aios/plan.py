@@ -83,6 +83,9 @@ class ApprovalPolicy(BaseModel):
     # On rejection: `fail` fails the step (the step's on_failure applies); `skip` skips it and
     # what depends on it, and the run goes on (a reviewer's "no" is an answer, not an error).
     on_reject: Literal["fail", "skip"] = "fail"
+    # k of n: how many distinct people must approve (each answer still needs the approver role
+    # and never comes from the run's requester); one rejection rejects.
+    approvals_required: int = Field(default=1, ge=1, le=10)
 
 
 class Step(BaseModel):

@@ -109,6 +109,8 @@ def _describe(event: RunEvent) -> tuple[str, str, dict[str, Any]] | None:
             who = data.get("reviewer") or "someone"
             comment = f" ({data['comment']})" if data.get("comment") else ""
             answer = f"approval {data.get('approval_id')}: {data.get('decision')} by {who}"
+            if data.get("approvals"):  # k of n, not enough yet
+                answer += f" ({data['approvals']}, still waiting)"
             return "approval", answer + comment, data
         case RunEventType.APPROVAL_EXPIRED:
             return "approval", f"approval {data.get('approval_id')} expired unanswered", data

@@ -116,6 +116,7 @@ class FailureType(StrEnum):
 
     UNKNOWN_APPROVAL = "UnknownApproval"
     APPROVAL_ALREADY_ANSWERED = "ApprovalAlreadyAnswered"
+    APPROVER_NOT_NAMED = "ApproverNotNamed"
     ARGS_HASH_MISMATCH = "ArgsHashMismatch"
     RUN_NOT_STARTED = "RunNotStarted"
     RUN_FAILED = "RunFailed"

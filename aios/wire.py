@@ -235,6 +235,9 @@ class InboxItem(BaseModel):
     requested_at: datetime
     expires_at: datetime
     waiting_s: float
+    # k of n: distinct approvers needed, and who has approved so far.
+    approvals_required: int = 1
+    approved_by: list[str] = Field(default_factory=list)
     # The arguments derive from untrusted content (documents, web pages, tool output).
     untrusted_sources: list[str] = Field(default_factory=list)
 

@@ -129,6 +129,8 @@ INBOX_APPROVAL_FIELDS = {
     "requested_at",
     "expires_at",
     "untrusted_sources",
+    "approvals_required",
+    "approved_by",
 }
 # The step of a direct tool invocation (a one-step run).
 INVOKE_STEP = "invoke"
@@ -545,6 +547,7 @@ class RunService:
                     **p.model_dump(include=INBOX_APPROVAL_FIELDS),
                 )
                 for p in state.pending_approvals
+                if principal.user_id not in p.approved_by  # already answered by the caller
             ]
 
         found = await asyncio.gather(*(pending(e) for e in waiting[:limit]))

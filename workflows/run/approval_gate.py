@@ -101,6 +101,7 @@ class ApprovalGate:
             args_hash=approval_hash(args, outputs),
             requested_at=now,
             expires_at=now + timedelta(seconds=policy.timeout_s),
+            approvals_required=policy.approvals_required,
         )
         journal.pending[approval_id] = pending
         journal.step_state(step.id).status = StepStatus.AWAITING_APPROVAL
@@ -235,6 +236,30 @@ class ApprovalGate:
 
     def accept(self, decision: ApprovalDecision) -> ApprovalAck:
         journal = self._journal
+        waiting = journal.pending[decision.approval_id]
+        if decision.decision == "approve" and decision.reviewer is not None:
+            approved = [*waiting.approved_by, decision.reviewer]
+            if len(approved) < waiting.approvals_required:  # k of n: not enough yet
+                waiting.approved_by = approved
+                count = f"{len(approved)} of {waiting.approvals_required}"
+                journal.emit(
+                    RunEventType.APPROVAL_ANSWERED,
+                    waiting.step_id,
+                    {
+                        "approval_id": decision.approval_id,
+                        "decision": decision.decision,
+                        "reviewer": decision.reviewer,
+                        "comment": decision.comment,
+                        "approvals": count,
+                    },
+                )
+                journal.sync_waiting_status()
+                return ApprovalAck(
+                    approval_id=decision.approval_id,
+                    decision=decision.decision,
+                    step_id=waiting.step_id,
+                    detail=f"approved by {count} distinct approvers needed; still waiting",
+                )
         pending = journal.pending.pop(decision.approval_id)
         self._decisions[decision.approval_id] = decision
         self._answered.add(decision.approval_id)
