@@ -97,7 +97,7 @@ class ChatActivities:
     def _offered(self, request: ChatStepInput) -> list[str]:
         if request.round >= request.max_rounds:
             return []
-        safe = self._registry.without_side_effects(request.roles)
+        safe = self._registry.without_side_effects(request.roles, tenant=request.tenant)
         if EVERY_SAFE_TOOL in self._tools:
             return safe
         return [name for name in safe if name in self._tools]

@@ -236,17 +236,17 @@ MAX_PROBLEM_CHARS = 400
 
 
 def catalogue_entries(
-    registry: ToolRegistry, skills: SkillCatalog, roles: list[str] | None
+    registry: ToolRegistry, skills: SkillCatalog, roles: list[str] | None, tenant: str
 ) -> list[tuple[str, str]]:
-    """Every tool the caller's roles may use and every skill, one line each, as the planner is
-    shown them."""
+    """Every tool the caller's roles may use that can run for the tenant (no web search without
+    a provider) and every skill, one line each, as the planner is shown them."""
     entries = [
         (
             t.name,
             f"- tool {t.name}: {t.description} input schema: "
             f"{json.dumps(t.input_schema, separators=(',', ':'))}",
         )
-        for t in registry.specs(roles)
+        for t in registry.specs(roles, tenant=tenant)
     ]
     for skill in skills.all():
         schema = skill.spec.inputs.get("properties", {})
@@ -362,7 +362,7 @@ class PlanningActivities:
                 f"{', '.join(request.completed) or 'none'}.\nPlan only the remaining work, "
                 "another way."
             )
-        entries = catalogue_entries(self._registry, self._skills, request.roles)
+        entries = catalogue_entries(self._registry, self._skills, request.roles, request.tenant)
         count = await self._llm.token_counter(
             "strong", [PLANNER_SYSTEM, ask, *(line for _, line in entries)]
         )

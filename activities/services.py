@@ -121,7 +121,9 @@ async def open_services(settings: Settings, needs: Needs, given: Parts | None = 
     try:
         registry = given.registry
         if registry is None:
-            registry = build_registry(settings.tools.tool_plugins, settings.tools.tool_files)
+            registry = build_registry(
+                settings.tools.tool_plugins, settings.tools.tool_files, settings
+            )
             await add_mcp_tools(registry, settings.tools.mcp_servers)
         skills = given.skills or load_skills(settings.tools.skills_dir, registry)
         pool = given.pool

@@ -103,7 +103,9 @@ async def test_the_planning_prompt_fits_the_window_and_the_rationale_names_what_
     rationale = result.rationale
     assert f"catalogue cut to fit the model's {WINDOW}-token window" in rationale, rationale
     left_out = rationale.split("(left out: ", 1)[1].removesuffix(")").split(", ")
-    everything = catalogue_entries(stack.resources.registry, stack.resources.skills, None)
+    everything = catalogue_entries(
+        stack.resources.registry, stack.resources.skills, None, "default"
+    )
     assert len(left_out) >= 3 and not shown & set(left_out)
     assert shown | set(left_out) == {name for name, _ in everything}
     assert f"{len(shown)} of {len(everything)} entries shown" in rationale

@@ -8,15 +8,19 @@ from activities.tools.builtin import register_builtin_tools
 from activities.tools.http_tools import load_tool_file
 from activities.tools.mcp_tools import discover, server_configs
 from activities.tools.registry import Tool, ToolContext, ToolRegistry
+from aios.config import Settings
 
 __all__ = ["Tool", "ToolContext", "ToolRegistry", "build_registry"]
 
 
-def build_registry(plugins: str = "", tool_files: Sequence[str | Path] = ()) -> ToolRegistry:
+def build_registry(
+    plugins: str = "", tool_files: Sequence[str | Path] = (), settings: Settings | None = None
+) -> ToolRegistry:
     """The registry every process builds the same way: built-in tools, the HTTP tools declared
     in AIOS_TOOL_FILES, then the plugins named in AIOS_TOOL_PLUGINS. The worker executes these
-    tools; the API reads their schemas and policies."""
-    registry = ToolRegistry()
+    tools; the API reads their schemas and policies. With `settings`, the registry knows which
+    tools can run (a web search provider configured) and offers only those to planners."""
+    registry = ToolRegistry(settings)
     register_builtin_tools(registry)
     for path in tool_files:
         registry.register(*load_tool_file(Path(path)))

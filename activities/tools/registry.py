@@ -34,6 +34,11 @@ if TYPE_CHECKING:  # only for annotations: the API imports the registry without 
     from activities.memory import MemoryService
 
 
+# Why a tool cannot run for a tenant under these settings (web search with no provider configured),
+# or None when it can: planners and chat are not offered a tool that would only fail.
+Availability = Callable[[Settings, str], "str | None"]
+
+
 @dataclass(frozen=True)
 class ToolServices:
     """The parts of AIOS that built-in tools use (the worker fills them in)."""
@@ -107,6 +112,7 @@ class Tool:
     # The JSON schema shown for the arguments when it is not the args model's own (MCP tools,
     # which validate against their server's schema).
     input_schema: dict[str, Any] | None = None
+    unavailable: Availability | None = None
 
     @property
     def writes(self) -> bool:
@@ -139,6 +145,7 @@ def tool(
     timeout_s: float = 60.0,
     retry: RetrySpec | None = None,
     trusted_output: bool = False,
+    unavailable: Availability | None = None,
 ) -> Callable[[ToolFn], Tool]:
     """Make a tool of an async function `fn(args: ArgsModel, ctx: ToolContext) -> Output`: the
     arguments model and the output model come from its annotations, the description from its
@@ -177,6 +184,7 @@ def tool(
             timeout_s=timeout_s,
             retry=retry,
             trusted_output=trusted_output,
+            unavailable=unavailable,
         )
 
     return make
@@ -185,8 +193,11 @@ def tool(
 class ToolRegistry:
     """The one place planners, agent steps, the API and the worker find tools."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
         self._tools: dict[str, Tool] = {}
+        # What decides whether a tool can run (its provider configured); without settings,
+        # every tool counts as available.
+        self._settings = settings
 
     def register(self, *tools: Tool) -> None:
         for new in tools:
@@ -205,19 +216,42 @@ class ToolRegistry:
     def names(self) -> set[str]:
         return set(self._tools)
 
-    def specs(self, roles: Iterable[str] | None = None) -> list[ToolSpec]:
-        """Every tool, or those a caller with `roles` may use."""
+    def specs(
+        self, roles: Iterable[str] | None = None, *, tenant: str | None = None
+    ) -> list[ToolSpec]:
+        """Every tool, or those a caller with `roles` may use; with `tenant`, only those that
+        can run for it (what a planner is offered)."""
         tools = sorted(self._tools.values(), key=lambda t: t.name)
-        return [t.spec() for t in tools if roles is None or t.allows(roles)]
+        return [
+            t.spec()
+            for t in tools
+            if (roles is None or t.allows(roles)) and self._available(t, tenant)
+        ]
 
-    def without_side_effects(self, roles: Iterable[str] | None = None) -> list[str]:
+    def without_side_effects(
+        self, roles: Iterable[str] | None = None, *, tenant: str | None = None
+    ) -> list[str]:
         """Tools a caller with `roles` may use that write nothing and need no approval: what a
-        chat turn may call on its own (anything else needs a run, where a person can approve)."""
+        chat turn may call on its own (anything else needs a run, where a person can approve).
+        With `tenant`, only those that can run for it."""
         return sorted(
             t.name
             for t in self._tools.values()
-            if not t.writes and not t.requires_approval and (roles is None or t.allows(roles))
+            if not t.writes
+            and not t.requires_approval
+            and (roles is None or t.allows(roles))
+            and self._available(t, tenant)
         )
+
+    def why_unavailable(self, name: str, tenant: str) -> str | None:
+        """Why tool `name` cannot run for `tenant` (its provider is not configured), or None."""
+        found = self._tools.get(name)
+        if found is None or found.unavailable is None or self._settings is None:
+            return None
+        return found.unavailable(self._settings, tenant)
+
+    def _available(self, found: Tool, tenant: str | None) -> bool:
+        return tenant is None or self.why_unavailable(found.name, tenant) is None
 
     def requiring_approval(self) -> list[str]:
         return sorted(t.name for t in self._tools.values() if t.requires_approval)

@@ -305,7 +305,16 @@ def search_config(settings: Settings, tenant: str) -> SearchConfig:
     return SearchConfig(provider, tools.web_search_url, tools.web_search_api_key)
 
 
-@tool(side_effects="reads", timeout_s=30)
+def no_search_provider(settings: Settings, tenant: str) -> str | None:
+    """Why web search cannot run for `tenant` (no provider configured), or None."""
+    try:
+        search_config(settings, tenant)
+    except ConfigurationError as e:
+        return e.message
+    return None
+
+
+@tool(side_effects="reads", timeout_s=30, unavailable=no_search_provider)
 async def web_search(args: WebSearchArgs, ctx: ToolContext) -> WebSearchAnswer:
     """Search the web through the configured provider (SearXNG, Brave, Tavily or Serper): titles,
     URLs and snippets. Unavailable when no provider is configured."""

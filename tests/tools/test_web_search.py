@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
+from activities.tools import build_registry
 from activities.tools.registry import ToolContext, ToolServices
 from activities.tools.search_providers import canonical_url
 from activities.tools.web import web_search
@@ -187,3 +188,19 @@ async def test_provider_failures_are_classified(
     assert failure.non_retryable is not retryable
     if status == 429:
         assert failure.next_retry_delay == timedelta(seconds=7)
+
+
+def test_web_search_is_offered_only_to_tenants_with_a_provider(tmp_path: Path) -> None:
+    """A planner or a chat turn is not offered a tool that would only answer 'unavailable'."""
+    override = WebSearchOverride(provider="serper", url="http://search.test", api_key=None)
+    settings = configured(tmp_path, None, None, web_search_tenants={"acme": override})
+    registry = build_registry(settings=settings)
+
+    def offered(tenant: str) -> set[str]:
+        return {s.name for s in registry.specs(tenant=tenant)}
+
+    assert "web_search" in offered("acme") and "web_search" not in offered("other")
+    assert "web_search" not in registry.without_side_effects(tenant="other")
+    assert "web_search" in {s.name for s in registry.specs()}, "the API still lists it"
+    reason = registry.why_unavailable("web_search", "other")
+    assert reason is not None and "AIOS_WEB_SEARCH_PROVIDER" in reason
