@@ -155,6 +155,10 @@ class Budget(BaseModel):
     # The ledger's view: this run's cap, then its parent runs' up to the root's. A skill's child
     # run draws on these instead of a copy of the budget.
     runs: list[RunCap] = Field(default_factory=list)
+    # Whom else the run's spend is charged to and reported under (their caps apply too).
+    skill: str | None = None
+    schedule_id: str | None = None
+    key_id: str | None = None
 
 
 class RoutingNote(BaseModel):
@@ -252,6 +256,10 @@ class AgentRunInput(BaseModel):
     # A skill's child run: the budgets of the runs above it (its parent first), which every model
     # call it makes is also reserved against (aios/stores/ledger.py).
     parent_runs: list[RunCap] = Field(default_factory=list)
+    # The API key that started the run and the schedule that did (the spend ledger charges their
+    # caps and reports under them); None: started otherwise.
+    key_id: str | None = None
+    schedule_id: str | None = None
     # Task queues of activity groups ("llm", "tools") when workers are split by queue
     # (aios/queues.py); empty: every activity on the run's own queue.
     activity_queues: dict[str, str] = Field(default_factory=dict)

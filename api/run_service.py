@@ -345,6 +345,7 @@ class RunService:
             None,
             user_id=principal.user_id,
         )
+        run_input.schedule_id = schedule_id
         action = ScheduleActionStartWorkflow(
             AgentRunWorkflow.run,
             run_input,
@@ -388,6 +389,7 @@ class RunService:
             max_replans=request.max_replans,
             activity_queues=self.settings.activity_queues(),
             planning=planning,
+            key_id=principal.key_id,
         )
 
     async def _start_workflow(

@@ -280,6 +280,9 @@ class LlmActivities:
             user_id=user_id,
             run_id=info.workflow_id or "",
             runs=budget.runs if budget is not None else [],
+            skill=budget.skill if budget is not None else None,
+            schedule_id=budget.schedule_id if budget is not None else None,
+            key_id=budget.key_id if budget is not None else None,
         )
         key = f"{info.workflow_id}/{info.activity_id}/{info.attempt}"
         return ModelCaller(

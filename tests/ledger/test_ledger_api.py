@@ -70,6 +70,19 @@ async def test_caps_stop_a_users_chat_and_usage_sums_the_ledger(
     assert (await api.get("/v1/budgets", headers=carl)).json()["budgets"] == []
     own = (await api.get("/v1/usage", headers=carl)).json()
     assert own["user_id"] == "carl" and own["groups"] == []
+    # A cap on carl's key stops the runs started with it.
+    key_id = key.json()["id"]
+    capped = await api.post(
+        "/v1/budgets", json={"scope": "key", "subject": key_id, "period": "day", "tokens": 5}
+    )
+    assert capped.status_code == 201, capped.text
+    plan = {"steps": [{"id": "a", "kind": "llm", "args": {"instruction": "Hi."}}]}
+    started = await api.post("/v1/runs", headers=carl, json={"goal": "say hi", "plan": plan})
+    assert started.status_code == 202, started.text
+    run_id = started.json()["run_id"]
+    run = (await api.get(f"/v1/runs/{run_id}", headers=carl, params={"wait_s": 30})).json()
+    assert run["status"] == "failed"
+    assert run["error"].startswith(f"budget_exhausted: key {key_id}, day "), run["error"]
 
     assert (await api.delete(f"/v1/budgets/{cap['id']}")).status_code == 204
     assert (await api.delete(f"/v1/budgets/{cap['id']}")).status_code == 404

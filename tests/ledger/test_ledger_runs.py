@@ -83,8 +83,11 @@ async def test_three_skill_steps_stop_at_the_run_budget(
         "SELECT usd FROM ledger_counters WHERE scope = $1 AND period = 'run'", f"run:{handle.id}"
     )
     assert 0 < spent <= 0.01
-    status = await pool.fetch("SELECT status FROM ledger_entries WHERE root_run_id = $1", handle.id)
-    assert [r["status"] for r in status] == ["settled"] * calls
+    entries = await pool.fetch(
+        "SELECT status, skill, run_id FROM ledger_entries WHERE root_run_id = $1", handle.id
+    )
+    assert [(r["status"], r["skill"]) for r in entries] == [("settled", "say")] * calls
+    assert {r["run_id"] for r in entries} <= {f"{handle.id}-s1", f"{handle.id}-s2"}
 
 
 async def test_an_unpriced_model_is_refused_under_a_run_budget(

@@ -91,7 +91,8 @@ class RunJournal:
 
     def budget(self, run: AgentRunInput) -> Budget | None:
         """What the run may still spend, for the next model call to check against."""
-        if run.max_tokens is None and run.budget_usd is None and not run.parent_runs:
+        spend = (run.parent_runs, run.skill, run.schedule_id, run.key_id)
+        if run.max_tokens is None and run.budget_usd is None and not any(spend):
             return None
         used = self.state.usage
         own = RunCap(run_id=self.state.run_id, usd=run.budget_usd, tokens=run.max_tokens)
@@ -101,6 +102,9 @@ class RunJournal:
             else run.max_tokens - used.input_tokens - used.output_tokens,
             usd_left=None if run.budget_usd is None else run.budget_usd - used.cost_usd,
             runs=[own, *run.parent_runs],
+            skill=run.skill,
+            schedule_id=run.schedule_id,
+            key_id=run.key_id,
         )
 
     # --- status ---------------------------------------------------------------------------

@@ -142,11 +142,16 @@ class StepRunner:
             planner=PlannerName.RULE,
             budget_usd=run.budget_usd,
             activity_queues=run.activity_queues,
+            key_id=run.key_id,
+            schedule_id=run.schedule_id,
         )
         # The child draws on this run's budget (and its parents') through the spend ledger
         # instead of a copy of it: three skills cannot spend three budgets.
         budget = self._journal.budget(run)
-        if budget is not None and workflow.patched(LEDGER_SCOPE_PATCH):
+        capped = budget is not None and any(
+            r.usd is not None or r.tokens is not None for r in budget.runs
+        )
+        if budget is not None and capped and workflow.patched(LEDGER_SCOPE_PATCH):
             child.budget_usd = None
             child.parent_runs = budget.runs
         try:
