@@ -422,3 +422,34 @@ class UsageReport(BaseModel):
     user_id: str | None = None
     groups: list[UsageGroup]
     total_usd: float
+
+
+class RunFileOut(BaseModel):
+    """A file the run's tools wrote (`file_write`)."""
+
+    path: str
+    bytes: int
+    updated_at: datetime
+    download: str
+
+
+class RunFileList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "files": [
+                        {
+                            "path": "notes/plan.md",
+                            "bytes": 14,
+                            "updated_at": "2026-11-22T09:00:07Z",
+                            "download": "/v1/runs/run-01jd2x7k9q3m5n8p4r6s0t2v4w/files/notes/"
+                            "plan.md",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    files: list[RunFileOut]

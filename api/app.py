@@ -32,6 +32,7 @@ from api.routes import keys as key_routes
 from api.routes import memory as memory_routes
 from api.routes import metrics as metrics_routes
 from api.routes import reports as report_routes
+from api.routes import run_files as run_file_routes
 from api.routes import schedules as schedule_routes
 from api.routes import skills as skill_routes
 from api.routes import standing_approvals as standing_routes
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(chat_routes.router)
     app.include_router(report_routes.router)
     app.include_router(report_routes.answers)
+    app.include_router(run_file_routes.router)
     app.include_router(schedule_routes.router)
     app.include_router(metrics_routes.router)
     app.include_router(tenant_routes.router)

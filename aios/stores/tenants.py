@@ -21,6 +21,7 @@ TENANT_TABLES = (
     "tool_effects",
     "published_reports",
     "reports",
+    "run_files",
     "run_snapshots",
     "run_traces",
     "api_keys",
