@@ -407,7 +407,9 @@ class LedgerStore:
         user_id: str | None = None,
     ) -> list[UsageRow]:
         """Spend per group from the ledger, calls made in [start, end); one user's alone when
-        `user_id` is given."""
+        `user_id` is given. Reservations past their time are expired first (charged at their
+        worst case), so a call whose worker died shows as spent, not as in flight."""
+        await self.expire()
         column = GROUP_COLUMNS[group_by]
         rows = await self._pool.fetch(
             f"SELECT {column} AS grp, count(*) FILTER (WHERE status <> 'released') AS calls,"
