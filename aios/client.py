@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
@@ -39,6 +40,7 @@ from aios.wire import (
     ReportList,
     ReportOut,
     RunCreated,
+    RunFileList,
     RunList,
     SkillList,
     StartSkill,
@@ -292,6 +294,27 @@ class ApiClient:
                 problem = {"detail": response.text[:500]}
             raise ApiError(response.status_code, problem)
         return response.text
+
+    async def run_files(self, run_id: str) -> RunFileList:
+        """The files the run's tools wrote."""
+        return RunFileList.model_validate(await self.request("GET", f"/v1/runs/{run_id}/files"))
+
+    async def run_file(self, run_id: str, path: str) -> bytes:
+        """One of the run's files, as written."""
+        try:
+            response = await self._http.get(f"/v1/runs/{run_id}/files/{quote(path)}")
+        except httpx.TransportError as e:
+            raise ConfigurationError(
+                f"cannot reach the AIOS API at {self._http.base_url} ({e}); start it with "
+                "`aios dev` or set AIOS_API_URL"
+            ) from e
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"detail": response.text[:500]}
+            raise ApiError(response.status_code, problem)
+        return response.content
 
     # --- knowledge ------------------------------------------------------------------------------
 

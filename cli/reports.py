@@ -1,4 +1,5 @@
-"""`aios reports`: list reports, show one, download it as Markdown or HTML."""
+"""`aios reports`: list reports, show one, download it as Markdown or HTML. `aios files`: the files
+a run's tools wrote, listed or downloaded."""
 
 from __future__ import annotations
 
@@ -62,6 +63,26 @@ async def _list(api: ApiClient, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_files(api: ApiClient, args: argparse.Namespace) -> int:
+    if args.path is None:
+        listing = await api.run_files(args.run_id)
+        if args.json:
+            print(json.dumps(listing.model_dump(mode="json"), indent=2))
+        elif not listing.files:
+            print(f"run {args.run_id} wrote no files")
+        for f in [] if args.json else listing.files:
+            print(f"{f.bytes:>10}  {f.updated_at:%Y-%m-%d %H:%M}  {f.path}")
+        return 0
+    data = await api.run_file(args.run_id, args.path)
+    target = args.output or args.path.rsplit("/", 1)[-1]
+    if target == "-":
+        print(data.decode("utf-8", errors="replace"), end="")
+    else:
+        await asyncio.to_thread(Path(target).write_bytes, data)
+        print(f"wrote {target} ({len(data)} bytes)")
+    return 0
+
+
 def add_verbs(verb: Any) -> None:
     """Register `aios reports` with the parser's `client_verb` helper."""
     p = verb("reports", cmd_reports, "list reports, show one, or download it (--download md|html)")
@@ -73,3 +94,7 @@ def add_verbs(verb: Any) -> None:
     p.add_argument("--user", help="operators: only this user's reports")
     p.add_argument("--limit", type=int, default=20, help="reports per page (1-200; default 20)")
     p.add_argument("--page-token", help="the next page, as printed under the last one")
+    f = verb("files", cmd_files, "list the files a run's tools wrote, or download one")
+    f.add_argument("run_id", help="the run")
+    f.add_argument("path", nargs="?", help="download this file (as `aios files RUN` lists it)")
+    f.add_argument("-o", "--output", help="the file to write (default: its name; - for stdout)")

@@ -7,6 +7,7 @@ import uuid
 
 import httpx
 
+from aios.client import ApiClient
 from tests.gateway.test_keys import as_key, make_key
 from tests.test_api import assert_problem, wait_status
 
@@ -35,6 +36,11 @@ async def test_a_runs_files_are_downloadable_by_its_readers(api: httpx.AsyncClie
     assert 'filename="plan.md"' in got.headers["content-disposition"]
     assert_problem(await api.get(f"/v1/runs/{run_id}/files/nope.md"), 404, "nope.md")
     assert_problem(await api.get(f"/v1/runs/{run_id}/files/a/%2E%2E/%2E%2E/x"), 400, "..")
+
+    # The typed client reads the same (`aios files` prints what these return).
+    async with ApiClient("http://aios.test", "test-key", transport=api._transport) as client:
+        assert [f.path for f in (await client.run_files(run_id)).files] == ["notes/plan.md"]
+        assert await client.run_file(run_id, "notes/plan.md") == b"# Plan\nship it"
 
     bob = as_key((await make_key(api, run["tenant"], "bob"))["key"])
     stranger = as_key((await make_key(api, f"t-{uuid.uuid4().hex[:8]}", run["user_id"]))["key"])
