@@ -195,8 +195,9 @@ class LedgerStore:
             await conn.execute(
                 "INSERT INTO ledger_entries (key, tenant, user_id, run_id, root_run_id, skill,"
                 " schedule_id, key_id, model, priced, status, reserved_usd, reserved_tokens,"
-                " counters, expires_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'reserved', $11, $12, $13, $14)",
+                " counters, created_at, expires_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'reserved', $11, $12, $13, $14,"
+                " $15)",
                 key,
                 spender.tenant,
                 spender.user_id,
@@ -210,6 +211,7 @@ class LedgerStore:
                 amount,
                 tokens,
                 json.dumps(keys),
+                now,
                 now + ttl,
             )
             return True
