@@ -22,11 +22,12 @@ from activities.knowledge import (
     attach_quotes,
     chunk_document,
 )
-from activities.knowledge.loaders import load_text
-from activities.net import FetchPolicy, safe_fetch
+from activities.knowledge.loaders import LoadedText, load_text
+from activities.net import FetchPolicy
 from activities.sql import SqlSources, read_only_query
+from activities.web_pages import page_text, polite_fetch
 from aios import telemetry
-from aios.config import Settings
+from aios.config import Settings, ToolSettings
 from aios.errors import TransientError, UserError
 from aios.guardrails import scan_untrusted
 from aios.models import (
@@ -91,6 +92,8 @@ class IngestLimits:
     overlap_chars: int = 150
     max_document_bytes: int = 20 * 1024 * 1024
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
+    # Robots.txt and per-host politeness for documents ingested by URL.
+    web: ToolSettings = field(default_factory=ToolSettings)
     sql: SqlSources = field(default_factory=lambda: SqlSources({}))
 
 
@@ -212,10 +215,13 @@ class RagActivities:
 
     async def _load(self, item: IngestItem, uploads: dict[str, bytes]) -> _Loaded:
         content_type = item.content_type
+        readable: tuple[str | None, str] | None = None
         if item.url is not None:
-            fetched = await safe_fetch(item.url, self._limits.fetch)
+            # As http_fetch reads a page: robots.txt, per-host limits, the main text of HTML.
+            fetched = await polite_fetch(item.url, self._limits.fetch, self._limits.web)
             data, content_type = fetched.content, fetched.content_type or content_type
             name = item.name or fetched.url.split("?", 1)[0]
+            readable = await asyncio.to_thread(page_text, data, fetched.url, content_type)
         elif item.upload_sha256 is not None:
             if item.upload_sha256 not in uploads:
                 raise UserError("the uploaded body is gone (was the job started twice?)")
@@ -224,7 +230,10 @@ class RagActivities:
             raise UserError("the document has neither an upload nor a URL")
         if len(data) > self._limits.max_document_bytes:
             raise UserError(f"larger than {self._limits.max_document_bytes} bytes")
-        loaded = await asyncio.to_thread(load_text, data, name=name, content_type=content_type)
+        if readable is not None:
+            loaded = LoadedText(title=readable[0], text=readable[1])
+        else:
+            loaded = await asyncio.to_thread(load_text, data, name=name, content_type=content_type)
         title = item.title or loaded.title or _title_from_name(name)
         return _Loaded(
             item=item,
@@ -289,6 +298,7 @@ def ingest_limits(settings: Settings) -> IngestLimits:
             timeout_s=settings.fetch_timeout_s,
         ),
         sql=sql_sources(settings),
+        web=settings.tools,
     )
 
 

@@ -236,11 +236,25 @@ async def api_with(
 async def test_urls_are_fetched_only_where_allowed(
     stack: Stack, temporal_env: WorkflowEnvironment
 ) -> None:
+    # A page with the site's navigation and footer around its main text, as pages are.
+    handbook = (
+        b"<html><head><title>Handbook | Acme</title></head><body>"
+        b"<nav><a href='/'>Home</a> <a href='/careers'>Careers at Acme</a></nav>"
+        b"<article><h1>Handbook</h1>"
+        b"<p>Fire drills are on Fridays at ten in the morning, and everybody leaves the building "
+        b"by the nearest stairs, never the lifts.</p>"
+        b"<p>The assembly point is the car park behind the warehouse, where the floor wardens "
+        b"count their teams and report anyone missing to the fire marshal.</p></article>"
+        b"<footer>Copyright Acme Corporation. Cookie settings. Subscribe to our newsletter."
+        b"</footer></body></html>"
+    )
     routes = {
-        "/handbook.html": (
+        "/handbook.html": (200, {"Content-Type": "text/html"}, handbook),
+        "/private/salaries.html": (200, {"Content-Type": "text/html"}, b"<p>Salaries</p>"),
+        "/robots.txt": (
             200,
-            {"Content-Type": "text/html"},
-            b"<h1>Handbook</h1><p>Fire drills are on Fridays.</p>",
+            {"Content-Type": "text/plain"},
+            b"User-agent: *\nDisallow: /private/\n",
         ),
         "/sneaky": (302, {"Location": "http://169.254.169.254/latest/meta-data/"}, b""),
     }
@@ -250,12 +264,21 @@ async def test_urls_are_fetched_only_where_allowed(
             assert job["status"] == "failed" and job["failed"] == 1
             assert "not a public address" in job["errors"][0]
         async with api_with(stack, temporal_env, fetch_allow=["127.0.0.1"]) as api:
-            job = await ingest(api, urls=[f"{base}/handbook.html", f"{base}/sneaky"])
-            assert job["done"] == 1 and job["failed"] == 1
-            assert "169.254.169.254" in " ".join(job["errors"])
-            hits = await search(api, "when are fire drills")
+            job = await ingest(
+                api,
+                urls=[f"{base}/handbook.html", f"{base}/sneaky", f"{base}/private/salaries.html"],
+            )
+            assert job["done"] == 1 and job["failed"] == 2
+            errors = " ".join(job["errors"])
+            assert "169.254.169.254" in errors
+            assert "disallowed by" in errors and "robots.txt" in errors, errors
+            hits = await search(api, "when are fire drills", full_text=True)
             assert hits[0]["source"] == f"{base}/handbook.html"
             assert hits[0]["title"] == "Handbook"
+            # The page's main text, read as http_fetch reads it: no navigation, no footer.
+            kept = " ".join(hit["text"] for hit in hits)
+            assert "assembly point" in kept, hits
+            assert "Careers" not in kept and "Cookie" not in kept, kept
 
 
 async def test_sql_rows_become_documents_read_only(

@@ -14,7 +14,8 @@ import asyncpg
 import pytest
 
 from activities.tools.registry import ToolContext, ToolServices
-from activities.tools.web import Politeness, http_fetch
+from activities.tools.web import http_fetch
+from activities.web_pages import Politeness
 from aios.config import Settings
 from aios.errors import UserError
 from tests.tools.scripted_http import Answer, Request, scripted_server
