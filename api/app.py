@@ -130,6 +130,7 @@ def create_app(
     app.include_router(chat_routes.router)
     app.include_router(report_routes.router)
     app.include_router(report_routes.answers)
+    app.include_router(report_routes.rendering)
     app.include_router(run_file_routes.router)
     app.include_router(schedule_routes.router)
     app.include_router(metrics_routes.router)

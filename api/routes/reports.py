@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from aios.errors import NotAcceptable, NotFound
 from aios.stores.reports import Report, ReportStore
@@ -22,6 +23,30 @@ from api.run_service import RunsDep
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 # A run's answer rendered like a report (the console shows it so), beside the run's own routes.
 answers = APIRouter(prefix="/v1/runs", tags=["runs"])
+# Any Markdown (a chat reply) rendered the same way, for clients that show HTML.
+rendering = APIRouter(prefix="/v1/render", tags=["reports"])
+
+MAX_RENDER_CHARS = 200_000
+
+
+class RenderRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"markdown": "## Findings\n\n**Yes** [1]."}]},
+    )
+
+    markdown: str = Field(max_length=MAX_RENDER_CHARS)
+
+
+class Rendered(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"html": "<h2>Findings</h2>\n<p><strong>Yes</strong> [1].</p>\n"}]
+        }
+    )
+
+    html: str
+
 
 FORMATS = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}
 # The report page runs nothing and loads nothing: it is model-written text.
@@ -164,3 +189,10 @@ async def run_answer_html(run_id: str, principal: PrincipalDep, runs: RunsDep) -
         media_type=FORMATS["html"],
         headers=HTML_HEADERS,
     )
+
+
+@rendering.post("/markdown", response_model=Rendered)
+async def render_markdown(body: RenderRequest, principal: PrincipalDep) -> Rendered:
+    """Markdown as the sanitized HTML fragment answers and reports are shown as (the console
+    renders chat replies with it). Any key may call it; it reads nothing and stores nothing."""
+    return Rendered(html=render.markdown_to_html(body.markdown))

@@ -235,6 +235,15 @@ function renderedAnswer(runId, markdown) {
   return el;
 }
 
+// A chat reply as the server renders it; as plain text until then (or if it cannot).
+function renderedReply(markdown) {
+  const el = h("div", { class: "rendered" }, markdown);
+  api("POST", "/v1/render/markdown", { markdown })
+    .then((out) => { el.innerHTML = out.html; })
+    .catch(() => {});
+  return el;
+}
+
 function answerSection(result, runId) {
   if (!result) return null;
   const citations = result.citations || [];
@@ -338,7 +347,7 @@ function chatPage() {
           sessionStorage.setItem("aios.chat", sessionId);
           const used = (data.tools_used || []).map((u) =>
             h("div", { class: "tool-use" }, `used ${u.tool} ${JSON.stringify(u.args)}: ${u.status}`));
-          reply.replaceChildren(...used, ...nodes(data.reply, (data.citations || []).length
+          reply.replaceChildren(...used, ...nodes(renderedReply(data.reply), (data.citations || []).length
             ? h("ol", {}, data.citations.map((c) => h("li", {}, c.title || c.source)))
             : null));
         }

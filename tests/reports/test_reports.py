@@ -206,6 +206,12 @@ async def test_a_hostile_report_is_sanitized(api: httpx.AsyncClient, stack: Stac
         assert '<a href="https://example.com/a" rel="noopener noreferrer nofollow">fine</a>' in body
         assert "Empty" not in body, "a heading with nothing under it is dropped"
 
+    # Any Markdown (a chat reply) is rendered the same way; too long a text is 422.
+    rendered = await api.post("/v1/render/markdown", json={"markdown": "**hi** <script>x</script>"})
+    assert rendered.json()["html"] == "<p><strong>hi</strong> &lt;script&gt;x&lt;/script&gt;</p>\n"
+    too_long = await api.post("/v1/render/markdown", json={"markdown": "x" * 200_001})
+    assert too_long.status_code == 422
+
 
 async def test_publish_report_delivers_once_to_the_webhook(
     api: httpx.AsyncClient, receiver: Receiver

@@ -47,4 +47,11 @@ async def test_answers_and_reports_are_rendered_and_sanitized(
         await page.get_by_text("Download Markdown").click()
     saved = await (await download.value).path()
     assert "## Findings" in saved.read_text()
+
+    # A chat reply is rendered too.
+    fake_openai.queue(ScriptedReply(content="Seals last **4,000 hours**.", chunk_delay_s=0))
+    await page.click("nav >> text=Chat")
+    await page.fill("#chat-input", "How long do seals last?")
+    await page.click("#chat button")
+    await expect(page.locator(".msg-assistant .rendered strong").last).to_have_text("4,000 hours")
     assert await page.evaluate("window.pwned") is None
