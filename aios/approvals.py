@@ -52,6 +52,15 @@ def approval_hash(args: Any, about: Mapping[str, Any] | None = None) -> str:
     return args_hash({"args": args, "about": dict(about)})
 
 
+def may_answer(approvers: Collection[str], user: str | None, roles: Collection[str]) -> bool:
+    """Whether `user` (with `roles`) is named among `approvers`, by user id or by a role; an
+    approval that names nobody is anyone's with the approver role (the API checks that)."""
+    if not approvers:
+        return True
+    named = user is not None and user in approvers
+    return named or any(f"role:{role}" in approvers for role in roles)
+
+
 def approval_problem(
     decision: ApprovalDecision,
     pending: Mapping[str, PendingApproval],
@@ -70,6 +79,12 @@ def approval_problem(
         return (
             FailureType.UNKNOWN_APPROVAL,
             f"no pending approval {decision.approval_id!r} (pending: {waiting})",
+        )
+    if not may_answer(found.approvers, decision.reviewer, decision.reviewer_roles):
+        return (
+            FailureType.NOT_AN_APPROVER,
+            f"approval {decision.approval_id!r} is for {', '.join(found.approvers)}; "
+            f"{decision.reviewer or 'an unnamed reviewer'} is not one of them",
         )
     if found.approvals_required > 1 and decision.decision == "approve":
         # k of n: each approval must come from a named, different person.

@@ -322,6 +322,9 @@ class PendingApproval(BaseModel):
     # k of n: distinct approvers needed, and who has approved so far.
     approvals_required: int = 1
     approved_by: list[str] = Field(default_factory=list)
+    # Who may answer now (user ids, `role:<name>`); empty: anyone with the approver role. An
+    # escalation replaces them with the next group.
+    approvers: list[str] = Field(default_factory=list)
     # When the request derives from untrusted content (documents, web pages, tool output): the
     # steps or tools it came from, and what the guardrails found in them.
     untrusted_sources: list[str] = Field(default_factory=list)
@@ -413,6 +416,9 @@ class ApprovalDecision(BaseModel):
     args_hash: str
     comment: str | None = Field(default=None, max_length=2000)
     reviewer: str | None = None
+    # The reviewer's roles, as the API authenticated them (checked against an approval that names
+    # its approvers).
+    reviewer_roles: list[str] = Field(default_factory=list)
 
 
 class ApprovalAck(BaseModel):

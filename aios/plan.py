@@ -74,6 +74,30 @@ DEFAULT_RETRY = RetrySpec()
 SIDE_EFFECT_RETRY = RetrySpec(max_attempts=12, initial_interval_s=1.0, max_interval_s=30.0)
 
 
+# Who may answer an approval: a user id, or `role:<name>` for everyone with that role.
+APPROVER_PATTERN = r"^(role:)?[A-Za-z0-9][A-Za-z0-9_.@:-]{0,199}$"
+
+
+class Escalation(BaseModel):
+    """One step of an approval's escalation chain: when the window before it passes unanswered,
+    the approval goes to these approvers for `timeout_s` more."""
+
+    approvers: list[str] = Field(min_length=1, max_length=50)
+    timeout_s: float = Field(gt=0, le=30 * 86400)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approver_names(cls, value: list[str]) -> list[str]:
+        return _approver_names(value)
+
+
+def _approver_names(value: list[str]) -> list[str]:
+    bad = [v for v in value if not re.match(APPROVER_PATTERN, v)]
+    if bad:
+        raise ValueError(f"not a user id or role:<name>: {', '.join(map(repr, bad))}")
+    return value
+
+
 class ApprovalPolicy(BaseModel):
     reason: str = Field(default="", max_length=2000)
     timeout_s: float = Field(default=86400.0, gt=0, le=30 * 86400)
@@ -86,6 +110,17 @@ class ApprovalPolicy(BaseModel):
     # k of n: how many distinct people must approve (each answer still needs the approver role
     # and never comes from the run's requester); one rejection rejects.
     approvals_required: int = Field(default=1, ge=1, le=10)
+    # Who may answer (user ids, `role:<name>`); empty: anyone with the approver role. Four eyes
+    # holds either way: never the run's requester.
+    approvers: list[str] = Field(default_factory=list, max_length=50)
+    # When the timeout passes unanswered, the approval goes to each next group in turn, each for
+    # its own window; after the last, `on_timeout` applies. Each step is in the run's trace.
+    escalate: list[Escalation] = Field(default_factory=list, max_length=5)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approver_names(cls, value: list[str]) -> list[str]:
+        return _approver_names(value)
 
 
 class Step(BaseModel):

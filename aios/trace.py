@@ -114,6 +114,13 @@ def _describe(event: RunEvent) -> tuple[str, str, dict[str, Any]] | None:
             return "approval", answer + comment, data
         case RunEventType.APPROVAL_EXPIRED:
             return "approval", f"approval {data.get('approval_id')} expired unanswered", data
+        case RunEventType.APPROVAL_ESCALATED:
+            return (
+                "approval",
+                f"approval {data.get('approval_id')} unanswered: escalated (step "
+                f"{data.get('level')}) to {', '.join(data.get('approvers') or [])}",
+                data,
+            )
         case RunEventType.APPROVAL_STANDING:
             return (
                 "approval",

@@ -96,6 +96,8 @@ class RunEventType(StrEnum):
     APPROVAL_SIGNAL_IGNORED = "approval.signal_ignored"
     # A standing approval let the action through without waiting (aios/standing.py).
     APPROVAL_STANDING = "approval.standing"
+    # An unanswered approval went to the next group of its escalation chain.
+    APPROVAL_ESCALATED = "approval.escalated"
     USAGE = "usage"
     AGENT_TURN = "agent.turn"
     AGENT_TOOL_CALL = "agent.tool_call"
@@ -117,6 +119,7 @@ class FailureType(StrEnum):
     UNKNOWN_APPROVAL = "UnknownApproval"
     APPROVAL_ALREADY_ANSWERED = "ApprovalAlreadyAnswered"
     APPROVER_NOT_NAMED = "ApproverNotNamed"
+    NOT_AN_APPROVER = "NotAnApprover"
     ARGS_HASH_MISMATCH = "ArgsHashMismatch"
     RUN_NOT_STARTED = "RunNotStarted"
     RUN_FAILED = "RunFailed"

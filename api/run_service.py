@@ -45,6 +45,7 @@ from activities.planning import check_run_request
 from activities.tools import ToolRegistry
 from aios import search_attributes as sa
 from aios import telemetry
+from aios.approvals import may_answer
 from aios.config import BUNDLED_MODEL, Settings
 from aios.errors import (
     AiosError,
@@ -550,6 +551,7 @@ class RunService:
                 )
                 for p in state.pending_approvals
                 if principal.user_id not in p.approved_by  # already answered by the caller
+                and may_answer(p.approvers, principal.user_id, principal.roles)
             ]
 
         found = await asyncio.gather(*(pending(e) for e in waiting[:limit]))
@@ -627,6 +629,7 @@ class RunService:
             args_hash=answer.args_hash,
             comment=answer.comment,
             reviewer=principal.user_id,
+            reviewer_roles=list(principal.roles),
         )
         try:
             ack: ApprovalAck = await handle.execute_update(

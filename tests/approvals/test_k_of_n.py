@@ -72,3 +72,29 @@ async def test_two_distinct_approvers_are_needed(api: httpx.AsyncClient) -> None
     said = [e["summary"] for e in trace["entries"] if e.get("kind") == "approval"]
     assert any("by carol (1 of 2, still waiting)" in s for s in said), said
     assert any(s.endswith("approve by dave") for s in said), said
+
+
+async def test_an_approval_for_named_approvers_refuses_the_others(api: httpx.AsyncClient) -> None:
+    tenant = f"acme-{uuid.uuid4().hex[:8]}"
+    keys = {
+        user: as_key((await make_key(api, tenant, user, roles=roles))["key"])
+        for user, roles in {"ada": ["user"], "carol": ["approver"], "dave": ["approver"]}.items()
+    }
+    plan = {"steps": [{"id": "review", "kind": "approval", "approval": {"approvers": ["dave"]}}]}
+    started = await api.post("/v1/runs", json={"goal": "g", "plan": plan}, headers=keys["ada"])
+    run = f"/v1/runs/{started.json()['run_id']}"
+    for _ in range(300):
+        state: dict[str, Any] = (await api.get(run, headers=keys["ada"])).json()
+        if state["pending_approvals"]:
+            break
+        await asyncio.sleep(0.1)
+    [pending] = state["pending_approvals"]
+    assert pending["approvers"] == ["dave"]
+    assert (await api.get("/v1/approvals", headers=keys["carol"])).json()["approvals"] == []
+    url = f"{run}/approvals/{pending['approval_id']}"
+    body = {"decision": "approve", "args_hash": pending["args_hash"]}
+    refused = await api.post(url, json=body, headers=keys["carol"])
+    assert refused.status_code == 403 and "is for dave" in refused.json()["detail"], refused.text
+    assert (await api.post(url, json=body, headers=keys["dave"])).status_code == 200
+    done = (await api.get(f"{run}?wait_s=20", headers=keys["ada"])).json()
+    assert done["status"] == "completed", done

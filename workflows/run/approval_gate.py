@@ -102,6 +102,7 @@ class ApprovalGate:
             requested_at=now,
             expires_at=now + timedelta(seconds=policy.timeout_s),
             approvals_required=policy.approvals_required,
+            approvers=list(policy.approvers),
         )
         journal.pending[approval_id] = pending
         journal.step_state(step.id).status = StepStatus.AWAITING_APPROVAL
@@ -110,13 +111,26 @@ class ApprovalGate:
         if workflow.patched(NOTIFY_PATCH):
             # Beside the wait, not before it: an answer may come before the mail goes out.
             self._notices.append(asyncio.create_task(self._notify(pending)))
+        # The first window, then one per escalation step (each to its next group of approvers).
+        windows = [policy.timeout_s, *(e.timeout_s for e in policy.escalate)]
         try:
-            await workflow.wait_condition(
-                lambda: approval_id in self._decisions,
-                timeout=timedelta(seconds=policy.timeout_s),
-                timeout_summary=f"approval {approval_id} expires",
-            )
+            for level, window in enumerate(windows):
+                if level > 0:
+                    self._escalate(pending, policy, level, window)
+                try:
+                    await workflow.wait_condition(
+                        lambda: approval_id in self._decisions,
+                        timeout=timedelta(seconds=window),
+                        timeout_summary=f"approval {approval_id} expires"
+                        if level == 0
+                        else f"approval {approval_id} escalation {level} expires",
+                    )
+                    break
+                except TimeoutError:
+                    if level == len(windows) - 1:
+                        raise
         except TimeoutError:
+            waited = sum(windows)
             journal.pending.pop(approval_id, None)
             self._answered.add(approval_id)
             journal.emit(RunEventType.APPROVAL_EXPIRED, step.id, {"approval_id": approval_id})
@@ -124,12 +138,12 @@ class ApprovalGate:
             journal.sync_waiting_status()
             if policy.on_timeout == "fail":
                 raise RunFailed(
-                    f"approval {approval_id!r} was not answered within {policy.timeout_s:g}s",
+                    f"approval {approval_id!r} was not answered within {waited:g}s",
                     status=RunStatus.TIMED_OUT,
                 ) from None
             _rejected(
                 policy,
-                f"approval {approval_id!r} was not answered within {policy.timeout_s:g}s "
+                f"approval {approval_id!r} was not answered within {waited:g}s "
                 "and counts as rejected",
             )
         decision = self._decisions[approval_id]
@@ -140,6 +154,25 @@ class ApprovalGate:
             _rejected(
                 policy, f"rejected by {who}" + (f": {decision.comment}" if decision.comment else "")
             )
+
+    def _escalate(
+        self, pending: PendingApproval, policy: ApprovalPolicy, level: int, window: float
+    ) -> None:
+        """The approval's window passed unanswered: it goes to the next group, for `window`."""
+        group = policy.escalate[level - 1]
+        pending.approvers = list(group.approvers)
+        pending.expires_at = workflow.now() + timedelta(seconds=window)
+        self._journal.emit(
+            RunEventType.APPROVAL_ESCALATED,
+            pending.step_id,
+            {
+                "approval_id": pending.approval_id,
+                "level": level,
+                "approvers": pending.approvers,
+                "expires_at": pending.expires_at.isoformat(),
+            },
+        )
+        self._journal.sync_waiting_status()
 
     def _context(self, about: Sequence[str]) -> tuple[list[ApprovalContext], dict[str, Any]]:
         """The outputs an approval shows (readable, cut) and hashes (in full). Runs started before
