@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
 import pytest
 
@@ -83,6 +86,28 @@ async def test_caps_stop_a_users_chat_and_usage_sums_the_ledger(
     run = (await api.get(f"/v1/runs/{run_id}", headers=carl, params={"wait_s": 30})).json()
     assert run["status"] == "failed"
     assert run["error"].startswith(f"budget_exhausted: key {key_id}, day "), run["error"]
+
+    # A schedule's cap stops the runs it starts.
+    schedule = await api.post("/v1/schedules", json={"goal": "What is a plan?", "interval_s": 3600})
+    assert schedule.status_code == 201, schedule.text
+    schedule_id = schedule.json()["schedule_id"]
+    capped = await api.post(
+        "/v1/budgets",
+        json={"scope": "schedule", "subject": schedule_id, "period": "month", "tokens": 5},
+    )
+    assert capped.status_code == 201, capped.text
+    assert (await api.post(f"/v1/schedules/{schedule_id}/trigger")).status_code == 200
+    runs: list[dict[str, Any]] = []
+    for _ in range(100):  # the run list is eventually consistent
+        runs = (await api.get("/v1/runs", params={"schedule_id": schedule_id})).json()["runs"]
+        if runs:
+            break
+        await asyncio.sleep(0.1)
+    scheduled = runs[0]["run_id"]
+    run = (await api.get(f"/v1/runs/{scheduled}", params={"wait_s": 30})).json()
+    assert run["status"] == "failed"
+    assert run["error"].startswith(f"budget_exhausted: schedule {schedule_id}, month ")
+    assert (await api.delete(f"/v1/schedules/{schedule_id}")).status_code == 204
 
     assert (await api.delete(f"/v1/budgets/{cap['id']}")).status_code == 204
     assert (await api.delete(f"/v1/budgets/{cap['id']}")).status_code == 404
