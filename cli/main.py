@@ -86,6 +86,11 @@ def _print_run(run: RunState) -> None:
             f"  awaiting approval {approval.approval_id} (step {approval.step_id}): "
             f"{approval.reason}\n    aios approve {run.run_id} {approval.approval_id}"
         )
+        if approval.approvers:
+            print(f"    for: {', '.join(approval.approvers)}")
+        if approval.approvals_required > 1:
+            so_far = ", ".join(approval.approved_by) or "nobody"
+            print(f"    needs {approval.approvals_required} approvers; approved by: {so_far}")
         _print_about(approval.about, indent="    ")
     if run.error:
         print(f"error: {run.error}")

@@ -213,6 +213,12 @@ function approvalCard(runId, pending, onAnswered) {
     (pending.untrusted_sources || []).length
       ? h("p", { class: "muted" }, `Derived from untrusted content: ${pending.untrusted_sources.join(", ")}`)
       : null,
+    (pending.approvers || []).length
+      ? h("p", { class: "muted" }, `For: ${pending.approvers.join(", ")}`) : null,
+    (pending.approvals_required || 1) > 1
+      ? h("p", { class: "muted", "data-approved-by": "" },
+        `Needs ${pending.approvals_required} distinct approvers; approved so far by: ${
+          (pending.approved_by || []).join(", ") || "nobody"}`) : null,
     aboutSection(pending.about || []),
     h("div", {}, "Arguments being approved:"), args, comment,
     h("p", {}, h("button", { class: "approve", onclick: () => answer("approve") }, "Approve"), " ",

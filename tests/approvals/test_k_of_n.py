@@ -8,7 +8,10 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
+from aios.models import RunState
+from cli.main import _print_run
 from tests.gateway.test_keys import as_key, make_key
 
 PLAN = {
@@ -29,7 +32,9 @@ PLAN = {
 }
 
 
-async def test_two_distinct_approvers_are_needed(api: httpx.AsyncClient) -> None:
+async def test_two_distinct_approvers_are_needed(
+    api: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
     tenant = f"acme-{uuid.uuid4().hex[:8]}"
     keys = {
         user: as_key((await make_key(api, tenant, user, roles=roles))["key"])
@@ -52,6 +57,8 @@ async def test_two_distinct_approvers_are_needed(api: httpx.AsyncClient) -> None
     state = (await api.get(run, headers=keys["ada"])).json()
     assert state["status"] == "awaiting_approval"
     assert state["pending_approvals"][0]["approved_by"] == ["carol"]
+    _print_run(RunState.model_validate(state))
+    assert "needs 2 approvers; approved by: carol" in capsys.readouterr().out
     # Carol's inbox no longer lists it; dave's does.
     inbox = {
         user: [
