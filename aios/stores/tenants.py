@@ -27,6 +27,14 @@ TENANT_TABLES = (
     "api_keys",
     "standing_approvals",
     "approval_notices",
+    "budget_caps",
+    "ledger_entries",
+)
+# The spend ledger's running totals name their tenant inside the scope ('user:acme/ada',
+# 'tenant:acme/acme'); a run's total ('run:<id>') names no one and goes with its entries' run.
+_LEDGER_COUNTERS_OF_TENANT = (
+    "DELETE FROM ledger_counters"
+    " WHERE substr(scope, strpos(scope, ':') + 1, length($1) + 1) = $1 || '/'"
 )
 
 
@@ -47,4 +55,6 @@ async def delete_tenant_rows(
                 # The table name is one of the constants above, never input.
                 status = await conn.execute(f"DELETE FROM {table} WHERE tenant = $1", tenant)
             deleted[table] = int(status.split()[-1])
+        status = await conn.execute(_LEDGER_COUNTERS_OF_TENANT, tenant)
+        deleted["ledger_counters"] = int(status.split()[-1])
     return deleted

@@ -108,6 +108,9 @@ async def test_erasing_a_tenant_leaves_nothing_of_it_and_all_of_the_others(
     for table in TENANT_TABLES:
         left = await stack.pool.fetchval(f"SELECT count(*) FROM {table} WHERE tenant = $1", gone)
         assert left == 0, table
+    counters = "SELECT count(*) FROM ledger_counters WHERE scope LIKE $1"
+    assert await stack.pool.fetchval(counters, f"%:{gone}/%") == 0, "its spend totals too"
+    assert await stack.pool.fetchval(counters, f"%:{kept}/%"), "the other's spend stays"
     assert (await api.get("/v1/runs", headers=gone_key)).status_code == 401, "its keys are gone"
     for run_id in runs.values():
         with pytest.raises(RPCError) as missing:
