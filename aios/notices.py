@@ -30,11 +30,17 @@ class ApprovalNotice(BaseModel):
     about: list[ApprovalContext] = Field(default_factory=list)
     requested_at: datetime
     expires_at: datetime
+    # Who may answer (empty: the approver role); after an escalation, the next group.
+    approvers: list[str] = Field(default_factory=list)
+    # 0 when the approval opens; n after its n-th escalation (each group is told once).
+    escalation: int = 0
 
     @property
     def key(self) -> str:
-        """Names the approval across retries and replays (deliveries are deduplicated on it)."""
-        return f"{self.run_id}/{self.approval_id}"
+        """Names the approval (and escalation step) across retries and replays: deliveries are
+        deduplicated on it."""
+        base = f"{self.run_id}/{self.approval_id}"
+        return base if self.escalation == 0 else f"{base}/escalation-{self.escalation}"
 
 
 class NoticeSent(BaseModel):
@@ -65,6 +71,8 @@ def email_body(notice: ApprovalNotice, link: str) -> str:
         f"Goal: {one_line(notice.goal, 500)}",
         f"Step: {notice.step_id}",
         f"Why: {notice.reason}",
+        f"For: {', '.join(notice.approvers) or 'the approver role'}"
+        + (f" (escalated, step {notice.escalation})" if notice.escalation else ""),
         f"Expires: {notice.expires_at:%Y-%m-%d %H:%M} UTC",
         f"Arguments: {one_line(str(notice.args), 1000)}",
     ]

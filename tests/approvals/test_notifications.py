@@ -114,3 +114,28 @@ async def test_approvers_are_told_once_by_email_and_webhook(
     ok = await api.post(url, json={"decision": "approve", "args_hash": pending["args_hash"]})
     assert ok.status_code == 200, ok.text
     assert pending["args_hash"] != args_hash({})
+
+
+def test_an_escalated_group_gets_its_own_notice() -> None:
+    from datetime import UTC, datetime
+
+    from aios.notices import email_body
+
+    now = datetime.now(UTC)
+    notice = ApprovalNotice(
+        tenant="acme",
+        run_id="run-1",
+        goal="g",
+        requester="ada",
+        approval_id="review-approval",
+        step_id="review",
+        reason="legal review",
+        requested_at=now,
+        expires_at=now,
+        approvers=["role:operator"],
+        escalation=1,
+    )
+    first = notice.model_copy(update={"escalation": 0})
+    assert first.key == "run-1/review-approval"
+    assert notice.key == "run-1/review-approval/escalation-1"  # not deduplicated away
+    assert "For: role:operator (escalated, step 1)" in email_body(notice, "https://x/#/runs/run-1")

@@ -110,7 +110,7 @@ class ApprovalGate:
         journal.sync_waiting_status()
         if workflow.patched(NOTIFY_PATCH):
             # Beside the wait, not before it: an answer may come before the mail goes out.
-            self._notices.append(asyncio.create_task(self._notify(pending)))
+            self._notices.append(asyncio.create_task(self._notify(pending, 0)))
         # The first window, then one per escalation step (each to its next group of approvers).
         windows = [policy.timeout_s, *(e.timeout_s for e in policy.escalate)]
         try:
@@ -173,6 +173,8 @@ class ApprovalGate:
             },
         )
         self._journal.sync_waiting_status()
+        if workflow.patched(NOTIFY_PATCH):  # the next group is told too
+            self._notices.append(asyncio.create_task(self._notify(pending, level)))
 
     def _context(self, about: Sequence[str]) -> tuple[list[ApprovalContext], dict[str, Any]]:
         """The outputs an approval shows (readable, cut) and hashes (in full). Runs started before
@@ -219,7 +221,7 @@ class ApprovalGate:
         )
         return True
 
-    async def _notify(self, pending: PendingApproval) -> None:
+    async def _notify(self, pending: PendingApproval, escalation: int) -> None:
         """Tell the approvers that `pending` waits (the activity sends each channel's notice once
         per approval); a delivery that keeps failing is logged, and the approval still waits."""
         state = self._journal.state
@@ -237,8 +239,10 @@ class ApprovalGate:
                     "about",
                     "requested_at",
                     "expires_at",
+                    "approvers",
                 }
             ),
+            escalation=escalation,
         )
         try:
             await workflow.execute_activity(
