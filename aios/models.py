@@ -513,6 +513,8 @@ class StepInput(BaseModel):
     budget: Budget | None = None
     # The step's retry limit, so an activity knows its last attempt (provider fallback).
     max_attempts: int = 0
+    # The run's conversation: an llm step's prompt gets its summary and the user's facts.
+    session_id: str | None = None
 
 
 class StepResult(BaseModel):

@@ -58,9 +58,12 @@ class RunTrace(BaseModel):
     usage: Usage
     # Whether the event log was cut (very long runs keep their latest events only).
     truncated: bool = False
-    # A report run's answer (its plan has a `report` step): what the trace activity keeps as the
-    # run's report (`GET /v1/reports`). Not part of the kept trace; None for other runs.
+    # The run's answer, for a report run (its plan has a `report` step: `report` is True; the
+    # trace activity keeps it as the run's report, `GET /v1/reports`) or a run in a conversation
+    # (`session_id`: the answer is appended to the session). Not part of the kept trace.
     result: RunResult | None = None
+    report: bool = False
+    session_id: str | None = None
 
 
 # The step id report skills (research_report, data_report) give the step that writes the report.
@@ -167,8 +170,11 @@ def _entries(events: list[RunEvent]) -> list[TraceEntry]:
     return entries
 
 
-def build_trace(state: RunState, events: list[RunEvent]) -> RunTrace:
+def build_trace(
+    state: RunState, events: list[RunEvent], *, session_id: str | None = None
+) -> RunTrace:
     entries = _entries(events)
+    report = any(s.id == REPORT_STEP for s in state.plan)
     steps = [
         TraceStep(
             id=s.id,
@@ -200,5 +206,7 @@ def build_trace(state: RunState, events: list[RunEvent]) -> RunTrace:
         entries=entries,
         usage=state.usage,
         truncated=bool(events) and events[0].seq > 1,
-        result=state.result if any(s.id == REPORT_STEP for s in state.plan) else None,
+        result=state.result if report or session_id else None,
+        report=report,
+        session_id=session_id,
     )

@@ -73,6 +73,7 @@ from aios.plan import Plan
 from aios.skills import SkillCatalog
 from aios.stores import RunSnapshotStore
 from aios.stores.deltas import DeltaHub
+from aios.stores.memory import ConversationStore
 from aios.stores.traces import TraceStore
 from aios.temporal import AGENT_RUN_ID_PREFIX
 from aios.trace import RunTrace, build_trace
@@ -214,6 +215,11 @@ class RunService:
                 "only admin and operator keys may start runs for another user_id; this key is "
                 f"{principal.user_id!r}'s"
             )
+        if request.session_id is not None and await ConversationStore(self.pool).has_other_user(
+            principal.tenant, request.session_id, user_id
+        ):
+            # As for chat: nobody's run reads (or adds to) a colleague's conversation.
+            raise NotFound(f"no session {request.session_id!r} of user {user_id!r}")
         run_input = self._run_input(
             principal, request, goal, input_findings, planning, user_id=user_id
         )

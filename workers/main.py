@@ -163,7 +163,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         Activity.CHAT_TURN: chat.chat_turn,
         Activity.CHAT_STEP: chat.chat_step,
         Activity.RECORD_TRACE: TraceActivities(
-            resources.pool, settings.trace_retention_days
+            resources.pool, settings.trace_retention_days, resources.memory
         ).record_trace,
         Activity.USE_STANDING_APPROVAL: approvals.use_standing_approval,
         Activity.NOTIFY_APPROVAL: approvals.notify_approval,

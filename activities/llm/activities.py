@@ -38,6 +38,7 @@ from aios.models import (
 )
 from aios.stores.deltas import DeltaPublisher
 from aios.stores.ledger import LedgerStore, Spender
+from aios.stores.memory import ConversationStore, UserFactStore
 from aios.vocabulary import Activity
 
 UNGROUNDED_NOTE = (
@@ -50,6 +51,8 @@ UNCITED_NOTE = (
 # An instruction is a prompt, not a document: material belongs in `documents` (or the knowledge
 # base), where the context engine can budget and fence it.
 MAX_INSTRUCTION_CHARS = 20_000
+# The latest messages of a run's session shown to its answering steps (the rest is summarised).
+RECENT_SESSION_MESSAGES = 6
 # Tool results longer than this are cut before they go back to the model.
 MAX_TOOL_RESULT_CHARS = 8_000
 AGENT_SYSTEM = (
@@ -234,6 +237,8 @@ class LlmActivities:
         self._pool = pool
         self._redact_pii = redact_pii
         self._ledger = LedgerStore(pool)
+        self._conversations = ConversationStore(pool)
+        self._facts = UserFactStore(pool)
 
     def deltas(
         self, run_id: str, step_id: str, *, redact_pii: bool | None = None
@@ -293,6 +298,29 @@ class LlmActivities:
             account=SpendAccount(self._ledger, spender, key),
         )
 
+    async def _conversation(self, step: StepInput, session_id: str) -> tuple[str, dict[str, Any]]:
+        """The run's conversation for its prompt (the session's summary and latest messages, the
+        user's facts) and where it came from. Only the session's stored summary is read: folding
+        older messages into it is the chat's work, with its own model call."""
+        summary, through = await self._conversations.summary(step.tenant, session_id)
+        recent = (await self._conversations.messages(step.tenant, session_id, after_seq=through))[
+            -RECENT_SESSION_MESSAGES:
+        ]
+        facts = await self._facts.live(step.tenant, step.user_id)
+        note = context.conversation_note(
+            session_id,
+            summary,
+            [(m.role, m.content) for m in recent],
+            [(f.key, f.value) for f in facts],
+        )
+        provenance = {
+            "session_id": session_id,
+            "messages": [m.seq for m in recent],
+            "summary": bool(summary),
+            "facts": [f.key for f in facts],
+        }
+        return note, provenance
+
     @activity.defn(name=Activity.LLM_COMPLETE)
     @classified
     async def complete(self, step: StepInput) -> StepResult:
@@ -300,10 +328,20 @@ class LlmActivities:
         provider, _ = self._router.resolve(args.model)
         documents = context.normalize(args.documents)
         fence = context.new_fence()
+        # A run in a conversation: its answers (not structured extractions) see the session and
+        # the user's facts, and the output says which (provenance).
+        conversation = (
+            await self._conversation(step, step.session_id)
+            if step.session_id and args.output_schema is None
+            else None
+        )
+        system = args.system
+        if conversation is not None and conversation[0]:
+            system = f"{args.system or context.DEFAULT_SYSTEM}\n\n{conversation[0]}"
         messages = context.build_messages(
             instruction=args.instruction,
             documents=documents,
-            system=args.system,
+            system=system,
             budget_tokens=provider.context_window - args.max_tokens,
             cite=args.cite,
             count=await _counter(provider, [args.instruction, *(d.text for d in documents)]),
@@ -347,6 +385,8 @@ class LlmActivities:
             "citations": [d.citation().model_dump() for d in used],
             "model": outcome.spec,
         }
+        if conversation is not None and conversation[0]:
+            output["conversation"] = conversation[1]
         if args.cite:
             output["grounded"] = bool(documents)
             # Say it plainly, whatever the model wrote: no sources at all, or none cited (small

@@ -145,6 +145,18 @@ class ConversationStore:
             return int(seq)
 
     @transient_on_connection_loss
+    async def has_other_user(self, tenant: str, session_id: str, user_id: str) -> bool:
+        """Whether a message of the session belongs to someone other than `user_id`."""
+        found = await self._pool.fetchval(
+            "SELECT 1 FROM conversation_messages WHERE tenant = $1 AND session_id = $2"
+            " AND user_id IS DISTINCT FROM $3 LIMIT 1",
+            tenant,
+            session_id,
+            user_id,
+        )
+        return found is not None
+
+    @transient_on_connection_loss
     async def message(
         self, tenant: str, session_id: str, message_id: str
     ) -> ConversationMessage | None:

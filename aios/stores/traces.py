@@ -26,7 +26,7 @@ class TraceStore:
             trace.tenant,
             trace.status,
             trace.updated_at,
-            trace.model_dump_json(exclude={"result"}),
+            trace.model_dump_json(exclude={"result", "report", "session_id"}),
         )
 
     @transient_on_connection_loss

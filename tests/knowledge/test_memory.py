@@ -196,3 +196,45 @@ async def test_long_conversations_are_summarised_into_the_context(
         "Ada asked about messages 0 to 7.",
         8,
     )
+
+
+async def test_a_run_in_a_conversation_sees_it_and_leaves_its_answer_there(
+    api: httpx.AsyncClient, stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    """`session_id` on a run: its answering step is shown the session and the user's facts (and
+    says so in its output); its goal and answer join the session; a colleague's session is 404."""
+    memory = stack.resources.memory
+    await api.put("/v1/users/ada/memory", json={"facts": [{"key": "team", "value": "payments"}]})
+    for role, content, message_id in (
+        ("user", "We compare vector stores for the payments search.", "m1"),
+        ("assistant", "Qdrant and pgvector are the candidates.", "m1/reply"),
+    ):
+        await memory.append_message(
+            "default", "s-run", role=role, content=content, message_id=message_id, user_id="ada"
+        )
+    fake_openai.queue(ScriptedReply(content="Pick Qdrant for the payments search."))
+    plan = {"steps": [{"id": "answer", "kind": "llm", "args": {"instruction": "Which one?"}}]}
+    body = {"goal": "Which one should we pick?", "plan": plan, "user_id": "ada"}
+    created = await api.post("/v1/runs", json={**body, "session_id": "s-run"})
+    assert created.status_code == 202, created.text
+    run_id = created.json()["run_id"]
+    handle = stack.client.get_workflow_handle(run_id)
+    assert (await finish(handle)).status == "completed"
+
+    system = fake_openai.requests[-1]["messages"][0]["content"]
+    assert "Qdrant and pgvector are the candidates." in system and "team: payments" in system
+    output = (await api.get(f"/v1/runs/{run_id}/steps/answer/output")).json()["output"]
+    assert output["conversation"] == {
+        "session_id": "s-run",
+        "messages": [1, 2],
+        "summary": False,
+        "facts": ["team"],
+    }
+    session = await memory.conversations.messages("default", "s-run")
+    assert [(m.role, m.content) for m in session[2:]] == [
+        ("user", "Which one should we pick?"),
+        ("assistant", "Pick Qdrant for the payments search."),
+    ]
+    # bob may not run in ada's conversation, whoever starts the run for him.
+    foreign = await api.post("/v1/runs", json={**body, "user_id": "bob", "session_id": "s-run"})
+    assert foreign.status_code == 404, foreign.text

@@ -57,8 +57,11 @@ class RunJournal:
         # Written by the approval gate, shown in the state and the current details.
         self.pending: dict[str, PendingApproval] = {}
         self.ignored_signals: list[str] = []
+        # The run's conversation, if any: its answer is appended there by the trace activity.
+        self._session_id: str | None = None
 
     def start(self, run: AgentRunInput) -> None:
+        self._session_id = run.session_id
         now = workflow.now()
         self._state = RunState(
             run_id=workflow.info().workflow_id,
@@ -189,7 +192,7 @@ class RunJournal:
 
     async def record_trace(self) -> None:
         """The decision trace, kept past Temporal's retention."""
-        trace = build_trace(self.state, list(self.events))
+        trace = build_trace(self.state, list(self.events), session_id=self._session_id)
         # Beside the workflow (a local activity) since LEAN_PATCH; on the task queue before.
         execute = (
             workflow.execute_local_activity
@@ -229,7 +232,12 @@ class RunJournal:
                 f"**Awaiting approval** for step `{p.step_id}`: {p.reason}. "
                 f"Expires {p.expires_at:%Y-%m-%d %H:%M} UTC.",
                 *[f"- {name}: {_readable(value)}" for name, value in p.args.items()],
-                *[f"- output of `{c.step_id}`: {_readable(c.text, 400)}" for c in p.about],
+                # What it is about, unless an argument already shows it (a draft passed on).
+                *[
+                    f"- output of `{c.step_id}`: {_readable(c.text, 400)}"
+                    for c in p.about
+                    if c.text not in _texts(p.args)
+                ],
                 f"Send a Signal `approve` with `{signal}` "
                 '(`"decision":"reject"` and a `"comment"` to reject), '
                 f"or run `aios approve {state.run_id} {p.approval_id}`.",
@@ -263,6 +271,11 @@ def result_from(plan: Plan, outputs: dict[str, Any]) -> RunResult:
     if output is None:
         return RunResult(answer=f"step {plan.result_step_id!r} produced no output")
     return RunResult(answer=json.dumps(output, indent=2, default=str))
+
+
+def _texts(args: Any) -> list[str]:
+    """The text arguments of an approval (to show an output they already carry once)."""
+    return [v for v in args.values() if isinstance(v, str)] if isinstance(args, dict) else []
 
 
 def _readable(value: Any, limit: int = 160) -> str:

@@ -100,6 +100,7 @@ class StepRunner:
             tool=step.tool,
             idempotency_key=f"{run_id}/{step.id}{suffix}",
             budget=journal.budget(run),
+            session_id=run.session_id,
         )
         title = step.title if index is None else f"{step.title} [{index + 1}]"
         retry = tools.retry_for(step, step.tool)
