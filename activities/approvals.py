@@ -14,8 +14,10 @@ from email.message import EmailMessage
 import asyncpg
 import httpx
 from temporalio import activity
+from temporalio.client import Client
 
 from activities.common import classified
+from aios.approvals import SignalCheck, SignalSender
 from aios.config import Settings
 from aios.errors import ConfigurationError, TransientError, UserError
 from aios.notices import (
@@ -38,9 +40,12 @@ WEBHOOK_TIMEOUT_S = 10.0
 
 
 class ApprovalActivities:
-    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, settings: Settings, temporal: Client | None = None
+    ) -> None:
         self._pool = pool
         self._settings = settings
+        self._temporal = temporal
         self._standing = StandingApprovalStore(pool)
 
     @activity.defn(name=Activity.USE_STANDING_APPROVAL)
@@ -49,6 +54,39 @@ class ApprovalActivities:
         """The standing approval that allows this action, one of its uses consumed (once per
         `use_key`, however often this is retried), or None: the run waits for a person."""
         return await self._standing.use(request)
+
+    @activity.defn(name=Activity.SIGNAL_SENDER)
+    @classified
+    async def signal_sender(self, check: SignalCheck) -> SignalSender:
+        """Who sent the run's first `approve` signal with this answer, as the Temporal server
+        recorded it, and whether that is the identity that started the run (AIOS's API)."""
+        if self._temporal is None:
+            raise ConfigurationError("this worker has no Temporal client to read histories with")
+        handle = self._temporal.get_workflow_handle(check.workflow_id, run_id=check.run_id)
+        starter: str | None = None
+        async for event in handle.fetch_history_events():
+            if event.HasField("workflow_execution_started_event_attributes"):
+                starter = event.workflow_execution_started_event_attributes.identity
+                continue
+            if not event.HasField("workflow_execution_signaled_event_attributes"):
+                continue
+            signal = event.workflow_execution_signaled_event_attributes
+            if signal.signal_name != "approve" or not signal.input.payloads:
+                continue
+            [payload] = await self._temporal.data_converter.decode(signal.input.payloads)
+            if not (
+                isinstance(payload, dict)
+                and payload.get("approval_id") == check.approval_id
+                and payload.get("decision", "approve") == check.decision
+                and payload.get("args_hash") == check.args_hash
+            ):
+                continue
+            return SignalSender(
+                identity=signal.identity,
+                from_starter=bool(starter) and signal.identity == starter,
+                ui_answers=self._settings.temporal_ui_approvals,
+            )
+        return SignalSender(ui_answers=self._settings.temporal_ui_approvals)
 
     @activity.defn(name=Activity.NOTIFY_APPROVAL)
     @classified

@@ -8,6 +8,8 @@ import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from pydantic import BaseModel
+
 from aios.models import ApprovalContext, ApprovalDecision, PendingApproval
 from aios.plan import args_hash
 from aios.vocabulary import FailureType
@@ -16,6 +18,27 @@ from aios.vocabulary import FailureType
 CONTEXT_CHARS = 4000
 # At most this many outputs are shown (the first dependencies, in the plan's order).
 CONTEXT_STEPS = 8
+
+
+class SignalCheck(BaseModel):
+    """Which `approve` signal of a run to find the sender of (its payload names the answer)."""
+
+    workflow_id: str
+    run_id: str
+    approval_id: str
+    decision: str
+    args_hash: str
+
+
+class SignalSender(BaseModel):
+    """Who sent an `approve` signal, as the Temporal server recorded it (the Temporal UI records
+    its signed-in user; a name typed into the payload is not trusted)."""
+
+    identity: str = ""
+    # Sent with the identity that started the run: AIOS's own API (its durable fallback).
+    from_starter: bool = False
+    # AIOS_TEMPORAL_UI_APPROVALS: answers sent from the Temporal UI count.
+    ui_answers: bool = False
 
 
 def readable_output(output: Any) -> str:

@@ -899,6 +899,15 @@ class ApiSettings(BaseModel):
 class SecuritySettings(BaseModel):
     """Security: the development key, and bearer JWTs from an identity provider."""
 
+    temporal_ui_approvals: bool = Field(
+        default=False,
+        description=(
+            "Answers to approvals sent as `approve` signals from the Temporal UI count, recorded "
+            "with the identity the Temporal server attached to the signal (put the UI behind "
+            "the company's sign-in); off: they are ignored and reported in the run's events."
+        ),
+    )
+
     dev_api_key: SecretStr | None = Field(
         default=None,
         description=(

@@ -26,6 +26,7 @@ class Activity(StrEnum):
     RECORD_TRACE = "aios.record_trace"
     USE_STANDING_APPROVAL = "aios.use_standing_approval"
     NOTIFY_APPROVAL = "aios.notify_approval"
+    SIGNAL_SENDER = "aios.signal_sender"
 
 
 class StepKind(StrEnum):

@@ -150,7 +150,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
     chat = ChatActivities(
         llm, resources.registry, resources.index, resources.memory, tools=settings.chat_tools
     )
-    approvals = ApprovalActivities(resources.pool, settings)
+    approvals = ApprovalActivities(resources.pool, settings, client)
     activities: dict[str, Callable[..., Any]] = {
         Activity.PLAN_RUN: PlanningActivities(resources.registry, llm, resources.skills).plan_run,
         Activity.INVOKE_TOOL: tools.invoke_tool,
@@ -167,6 +167,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         ).record_trace,
         Activity.USE_STANDING_APPROVAL: approvals.use_standing_approval,
         Activity.NOTIFY_APPROVAL: approvals.notify_approval,
+        Activity.SIGNAL_SENDER: approvals.signal_sender,
     }
     split_off = settings.activity_queues()
     group = next((g for g, q in split_off.items() if q == queue), None)

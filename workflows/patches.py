@@ -23,6 +23,8 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 | `standing-approvals`           | AgentRunWorkflow  | waited for a person without asking for a    |
 |                                |                   | standing approval first                     |
 | `notify-approvers`             | AgentRunWorkflow  | told nobody that an approval opened         |
+| `signal-sender-identity`       | AgentRunWorkflow  | took an `approve` signal's reviewer as      |
+|                                |                   | written in its payload                      |
 | `ledger-parent-scope`          | AgentRunWorkflow  | gave a skill's child run a copy of the      |
 |                                |                   | parent's `budget_usd`                       |
 """
@@ -62,6 +64,10 @@ STANDING_APPROVAL_PATCH = "standing-approvals"
 # When an approval opens, the run tells its approvers (the `aios.notify_approval` activity, beside
 # the wait). Asked with `workflow.patched` itself, only there.
 NOTIFY_PATCH = "notify-approvers"
+# An `approve` signal counts only once its sender is known (the `aios.signal_sender` activity
+# reads the identity the Temporal server recorded): AIOS's own API, or the Temporal UI where
+# AIOS_TEMPORAL_UI_APPROVALS allows it, recorded under that identity. Asked in the signal handler.
+SIGNAL_IDENTITY_PATCH = "signal-sender-identity"
 # A skill's child run draws on its parent's budget through the spend ledger (its model calls are
 # reserved against the parent runs too) instead of getting a copy of `budget_usd`. Asked with
 # `workflow.patched` itself, only when a run with a budget starts a skill.

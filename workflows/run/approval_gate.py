@@ -20,7 +20,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from aios.approvals import CONTEXT_STEPS, approval_context, approval_hash, approval_problem
+    from aios.approvals import (
+        CONTEXT_STEPS,
+        SignalCheck,
+        SignalSender,
+        approval_context,
+        approval_hash,
+        approval_problem,
+    )
     from aios.errors import describe_field_errors
     from aios.guardrails import Taint, describe
     from aios.models import ApprovalAck, ApprovalContext, ApprovalDecision, PendingApproval
@@ -30,7 +37,12 @@ with workflow.unsafe.imports_passed_through():
     from aios.vocabulary import Activity, RunEventType, RunStatus, StepStatus
 
 from workflows.dag import RunFailed, StepFailed, StepSkipped
-from workflows.patches import APPROVAL_CONTEXT_PATCH, NOTIFY_PATCH, STANDING_APPROVAL_PATCH
+from workflows.patches import (
+    APPROVAL_CONTEXT_PATCH,
+    NOTIFY_PATCH,
+    SIGNAL_IDENTITY_PATCH,
+    STANDING_APPROVAL_PATCH,
+)
 from workflows.run.calls import failure_reason
 from workflows.run.journal import RunJournal
 
@@ -51,7 +63,8 @@ class ApprovalGate:
         self._journal = journal
         self._decisions: dict[str, ApprovalDecision] = {}
         self._answered: set[str] = set()
-        self._notices: list[asyncio.Task[None]] = []
+        # Notices and signal checks running beside the waits (kept so they are not collected).
+        self._background: list[asyncio.Task[None]] = []
 
     async def wait(
         self,
@@ -110,7 +123,7 @@ class ApprovalGate:
         journal.sync_waiting_status()
         if workflow.patched(NOTIFY_PATCH):
             # Beside the wait, not before it: an answer may come before the mail goes out.
-            self._notices.append(asyncio.create_task(self._notify(pending, 0)))
+            self._background.append(asyncio.create_task(self._notify(pending, 0)))
         # The first window, then one per escalation step (each to its next group of approvers).
         windows = [policy.timeout_s, *(e.timeout_s for e in policy.escalate)]
         try:
@@ -174,7 +187,7 @@ class ApprovalGate:
         )
         self._journal.sync_waiting_status()
         if workflow.patched(NOTIFY_PATCH):  # the next group is told too
-            self._notices.append(asyncio.create_task(self._notify(pending, level)))
+            self._background.append(asyncio.create_task(self._notify(pending, level)))
 
     def _context(self, about: Sequence[str]) -> tuple[list[ApprovalContext], dict[str, Any]]:
         """The outputs an approval shows (readable, cut) and hashes (in full). Runs started before
@@ -326,12 +339,74 @@ class ApprovalGate:
             return
         if self._duplicate(decision):
             return  # the same answer again (e.g. the API's durable fallback): already applied
+        if workflow.patched(SIGNAL_IDENTITY_PATCH):
+            # Counted once its sender is known (a name in the payload is not an identity).
+            self._background.append(asyncio.create_task(self._from_sender(decision)))
+            return
+        self._apply_signal(decision)
+
+    def _apply_signal(self, decision: ApprovalDecision) -> None:
         try:
             self.check(decision)
         except ApplicationError as e:
             self._ignore_signal(e.message, e.type or "ApplicationError")
             return
         self.accept(decision)
+
+    async def _from_sender(self, decision: ApprovalDecision) -> None:
+        """Apply a signalled answer by who sent it: AIOS's own API (the identity that started
+        the run) as it is; the Temporal UI, where AIOS_TEMPORAL_UI_APPROVALS allows it, under the
+        identity the server recorded (never the run's requester); otherwise ignore it, saying
+        why."""
+        info = workflow.info()
+        check = SignalCheck(
+            workflow_id=info.workflow_id,
+            run_id=info.run_id,
+            approval_id=decision.approval_id,
+            decision=decision.decision,
+            args_hash=decision.args_hash,
+        )
+        try:
+            sender: SignalSender = await workflow.execute_activity(
+                Activity.SIGNAL_SENDER,
+                check,
+                result_type=SignalSender,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STANDING_RETRY,
+                summary=f"who sent the answer to {decision.approval_id}?",
+            )
+        except ActivityError as e:
+            self._ignore_signal(
+                f"the sender of an approve signal could not be checked ({failure_reason(e)}); "
+                "answer again",
+                "SignalSenderUnknown",
+            )
+            return
+        if self._duplicate(decision):
+            return
+        if sender.from_starter:
+            self._apply_signal(decision)
+            return
+        who = sender.identity or "an unnamed sender"
+        if not sender.ui_answers:
+            self._ignore_signal(
+                f"an approve signal from {who} was ignored: answers sent from the Temporal UI "
+                "are off (AIOS_TEMPORAL_UI_APPROVALS); answer with `aios approve` or the API",
+                "TemporalUiAnswersOff",
+            )
+            return
+        if not sender.identity or sender.identity == self._journal.state.user_id:
+            self._ignore_signal(
+                f"an approve signal from {who} was ignored: the Temporal UI must name its user, "
+                "and a run's requester never answers its own approvals",
+                "TemporalUiAnswerRefused",
+            )
+            return
+        self._apply_signal(
+            decision.model_copy(
+                update={"reviewer": f"temporal-ui:{sender.identity}", "reviewer_roles": []}
+            )
+        )
 
     def _duplicate(self, decision: ApprovalDecision) -> bool:
         earlier = self._decisions.get(decision.approval_id)
