@@ -34,6 +34,8 @@ from aios.wire import (
     BudgetList,
     BudgetOut,
     CancelAccepted,
+    ChatSession,
+    ChatSessionList,
     CreateRun,
     Inbox,
     Invoked,
@@ -212,6 +214,22 @@ class ApiClient:
         """The approvals waiting for the caller's decision, oldest first."""
         inbox = await self.request("GET", "/v1/approvals", params={"limit": limit})
         return Inbox.model_validate(inbox)
+
+    async def chat_sessions(
+        self, *, user_id: str | None = None, limit: int = 50, page_token: str | None = None
+    ) -> ChatSessionList:
+        """The caller's chat sessions (another user's: operator and admin keys), latest first."""
+        params = {"user_id": user_id, "limit": limit, "page_token": page_token}
+        listed = await self.request(
+            "GET", "/v1/chat/sessions", params={k: v for k, v in params.items() if v is not None}
+        )
+        return ChatSessionList.model_validate(listed)
+
+    async def chat_session(self, session_id: str) -> ChatSession:
+        """A session's messages in order, with its summary."""
+        return ChatSession.model_validate(
+            await self.request("GET", f"/v1/chat/sessions/{session_id}")
+        )
 
     async def skills(self) -> SkillList:
         return SkillList.model_validate(await self.request("GET", "/v1/skills"))

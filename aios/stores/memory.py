@@ -31,6 +31,19 @@ class ConversationMessage:
     role: str
     content: str
     user_id: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass
+class SessionHeading:
+    """A session as a list shows it: whose, how long, when, and how it began."""
+
+    session_id: str
+    user_id: str | None
+    messages: int
+    started_at: datetime
+    last_at: datetime
+    first_message: str
 
 
 class UserFactStore:
@@ -143,6 +156,41 @@ class ConversationStore:
                 message_id,
             )
             return int(seq)
+
+    @transient_on_connection_loss
+    async def sessions(
+        self, tenant: str, user_id: str | None, *, limit: int, before: datetime | None = None
+    ) -> list[SessionHeading]:
+        """The sessions of `user_id` (every user's: None), latest activity first, those last
+        active before `before` when given (the next page)."""
+        rows = await self._pool.fetch(
+            "SELECT session_id, min(user_id) AS user_id, count(*) AS messages,"
+            " min(created_at) AS started_at, max(created_at) AS last_at,"
+            " (array_agg(content ORDER BY seq) FILTER (WHERE role = 'user'))[1] AS first_message"
+            " FROM conversation_messages WHERE tenant = $1"
+            " AND ($2::text IS NULL OR user_id = $2)"
+            " GROUP BY session_id"
+            " HAVING ($3::timestamptz IS NULL OR max(created_at) < $3)"
+            " ORDER BY last_at DESC, session_id LIMIT $4",
+            tenant,
+            user_id,
+            before,
+            limit,
+        )
+        return [
+            SessionHeading(**{**dict(r), "first_message": r["first_message"] or ""}) for r in rows
+        ]
+
+    @transient_on_connection_loss
+    async def session_messages(self, tenant: str, session_id: str) -> list[ConversationMessage]:
+        """Every message of the session with its time, in order."""
+        rows = await self._pool.fetch(
+            "SELECT seq, role, content, user_id, created_at FROM conversation_messages"
+            " WHERE tenant = $1 AND session_id = $2 ORDER BY seq",
+            tenant,
+            session_id,
+        )
+        return [ConversationMessage(**dict(r)) for r in rows]
 
     @transient_on_connection_loss
     async def has_other_user(self, tenant: str, session_id: str, user_id: str) -> bool:

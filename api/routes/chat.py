@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable, Coroutine
-from datetime import timedelta
-from typing import Any
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -24,10 +25,18 @@ from aios.config import Settings
 from aios.errors import AiosError, BudgetExceeded, Forbidden, NotFound, ValidationFailed
 from aios.models import ChatReply, ChatSessionInput, ChatTurn
 from aios.stores.deltas import DeltaHub
+from aios.stores.memory import ConversationStore
 from aios.vocabulary import FailureType
-from aios.wire import SAFE_VALUE
-from api.authz import sees_all_users
-from api.deps import DeltasDep, PrincipalDep, SettingsDep, TemporalDep
+from aios.wire import (
+    SAFE_VALUE,
+    ChatSession,
+    ChatSessionHeading,
+    ChatSessionList,
+    ChatSessionMessage,
+)
+from api import page_tokens
+from api.authz import require_user, sees_all_users
+from api.deps import DbDep, DeltasDep, PrincipalDep, SettingsDep, TemporalDep
 from api.run_events import format_sse
 from api.temporal_reads import UNREACHABLE, read_within, unavailable
 from workflows.chat import ChatSessionWorkflow
@@ -220,3 +229,66 @@ def _budget_refusal(error: BaseException) -> str | None:
             return cause.message
         cause = cause.__cause__ or getattr(cause, "cause", None)
     return None
+
+
+# --- reading sessions ---------------------------------------------------------------------------
+
+MAX_FIRST_MESSAGE_CHARS = 200
+
+
+@router.get("/sessions", response_model=ChatSessionList)
+async def list_sessions(
+    principal: PrincipalDep,
+    pool: DbDep,
+    user_id: Annotated[
+        str | None,
+        Query(max_length=200, description="whose sessions (operator and admin keys only)"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    page_token: Annotated[str | None, Query(max_length=200)] = None,
+) -> ChatSessionList:
+    """The caller's chat sessions (and the conversations their runs joined), latest activity
+    first. Operator and admin keys may name another `user_id`; for anyone else that is 404."""
+    owner = user_id or principal.user_id
+    require_user(principal, owner, "chat sessions")
+    listing = f"chat-sessions\0{principal.tenant}\0{owner}\0{limit}"
+    before = None
+    if page_token is not None:
+        before = datetime.fromisoformat(page_tokens.unseal(page_token, listing).decode())
+    found = await ConversationStore(pool).sessions(
+        principal.tenant, owner, limit=limit + 1, before=before
+    )
+    page, more = found[:limit], len(found) > limit
+    return ChatSessionList(
+        sessions=[
+            ChatSessionHeading(
+                **{**asdict(s), "first_message": s.first_message[:MAX_FIRST_MESSAGE_CHARS]}
+            )
+            for s in page
+        ],
+        next_page_token=page_tokens.seal(page[-1].last_at.isoformat().encode(), listing)
+        if more
+        else None,
+    )
+
+
+@router.get("/sessions/{session_id}", response_model=ChatSession)
+async def read_session(session_id: str, principal: PrincipalDep, pool: DbDep) -> ChatSession:
+    """A session's messages in order, with its summary. Only its user's (operator and admin keys
+    read any of the tenant's): another user's session is 404, as another tenant's is."""
+    store = ConversationStore(pool)
+    messages = await store.session_messages(principal.tenant, session_id)
+    owners = {m.user_id for m in messages}
+    owner = next(iter(owners)) if len(owners) == 1 else None
+    if not messages or not (owner == principal.user_id or sees_all_users(principal)):
+        raise NotFound(f"no chat session {session_id!r} of user {principal.user_id!r}")
+    summary, _ = await store.summary(principal.tenant, session_id)
+    return ChatSession(
+        session_id=session_id,
+        user_id=owner,
+        summary=summary,
+        messages=[
+            ChatSessionMessage(seq=m.seq, role=m.role, content=m.content, created_at=m.created_at)
+            for m in messages
+        ],
+    )

@@ -112,7 +112,11 @@ async def create(
     )
 
 
-@router.get("", response_model=StandingApprovalList)
+@router.get(
+    "",
+    response_model=StandingApprovalList,
+    responses=example({"standing_approvals": [EXAMPLE]}),
+)
 async def list_standing(
     principal: PrincipalDep, pool: DbDep, include_revoked: bool = False
 ) -> StandingApprovalList:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 
 from aios.models import ChatSessionInput, ChatTurn
 from tests.conftest import AUTH, Stack, app_for, serving
+from tests.gateway.test_keys import as_key, make_key
 from tests.helpers import docs_files, ingest_files
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from workflows.chat import ChatSessionWorkflow
@@ -198,3 +200,52 @@ async def test_a_turn_that_keeps_asking_for_tools_has_to_answer_in_its_last_roun
     assert not last.get("tools"), "the last round offers no tools"
     question = last["messages"][-1]["content"]
     assert "calculator" in question and "answer now" in question
+
+
+async def test_a_user_lists_and_reads_their_own_chat_sessions(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    tenant = f"sessions-{uuid.uuid4().hex[:8]}"
+    ada = as_key((await make_key(api, tenant, "ada"))["key"])
+    root = as_key((await make_key(api, tenant, "root", roles=["operator"]))["key"])
+    conversations = stack.resources.memory.conversations
+    for session, user in (("a-old", "ada"), ("a-new", "ada"), ("b-1", "bob")):
+        await conversations.append(
+            tenant,
+            session,
+            role="user",
+            content=f"hello from {session}",
+            message_id="m1",
+            user_id=user,
+        )
+        await conversations.append(
+            tenant, session, role="assistant", content="hi", message_id="m1/reply", user_id=user
+        )
+
+    first = (await api.get("/v1/chat/sessions", params={"limit": 1}, headers=ada)).json()
+    assert [s["session_id"] for s in first["sessions"]] == ["a-new"]
+    assert first["sessions"][0]["messages"] == 2
+    assert first["sessions"][0]["first_message"] == "hello from a-new"
+    token = first["next_page_token"]
+    second = await api.get(
+        "/v1/chat/sessions", params={"limit": 1, "page_token": token}, headers=ada
+    )
+    assert [s["session_id"] for s in second.json()["sessions"]] == ["a-old"]
+    assert second.json()["next_page_token"] is None
+    forged = await api.get(
+        "/v1/chat/sessions", params={"limit": 2, "page_token": token}, headers=ada
+    )
+    assert forged.status_code == 422, "a token is for its own listing"
+
+    read = (await api.get("/v1/chat/sessions/a-new", headers=ada)).json()
+    assert [(m["role"], m["content"]) for m in read["messages"]] == [
+        ("user", "hello from a-new"),
+        ("assistant", "hi"),
+    ]
+    # Bob's session and Bob's list do not exist for ada; an operator reads them.
+    assert (await api.get("/v1/chat/sessions/b-1", headers=ada)).status_code == 404
+    listed = await api.get("/v1/chat/sessions", params={"user_id": "bob"}, headers=ada)
+    assert listed.status_code == 404
+    assert (await api.get("/v1/chat/sessions/b-1", headers=root)).json()["user_id"] == "bob"
+    bobs = (await api.get("/v1/chat/sessions", params={"user_id": "bob"}, headers=root)).json()
+    assert [s["session_id"] for s in bobs["sessions"]] == ["b-1"]
