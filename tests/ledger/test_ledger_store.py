@@ -54,7 +54,9 @@ async def test_ten_parallel_reservations_exactly_the_ones_that_fit_pass(
 async def test_a_users_daily_cap_stops_them_and_not_a_colleague(pool: asyncpg.Pool) -> None:
     ledger = LedgerStore(pool)
     tenant = _tenant()
-    await ledger.set_cap(tenant, "user", "ada", "day", usd=0.05, tokens=None, created_by="root")
+    await ledger.set_cap(
+        tenant, "user", "ada", "day", usd=0.05, tokens=None, created_by="root", now=NOW
+    )
     ada = Spender(tenant=tenant, user_id="ada", run_id="r1")
     bob = Spender(tenant=tenant, user_id="bob", run_id="r2")
     for i in range(4):
@@ -70,7 +72,10 @@ async def test_a_users_daily_cap_stops_them_and_not_a_colleague(pool: asyncpg.Po
     tomorrow = NOW + timedelta(days=1)
     assert await ledger.reserve(f"{tenant}/ada/6", ada, "openai:gpt-4o", 0.02, 10, now=tomorrow)
     # A monthly tenant cap in tokens applies to everyone in it.
-    await ledger.set_cap(tenant, "tenant", tenant, "month", usd=None, tokens=60, created_by="root")
+    # Set mid-month, it counts the month's calls so far (no total was kept before: no cap).
+    await ledger.set_cap(
+        tenant, "tenant", tenant, "month", usd=None, tokens=60, created_by="root", now=NOW
+    )
     with pytest.raises(BudgetExceeded, match=f"tenant {tenant}, month 2099-01, 60 of 60 tokens"):
         await ledger.reserve(f"{tenant}/bob/2", bob, "openai:gpt-4o", 0.01, 10, now=NOW)
     rows = await ledger.usage(
@@ -111,7 +116,10 @@ async def test_settle_release_and_expire_balance_to_the_cent(pool: asyncpg.Pool)
     assert await ledger.expire(NOW) >= 1  # c's worker died: charged at its worst case
     scope = f"run:{run.run_id}"
     assert await ledger.counter(scope, "run") == (Decimal("0.373400"), 1300)
-    assert await ledger.counter(f"user:{tenant}/ada", "2099-01") == (Decimal("0.373400"), 1300)
+    # Uncapped scopes keep no running total (the usage report sums the entries).
+    assert await ledger.counter(f"user:{tenant}/ada", "2099-01") == (Decimal(0), 0)
+    [used] = await ledger.usage(tenant, "user", start=NOW, end=NOW + timedelta(days=1))
+    assert round(used.usd, 4) == 0.3734
     # A late settle of the expired reservation corrects it to what the call cost.
     await ledger.settle(f"{tenant}/c", 0.01, 40, 10)
     assert await ledger.counter(scope, "run") == (Decimal("0.133400"), 550)
