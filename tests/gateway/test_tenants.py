@@ -12,6 +12,7 @@ import httpx
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
+from aios.stores.ledger import LedgerStore
 from aios.stores.tenants import TENANT_TABLES
 from tests.conftest import Stack
 from tests.gateway.test_keys import as_key, make_key
@@ -87,6 +88,10 @@ async def test_erasing_a_tenant_leaves_nothing_of_it_and_all_of_the_others(
     gone, kept = f"erase-{uuid.uuid4().hex[:8]}", f"keep-{uuid.uuid4().hex[:8]}"
     gone_key = as_key((await make_key(api, gone, "ada"))["key"])
     kept_key = as_key((await make_key(api, kept, "ada"))["key"])
+    for tenant in (gone, kept):  # capped: their spend keeps running totals too
+        await LedgerStore(stack.pool).set_cap(
+            tenant, "tenant", tenant, "month", usd=None, tokens=10**9, created_by="root"
+        )
     runs = await _populate(api, gone_key, "apollo")
     await _populate(api, kept_key, "gemini")
 
