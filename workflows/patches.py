@@ -44,13 +44,13 @@ TRACE_PATCH = "record-decision-trace"
 # takes a millisecond (bench/README.md has what this bought). Tenant and user are upserted only
 # when the starter did not set them.
 LEAN_PATCH = "local-planning-and-trace"
-# Runs started since take all of the patches above at once: each patch marker also upserts
-# Temporal's TemporalChangeVersion search attribute, a visibility write per patch per run (the
-# throughput benchmark counted five upserts per run). Runs the API starts name this generation
-# in their input (`AgentRunInput.patches`) and record no marker at all; runs started otherwise
-# carry this one marker. Older runs replay through the individual patches. Add new patches
-# individually, and fold them in here with a new name.
-CURRENT_PATCHES = "aios-patches-2026-11"
+# Patches come in generations (GENERATIONS below): a run takes all of its generation's patches at
+# once. Each patch marker also upserts Temporal's TemporalChangeVersion search attribute, a
+# visibility write per patch per run (the throughput benchmark counted five upserts per run). Runs
+# the API starts name their generation in their input (`AgentRunInput.patches`) and record no
+# marker at all; runs started otherwise carry one marker, at their start. Runs of an older
+# generation replay through the individual patches. Add a new patch to a new generation.
+NOVEMBER_PATCHES = "aios-patches-2026-11"
 # Chat turns are model rounds that may call tools (workflows/agent_loop.py); sessions started
 # before send their turns to the one-call `aios.chat_turn` activity until they continue as new.
 CHAT_TOOLS_PATCH = "chat-tools"
@@ -74,19 +74,51 @@ SIGNAL_IDENTITY_PATCH = "signal-sender-identity"
 LEDGER_SCOPE_PATCH = "ledger-parent-scope"
 
 
+# The generations, oldest first, and the patches each holds. A run takes its generation's patches
+# at once and asks for no patch marker in the middle of its history: a marker asked for right after
+# a local activity (the rule planner's check) is not seen again on replay, and the run's next
+# query or recovery fails with "patch marker encountered ... but there is no corresponding change
+# command" (it did, for runs started without the API, once approvals gained patches mid-run).
+GENERATIONS: dict[str, frozenset[str]] = {
+    NOVEMBER_PATCHES: frozenset(
+        {UNTRUSTED_APPROVAL_PATCH, WAITING_SINCE_PATCH, TRACE_PATCH, LEAN_PATCH}
+    ),
+    "aios-patches-2026-12": frozenset(
+        {
+            UNTRUSTED_APPROVAL_PATCH,
+            WAITING_SINCE_PATCH,
+            TRACE_PATCH,
+            LEAN_PATCH,
+            APPROVAL_CONTEXT_PATCH,
+            STANDING_APPROVAL_PATCH,
+            NOTIFY_PATCH,
+            SIGNAL_IDENTITY_PATCH,
+            LEDGER_SCOPE_PATCH,
+        }
+    ),
+}
+CURRENT_PATCHES = "aios-patches-2026-12"
+
+
 class RunPatches:
-    """The patch gates of one agent run: `has(patch_id)` is `workflow.patched(patch_id)`, true at
-    once (and with no marker) for a run that carries CURRENT_PATCHES."""
+    """The patch gates of one agent run. `has(patch_id)` is true at once, with no marker, for a
+    patch of the run's generation (named in its input by the API, or one marker at its start);
+    a run of an older generation asks `workflow.patched` for newer patches, as it always did."""
 
     def __init__(self) -> None:
-        self._current = False
+        self._generation: frozenset[str] = frozenset()
 
     def start(self, named: str | None) -> None:
-        """At the start of the run: `named` is the generation named in its input, if any."""
-        if named is None:
-            self._current = workflow.patched(CURRENT_PATCHES)
-        else:  # named in the input: in the history, so deterministic without a marker
-            self._current = named == CURRENT_PATCHES
+        """At the start of the run (its first activation): `named` is the generation named in
+        its input, if any; otherwise the newest generation whose marker the history has (a new
+        run records the current one)."""
+        if named is not None:  # in the history, so deterministic without a marker
+            self._generation = GENERATIONS.get(named, frozenset())
+            return
+        for generation in reversed(GENERATIONS):
+            if workflow.patched(generation):
+                self._generation = GENERATIONS[generation]
+                return
 
     def has(self, patch_id: str) -> bool:
-        return self._current or workflow.patched(patch_id)
+        return patch_id in self._generation or workflow.patched(patch_id)

@@ -121,7 +121,7 @@ class ApprovalGate:
         journal.step_state(step.id).status = StepStatus.AWAITING_APPROVAL
         journal.emit(RunEventType.APPROVAL_REQUESTED, step.id, pending.model_dump(mode="json"))
         journal.sync_waiting_status()
-        if workflow.patched(NOTIFY_PATCH):
+        if self._journal.patches.has(NOTIFY_PATCH):
             # Beside the wait, not before it: an answer may come before the mail goes out.
             self._background.append(asyncio.create_task(self._notify(pending, 0)))
         # The first window, then one per escalation step (each to its next group of approvers).
@@ -186,7 +186,7 @@ class ApprovalGate:
             },
         )
         self._journal.sync_waiting_status()
-        if workflow.patched(NOTIFY_PATCH):  # the next group is told too
+        if self._journal.patches.has(NOTIFY_PATCH):  # the next group is told too
             self._background.append(asyncio.create_task(self._notify(pending, level)))
 
     def _context(self, about: Sequence[str]) -> tuple[list[ApprovalContext], dict[str, Any]]:
@@ -194,7 +194,7 @@ class ApprovalGate:
         APPROVAL_CONTEXT_PATCH showed none; the gate is asked only when there is one to show."""
         outputs = self._journal.outputs
         found = [step_id for step_id in about if step_id in outputs][:CONTEXT_STEPS]
-        if not found or not workflow.patched(APPROVAL_CONTEXT_PATCH):
+        if not found or not self._journal.patches.has(APPROVAL_CONTEXT_PATCH):
             return [], {}
         titles = {s.id: s.title for s in self._journal.state.plan}
         shown = [approval_context(i, titles.get(i, ""), outputs[i]) for i in found]
@@ -205,7 +205,7 @@ class ApprovalGate:
     ) -> bool:
         """True when a standing approval of the tenant allows `tool` with `args` (one of its uses
         is consumed, once per approval id): the run goes on and its events say which one."""
-        if not workflow.patched(STANDING_APPROVAL_PATCH):
+        if not self._journal.patches.has(STANDING_APPROVAL_PATCH):
             return False
         state = self._journal.state
         request = StandingUseRequest(
@@ -339,7 +339,7 @@ class ApprovalGate:
             return
         if self._duplicate(decision):
             return  # the same answer again (e.g. the API's durable fallback): already applied
-        if workflow.patched(SIGNAL_IDENTITY_PATCH):
+        if self._journal.patches.has(SIGNAL_IDENTITY_PATCH):
             # Counted once its sender is known (a name in the payload is not an identity).
             self._background.append(asyncio.create_task(self._from_sender(decision)))
             return

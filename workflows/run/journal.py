@@ -60,6 +60,11 @@ class RunJournal:
         # The run's conversation, if any: its answer is appended there by the trace activity.
         self._session_id: str | None = None
 
+    @property
+    def patches(self) -> RunPatches:
+        """The run's patch gates (for the parts that share the journal)."""
+        return self._patches
+
     def start(self, run: AgentRunInput) -> None:
         self._session_id = run.session_id
         now = workflow.now()

@@ -152,7 +152,7 @@ class StepRunner:
         capped = budget is not None and any(
             r.usd is not None or r.tokens is not None for r in budget.runs
         )
-        if budget is not None and capped and workflow.patched(LEDGER_SCOPE_PATCH):
+        if budget is not None and capped and self._patches.has(LEDGER_SCOPE_PATCH):
             child.budget_usd = None
             child.parent_runs = budget.runs
         try:
