@@ -3,11 +3,9 @@ telling the approvers that an approval waits (email, webhook), once per approval
 
 from __future__ import annotations
 
-import asyncio
 import email.policy
 import hashlib
 import logging
-import smtplib
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 
@@ -17,6 +15,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.common import classified
+from activities.smtp import send_message
 from aios.approvals import SignalCheck, SignalSender
 from aios.config import Settings
 from aios.errors import ConfigurationError, TransientError, UserError
@@ -147,12 +146,7 @@ class ApprovalActivities:
         digest = hashlib.sha256(notice.key.encode()).hexdigest()[:32]
         message["Message-ID"] = f"<approval-{digest}@aios>"
         message.set_content(email_body(notice, link))
-        try:
-            await asyncio.to_thread(_send, settings, message)
-        except smtplib.SMTPRecipientsRefused as e:
-            raise UserError(f"the mail server refused {list(e.recipients)}") from e
-        except (smtplib.SMTPException, OSError) as e:
-            raise TransientError(f"the mail server did not take the notice: {e}") from e
+        await send_message(settings, message, "the notice")
 
     async def _webhook(self, notice: ApprovalNotice, url: str, link: str) -> None:
         try:
@@ -168,13 +162,3 @@ class ApprovalActivities:
             raise TransientError(f"the webhook answered {response.status_code}")
         if response.status_code >= 400:
             raise UserError(f"the webhook refused the notice: {response.status_code}")
-
-
-def _send(settings: Settings, message: EmailMessage) -> None:
-    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-    with smtplib.SMTP(settings.smtp_host or "", settings.smtp_port, timeout=30) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls()
-        if settings.smtp_username and password:
-            smtp.login(settings.smtp_username, password)
-        smtp.send_message(message)

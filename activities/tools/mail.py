@@ -7,17 +7,15 @@ retried), receiving servers see the same message twice and drop the copy.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import smtplib
 from email.message import EmailMessage
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from activities.smtp import send_message
 from activities.tools.registry import ToolContext, tool
-from aios.config import Settings
-from aios.errors import ConfigurationError, TransientError, UserError
+from aios.errors import ConfigurationError
 
 EmailAddress = Annotated[str, Field(pattern=r"^[^@\s<>,]+@[^@\s<>,]+\.[^@\s<>,]+$")]
 
@@ -32,16 +30,6 @@ class EmailSent(BaseModel):
     message_id: str
     to: list[str]
     replayed: bool = False
-
-
-def _send(settings: Settings, message: EmailMessage) -> None:
-    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-    with smtplib.SMTP(settings.smtp_host or "", settings.smtp_port, timeout=30) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls()
-        if settings.smtp_username and password:
-            smtp.login(settings.smtp_username, password)
-        smtp.send_message(message)
 
 
 @tool(side_effects="writes", requires_approval=True, timeout_s=60, trusted_output=True)
@@ -60,12 +48,7 @@ async def send_email(args: SendEmailArgs, ctx: ToolContext) -> EmailSent:
     message.set_content(args.body)
 
     async def effect(_conn: Any) -> dict[str, Any]:
-        try:
-            await asyncio.to_thread(_send, settings, message)
-        except smtplib.SMTPRecipientsRefused as e:
-            raise UserError(f"the mail server refused the recipients: {list(e.recipients)}") from e
-        except (smtplib.SMTPException, OSError) as e:
-            raise TransientError(f"the mail server did not take the message: {e}") from e
+        await send_message(settings, message, "the message")
         return {"message_id": message_id, "to": list(args.to)}
 
     return EmailSent(**await ctx.once("send_email", effect))
