@@ -298,20 +298,7 @@ class ApiClient:
 
     async def report_file(self, report_id: str, fmt: str) -> str:
         """The report as a file's text: `md` (Markdown) or `html` (a sanitized page)."""
-        try:
-            response = await self._http.get(f"/v1/reports/{report_id}.{fmt}")
-        except httpx.TransportError as e:
-            raise ConfigurationError(
-                f"cannot reach the AIOS API at {self._http.base_url} ({e}); start it with "
-                "`aios dev` or set AIOS_API_URL"
-            ) from e
-        if response.status_code >= 400:
-            try:
-                problem = response.json()
-            except ValueError:
-                problem = {"detail": response.text[:500]}
-            raise ApiError(response.status_code, problem)
-        return response.text
+        return (await self._download(f"/v1/reports/{report_id}.{fmt}")).text
 
     async def run_files(self, run_id: str) -> RunFileList:
         """The files the run's tools wrote."""
@@ -319,8 +306,12 @@ class ApiClient:
 
     async def run_file(self, run_id: str, path: str) -> bytes:
         """One of the run's files, as written."""
+        return (await self._download(f"/v1/runs/{run_id}/files/{quote(path)}")).content
+
+    async def _download(self, path: str) -> httpx.Response:
+        """A GET whose answer is a file, not JSON: the response, or ApiError with the problem."""
         try:
-            response = await self._http.get(f"/v1/runs/{run_id}/files/{quote(path)}")
+            response = await self._http.get(path)
         except httpx.TransportError as e:
             raise ConfigurationError(
                 f"cannot reach the AIOS API at {self._http.base_url} ({e}); start it with "
@@ -332,7 +323,7 @@ class ApiClient:
             except ValueError:
                 problem = {"detail": response.text[:500]}
             raise ApiError(response.status_code, problem)
-        return response.content
+        return response
 
     # --- knowledge ------------------------------------------------------------------------------
 
