@@ -215,7 +215,9 @@ async def running_stack(
     the shared PostgreSQL start empty too."""
     await pool.execute(
         "TRUNCATE documents, document_uploads, user_facts, conversation_messages,"
-        " conversation_summaries, api_keys, rate_counters"
+        " conversation_summaries, api_keys, rate_counters,"
+        # A cap a test set on the shared tenant must not stop the next test's model calls.
+        " budget_caps, ledger_counters, ledger_entries"
     )
     resources = await Resources.open(settings, pool=pool, embedder=embedder)
     test_tools.register(resources.registry)
