@@ -88,6 +88,13 @@ class ApiClient:
         await self._http.aclose()
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A JSON answer (None when empty), or ApiError with the problem."""
+        response = await self._send(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The response of a call the API answered without a problem; ApiError otherwise, and a
+        clear ConfigurationError when the API cannot be reached."""
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as e:
@@ -101,7 +108,7 @@ class ApiClient:
             except ValueError:
                 problem = {"detail": response.text[:500]}
             raise ApiError(response.status_code, problem)
-        return response.json() if response.content else None
+        return response
 
     async def create_run(self, body: CreateRun | dict[str, Any]) -> RunCreated:
         """Start a run (`POST /v1/runs`); `Idempotency-Key` with `idempotency_key`."""
@@ -298,7 +305,7 @@ class ApiClient:
 
     async def report_file(self, report_id: str, fmt: str) -> str:
         """The report as a file's text: `md` (Markdown) or `html` (a sanitized page)."""
-        return (await self._download(f"/v1/reports/{report_id}.{fmt}")).text
+        return (await self._send("GET", f"/v1/reports/{report_id}.{fmt}")).text
 
     async def run_files(self, run_id: str) -> RunFileList:
         """The files the run's tools wrote."""
@@ -306,24 +313,7 @@ class ApiClient:
 
     async def run_file(self, run_id: str, path: str) -> bytes:
         """One of the run's files, as written."""
-        return (await self._download(f"/v1/runs/{run_id}/files/{quote(path)}")).content
-
-    async def _download(self, path: str) -> httpx.Response:
-        """A GET whose answer is a file, not JSON: the response, or ApiError with the problem."""
-        try:
-            response = await self._http.get(path)
-        except httpx.TransportError as e:
-            raise ConfigurationError(
-                f"cannot reach the AIOS API at {self._http.base_url} ({e}); start it with "
-                "`aios dev` or set AIOS_API_URL"
-            ) from e
-        if response.status_code >= 400:
-            try:
-                problem = response.json()
-            except ValueError:
-                problem = {"detail": response.text[:500]}
-            raise ApiError(response.status_code, problem)
-        return response
+        return (await self._send("GET", f"/v1/runs/{run_id}/files/{quote(path)}")).content
 
     # --- knowledge ------------------------------------------------------------------------------
 
