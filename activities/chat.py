@@ -181,7 +181,10 @@ class ChatActivities:
             # Streamed to `POST /v1/chat` callers asking for text/event-stream, keyed by the
             # session's workflow and the message (the reply itself comes back through the update).
             deltas=self._llm.deltas(
-                activity.info().workflow_id or "", turn.message_id, redact_pii=CHAT_REDACTS_PII
+                activity.info().workflow_id or "",
+                turn.message_id,
+                redact_pii=CHAT_REDACTS_PII,
+                fence=offer.fence,
             ),
         )
         outcome = round_.outcome

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from activities.knowledge.keywords import tokenize
 from activities.llm.base import Message
 from aios.models import Citation, Passage, SourcePassages
+from aios.text import is_echoed_markup
 
 # Without a tokenizer for every model, ~4 characters per token is a safe planning figure for
 # English text; budgets leave headroom for the difference.
@@ -48,19 +49,10 @@ def tool_result_notice(fence: str) -> str:
     return TOOL_RESULT_NOTICE.format(fence=fence)
 
 
-# A line of the prompt's markup as a model copies it, even with the fence garbled (the bundled
-# model echoes "BEGIN DOCUMENT [3] fence-…" in about half its answers, fence mangled or not).
-_ECHOED_MARKUP = re.compile(
-    r"^\W*(?:BEGIN|END) (?:DOCUMENT \[\d{1,3}\]|TOOL RESULT fence-)", re.IGNORECASE
-)
-
-
 def without_fences(answer: str, fence: str) -> str:
     """The answer without lines that echo this call's fence markup (small models copy the
     prompt's BEGIN/END lines into what they write)."""
-    kept = [
-        line for line in answer.splitlines() if fence not in line and not _ECHOED_MARKUP.match(line)
-    ]
+    kept = [line for line in answer.splitlines() if not is_echoed_markup(line, fence)]
     return "\n".join(kept).strip()
 
 

@@ -1,4 +1,7 @@
-"""Text for people to read at a glance (CLI tables, the Temporal UI's current details)."""
+"""Text for people to read at a glance (CLI tables, the Temporal UI's current details), and the
+lines of a prompt's markup that a model copies into what it writes."""
+
+import re
 
 
 def one_line(text: str, limit: int) -> str:
@@ -47,3 +50,32 @@ def drop_empty_sections(markdown: str) -> str:
             keep[i] = False
     out = "\n".join(line for line, kept in zip(lines, keep, strict=True) if kept).strip()
     return out + "\n" if markdown.endswith("\n") and out else out
+
+
+# A line of the prompt's markup as a model copies it, even with the fence garbled (the bundled
+# model echoes "BEGIN DOCUMENT [3] fence-…" in about half its answers, fence mangled or not).
+_ECHOED_MARKUP = re.compile(
+    r"^\W*(?:BEGIN|END) (?:DOCUMENT \[\d{1,3}\]|TOOL RESULT fence-)", re.IGNORECASE
+)
+_MARKUP_OPENINGS = (
+    "BEGIN DOCUMENT [",
+    "END DOCUMENT [",
+    "BEGIN TOOL RESULT FENCE-",
+    "END TOOL RESULT FENCE-",
+)
+_LEADING_PUNCTUATION = re.compile(r"^\W*")
+
+
+def is_echoed_markup(line: str, fence: str) -> bool:
+    """Whether `line` copies the prompt's fence markup (this call's `fence`, or the shape of a
+    BEGIN/END line with the fence garbled)."""
+    return fence in line or bool(_ECHOED_MARKUP.match(line))
+
+
+def may_become_markup(unfinished: str, fence: str) -> bool:
+    """Whether a line still being written could turn out to be markup: a stream holds it back
+    until its end shows which."""
+    if is_echoed_markup(unfinished, fence):
+        return True
+    head = _LEADING_PUNCTUATION.sub("", unfinished).upper()
+    return any(opening.startswith(head) for opening in _MARKUP_OPENINGS)

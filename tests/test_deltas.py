@@ -13,7 +13,7 @@ from aios.stores.deltas import CHANNEL, FLUSH_EVERY_S, DeltaPublisher
 
 
 async def _published(
-    pool: asyncpg.Pool, write: Any, *, redact_pii: bool = False
+    pool: asyncpg.Pool, write: Any, *, redact_pii: bool = False, fence: str | None = None
 ) -> list[dict[str, Any]]:
     """What `write(publisher)` published, as a listener saw it."""
     received: list[dict[str, Any]] = []
@@ -24,7 +24,7 @@ async def _published(
     conn = await pool.acquire()
     try:
         await conn.add_listener(CHANNEL, listen)
-        await write(DeltaPublisher(pool, "run-deltas", "s1", redact_pii=redact_pii))
+        await write(DeltaPublisher(pool, "run-deltas", "s1", redact_pii=redact_pii, fence=fence))
         await asyncio.sleep(0.2)  # notifications arrive after the publishing transaction
         await conn.remove_listener(CHANNEL, listen)
     finally:
@@ -76,3 +76,26 @@ async def test_what_streams_out_is_cleaned_as_the_answer_is(pool: asyncpg.Pool) 
     assert "".join(pieces) == guard_answer(answer, redact_pii=True)[0]
     for fragment in ("sk-proj", "abcdefghij", "ada@", "example.com"):
         assert not any(fragment in piece for piece in pieces), fragment
+
+
+async def test_the_prompts_markup_never_streams_out(pool: asyncpg.Pool) -> None:
+    """The bundled model copies the prompt's fence lines into its answer; the finished answer drops
+    them, and so does the stream, even when a line arrives in pieces over several flushes."""
+    fence = "fence-0123abcd"
+    pieces = [
+        "Runs are dur",
+        "able [1].\nBEG",
+        "IN DOCUMENT [5] fen",
+        "ce-garbled\nApprovals pause runs [2]",
+        ".\n- END TOOL RESULT ",
+        f"{fence}\nBEGIN is a word.",
+    ]
+
+    async def echoing(publisher: DeltaPublisher) -> None:
+        for piece in pieces:
+            await publisher(piece)
+            await asyncio.sleep(FLUSH_EVERY_S * 1.2)
+        await publisher.finish()
+
+    streamed = "".join(p["text"] for p in await _published(pool, echoing, fence=fence))
+    assert streamed == "Runs are durable [1].\nApprovals pause runs [2].\nBEGIN is a word."

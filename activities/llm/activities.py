@@ -241,17 +241,23 @@ class LlmActivities:
         self._facts = UserFactStore(pool)
 
     def deltas(
-        self, run_id: str, step_id: str, *, redact_pii: bool | None = None
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        redact_pii: bool | None = None,
+        fence: str | None = None,
     ) -> DeltaPublisher:
         """Streamed text goes to the run's (or chat session's) event stream, not into the
         history; cleaned as the answer will be (`redact_pii`: the deployment's setting unless the
-        caller's answer says otherwise)."""
+        caller's answer says otherwise; `fence`: the call's, whose echoed markup is dropped)."""
         return DeltaPublisher(
             self._pool,
             run_id,
             step_id,
             attempt=activity.info().attempt,
             redact_pii=self._redact_pii if redact_pii is None else redact_pii,
+            fence=fence,
         )
 
     @property
@@ -356,7 +362,11 @@ class LlmActivities:
             output_schema=args.output_schema,
         )
         # Plain text streams to the event stream as it is written; JSON is shown when complete.
-        deltas = self.deltas(step.run_id, step.step_id) if args.output_schema is None else None
+        deltas = (
+            self.deltas(step.run_id, step.step_id, fence=fence)
+            if args.output_schema is None
+            else None
+        )
         outcome = await self.caller(
             step.budget, step.max_attempts, tenant=step.tenant, user_id=step.user_id
         ).call(args.model, request, deltas)
@@ -428,7 +438,7 @@ class LlmActivities:
             conversation=turn.conversation,
             max_tokens=args.max_tokens,
             temperature=args.temperature,
-            deltas=self.deltas(turn.run_id, turn.step_id),
+            deltas=self.deltas(turn.run_id, turn.step_id, fence=offer.fence),
         )
         outcome = round_.outcome
         if not round_.asks and not round_.message.content:

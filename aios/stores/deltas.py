@@ -3,7 +3,8 @@ never enters a workflow history: model-calling activities publish, the API relay
 event stream. Deltas are ephemeral: a client that reconnects gets the step-level events it missed,
 and the finished step's output holds the whole text. What goes out is cleaned as the answer is
 (`aios.guardrails`: secrets always, personal data when the deployment redacts it), so a follower
-of the stream sees nothing the finished answer would not show."""
+of the stream sees nothing the finished answer would not show, and no line of the prompt's markup
+that the finished answer drops (`aios.text.is_echoed_markup`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import asyncpg
 
 from aios.db import CONNECTION_LOSS, transient_on_connection_loss
 from aios.guardrails import guard_answer, releasable
+from aios.text import is_echoed_markup, may_become_markup
 
 CHANNEL = "aios_llm_deltas"
 # NOTIFY payloads are limited to 8000 bytes; text is sent in pieces well below that.
@@ -39,7 +41,9 @@ class DeltaPublisher:
     FLUSH_EVERY_S. A call answered within FLUSH_EVERY_S of its first words publishes nothing:
     its step's own event follows at once with the output, and a notification for every quick
     call cost the worker a database round trip for text no one had time to watch. The newest
-    text is held back until it can be cleaned whole (`aios.guardrails.releasable`)."""
+    text is held back until it can be cleaned whole (`aios.guardrails.releasable`), and with the
+    call's `fence` a line that may be the prompt's markup is held until its end shows whether it
+    is (then dropped, as the finished answer drops it)."""
 
     def __init__(
         self,
@@ -49,6 +53,7 @@ class DeltaPublisher:
         *,
         attempt: int = 1,
         redact_pii: bool = False,
+        fence: str | None = None,
     ) -> None:
         self._pool = pool
         self._run_id = run_id
@@ -61,6 +66,9 @@ class DeltaPublisher:
         # When the oldest text since the last flush came; None: nothing new since.
         self._buffered_since: float | None = None
         self._published = False
+        self._fence = fence
+        # Whether the buffer starts a line: markup is only ever a whole line.
+        self._at_line_start = True
 
     async def __call__(self, text: str) -> None:
         now = time.monotonic()
@@ -75,14 +83,44 @@ class DeltaPublisher:
         """The call is over: the rest of a streamed answer goes out."""
         if self._published and self._buffer:
             text, self._buffer = "".join(self._buffer), []
-            await self._publish(guard_answer(text, redact_pii=self._redact_pii)[0])
+            ready, _ = self._without_markup(
+                guard_answer(text, redact_pii=self._redact_pii)[0], final=True
+            )
+            if ready:
+                await self._publish(ready)
 
     async def _flush(self) -> None:
-        ready, held = releasable("".join(self._buffer), redact_pii=self._redact_pii)
+        cleaned, held = releasable("".join(self._buffer), redact_pii=self._redact_pii)
+        ready, unfinished = self._without_markup(cleaned, final=False)
+        held = unfinished + held
         self._buffer = [held] if held else []
         self._new_chars, self._buffered_since = 0, None
         if ready:
             await self._publish(ready)
+
+    def _without_markup(self, text: str, *, final: bool) -> tuple[str, str]:
+        """`text` without the lines that echo the prompt's markup, and the unfinished last line
+        when it may still become markup (held: it starts the next buffer)."""
+        if self._fence is None or not text:
+            return text, ""
+        *lines, tail = text.split("\n")
+        kept: list[str] = []
+        for i, line in enumerate(lines):
+            if (i > 0 or self._at_line_start) and is_echoed_markup(line, self._fence):
+                continue
+            kept.append(line + "\n")
+        held = ""
+        tail_starts_line = bool(lines) or self._at_line_start
+        if tail and tail_starts_line:
+            if final and is_echoed_markup(tail, self._fence):
+                tail = ""
+            elif not final and may_become_markup(tail, self._fence):
+                tail, held = "", tail
+        if tail:
+            kept.append(tail)
+        ready = "".join(kept)
+        self._at_line_start = bool(held) or (ready.endswith("\n") if ready else self._at_line_start)
+        return ready, held
 
     async def _publish(self, text: str) -> None:
         self._published = True
