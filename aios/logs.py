@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from opentelemetry import trace
@@ -82,16 +83,30 @@ class JsonFormatter(logging.Formatter):
 LogFormat = Literal["text", "json"]
 
 
-def configure(*, server: bool, verbose: bool = False, log_format: LogFormat = "text") -> None:
+def configure(
+    *,
+    server: bool,
+    verbose: bool = False,
+    log_format: LogFormat = "text",
+    log_file: Path | None = None,
+) -> None:
     """Client verbs stay quiet (warnings only). Server processes (`dev`, `worker`, `api`) log
     AIOS's own INFO lines: requests (`aios.api`), run status changes (`temporalio.workflow`),
-    failed steps (`aios.activities`)."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
-    )
+    failed steps (`aios.activities`). With `log_file` (`aios demo`, whose terminal is for its
+    progress lines) those lines go to the file and the terminal shows warnings, or everything
+    with `verbose`."""
+    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    terminal = logging.StreamHandler()
+    terminal.setFormatter(formatter)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [terminal]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setFormatter(formatter)
+        root.handlers.append(to_file)
+        if not verbose:
+            terminal.setLevel(logging.WARNING)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     if not server:
         return

@@ -16,6 +16,7 @@ from aios.config import Settings
 from aios.vocabulary import RunStatus
 from cli.devstack import running_stack, say
 from cli.knowledge import ingest, summarise
+from cli.runtime import log_path
 
 # The demo's documents: a frozen copy of the project's docs, kept apart so that editing the docs
 # changes neither the demo nor the tests that ingest the same folder (tests/helpers.py).
@@ -50,6 +51,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         print(f"Run:          {run_id} ({run.status} in {elapsed:.1f}s)")
         print(f"API:          {dev.api_url}/v1/runs/{run_id}   (key: {dev.api_key})")
         print(f"Temporal UI:  {created.links.temporal_ui}")
+        print(f"Log:          {log_path(settings, 'demo')}   (-v shows it here as well)")
         print(f"Total time:   {time.monotonic() - started:.1f}s")
         if run.status != RunStatus.COMPLETED:
             return 1

@@ -36,7 +36,7 @@ from aios.models import ApprovalContext, RunState
 from aios.text import one_line
 from aios.vocabulary import RunStatus
 from cli import budgets, knowledge, reports
-from cli.runtime import read_runtime
+from cli.runtime import log_path, read_runtime
 
 # Verbs that run a part of the system (and log what it does), as opposed to client verbs.
 SERVER_VERBS = frozenset({"dev", "demo", "worker", "api"})
@@ -708,6 +708,20 @@ def _log_format() -> logs.LogFormat:
         return "text"  # the verb itself reports the configuration error
 
 
+# Verbs whose terminal shows their own progress lines: the servers' log goes to
+# `<data dir>/logs/<verb>.log` (`-v` shows it in the terminal as well).
+LOG_TO_FILE_VERBS = frozenset({"demo"})
+
+
+def _log_file(command: str) -> Path | None:
+    if command not in LOG_TO_FILE_VERBS:
+        return None
+    try:
+        return log_path(Settings(), command)
+    except pydantic.ValidationError:
+        return None
+
+
 def _fail(args: argparse.Namespace, message: str, *, status: int | None = None) -> None:
     """An error for a person (stderr, `aios: …`) or, with `--json`, for a program (stdout)."""
     if getattr(args, "json", False):
@@ -720,7 +734,12 @@ def _fail(args: argparse.Namespace, message: str, *, status: int | None = None) 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     server = args.command in SERVER_VERBS
-    logs.configure(server=server, verbose=args.verbose, log_format=_log_format())
+    logs.configure(
+        server=server,
+        verbose=args.verbose,
+        log_format=_log_format(),
+        log_file=_log_file(args.command),
+    )
     try:
         code = asyncio.run(args.fn(args))
     except ApiError as e:

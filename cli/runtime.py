@@ -1,5 +1,6 @@
-"""The runtime file: how `aios dev` tells client verbs started from the same directory where its
-API listens and which development key it uses. Kept light: client verbs import only this."""
+"""The runtime files: how `aios dev` tells client verbs started from the same directory where its
+API listens and which development key it uses, and where a verb that keeps its terminal for its
+own progress (`aios demo`) writes the servers' log. Kept light: client verbs import only this."""
 
 from __future__ import annotations
 
@@ -29,3 +30,8 @@ def write_runtime(settings: Settings, info: dict[str, str]) -> Path:
     path.write_text(json.dumps(info, indent=2))
     path.chmod(0o600)
     return path
+
+
+def log_path(settings: Settings, command: str) -> Path:
+    """`<data dir>/logs/<verb>.log`."""
+    return settings.resolved_data_dir / "logs" / f"{command}.log"

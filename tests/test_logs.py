@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from aios.logs import JsonFormatter
+from aios.logs import JsonFormatter, configure
 
 
 def _record(message: str, **extra: object) -> logging.LogRecord:
@@ -45,3 +47,28 @@ def test_a_line_written_inside_a_span_carries_its_trace_id() -> None:
     with tracer.start_as_current_span("request") as span:
         line = json.loads(JsonFormatter().format(_record("inside")))
     assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
+
+
+def test_the_demos_terminal_keeps_its_progress_lines_and_the_log_goes_to_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`aios demo` prints its own progress; the API's request lines and run status lines go to
+    `<data dir>/logs/demo.log` (warnings still reach the terminal)."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure(server=True, log_file=tmp_path / "logs" / "demo.log")
+        logging.getLogger("aios.api").info("GET /v1/documents/jobs/j1 200")
+        logging.getLogger("aios.api").warning("rate limit near")
+        for handler in root.handlers:
+            handler.flush()
+        terminal = capsys.readouterr().err
+        assert "GET /v1/documents" not in terminal and "rate limit near" in terminal
+        written = (tmp_path / "logs" / "demo.log").read_text()
+        assert "GET /v1/documents/jobs/j1 200" in written and "rate limit near" in written
+    finally:
+        for handler in root.handlers:
+            if handler not in saved[0]:
+                handler.close()
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
