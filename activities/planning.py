@@ -363,13 +363,17 @@ class PlanningActivities:
                 "another way."
             )
         entries = catalogue_entries(self._registry, self._skills, request.roles, request.tenant)
+        # The planner prompt's version the run is pinned to, else the code's.
+        system = await self._llm.prompts.text(
+            request.tenant, request.versions, "planner", PLANNER_SYSTEM
+        )
         count = await self._llm.token_counter(
-            "strong", [PLANNER_SYSTEM, ask, *(line for _, line in entries)]
+            "strong", [system, ask, *(line for _, line in entries)]
         )
         room = (
             window
             - max_tokens
-            - count(PLANNER_SYSTEM)
+            - count(system)
             - count(ask)
             - PROMPT_MARGIN_TOKENS
             - context.estimate_tokens("x" * MAX_PROBLEM_CHARS)
@@ -381,9 +385,7 @@ class PlanningActivities:
             )
         catalogue = context.fit_catalogue(request.goal, entries, room, count)
         messages = [
-            Message(
-                role="system", content=PLANNER_SYSTEM + ("\n".join(catalogue.lines) or "(none)")
-            ),
+            Message(role="system", content=system + ("\n".join(catalogue.lines) or "(none)")),
             Message(role="user", content=ask),
         ]
         return messages, catalogue.note(window)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from aios.guardrails import Finding
 from aios.plan import Plan, RetrySpec, Step
+from aios.versions import RunVersions
 from aios.vocabulary import PlannerName, RunEventType, RunStatus, StepStatus
 
 # How much of a passage a citation or search result quotes.
@@ -222,6 +223,8 @@ class AgentTurnInput(BaseModel):
     conversation: list[Message] = Field(default_factory=list)
     budget: Budget | None = None
     max_attempts: int = 0
+    # The prompt versions and model the run was pinned to (aios/versions.py).
+    versions: RunVersions | None = None
 
 
 class AgentTurnResult(BaseModel):
@@ -267,6 +270,9 @@ class AgentRunInput(BaseModel):
     # workflows/agent_run.py CURRENT_PATCHES): the input is in the history, so no patch marker
     # is needed to know them. None (older runs, other starters): a patch marker decides.
     patches: str | None = None
+    # The versions of prompts and skill the run uses and the model it was pinned to, resolved
+    # by the API (aios/versions.py); None: the code's current ones.
+    versions: RunVersions | None = None
     # The planning done before the run started (the API plans what needs no model: a client's
     # plan or the rule planner's, checked against the registry): the run makes no planning call.
     # None: the run plans (the LLM planner, schedules, older runs).
@@ -403,6 +409,8 @@ class RunState(BaseModel):
     updated_at: datetime
     error: str | None = None
     last_event_seq: int = 0
+    # The versions of prompts and skill the run used (aios/versions.py); None: an older run.
+    versions: RunVersions | None = None
     # Set by the API when no worker could answer and this is the last state it saw.
     stale: bool = False
     stale_reason: str | None = None
@@ -481,6 +489,8 @@ class PlanningInput(BaseModel):
     failed_step: str | None = None
     failure: str | None = None
     completed: list[str] = Field(default_factory=list)
+    # The planner prompt's version the run was pinned to (aios/versions.py).
+    versions: RunVersions | None = None
 
 
 class PlanningResult(BaseModel):
@@ -515,6 +525,8 @@ class StepInput(BaseModel):
     max_attempts: int = 0
     # The run's conversation: an llm step's prompt gets its summary and the user's facts.
     session_id: str | None = None
+    # The prompt versions and model the run was pinned to (aios/versions.py).
+    versions: RunVersions | None = None
 
 
 class StepResult(BaseModel):

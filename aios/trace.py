@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from aios.models import RunEvent, RunResult, RunState, Usage
+from aios.versions import RunVersions
 from aios.vocabulary import RunEventType
 
 
@@ -64,6 +65,8 @@ class RunTrace(BaseModel):
     result: RunResult | None = None
     report: bool = False
     session_id: str | None = None
+    # The versions of prompts and skill the run used, and its pinned model (aios/versions.py).
+    versions: RunVersions | None = None
 
 
 # The step id report skills (research_report, data_report) give the step that writes the report.
@@ -209,4 +212,5 @@ def build_trace(
         result=state.result if report or session_id else None,
         report=report,
         session_id=session_id,
+        versions=state.versions,
     )

@@ -75,11 +75,21 @@ class CreateRun(BaseModel):
         default=1, ge=0, le=5, description="revised plans after a failed step (LLM plans only)"
     )
     plan: Plan | None = Field(default=None, description="run this plan instead of planning")
+    versions: dict[str, str] | None = Field(
+        default=None,
+        max_length=8,
+        description="pin versions (GET /v1/versions): system, planner, agent, skill (a label, a "
+        "hash prefix or latest), model (fast, strong or provider:model); default: latest",
+    )
 
     def fingerprint(self) -> str:
         """The same request gives the same fingerprint (an Idempotency-Key must not be reused
         for a different request)."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        # Without an unset `versions`: a request's fingerprint stays what it was before pins.
+        unset = {"versions"} if self.versions is None else None
+        canonical = json.dumps(
+            self.model_dump(mode="json", exclude=unset), sort_keys=True, separators=(",", ":")
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

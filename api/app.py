@@ -38,6 +38,7 @@ from api.routes import skills as skill_routes
 from api.routes import standing_approvals as standing_routes
 from api.routes import tenants as tenant_routes
 from api.routes import tools as tool_routes
+from api.routes import versions as version_routes
 from api.run_service import RunService
 
 log = logging.getLogger("aios.api")
@@ -135,6 +136,7 @@ def create_app(
     app.include_router(schedule_routes.router)
     app.include_router(metrics_routes.router)
     app.include_router(tenant_routes.router)
+    app.include_router(version_routes.router)
     mount_console(app)
     problems.document_problems(app)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -116,6 +117,7 @@ from api.temporal_reads import (
     status_of,
     unavailable,
 )
+from api.versions import VersionService
 from workflows.agent_run import CURRENT_PATCHES, AgentRunWorkflow
 
 # The name of the run's `approve` signal (the durable answer when no worker can take the update).
@@ -172,6 +174,11 @@ class RunService:
     skills: SkillCatalog
     deltas: DeltaHub
 
+    @functools.cached_property
+    def versions(self) -> VersionService:
+        """Versions of prompts and skills: listing, and resolving a run's pins."""
+        return VersionService(self.pool, self.skills)
+
     # --- starting -------------------------------------------------------------------------
 
     def links(self, base_url: str, run_id: str) -> RunLinks:
@@ -195,12 +202,17 @@ class RunService:
         the plan, the skill, the user or the key's limit says no. With an Idempotency-Key a
         retried request finds the run it started."""
         goal, input_findings = checked_goal(request.goal, self.settings)
+        # Every pin resolved now (an unknown version is a 422); a pinned skill plans from its
+        # stored version.
+        versions, skills = await self.versions.resolve(
+            principal.tenant, request.versions, request.skill
+        )
         # The planning that needs no model (a client's plan, the rule planner's) is done now: a
         # bad request never becomes a failed run, and the run starts with its plan. The LLM
         # planner's checks are made here too; the run writes that plan itself.
         planning = check_run_request(
             self.registry,
-            self.skills,
+            skills,
             goal=goal,
             planner=request.planner,
             skill=request.skill,
@@ -223,6 +235,7 @@ class RunService:
         run_input = self._run_input(
             principal, request, goal, input_findings, planning, user_id=user_id
         )
+        run_input.versions = versions
         run_id = _run_id_for(principal.tenant, idempotency_key)
         links = self.links(base_url, run_id)
         fingerprint = request.fingerprint()

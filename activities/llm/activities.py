@@ -25,6 +25,7 @@ from activities.common import classified, parse_args
 from activities.llm.base import LLMProvider, LLMRequest, LLMResponse, Message
 from activities.llm.caller import CallOutcome, ModelCaller, SpendAccount
 from activities.llm.router import ModelRouter
+from activities.prompts import PromptTexts
 from activities.tools.registry import ToolRegistry
 from aios.errors import BadModelOutput
 from aios.guardrails import guard_answer
@@ -239,6 +240,7 @@ class LlmActivities:
         self._ledger = LedgerStore(pool)
         self._conversations = ConversationStore(pool)
         self._facts = UserFactStore(pool)
+        self.prompts = PromptTexts(pool)
 
     def deltas(
         self,
@@ -331,6 +333,8 @@ class LlmActivities:
     @classified
     async def complete(self, step: StepInput) -> StepResult:
         args: LlmStepArgs = parse_args(LlmStepArgs, step.args, "an llm step")
+        if step.versions is not None and step.versions.model:  # a run pinned to one model
+            args.model = step.versions.model
         provider, _ = self._router.resolve(args.model)
         documents = context.normalize(args.documents)
         fence = context.new_fence()
@@ -342,8 +346,12 @@ class LlmActivities:
             else None
         )
         system = args.system
+        if system is None and step.versions is not None:  # a pinned version of the default
+            system = await self.prompts.text(
+                step.tenant, step.versions, "system", context.DEFAULT_SYSTEM
+            )
         if conversation is not None and conversation[0]:
-            system = f"{args.system or context.DEFAULT_SYSTEM}\n\n{conversation[0]}"
+            system = f"{system or context.DEFAULT_SYSTEM}\n\n{conversation[0]}"
         messages = context.build_messages(
             instruction=args.instruction,
             documents=documents,
@@ -418,13 +426,16 @@ class LlmActivities:
     async def agent_turn(self, turn: AgentTurnInput) -> AgentTurnResult:
         """One model turn of an agent loop: the model answers, or asks for tool calls."""
         args = turn.args
+        if turn.versions is not None and turn.versions.model:  # a run pinned to one model
+            args = args.model_copy(update={"model": turn.versions.model})
         provider, _ = self._router.resolve(args.model)
         offer = ToolOffer.of(self._registry, args.tools)
         documents = context.normalize(args.documents)
         opening = context.build_messages(
             instruction=args.instruction,
             documents=documents,
-            system=args.system or AGENT_SYSTEM,
+            system=args.system
+            or await self.prompts.text(turn.tenant, turn.versions, "agent", AGENT_SYSTEM),
             budget_tokens=provider.context_window // 2,
             cite=bool(documents),
             count=await _counter(provider, [args.instruction, *(d.text for d in documents)]),

@@ -29,6 +29,9 @@ TENANT_TABLES = (
     "approval_notices",
     "budget_caps",
     "ledger_entries",
+    "versions",
+    "eval_rows",
+    "evals",
 )
 # The spend ledger's running totals name their tenant inside the scope ('user:acme/ada',
 # 'tenant:acme/acme'); a run's total ('run:<id>') names no one and goes with its entries' run.

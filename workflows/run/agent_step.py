@@ -95,6 +95,7 @@ class AgentStepPolicy:
                     conversation=conversation,
                     budget=journal.budget(run),
                     max_attempts=retry.max_attempts,
+                    versions=run.versions,
                 ),
                 AgentTurnResult,
                 step,

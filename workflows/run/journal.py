@@ -75,6 +75,7 @@ class RunJournal:
             user_id=run.user_id,
             created_at=now,
             updated_at=now,
+            versions=run.versions,
         )
         # The API starts runs with their owner's attributes set; runs started otherwise get them.
         started_with = workflow.info().typed_search_attributes

@@ -60,6 +60,7 @@ class RunPlanner:
             failed_step=failed_step,
             failure=failure,
             completed=completed or [],
+            versions=run.versions,
         )
         summary = "revise the plan" if failed_step else "plan the run"
         # No model involved (a plan to check, or the rule planner): a local activity.

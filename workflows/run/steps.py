@@ -101,6 +101,7 @@ class StepRunner:
             idempotency_key=f"{run_id}/{step.id}{suffix}",
             budget=journal.budget(run),
             session_id=run.session_id,
+            versions=run.versions,
         )
         title = step.title if index is None else f"{step.title} [{index + 1}]"
         retry = tools.retry_for(step, step.tool)
@@ -145,6 +146,10 @@ class StepRunner:
             activity_queues=run.activity_queues,
             key_id=run.key_id,
             schedule_id=run.schedule_id,
+            # The parent's prompt pins and model; the child's skill is its own latest.
+            versions=run.versions.model_copy(update={"skill": None, "skill_hash": None})
+            if run.versions is not None
+            else None,
         )
         # The child draws on this run's budget (and its parents') through the spend ledger
         # instead of a copy of it: three skills cannot spend three budgets.
