@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: browser setup demo dev test contracts lint typecheck check bench docs clean
+.PHONY: browser speech setup demo dev test contracts lint typecheck check bench docs clean
 
 setup: $(STAMP)
 
@@ -26,7 +26,7 @@ dev: setup
 	$(BIN)/aios dev
 
 # The layer contracts first: they take a second and name the import that breaks a layer.
-test: contracts browser
+test: contracts browser speech
 	$(BIN)/pytest -q
 
 # The console's tests drive Debian's Chromium with Playwright. Installed when we may (root with
@@ -39,6 +39,17 @@ browser:
 		 (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) || \
 		echo "could not install chromium: the console tests will be skipped"; \
 	else echo "no /usr/bin/chromium and not root: the console tests will be skipped"; fi
+
+# The voice tests speak with Debian's espeak-ng, so they know what was said. Installed when we
+# may (root with apt-get); otherwise those tests are skipped and say why.
+speech:
+	@if command -v espeak-ng >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing espeak-ng for the voice tests"; \
+		(apt-get install -y -qq espeak-ng >/dev/null 2>&1 || \
+		 (apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null)) || \
+		echo "could not install espeak-ng: the local speech test will be skipped"; \
+	else echo "no espeak-ng and not root: the local speech test will be skipped"; fi
 
 contracts: setup
 	$(BIN)/lint-imports

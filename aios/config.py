@@ -1033,6 +1033,52 @@ class NotificationSettings(BaseModel):
     )
 
 
+class TranscriptionSettings(BaseModel):
+    """Voice input: which engine turns speech into text, and the limits on what it is sent
+    (docs/voice.md)."""
+
+    transcription_engine: Literal["auto", "local", "openai", "off"] = Field(
+        default="auto",
+        description=(
+            "Who transcribes audio: `openai` (OpenAI's `/v1/audio/transcriptions`, or any "
+            "server speaking it), `local` (PocketSphinx on the API's CPU, English only, no "
+            "download), `off`; `auto`: `openai` when an OpenAI key is set, else `local`."
+        ),
+    )
+    transcription_model: str = Field(
+        default="whisper-1",
+        description="The provider's speech-to-text model (`whisper-1` answers with segments).",
+    )
+    transcription_base_url: str | None = Field(
+        default=None,
+        description="The provider's API base URL; unset: `OPENAI_BASE_URL`, else OpenAI's.",
+    )
+    transcription_api_key: SecretStr | None = Field(
+        default=None, description="The provider's key; unset: `OPENAI_API_KEY`."
+    )
+    transcription_usd_per_minute: float = Field(
+        default=0.006,
+        ge=0,
+        description=(
+            "What the provider charges per minute of audio; each transcription is reserved "
+            "and settled in the spend ledger under the caller's budgets (the local engine is free)."
+        ),
+    )
+    transcription_timeout_s: float = Field(
+        default=120.0, gt=0, description="How long a provider transcription may take."
+    )
+    max_audio_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        ge=1024,
+        description="The largest audio upload (OpenAI's own limit is 25 MB); larger is a 413.",
+    )
+    max_audio_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="The longest audio taken, measured while decoding; longer is a 413.",
+    )
+
+
 class Settings(
     ProcessSettings,
     TemporalSettings,
@@ -1046,6 +1092,7 @@ class Settings(
     SecuritySettings,
     ClientSettings,
     NotificationSettings,
+    TranscriptionSettings,
     BaseSettings,
 ):
     model_config = SettingsConfigDict(
@@ -1088,6 +1135,7 @@ class Settings(
         "security": SecuritySettings,
         "client": ClientSettings,
         "notifications": NotificationSettings,
+        "transcription": TranscriptionSettings,
     }
 
     def _view(self, group: type[_Group]) -> _Group:
@@ -1143,6 +1191,10 @@ class Settings(
     @property
     def notifications(self) -> NotificationSettings:
         return self._view(NotificationSettings)
+
+    @property
+    def transcription(self) -> TranscriptionSettings:
+        return self._view(TranscriptionSettings)
 
     def served_queues(self) -> list[str]:
         return self.worker_queues or [self.task_queue]

@@ -48,6 +48,13 @@ class UnsupportedMediaType(UserError):
     code = "unsupported_media_type"
 
 
+class PayloadTooLarge(UserError):
+    """Over a size or length limit; `details` names the limit (`limit_bytes`, `limit_s`)."""
+
+    http_status = 413
+    code = "payload_too_large"
+
+
 class NotFound(UserError):
     http_status = 404
     code = "not_found"

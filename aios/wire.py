@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aios.config import DEFAULT_MAX_GOAL_CHARS
-from aios.models import ApprovalContext, ToolSpec
+from aios.models import ApprovalContext, ChatReply, ToolSpec
 from aios.plan import Plan
 from aios.skills import SkillInfo
 from aios.vocabulary import PlannerName, RunStatus
@@ -93,6 +93,55 @@ class CreateRun(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# --- voice --------------------------------------------------------------------------------------
+
+
+class TranscriptSegment(BaseModel):
+    """A stretch of speech between pauses, with its time in the audio."""
+
+    start_s: float
+    end_s: float
+    text: str
+
+
+class Transcript(BaseModel):
+    """`POST /v1/transcriptions`, and the `transcript` of a run or chat message sent as audio."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "text": "what does our leave policy say about parental leave",
+                    "language": "en",
+                    "duration_s": 3.2,
+                    "segments": [
+                        {
+                            "start_s": 0.1,
+                            "end_s": 3.0,
+                            "text": "what does our leave policy say about parental leave",
+                        }
+                    ],
+                    "engine": "openai:whisper-1",
+                }
+            ]
+        }
+    )
+
+    text: str
+    language: str | None = Field(description="ISO 639-1 code, when the engine says")
+    duration_s: float = Field(description="the audio's length, as decoded by AIOS")
+    segments: list[TranscriptSegment] = Field(default_factory=list)
+    engine: str = Field(description="who transcribed it: `local:pocketsphinx` or `openai:<model>`")
+
+
+class ChatResponse(ChatReply):
+    """`POST /v1/chat`: the reply, and the transcript when the message was sent as audio."""
+
+    transcript: Transcript | None = Field(
+        default=None, description="what was heard, when the message was sent as `audio`"
+    )
+
+
 class RunLinks(BaseModel):
     self: str
     events: str
@@ -121,6 +170,9 @@ class RunCreated(BaseModel):
     run_id: str
     status: RunStatus
     links: RunLinks
+    transcript: Transcript | None = Field(
+        default=None, description="what was heard, when the goal was sent as `audio`"
+    )
 
 
 class RunSummary(BaseModel):

@@ -20,7 +20,7 @@ from aios.config import Settings
 from aios.skills import SkillCatalog
 from aios.stores import VectorStore
 from aios.stores.deltas import DeltaHub
-from api import problems
+from api import problems, voice
 from api.console import mount_console
 from api.mcp import mount_mcp
 from api.middleware import JsonBodies, RequestLog, RequestSizeLimit
@@ -38,6 +38,7 @@ from api.routes import skills as skill_routes
 from api.routes import standing_approvals as standing_routes
 from api.routes import tenants as tenant_routes
 from api.routes import tools as tool_routes
+from api.routes import transcriptions as transcription_routes
 from api.routes import versions as version_routes
 from api.run_service import RunService
 
@@ -136,6 +137,7 @@ def create_app(
     app.include_router(schedule_routes.router)
     app.include_router(metrics_routes.router)
     app.include_router(tenant_routes.router)
+    app.include_router(transcription_routes.router)
     app.include_router(version_routes.router)
     mount_console(app)
     problems.document_problems(app)
@@ -147,5 +149,13 @@ def create_app(
         RequestSizeLimit,
         max_bytes=settings.max_request_bytes,
         upload_paths={documents.router.prefix: settings.max_upload_bytes},
+        # Audio (api/voice.py): the recording's limit, and room for the multipart envelope.
+        multipart_paths=dict.fromkeys(
+            (runs.router.prefix, chat_routes.router.prefix, transcription_routes.router.prefix),
+            (
+                settings.max_audio_bytes + voice.ENVELOPE_BYTES,
+                f"audio is limited to {settings.max_audio_bytes} bytes (AIOS_MAX_AUDIO_BYTES)",
+            ),
+        ),
     )
     return app

@@ -34,23 +34,36 @@ class BodyTooLarge(HTTPException):
 class RequestSizeLimit:
     """Refuse request bodies over `max_bytes` with 413 problem+json: by `Content-Length` before
     reading anything, and while reading for bodies sent without one (chunked). Paths in
-    `upload_paths` (exact) take their own, larger limit."""
+    `upload_paths` (exact) take their own, larger limit; `multipart_paths` (exact) theirs for
+    multipart bodies only, with the advice their 413 gives (audio sent to `/v1/runs`)."""
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int, upload_paths: dict[str, int] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        upload_paths: dict[str, int] | None = None,
+        multipart_paths: dict[str, tuple[int, str]] | None = None,
     ) -> None:
         self.app = app
         self.default_max_bytes = max_bytes
         self.upload_paths = upload_paths or {}
+        self.multipart_paths = multipart_paths or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        max_bytes = self.upload_paths.get(scope["path"].rstrip("/"), self.default_max_bytes)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        path = scope["path"].rstrip("/")
+        max_bytes = self.upload_paths.get(path, self.default_max_bytes)
+        headers = dict(scope.get("headers") or [])
+        advice = None
+        media = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        if path in self.multipart_paths and media == b"multipart/form-data":
+            max_bytes, advice = self.multipart_paths[path]
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            await too_large(max_bytes)(scope, receive, send)
+            await too_large(max_bytes, advice)(scope, receive, send)
             return
         received = 0
         response_started = False
@@ -74,7 +87,7 @@ class RequestSizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await too_large(max_bytes)(scope, receive, send)
+                await too_large(max_bytes, advice)(scope, receive, send)
 
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -155,9 +168,11 @@ class RequestLog:
 class JsonBodies:
     """Request bodies of the JSON endpoints must say they are JSON: anything else is a 415
     naming the media type to send (FastAPI would try to parse it and answer a confusing 422).
-    `/v1/documents` also takes multipart uploads and checks for itself; `/mcp` is MCP's own."""
+    `/v1/documents` also takes multipart uploads and checks for itself; `/mcp` is MCP's own.
+    `MULTIPART` paths also take multipart bodies (audio: api/voice.py)."""
 
     EXEMPT = ("/v1/documents", "/mcp")
+    MULTIPART = ("/v1/runs", "/v1/chat", "/v1/transcriptions")
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -173,7 +188,14 @@ class JsonBodies:
             declared = headers.get(b"content-length", b"0")
             media = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
             has_body = declared != b"0" or b"transfer-encoding" in headers
-            if has_body and media and media != b"application/json" and not media.endswith(b"+json"):
+            spoken = media == b"multipart/form-data" and scope["path"].rstrip("/") in self.MULTIPART
+            if (
+                has_body
+                and media
+                and media != b"application/json"
+                and not media.endswith(b"+json")
+                and not spoken
+            ):
                 await unsupported_media(media.decode(errors="replace"))(scope, receive, send)
                 return
         await self.app(scope, receive, send)

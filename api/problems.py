@@ -65,12 +65,16 @@ _TITLES = {
 }
 
 
-def too_large(limit: int) -> JSONResponse:
+def too_large(limit: int, advice: str | None = None) -> JSONResponse:
     return problem(
         413,
         _TITLES[413],
-        f"the request body is larger than the limit of {limit} bytes; put large material in "
-        "documents (POST /v1/documents) or raise AIOS_MAX_REQUEST_BYTES",
+        f"the request body is larger than the limit of {limit} bytes; "
+        + (
+            advice
+            or "put large material in documents (POST /v1/documents) or raise "
+            "AIOS_MAX_REQUEST_BYTES"
+        ),
         code="payload_too_large",
         limit_bytes=limit,
     )

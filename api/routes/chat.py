@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
@@ -22,26 +22,34 @@ from ulid import ULID
 
 from aios import search_attributes as sa
 from aios.config import Settings
-from aios.errors import AiosError, BudgetExceeded, Forbidden, NotFound, ValidationFailed
+from aios.errors import (
+    AiosError,
+    BudgetExceeded,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    describe_field_errors,
+)
 from aios.models import ChatReply, ChatSessionInput, ChatTurn
 from aios.stores.deltas import DeltaHub
 from aios.stores.memory import ConversationStore
 from aios.vocabulary import FailureType
 from aios.wire import (
     SAFE_VALUE,
+    ChatResponse,
     ChatSession,
     ChatSessionHeading,
     ChatSessionList,
     ChatSessionMessage,
 )
-from api import page_tokens
+from api import page_tokens, voice
 from api.authz import require_user, sees_all_users
 from api.deps import DbDep, DeltasDep, PrincipalDep, SettingsDep, TemporalDep
 from api.run_events import format_sse
 from api.temporal_reads import UNREACHABLE, read_within, unavailable
 from workflows.chat import ChatSessionWorkflow
 
-router = APIRouter(prefix="/v1/chat", tags=["chat"])
+router = APIRouter(prefix="/v1/chat", tags=["chat"], route_class=voice.AudioForm)
 
 
 class ChatMessage(BaseModel):
@@ -107,7 +115,18 @@ CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("", response_model=ChatReply, responses=CHAT_RESPONSES)
+@router.post(
+    "",
+    response_model=ChatResponse,
+    response_model_exclude_none=True,
+    responses=CHAT_RESPONSES,
+    openapi_extra=voice.multipart_body(
+        "message",
+        {"audio": "(the recording's bytes)", "session_id": "s1"},
+        "the other fields of the JSON body",
+    ),
+)
+@voice.takes_audio("message")
 async def chat(
     body: ChatMessage,
     request: Request,
@@ -118,7 +137,16 @@ async def chat(
 ) -> Any:
     """Send a message; the reply uses the session's conversation (summarised when long), the
     knowledge base (with citations) and what AIOS remembers about the user. Ask for
-    `text/event-stream` to receive the reply as it is written."""
+    `text/event-stream` to receive the reply as it is written.
+
+    The message may be spoken: send `multipart/form-data` with the recording as `audio` (and
+    `session_id` as a form field); its transcript is the message, and the reply shows it."""
+    transcript = await voice.transcribe_upload(request, principal)
+    if transcript is not None:
+        try:
+            body = ChatMessage.model_validate({**body.model_dump(), "message": transcript.text})
+        except ValidationError as e:
+            raise ValidationFailed(describe_field_errors(e.errors())) from None
     if not body.message.strip():
         raise ValidationFailed("message: the message is empty")
     session_id = body.session_id or f"s-{str(ULID()).lower()}"
@@ -147,7 +175,7 @@ async def chat(
         static_summary=f"chat session {session_id}",
     )
 
-    async def send() -> ChatReply:
+    async def send() -> ChatResponse:
         try:
             reply: ChatReply = await temporal.execute_update_with_start_workflow(
                 ChatSessionWorkflow.send,
@@ -162,7 +190,7 @@ async def chat(
             raise ValidationFailed(f"the message was not taken: {e.cause}") from None
         except UNREACHABLE as e:
             raise unavailable(settings, "the message", e) from e
-        return reply
+        return ChatResponse(**dict(reply), transcript=transcript)
 
     if "text/event-stream" not in request.headers.get("accept", ""):
         return await send()
@@ -191,7 +219,7 @@ async def _refuse_foreign_session(
 
 
 async def _stream_reply(
-    send: Callable[[], Coroutine[Any, Any, ChatReply]],
+    send: Callable[[], Coroutine[Any, Any, ChatResponse]],
     deltas: DeltaHub,
     workflow_id: str,
     message_id: str,
@@ -216,7 +244,7 @@ async def _stream_reply(
             except AiosError as e:
                 yield format_sse("error", {"status": e.http_status, "detail": e.message})
                 return
-            yield format_sse("reply", reply.model_dump(mode="json"))
+            yield format_sse("reply", reply.model_dump(mode="json", exclude_none=True))
         finally:
             sending.cancel()
 

@@ -23,6 +23,7 @@ from aios.wire import (
     RunFilter,
     RunList,
 )
+from api import voice
 from api.deps import PrincipalDep
 from api.examples import example, sse_example
 from api.run_events import EventStreamResponse
@@ -30,10 +31,21 @@ from api.run_service import RunsDep
 
 # The longest `GET /v1/runs/{id}?wait_s=` holds a request (under common proxies' idle timeouts).
 MAX_WAIT_S = 60.0
-router = APIRouter(prefix="/v1/runs", tags=["runs"])
+router = APIRouter(prefix="/v1/runs", tags=["runs"], route_class=voice.AudioForm)
 
 
-@router.post("", status_code=202, response_model=RunCreated)
+@router.post(
+    "",
+    status_code=202,
+    response_model=RunCreated,
+    response_model_exclude_none=True,
+    openapi_extra=voice.multipart_body(
+        "goal",
+        {"audio": "(the recording's bytes)", "language": "en", "skill": "research_report"},
+        "the other fields of the JSON body (objects and arrays as JSON text)",
+    ),
+)
+@voice.takes_audio("goal")
 async def create_run(
     body: CreateRun,
     request: Request,
@@ -42,11 +54,17 @@ async def create_run(
     runs: RunsDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> RunCreated:
+    """Start a run. The goal may be spoken: send `multipart/form-data` with the recording as
+    `audio` and the other fields as form fields; the transcript is the goal, and the answer
+    shows it (`transcript`)."""
+    transcript = await voice.transcribe_upload(request, principal)
+    if transcript is not None:
+        body = body.model_copy(update={"goal": transcript.text})
     created = await runs.start(
         principal, body, base_url=str(request.base_url), idempotency_key=idempotency_key
     )
     response.headers["Location"] = created.links.self
-    return created
+    return created.model_copy(update={"transcript": transcript})
 
 
 @router.get("", response_model=RunList)

@@ -134,11 +134,17 @@ class FakeOpenAI(ScriptedServer):
         super().__init__()
         self.context_window: int | None = None
         self.chars_per_token: int | None = None
+        # Speech to text: the texts the next transcriptions answer, and the requests received
+        # (their form fields, with the file as name, media type and size).
+        self.transcripts: list[str] = []
+        self.transcription_requests: list[dict[str, Any]] = []
 
     def reset(self) -> None:
         super().reset()
         self.context_window = None
         self.chars_per_token = None
+        self.transcripts.clear()
+        self.transcription_requests.clear()
 
     def count_tokens(self, text: str) -> int:
         if self.chars_per_token:
@@ -184,7 +190,56 @@ class FakeOpenAI(ScriptedServer):
             *super().routes(),
             Route("/tokenize", self._tokenize, methods=["POST"]),
             Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+            Route("/v1/audio/transcriptions", self._transcriptions, methods=["POST"]),
         ]
+
+    async def _transcriptions(self, request: Request) -> Response:
+        """OpenAI's speech to text: a multipart form (`file`, `model`, `response_format`,
+        `language`, `timestamp_granularities[]`) answered as `json` or `verbose_json`."""
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return JSONResponse(
+                {"error": {"message": "file is required", "type": "invalid_request_error"}},
+                status_code=400,
+            )
+        data = await upload.read()
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        with self._lock:
+            self.transcription_requests.append(
+                {
+                    **fields,
+                    "filename": upload.filename,
+                    "content_type": upload.content_type,
+                    "size": len(data),
+                }
+            )
+            text = self.transcripts.pop(0) if self.transcripts else "a scripted transcript"
+        if fields.get("response_format") != "verbose_json":
+            return JSONResponse({"text": text})
+        words = text.split()
+        return JSONResponse(
+            {
+                "task": "transcribe",
+                "language": "english",
+                "duration": round(len(words) * 0.4, 2),
+                "text": text,
+                "segments": [
+                    {
+                        "id": 0,
+                        "seek": 0,
+                        "start": 0.0,
+                        "end": round(len(words) * 0.4, 2),
+                        "text": " " + text,
+                        "tokens": list(range(len(words))),
+                        "temperature": 0.0,
+                        "avg_logprob": -0.2,
+                        "compression_ratio": 1.1,
+                        "no_speech_prob": 0.01,
+                    }
+                ],
+            }
+        )
 
     async def _embeddings(self, request: Request) -> Response:
         """OpenAI's embeddings protocol with bag-of-words vectors (64 hashed dimensions): texts

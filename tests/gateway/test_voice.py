@@ -1,0 +1,163 @@
+"""Voice input: a recording becomes text through the local engine (PocketSphinx, the model its
+wheel ships) or a provider speaking OpenAI's transcription protocol (the scripted server), and a
+spoken goal or chat message is the run's goal or the session's message. Speech is made by
+espeak-ng, so the test knows what was said."""
+
+from __future__ import annotations
+
+import io
+import math
+import shutil
+import struct
+import subprocess
+import wave
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from pydantic import SecretStr
+
+from tests.conftest import Stack, api_client, app_for
+from tests.support.fake_openai import FakeOpenAI, ScriptedReply
+
+SAID = "one two three four five"
+
+
+def _wav(samples: list[int], rate: int = 16000) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(struct.pack(f"<{len(samples)}h", *samples))
+    return out.getvalue()
+
+
+def tone(seconds: float, rate: int = 16000) -> bytes:
+    """A loud 440 Hz tone: not speech, but loud enough that a provider is asked."""
+    n = int(seconds * rate)
+    return _wav([int(12000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(n)], rate)
+
+
+def spoken(tmp_path: Path, text: str) -> bytes:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (make setup installs it on Debian as root)")
+    out = tmp_path / "said.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us+f3", "-s", "140", "-w", str(out), text], check=True)
+    return out.read_bytes()
+
+
+def as_webm(wav: bytes) -> bytes:
+    """What a browser's MediaRecorder uploads: Opus in WebM."""
+    out = io.BytesIO()
+    with av.open(io.BytesIO(wav), "r") as src, av.open(out, "w", format="webm") as dst:
+        stream = dst.add_stream("libopus", rate=48000)
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
+        for frame in src.decode(audio=0):
+            for f in resampler.resample(frame):
+                dst.mux(stream.encode(f))
+        dst.mux(stream.encode(None))
+    return out.getvalue()
+
+
+def with_voice(stack: Stack, **settings: Any) -> Any:
+    return api_client(app_for(stack, settings=stack.settings.model_copy(update=settings)))
+
+
+def provider(fake_openai: FakeOpenAI) -> dict[str, Any]:
+    return {
+        "transcription_engine": "openai",
+        "transcription_api_key": SecretStr("sk-test"),
+        "transcription_base_url": fake_openai.base_url,
+    }
+
+
+async def test_the_local_engine_hears_what_was_said(stack: Stack, tmp_path: Path) -> None:
+    speech = spoken(tmp_path, SAID)
+    async with with_voice(stack, transcription_engine="local") as api:
+        for name, data in (("said.wav", speech), ("said.webm", as_webm(speech))):
+            answer = await api.post("/v1/transcriptions", files={"audio": (name, data)})
+            assert answer.status_code == 200, answer.text
+            heard = answer.json()
+            assert heard["engine"] == "local:pocketsphinx" and heard["language"] == "en"
+            assert len(set(heard["text"].split()) & set(SAID.split())) >= 4, heard
+            assert 1.0 < heard["duration_s"] < 5.0
+            assert (
+                heard["segments"]
+                and heard["segments"][0]["start_s"] < heard["segments"][-1]["end_s"]
+            )
+
+
+async def test_a_provider_transcribes_over_openais_protocol_under_the_callers_budget(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.transcripts.append("what is our leave policy")
+    async with with_voice(stack, **provider(fake_openai), transcription_usd_per_minute=0.6) as api:
+        answer = await api.post(
+            "/v1/transcriptions", files={"audio": ("q.bin", tone(2.0))}, data={"language": "en"}
+        )
+    assert answer.status_code == 200, answer.text
+    heard = answer.json()
+    assert heard["text"] == "what is our leave policy" and heard["language"] == "en"
+    assert heard["engine"] == "openai:whisper-1" and heard["duration_s"] == 2.0
+    sent = fake_openai.transcription_requests[0]
+    assert sent["model"] == "whisper-1" and sent["response_format"] == "verbose_json"
+    assert sent["language"] == "en" and sent["filename"] == "audio.wav"  # sniffed, not named
+    assert sent["size"] == len(tone(2.0))
+    charged = await stack.pool.fetchrow(
+        "SELECT user_id, model, status, usd FROM ledger_entries WHERE model = 'openai:whisper-1'"
+    )
+    assert charged is not None and charged["status"] == "settled"
+    assert charged["user_id"] == "dev" and float(charged["usd"]) == pytest.approx(0.02)
+
+
+async def test_what_is_not_speech_is_refused_with_the_reason(stack: Stack) -> None:
+    async with with_voice(
+        stack, transcription_engine="local", max_audio_bytes=20_000, max_audio_seconds=0.5
+    ) as api:
+        text = await api.post(
+            "/v1/transcriptions", files={"audio": ("question.wav", b"%PDF-1.7 not audio " * 50)}
+        )
+        assert text.status_code == 415 and "content is checked" in text.json()["detail"]
+        as_json = await api.post("/v1/transcriptions", json={"audio": "x"})
+        assert as_json.status_code == 415
+        big = await api.post("/v1/transcriptions", files={"audio": ("a.wav", tone(1.0))})
+        assert big.status_code == 413 and big.json()["limit_bytes"] == 20_000
+        long = await api.post("/v1/transcriptions", files={"audio": ("a.wav", tone(0.8, 8000))})
+        assert long.status_code == 413 and long.json()["limit_s"] == 0.5
+        quiet = await api.post("/v1/transcriptions", files={"audio": ("a.wav", _wav([0] * 4000))})
+        assert quiet.status_code == 422 and "no speech found" in quiet.json()["detail"]
+        huge = await api.post("/v1/runs", files={"audio": ("a.wav", b"RIFF" + b"\0" * 400_000)})
+        assert huge.status_code == 413 and "AIOS_MAX_AUDIO_BYTES" in huge.json()["detail"]
+
+
+async def test_a_spoken_goal_starts_a_run_and_a_spoken_message_is_the_message(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.transcripts.extend(["summarise how approvals work", "who answers approvals"])
+    fake_openai.default_reply = ScriptedReply(content="A person with the approver role [1].")
+    async with with_voice(stack, **provider(fake_openai)) as api:
+        started = await api.post(
+            "/v1/runs", files={"audio": ("goal.wav", tone(1.0))}, data={"max_steps": "3"}
+        )
+        assert started.status_code == 202, started.text
+        assert started.json()["transcript"]["text"] == "summarise how approvals work"
+        run = (await api.get(f"/v1/runs/{started.json()['run_id']}")).json()
+        assert run["goal"] == "summarise how approvals work"
+
+        said = await api.post(
+            "/v1/chat", files={"audio": ("m.webm", as_webm(tone(1.0)))}, data={"session_id": "v1"}
+        )
+        assert said.status_code == 200, said.text
+        assert said.json()["transcript"]["text"] == "who answers approvals"
+        assert said.json()["reply"] == "A person with the approver role [1]."
+        prompt = fake_openai.requests[-1]["messages"]
+        assert prompt[-1]["content"] == "who answers approvals"
+
+        both = await api.post(
+            "/v1/chat", files={"audio": ("m.wav", tone(1.0))}, data={"message": "hi"}
+        )
+        assert both.status_code == 422 and "not both" in both.json()["detail"]
+        typed = await api.post("/v1/chat", json={"message": "hi", "session_id": "v2"})
+        assert typed.status_code == 200 and "transcript" not in typed.json()
