@@ -103,6 +103,12 @@ def approval_problem(
             FailureType.UNKNOWN_APPROVAL,
             f"no pending approval {decision.approval_id!r} (pending: {waiting})",
         )
+    if decision.answer is not None and (found.kind != "review" or decision.decision != "approve"):
+        return (
+            FailureType.ANSWER_EDIT_REFUSED,
+            f"approval {decision.approval_id!r} cannot take an edited answer: only an answer "
+            "review (kind `review`) can, and only with `decision: approve`",
+        )
     if not may_answer(found.approvers, decision.reviewer, decision.reviewer_roles):
         return (
             FailureType.NOT_AN_APPROVER,

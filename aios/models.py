@@ -12,7 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from aios.guardrails import Finding
-from aios.plan import Plan, RetrySpec, Step
+from aios.plan import Plan, RetrySpec, ReviewPolicy, Step
+from aios.quality import AnswerReview, Confidence
 from aios.versions import RunVersions
 from aios.vocabulary import PlannerName, RunEventType, RunStatus, StepStatus
 
@@ -29,13 +30,24 @@ class Usage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    # Model calls answered from the LLM response cache (activities/llm/cache.py): no tokens, no
+    # cost; what the provider would have charged for them.
+    cache_hits: int = 0
+    saved_usd: float = 0.0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cost_usd=round(self.cost_usd + other.cost_usd, 8),
+            cache_hits=self.cache_hits + other.cache_hits,
+            saved_usd=round(self.saved_usd + other.saved_usd, 8),
         )
+
+
+# Which model calls of a run the LLM response cache answers (activities/llm/cache.py): `auto`
+# those at temperature 0, `force` every one, `off` none.
+CacheMode = Literal["auto", "off", "force"]
 
 
 class Citation(BaseModel):
@@ -113,6 +125,10 @@ class RunResult(BaseModel):
     # For an answer meant to cite its sources: whether it rests on any document (false: the
     # knowledge base had nothing, and the answer says so). None: not a cited answer.
     grounded: bool | None = None
+    # The answer step's confidence (aios/quality.py); None: it measured none.
+    confidence: Confidence | None = None
+    # A person's review of the answer, when the run asked for one (its `review` policy).
+    review: AnswerReview | None = None
 
 
 # --- conversations with models (shared by the agent step and the providers) ----------------
@@ -225,6 +241,8 @@ class AgentTurnInput(BaseModel):
     max_attempts: int = 0
     # The prompt versions and model the run was pinned to (aios/versions.py).
     versions: RunVersions | None = None
+    # The run's LLM response cache mode (None: `auto`).
+    cache: CacheMode | None = None
 
 
 class AgentTurnResult(BaseModel):
@@ -256,6 +274,10 @@ class AgentRunInput(BaseModel):
     max_tokens: int | None = None
     max_steps: int | None = None
     max_replans: int = 1
+    # Which model calls the LLM response cache answers (None: `auto`, temperature 0 only).
+    cache: CacheMode | None = None
+    # When a person reviews the answer before the run returns it (None: the skill's or plan's).
+    review: ReviewPolicy | None = None
     # A skill's child run: the budgets of the runs above it (its parent first), which every model
     # call it makes is also reserved against (aios/stores/ledger.py).
     parent_runs: list[RunCap] = Field(default_factory=list)
@@ -318,6 +340,9 @@ class PendingApproval(BaseModel):
     approval_id: str
     step_id: str
     reason: str
+    # `review`: a review of the run's answer (its args show the answer, its confidence and
+    # evidence); the reviewer may edit the answer (`answer` in the decision).
+    kind: Literal["approval", "review"] = "approval"
     args: Any = None
     # The outputs of the steps the approved step depends on (by step id); `args_hash` covers them
     # in full, so an approval of a stale draft is refused.
@@ -427,6 +452,8 @@ class ApprovalDecision(BaseModel):
     # The reviewer's roles, as the API authenticated them (checked against an approval that names
     # its approvers).
     reviewer_roles: list[str] = Field(default_factory=list)
+    # An answer review approved with an edit: the text the run returns instead of the model's.
+    answer: str | None = Field(default=None, min_length=1, max_length=100_000)
 
 
 class ApprovalAck(BaseModel):
@@ -525,6 +552,9 @@ class StepInput(BaseModel):
     max_attempts: int = 0
     # The run's conversation: an llm step's prompt gets its summary and the user's facts.
     session_id: str | None = None
+    # The run's LLM response cache mode (None: `auto`) and skill (the confidence histogram's).
+    cache: CacheMode | None = None
+    skill: str | None = None
     # The prompt versions and model the run was pinned to (aios/versions.py).
     versions: RunVersions | None = None
 

@@ -22,8 +22,9 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aios.quality import DEFAULT_REVIEW_THRESHOLD, ReviewWhen
 from aios.vocabulary import IMPLEMENTED_PLANNERS, Activity, PlannerName, StepKind
 
 # The activity that runs each step kind: the workflow dispatches on this map.
@@ -123,6 +124,39 @@ class ApprovalPolicy(BaseModel):
         return _approver_names(value)
 
 
+class ReviewPolicy(BaseModel):
+    """`review` on a run, a skill or a plan: when a person reviews the run's answer before the run
+    returns it (workflows/run/review.py). `low_confidence`: when its confidence is below
+    `threshold` (an answer that reports none is not reviewed); `always`; `never`. The reviewer
+    approves, rejects (the run fails) or edits the answer; the same four-eyes rules as every
+    approval (never the run's requester)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    when: ReviewWhen = "low_confidence"
+    threshold: float = Field(default=DEFAULT_REVIEW_THRESHOLD, ge=0, le=1)
+    # Who may review (user ids, `role:<name>`); empty: anyone with the approver role.
+    approvers: list[str] = Field(default_factory=list, max_length=50)
+    timeout_s: float = Field(default=86400.0, gt=0, le=30 * 86400)
+    # Unanswered in time: `fail` ends the run as timed_out; `reject` counts as a rejection.
+    on_timeout: Literal["reject", "fail"] = "fail"
+
+    @field_validator("approvers")
+    @classmethod
+    def _approver_names(cls, value: list[str]) -> list[str]:
+        return _approver_names(value)
+
+    def approval(self, reason: str) -> ApprovalPolicy:
+        """The approval the review waits at."""
+        return ApprovalPolicy(
+            reason=reason,
+            timeout_s=self.timeout_s,
+            on_timeout=self.on_timeout,
+            on_reject="fail",
+            approvers=list(self.approvers),
+        )
+
+
 class Step(BaseModel):
     id: str = Field(pattern=STEP_ID_PATTERN)
     kind: StepKind
@@ -157,6 +191,9 @@ class Plan(BaseModel):
     steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
     # The step whose output is the run's result; defaults to the last step.
     result_step: str | None = None
+    # A person reviews the result before the run returns it (a skill's `review:`); a run's own
+    # `review` overrides it.
+    review: ReviewPolicy | None = None
 
     @field_validator("steps")
     @classmethod

@@ -36,7 +36,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aios.errors import ConfigurationError, NotFound, ValidationFailed, describe_field_errors
-from aios.plan import Plan, PlanError, validate_plan
+from aios.plan import Plan, PlanError, ReviewPolicy, validate_plan
 from aios.schemas import model_from_schema, read_yaml_file
 
 SKILL_NAME = r"^[a-z][a-z0-9_]{0,63}$"
@@ -57,6 +57,8 @@ class SkillSpec(BaseModel):
     priority: int = 0
     inputs: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     result_step: str | None = None
+    # A person reviews the skill's answer when its confidence is low (or always): aios/plan.py.
+    review: ReviewPolicy | None = None
     steps: list[dict[str, Any]] = Field(min_length=1)
 
     @field_validator("triggers")
@@ -135,7 +137,9 @@ class Skill:
                         if k != "when"
                     }
                 )
-        return Plan.model_validate({"steps": steps, "result_step": self.spec.result_step})
+        return Plan.model_validate(
+            {"steps": steps, "result_step": self.spec.result_step, "review": self.spec.review}
+        )
 
     def inputs_used(self) -> set[str]:
         """The inputs something in the skill reads: `when` clauses, `run.inputs.*` references

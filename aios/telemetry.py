@@ -53,6 +53,13 @@ LLM_TOKENS = Counter(
 LLM_COST = Counter(
     "aios_llm_cost_usd", "Model cost in USD by model and tenant", ["model", "tenant"]
 )
+# The embedding cache (activities/knowledge/embedding_cache.py): chunks whose vector was read
+# from PostgreSQL (hit) or embedded (miss), by embedding model.
+EMBEDDING_CACHE = Counter(
+    "aios_embedding_cache_lookups",
+    "Document chunks by embedding model and cache outcome (hit: vector read, miss: embedded)",
+    ["model", "outcome"],
+)
 RATE_LIMITED = Counter("aios_rate_limited", "Requests refused with 429", ["reason"])
 APPROVALS_WAITING = Gauge("aios_approvals_waiting", "Runs waiting for a person's approval")
 OLDEST_APPROVAL_AGE = Gauge(

@@ -23,7 +23,7 @@ class TraceEntry(BaseModel):
 
     seq: int
     at: datetime
-    kind: str  # plan | revision | step | approval | guardrail | routing | run
+    kind: str  # plan | revision | step | approval | guardrail | routing | confidence | run
     step_id: str | None = None
     summary: str
     data: dict[str, Any] = Field(default_factory=dict)
@@ -117,6 +117,8 @@ def _describe(event: RunEvent) -> tuple[str, str, dict[str, Any]] | None:
             answer = f"approval {data.get('approval_id')}: {data.get('decision')} by {who}"
             if data.get("approvals"):  # k of n, not enough yet
                 answer += f" ({data['approvals']}, still waiting)"
+            if data.get("answer_edited"):
+                answer += " with an edited answer"
             return "approval", answer + comment, data
         case RunEventType.APPROVAL_EXPIRED:
             return "approval", f"approval {data.get('approval_id')} expired unanswered", data
@@ -146,6 +148,13 @@ def _describe(event: RunEvent) -> tuple[str, str, dict[str, Any]] | None:
                 "routing",
                 f"{data.get('kind')}: {data.get('from_model')} -> {data.get('to_model')} "
                 f"({data.get('reason')})",
+                data,
+            )
+        case RunEventType.ANSWER_CONFIDENCE:
+            reasons = "; ".join(str(r) for r in data.get("reasons") or [])
+            return (
+                "confidence",
+                f"answer confidence {data.get('score')}" + (f" ({reasons})" if reasons else ""),
                 data,
             )
         case RunEventType.RUN_FINISHED:

@@ -107,6 +107,8 @@ class RunEventType(StrEnum):
     LLM_DELTA = "llm.delta"
     # A guardrail decision: what was found (rule, kind), where, and what was done about it.
     GUARDRAIL = "guardrail"
+    # An answer step's confidence (aios/quality.py): its score, parts and reasons.
+    ANSWER_CONFIDENCE = "answer.confidence"
     RUN_FINISHED = "run.finished"
 
 
@@ -122,6 +124,8 @@ class FailureType(StrEnum):
     APPROVER_NOT_NAMED = "ApproverNotNamed"
     NOT_AN_APPROVER = "NotAnApprover"
     ARGS_HASH_MISMATCH = "ArgsHashMismatch"
+    # An edited answer sent to an approval that is not an answer review, or with a rejection.
+    ANSWER_EDIT_REFUSED = "AnswerEditRefused"
     RUN_NOT_STARTED = "RunNotStarted"
     RUN_FAILED = "RunFailed"
     RUN_TIMED_OUT = "RunTimedOut"

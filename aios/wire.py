@@ -17,8 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aios.config import DEFAULT_MAX_GOAL_CHARS
-from aios.models import ApprovalContext, ChatReply, ToolSpec
-from aios.plan import Plan
+from aios.models import ApprovalContext, CacheMode, ChatReply, ToolSpec
+from aios.plan import Plan, ReviewPolicy
 from aios.skills import SkillInfo
 from aios.vocabulary import PlannerName, RunStatus
 
@@ -80,6 +80,16 @@ class CreateRun(BaseModel):
         max_length=8,
         description="pin versions (GET /v1/versions): system, planner, agent, skill (a label, a "
         "hash prefix or latest), model (fast, strong or provider:model); default: latest",
+    )
+    cache: CacheMode | None = Field(
+        default=None,
+        description="which model calls the LLM response cache may answer: `auto` (default: "
+        "temperature 0 only), `force` (all), `off` (bypass the cache)",
+    )
+    review: ReviewPolicy | None = Field(
+        default=None,
+        description="when a person reviews the answer before the run returns it "
+        "(`{when: low_confidence|always|never, threshold}`); default: the skill's, else none",
     )
 
     def fingerprint(self) -> str:
@@ -234,6 +244,13 @@ class ApprovalBody(BaseModel):
     decision: Literal["approve", "reject"]
     args_hash: str = Field(min_length=1, max_length=128)
     comment: str | None = Field(default=None, max_length=2000)
+    answer: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100_000,
+        description="an answer review (kind `review`) approved with this text instead of the "
+        "model's: the run returns it, recording who edited it",
+    )
 
 
 class CancelAccepted(BaseModel):
@@ -258,6 +275,8 @@ class StartSkill(BaseModel):
     user_id: str | None = Field(default=None, max_length=200, pattern=SAFE_VALUE.pattern)
     session_id: str | None = Field(default=None, max_length=200, pattern=SAFE_VALUE.pattern)
     budget_usd: float | None = Field(default=None, gt=0)
+    cache: CacheMode | None = None
+    review: ReviewPolicy | None = None
 
 
 class ToolList(BaseModel):
@@ -474,6 +493,10 @@ class UsageGroup(BaseModel):
     usd: float
     # Held by calls in flight: not spent yet, but counted against the caps.
     reserved_usd: float
+    # Calls answered from the LLM response cache (not in `calls`: they reached no provider and
+    # cost nothing) and what the provider would have charged for them.
+    cache_hits: int = 0
+    saved_usd: float = 0.0
 
 
 class UsageReport(BaseModel):
@@ -484,6 +507,8 @@ class UsageReport(BaseModel):
     user_id: str | None = None
     groups: list[UsageGroup]
     total_usd: float
+    # What the LLM response cache saved in the period (the groups' `saved_usd` summed).
+    saved_usd: float = 0.0
 
 
 class RunFileOut(BaseModel):

@@ -273,6 +273,8 @@ class RunService:
             user_id=request.user_id,
             session_id=request.session_id,
             budget_usd=request.budget_usd,
+            cache=request.cache,
+            review=request.review,
         )
         return await self.start(principal, run, base_url=base_url, idempotency_key=idempotency_key)
 
@@ -407,6 +409,8 @@ class RunService:
             max_tokens=request.max_tokens,
             max_steps=request.max_steps,
             max_replans=request.max_replans,
+            cache=request.cache,
+            review=request.review,
             activity_queues=self.settings.activity_queues(),
             planning=planning,
             key_id=principal.key_id,
@@ -647,6 +651,7 @@ class RunService:
             decision=answer.decision,
             args_hash=answer.args_hash,
             comment=answer.comment,
+            answer=answer.answer,
             reviewer=principal.user_id,
             reviewer_roles=list(principal.roles),
         )

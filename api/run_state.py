@@ -36,7 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from aios import search_attributes as sa
 from aios.approvals import approval_problem
 from aios.config import Settings
-from aios.errors import AiosError, Conflict, Forbidden, NotFound, TransientError
+from aios.errors import AiosError, Conflict, Forbidden, NotFound, TransientError, ValidationFailed
 from aios.models import AgentRunInput, ApprovalDecision, RunState, StepState
 from aios.stores import RunSnapshotStore
 from aios.vocabulary import TERMINAL_STATUSES, FailureType, RunStatus
@@ -224,6 +224,8 @@ def approval_error(kind: str | None, message: str) -> AiosError:
     answered, or the arguments changed since the caller looked)."""
     if kind == FailureType.NOT_AN_APPROVER:
         return Forbidden(message)
+    if kind == FailureType.ANSWER_EDIT_REFUSED:
+        return ValidationFailed(message)
     return NotFound(message) if kind == FailureType.UNKNOWN_APPROVAL else Conflict(message)
 
 

@@ -194,6 +194,9 @@ def settings(tmp_path: Path, pg_url: str, fake_openai: FakeOpenAI) -> Settings:
         # has not yet carried the cancellation) would hold its teardown for the production
         # grace period (10 s each, ~45 s of the suite).
         worker_shutdown_s=1,
+        # No LLM response cache across tests (the shared tenant would answer one test's
+        # temperature-0 call, the LLM planner's, from another's); tests/quality/ turn it on.
+        llm_cache_ttl_s=0,
     )
 
 

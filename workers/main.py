@@ -146,6 +146,8 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         resources.registry,
         resources.pool,
         redact_pii=settings.guardrails_pii == "redact",
+        cache_ttl_s=settings.llm_cache_ttl_s,
+        logprobs=settings.confidence_logprobs,
     )
     chat = ChatActivities(
         llm, resources.registry, resources.index, resources.memory, tools=settings.chat_tools

@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.run.calls import ToolRules
     from workflows.run.journal import RunJournal
     from workflows.run.planning import RunPlanner
+    from workflows.run.review import AnswerReviewer
     from workflows.run.steps import SKILL_WORKFLOW, StepRunner
 
 from workflows.dag import DagExecutor, RunFailed
@@ -75,7 +76,10 @@ class AgentRunWorkflow:
         self._gate = ApprovalGate(self._journal)
         self._planner = RunPlanner(self._journal, self._patches)
         self._tools = ToolRules()
-        self._steps = StepRunner(self._journal, self._gate, self._tools, self._patches)
+        self._reviewer = AnswerReviewer(self._journal, self._gate)
+        self._steps = StepRunner(
+            self._journal, self._gate, self._tools, self._patches, self._reviewer
+        )
         self._cancel: CancelRequest | None = None
 
     # --- main ---------------------------------------------------------------------------
@@ -135,6 +139,7 @@ class AgentRunWorkflow:
         planning = await self._planner.plan(run)
         self._tools.adopt(planning)
         plan = self._planner.adopt(run, planning)
+        self._reviewer.adopt(run, plan)
 
         def count_usage(step: Step, result: StepResult) -> None:
             if step.kind != StepKind.AGENT:  # an agent step counts each turn as it goes
@@ -163,6 +168,7 @@ class AgentRunWorkflow:
                     raise
                 replans_left -= 1
                 plan = await self._planner.replan(run, plan, failure)
+                self._reviewer.adopt(run, plan)
         return journal.complete(plan, outputs)
 
     # --- handlers -----------------------------------------------------------------------

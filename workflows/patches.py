@@ -27,6 +27,8 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 |                                |                   | written in its payload                      |
 | `ledger-parent-scope`          | AgentRunWorkflow  | gave a skill's child run a copy of the      |
 |                                |                   | parent's `budget_usd`                       |
+| `answer-review`                | AgentRunWorkflow  | returned the answer without a person's      |
+|                                |                   | review, whatever its confidence             |
 """
 
 from __future__ import annotations
@@ -72,6 +74,10 @@ SIGNAL_IDENTITY_PATCH = "signal-sender-identity"
 # reserved against the parent runs too) instead of getting a copy of `budget_usd`. Asked with
 # `workflow.patched` itself, only when a run with a budget starts a skill.
 LEDGER_SCOPE_PATCH = "ledger-parent-scope"
+# A run whose `review` policy (its own, or its skill's) asks for it pauses before returning its
+# answer at an approval of kind `review`, where a person approves, rejects or edits the answer
+# (workflows/run/review.py). Asked only when the run has a review policy.
+REVIEW_PATCH = "answer-review"
 
 
 # The generations, oldest first, and the patches each holds. A run takes its generation's patches
@@ -96,8 +102,22 @@ GENERATIONS: dict[str, frozenset[str]] = {
             LEDGER_SCOPE_PATCH,
         }
     ),
+    "aios-patches-2026-12-review": frozenset(
+        {
+            UNTRUSTED_APPROVAL_PATCH,
+            WAITING_SINCE_PATCH,
+            TRACE_PATCH,
+            LEAN_PATCH,
+            APPROVAL_CONTEXT_PATCH,
+            STANDING_APPROVAL_PATCH,
+            NOTIFY_PATCH,
+            SIGNAL_IDENTITY_PATCH,
+            LEDGER_SCOPE_PATCH,
+            REVIEW_PATCH,
+        }
+    ),
 }
-CURRENT_PATCHES = "aios-patches-2026-12"
+CURRENT_PATCHES = "aios-patches-2026-12-review"
 
 
 class RunPatches:

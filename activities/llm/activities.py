@@ -22,23 +22,28 @@ from temporalio import activity
 
 from activities import context
 from activities.common import classified, parse_args
+from activities.llm import confidence as confidence_of
 from activities.llm.base import LLMProvider, LLMRequest, LLMResponse, Message
+from activities.llm.cache import ResponseCache
 from activities.llm.caller import CallOutcome, ModelCaller, SpendAccount
 from activities.llm.router import ModelRouter
 from activities.prompts import PromptTexts
 from activities.tools.registry import ToolRegistry
+from aios import telemetry
 from aios.errors import BadModelOutput
 from aios.guardrails import guard_answer
 from aios.models import (
     AgentTurnInput,
     AgentTurnResult,
     Budget,
+    CacheMode,
     StepInput,
     StepResult,
     ToolSchema,
 )
 from aios.stores.deltas import DeltaPublisher
 from aios.stores.ledger import LedgerStore, Spender
+from aios.stores.llm_cache import LlmCacheStore
 from aios.stores.memory import ConversationStore, UserFactStore
 from aios.vocabulary import Activity
 
@@ -232,8 +237,13 @@ class LlmActivities:
         pool: asyncpg.Pool,
         *,
         redact_pii: bool = False,
+        cache_ttl_s: float = 0,
+        logprobs: bool = False,
     ) -> None:
         self._router = router
+        self._logprobs = logprobs
+        # AIOS_LLM_CACHE_TTL_S; 0: no cache (activities/llm/cache.py).
+        self._cache = ResponseCache(LlmCacheStore(pool), cache_ttl_s)
         self._registry = registry
         self._pool = pool
         self._redact_pii = redact_pii
@@ -283,10 +293,17 @@ class LlmActivities:
         return context.counter_from(dict(zip(texts, exact, strict=True)) if exact else {})
 
     def caller(
-        self, budget: Budget | None, max_attempts: int, *, tenant: str, user_id: str
+        self,
+        budget: Budget | None,
+        max_attempts: int,
+        *,
+        tenant: str,
+        user_id: str,
+        cache: CacheMode | None = None,
     ) -> ModelCaller:
         """The model caller of this activity attempt: its calls are reserved in the spend ledger
-        against the run (and the runs above it), the user and the tenant."""
+        against the run (and the runs above it), the user and the tenant; identical calls are
+        answered from the tenant's LLM response cache as the run's `cache` mode says."""
         info = activity.info()
         spender = Spender(
             tenant=tenant,
@@ -304,6 +321,8 @@ class LlmActivities:
             attempt=info.attempt,
             max_attempts=max_attempts,
             account=SpendAccount(self._ledger, spender, key),
+            cache=self._cache,
+            cache_mode=cache or "auto",
         )
 
     async def _conversation(self, step: StepInput, session_id: str) -> tuple[str, dict[str, Any]]:
@@ -368,6 +387,8 @@ class LlmActivities:
             temperature=args.temperature,
             frequency_penalty=args.frequency_penalty,
             output_schema=args.output_schema,
+            # An answer step's confidence uses them (AIOS_CONFIDENCE_LOGPROBS).
+            logprobs=self._logprobs and args.cite,
         )
         # Plain text streams to the event stream as it is written; JSON is shown when complete.
         deltas = (
@@ -376,7 +397,11 @@ class LlmActivities:
             else None
         )
         outcome = await self.caller(
-            step.budget, step.max_attempts, tenant=step.tenant, user_id=step.user_id
+            step.budget,
+            step.max_attempts,
+            tenant=step.tenant,
+            user_id=step.user_id,
+            cache=step.cache,
         ).call(args.model, request, deltas)
         if deltas is not None:
             await deltas.finish()
@@ -391,6 +416,17 @@ class LlmActivities:
         used = [documents[n - 1] for n in numbers] if args.cite and numbers else documents
         # Output guardrail: no secret leaves in an answer; personal data per the deployment.
         text, findings = guard_answer(text, redact_pii=self._redact_pii)
+        # An answer step (one that cites its sources) says how far it can be trusted.
+        confidence = (
+            confidence_of.measure(
+                text,
+                documents,
+                args.documents,
+                mean_logprob=outcome.response.mean_logprob,
+            )
+            if args.cite
+            else None
+        )
         if args.evidence or args.quotes:
             text += "\n\n" + context.evidence_section(
                 documents,
@@ -405,6 +441,16 @@ class LlmActivities:
         }
         if conversation is not None and conversation[0]:
             output["conversation"] = conversation[1]
+        if confidence is not None:
+            output["confidence"] = confidence.model_dump()
+            telemetry.ANSWER_CONFIDENCE.labels(step.skill or "", outcome.spec).observe(
+                confidence.score
+            )
+        if outcome.usage.cache_hits:  # in the step's output and usage, so in the trace
+            output["cache"] = {
+                "hits": outcome.usage.cache_hits,
+                "saved_usd": outcome.usage.saved_usd,
+            }
         if args.cite:
             output["grounded"] = bool(documents)
             # Say it plainly, whatever the model wrote: no sources at all, or none cited (small
@@ -441,7 +487,13 @@ class LlmActivities:
             count=await _counter(provider, [args.instruction, *(d.text for d in documents)]),
         )
         round_ = await model_round(
-            self.caller(turn.budget, turn.max_attempts, tenant=turn.tenant, user_id=turn.user_id),
+            self.caller(
+                turn.budget,
+                turn.max_attempts,
+                tenant=turn.tenant,
+                user_id=turn.user_id,
+                cache=turn.cache,
+            ),
             args.model,
             offer,
             system=opening[0],

@@ -43,6 +43,8 @@ class LLMRequest(BaseModel):
     # OpenAI; free-form schemas (e.g. a plan's arbitrary `args`) are sent as guidance instead.
     strict_schema: bool = True
     tools: list[ToolSchema] = Field(default_factory=list)
+    # Ask for the answer's token log-probabilities (providers that cannot give them ignore it).
+    logprobs: bool = False
 
 
 class LLMResponse(BaseModel):
@@ -51,6 +53,8 @@ class LLMResponse(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     finish_reason: str | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
+    # The mean log-probability of the answer's tokens, when asked for and given.
+    mean_logprob: float | None = None
 
 
 # Called with each piece of text as the model writes it (streaming).

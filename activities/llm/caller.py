@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +22,14 @@ import jsonschema
 
 from activities import context
 from activities.llm.base import DeltaSink, LLMProvider, LLMRequest, LLMResponse, Message
+from activities.llm.cache import CacheHit, ResponseCache, cache_key, cacheable
 from activities.llm.router import ModelRouter
 from aios import telemetry
 from aios.errors import BadModelOutput, BudgetExceeded, ModelRefused, TransientError
-from aios.models import Budget, RoutingNote, Usage
+from aios.models import Budget, CacheMode, RoutingNote, Usage
 from aios.stores.ledger import LedgerStore, Spender
+
+log = logging.getLogger("aios.activities")
 
 
 @dataclass
@@ -64,10 +68,15 @@ class ModelCaller:
         attempt: int,
         max_attempts: int,
         account: SpendAccount | None = None,
+        cache: ResponseCache | None = None,
+        cache_mode: CacheMode = "auto",
     ) -> None:
         self._router = router
         self._budget = budget
         self._account = account
+        # The LLM response cache, asked before the ledger: only with an account (a tenant).
+        self._cache = cache if cache is not None and cache.enabled and account else None
+        self._cache_mode = cache_mode
         self._last_attempt = max_attempts > 0 and attempt >= max_attempts
         self.usage = Usage()
         self.routing: list[RoutingNote] = []
@@ -136,6 +145,11 @@ class ModelCaller:
         self, spec: str, request: LLMRequest, on_delta: DeltaSink | None
     ) -> LLMResponse:
         provider, model = self._router.resolve(spec)
+        cached = self._cache_key(spec, request)
+        if cached is not None:
+            hit = await self._lookup(spec, cached)
+            if hit is not None:
+                return await self._replayed(hit, on_delta)
         self._check_budget(provider, model, request)
         key = await self._reserve(provider, model, request)
         try:
@@ -150,6 +164,40 @@ class ModelCaller:
                 key, usage.cost_usd, usage.input_tokens, usage.output_tokens
             )
         self.usage += response.usage
+        if cached is not None and _keepable(request, response):
+            await self._keep(spec, cached, response)
+        return response
+
+    # --- the LLM response cache (activities/llm/cache.py) ---------------------------------------
+
+    def _cache_key(self, spec: str, request: LLMRequest) -> str | None:
+        if self._cache is None or not cacheable(self._cache_mode, request):
+            return None
+        return cache_key(spec, request)
+
+    async def _lookup(self, spec: str, key: str) -> CacheHit | None:
+        assert self._cache is not None and self._account is not None
+        try:
+            return await self._cache.lookup(self._account.spender, spec, key)
+        except Exception as e:  # the cache is a saving, never a reason for a call to fail
+            log.warning("LLM cache lookup failed, calling the model: %s", e)
+            return None
+
+    async def _keep(self, spec: str, key: str, response: LLMResponse) -> None:
+        assert self._cache is not None and self._account is not None
+        try:
+            await self._cache.keep(self._account.spender.tenant, spec, key, response)
+        except Exception as e:
+            log.warning("LLM cache store failed (the answer stands): %s", e)
+
+    async def _replayed(self, hit: CacheHit, on_delta: DeltaSink | None) -> LLMResponse:
+        """A cached answer as this call's: no tokens, no cost, one hit and what it saved; a
+        streamed call gets the whole text as one delta."""
+        usage = Usage(cache_hits=1, saved_usd=hit.answer.cost_usd)
+        response = hit.response.model_copy(update={"usage": usage})
+        if on_delta is not None and response.text:
+            await on_delta(response.text)
+        self.usage += usage
         return response
 
     async def _reserve(self, provider: LLMProvider, model: str, request: LLMRequest) -> str | None:
@@ -240,6 +288,17 @@ def _prompt_estimate(request: LLMRequest) -> int:
     return sum(context.estimate_tokens(m.content) for m in request.messages) + (
         context.estimate_tokens(tools) if tools else 0
     )
+
+
+def _keepable(request: LLMRequest, response: LLMResponse) -> bool:
+    """An answer worth keeping: it says something, and structured output fits its schema (a
+    misfit would be repaired again on every hit)."""
+    if not response.text.strip() and not response.tool_calls:
+        return False
+    if request.output_schema is None:
+        return True
+    problem, _ = _check_json(response.text, request.output_schema)
+    return problem is None
 
 
 def _check_json(text: str, schema: dict[str, Any]) -> tuple[str | None, Any]:

@@ -66,6 +66,7 @@ class _StreamedAnswer:
     finish_reason: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    logprobs: list[float] = field(default_factory=list)
 
     def add(self, chunk: ChatCompletionChunk) -> str:
         """Take in one chunk; returns the text it adds."""
@@ -76,6 +77,8 @@ class _StreamedAnswer:
         added = ""
         for choice in chunk.choices:
             self.finish_reason = choice.finish_reason or self.finish_reason
+            if choice.logprobs is not None and choice.logprobs.content:
+                self.logprobs += [t.logprob for t in choice.logprobs.content]
             delta = choice.delta
             if delta.content:
                 self.text.append(delta.content)
@@ -124,6 +127,8 @@ class OpenAICompatProvider(LLMProvider):
         }
         if request.frequency_penalty is not None:
             params["frequency_penalty"] = request.frequency_penalty
+        if request.logprobs:
+            params["logprobs"] = True
         if request.output_schema is not None:
             params["response_format"] = {
                 "type": "json_schema",
@@ -204,6 +209,9 @@ class OpenAICompatProvider(LLMProvider):
             output_tokens=usage.completion_tokens if usage else 0,
             finish_reason=choice.finish_reason if choice else None,
             tool_calls=calls,
+            logprobs=[t.logprob for t in choice.logprobs.content]
+            if choice is not None and choice.logprobs is not None and choice.logprobs.content
+            else [],
         )
 
     async def _stream(
@@ -227,6 +235,7 @@ class OpenAICompatProvider(LLMProvider):
             input_tokens=answer.input_tokens,
             output_tokens=answer.output_tokens,
             finish_reason=answer.finish_reason,
+            logprobs=answer.logprobs,
             tool_calls=[
                 ToolCall(
                     id=c["id"] or f"call_{i}",
@@ -247,6 +256,7 @@ class OpenAICompatProvider(LLMProvider):
         output_tokens: int,
         finish_reason: str | None,
         tool_calls: list[ToolCall],
+        logprobs: list[float] | None = None,
     ) -> LLMResponse:
         if finish_reason == "content_filter":
             raise ModelRefused(f"{self.name}:{request.model} refused to answer (content filter)")
@@ -257,6 +267,7 @@ class OpenAICompatProvider(LLMProvider):
             usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost),
             finish_reason=finish_reason,
             tool_calls=tool_calls,
+            mean_logprob=sum(logprobs) / len(logprobs) if logprobs else None,
         )
 
     async def count_tokens(self, texts: list[str]) -> list[int] | None:

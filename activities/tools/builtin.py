@@ -90,6 +90,7 @@ def register_builtin_tools(registry: ToolRegistry) -> None:
         mail.send_email,
         code_exec.code_exec,
         code_exec.shell_exec,
+        code_exec.report_figures,
     )
     registry.register(
         Tool(

@@ -200,3 +200,47 @@ async def shell_exec(args: ShellExecArgs, ctx: ToolContext) -> CodeExecOutput:
     """Run a shell command line in the same sandbox as `code_exec` (operators and admins only)
     and return its stdout, stderr, exit code and the files it wrote (kept as the run's files)."""
     return await _execute(["/bin/sh", "-c", args.command], args, ctx)
+
+
+class ReportFiguresArgs(BaseModel):
+    text: str = Field(max_length=200_000, description="the report, in Markdown")
+    title: str | None = Field(default=None, max_length=300, description="a heading to put first")
+
+
+class ReportWithFigures(BaseModel):
+    text: str
+    figures: list[WrittenFile]
+
+
+FIGURE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg")
+
+
+@tool(side_effects="none", timeout_s=30)
+async def report_figures(args: ReportFiguresArgs, ctx: ToolContext) -> ReportWithFigures:
+    """Link the run's figures (PNG, SVG, JPEG files) from a Markdown report: a figure the text
+    names by its file name gets its download link, and the others are added at the end."""
+    store = RunFileStore(ctx.pool)
+    figures = [
+        WrittenFile(
+            path=f.path,
+            bytes=f.size_bytes,
+            download=f"/v1/runs/{ctx.run_id}/files/{quote(f.path)}",
+        )
+        for f in await store.list(ctx.tenant, ctx.run_id)
+        if f.path.lower().endswith(FIGURE_SUFFIXES)
+    ]
+    text = args.text.strip()
+    missing: list[WrittenFile] = []
+    for figure in figures:
+        if figure.download in text:
+            continue
+        linked = f"]({figure.path})"
+        if linked in text:
+            text = text.replace(linked, f"]({figure.download})")
+        else:
+            missing.append(figure)
+    if missing:
+        text += "\n\n## Figures\n\n" + "\n\n".join(f"![{f.path}]({f.download})" for f in missing)
+    if args.title:
+        text = f"# {args.title.strip()}\n\n{text}"
+    return ReportWithFigures(text=text, figures=figures)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query
 
 from aios.errors import ValidationFailed
 from aios.stores.ledger import BudgetCap, LedgerStore
+from aios.stores.llm_cache import LlmCacheStore
 from aios.wire import BudgetList, BudgetOut, SetBudget, UsageGroup, UsageReport
 from api.authz import sees_all_users
 from api.deps import DbDep, PrincipalDep, require_admin
@@ -112,9 +113,12 @@ async def delete_budget(budget_id: str, principal: PrincipalDep, pool: DbDep) ->
                     "output_tokens": 9800,
                     "usd": 1.23,
                     "reserved_usd": 0.0,
+                    "cache_hits": 7,
+                    "saved_usd": 0.21,
                 }
             ],
             "total_usd": 1.23,
+            "saved_usd": 0.21,
         }
     ),
 )
@@ -128,8 +132,9 @@ async def usage(
     end: Annotated[datetime | None, Query(alias="to", description="default: now")] = None,
 ) -> UsageReport:
     """What the tenant's model calls cost in [from, to), summed from the spend ledger and grouped
-    by tenant, user, model, skill or schedule. A caller without the operator role sees their own
-    calls only."""
+    by tenant, user, model, skill or schedule, with the calls the LLM response cache answered
+    (`cache_hits`) and what they would have cost (`saved_usd`). A caller without the operator
+    role sees their own calls only."""
     now = datetime.now(UTC)
     start = (
         _aware(start) if start else now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -141,7 +146,27 @@ async def usage(
     rows = await LedgerStore(pool).usage(
         principal.tenant, group_by, start=start, end=end, user_id=user_id
     )
+    hits = await LlmCacheStore(pool).usage(
+        principal.tenant, group_by, start=start, end=end, user_id=user_id
+    )
     groups = [UsageGroup(**vars(r)) for r in rows]
+    for group in groups:
+        if (cached := hits.pop(group.group, None)) is not None:
+            group.cache_hits, group.saved_usd = cached.hits, round(cached.saved_usd, 6)
+    # Groups whose every call was answered from the cache.
+    groups += [
+        UsageGroup(
+            group=c.group,
+            calls=0,
+            input_tokens=0,
+            output_tokens=0,
+            usd=0.0,
+            reserved_usd=0.0,
+            cache_hits=c.hits,
+            saved_usd=round(c.saved_usd, 6),
+        )
+        for c in hits.values()
+    ]
     return UsageReport(
         group_by=group_by,
         start=start,
@@ -149,6 +174,7 @@ async def usage(
         user_id=user_id,
         groups=groups,
         total_usd=round(sum(g.usd for g in groups), 6),
+        saved_usd=round(sum(g.saved_usd for g in groups), 6),
     )
 
 

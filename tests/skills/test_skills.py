@@ -41,7 +41,7 @@ async def test_the_catalogue_lists_every_shipped_skill(api: httpx.AsyncClient) -
         "model",
         "quotes",
     ]
-    assert skills["data_report"]["input_schema"]["required"] == ["database", "query"]
+    assert skills["data_report"]["input_schema"]["properties"]["source"]["enum"] == ["sql", "csv"]
 
 
 async def test_research_report_runs_as_a_skill_with_its_inputs(
@@ -122,9 +122,10 @@ async def test_data_report_queries_then_reports(
         assert created.status_code == 202, created.text
         run = await wait_done(api, created.json()["run_id"])
     assert run["status"] == "completed", run.get("error")
-    assert [s["id"] for s in run["plan"]] == ["data", "analysis", "report"]
+    assert [s["id"] for s in run["plan"]] == ["data", "stage", "analysis", "report"]
+    # The rows reached the analysing model through data.csv's overview (code_exec's output).
     analysis_prompt = next(
-        r["messages"][1]["content"] for r in fake_openai.requests if "three most" in str(r)
+        m["content"] for r in fake_openai.requests for m in r["messages"] if "data.csv" in str(m)
     )
     assert "north" in analysis_prompt and "120" in analysis_prompt
 

@@ -95,6 +95,7 @@ class AgentStepPolicy:
                     conversation=conversation,
                     budget=journal.budget(run),
                     max_attempts=retry.max_attempts,
+                    cache=run.cache,
                     versions=run.versions,
                 ),
                 AgentTurnResult,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -76,6 +76,7 @@ class ApprovalGate:
         untrusted: Taint | None = None,
         about: Sequence[str] = (),
         action: tuple[str, dict[str, Any]] | None = None,
+        kind: Literal["approval", "review"] = "approval",
     ) -> None:
         """Wait for a person to approve `args` for `step`, showing the outputs of the steps named
         in `about` (what the step depends on: the draft being approved). Raises StepSkipped or
@@ -107,6 +108,7 @@ class ApprovalGate:
             approval_id=approval_id,
             step_id=step.id,
             reason=why,
+            kind=kind,
             untrusted_sources=list(untrusted.sources) if untrusted else [],
             findings=list(untrusted.findings) if untrusted else [],
             args=args,
@@ -276,6 +278,10 @@ class ApprovalGate:
 
     # --- answers --------------------------------------------------------------------------
 
+    def answer_of(self, approval_id: str) -> ApprovalDecision | None:
+        """The decision that answered `approval_id` (None: unanswered, or expired)."""
+        return self._decisions.get(approval_id)
+
     def check(self, decision: ApprovalDecision) -> None:
         """Raise (type UnknownApproval, ApprovalAlreadyAnswered or ArgsHashMismatch) unless the
         decision answers a pending approval about exactly the arguments it shows."""
@@ -313,16 +319,15 @@ class ApprovalGate:
         pending = journal.pending.pop(decision.approval_id)
         self._decisions[decision.approval_id] = decision
         self._answered.add(decision.approval_id)
-        journal.emit(
-            RunEventType.APPROVAL_ANSWERED,
-            pending.step_id,
-            {
-                "approval_id": decision.approval_id,
-                "decision": decision.decision,
-                "reviewer": decision.reviewer,
-                "comment": decision.comment,
-            },
-        )
+        answered: dict[str, Any] = {
+            "approval_id": decision.approval_id,
+            "decision": decision.decision,
+            "reviewer": decision.reviewer,
+            "comment": decision.comment,
+        }
+        if decision.answer is not None:  # an answer review approved with an edit
+            answered["answer_edited"] = True
+        journal.emit(RunEventType.APPROVAL_ANSWERED, pending.step_id, answered)
         journal.sync_waiting_status()
         return ApprovalAck(
             approval_id=decision.approval_id, decision=decision.decision, step_id=pending.step_id

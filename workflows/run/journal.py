@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ValidationError
+
     from aios import search_attributes as sa
     from aios.guardrails import Finding
     from aios.models import (
@@ -33,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         StepState,
     )
     from aios.plan import Plan
+    from aios.quality import AnswerReview, Confidence
     from aios.text import one_line
     from aios.trace import build_trace
     from aios.vocabulary import Activity, FailureType, RunEventType, RunStatus, StepStatus
@@ -269,14 +272,30 @@ def result_from(plan: Plan, outputs: dict[str, Any]) -> RunResult:
             if isinstance(c, dict) and "source" in c
         ]
         grounded = output.get("grounded")
+        confidence, review = output.get("confidence"), output.get("review")
         return RunResult(
             answer=output["text"],
             citations=citations,
             grounded=grounded if isinstance(grounded, bool) else None,
+            confidence=_parsed(Confidence, confidence),
+            review=_parsed(AnswerReview, review),
         )
     if output is None:
         return RunResult(answer=f"step {plan.result_step_id!r} produced no output")
     return RunResult(answer=json.dumps(output, indent=2, default=str))
+
+
+_Shape = TypeVar("_Shape", bound=BaseModel)
+
+
+def _parsed(shape: type[_Shape], value: Any) -> _Shape | None:
+    """`value` as `shape` when it is one (a tool's output may carry keys of the same name)."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return shape.model_validate(value)
+    except ValidationError:
+        return None
 
 
 def _texts(args: Any) -> list[str]:

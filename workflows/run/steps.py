@@ -32,6 +32,7 @@ from workflows.run.calls import (
     stop_if_over_budget,
 )
 from workflows.run.journal import RunJournal
+from workflows.run.review import AnswerReviewer
 
 # A plan's `skill` step runs as a child of this type (workflows/skill.py). Named, not imported:
 # the sandbox imports this module afresh for every run, and each workflow class defined in it
@@ -46,11 +47,14 @@ class StepRunner:
         gate: ApprovalGate,
         tools: ToolRules,
         patches: RunPatches,
+        reviewer: AnswerReviewer | None = None,
     ) -> None:
         self._journal = journal
         self._gate = gate
         self._tools = tools
         self._patches = patches
+        # The answer's confidence and review (workflows/run/review.py).
+        self._reviewer = reviewer or AnswerReviewer(journal, gate)
         # Steps whose output carries untrusted content, or derives from it: where it came from
         # and what the guardrails found. A side effect that derives from it needs approval.
         self._taint: dict[str, Taint] = {}
@@ -58,7 +62,15 @@ class StepRunner:
     async def run(
         self, run: AgentRunInput, step: Step, args: dict[str, Any], index: int | None
     ) -> StepResult:
-        """The DAG executor's `run_step`: one step (or one element of a `for_each`)."""
+        """The DAG executor's `run_step`: one step (or one element of a `for_each`); the run's
+        answer is reviewed by a person first when its review policy asks."""
+        result = await self._run(run, step, args, index)
+        self._reviewer.observe(step, result)
+        return await self._reviewer.review(step, result, index)
+
+    async def _run(
+        self, run: AgentRunInput, step: Step, args: dict[str, Any], index: int | None
+    ) -> StepResult:
         journal = self._journal
         tools = self._tools
         suffix = "" if index is None else f"-{index}"
@@ -101,6 +113,8 @@ class StepRunner:
             idempotency_key=f"{run_id}/{step.id}{suffix}",
             budget=journal.budget(run),
             session_id=run.session_id,
+            cache=run.cache,
+            skill=run.skill,
             versions=run.versions,
         )
         title = step.title if index is None else f"{step.title} [{index + 1}]"
