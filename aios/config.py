@@ -354,6 +354,24 @@ class LlmSettings(BaseModel):
             "has no limit."
         ),
     )
+    # The LLM response cache (activities/llm/cache.py, docs/quality.md).
+    llm_cache_ttl_s: int = Field(
+        default=86400,
+        ge=0,
+        le=90 * 86400,
+        description=(
+            "How long an answer stays in the LLM response cache (per tenant, in PostgreSQL; "
+            "temperature-0 calls unless a run says `cache: force`); 0 turns the cache off."
+        ),
+    )
+    confidence_logprobs: bool = Field(
+        default=False,
+        description=(
+            "Ask OpenAI-compatible providers for answer steps' token log-probabilities, "
+            "which then count in their confidence (docs/quality.md); off: servers and "
+            "reasoning models that refuse `logprobs` would fail the step."
+        ),
+    )
     # Provider secrets, under the providers' own names.
     openai_api_key: SecretStr | None = Field(
         default=None,

@@ -60,6 +60,25 @@ EMBEDDING_CACHE = Counter(
     "Document chunks by embedding model and cache outcome (hit: vector read, miss: embedded)",
     ["model", "outcome"],
 )
+# The LLM response cache (activities/llm/cache.py): lookups by outcome (hit, miss) and what the
+# hits would have cost at the provider.
+LLM_CACHE = Counter(
+    "aios_llm_cache_lookups",
+    "LLM response cache lookups by model, tenant and outcome",
+    ["model", "tenant", "outcome"],
+)
+LLM_CACHE_SAVED = Counter(
+    "aios_llm_cache_saved_usd",
+    "What model calls answered from the LLM response cache would have cost, in USD",
+    ["model", "tenant"],
+)
+# Confidence of answer steps (activities/llm/confidence.py), by skill ("" for none) and model.
+ANSWER_CONFIDENCE = Histogram(
+    "aios_answer_confidence",
+    "Confidence in [0, 1] of answer steps, by skill and model",
+    ["skill", "model"],
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+)
 RATE_LIMITED = Counter("aios_rate_limited", "Requests refused with 429", ["reason"])
 APPROVALS_WAITING = Gauge("aios_approvals_waiting", "Runs waiting for a person's approval")
 OLDEST_APPROVAL_AGE = Gauge(

@@ -33,6 +33,8 @@ TENANT_TABLES = (
     "eval_rows",
     "evals",
     "embedding_cache",
+    "llm_cache",
+    "llm_cache_hits",
 )
 # The spend ledger's running totals name their tenant inside the scope ('user:acme/ada',
 # 'tenant:acme/acme'); a run's total ('run:<id>') names no one and goes with its entries' run.
