@@ -14,6 +14,8 @@ again.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -32,6 +34,8 @@ from aios.errors import BadModelOutput
 from aios.guardrails import guard_answer
 from aios.models import ChatReply, ChatStepInput, ChatStepResult, ChatTurnInput
 from aios.vocabulary import Activity
+
+log = logging.getLogger(__name__)
 
 CHAT_SYSTEM = (
     "You are AIOS's assistant, in a conversation. Answer briefly and precisely. When the numbered "
@@ -79,6 +83,8 @@ class ChatActivities:
         # (still only those without side effects).
         self._tools = [EVERY_SAFE_TOOL] if tools is None else tools
         self._turns: OrderedDict[tuple[str, str, str], _TurnContext] = OrderedDict()
+        # Summaries folded after replies (held so the loop does not drop them half-way).
+        self._folding: set[asyncio.Task[None]] = set()
 
     @activity.defn(name=Activity.CHAT_STEP)
     @classified
@@ -119,19 +125,24 @@ class ChatActivities:
             message_id=turn.message_id,
             user_id=request.user_id,
         )
-        history = await self._memory.conversation(
-            request.tenant,
-            request.session_id,
-            caller=caller,
-            user_id=request.user_id,
-            before_seq=seq,
+        # The three reads are independent: the turn waits for the slowest, not for their sum.
+        history, found, facts = await asyncio.gather(
+            self._memory.conversation(
+                request.tenant,
+                request.session_id,
+                caller=caller,
+                user_id=request.user_id,
+                before_seq=seq,
+            ),
+            retrieve(
+                self._index,
+                request.tenant,
+                RetrieveArgs(
+                    query=turn.message, k=6, max_sources=3, mode=SearchMode.HYBRID, quotes=0
+                ),
+            ),
+            self._memory.facts.live(request.tenant, request.user_id),
         )
-        found = await retrieve(
-            self._index,
-            request.tenant,
-            RetrieveArgs(query=turn.message, k=6, max_sources=3, mode=SearchMode.HYBRID, quotes=0),
-        )
-        facts = await self._memory.facts.live(request.tenant, request.user_id)
         shared = _TurnContext(
             history=history,
             documents=context.normalize([s.model_dump() for s in found.sources]),
@@ -141,6 +152,26 @@ class ChatActivities:
         while len(self._turns) > KEPT_TURNS:
             self._turns.popitem(last=False)
         return shared
+
+    def _fold_after_reply(self, request: ChatStepInput, caller: ModelCaller) -> None:
+        """Fold the session's older messages into its summary once the reply is out: the next
+        turn finds it ready instead of waiting for the fast model before answering. Lost if
+        the worker stops first; a later turn folds then (`MemoryService.conversation`). Its
+        cost is the user's like the turn's (the same caller: the spend ledger's scopes)."""
+
+        async def fold() -> None:
+            try:
+                await self._memory.fold(
+                    request.tenant, request.session_id, caller=caller, user_id=request.user_id
+                )
+            except Exception as e:  # a saving of time, never a reason for anything to fail
+                log.warning(
+                    "folding chat session %s into its summary failed: %s", request.session_id, e
+                )
+
+        task = asyncio.create_task(fold())
+        self._folding.add(task)
+        task.add_done_callback(self._folding.discard)
 
     async def _round(self, request: ChatStepInput, offered: list[str]) -> ChatStepResult:
         turn = request.turn
@@ -204,6 +235,7 @@ class ChatActivities:
             message_id=reply_id,
             user_id=request.user_id,
         )
+        self._fold_after_reply(request, caller)
         reply = ChatReply(
             session_id=request.session_id,
             reply=text,

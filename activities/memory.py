@@ -26,13 +26,22 @@ from aios.errors import UserError
 from aios.guardrails import PiiRedactor
 from aios.models import Message, StepInput, StepResult
 from aios.redaction import KeepAsIs, Redactor
-from aios.stores.memory import ConversationStore, FactKind, UserFact, UserFactStore
+from aios.stores.memory import (
+    ConversationMessage,
+    ConversationStore,
+    FactKind,
+    UserFact,
+    UserFactStore,
+)
 from aios.stores.vectors import CollectionSpec, VectorStore
 from aios.vocabulary import Activity
 
 _MEMORY_NAMESPACE = uuid.UUID("0b8f3c1e-5d4a-4f7b-9a2e-6c1d8e3f2a90")
 # Messages kept verbatim at the end of a conversation's context; older ones are summarised.
 RECENT_MESSAGES = 12
+# How far the summary may lag (folding runs after a reply) before a turn folds first: a fast
+# exchange finds at most this many more messages verbatim in its prompt.
+FOLD_SLACK = 8
 
 
 class FactIn(BaseModel):
@@ -264,46 +273,70 @@ class MemoryService:
         user_id: str | None = None,
         before_seq: int | None = None,
     ) -> list[Message]:
-        """The session as prompt messages (those before `before_seq`, when given): a summary of
-        the older part (folded in with the fast model once more than RECENT_MESSAGES are
-        unsummarised) and the recent messages verbatim."""
+        """The session as prompt messages (those before `before_seq`, when given): the summary of
+        the older part and the recent messages verbatim. Folding older messages into the summary
+        is `fold`'s work, done after a reply (off the turn's path); only when it fell more than
+        FOLD_SLACK messages behind is it done here, before the answer, with the fast model."""
         summary, through = await self.conversations.summary(tenant, session_id)
         recent = await self.conversations.messages(
             tenant, session_id, after_seq=through, before_seq=before_seq
         )
-        if caller is not None and len(recent) > RECENT_MESSAGES:
-            older, recent = recent[:-RECENT_MESSAGES], recent[-RECENT_MESSAGES:]
-            transcript = "\n".join(f"{m.role}: {m.content}" for m in older)
-            outcome = await caller.call(
-                "fast",
-                LLMRequest(
-                    model="",
-                    messages=[
-                        Message(
-                            role="system",
-                            content="Summarise conversations faithfully and briefly. Keep "
-                            "names, numbers, decisions and open questions.",
-                        ),
-                        Message(
-                            role="user",
-                            content=(f"Summary so far:\n{summary}\n\n" if summary else "")
-                            + f"New messages:\n{transcript}\n\nWrite the updated summary.",
-                        ),
-                    ],
-                    max_tokens=300,
-                    temperature=0.1,
-                ),
-            )
-            summary = outcome.response.text.strip()
-            await self.conversations.save_summary(
-                tenant, session_id, summary, older[-1].seq, user_id
-            )
+        if caller is not None and len(recent) > RECENT_MESSAGES + FOLD_SLACK:
+            summary = await self._folded(tenant, session_id, caller, user_id, summary, recent)
+            recent = recent[-RECENT_MESSAGES:]
         messages = [Message(role=m.role, content=m.content) for m in recent]
         if summary:
             messages.insert(
                 0, Message(role="system", content=f"Summary of the conversation so far:\n{summary}")
             )
         return messages
+
+    async def fold(
+        self, tenant: str, session_id: str, *, caller: ModelCaller, user_id: str | None = None
+    ) -> None:
+        """Fold what lies beyond the last RECENT_MESSAGES into the session's summary, if
+        anything does: after a turn's reply, so that the next turn finds the summary ready."""
+        summary, through = await self.conversations.summary(tenant, session_id)
+        recent = await self.conversations.messages(tenant, session_id, after_seq=through)
+        if len(recent) > RECENT_MESSAGES:
+            await self._folded(tenant, session_id, caller, user_id, summary, recent)
+
+    async def _folded(
+        self,
+        tenant: str,
+        session_id: str,
+        caller: ModelCaller,
+        user_id: str | None,
+        summary: str,
+        recent: list[ConversationMessage],
+    ) -> str:
+        """The summary with the messages before the last RECENT_MESSAGES of `recent` folded in,
+        saved (a fold that lost a race to a newer one changes nothing: `save_summary`)."""
+        older = recent[:-RECENT_MESSAGES]
+        transcript = "\n".join(f"{m.role}: {m.content}" for m in older)
+        outcome = await caller.call(
+            "fast",
+            LLMRequest(
+                model="",
+                messages=[
+                    Message(
+                        role="system",
+                        content="Summarise conversations faithfully and briefly. Keep "
+                        "names, numbers, decisions and open questions.",
+                    ),
+                    Message(
+                        role="user",
+                        content=(f"Summary so far:\n{summary}\n\n" if summary else "")
+                        + f"New messages:\n{transcript}\n\nWrite the updated summary.",
+                    ),
+                ],
+                max_tokens=300,
+                temperature=0.1,
+            ),
+        )
+        folded = outcome.response.text.strip()
+        await self.conversations.save_summary(tenant, session_id, folded, older[-1].seq, user_id)
+        return folded
 
 
 # --- the `memory` step ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from temporalio.testing import ActivityEnvironment
 
+from activities.llm.caller import ModelCaller
 from activities.memory import MemoryActivities
 from aios.models import StepInput
 from tests.conftest import Stack
@@ -163,8 +164,10 @@ async def test_memory_steps_and_tools_in_a_run(stack: Stack) -> None:
 async def test_long_conversations_are_summarised_into_the_context(
     stack: Stack, fake_openai: FakeOpenAI
 ) -> None:
+    """Folding is done after a reply (`fold`); a reader folds first only when the summary lags
+    more than FOLD_SLACK messages behind the RECENT_MESSAGES kept verbatim."""
     memory = stack.resources.memory
-    for i in range(20):
+    for i in range(22):
         await memory.append_message(
             "default",
             "s-long",
@@ -177,7 +180,7 @@ async def test_long_conversations_are_summarised_into_the_context(
     await memory.append_message(
         "default", "s-long", role="user", content="message 0", message_id="m0", user_id="ada"
     )
-    fake_openai.queue(ScriptedReply(content="Ada asked about messages 0 to 7."))
+    fake_openai.queue(ScriptedReply(content="Ada asked about messages 0 to 9."))
     activities = MemoryActivities(memory, stack.resources.router)
     step = StepInput(
         run_id="run-2",
@@ -190,11 +193,34 @@ async def test_long_conversations_are_summarised_into_the_context(
     result = await ActivityEnvironment().run(activities.memory, step)
     conversation = result.output["conversation"]
     assert conversation[0]["role"] == "system"
-    assert "messages 0 to 7" in conversation[0]["content"]
-    assert [m["content"] for m in conversation[1:]] == [f"message {i}" for i in range(8, 20)]
+    assert "messages 0 to 9" in conversation[0]["content"]
+    assert [m["content"] for m in conversation[1:]] == [f"message {i}" for i in range(10, 22)]
     assert await memory.conversations.summary("default", "s-long") == (
-        "Ada asked about messages 0 to 7.",
-        8,
+        "Ada asked about messages 0 to 9.",
+        10,
+    )
+
+    # Two more messages: within the slack, read verbatim without a model call ...
+    for i in (22, 23):
+        await memory.append_message(
+            "default",
+            "s-long",
+            role="user",
+            content=f"message {i}",
+            message_id=f"m{i}",
+            user_id="ada",
+        )
+    calls = len(fake_openai.requests)
+    read = await memory.conversation("default", "s-long", caller=None)
+    assert [m.content for m in read[1:]] == [f"message {i}" for i in range(10, 24)]
+    assert len(fake_openai.requests) == calls
+    # ... and folded after the reply, leaving the last RECENT_MESSAGES verbatim.
+    fake_openai.queue(ScriptedReply(content="Ada asked about messages 0 to 11."))
+    caller = ModelCaller(stack.resources.router, budget=None, attempt=1, max_attempts=1)
+    await memory.fold("default", "s-long", caller=caller, user_id="ada")
+    assert await memory.conversations.summary("default", "s-long") == (
+        "Ada asked about messages 0 to 11.",
+        12,
     )
 
 
