@@ -280,13 +280,20 @@ class Sandbox:
             "--size",
             str(min(limits.workspace_bytes, 64 << 20)),
             "--tmpfs",
+            "/dev/shm",
+            "--remount-ro",
+            "/dev",
+            "--size",
+            str(min(limits.workspace_bytes, 64 << 20)),
+            "--tmpfs",
             "/tmp",
             "--size",
             str(limits.workspace_bytes),
             "--tmpfs",
             "/workspace",
-            # The root bwrap built (where /etc, /opt and the mount points live) is a tmpfs of
-            # no fixed size: read-only, so nothing can be written but /tmp and /workspace.
+            # The root bwrap built (where /etc, /opt and the mount points live) and its /dev are
+            # tmpfs of no fixed size: read-only, so only the sized /tmp, /dev/shm and /workspace
+            # take writes.
             "--remount-ro",
             "/",
             "--chdir",

@@ -113,7 +113,7 @@ ESCAPES = {
     "write outside the workspace": (
         "import os\n"
         "bad = []\n"
-        "for p in ('/usr/evil', '/etc/evil', '/opt/aios/launcher.py', '/inputs/evil', "
+        "for p in ('/usr/evil', '/etc/evil', '/dev/evil', '/opt/aios/launcher.py', '/inputs/evil', "
         "os.environ['PATH'].split(':')[0] + '/evil', '/evil'):\n"
         "    try: open(p, 'w').write('x'); bad.append(p)\n"
         "    except OSError: pass\n"
