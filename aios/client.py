@@ -47,6 +47,7 @@ from aios.wire import (
     SkillList,
     StartSkill,
     ToolList,
+    Transcript,
     UsageReport,
 )
 
@@ -114,6 +115,38 @@ class ApiClient:
         """Start a run (`POST /v1/runs`); `Idempotency-Key` with `idempotency_key`."""
         created = await self.request("POST", "/v1/runs", json=_wire(body))
         return RunCreated.model_validate(created)
+
+    # --- voice ----------------------------------------------------------------------------------
+
+    async def transcribe(
+        self, audio: bytes, *, filename: str = "audio", language: str | None = None
+    ) -> Transcript:
+        """Speech to text (`POST /v1/transcriptions`): wav, mp3, m4a, webm or ogg."""
+        data = {"language": language} if language else {}
+        answer = await self.request(
+            "POST", "/v1/transcriptions", files={"audio": (filename, audio)}, data=data
+        )
+        return Transcript.model_validate(answer)
+
+    async def create_run_spoken(
+        self, audio: bytes, fields: dict[str, Any] | None = None, *, filename: str = "audio"
+    ) -> RunCreated:
+        """Start a run whose goal is what the recording says; `fields` are the other fields of
+        `POST /v1/runs` (the answer's `transcript` shows what was heard)."""
+        created = await self.request(
+            "POST", "/v1/runs", files={"audio": (filename, audio)}, data=_form(fields or {})
+        )
+        return RunCreated.model_validate(created)
+
+    async def chat_spoken(
+        self, audio: bytes, *, session_id: str | None = None, filename: str = "audio"
+    ) -> dict[str, Any]:
+        """Send a spoken chat message; the reply carries the `transcript`."""
+        data = {"session_id": session_id} if session_id else {}
+        reply: dict[str, Any] = await self.request(
+            "POST", "/v1/chat", files={"audio": (filename, audio)}, data=data
+        )
+        return reply
 
     async def get_run(self, run_id: str, *, wait_s: float = 0) -> RunState:
         """The run's state; with `wait_s`, once it has ended or after `wait_s` seconds,
@@ -628,3 +661,12 @@ def _wire(body: BaseModel | dict[str, Any]) -> dict[str, Any]:
     if isinstance(body, BaseModel):
         return body.model_dump(mode="json", exclude_unset=True)
     return body
+
+
+def _form(fields: dict[str, Any]) -> dict[str, str]:
+    """Form fields for a multipart request: objects and arrays as JSON text."""
+    return {
+        k: json.dumps(v) if isinstance(v, dict | list) else str(v)
+        for k, v in fields.items()
+        if v is not None
+    }

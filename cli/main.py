@@ -132,6 +132,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     inputs = _parse_inputs(args.input)
     args.goal = _read_goal(args.goal, args.file)
+    if args.audio is not None:
+        return await _run_spoken(settings, args, inputs)
     if args.goal is None and not args.skill:
         raise SystemExit(
             "aios: say what the run should do (a goal, `-` to read it from stdin, or --file F), "
@@ -171,6 +173,33 @@ async def cmd_run(args: argparse.Namespace) -> int:
             print()
             _print_run(run)
         return 0 if run.status in (RunStatus.COMPLETED, RunStatus.AWAITING_APPROVAL) else 1
+
+
+def _read_audio(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise SystemExit(f"aios: cannot read the recording {path!r}: {e.strerror}") from None
+
+
+async def _run_spoken(settings: Settings, args: argparse.Namespace, inputs: dict[str, Any]) -> int:
+    """`aios run --audio FILE`: the recording's transcript is the goal."""
+    if args.goal is not None or args.skill:
+        raise SystemExit("aios: --audio is the goal: give no other goal, --file or --skill")
+    async with _api(settings) as api:
+        created = await api.create_run_spoken(
+            _read_audio(args.audio), {"inputs": inputs}, filename=Path(args.audio).name
+        )
+    if args.json:
+        _print_json(created)
+        return 0
+    heard = created.transcript.text if created.transcript else ""
+    print(f"heard: {heard}")
+    print(f"run {created.run_id} started")
+    print(f"  Temporal UI: {created.links.temporal_ui}")
+    if args.follow:
+        print(f"(follow it with: aios status {created.run_id})")
+    return 0
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
@@ -299,16 +328,25 @@ async def cmd_chat(api: ApiClient, args: argparse.Namespace) -> int:
     """A terminal conversation: one message per line; an empty line or Ctrl-D ends it."""
     session = args.session
     interactive = sys.stdin.isatty()
+    spoken = _read_audio(args.audio) if args.audio else None
     while True:
-        if interactive:
-            print("you> ", end="", flush=True)
-        line = await asyncio.to_thread(sys.stdin.readline)
-        if not line.strip():
-            return 0
-        body: dict[str, Any] = {"message": line.strip()}
-        if session:
-            body["session_id"] = session
-        reply = await api.request("POST", "/v1/chat", json=body)
+        if spoken is not None:  # `--audio FILE`: the first message is the recording's transcript
+            reply = await api.chat_spoken(
+                spoken, session_id=session, filename=Path(args.audio).name
+            )
+            spoken = None
+            if not args.json:
+                print(f"you (heard)> {reply['transcript']['text']}")
+        else:
+            if interactive:
+                print("you> ", end="", flush=True)
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line.strip():
+                return 0
+            body: dict[str, Any] = {"message": line.strip()}
+            if session:
+                body["session_id"] = session
+            reply = await api.request("POST", "/v1/chat", json=body)
         session = reply["session_id"]
         if args.json:
             print(json.dumps(reply), flush=True)
@@ -618,6 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the run should achieve (`-` reads it from stdin; optional with --skill)",
     )
     run.add_argument("--file", help="read the goal from this file")
+    run.add_argument(
+        "--audio", metavar="FILE", help="say the goal: a recording (wav, mp3, m4a, webm, ogg)"
+    )
     run.add_argument("--skill", help="run a named skill (see `aios skills`)")
     run.add_argument(
         "--input",
@@ -664,6 +705,11 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("run_id", help="the run")
     chat = client_verb("chat", cmd_chat, "talk with AIOS (one message per line; empty line ends)")
     chat.add_argument("--session", help="continue this session (default: a new one)")
+    chat.add_argument(
+        "--audio",
+        metavar="FILE",
+        help="send this recording (wav, mp3, m4a, webm, ogg) as the first message",
+    )
     schedule = client_verb(
         "schedule", cmd_schedule, "run a goal on a schedule (Temporal Schedules)"
     )

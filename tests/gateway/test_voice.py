@@ -6,6 +6,7 @@ espeak-ng, so the test knows what was said."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import shutil
 import struct
@@ -18,10 +19,13 @@ import av
 import pytest
 from pydantic import SecretStr
 
-from tests.conftest import Stack, api_client, app_for
+from tests.conftest import Stack, api_client, app_for, serving
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
+from tests.test_cli import aios
 
 SAID = "one two three four five"
+# A run that needs no model: the test is about its goal.
+ECHO_PLAN = {"steps": [{"id": "say", "kind": "tool", "tool": "echo", "args": {"value": "hi"}}]}
 
 
 def _wav(samples: list[int], rate: int = 16000) -> bytes:
@@ -139,7 +143,9 @@ async def test_a_spoken_goal_starts_a_run_and_a_spoken_message_is_the_message(
     fake_openai.default_reply = ScriptedReply(content="A person with the approver role [1].")
     async with with_voice(stack, **provider(fake_openai)) as api:
         started = await api.post(
-            "/v1/runs", files={"audio": ("goal.wav", tone(1.0))}, data={"max_steps": "3"}
+            "/v1/runs",
+            files={"audio": ("goal.wav", tone(1.0))},
+            data={"plan": json.dumps(ECHO_PLAN)},
         )
         assert started.status_code == 202, started.text
         assert started.json()["transcript"]["text"] == "summarise how approvals work"
@@ -159,5 +165,22 @@ async def test_a_spoken_goal_starts_a_run_and_a_spoken_message_is_the_message(
             "/v1/chat", files={"audio": ("m.wav", tone(1.0))}, data={"message": "hi"}
         )
         assert both.status_code == 422 and "not both" in both.json()["detail"]
-        typed = await api.post("/v1/chat", json={"message": "hi", "session_id": "v2"})
-        assert typed.status_code == 200 and "transcript" not in typed.json()
+
+
+async def test_aios_chat_and_run_take_a_recording(
+    stack: Stack, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    recording = tmp_path / "question.wav"
+    recording.write_bytes(tone(1.0))
+    fake_openai.transcripts.extend(["how do approvals work", "write about approvals"])
+    fake_openai.default_reply = ScriptedReply(content="A person answers them.")
+    app = app_for(stack, settings=stack.settings.model_copy(update=provider(fake_openai)))
+    async with serving(app) as url:
+        code, out, err = await aios(url, "chat", "--audio", str(recording))
+        assert code == 0, err
+        assert "you (heard)> how do approvals work" in out and "A person answers them." in out
+        code, out, err = await aios(url, "run", "--audio", str(recording))
+        assert code == 0, err
+        assert "heard: write about approvals" in out and "started" in out
+        code, out, err = await aios(url, "run", "--audio", str(tmp_path / "missing.wav"))
+        assert code != 0 and "cannot read the recording" in err
