@@ -139,7 +139,7 @@ async def open_services(settings: Settings, needs: Needs, given: Parts | None = 
             opened.push_async_callback(vectors.close)
         knowledge, embedder = given.knowledge, given.embedder
         if knowledge is None and vectors is not None:
-            knowledge = open_knowledge(settings, vectors, embedder)
+            knowledge = open_knowledge(settings, vectors, embedder, pool)
         if embedder is None and knowledge is not None:
             embedder = knowledge.embedder
         memory = given.memory

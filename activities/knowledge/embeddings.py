@@ -59,6 +59,11 @@ class LocalEmbedder:
     def name(self) -> str:
         return self._name
 
+    async def identity(self) -> str:
+        """The model and the arithmetic it runs in: what the embedding cache keys vectors by."""
+        await self._ensure()
+        return f"{self._name}@torch-{'bfloat16' if self._use_bf16() else 'float32'}"
+
     @staticmethod
     def _model_path(model_name: str) -> str:
         if Path(model_name).is_dir():
@@ -140,6 +145,9 @@ class OpenAIEmbedder:
     def name(self) -> str:
         return f"openai:{self._model}"
 
+    async def identity(self) -> str:
+        return self.name
+
     async def dimension(self) -> int:
         if self._dimension is None:
             [vector] = await self.embed(["dimension probe"])
@@ -175,8 +183,28 @@ def open_embedder(
     batch_size: int = 32,
     openai_api_key: str | None = None,
     openai_base_url: str | None = None,
+    engine: str = "torch",
+    models_dir: Path | None = None,
 ) -> TextEmbedder:
+    """The embedder for a model name. A local model runs on `engine`: `torch` (the reference),
+    or `auto` / `onnx` / `onnx-int8` (ONNX Runtime, exported once under `models_dir`; see
+    activities/knowledge/onnx_embedder.py)."""
     provider, sep, model = model_name.partition(":")
     if sep and provider == "openai":
         return OpenAIEmbedder(model, api_key=openai_api_key, base_url=openai_base_url)
+    if engine != "torch" and models_dir is not None:
+        from activities.knowledge.onnx_embedder import Engine, OnnxEmbedder
+
+        if engine not in ("auto", "onnx", "onnx-int8"):
+            raise ConfigurationError(
+                f"unknown embedding engine {engine!r}: use auto, onnx-int8, onnx or torch"
+            )
+        chosen: Engine = engine  # type: ignore[assignment]
+        return OnnxEmbedder(
+            model_name,
+            engine=chosen,
+            cache_dir=models_dir,
+            batch_size=batch_size,
+            precision=precision,
+        )
     return LocalEmbedder(model_name, precision=precision, batch_size=batch_size)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from activities.knowledge.chunking import Chunk
+from activities.knowledge.embedding_cache import EmbeddingCache
 from activities.knowledge.embeddings import TextEmbedder, collection_slug
 from activities.knowledge.keywords import Bm25Encoder
 from aios.models import Passage
@@ -67,9 +68,12 @@ class KnowledgeIndex:
         collection_prefix: str = "aios_chunks",
         keyword_weight: float = 1.0,
         bm25: Bm25Encoder | None = None,
+        cache: EmbeddingCache | None = None,
     ) -> None:
         self.vectors = vectors
         self.embedder = embedder
+        # Documents' chunks only: a search embeds its query directly.
+        self.cache = cache
         self.collection = f"{collection_prefix}__{collection_slug(embedder.name)}"
         self.keyword_weight = keyword_weight
         self.bm25 = bm25 or Bm25Encoder()
@@ -96,7 +100,7 @@ class KnowledgeIndex:
             for doc in documents
             for chunk in doc.chunks
         ]
-        dense = iter(await self.embedder.embed(inputs))
+        dense = iter(await self._embed_documents(documents, inputs))
         sparse = iter(await asyncio.to_thread(lambda: [self.bm25.document(t) for t in inputs]))
         points: list[VectorPoint] = []
         for doc in documents:
@@ -130,6 +134,21 @@ class KnowledgeIndex:
                 for position in range(len(doc.chunks), doc.previous_chunk_count)
             ],
         )
+
+    async def _embed_documents(
+        self, documents: Sequence[DocumentChunks], inputs: list[str]
+    ) -> list[list[float]]:
+        """The chunks' vectors in order; through the embedding cache (per tenant) when set."""
+        if self.cache is None:
+            return await self.embedder.embed(inputs)
+        tenants = [doc.tenant for doc in documents for _ in doc.chunks]
+        vectors: list[list[float]] = [[] for _ in inputs]
+        for tenant in dict.fromkeys(tenants):
+            mine = [i for i, t in enumerate(tenants) if t == tenant]
+            found = await self.cache.embed(self.embedder, tenant, [inputs[i] for i in mine])
+            for i, vector in zip(mine, found, strict=True):
+                vectors[i] = vector
+        return vectors
 
     async def chunk_count(self, tenant: str, document_id: str) -> int:
         await self.ensure_collection()
