@@ -164,6 +164,16 @@ async function runsPage() {
     }
   } },
   h("label", { for: "goal" }, "Goal"), goal,
+  recorder("goal-mic", async (audio) => {
+    // A spoken goal starts the run at once: its transcript is the goal.
+    const body = new FormData();
+    body.append("audio", audio, "goal.webm");
+    try {
+      const created = await api("POST", "/v1/runs", body);
+      toast(`heard: ${created.transcript.text}`);
+      location.hash = `#/runs/${created.run_id}`;
+    } catch (err) { toast(err.message); }
+  }, "Say the goal"),
   h("label", { for: "skill" }, "Skill"), skill, inputs,
   h("details", {}, h("summary", {}, "A plan of your own (JSON)"), plan),
   h("button", { id: "start-run" }, "Start run"));
@@ -327,28 +337,64 @@ function follow(runId, render, stream, after) {
   })();
 }
 
+// --- voice ------------------------------------------------------------------------------------
+
+// A button that records from the microphone (MediaRecorder: WebM/Opus in Chromium and Firefox)
+// while pressed once, and hands the recording over when pressed again.
+function recorder(id, onRecorded, label = "Speak") {
+  const button = h("button", { type: "button", id, class: "secondary mic" }, label);
+  if (!navigator.mediaDevices?.getUserMedia || typeof MediaRecorder === "undefined") {
+    button.disabled = true;
+    button.title = "this browser cannot record here (a microphone needs https or localhost)";
+    return button;
+  }
+  let recording = null;
+  button.addEventListener("click", async () => {
+    if (recording) {
+      recording.stop();
+      return;
+    }
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      const chunks = [];
+      recording = new MediaRecorder(stream);
+      recording.addEventListener("dataavailable", (e) => chunks.push(e.data));
+      recording.addEventListener("stop", () => {
+        stream.getTracks().forEach((t) => t.stop());
+        recording = null;
+        button.textContent = label;
+        button.classList.remove("recording");
+        onRecorded(new Blob(chunks, { type: chunks[0]?.type || "audio/webm" }));
+      });
+      recording.start();
+      button.textContent = "Stop and send";
+      button.classList.add("recording");
+    } catch (err) {
+      toast(`the microphone is not available: ${err.message}`);
+    }
+  });
+  return button;
+}
+
 // --- chat -------------------------------------------------------------------------------------
 
 function chatPage() {
   let sessionId = sessionStorage.getItem("aios.chat") || null;
   const log = h("div", { class: "chat-log", id: "chat-log" });
   const input = h("input", { type: "text", id: "chat-input", placeholder: "Ask something" });
-  const form = h("form", { id: "chat", onsubmit: async (e) => {
-    e.preventDefault();
-    const message = input.value.trim();
-    if (!message) return;
-    input.value = "";
-    log.append(h("div", { class: "msg-user" }, message));
+  // A typed message is sent as JSON; a spoken one as the recording (the reply says what was heard).
+  async function send(body, said) {
     const reply = h("div", { class: "msg-assistant" });
     log.append(reply);
     try {
-      const response = await api("POST", "/v1/chat", { message, session_id: sessionId },
+      const response = await api("POST", "/v1/chat", body,
         { raw: true, headers: { Accept: "text/event-stream" } });
       if (!response.ok) throw new ApiError(response.status, await response.json());
       await readEvents(response, (type, data) => {
         if (type === "delta") reply.textContent += data.text;
         else if (type === "error") toast(data.detail);
         else if (type === "reply") {
+          if (data.transcript) said.textContent = data.transcript.text;
           sessionId = data.session_id;
           sessionStorage.setItem("aios.chat", sessionId);
           const used = (data.tools_used || []).map((u) =>
@@ -360,9 +406,26 @@ function chatPage() {
       });
     } catch (err) {
       reply.remove();
+      if (said.classList.contains("spoken")) said.remove();
       toast(err.message);
     }
-  } }, input, h("button", {}, "Send"));
+  }
+  const form = h("form", { id: "chat", onsubmit: (e) => {
+    e.preventDefault();
+    const message = input.value.trim();
+    if (!message) return;
+    input.value = "";
+    const said = h("div", { class: "msg-user" }, message);
+    log.append(said);
+    send({ message, session_id: sessionId }, said);
+  } }, input, h("button", {}, "Send"), recorder("chat-mic", (audio) => {
+    const said = h("div", { class: "msg-user spoken" }, "(listening to your recording…)");
+    log.append(said);
+    const body = new FormData();
+    body.append("audio", audio, "speech.webm");
+    if (sessionId) body.append("session_id", sessionId);
+    send(body, said);
+  }));
   const restart = h("button", { class: "secondary", onclick: () => {
     sessionStorage.removeItem("aios.chat");
     sessionId = null;
