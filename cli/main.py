@@ -92,6 +92,12 @@ def _print_run(run: RunState) -> None:
             so_far = ", ".join(approval.approved_by) or "nobody"
             print(f"    needs {approval.approvals_required} approvers; approved by: {so_far}")
         _print_about(approval.about, indent="    ")
+        if approval.kind == "review" and isinstance(approval.args, dict):
+            confidence = approval.args.get("confidence") or {}
+            print(f"    answer under review (confidence {confidence.get('score', '?')}):")
+            for line in str(approval.args.get("answer", "")).splitlines():
+                print(f"      {line}")
+            print("    edit it: aios approve ... --answer-file EDITED.md")
     if run.error:
         print(f"error: {run.error}")
     if run.result:
@@ -237,6 +243,22 @@ async def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _edited_answer(path: str, *, rejecting: bool) -> str | None:
+    """The text of `--answer-file` (None, said on stderr, when it cannot be used)."""
+    if rejecting:
+        print("aios: --answer-file edits an answer you approve; drop --reject", file=sys.stderr)
+        return None
+    try:
+        text = (sys.stdin.read() if path == "-" else Path(path).read_text()).strip()
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"aios: cannot read {path}: {e}", file=sys.stderr)
+        return None
+    if not text:
+        print(f"aios: {path} is empty; nothing to answer with", file=sys.stderr)
+        return None
+    return text
+
+
 async def cmd_approve(args: argparse.Namespace) -> int:
     async with _api(_settings()) as api:
         run = await api.get_run(args.run_id)
@@ -261,12 +283,18 @@ async def cmd_approve(args: argparse.Namespace) -> int:
             print(f"aios: several approvals are pending ({names}); name one", file=sys.stderr)
             return 2
         [(approval_id, args_hash)] = match
+        edited = None
+        if args.answer_file:
+            edited = _edited_answer(args.answer_file, rejecting=args.reject)
+            if edited is None:
+                return 2
         ack = await api.approve(
             args.run_id,
             approval_id,
             args_hash,
             decision="reject" if args.reject else "approve",
             comment=args.reason,
+            **({"answer": edited} if edited is not None else {}),
         )
     done = {"approve": "approved", "reject": "rejected"}.get(ack.decision, ack.decision)
     _print_json(ack) if args.json else print(f"{done} {ack.approval_id}")
@@ -691,6 +719,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     approve.add_argument("--reject", action="store_true", help="reject instead of approving")
     approve.add_argument("--reason", help="a comment recorded with the answer")
+    approve.add_argument(
+        "--answer-file",
+        help="approve an answer review with the text of this file (- for stdin) instead of the "
+        "model's answer; the run returns it and records you as its editor",
+    )
     approvals = verb("approvals", cmd_approvals, "list the approvals waiting for your decision")
     approvals.add_argument("--limit", type=int, default=50, help="runs to look at (1-200)")
     cancel = verb("cancel", cmd_cancel, "cancel a run")

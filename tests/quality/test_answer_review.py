@@ -9,7 +9,10 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
+from aios.models import RunState
+from cli.main import _edited_answer, _print_run
 from tests.gateway.test_keys import as_key, make_key
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 
@@ -33,7 +36,7 @@ def _plan(goal: str) -> dict[str, Any]:
 
 
 async def test_a_weakly_grounded_answer_waits_for_a_reviewer_who_edits_it(
-    api: httpx.AsyncClient, fake_openai: FakeOpenAI
+    api: httpx.AsyncClient, fake_openai: FakeOpenAI, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tenant = f"acme-{uuid.uuid4().hex[:8]}"
     keys = {
@@ -63,6 +66,11 @@ async def test_a_weakly_grounded_answer_waits_for_a_reviewer_who_edits_it(
     assert "below the review threshold 0.60" in pending["reason"]
     assert "1 of 1 claims not supported" in pending["reason"]
     assert pending["args"]["evidence"][0]["title"] == "Pump manual"
+    _print_run(RunState.model_validate(state))  # `aios status`
+    shown = capsys.readouterr().out
+    assert "answer under review (confidence" in shown and "Pumps are painted blue" in shown
+    assert _edited_answer("-", rejecting=True) is None
+    assert "drop --reject" in capsys.readouterr().err
 
     url = f"{run}/approvals/{pending['approval_id']}"
     edited = "The maintenance team inspects every pump once a month [1]."
