@@ -6,12 +6,19 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from activities.sandbox import Limits, Sandbox, SandboxConfig, SandboxUnavailable
+from activities.tools.code_exec import CodeExecArgs, code_exec
+from activities.tools.registry import ToolContext, ToolServices
+from aios.config import Settings
+from aios.errors import UserError, to_application_error
+from aios.stores.run_files import RunFileStore
 
 LIMITS = Limits(
     cpu_s=1,
@@ -219,3 +226,61 @@ async def test_a_root_worker_without_a_pids_cgroup_refuses() -> None:
     refusing = Sandbox(SandboxConfig(limits=LIMITS, pids_cgroup="off"))
     with pytest.raises(SandboxUnavailable, match="number of processes"):
         await python(refusing, "print('ran without a process limit')")
+
+
+# --- the tool over the sandbox: the run's files in and out, refusals --------------------------
+
+
+def tool_context(pool: asyncpg.Pool, settings: Settings) -> ToolContext:
+    run = f"run-{uuid.uuid4().hex[:12]}"
+    return ToolContext(
+        tenant="default",
+        user_id="ada",
+        run_id=run,
+        step_id="code",
+        idempotency_key=f"{run}/code",
+        pool=pool,
+        services=ToolServices(settings=settings),
+    )
+
+
+async def test_code_exec_reads_and_writes_the_runs_files(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    ctx = tool_context(pool, settings.model_copy(update={"code_exec_wall_s": 20.0}))
+    store = RunFileStore(pool)
+    await store.put(ctx.tenant, ctx.run_id, "notes/in.txt", b"forty-two")
+    code = (
+        "import os\n"
+        "print(open('notes/in.txt').read(), open('extra.txt').read())\n"
+        "os.makedirs('out')\n"
+        "open('out/answer.txt', 'w').write('42')\n"
+    )
+    args = CodeExecArgs(code=code, files={"extra.txt": "given"})
+    output = await code_exec.fn(args, ctx)
+    assert output.exit_code == 0 and output.stdout == "forty-two given\n", output.stderr
+    assert [(f.path, f.download) for f in output.files] == [
+        ("out/answer.txt", f"/v1/runs/{ctx.run_id}/files/out/answer.txt")
+    ]
+    assert await store.get(ctx.tenant, ctx.run_id, "out/answer.txt") == b"42"
+    # Another run's files are not there; a path out of the workspace is refused before running.
+    other = tool_context(pool, settings)
+    listing = await code_exec.fn(CodeExecArgs(code="import os; print(os.listdir())"), other)
+    assert listing.stdout == "[]\n"
+    with pytest.raises(UserError, match=r"\.\."):
+        await code_exec.fn(CodeExecArgs(code="1", files={"../escape.txt": "x"}), ctx)
+    with pytest.raises(UserError, match="no file"):
+        await code_exec.fn(CodeExecArgs(code="1", inputs=["missing.csv"]), ctx)
+
+
+async def test_code_exec_refuses_non_retryably_where_bwrap_cannot_run(
+    pool: asyncpg.Pool, settings: Settings, tmp_path: Path
+) -> None:
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    ctx = tool_context(pool, settings.model_copy(update={"code_exec_bwrap": str(fake)}))
+    with pytest.raises(SandboxUnavailable) as refused:
+        await code_exec.fn(CodeExecArgs(code="print('ran unsandboxed')"), ctx)
+    failure = to_application_error(refused.value)
+    assert failure.non_retryable and "uid map" in failure.message
