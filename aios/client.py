@@ -27,8 +27,10 @@ import httpx
 from pydantic import BaseModel
 
 from aios.errors import AiosError, ConfigurationError, UserError
+from aios.evals import CreateEval, EvalCreated, EvalList, EvalOut, EvalSummary
 from aios.models import ApprovalAck, RunState, StepOutput
 from aios.trace import RunTrace
+from aios.versions import VersionList
 from aios.vocabulary import INGESTIBLE_SUFFIXES, TERMINAL_STATUSES, RunEventType, RunStatus
 from aios.wire import (
     BudgetList,
@@ -339,6 +341,36 @@ class ApiClient:
     async def report_file(self, report_id: str, fmt: str) -> str:
         """The report as a file's text: `md` (Markdown) or `html` (a sanitized page)."""
         return (await self._send("GET", f"/v1/reports/{report_id}.{fmt}")).text
+
+    async def versions(self, kind: str | None = None) -> VersionList:
+        """The versions of prompts and skills a run can pin."""
+        params = {"kind": kind} if kind else {}
+        return VersionList.model_validate(await self.request("GET", "/v1/versions", params=params))
+
+    async def create_eval(self, body: CreateEval) -> EvalCreated:
+        """Start an eval (a dataset run as one run per row and variant)."""
+        payload = body.model_dump(mode="json", exclude_none=True)
+        return EvalCreated.model_validate(await self.request("POST", "/v1/evals", json=payload))
+
+    async def eval(self, eval_id: str) -> EvalOut:
+        """An eval with its summary, comparison and rows."""
+        return EvalOut.model_validate(await self.request("GET", f"/v1/evals/{quote(eval_id)}"))
+
+    async def evals(self, *, user_id: str | None = None, page_size: int = 50) -> EvalList:
+        params: dict[str, Any] = {"page_size": page_size}
+        if user_id:
+            params["user_id"] = user_id
+        return EvalList.model_validate(await self.request("GET", "/v1/evals", params=params))
+
+    async def eval_export(self, eval_id: str, fmt: str) -> str:
+        """Every row's result as JSON Lines (`jsonl`) or CSV (`csv`)."""
+        path = f"/v1/evals/{quote(eval_id)}/export"
+        return (await self._send("GET", path, params={"format": fmt})).text
+
+    async def resume_eval(self, eval_id: str) -> EvalSummary:
+        """Start a stopped eval again; its scored rows are kept."""
+        path = f"/v1/evals/{quote(eval_id)}/resume"
+        return EvalSummary.model_validate(await self.request("POST", path))
 
     async def run_files(self, run_id: str) -> RunFileList:
         """The files the run's tools wrote."""

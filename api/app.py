@@ -28,6 +28,7 @@ from api.routes import approvals as approval_routes
 from api.routes import budgets as budget_routes
 from api.routes import chat as chat_routes
 from api.routes import documents, health, runs, search
+from api.routes import evals as eval_routes
 from api.routes import keys as key_routes
 from api.routes import memory as memory_routes
 from api.routes import metrics as metrics_routes
@@ -139,6 +140,7 @@ def create_app(
     app.include_router(tenant_routes.router)
     app.include_router(transcription_routes.router)
     app.include_router(version_routes.router)
+    app.include_router(eval_routes.router)
     mount_console(app)
     problems.document_problems(app)
 

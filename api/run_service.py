@@ -201,6 +201,28 @@ class RunService:
         """Start a run (202 at the API): refused with a 4xx before anything starts when the goal,
         the plan, the skill, the user or the key's limit says no. With an Idempotency-Key a
         retried request finds the run it started."""
+        run_input = await self.prepare(principal, request)
+        goal = run_input.goal
+        run_id = _run_id_for(principal.tenant, idempotency_key)
+        links = self.links(base_url, run_id)
+        fingerprint = request.fingerprint()
+        try:
+            await self._start_workflow(
+                principal,
+                run_input,
+                run_id,
+                memo={"goal": goal[:2000], "request_sha256": fingerprint},
+                summary=goal,
+            )
+        except WorkflowAlreadyStartedError:
+            if idempotency_key is None:  # a ULID collision: cannot happen
+                raise
+            return await self._existing_run(run_id, fingerprint, links)
+        return RunCreated(run_id=run_id, status=RunStatus.QUEUED, links=links)
+
+    async def prepare(self, principal: Principal, request: CreateRun) -> AgentRunInput:
+        """The input of the run `request` asks for, every check made (4xx when one says no):
+        what `start` starts, and what an eval runs for each of its rows."""
         goal, input_findings = checked_goal(request.goal, self.settings)
         # Every pin resolved now (an unknown version is a 422); a pinned skill plans from its
         # stored version.
@@ -236,22 +258,7 @@ class RunService:
             principal, request, goal, input_findings, planning, user_id=user_id
         )
         run_input.versions = versions
-        run_id = _run_id_for(principal.tenant, idempotency_key)
-        links = self.links(base_url, run_id)
-        fingerprint = request.fingerprint()
-        try:
-            await self._start_workflow(
-                principal,
-                run_input,
-                run_id,
-                memo={"goal": goal[:2000], "request_sha256": fingerprint},
-                summary=goal,
-            )
-        except WorkflowAlreadyStartedError:
-            if idempotency_key is None:  # a ULID collision: cannot happen
-                raise
-            return await self._existing_run(run_id, fingerprint, links)
-        return RunCreated(run_id=run_id, status=RunStatus.QUEUED, links=links)
+        return run_input
 
     async def start_skill(
         self,

@@ -36,6 +36,7 @@ from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 from activities.approvals import ApprovalActivities
 from activities.chat import ChatActivities
+from activities.evals import EvalActivities
 from activities.knowledge import KnowledgeIndex, TextEmbedder
 from activities.llm.activities import LlmActivities
 from activities.llm.router import ModelRouter
@@ -56,6 +57,7 @@ from aios.vocabulary import Activity
 from workers.sandbox import SandboxRunner
 from workflows.agent_run import AgentRunWorkflow
 from workflows.chat import ChatSessionWorkflow
+from workflows.eval import EvalWorkflow
 from workflows.ingest import IngestWorkflow
 from workflows.skill import SkillWorkflow
 
@@ -64,7 +66,7 @@ from workflows.skill import SkillWorkflow
 log = logging.getLogger("workers.main")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-WORKFLOWS = [AgentRunWorkflow, SkillWorkflow, IngestWorkflow, ChatSessionWorkflow]
+WORKFLOWS = [AgentRunWorkflow, SkillWorkflow, IngestWorkflow, ChatSessionWorkflow, EvalWorkflow]
 
 
 @dataclass
@@ -153,6 +155,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         llm, resources.registry, resources.index, resources.memory, tools=settings.chat_tools
     )
     approvals = ApprovalActivities(resources.pool, settings, client)
+    evals = EvalActivities(resources.pool, llm)
     activities: dict[str, Callable[..., Any]] = {
         Activity.PLAN_RUN: PlanningActivities(resources.registry, llm, resources.skills).plan_run,
         Activity.INVOKE_TOOL: tools.invoke_tool,
@@ -170,6 +173,10 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         Activity.USE_STANDING_APPROVAL: approvals.use_standing_approval,
         Activity.NOTIFY_APPROVAL: approvals.notify_approval,
         Activity.SIGNAL_SENDER: approvals.signal_sender,
+        Activity.EVAL_PENDING: evals.pending,
+        Activity.EVAL_ROW_INPUT: evals.row_input,
+        Activity.EVAL_SCORE: evals.score,
+        Activity.EVAL_FINISH: evals.finish,
     }
     split_off = settings.activity_queues()
     group = next((g for g, q in split_off.items() if q == queue), None)

@@ -1,0 +1,427 @@
+"""Evaluations: a dataset of questions run as ordinary runs, one per row and variant, scored.
+
+A dataset is JSON Lines, one row an object:
+
+    {"question": "How long do seals last?", "expected": "4,000 hours",
+     "expected_sources": ["pumps.md"], "rubric": "Names the interval.", "skill": "...",
+     "inputs": {...}, "versions": {"system": "v2"}, "id": "q17"}
+
+Only `question` is required. A row that is not JSON, has no question or names an unknown skill or
+version is kept as an errored row with the reason; the others run. The scorers (`SCORERS`) score
+a row when it has what they need (`exact` and `contains` need `expected`, `regex` needs
+`expected_regex`, `json_schema` needs `expected_schema`, `retrieval_hit` needs
+`expected_sources`, `judge` needs a rubric and a judge model); latency, tokens and cost are kept
+for every row. The pure scorers live here; grounding and the judge need the activities
+(`activities/evals.py`).
+
+An eval has one variant, or two for an A/B (`compare`): each variant is a skill, a set of version
+pins or a model; every row runs under each. `compare` below is the statistics of an A/B.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+from datetime import datetime
+from typing import Any, Literal
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aios.errors import describe_field_errors
+from aios.models import RunState
+
+QUALITY_SCORERS = (
+    "exact",
+    "contains",
+    "regex",
+    "json_schema",
+    "retrieval_hit",
+    "grounding",
+    "judge",
+)
+METRICS = ("latency_ms", "tokens", "cost_usd")
+SCORERS = (*QUALITY_SCORERS, *METRICS)
+DEFAULT_SCORERS = ["exact", "contains", "regex", "json_schema", "retrieval_hit", "grounding"]
+MAX_ROWS = 500
+MAX_CONCURRENCY = 16
+# A hypothesis test needs a few pairs; with fewer the comparison reports means only.
+MIN_PAIRS = 3
+EvalStatus = Literal["running", "completed", "failed"]
+RowStatus = Literal["pending", "scored", "failed", "errored"]
+
+
+class DatasetRow(BaseModel):
+    """One row of a dataset (unknown keys are metadata, ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    question: str = Field(min_length=1, max_length=8000)
+    id: str | None = Field(default=None, max_length=200)
+    expected: str | None = Field(default=None, max_length=20_000)
+    expected_regex: str | None = Field(default=None, max_length=2000)
+    expected_schema: dict[str, Any] | None = None
+    expected_sources: list[str] = Field(default_factory=list, max_length=50)
+    rubric: str | None = Field(default=None, max_length=4000)
+    skill: str | None = Field(default=None, max_length=100)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    versions: dict[str, str] | None = Field(default=None, max_length=8)
+
+    def expectations(self) -> dict[str, Any]:
+        return self.model_dump(
+            include={"id", "expected", "expected_regex", "expected_schema", "expected_sources"},
+            exclude_none=True,
+        ) | ({"rubric": self.rubric} if self.rubric else {})
+
+
+def parse_row(line: str | dict[str, Any]) -> DatasetRow:
+    """One dataset row; ValueError with the reason when it cannot run."""
+    if isinstance(line, str):
+        try:
+            line = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"not JSON: {e.msg} at column {e.colno}") from None
+    if not isinstance(line, dict):
+        raise ValueError("not a JSON object")
+    if not str(line.get("question") or "").strip():
+        raise ValueError("no question")
+    try:
+        row = DatasetRow.model_validate(line)
+    except ValidationError as e:
+        raise ValueError(describe_field_errors(e.errors())) from None
+    if row.expected_regex is not None:
+        try:
+            re.compile(row.expected_regex)
+        except re.error as e:
+            raise ValueError(f"expected_regex is not a regular expression: {e}") from None
+    if row.expected_schema is not None:
+        try:
+            jsonschema.validators.validator_for(row.expected_schema).check_schema(
+                row.expected_schema
+            )
+        except jsonschema.SchemaError as e:
+            raise ValueError(f"expected_schema is not a JSON schema: {e.message}") from None
+    return row
+
+
+def dataset_lines(jsonl: str) -> list[str]:
+    """The non-blank lines of a JSON Lines text."""
+    return [line for line in jsonl.splitlines() if line.strip()]
+
+
+# --- the API's wire models ----------------------------------------------------------------------
+
+
+class EvalVariant(BaseModel):
+    """What one side of an eval runs: a skill, version pins (prompts, skill, `model`), or a bare
+    version reference (`version`: a label or hash prefix of any prompt, or `latest`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = Field(default=None, max_length=100)
+    skill: str | None = Field(default=None, max_length=100)
+    version: str | None = Field(default=None, max_length=100)
+    versions: dict[str, str] | None = Field(default=None, max_length=8)
+    model: str | None = Field(default=None, max_length=200)
+
+    def name(self) -> str:
+        if self.label:
+            return self.label
+        parts = [f"skill={self.skill}"] if self.skill else []
+        parts += [self.version] if self.version else []
+        parts += [f"{k}={v}" for k, v in sorted((self.versions or {}).items())]
+        parts += [f"model={self.model}"] if self.model else []
+        return ",".join(parts) or "latest"
+
+
+class CreateEval(BaseModel):
+    """`POST /v1/evals`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "golden",
+                    "jsonl": '{"question": "How long do seals last?", "expected": "4,000 hours"}\n',
+                    "skill": "answer_with_citations",
+                    "compare": [{"version": "latest"}, {"versions": {"system": "candidate"}}],
+                    "scorers": ["contains", "grounding"],
+                }
+            ]
+        },
+    )
+
+    name: str = Field(default="eval", max_length=200)
+    jsonl: str | None = Field(default=None, description="the dataset as JSON Lines")
+    rows: list[dict[str, Any]] | None = Field(default=None, description="or as objects")
+    skill: str | None = Field(default=None, max_length=100, description="default skill of rows")
+    version: str | None = Field(default=None, max_length=100, description="one variant: a pin")
+    versions: dict[str, str] | None = Field(default=None, max_length=8)
+    model: str | None = Field(default=None, max_length=200)
+    compare: list[EvalVariant] | None = Field(
+        default=None, min_length=2, max_length=2, description="A/B: the two variants"
+    )
+    scorers: list[str] = Field(default_factory=lambda: list(DEFAULT_SCORERS), max_length=20)
+    rubric: str | None = Field(default=None, max_length=4000, description="for every row")
+    judge_model: str | None = Field(
+        default=None, max_length=200, description="fast, strong or provider:model"
+    )
+    concurrency: int = Field(default=4, ge=1, le=MAX_CONCURRENCY)
+    budget_usd: float | None = Field(default=None, ge=0, description="for all rows together")
+
+    def variants(self) -> list[EvalVariant]:
+        if self.compare:
+            return self.compare
+        return [
+            EvalVariant(
+                label="default",
+                skill=self.skill,
+                version=self.version,
+                versions=self.versions,
+                model=self.model,
+            )
+        ]
+
+
+class EvalSpec(BaseModel):
+    """What an eval was asked to do, as stored."""
+
+    name: str
+    variants: list[str]
+    scorers: list[str]
+    rubric: str | None = None
+    judge_model: str | None = None
+    concurrency: int = 4
+    budget_usd: float | None = None
+    key_id: str | None = None
+
+
+class ScoreSummary(BaseModel):
+    """One scorer over one variant's scored rows."""
+
+    n: int
+    mean: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+class Comparison(BaseModel):
+    """One scorer, variant B against variant A, on the rows both scored."""
+
+    scorer: str
+    n: int
+    mean_a: float | None = None
+    mean_b: float | None = None
+    diff: float | None = Field(default=None, description="mean of B - A over the pairs")
+    ci_low: float | None = None
+    ci_high: float | None = None
+    t_p: float | None = Field(default=None, description="paired t test (scipy ttest_rel)")
+    wilcoxon_p: float | None = Field(default=None, description="Wilcoxon signed-rank test")
+    better: Literal["a", "b", "same"] | None = None
+
+
+class EvalRowOut(BaseModel):
+    variant: str
+    row: int
+    status: RowStatus
+    question: str = ""
+    run_id: str | None = None
+    answer: str | None = None
+    scores: dict[str, float | None] = Field(default_factory=dict)
+    latency_ms: float | None = None
+    tokens: int | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+    expected: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvalSummary(BaseModel):
+    eval_id: str
+    name: str
+    status: EvalStatus
+    user_id: str
+    variants: list[str]
+    scorers: list[str]
+    rows: int
+    done: int
+    errored: int
+    created_at: datetime
+    finished_at: datetime | None = None
+
+
+class EvalOut(EvalSummary):
+    """`GET /v1/evals/{id}`: the summary per variant, the A/B comparison, the rows."""
+
+    summary: dict[str, dict[str, ScoreSummary]] = Field(default_factory=dict)
+    comparison: list[Comparison] = Field(default_factory=list)
+    differing_rows: list[int] = Field(
+        default_factory=list, description="rows whose quality scores differ between A and B"
+    )
+    results: list[EvalRowOut] = Field(default_factory=list)
+
+
+class EvalList(BaseModel):
+    evals: list[EvalSummary]
+    next_page_token: str | None = None
+
+
+class EvalCreated(BaseModel):
+    eval_id: str
+    status: EvalStatus
+    rows: int
+    errored: int
+    variants: list[str]
+    links: dict[str, str]
+
+
+# --- the workflow's models ------------------------------------------------------------------------
+
+
+class EvalInput(BaseModel):
+    eval_id: str
+    tenant: str
+    concurrency: int = 4
+
+
+class EvalRowKey(BaseModel):
+    eval_id: str
+    tenant: str
+    user_id: str
+    variant: str
+    row: int
+    run_id: str
+
+
+class EvalPending(BaseModel):
+    rows: list[EvalRowKey] = Field(default_factory=list)
+    total: int = 0
+    done: int = 0
+
+
+class EvalRowOutcome(BaseModel):
+    key: EvalRowKey
+    state: RunState | None = None
+    error: str | None = None
+
+
+class EvalProgress(BaseModel):
+    eval_id: str
+    total: int = 0
+    done: int = 0
+    running: int = 0
+
+
+# --- the pure scorers --------------------------------------------------------------------------
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def answer_body(answer: str) -> str:
+    """The answer without the evidence section AIOS appends and its notes in italics."""
+    body = answer.split("\n## ", 1)[0]
+    lines = [ln for ln in body.splitlines() if not ln.strip().startswith("_")]
+    return "\n".join(lines).strip()
+
+
+def score_exact(answer: str, expected: str) -> float:
+    return float(_normal(answer_body(answer)) == _normal(expected))
+
+
+def score_contains(answer: str, expected: str) -> float:
+    return float(_normal(expected) in _normal(answer))
+
+
+def score_regex(answer: str, pattern: str) -> float:
+    return float(re.search(pattern, answer, re.IGNORECASE | re.DOTALL) is not None)
+
+
+def score_json_schema(answer: str, schema: dict[str, Any]) -> float:
+    """1 when the answer (or its first JSON object or array) is valid against the schema."""
+    body = answer_body(answer)
+    candidates = [body]
+    found = re.search(r"[\[{].*[\]}]", body, re.DOTALL)
+    if found:
+        candidates.append(found.group(0))
+    for text in candidates:
+        try:
+            jsonschema.validate(json.loads(text), schema)
+        except (json.JSONDecodeError, jsonschema.ValidationError):
+            continue
+        return 1.0
+    return 0.0
+
+
+def score_retrieval_hit(state: RunState, expected_sources: list[str]) -> float:
+    """1 when a cited source (its source, title or document id) names an expected source."""
+    cited = state.result.citations if state.result else []
+    wanted = [s.lower() for s in expected_sources]
+    for citation in cited:
+        names = (citation.source.lower(), citation.title.lower(), citation.document_id.lower())
+        if any(w and any(w in name for name in names) for w in wanted):
+            return 1.0
+    return 0.0
+
+
+def mean_ci(values: list[float], confidence: float = 0.95) -> ScoreSummary:
+    """The mean with a t confidence interval (scipy); no interval under two values."""
+    from scipy import stats
+
+    n = len(values)
+    if n == 0:
+        return ScoreSummary(n=0)
+    mean = sum(values) / n
+    if n < 2:
+        return ScoreSummary(n=n, mean=mean)
+    sem = stats.sem(values)
+    if not sem or math.isnan(sem):
+        return ScoreSummary(n=n, mean=mean, ci_low=mean, ci_high=mean)
+    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem)
+    return ScoreSummary(n=n, mean=mean, ci_low=float(low), ci_high=float(high))
+
+
+def compare(scorer: str, pairs: list[tuple[float, float]], alpha: float = 0.05) -> Comparison:
+    """B against A on paired values: the mean difference with its confidence interval, a paired
+    t test and a Wilcoxon signed-rank test (scipy). `better` is the side whose mean is higher
+    (lower for latency, tokens and cost) when the t test says so at `alpha`."""
+    from scipy import stats
+
+    n = len(pairs)
+    if n == 0:
+        return Comparison(scorer=scorer, n=0)
+    a = [p[0] for p in pairs]
+    b = [p[1] for p in pairs]
+    diffs = [y - x for x, y in pairs]
+    out = Comparison(scorer=scorer, n=n, mean_a=sum(a) / n, mean_b=sum(b) / n)
+    summary = mean_ci(diffs)
+    out.diff, out.ci_low, out.ci_high = summary.mean, summary.ci_low, summary.ci_high
+    if n < MIN_PAIRS or all(d == 0 for d in diffs):
+        out.better = "same" if all(d == 0 for d in diffs) else None
+        return out
+    with warnings.catch_warnings():
+        # Near-identical values (costs in float) warn of precision loss; the p value stands.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t = stats.ttest_rel(b, a)
+        out.t_p = None if math.isnan(t.pvalue) else float(t.pvalue)
+        try:
+            out.wilcoxon_p = float(stats.wilcoxon(b, a).pvalue)
+        except ValueError:  # every difference zero
+            out.wilcoxon_p = None
+    if out.t_p is None or out.t_p >= alpha:
+        out.better = "same"
+    else:
+        higher_is_better = scorer not in METRICS
+        b_higher = (out.diff or 0) > 0
+        out.better = "b" if b_higher == higher_is_better else "a"
+    return out
+
+
+def worse_by(comparison: Comparison) -> float:
+    """How much worse B is than A on this scorer (positive: worse), in the scorer's units."""
+    if comparison.diff is None:
+        return 0.0
+    return -comparison.diff if comparison.scorer not in METRICS else comparison.diff

@@ -1,0 +1,201 @@
+"""Evals: a dataset run as one ordinary run per row and variant, scored, compared A/B with a
+paired test (the CLI's --fail-if-worse gates on it); bad rows errored while the others run;
+an unknown scorer or version refused with 422 before anything runs; a stopped eval resumed
+without running its finished rows again."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from aios.stores.evals import EvalStore
+from tests.conftest import AUTH, Stack, app_for, serving
+from tests.support.fake_openai import FakeOpenAI, ScriptedReply
+from tests.test_api import assert_problem
+from tests.test_cli import aios
+
+MARK = "EVAL-CANDIDATE-PROMPT"
+GOOD = "Seals are replaced every 4,000 hours [1]."
+BAD = "I cannot say how often."
+ROWS = 20
+
+
+@pytest.fixture
+async def http_api(stack: Stack) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
+    async with (
+        serving(app_for(stack)) as url,
+        httpx.AsyncClient(base_url=url, headers=AUTH, timeout=60) as client,
+    ):
+        yield url, client
+
+
+def script_by_prompt(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The candidate system prompt answers wrongly, but for every fifth plant; the current one
+    answers rightly."""
+    original = fake.answer
+
+    def answer(body: dict[str, Any], scripted: ScriptedReply) -> Any:
+        system = body["messages"][0]["content"]
+        plant = re.search(r"plant (\d+)", json.dumps(body["messages"]))
+        if scripted.content is None and plant and "response_format" not in body:
+            worse = MARK in system and int(plant.group(1)) % 5 != 0
+            scripted = ScriptedReply(content=BAD if worse else GOOD)
+        return original(body, scripted)
+
+    monkeypatch.setattr(fake, "answer", answer)
+
+
+async def test_ab_of_two_prompt_versions_finds_the_worse_one(
+    http_api: tuple[str, httpx.AsyncClient],
+    fake_openai: FakeOpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    pool: Any,
+) -> None:
+    url, api = http_api
+    script_by_prompt(fake_openai, monkeypatch)
+    label = f"cand-{uuid.uuid4().hex[:6]}"
+    made = await api.post(
+        "/v1/versions",
+        json={"name": "system", "label": label, "text": f"You answer briefly. {MARK}"},
+    )
+    assert made.status_code == 201, made.text
+    lines = [
+        json.dumps(
+            {"question": f"How often are seals replaced at plant {i}?", "expected": "4,000 hours"}
+        )
+        for i in range(1, ROWS + 1)
+    ]
+    lines += [
+        "{not json",
+        json.dumps({"expected": "x"}),
+        json.dumps({"question": "Hi?", "skill": "nope"}),
+    ]
+    dataset = tmp_path / "golden.jsonl"
+    dataset.write_text("\n".join(lines) + "\n")
+
+    code, out, err = await aios(
+        url,
+        "eval",
+        str(dataset),
+        "--skill",
+        "answer_with_citations",
+        "--compare",
+        "latest",
+        label,
+        "--scorer",
+        "contains",
+        "--concurrency",
+        "8",
+        "--fail-if-worse",
+        "0.1",
+    )
+    assert code == 1, out + err  # the candidate is worse: the CI gate fails
+    assert f"FAIL: {label} is worse than latest on contains" in err
+    assert "A better" in out
+    eval_id = re.search(r"eval (eval-\w+)", out).group(1)  # type: ignore[union-attr]
+
+    result = (await api.get(f"/v1/evals/{eval_id}")).json()
+    assert result["status"] == "completed" and result["rows"] == ROWS + 3
+    assert result["summary"]["latest"]["contains"]["mean"] == 1.0
+    assert result["summary"][label]["contains"]["mean"] == pytest.approx(4 / ROWS)
+    contains = next(c for c in result["comparison"] if c["scorer"] == "contains")
+    assert contains["n"] == ROWS and contains["better"] == "a"
+    assert contains["t_p"] < 0.001 and contains["wilcoxon_p"] < 0.01
+    assert contains["ci_high"] < 0  # B - A, the whole interval below zero
+    assert len(result["differing_rows"]) == ROWS - 4
+    errors = {r["row"]: r["error"] for r in result["results"] if r["status"] == "errored"}
+    assert errors[ROWS + 1].startswith("not JSON")
+    assert errors[ROWS + 2] == "no question"
+    assert "nope" in errors[ROWS + 3]
+    scored = [r for r in result["results"] if r["status"] == "scored"]
+    assert len(scored) == 2 * ROWS and all(r["tokens"] > 0 for r in scored)
+    # Every row is an ordinary run of the caller, readable as one, with its versions recorded.
+    row = next(r for r in scored if r["variant"] == label)
+    run = (await api.get(f"/v1/runs/{row['run_id']}")).json()
+    assert run["versions"]["pinned"] == ["system"] and run["user_id"] == "dev"
+
+    csv_text = (await api.get(f"/v1/evals/{eval_id}/export", params={"format": "csv"})).text
+    assert csv_text.splitlines()[0].startswith("variant,row,status,question,run_id,error,contains")
+    assert len(list(csv.reader(io.StringIO(csv_text)))) == 1 + 2 * (ROWS + 3)
+    listed = (await api.get("/v1/evals")).json()["evals"]
+    assert eval_id in [e["eval_id"] for e in listed]
+    assert await EvalStore(pool).get("other-tenant", eval_id) is None
+
+
+async def test_unknown_scorer_or_version_is_422_before_anything_runs(
+    api: httpx.AsyncClient,
+) -> None:
+    before = len((await api.get("/v1/evals")).json()["evals"])
+    rows = [{"question": "What is AIOS?"}]
+    for body in (
+        {"rows": rows, "scorers": ["contains", "vibes"]},
+        {"rows": rows, "compare": [{"version": "latest"}, {"version": "no-such-version"}]},
+        {"rows": rows, "versions": {"planner": "ffffffff"}},
+        {"rows": rows, "model": "gpt"},
+        {"rows": rows, "scorers": ["judge"]},
+        {"jsonl": ""},
+    ):
+        assert_problem(await api.post("/v1/evals", json=body), 422)
+    assert len((await api.get("/v1/evals")).json()["evals"]) == before
+
+
+async def test_a_stopped_eval_resumes_without_running_finished_rows(
+    stack: Stack, api: httpx.AsyncClient, pool: Any
+) -> None:
+    # Each model call takes 300 ms (the scripted server's latency marker): the eval is stopped
+    # while rows are still to run.
+    rows = [
+        {"question": f"What is step {i}? [latency_ms=300]", "expected": "Temporal"}
+        for i in range(6)
+    ]
+    created = await api.post(
+        "/v1/evals",
+        json={
+            "rows": rows,
+            "skill": "answer_with_citations",
+            "scorers": ["contains"],
+            "concurrency": 1,
+        },
+    )
+    assert created.status_code == 202, created.text
+    eval_id = created.json()["eval_id"]
+    store = EvalStore(pool)
+
+    async def finished() -> dict[int, Any]:
+        return {r.row: r for r in await store.rows(eval_id) if r.status != "pending"}
+
+    while len(await finished()) < 2:
+        await asyncio.sleep(0.05)
+    handle = stack.client.get_workflow_handle(eval_id)
+    await handle.terminate(reason="test: the eval stops mid-way")
+    done = await finished()
+    assert 2 <= len(done) < len(rows)
+    started = {
+        n: (await stack.client.get_workflow_handle(r.run_id).describe()).start_time
+        for n, r in done.items()
+    }
+
+    resumed = await api.post(f"/v1/evals/{eval_id}/resume")
+    assert resumed.status_code == 202, resumed.text
+    progress = await stack.client.get_workflow_handle(eval_id).result()
+    assert progress["total"] == progress["done"] == len(rows)
+    after = await finished()
+    assert len(after) == len(rows) and all(r.status == "scored" for r in after.values())
+    for n, row in done.items():  # the finished rows were not run again
+        assert after[n].answer == row.answer
+        again = await stack.client.get_workflow_handle(row.run_id).describe()
+        assert again.start_time == started[n]
+    result = (await api.get(f"/v1/evals/{eval_id}")).json()
+    assert result["status"] == "completed" and result["done"] == len(rows)
+    assert_problem(await api.post(f"/v1/evals/{eval_id}/resume"), 409, "finished")
