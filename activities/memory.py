@@ -39,9 +39,12 @@ from aios.vocabulary import Activity
 _MEMORY_NAMESPACE = uuid.UUID("0b8f3c1e-5d4a-4f7b-9a2e-6c1d8e3f2a90")
 # Messages kept verbatim at the end of a conversation's context; older ones are summarised.
 RECENT_MESSAGES = 12
-# How far the summary may lag (folding runs after a reply) before a turn folds first: a fast
-# exchange finds at most this many more messages verbatim in its prompt.
-FOLD_SLACK = 8
+# Folding (after a reply) waits until this many messages more than RECENT_MESSAGES are
+# unsummarised: one fast-model call every couple of turns, not one a turn.
+FOLD_EVERY = 4
+# How far the summary may lag (a fold still running, or lost with a worker) before a turn folds
+# first, before its answer: a prompt shows at most this many messages more verbatim.
+FOLD_SLACK = 10
 
 
 class FactIn(BaseModel):
@@ -294,11 +297,12 @@ class MemoryService:
     async def fold(
         self, tenant: str, session_id: str, *, caller: ModelCaller, user_id: str | None = None
     ) -> None:
-        """Fold what lies beyond the last RECENT_MESSAGES into the session's summary, if
-        anything does: after a turn's reply, so that the next turn finds the summary ready."""
+        """Fold what lies beyond the last RECENT_MESSAGES into the session's summary once more
+        than FOLD_EVERY messages do: after a turn's reply, so that the next turn finds the
+        summary ready."""
         summary, through = await self.conversations.summary(tenant, session_id)
         recent = await self.conversations.messages(tenant, session_id, after_seq=through)
-        if len(recent) > RECENT_MESSAGES:
+        if len(recent) > RECENT_MESSAGES + FOLD_EVERY:
             await self._folded(tenant, session_id, caller, user_id, summary, recent)
 
     async def _folded(

@@ -78,6 +78,10 @@ class KnowledgeIndex:
         self.keyword_weight = keyword_weight
         self.bm25 = bm25 or Bm25Encoder()
         self._ready = False
+        # Tenants seen with chunks: their searches embed the query without asking first. A
+        # tenant not (yet) seen with any is asked each time (one point, no embedding): a
+        # deployment's first chat turns do not pay for embedding a question nothing can answer.
+        self._tenants_with_chunks: set[str] = set()
 
     async def ensure_collection(self) -> None:
         if not self._ready:
@@ -172,6 +176,8 @@ class KnowledgeIndex:
     ) -> list[Passage]:
         """The best `k` chunks of the tenant's documents for `query`, best first."""
         await self.ensure_collection()
+        if not await self._has_chunks(tenant):
+            return []
         dense = None
         sparse = None
         if mode in (SearchMode.HYBRID, SearchMode.DENSE):
@@ -188,6 +194,14 @@ class KnowledgeIndex:
             sparse_weight=self.keyword_weight,
         )
         return [_passage(hit) for hit in hits]
+
+    async def _has_chunks(self, tenant: str) -> bool:
+        if tenant in self._tenants_with_chunks:
+            return True
+        if not await self.vectors.scroll_where(self.collection, {"tenant": tenant}, 1):
+            return False
+        self._tenants_with_chunks.add(tenant)
+        return True
 
 
 def _passage(hit: VectorHit) -> Passage:

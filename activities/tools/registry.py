@@ -113,10 +113,23 @@ class Tool:
     # which validate against their server's schema).
     input_schema: dict[str, Any] | None = None
     unavailable: Availability | None = None
+    # The JSON schemas of the argument and output models, made once: pydantic builds them anew
+    # on every call (milliseconds a tool, and every chat round shows the model its tools).
+    _made_schemas: tuple[dict[str, Any], dict[str, Any] | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def writes(self) -> bool:
         return self.side_effects == "writes"
+
+    def _schemas(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        if self._made_schemas is None:
+            self._made_schemas = (
+                self.input_schema or self.args_model.model_json_schema(),
+                self.output_model.model_json_schema() if self.output_model else None,
+            )
+        return self._made_schemas
 
     def allows(self, roles: Iterable[str]) -> bool:
         """Whether a caller with these roles may use the tool (`admin` may use every tool)."""
@@ -124,11 +137,12 @@ class Tool:
         return not self.roles or "admin" in granted or bool(self.roles & granted)
 
     def spec(self) -> ToolSpec:
+        input_schema, output_schema = self._schemas()
         return ToolSpec(
             name=self.name,
             description=self.description,
-            input_schema=self.input_schema or self.args_model.model_json_schema(),
-            output_schema=self.output_model.model_json_schema() if self.output_model else None,
+            input_schema=input_schema,
+            output_schema=output_schema,
             side_effects=self.side_effects,
             requires_approval=self.requires_approval,
             roles=sorted(self.roles),

@@ -167,7 +167,7 @@ async def test_long_conversations_are_summarised_into_the_context(
     """Folding is done after a reply (`fold`); a reader folds first only when the summary lags
     more than FOLD_SLACK messages behind the RECENT_MESSAGES kept verbatim."""
     memory = stack.resources.memory
-    for i in range(22):
+    for i in range(24):
         await memory.append_message(
             "default",
             "s-long",
@@ -180,7 +180,7 @@ async def test_long_conversations_are_summarised_into_the_context(
     await memory.append_message(
         "default", "s-long", role="user", content="message 0", message_id="m0", user_id="ada"
     )
-    fake_openai.queue(ScriptedReply(content="Ada asked about messages 0 to 9."))
+    fake_openai.queue(ScriptedReply(content="Ada asked about messages 0 to 11."))
     activities = MemoryActivities(memory, stack.resources.router)
     step = StepInput(
         run_id="run-2",
@@ -193,15 +193,15 @@ async def test_long_conversations_are_summarised_into_the_context(
     result = await ActivityEnvironment().run(activities.memory, step)
     conversation = result.output["conversation"]
     assert conversation[0]["role"] == "system"
-    assert "messages 0 to 9" in conversation[0]["content"]
-    assert [m["content"] for m in conversation[1:]] == [f"message {i}" for i in range(10, 22)]
+    assert "messages 0 to 11" in conversation[0]["content"]
+    assert [m["content"] for m in conversation[1:]] == [f"message {i}" for i in range(12, 24)]
     assert await memory.conversations.summary("default", "s-long") == (
-        "Ada asked about messages 0 to 9.",
-        10,
+        "Ada asked about messages 0 to 11.",
+        12,
     )
 
-    # Two more messages: within the slack, read verbatim without a model call ...
-    for i in (22, 23):
+    # Six more messages: within the slack, read verbatim without a model call ...
+    for i in range(24, 30):
         await memory.append_message(
             "default",
             "s-long",
@@ -212,15 +212,15 @@ async def test_long_conversations_are_summarised_into_the_context(
         )
     calls = len(fake_openai.requests)
     read = await memory.conversation("default", "s-long", caller=None)
-    assert [m.content for m in read[1:]] == [f"message {i}" for i in range(10, 24)]
+    assert [m.content for m in read[1:]] == [f"message {i}" for i in range(12, 30)]
     assert len(fake_openai.requests) == calls
-    # ... and folded after the reply, leaving the last RECENT_MESSAGES verbatim.
-    fake_openai.queue(ScriptedReply(content="Ada asked about messages 0 to 11."))
+    # ... and folded after a reply, leaving the last RECENT_MESSAGES verbatim.
+    fake_openai.queue(ScriptedReply(content="Ada asked about messages 0 to 17."))
     caller = ModelCaller(stack.resources.router, budget=None, attempt=1, max_attempts=1)
     await memory.fold("default", "s-long", caller=caller, user_id="ada")
     assert await memory.conversations.summary("default", "s-long") == (
-        "Ada asked about messages 0 to 11.",
-        12,
+        "Ada asked about messages 0 to 17.",
+        18,
     )
 
 

@@ -239,6 +239,17 @@ async def test_an_openai_compatible_embeddings_endpoint_gets_its_own_collection(
     vectors = EdgeVectorStore(tmp_path / "edge")
     index = KnowledgeIndex(vectors, embedder)
     assert index.collection == "aios_chunks__openai-text-embedding-3-small"
+    embedded: list[list[str]] = []
+    embed = embedder.embed
+
+    async def counted(texts: list[str]) -> list[list[float]]:
+        embedded.append(texts)
+        return await embed(texts)
+
+    embedder.embed = counted  # type: ignore[method-assign]
+    # A tenant without documents: nothing found, and no question embedded to find it.
+    assert await index.search("t", "pump seals", 2) == []
+    assert ["pump seals"] not in embedded
     text = "# Pumps\n\nThe pump needs new seals every year."
     await index.index([DocumentChunks("t", "d1", "pumps.md", "Pumps", chunk_document(text))])
     other = "# Leave\n\nStaff get thirty days of leave."
