@@ -216,6 +216,7 @@ class ChatActivities:
                 turn.message_id,
                 redact_pii=CHAT_REDACTS_PII,
                 fence=offer.fence,
+                eager=True,
             ),
         )
         outcome = round_.outcome

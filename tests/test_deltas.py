@@ -13,7 +13,12 @@ from aios.stores.deltas import CHANNEL, FLUSH_EVERY_S, DeltaPublisher
 
 
 async def _published(
-    pool: asyncpg.Pool, write: Any, *, redact_pii: bool = False, fence: str | None = None
+    pool: asyncpg.Pool,
+    write: Any,
+    *,
+    redact_pii: bool = False,
+    fence: str | None = None,
+    eager: bool = False,
 ) -> list[dict[str, Any]]:
     """What `write(publisher)` published, as a listener saw it."""
     received: list[dict[str, Any]] = []
@@ -24,7 +29,11 @@ async def _published(
     conn = await pool.acquire()
     try:
         await conn.add_listener(CHANNEL, listen)
-        await write(DeltaPublisher(pool, "run-deltas", "s1", redact_pii=redact_pii, fence=fence))
+        await write(
+            DeltaPublisher(
+                pool, "run-deltas", "s1", redact_pii=redact_pii, fence=fence, eager=eager
+            )
+        )
         await asyncio.sleep(0.2)  # notifications arrive after the publishing transaction
         await conn.remove_listener(CHANNEL, listen)
     finally:
@@ -39,6 +48,8 @@ async def test_a_quick_answer_publishes_nothing(pool: asyncpg.Pool) -> None:
         await publisher.finish()
 
     assert await _published(pool, quick) == []
+    # Chat's publisher is eager: a person waits for the first words, even of a quick answer.
+    assert [p["text"] for p in await _published(pool, quick, eager=True)] == ["Done."]
 
 
 async def test_a_slow_answer_streams_in_pieces_and_all_of_it(pool: asyncpg.Pool) -> None:

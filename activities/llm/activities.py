@@ -259,10 +259,12 @@ class LlmActivities:
         *,
         redact_pii: bool | None = None,
         fence: str | None = None,
+        eager: bool = False,
     ) -> DeltaPublisher:
         """Streamed text goes to the run's (or chat session's) event stream, not into the
         history; cleaned as the answer will be (`redact_pii`: the deployment's setting unless the
-        caller's answer says otherwise; `fence`: the call's, whose echoed markup is dropped)."""
+        caller's answer says otherwise; `fence`: the call's, whose echoed markup is dropped;
+        `eager`: a person waits for the first words, see `DeltaPublisher`)."""
         return DeltaPublisher(
             self._pool,
             run_id,
@@ -270,6 +272,7 @@ class LlmActivities:
             attempt=activity.info().attempt,
             redact_pii=self._redact_pii if redact_pii is None else redact_pii,
             fence=fence,
+            eager=eager,
         )
 
     @property

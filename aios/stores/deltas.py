@@ -43,7 +43,11 @@ class DeltaPublisher:
     call cost the worker a database round trip for text no one had time to watch. The newest
     text is held back until it can be cleaned whole (`aios.guardrails.releasable`), and with the
     call's `fence` a line that may be the prompt's markup is held until its end shows whether it
-    is (then dropped, as the finished answer drops it)."""
+    is (then dropped, as the finished answer drops it).
+
+    `eager` (chat, where a person waits for the first words): the first cleaned text goes out as
+    soon as there is any, and a quick answer is published too, ahead of the reply that follows
+    it through the workflow."""
 
     def __init__(
         self,
@@ -54,6 +58,7 @@ class DeltaPublisher:
         attempt: int = 1,
         redact_pii: bool = False,
         fence: str | None = None,
+        eager: bool = False,
     ) -> None:
         self._pool = pool
         self._run_id = run_id
@@ -67,6 +72,7 @@ class DeltaPublisher:
         self._buffered_since: float | None = None
         self._published = False
         self._fence = fence
+        self._eager = eager
         # Whether the buffer starts a line: markup is only ever a whole line.
         self._at_line_start = True
 
@@ -76,12 +82,16 @@ class DeltaPublisher:
             self._buffered_since = now
         self._buffer.append(text)
         self._new_chars += len(text)
-        if self._new_chars >= MAX_PIECE_CHARS or now - self._buffered_since >= FLUSH_EVERY_S:
+        if (
+            self._new_chars >= MAX_PIECE_CHARS
+            or now - self._buffered_since >= FLUSH_EVERY_S
+            or (self._eager and not self._published)
+        ):
             await self._flush()
 
     async def finish(self) -> None:
         """The call is over: the rest of a streamed answer goes out."""
-        if self._published and self._buffer:
+        if (self._published or self._eager) and self._buffer:
             text, self._buffer = "".join(self._buffer), []
             ready, _ = self._without_markup(
                 guard_answer(text, redact_pii=self._redact_pii)[0], final=True
