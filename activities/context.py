@@ -269,7 +269,8 @@ def evidence_section(
     notes: list[ContextDocument] | None,
     quotes: list[list[str]] | None = None,
 ) -> str:
-    """What the answer rests on, under each document's citation number and title: the notes
+    """What the answer rests on, under each document's citation number and title (and address,
+    for a web page): the notes
     (e.g. key points a model extracted) and/or the document's verbatim quotes. When both are
     given, a note line no quote supports is flagged, so a reader knows what to check. Empty
     when there is nothing to show."""
@@ -277,7 +278,11 @@ def evidence_section(
     parts = ["## Evidence by source" if quotes and not notes else "## Key points by source"]
     for i in range(count):
         doc = documents[i] if i < len(documents) else (notes or [])[i]
-        block = [f"**[{doc.n}] {doc.title or doc.source}**"]
+        heading = f"**[{doc.n}] {doc.title or doc.source}**"
+        # A page on the web is cited by its address too, so a reader can go and check it.
+        if doc.title and doc.source.startswith(("https://", "http://")):
+            heading += f" <{doc.source}>"
+        block = [heading]
         doc_quotes = quotes[i] if quotes and i < len(quotes) else []
         if notes and i < len(notes):
             for line in notes[i].text.strip().splitlines():

@@ -17,6 +17,7 @@ from activities.tools.registry import ToolRegistry
 from aios.errors import ConfigurationError, ValidationFailed, describe_field_errors
 from aios.models import AgentStepArgs, SkillStepArgs
 from aios.plan import Plan, PlanError, Step, iter_refs, validate_plan
+from aios.research import ResearchStepArgs
 from aios.skills import SkillCatalog
 from aios.vocabulary import StepKind
 
@@ -27,6 +28,7 @@ STEP_ARGS: dict[StepKind, type[pydantic.BaseModel]] = {
     StepKind.MEMORY: MemoryStepArgs,
     StepKind.AGENT: AgentStepArgs,
     StepKind.SKILL: SkillStepArgs,
+    StepKind.RESEARCH: ResearchStepArgs,
 }
 
 

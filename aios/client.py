@@ -588,10 +588,33 @@ def describe_event(event: dict[str, Any]) -> str | None:
             return f"  approval {inner.get('approval_id')}: {inner.get('decision')}"
         case RunEventType.APPROVAL_EXPIRED:
             return f"  approval {inner.get('approval_id')}: expired"
+        case RunEventType.RESEARCH_PROGRESS:
+            return _research_line(step, inner)
         case RunEventType.RUN_FINISHED:
             status = inner.get("status") or data.get("status")
             error = inner.get("error") or inner.get("reason")
             return f"run {status}" + (f": {error}" if error else "")
+    return None
+
+
+def _research_line(step: str | None, inner: dict[str, Any]) -> str | None:
+    """A research step's progress (workflows/run/research_step.py) in a line."""
+    phase, round_ = inner.get("phase"), inner.get("round")
+    head = f"  step {step}: round {round_}"
+    match phase:
+        case "questions":
+            return f"{head}: " + "; ".join(str(q) for q in inner.get("questions", []))
+        case "read":
+            return f"{head}: read {inner.get('url')}"
+        case "skipped":
+            return f"{head}: skipped {inner.get('url')} — {inner.get('reason')}"
+        case "notes":
+            return f"{head}: {len(inner.get('sources', []))} new sources noted"
+        case "web_unavailable":
+            return f"{head}: web not searched — {inner.get('reason')}"
+        case "done":
+            stopped, sources = inner.get("stopped"), inner.get("sources")
+            return f"  step {step}: research done ({stopped}, {sources} sources)"
     return None
 
 

@@ -34,10 +34,11 @@ STEP_ACTIVITY: dict[StepKind, Activity] = {
     StepKind.RETRIEVE: Activity.RETRIEVE,
     StepKind.MEMORY: Activity.MEMORY,
 }
-# `approval`, `agent` and `skill` steps are run by the workflow itself (an agent step is a loop
-# of AGENT_TURN and INVOKE_TOOL activities; a skill step is a child workflow).
+# `approval`, `agent`, `skill` and `research` steps are run by the workflow itself (an agent
+# step is a loop of AGENT_TURN and INVOKE_TOOL activities; a skill step is a child workflow; a
+# research step is a loop of searches, page reads and notes).
 EXECUTABLE_KINDS: frozenset[StepKind] = frozenset(
-    {*STEP_ACTIVITY, StepKind.APPROVAL, StepKind.AGENT, StepKind.SKILL}
+    {*STEP_ACTIVITY, StepKind.APPROVAL, StepKind.AGENT, StepKind.SKILL, StepKind.RESEARCH}
 )
 
 STEP_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"

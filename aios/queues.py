@@ -26,6 +26,7 @@ GROUP_OF: dict[str, QueueGroup] = {
     Activity.INVOKE_TOOL: QueueGroup.TOOLS,
     Activity.RETRIEVE: QueueGroup.TOOLS,
     Activity.MEMORY: QueueGroup.TOOLS,
+    Activity.RESEARCH_NOTES: QueueGroup.TOOLS,
 }
 
 

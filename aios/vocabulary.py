@@ -31,6 +31,7 @@ class Activity(StrEnum):
     EVAL_ROW_INPUT = "aios.eval_row_input"
     EVAL_SCORE = "aios.eval_score"
     EVAL_FINISH = "aios.eval_finish"
+    RESEARCH_NOTES = "aios.research_notes"
 
 
 class StepKind(StrEnum):
@@ -43,6 +44,9 @@ class StepKind(StrEnum):
     AGENT = "agent"
     MEMORY = "memory"
     APPROVAL = "approval"
+    # A deep-research loop (workflows/run/research_step.py): questions, searches, pages read,
+    # notes with verbatim quotes, follow-up questions until a limit or saturation.
+    RESEARCH = "research"
 
 
 class PlannerName(StrEnum):
@@ -113,6 +117,8 @@ class RunEventType(StrEnum):
     GUARDRAIL = "guardrail"
     # An answer step's confidence (aios/quality.py): its score, parts and reasons.
     ANSWER_CONFIDENCE = "answer.confidence"
+    # A research step's progress: its questions, the sources it read or skipped, its notes.
+    RESEARCH_PROGRESS = "research.progress"
     RUN_FINISHED = "run.finished"
 
 

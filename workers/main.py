@@ -43,6 +43,7 @@ from activities.llm.router import ModelRouter
 from activities.memory import MemoryActivities, MemoryService
 from activities.planning import PlanningActivities
 from activities.rag import RagActivities, ingest_limits
+from activities.research import ResearchActivities
 from activities.services import WORKER, Parts, Services, open_services
 from activities.tools.registry import ToolActivities, ToolRegistry, ToolServices
 from activities.trace import TraceActivities
@@ -52,6 +53,7 @@ from aios.errors import ConfigurationError
 from aios.queues import GROUP_OF
 from aios.skills import SkillCatalog
 from aios.stores import DocumentStore, VectorStore
+from aios.stores.run_files import RunFileStore
 from aios.temporal import ensure_search_attributes
 from aios.vocabulary import Activity
 from workers.sandbox import SandboxRunner
@@ -177,6 +179,9 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         Activity.EVAL_ROW_INPUT: evals.row_input,
         Activity.EVAL_SCORE: evals.score,
         Activity.EVAL_FINISH: evals.finish,
+        Activity.RESEARCH_NOTES: ResearchActivities(
+            resources.index.embedder, RunFileStore(resources.pool)
+        ).research_notes,
     }
     split_off = settings.activity_queues()
     group = next((g for g, q in split_off.items() if q == queue), None)

@@ -19,7 +19,13 @@ from tests.conftest import REPO, Stack, api_client, app_for, running_stack
 from tests.helpers import docs_files, finish, ingest_files, start_plan
 from tests.support.fake_openai import FakeOpenAI
 
-SHIPPED = {"research_report", "summarize_documents", "answer_with_citations", "data_report"}
+SHIPPED = {
+    "research_report",
+    "summarize_documents",
+    "answer_with_citations",
+    "data_report",
+    "deep_research",
+}
 
 
 async def wait_done(api: httpx.AsyncClient, run_id: str) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from workflows.run.calls import (
     stop_if_over_budget,
 )
 from workflows.run.journal import RunJournal
+from workflows.run.research_step import ResearchLoop
 from workflows.run.review import AnswerReviewer
 
 # A plan's `skill` step runs as a child of this type (workflows/skill.py). Named, not imported:
@@ -97,6 +98,10 @@ class StepRunner:
             return result
         if step.kind == StepKind.SKILL:
             result = await self._run_skill(run, step, args, suffix)
+            self._note_taint(step, result, inputs)
+            return result
+        if step.kind == StepKind.RESEARCH:
+            result = await ResearchLoop(run, step, args, journal).run()
             self._note_taint(step, result, inputs)
             return result
         activity_name: Activity | None = STEP_ACTIVITY.get(step.kind)

@@ -1,0 +1,169 @@
+"""deep_research end to end through Temporal and the API: the scripted model proposes questions,
+a scripted SearXNG answers them with pages of a local site (boilerplate around the article, one
+page robots.txt forbids), each page is read once, the notes keep verbatim quotes as run files, a
+follow-up round runs, and the report cites the pages by URL with their quotes."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from aios.config import Settings
+from aios.vocabulary import RunEventType
+from tests.conftest import LocalEmbedder, Stack, api_client, app_for, running_stack
+from tests.reports.test_reports import _report_of
+from tests.skills.test_skills import wait_done
+from tests.support.fake_openai import FakeOpenAI, ScriptedReply
+from tests.tools.scripted_http import Answer, Request, scripted_server
+
+ARTICLES = {
+    "/funding": (
+        "AI funding in 2026",
+        "AI startups raised 100 billion dollars in 2026. Most of it went to model builders.",
+    ),
+    "/sectors": (
+        "Which sectors led",
+        "Foundation models led the funding. Robotics came second with a quarter of the deals.",
+    ),
+    "/investors": (
+        "The investors",
+        "Three sovereign funds were the biggest investors. They wrote cheques above a billion.",
+    ),
+}
+BOILERPLATE = "<nav>Home | About | Subscribe to our newsletter</nav><footer>Cookie policy</footer>"
+
+
+def _page(title: str, text: str) -> bytes:
+    return (
+        f"<html><head><title>{title}</title></head><body>{BOILERPLATE}"
+        f"<article><h1>{title}</h1><p>{text}</p><p>{text}</p></article>{BOILERPLATE}</body></html>"
+    ).encode()
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[str, list[Request]]]:
+    base: list[str] = []
+
+    def answer(request: Request) -> Answer:
+        html = {"Content-Type": "text/html; charset=utf-8"}
+        if request.path == "/robots.txt":
+            return 200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow: /private\n"
+        if request.path == "/search":  # SearXNG's JSON API
+            query = request.query.get("q", [""])[0].lower()
+            paths = ["/investors"] if "investor" in query else ["/funding", "/sectors"]
+            if "sector" in query:
+                paths.append("/private/leak")
+            results = [
+                {"title": ARTICLES.get(p, ("Private", ""))[0], "url": base[0] + p, "content": ""}
+                for p in paths
+            ]
+            return (
+                200,
+                {"Content-Type": "application/json"},
+                json.dumps({"results": results}).encode(),
+            )
+        if request.path in ARTICLES:
+            return 200, html, _page(*ARTICLES[request.path])
+        return 404, html, b"not here"
+
+    with scripted_server(answer) as (url, seen):
+        base.append(url)
+        yield url, seen
+
+
+@pytest.fixture
+async def research_api(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    temporal_env: WorkflowEnvironment,
+    embedder: LocalEmbedder,
+    site: tuple[str, list[Request]],
+) -> AsyncIterator[tuple[httpx.AsyncClient, Stack]]:
+    configured = settings.model_copy(
+        update={
+            "fetch_allow": ["127.0.0.1"],
+            "web_search_provider": "searxng",
+            "web_search_url": f"{site[0]}/search",
+        }
+    )
+    async with (
+        running_stack(configured, pool, temporal_env, embedder) as stack,
+        api_client(app_for(stack)) as api,
+    ):
+        yield api, stack
+
+
+async def test_deep_research_reads_each_page_once_and_cites_it_with_quotes(
+    research_api: tuple[httpx.AsyncClient, Stack],
+    site: tuple[str, list[Request]],
+    fake_openai: FakeOpenAI,
+) -> None:
+    api, _stack = research_api
+    base, seen = site
+    fake_openai.queue(
+        ScriptedReply(content=json.dumps({"questions": ["AI funding 2026", "Leading sectors"]})),
+        ScriptedReply(content=json.dumps({"questions": ["Biggest investors"]})),
+        ScriptedReply(content="1. Funding\n2. Sectors\n3. Investors"),
+        ScriptedReply(
+            content="AI startups raised 100 billion dollars [1]. Foundation models led [2]. "
+            "Sovereign funds invested most [3]."
+        ),
+    )
+    created = await api.post(
+        "/v1/skills/deep_research/runs",
+        json={"inputs": {"topic": "Analyze recent AI funding trends", "depth": 2}},
+    )
+    assert created.status_code == 202, created.text
+    run_id = created.json()["run_id"]
+    run = await wait_done(api, run_id)
+    assert run["status"] == "completed", run.get("error")
+    assert [s["id"] for s in run["plan"]] == ["research", "outline", "report"]
+
+    served = await api.get(f"/v1/runs/{run_id}/steps/research/output")
+    research: dict[str, Any] = served.json()["output"]
+    assert research["questions"] == ["AI funding 2026", "Leading sectors", "Biggest investors"]
+    assert research["stopped"] == "depth" and research["rounds"] == 2
+    assert sorted(research["read"]) == sorted(f"{base}{p}" for p in ARTICLES)
+    [skipped] = research["skipped"]
+    assert skipped["url"] == f"{base}/private/leak" and "robots" in skipped["reason"]
+    # Every page was fetched once, though two questions found /funding and /sectors.
+    fetched = Counter(r.path for r in seen if r.path in ARTICLES or r.path.startswith("/private"))
+    assert fetched == {p: 1 for p in ARTICLES}
+
+    # Notes: verbatim sentences of the pages (not their navigation), kept as the run's files.
+    quotes = [q["text"] for s in research["sources"] for q in s["quotes"]]
+    assert "AI startups raised 100 billion dollars in 2026." in quotes
+    assert not any("newsletter" in q for q in quotes)
+    files = {f["path"] for f in (await api.get(f"/v1/runs/{run_id}/files")).json()["files"]}
+    assert files == {"research/notes-1.md", "research/notes-2.md"}
+    notes = (await api.get(f"/v1/runs/{run_id}/files/research/notes-2.md")).text
+    assert "> Three sovereign funds were the biggest investors." in notes
+
+    # The report cites the pages by URL, with their quotes, and is a downloadable report.
+    answer = run["result"]["answer"]
+    cited = {c["source"] for c in run["result"]["citations"]}
+    assert cited == {f"{base}{p}" for p in ARTICLES}
+    assert "Foundation models led the funding." in answer
+    report = await _report_of(api, run_id)
+    markdown = await api.get(f"/v1/reports/{report['report_id']}.md")
+    assert markdown.status_code == 200 and f"{base}/investors" in markdown.text
+
+    # Progress was in the run's events while it ran.
+    phases: list[str] = []
+    async with api.stream("GET", f"/v1/runs/{run_id}/events") as response:
+        kind = ""
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:") and kind == RunEventType.RESEARCH_PROGRESS:
+                phases.append(json.loads(line[5:])["data"]["phase"])
+            elif line.startswith("data:") and kind == RunEventType.RUN_FINISHED:
+                break
+    assert phases.count("read") == 3 and "skipped" in phases and phases[-1] == "done"
