@@ -5,7 +5,9 @@ follow-up round runs, and the report cites the pages by URL with their quotes.""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -22,6 +24,7 @@ from tests.reports.test_reports import _report_of
 from tests.skills.test_skills import wait_done
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from tests.tools.scripted_http import Answer, Request, scripted_server
+from workers.main import build_worker
 
 ARTICLES = {
     "/funding": (
@@ -37,6 +40,8 @@ ARTICLES = {
         "Three sovereign funds were the biggest investors. They wrote cheques above a billion.",
     ),
 }
+# Paths the site answers slowly (a read still under way when the worker stops).
+slow: list[str] = []
 BOILERPLATE = "<nav>Home | About | Subscribe to our newsletter</nav><footer>Cookie policy</footer>"
 
 
@@ -70,12 +75,15 @@ def site() -> Iterator[tuple[str, list[Request]]]:
                 json.dumps({"results": results}).encode(),
             )
         if request.path in ARTICLES:
+            if request.path in slow:
+                time.sleep(2)
             return 200, html, _page(*ARTICLES[request.path])
         return 404, html, b"not here"
 
     with scripted_server(answer) as (url, seen):
         base.append(url)
         yield url, seen
+    slow.clear()
 
 
 @pytest.fixture
@@ -167,3 +175,37 @@ async def test_deep_research_reads_each_page_once_and_cites_it_with_quotes(
             elif line.startswith("data:") and kind == RunEventType.RUN_FINISHED:
                 break
     assert phases.count("read") == 3 and "skipped" in phases and phases[-1] == "done"
+
+
+async def test_a_worker_stopped_mid_research_does_not_read_a_page_again(
+    research_api: tuple[httpx.AsyncClient, Stack],
+    site: tuple[str, list[Request]],
+    fake_openai: FakeOpenAI,
+) -> None:
+    """The worker goes away while the first round reads its pages (one read done, one slow one
+    under way) and another takes over: what was read is not read again."""
+    api, stack = research_api
+    _base, seen = site
+    slow.append("/sectors")
+    fake_openai.queue(
+        ScriptedReply(content=json.dumps({"questions": ["AI funding 2026"]})),
+        ScriptedReply(content=json.dumps({"questions": []})),
+        ScriptedReply(content="1. Funding"),
+        ScriptedReply(content="AI startups raised 100 billion dollars [1]."),
+    )
+    created = await api.post(
+        "/v1/skills/deep_research/runs", json={"inputs": {"topic": "AI funding", "depth": 2}}
+    )
+    run_id = created.json()["run_id"]
+    for _ in range(300):
+        paths = [r.path for r in seen]
+        if "/funding" in paths and "/sectors" in paths:
+            break
+        await asyncio.sleep(0.05)
+    await stack.worker.shutdown()
+    async with build_worker(stack.client, stack.resources):
+        run = await wait_done(api, run_id)
+    assert run["status"] == "completed", run.get("error")
+    fetched = Counter(r.path for r in seen if r.path in ARTICLES)
+    assert fetched["/funding"] == 1, "a page read before the worker stopped is not read again"
+    assert fetched["/sectors"] >= 1
