@@ -17,9 +17,10 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.knowledge import LocalEmbedder
 from aios.config import Settings
 from aios.vocabulary import RunEventType
-from tests.conftest import LocalEmbedder, Stack, api_client, app_for, running_stack
+from tests.conftest import Stack, api_client, app_for, running_stack
 from tests.reports.test_reports import _report_of
 from tests.skills.test_skills import wait_done
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
