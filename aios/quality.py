@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 # Below this confidence a run whose review policy says `low_confidence` (and names no threshold)
 # waits for a person. docs/quality.md says how it was chosen and how to calibrate it.
-DEFAULT_REVIEW_THRESHOLD = 0.5
+DEFAULT_REVIEW_THRESHOLD = 0.3
 
 
 class Confidence(BaseModel):

@@ -1,12 +1,15 @@
 """An answer step's confidence in [0, 1], from what can be checked without another model call.
 
 Three parts, each in [0, 1], each left out when it cannot be measured:
-- grounding (weight 0.6): the share of the answer's claims supported by a source they cite. A
+- grounding (weight 0.6): how far the answer's claims are supported by a source they cite. A
   claim is a sentence of the answer (markup, the notes AIOS adds and sentences of fewer than four
   words left out). It is supported when at least two thirds of its stemmed, stop-word-free words
   appear in one verbatim quote of a document it cites (`context.supported`, the check the
   evidence section flags unsupported key points with), or, for a document that carries no quotes,
-  in the document's text. A claim that cites nothing counts as unsupported.
+  in the document's text. A claim short of that gets partial credit, linear from none at a third
+  of its words found (an invented claim shares its topic's words) to full at two thirds, so a
+  close paraphrase is not scored like an invention. A claim that cites nothing gets no credit.
+  grounding = the mean credit of the claims.
 - retrieval (weight 0.2): how well the cited documents matched the question: the mean, over the
   cited documents that carry quotes, of their best quote's similarity to the query (the
   embedding cosine retrieval ranked them by), clamped to [0, 1]. Fused (RRF) passage scores are
@@ -26,6 +29,7 @@ import re
 from typing import Any
 
 from activities import context
+from activities.knowledge.keywords import tokenize
 from aios.quality import Confidence
 
 WEIGHTS = {"grounding": 0.6, "retrieval": 0.2, "model": 0.2}
@@ -62,6 +66,23 @@ def _quotes(item: Any) -> list[tuple[str, float]]:
     return out
 
 
+# Below this share of a claim's words found in a quote, it earns no credit: an invented claim
+# shares its topic's words ("pumps are painted blue by robots" against a pump manual).
+NO_CREDIT_BELOW = 1 / 3
+
+
+def support(claim: str, candidates: list[str]) -> float:
+    """How far the best candidate supports `claim`, in [0, 1]: 1 when it holds two thirds of the
+    claim's stemmed, stop-word-free words (`context.supported`), 0 at a third or less, linear in
+    between."""
+    words = set(tokenize(claim))
+    if not words:
+        return 1.0
+    best = max((len(words & set(tokenize(c))) / len(words) for c in candidates), default=0.0)
+    span = context.SUPPORT_THRESHOLD - NO_CREDIT_BELOW
+    return min(1.0, max(0.0, (best - NO_CREDIT_BELOW) / span))
+
+
 def measure(
     answer: str,
     documents: list[context.ContextDocument],
@@ -77,26 +98,25 @@ def measure(
     parts: dict[str, float] = {}
     found = claims(answer)
     supported = 0
+    credit = 0.0
     cited_docs: set[int] = set()
     unsupported: list[str] = []
     for text, cited in found:
         valid = [n for n in cited if 1 <= n <= len(documents)]
         cited_docs.update(valid)
-        ok = False
+        best = 0.0
         for n in valid:
             doc_quotes = [q for q, _ in quotes[n - 1]] if n - 1 < len(quotes) else []
-            candidates = doc_quotes or [documents[n - 1].text]
-            if context.supported(text, candidates):
-                ok = True
-                break
-        supported += ok
-        if not ok:
+            best = max(best, support(text, doc_quotes or [documents[n - 1].text]))
+        credit += best
+        supported += best >= 1.0
+        if best < 1.0:
             unsupported.append(text)
     if not documents:
         parts["grounding"] = 0.0
         reasons.append("no sources: nothing grounds the answer")
     elif found:
-        parts["grounding"] = supported / len(found)
+        parts["grounding"] = credit / len(found)
         if unsupported:
             sample = "; ".join(f'"{t[:80]}"' for t in unsupported[:3])
             reasons.append(
@@ -106,13 +126,13 @@ def measure(
     else:
         parts["grounding"] = 0.0
         reasons.append("the answer makes no claim that could be checked against its sources")
-    best = [
+    matches = [
         max(s for _, s in quotes[n - 1])
         for n in sorted(cited_docs or range(1, len(documents) + 1))
         if n - 1 < len(quotes) and quotes[n - 1]
     ]
-    if best:
-        parts["retrieval"] = min(1.0, max(0.0, sum(best) / len(best)))
+    if matches:
+        parts["retrieval"] = min(1.0, max(0.0, sum(matches) / len(matches)))
         if parts["retrieval"] < 0.3:
             reasons.append(f"the sources match the question weakly ({parts['retrieval']:.2f})")
     if mean_logprob is not None:

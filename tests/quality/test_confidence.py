@@ -59,6 +59,9 @@ def test_supported_answers_score_high_and_unsupported_ones_low() -> None:
     assert math.isclose(bad, (0.6 * 0 + 0.2 * 0.8) / 0.8)
     assert half.grounding == 0.5 and (half.claims, half.supported) == (2, 1)
     assert "1 of 2 claims not supported" in half.reasons[0]
+    # A close paraphrase earns partial credit; an invention sharing the topic's words none.
+    close = measure("The team checks each pump monthly [1].", context.normalize([SOURCE]), [SOURCE])
+    assert 0.5 < (close.grounding or 0) < 1 and close.supported == 0
     # No sources: nothing grounds it. Uncited claims count as unsupported.
     assert _measure("The team inspects every pump once a month.", []) == 0
     assert _measure("The maintenance team inspects every pump once a month.", [SOURCE]) < 0.25
