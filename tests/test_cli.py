@@ -125,7 +125,7 @@ async def test_an_unreachable_api_says_what_to_do() -> None:
 async def test_skills_tools_and_running_a_skill(api_url: str) -> None:
     code, out, err = await aios(api_url, "skills")
     assert code == 0, err
-    assert "research_report" in out and "data_report" in out and "database*" in out
+    assert "research_report" in out and "data_report" in out and "source*" in out
     code, out, err = await aios(api_url, "tools")
     assert code == 0, err
     assert "publish_report" in out and "needs approval" in out and "calculator" in out

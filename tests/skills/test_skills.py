@@ -47,7 +47,7 @@ async def test_the_catalogue_lists_every_shipped_skill(api: httpx.AsyncClient) -
         "model",
         "quotes",
     ]
-    assert skills["data_report"]["input_schema"]["properties"]["source"]["enum"] == ["sql", "csv"]
+    assert skills["data_report"]["input_schema"]["required"] == ["source"]
 
 
 async def test_research_report_runs_as_a_skill_with_its_inputs(
@@ -120,6 +120,7 @@ async def test_data_report_queries_then_reports(
             json={
                 "inputs": {
                     "question": "Which region sells most?",
+                    "source": "sql",
                     "database": "sales",
                     "query": "SELECT region, total FROM skill_sales ORDER BY total DESC",
                 }
