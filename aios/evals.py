@@ -223,7 +223,37 @@ class Comparison(BaseModel):
     better: Literal["a", "b", "same"] | None = None
 
 
+_SUMMARY_EXAMPLE: dict[str, Any] = {
+    "eval_id": "eval-01JEXAMPLE0000000000000000",
+    "name": "golden",
+    "status": "completed",
+    "user_id": "ada",
+    "variants": ["latest", "candidate"],
+    "scorers": ["contains", "grounding"],
+    "rows": 20,
+    "done": 40,
+    "errored": 0,
+    "created_at": "2026-12-06T09:00:00Z",
+    "finished_at": "2026-12-06T09:01:10Z",
+}
+_ROW_EXAMPLE: dict[str, Any] = {
+    "variant": "candidate",
+    "row": 1,
+    "status": "scored",
+    "question": "How long do seals last?",
+    "run_id": "run-01JEXAMPLE0000000000000000-1-1",
+    "answer": "Seals are replaced every 4,000 hours [1].",
+    "scores": {"contains": 1.0, "grounding": 1.0, "latency_ms": 840.0, "tokens": 410.0},
+    "latency_ms": 840.0,
+    "tokens": 410,
+    "cost_usd": 0.0004,
+    "expected": {"expected": "4,000 hours"},
+}
+
+
 class EvalRowOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ROW_EXAMPLE]})
+
     variant: str
     row: int
     status: RowStatus
@@ -239,6 +269,8 @@ class EvalRowOut(BaseModel):
 
 
 class EvalSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_SUMMARY_EXAMPLE]})
+
     eval_id: str
     name: str
     status: EvalStatus
@@ -255,6 +287,40 @@ class EvalSummary(BaseModel):
 class EvalOut(EvalSummary):
     """`GET /v1/evals/{id}`: the summary per variant, the A/B comparison, the rows."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_SUMMARY_EXAMPLE,
+                    "summary": {
+                        "latest": {
+                            "contains": {"n": 20, "mean": 0.9, "ci_low": 0.76, "ci_high": 1.0}
+                        },
+                        "candidate": {
+                            "contains": {"n": 20, "mean": 0.6, "ci_low": 0.37, "ci_high": 0.83}
+                        },
+                    },
+                    "comparison": [
+                        {
+                            "scorer": "contains",
+                            "n": 20,
+                            "mean_a": 0.9,
+                            "mean_b": 0.6,
+                            "diff": -0.3,
+                            "ci_low": -0.52,
+                            "ci_high": -0.08,
+                            "t_p": 0.01,
+                            "wilcoxon_p": 0.02,
+                            "better": "a",
+                        }
+                    ],
+                    "differing_rows": [3, 7, 9, 12, 15, 18],
+                    "results": [_ROW_EXAMPLE],
+                }
+            ]
+        }
+    )
+
     summary: dict[str, dict[str, ScoreSummary]] = Field(default_factory=dict)
     comparison: list[Comparison] = Field(default_factory=list)
     differing_rows: list[int] = Field(
@@ -264,11 +330,33 @@ class EvalOut(EvalSummary):
 
 
 class EvalList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"evals": [_SUMMARY_EXAMPLE], "next_page_token": None}]}
+    )
+
     evals: list[EvalSummary]
     next_page_token: str | None = None
 
 
 class EvalCreated(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "eval_id": "eval-01JEXAMPLE0000000000000000",
+                    "status": "running",
+                    "rows": 20,
+                    "errored": 1,
+                    "variants": ["latest", "candidate"],
+                    "links": {
+                        "self": "/v1/evals/eval-01JEXAMPLE0000000000000000",
+                        "export": "/v1/evals/eval-01JEXAMPLE0000000000000000/export",
+                    },
+                }
+            ]
+        }
+    )
+
     eval_id: str
     status: EvalStatus
     rows: int

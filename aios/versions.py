@@ -48,6 +48,24 @@ def content_hash(text: str) -> str:
 class VersionInfo(BaseModel):
     """One version as `GET /v1/versions` lists it."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "prompt",
+                    "name": "system",
+                    "hash": "3fa2c1" + "0" * 58,
+                    "short": "3fa2c1000000",
+                    "label": "candidate",
+                    "latest": False,
+                    "source": "registered",
+                    "created_by": "olga",
+                    "created_at": "2026-12-06T09:00:00Z",
+                }
+            ]
+        }
+    )
+
     kind: VersionKind
     name: str
     hash: str = Field(description="sha256 of the text")

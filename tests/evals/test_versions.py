@@ -58,9 +58,7 @@ async def test_versions_are_listed_pinned_and_recorded(
     started = await api.post(
         "/v1/runs", json={"goal": "What is a worker?", "skill": "answer_with_citations"}
     )
-    state = (
-        await api.get(f"/v1/runs/{started.json()['run_id']}", params={"wait_s": 30})
-    ).json()
+    state = (await api.get(f"/v1/runs/{started.json()['run_id']}", params={"wait_s": 30})).json()
     latest = next(v for v in listed if v["name"] == "system" and v["latest"])
     assert state["versions"]["prompts"]["system"] == latest["hash"]
     assert not any(r["messages"][0]["content"].startswith(CANDIDATE) for r in fake_openai.requests)
