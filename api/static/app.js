@@ -358,7 +358,11 @@ function recorder(id, onRecorded, label = "Speak") {
       const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
       const chunks = [];
       recording = new MediaRecorder(stream);
-      recording.addEventListener("dataavailable", (e) => chunks.push(e.data));
+      // A piece every half second, so the button can show how long the recording is.
+      recording.addEventListener("dataavailable", (e) => {
+        chunks.push(e.data);
+        if (recording) button.textContent = `Stop and send (${Math.floor(chunks.length / 2)} s)`;
+      });
       recording.addEventListener("stop", () => {
         stream.getTracks().forEach((t) => t.stop());
         recording = null;
@@ -366,8 +370,8 @@ function recorder(id, onRecorded, label = "Speak") {
         button.classList.remove("recording");
         onRecorded(new Blob(chunks, { type: chunks[0]?.type || "audio/webm" }));
       });
-      recording.start();
-      button.textContent = "Stop and send";
+      recording.start(500);
+      button.textContent = "Stop and send (0 s)";
       button.classList.add("recording");
     } catch (err) {
       toast(`the microphone is not available: ${err.message}`);
