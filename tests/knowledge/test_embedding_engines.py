@@ -55,11 +55,11 @@ async def test_onnx_vectors_match_torch(
     assert len(list(models_dir.iterdir())) == 1
 
 
-def test_auto_picks_int8_where_the_cpu_has_vector_integer_instructions() -> None:
+def test_auto_picks_float32_onnx_which_kept_retrieval_quality() -> None:
     pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
-    assert choose_engine("auto", frozenset({"sse4_2", "avx2"})) == "onnx-int8"
-    assert choose_engine("auto", frozenset({"avx512_vnni"})) == "onnx-int8"
-    assert choose_engine("torch", frozenset({"avx2"})) == "torch"
+    assert choose_engine("auto", frozenset({"avx2", "avx512_vnni"})) == "onnx"
+    assert choose_engine("onnx-int8") == "onnx-int8"
+    assert choose_engine("torch") == "torch"
 
 
 async def test_a_model_that_cannot_be_exported_runs_on_torch_and_says_why(
