@@ -220,7 +220,9 @@ async def running_stack(
         "TRUNCATE documents, document_uploads, user_facts, conversation_messages,"
         " conversation_summaries, api_keys, rate_counters,"
         # A cap a test set on the shared tenant must not stop the next test's model calls.
-        " budget_caps, ledger_counters, ledger_entries"
+        " budget_caps, ledger_counters, ledger_entries,"
+        # Cache hits count in the usage report (and answers would answer the next test).
+        " llm_cache, llm_cache_hits"
     )
     resources = await Resources.open(settings, pool=pool, embedder=embedder)
     test_tools.register(resources.registry)

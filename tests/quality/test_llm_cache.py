@@ -46,7 +46,6 @@ async def test_an_identical_temperature_0_call_is_answered_from_the_tenants_cach
             "model_prices": {"openai:gpt-4o-mini": (30.0, 5.0)},
         }
     )
-    await pool.execute("TRUNCATE llm_cache, llm_cache_hits")
     say = f"Say hello to {uuid.uuid4().hex}."
     plan = {
         "steps": [
