@@ -1114,6 +1114,34 @@ class TranscriptionSettings(BaseModel):
     )
 
 
+class SlackTeam(BaseModel):
+    """One Slack workspace the Slack app is installed in: the AIOS tenant it belongs to and the
+    app's secrets there (docs/slack.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")
+    signing_secret: SecretStr = Field(description="The app's signing secret (Basic Information).")
+    bot_token: SecretStr = Field(description="The bot token (`xoxb-...`) replies are sent with.")
+
+
+class SlackSettings(BaseModel):
+    """The Slack app: which workspaces it serves, for which tenant, with which secrets."""
+
+    slack_teams: dict[str, SlackTeam] = Field(
+        default_factory=dict,
+        description=(
+            'The Slack workspaces the app answers, by team id: `{"T0123": {"tenant": "acme", '
+            '"signing_secret": "...", "bot_token": "xoxb-..."}}`. A request from a team not '
+            "named here is refused (401). Secrets are never logged."
+        ),
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        description="Slack's Web API (`chat.postMessage`, `chat.update`).",
+    )
+
+
 class Settings(
     ProcessSettings,
     TemporalSettings,
@@ -1128,6 +1156,7 @@ class Settings(
     ClientSettings,
     NotificationSettings,
     TranscriptionSettings,
+    SlackSettings,
     BaseSettings,
 ):
     model_config = SettingsConfigDict(
@@ -1171,6 +1200,7 @@ class Settings(
         "client": ClientSettings,
         "notifications": NotificationSettings,
         "transcription": TranscriptionSettings,
+        "slack": SlackSettings,
     }
 
     def _view(self, group: type[_Group]) -> _Group:
@@ -1230,6 +1260,10 @@ class Settings(
     @property
     def transcription(self) -> TranscriptionSettings:
         return self._view(TranscriptionSettings)
+
+    @property
+    def slack(self) -> SlackSettings:
+        return self._view(SlackSettings)
 
     def served_queues(self) -> list[str]:
         return self.worker_queues or [self.task_queue]

@@ -31,6 +31,9 @@ class Activity(StrEnum):
     EVAL_ROW_INPUT = "aios.eval_row_input"
     EVAL_SCORE = "aios.eval_score"
     EVAL_FINISH = "aios.eval_finish"
+    SLACK_POST = "aios.slack_post"
+    SLACK_CHAT = "aios.slack_chat"
+    SLACK_WATCH_RUN = "aios.slack_watch_run"
     RESEARCH_NOTES = "aios.research_notes"
 
 

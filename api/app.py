@@ -36,6 +36,7 @@ from api.routes import reports as report_routes
 from api.routes import run_files as run_file_routes
 from api.routes import schedules as schedule_routes
 from api.routes import skills as skill_routes
+from api.routes import slack as slack_routes
 from api.routes import standing_approvals as standing_routes
 from api.routes import tenants as tenant_routes
 from api.routes import tools as tool_routes
@@ -141,6 +142,7 @@ def create_app(
     app.include_router(transcription_routes.router)
     app.include_router(version_routes.router)
     app.include_router(eval_routes.router)
+    app.include_router(slack_routes.router)
     mount_console(app)
     problems.document_problems(app)
 

@@ -173,6 +173,8 @@ class JsonBodies:
 
     EXEMPT = ("/v1/documents", "/mcp")
     MULTIPART = ("/v1/runs", "/v1/chat", "/v1/transcriptions")
+    # Slack sends interactivity requests as a form (api/routes/slack.py).
+    FORM = ("/v1/channels/slack/interactions",)
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -189,12 +191,17 @@ class JsonBodies:
             media = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
             has_body = declared != b"0" or b"transfer-encoding" in headers
             spoken = media == b"multipart/form-data" and scope["path"].rstrip("/") in self.MULTIPART
+            form = (
+                media == b"application/x-www-form-urlencoded"
+                and scope["path"].rstrip("/") in self.FORM
+            )
             if (
                 has_body
                 and media
                 and media != b"application/json"
                 and not media.endswith(b"+json")
                 and not spoken
+                and not form
             ):
                 await unsupported_media(media.decode(errors="replace"))(scope, receive, send)
                 return

@@ -45,6 +45,7 @@ from activities.planning import PlanningActivities
 from activities.rag import RagActivities, ingest_limits
 from activities.research import ResearchActivities
 from activities.services import WORKER, Parts, Services, open_services
+from activities.slack import SlackActivities
 from activities.tools.registry import ToolActivities, ToolRegistry, ToolServices
 from activities.trace import TraceActivities
 from aios import logs, telemetry
@@ -62,13 +63,21 @@ from workflows.chat import ChatSessionWorkflow
 from workflows.eval import EvalWorkflow
 from workflows.ingest import IngestWorkflow
 from workflows.skill import SkillWorkflow
+from workflows.slack import SlackEventWorkflow
 
 # Named, not __name__: run as `python -m workers.main` (the image's worker command) this module is
 # __main__, whose lines the server log configuration would drop.
 log = logging.getLogger("workers.main")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-WORKFLOWS = [AgentRunWorkflow, SkillWorkflow, IngestWorkflow, ChatSessionWorkflow, EvalWorkflow]
+WORKFLOWS = [
+    AgentRunWorkflow,
+    SkillWorkflow,
+    IngestWorkflow,
+    ChatSessionWorkflow,
+    SlackEventWorkflow,
+    EvalWorkflow,
+]
 
 
 @dataclass
@@ -158,6 +167,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
     )
     approvals = ApprovalActivities(resources.pool, settings, client)
     evals = EvalActivities(resources.pool, llm)
+    slack = SlackActivities(settings, client)
     activities: dict[str, Callable[..., Any]] = {
         Activity.PLAN_RUN: PlanningActivities(resources.registry, llm, resources.skills).plan_run,
         Activity.INVOKE_TOOL: tools.invoke_tool,
@@ -179,6 +189,9 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         Activity.EVAL_ROW_INPUT: evals.row_input,
         Activity.EVAL_SCORE: evals.score,
         Activity.EVAL_FINISH: evals.finish,
+        Activity.SLACK_POST: slack.post,
+        Activity.SLACK_CHAT: slack.chat,
+        Activity.SLACK_WATCH_RUN: slack.watch_run,
         Activity.RESEARCH_NOTES: ResearchActivities(
             resources.index.embedder, RunFileStore(resources.pool)
         ).research_notes,

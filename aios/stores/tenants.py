@@ -32,9 +32,11 @@ TENANT_TABLES = (
     "versions",
     "eval_rows",
     "evals",
-    "embedding_cache",
+    "slack_events",
+    "slack_users",
     "llm_cache",
     "llm_cache_hits",
+    "embedding_cache",
 )
 # The spend ledger's running totals name their tenant inside the scope ('user:acme/ada',
 # 'tenant:acme/acme'); a run's total ('run:<id>') names no one and goes with its entries' run.
