@@ -93,3 +93,5 @@ async def test_a_weakly_grounded_answer_waits_for_a_reviewer_who_edits_it(
     said = [e["summary"] for e in trace["entries"]]
     assert any(s.startswith("answer confidence") for s in said), said
     assert any("approve by carol with an edited answer" in s for s in said), said
+    metrics = (await api.get("/metrics")).text
+    assert 'aios_answer_confidence_count{model="local:fake-fast",skill=""}' in metrics
