@@ -138,15 +138,20 @@ async def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     inputs = _parse_inputs(args.input)
     args.goal = _read_goal(args.goal, args.file)
-    if args.audio is not None:
-        return await _run_spoken(settings, args, inputs)
-    if args.goal is None and not args.skill:
+    spoken = _read_spoken_goal(args)
+    if spoken is None and args.goal is None and not args.skill:
         raise SystemExit(
             "aios: say what the run should do (a goal, `-` to read it from stdin, or --file F), "
             "or name a --skill"
         )
     async with _api(settings) as api:
-        if args.skill:
+        if spoken is not None:
+            created = await api.create_run_spoken(
+                spoken, {"inputs": inputs}, filename=Path(args.audio).name
+            )
+            if not args.json:
+                print(f"heard: {created.transcript.text if created.transcript else ''}")
+        elif args.skill:
             skill_run: dict[str, Any] = {"inputs": inputs}
             if args.goal is not None:
                 skill_run["goal"] = args.goal
@@ -188,24 +193,13 @@ def _read_audio(path: str) -> bytes:
         raise SystemExit(f"aios: cannot read the recording {path!r}: {e.strerror}") from None
 
 
-async def _run_spoken(settings: Settings, args: argparse.Namespace, inputs: dict[str, Any]) -> int:
-    """`aios run --audio FILE`: the recording's transcript is the goal."""
+def _read_spoken_goal(args: argparse.Namespace) -> bytes | None:
+    """`aios run --audio FILE`: the recording whose transcript is the goal."""
+    if args.audio is None:
+        return None
     if args.goal is not None or args.skill:
         raise SystemExit("aios: --audio is the goal: give no other goal, --file or --skill")
-    async with _api(settings) as api:
-        created = await api.create_run_spoken(
-            _read_audio(args.audio), {"inputs": inputs}, filename=Path(args.audio).name
-        )
-    if args.json:
-        _print_json(created)
-        return 0
-    heard = created.transcript.text if created.transcript else ""
-    print(f"heard: {heard}")
-    print(f"run {created.run_id} started")
-    print(f"  Temporal UI: {created.links.temporal_ui}")
-    if args.follow:
-        print(f"(follow it with: aios status {created.run_id})")
-    return 0
+    return _read_audio(args.audio)
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
