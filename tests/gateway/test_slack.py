@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from aios.config import Settings, SlackTeam
-from aios.slack import APPROVE_ACTION, event_workflow_id
+from aios.slack import APPROVE_ACTION, escape, event_workflow_id, parse_mention
 from tests.conftest import Stack, api_client, app_for
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from tests.support.fake_slack import FakeSlack, click, mention, signed
@@ -199,3 +199,9 @@ async def test_a_mention_is_a_chat_turn_in_the_thread(
     assert "Temporal workflows" in reply["text"]
     sessions = (await slack_api.get("/v1/chat/sessions", params={"user_id": "bob"})).json()
     assert any(s["session_id"].startswith(f"slack-{TEAM}-") for s in sessions["sessions"])
+
+
+def test_what_a_mention_asks_and_text_that_cannot_ping_or_forge_links() -> None:
+    assert parse_mention("<@U0BOT> run <!channel> deploy") == ("run", "<!channel> deploy")
+    assert parse_mention("<@U0BOT> running late?") == ("chat", "running late?")
+    assert escape("<!channel> & <http://x|y>") == "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
