@@ -8,7 +8,7 @@ import http.server
 import itertools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -242,8 +242,8 @@ async def test_an_openai_compatible_embeddings_endpoint_gets_its_own_collection(
     embedded: list[list[str]] = []
     embed = embedder.embed
 
-    async def counted(texts: list[str]) -> list[list[float]]:
-        embedded.append(texts)
+    async def counted(texts: Sequence[str]) -> list[list[float]]:
+        embedded.append(list(texts))
         return await embed(texts)
 
     embedder.embed = counted  # type: ignore[method-assign]
