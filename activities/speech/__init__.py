@@ -22,8 +22,8 @@ from aios.wire import Transcript
 
 __all__ = ["ACCEPTED", "FORMATS", "Audio", "Transcriber", "decode", "sniff"]
 
-# Decoding holds a core; two at once per process leave the API's event loop one.
-_DECODERS = asyncio.Semaphore(2)
+# Decoding and the local engine hold a core each; two at once per process.
+CPU_SLOTS = 2
 
 
 class Transcriber:
@@ -34,6 +34,8 @@ class Transcriber:
         self.max_bytes = voice.max_audio_bytes
         self.max_seconds = voice.max_audio_seconds
         self.usd_per_minute = voice.transcription_usd_per_minute
+        # Made with the transcriber, in the API's event loop (an asyncio primitive is bound to one).
+        self._cpu = asyncio.Semaphore(CPU_SLOTS)
         key = voice.transcription_api_key or settings.openai_api_key
         engine = voice.transcription_engine
         if engine == "auto":
@@ -92,7 +94,7 @@ class Transcriber:
             )
         if language is not None and not (2 <= len(language) <= 3 and language.isalpha()):
             raise ValidationFailed("language: an ISO 639-1 code such as `en`")
-        async with _DECODERS:
+        async with self._cpu:
             audio = await asyncio.to_thread(decode, data, max_seconds=self.max_seconds)
         if self.provider is not None:
             transcript = await self._charged(data, audio, language, spender, pool)
@@ -103,7 +105,7 @@ class Transcriber:
                     f"language: the local engine understands English only, not {language!r}; "
                     "configure a provider (OPENAI_API_KEY) for other languages"
                 )
-            async with _DECODERS:
+            async with self._cpu:
                 transcript = await asyncio.to_thread(self.local.transcribe, audio)
         if not transcript.text.strip():
             raise ValidationFailed(NO_SPEECH)
