@@ -20,6 +20,7 @@ import pytest
 
 from aios.stores.evals import EvalStore
 from tests.conftest import AUTH, Stack, app_for, serving
+from tests.gateway.test_keys import as_key, make_key
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from tests.test_api import assert_problem
 from tests.test_cli import aios
@@ -199,3 +200,12 @@ async def test_a_stopped_eval_resumes_without_running_finished_rows(
     result = (await api.get(f"/v1/evals/{eval_id}")).json()
     assert result["status"] == "completed" and result["done"] == len(rows)
     assert_problem(await api.post(f"/v1/evals/{eval_id}/resume"), 409, "finished")
+    # Another user of the tenant (a `user`) does not see it; an operator reads it.
+    bob = as_key((await make_key(api, "default", "bob"))["key"])
+    olga = as_key((await make_key(api, "default", "olga", roles=["operator"]))["key"])
+    assert_problem(await api.get(f"/v1/evals/{eval_id}", headers=bob), 404)
+    assert_problem(await api.post(f"/v1/evals/{eval_id}/resume", headers=bob), 404)
+    assert eval_id not in [
+        e["eval_id"] for e in (await api.get("/v1/evals", headers=bob)).json()["evals"]
+    ]
+    assert (await api.get(f"/v1/evals/{eval_id}", headers=olga)).status_code == 200
