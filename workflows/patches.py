@@ -85,37 +85,18 @@ REVIEW_PATCH = "answer-review"
 # a local activity (the rule planner's check) is not seen again on replay, and the run's next
 # query or recovery fails with "patch marker encountered ... but there is no corresponding change
 # command" (it did, for runs started without the API, once approvals gained patches mid-run).
+_NOVEMBER = frozenset({UNTRUSTED_APPROVAL_PATCH, WAITING_SINCE_PATCH, TRACE_PATCH, LEAN_PATCH})
+_DECEMBER = _NOVEMBER | {
+    APPROVAL_CONTEXT_PATCH,
+    STANDING_APPROVAL_PATCH,
+    NOTIFY_PATCH,
+    SIGNAL_IDENTITY_PATCH,
+    LEDGER_SCOPE_PATCH,
+}
 GENERATIONS: dict[str, frozenset[str]] = {
-    NOVEMBER_PATCHES: frozenset(
-        {UNTRUSTED_APPROVAL_PATCH, WAITING_SINCE_PATCH, TRACE_PATCH, LEAN_PATCH}
-    ),
-    "aios-patches-2026-12": frozenset(
-        {
-            UNTRUSTED_APPROVAL_PATCH,
-            WAITING_SINCE_PATCH,
-            TRACE_PATCH,
-            LEAN_PATCH,
-            APPROVAL_CONTEXT_PATCH,
-            STANDING_APPROVAL_PATCH,
-            NOTIFY_PATCH,
-            SIGNAL_IDENTITY_PATCH,
-            LEDGER_SCOPE_PATCH,
-        }
-    ),
-    "aios-patches-2026-12-review": frozenset(
-        {
-            UNTRUSTED_APPROVAL_PATCH,
-            WAITING_SINCE_PATCH,
-            TRACE_PATCH,
-            LEAN_PATCH,
-            APPROVAL_CONTEXT_PATCH,
-            STANDING_APPROVAL_PATCH,
-            NOTIFY_PATCH,
-            SIGNAL_IDENTITY_PATCH,
-            LEDGER_SCOPE_PATCH,
-            REVIEW_PATCH,
-        }
-    ),
+    NOVEMBER_PATCHES: _NOVEMBER,
+    "aios-patches-2026-12": _DECEMBER,
+    "aios-patches-2026-12-review": _DECEMBER | {REVIEW_PATCH},
 }
 CURRENT_PATCHES = "aios-patches-2026-12-review"
 

@@ -94,6 +94,8 @@ class ScriptedServer:
             self.requests.clear()
             self.tokenized.clear()
             self._script.clear()
+            # A test that changed what unscripted requests get leaves the next one the default.
+            self.default_reply = ScriptedReply()
 
     def queue(self, *replies: ScriptedReply) -> None:
         with self._lock:
