@@ -26,7 +26,8 @@ async def test_answers_and_reports_are_rendered_and_sanitized(
     assert isinstance(page, Page)
     fake_openai.queue(ScriptedReply(content=ANSWER, chunk_delay_s=0))
     await page.fill("#goal", "Report on durability")
-    await page.click("#new-run summary")
+    # Opened, not toggled: a click on the summary closes a form that is already open.
+    await page.locator("#new-run details").evaluate("details => { details.open = true; }")
     await page.fill("#plan", json.dumps(PLAN))
     await page.click("#start-run")
     await expect(page.locator("h1 + p .status")).to_have_text("completed", timeout=30_000)
