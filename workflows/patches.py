@@ -93,12 +93,18 @@ _DECEMBER = _NOVEMBER | {
     SIGNAL_IDENTITY_PATCH,
     LEDGER_SCOPE_PATCH,
 }
+# Open while the December 6 changes land: a new patch id goes into this set (no history recorded
+# under this generation is kept until they have).
+_DECEMBER_6 = _DECEMBER | {
+    REVIEW_PATCH,
+}
 GENERATIONS: dict[str, frozenset[str]] = {
     NOVEMBER_PATCHES: _NOVEMBER,
     "aios-patches-2026-12": _DECEMBER,
     "aios-patches-2026-12-review": _DECEMBER | {REVIEW_PATCH},
+    "aios-patches-2026-12-06": _DECEMBER_6,
 }
-CURRENT_PATCHES = "aios-patches-2026-12-review"
+CURRENT_PATCHES = "aios-patches-2026-12-06"
 
 
 class RunPatches:

@@ -6,103 +6,14 @@
 // scripts, event handlers, styles or javascript: links) and which go in through rendered(); the
 // page's Content-Security-Policy would still stop a script that slipped through.
 
-const KEY = "aios.apiKey";
+import {
+  KEY, ENDED, ApiError, h, nodes, toast, api, readEvents, statusBadge, when, onLeave, leavePage,
+  signOut, aboutSection, approvalCard, rendered,
+} from "./lib.js";
+
 const view = document.getElementById("view");
-const ENDED = new Set(["completed", "failed", "cancelled", "timed_out"]);
-let leaving = []; // clean-ups of the current page (timers, streams)
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
-    else if (value !== undefined && value !== null && value !== false) el.setAttribute(name, value);
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined) {
-      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-  }
-  return el;
-}
-
-// replaceChildren() takes nodes and strings only: flatten lists, drop the absent.
-function nodes(...items) {
-  return items.flat(3).filter((item) => item !== null && item !== undefined);
-}
-
-function toast(message) {
-  const el = document.getElementById("toast");
-  el.textContent = message;
-  el.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => (el.hidden = true), 6000);
-}
-
-class ApiError extends Error {
-  constructor(status, problem) {
-    super(problem.detail || problem.title || `HTTP ${status}`);
-    this.status = status;
-  }
-}
-
-async function api(method, path, body, extra = {}) {
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY)}`, ...extra.headers };
-  let payload;
-  if (body instanceof FormData) payload = body;
-  else if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    payload = JSON.stringify(body);
-  }
-  const response = await fetch(path, { method, headers, body: payload, signal: extra.signal });
-  if (extra.raw) return response;
-  if (response.status === 401) {
-    signOut();
-    throw new ApiError(401, { detail: "the key was refused; sign in again" });
-  }
-  const data = response.status === 204 ? null : await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, data || {});
-  return data;
-}
-
-// Server-sent events over fetch (EventSource cannot send an Authorization header).
-async function readEvents(response, onEvent) {
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += value;
-    let cut;
-    while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      let type = "message";
-      let data = "";
-      for (const line of block.split("\n")) {
-        if (line.startsWith("event: ")) type = line.slice(7);
-        else if (line.startsWith("data: ")) data += line.slice(6);
-      }
-      if (data) onEvent(type, JSON.parse(data));
-    }
-  }
-}
-
-function statusBadge(status) {
-  return h("span", { class: `status status-${status}`, "data-status": status }, status);
-}
-
-function when(iso) {
-  return iso ? new Date(iso).toLocaleString() : "";
-}
 
 // --- sign in ----------------------------------------------------------------------------------
-
-function signOut() {
-  sessionStorage.removeItem(KEY);
-  document.getElementById("nav").hidden = true;
-  location.hash = "";
-  route();
-}
 
 function signInPage() {
   const input = h("input", { type: "password", id: "api-key", autocomplete: "off",
@@ -190,56 +101,9 @@ async function runsPage() {
   }
   await refresh();
   const timer = setInterval(() => refresh().catch((err) => toast(err.message)), 3000);
-  leaving.push(() => clearInterval(timer));
+  onLeave(() => clearInterval(timer));
   return [h("h1", {}, "Runs"), h("div", { class: "card" }, h("h2", {}, "New run"), form),
     table];
-}
-
-// What an approval is about: the outputs of the steps it depends on (the draft), as text nodes
-// only (a model's output is untrusted content).
-function aboutSection(about) {
-  return about.map((c) => h("div", { class: "approval-about", "data-about": c.step_id },
-    h("div", {}, `Output of ${c.title || c.step_id} (${c.step_id})`,
-      c.truncated ? h("span", { class: "muted" }, ` — first ${c.text.length} of ${c.chars} characters`) : null),
-    h("pre", { class: "approval-output" }, c.text)));
-}
-
-function approvalCard(runId, pending, onAnswered) {
-  const args = h("pre", { class: "approval-args" }, JSON.stringify(pending.args, null, 2));
-  const comment = h("input", { type: "text", placeholder: "comment (optional)" });
-  async function answer(decision) {
-    try {
-      await api("POST", `/v1/runs/${runId}/approvals/${pending.approval_id}`,
-        { decision, args_hash: pending.args_hash, comment: comment.value || null });
-      onAnswered();
-    } catch (err) {
-      toast(err.message);
-    }
-  }
-  return h("div", { class: "card approval", "data-approval": pending.approval_id },
-    h("strong", {}, `Awaiting approval: step ${pending.step_id}`),
-    h("p", {}, pending.reason, h("br"), h("span", { class: "muted" },
-      `expires ${when(pending.expires_at)}`)),
-    (pending.untrusted_sources || []).length
-      ? h("p", { class: "muted" }, `Derived from untrusted content: ${pending.untrusted_sources.join(", ")}`)
-      : null,
-    (pending.approvers || []).length
-      ? h("p", { class: "muted" }, `For: ${pending.approvers.join(", ")}`) : null,
-    (pending.approvals_required || 1) > 1
-      ? h("p", { class: "muted", "data-approved-by": "" },
-        `Needs ${pending.approvals_required} distinct approvers; approved so far by: ${
-          (pending.approved_by || []).join(", ") || "nobody"}`) : null,
-    aboutSection(pending.about || []),
-    h("div", {}, "Arguments being approved:"), args, comment,
-    h("p", {}, h("button", { class: "approve", onclick: () => answer("approve") }, "Approve"), " ",
-      h("button", { class: "danger reject", onclick: () => answer("reject") }, "Reject")));
-}
-
-// A container for server-rendered, sanitized HTML (see the note at the top).
-function rendered(html, attrs = {}) {
-  const el = h("div", { class: "rendered", ...attrs });
-  el.innerHTML = html;
-  return el;
 }
 
 // The answer as the server renders it; its Markdown as plain text until then (or if it cannot).
@@ -315,7 +179,7 @@ async function runPage(runId) {
 
 function follow(runId, render, stream, after) {
   const controller = new AbortController();
-  leaving.push(() => controller.abort());
+  onLeave(() => controller.abort());
   let rendering = Promise.resolve();
   const rerender = () => (rendering = rendering.then(render).catch((err) => toast(err.message)));
   (async () => {
@@ -561,8 +425,7 @@ async function reportPage(reportId) {
 // --- routing ----------------------------------------------------------------------------------
 
 async function route() {
-  for (const clean of leaving) clean();
-  leaving = [];
+  leavePage();
   const signedIn = Boolean(sessionStorage.getItem(KEY));
   document.getElementById("nav").hidden = !signedIn;
   const path = location.hash.replace(/^#/, "") || "/runs";
