@@ -2,7 +2,9 @@
 against the current workflow code. Changing workflow behaviour needs `workflow.patched()`.
 
 Record new histories (after adding behaviour worth protecting) with
-`AIOS_RECORD_HISTORIES=1 pytest tests/test_replay.py`.
+`AIOS_RECORD_HISTORIES=1 pytest tests/test_replay.py`; the Slack app's (`SlackEventWorkflow`
+following a run with approval buttons, and a chat turn) with
+`AIOS_RECORD_HISTORIES=1 pytest tests/gateway/test_slack.py`, which needs its scripted Slack.
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +27,7 @@ from tests.support.fake_slack import FakeSlack, click, mention, signed
 TEAM, SECRET = "T0ACME", "8f742231b10e8888abcd99yyyzzz85a5"
 ADA, BOB, EVE = "U0ADA", "U0BOB", "U0EVE"  # EVE is mapped to nobody
 EVENTS, INTERACTIONS = "/v1/channels/slack/events", "/v1/channels/slack/interactions"
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 
 PLAN = {
     "steps": [
@@ -100,6 +103,18 @@ async def until(found: Callable[[], Any], what: str) -> Any:
             return value
         await asyncio.sleep(0.05)
     raise AssertionError(f"never saw {what}")
+
+
+async def keep_history(stack: Stack, event_id: str, name: str) -> None:
+    """With AIOS_RECORD_HISTORIES=1, keep this event's SlackEventWorkflow history in
+    tests/histories (replayed by tests/test_replay.py); an existing one stays."""
+    target = HISTORIES / f"{name}.json"
+    if not os.environ.get("AIOS_RECORD_HISTORIES") or target.exists():
+        return
+    handle = stack.client.get_workflow_handle(event_workflow_id(TEAM, event_id))
+    await handle.result()
+    history = await handle.fetch_history()
+    target.write_text(json.dumps(json.loads(history.to_json()), indent=1))
 
 
 async def test_only_signed_fresh_requests_count_and_an_event_is_taken_once(
@@ -187,6 +202,7 @@ async def test_a_run_from_a_thread_is_approved_with_a_colleagues_button(
         "the status message updated to completed",
     )
     assert run_id in status[0]["text"]
+    await keep_history(stack, "Ev0RUN", "slack_run_followed_in_a_thread")
 
 
 async def test_a_mention_is_a_chat_turn_in_the_thread(
@@ -199,6 +215,7 @@ async def test_a_mention_is_a_chat_turn_in_the_thread(
     assert "Temporal workflows" in reply["text"]
     sessions = (await slack_api.get("/v1/chat/sessions", params={"user_id": "bob"})).json()
     assert any(s["session_id"].startswith(f"slack-{TEAM}-") for s in sessions["sessions"])
+    await keep_history(stack, "Ev0CHAT", "slack_chat_turn_in_a_thread")
 
 
 def test_what_a_mention_asks_and_text_that_cannot_ping_or_forge_links() -> None:
