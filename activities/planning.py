@@ -119,6 +119,14 @@ Tools and skills:
 """
 
 
+def planner_model(request: PlanningInput) -> str:
+    """The model that writes the plan: the one the run was pinned to (every model call of a
+    pinned run uses it, aios/versions.py), else the strong tier."""
+    if request.versions is not None and request.versions.model:
+        return request.versions.model
+    return "strong"
+
+
 def choose_planner(
     planner: PlannerName, goal: str, skill: str | None, skills: SkillCatalog
 ) -> PlannerName:
@@ -291,7 +299,10 @@ class PlanningActivities:
     @activity.defn(name=Activity.PLAN_RUN)
     @classified
     async def plan_run(self, request: PlanningInput) -> PlanningResult:
-        caller = self._llm.caller(request.budget, 0, tenant=request.tenant, user_id=request.user_id)
+        # The run's cache mode holds for its planning calls too (`off`: no cached plan).
+        caller = self._llm.caller(
+            request.budget, 0, tenant=request.tenant, user_id=request.user_id, cache=request.cache
+        )
         if request.failed_step is not None:
             plan, rationale = await self._llm_plan(request, caller)
             return planning_result(
@@ -302,7 +313,7 @@ class PlanningActivities:
         if planned is not None:
             return planned
         hybrid = request.planner == PlannerName.HYBRID
-        if hybrid and self._llm.strong_model == BUNDLED_MODEL:
+        if hybrid and self._llm.model_spec(planner_model(request)) == BUNDLED_MODEL:
             # The bundled 135M model does not write plans that pass validation (none of seven
             # ordinary goals in tests/test_bundled_model.py, two rounds each, ~10-40 s a goal on
             # two cores): hybrid planning goes straight to the skill it would fall back to.
@@ -310,7 +321,7 @@ class PlanningActivities:
                 request,
                 caller,
                 bundled_model,
-                f"the strong model is the bundled {BUNDLED_MODEL}, which does not write "
+                f"the planning model is the bundled {BUNDLED_MODEL}, which does not write "
                 "usable plans; no skill's triggers match the goal",
             )
         try:
@@ -368,7 +379,7 @@ class PlanningActivities:
             request.tenant, request.versions, "planner", PLANNER_SYSTEM
         )
         count = await self._llm.token_counter(
-            "strong", [system, ask, *(line for _, line in entries)]
+            planner_model(request), [system, ask, *(line for _, line in entries)]
         )
         room = (
             window
@@ -393,14 +404,15 @@ class PlanningActivities:
     async def _llm_plan(self, request: PlanningInput, caller: ModelCaller) -> tuple[Plan, str]:
         """The model writes the plan as structured output; an invalid one gets one repair round
         with the errors, then the run fails with them (or, hybrid, falls back to a skill)."""
-        window = self._llm.context_window("strong")
+        model = planner_model(request)
+        window = self._llm.context_window(model)
         max_tokens = planning_max_tokens(window)
         messages, cut = await self._planning_messages(request, window, max_tokens)
         opening = messages
         problem = ""
         for round_ in (1, 2):
             outcome = await caller.call(
-                "strong",
+                model,
                 LLMRequest(
                     model="",
                     messages=messages,

@@ -516,8 +516,11 @@ class PlanningInput(BaseModel):
     failed_step: str | None = None
     failure: str | None = None
     completed: list[str] = Field(default_factory=list)
-    # The planner prompt's version the run was pinned to (aios/versions.py).
+    # The planner prompt's version and the model the run was pinned to (aios/versions.py).
     versions: RunVersions | None = None
+    # The run's LLM response cache mode (None: `auto`): `off` keeps the planner's calls out of
+    # the cache too.
+    cache: CacheMode | None = None
 
 
 class PlanningResult(BaseModel):

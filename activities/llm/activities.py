@@ -285,6 +285,10 @@ class LlmActivities:
         """provider:model of the strong tier."""
         return self._router.spec("strong")
 
+    def model_spec(self, tier_or_spec: str) -> str:
+        """`fast`, `strong` or a `provider:model` as the `provider:model` it means here."""
+        return self._router.spec(tier_or_spec)
+
     def context_window(self, tier_or_spec: str) -> int:
         """Tokens one request to this model may use (prompt and answer together)."""
         return self._router.context_window(tier_or_spec)

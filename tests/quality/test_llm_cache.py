@@ -1,10 +1,12 @@
 """The LLM response cache on real Temporal and PostgreSQL with the scripted OpenAI server: the
 second identical temperature-0 call is answered from the cache and costs nothing in the spend
 ledger (its hit counted in the run's usage, the trace, the usage report and /metrics), another
-tenant's identical call is a miss, and a run with `cache: off` bypasses it."""
+tenant's identical call is a miss, and a run with `cache: off` bypasses it, its planning calls
+included (which go to the model the run is pinned to)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -17,7 +19,7 @@ from activities.knowledge import LocalEmbedder
 from aios.config import Settings
 from tests.conftest import api_client, app_for, running_stack
 from tests.gateway.test_keys import as_key, make_key
-from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 
 
 async def _finished(api: httpx.AsyncClient, body: dict[str, Any], **kw: Any) -> dict[str, Any]:
@@ -95,3 +97,18 @@ async def test_an_identical_temperature_0_call_is_answered_from_the_tenants_cach
         # A run that bypasses the cache calls the model again.
         bypass = await _finished(api, {**body, "cache": "off"})
         assert bypass["usage"]["cache_hits"] == 0 and len(fake_openai.requests) == 3
+
+        # The planner follows the run too: with `cache: off` the same goal is planned by the
+        # model again (not answered from the cache), by the model the run is pinned to.
+        planned = {
+            "goal": f"greet {uuid.uuid4().hex}",
+            "planner": "llm",
+            "cache": "off",
+            "versions": {"model": "openai:gpt-4o"},
+        }
+        for _ in range(2):
+            fake_openai.queue(ScriptedReply(content=json.dumps(plan)))
+            run = await _finished(api, planned)
+            assert run["usage"]["cache_hits"] == 0
+        planning = [r for r in fake_openai.requests if "response_format" in r]
+        assert [r["model"] for r in planning] == ["gpt-4o", "gpt-4o"]

@@ -61,6 +61,7 @@ class RunPlanner:
             failure=failure,
             completed=completed or [],
             versions=run.versions,
+            cache=run.cache,
         )
         summary = "revise the plan" if failed_step else "plan the run"
         # No model involved (a plan to check, or the rule planner): a local activity.
