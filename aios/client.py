@@ -342,6 +342,10 @@ class ApiClient:
         """The report as a file's text: `md` (Markdown) or `html` (a sanitized page)."""
         return (await self._send("GET", f"/v1/reports/{report_id}.{fmt}")).text
 
+    async def report_bytes(self, report_id: str, fmt: str) -> bytes:
+        """The report as a file: `md`, `html` or `pdf`, as the bytes the API sent."""
+        return (await self._send("GET", f"/v1/reports/{report_id}.{fmt}")).content
+
     async def versions(self, kind: str | None = None) -> VersionList:
         """The versions of prompts and skills a run can pin."""
         params = {"kind": kind} if kind else {}

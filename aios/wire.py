@@ -321,6 +321,9 @@ class InboxItem(BaseModel):
     approved_by: list[str] = Field(default_factory=list)
     # The arguments derive from untrusted content (documents, web pages, tool output).
     untrusted_sources: list[str] = Field(default_factory=list)
+    # Who may answer, and the approval policy that said so (None: the plan's own terms).
+    approvers: list[str] = Field(default_factory=list)
+    policy: str | None = None
 
 
 class Inbox(BaseModel):
@@ -359,6 +362,7 @@ class ReportLinks(BaseModel):
     self: str
     markdown: str
     html: str
+    pdf: str = ""
     run: str
 
 

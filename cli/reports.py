@@ -1,31 +1,36 @@
-"""`aios reports`: list reports, show one, download it as Markdown or HTML. `aios files`: the files
-a run's tools wrote, listed or downloaded."""
+"""`aios reports`: list reports, show one, download it as Markdown, HTML or PDF. `aios files`: the
+files a run's tools wrote, listed or downloaded."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from aios.client import ApiClient
 from aios.text import one_line
 
-FORMATS = ("md", "html")
+FORMATS = ("md", "html", "pdf")
 
 
 async def cmd_reports(api: ApiClient, args: argparse.Namespace) -> int:
     if args.report_id is None:
         return await _list(api, args)
     if args.download:
-        text = await api.report_file(args.report_id, args.download)
-        if args.output == "-":
+        data = await api.report_bytes(args.report_id, args.download)
+        if args.output == "-" and args.download == "pdf":
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        elif args.output == "-":
+            text = data.decode("utf-8", errors="replace")
             print(text, end="" if text.endswith("\n") else "\n")
         else:
             path = Path(args.output or f"{args.report_id}.{args.download}")
-            await asyncio.to_thread(path.write_text, text, encoding="utf-8")
-            print(f"wrote {path} ({len(text.encode())} bytes)")
+            await asyncio.to_thread(path.write_bytes, data)
+            print(f"wrote {path} ({len(data)} bytes)")
         return 0
     report = await api.report(args.report_id)
     if args.json:
@@ -85,9 +90,13 @@ async def cmd_files(api: ApiClient, args: argparse.Namespace) -> int:
 
 def add_verbs(verb: Any) -> None:
     """Register `aios reports` with the parser's `client_verb` helper."""
-    p = verb("reports", cmd_reports, "list reports, show one, or download it (--download md|html)")
+    p = verb(
+        "reports", cmd_reports, "list reports, show one, or download it (--download md|html|pdf)"
+    )
     p.add_argument("report_id", nargs="?", help="show this report (rpt-…); omit to list them")
-    p.add_argument("--download", choices=FORMATS, help="save the report as a file (md or html)")
+    p.add_argument(
+        "--download", choices=FORMATS, help="save the report as a file (md, html or pdf)"
+    )
     p.add_argument(
         "-o", "--output", help="with --download: the file (default: <id>.<format>; - for stdout)"
     )

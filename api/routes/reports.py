@@ -4,6 +4,7 @@ tenant's operators and admins; to anyone else it does not exist (404), as anothe
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 from typing import Annotated
@@ -12,10 +13,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from aios import rendering as render
 from aios.errors import NotAcceptable, NotFound
 from aios.stores.reports import Report, ReportStore
 from aios.wire import ReportLinks, ReportList, ReportOut, ReportSummary
-from api import page_tokens, render
+from api import page_tokens
 from api.authz import may_read_run, require_user, sees_all_users
 from api.deps import DbDep, Principal, PrincipalDep
 from api.run_service import RunsDep
@@ -48,7 +50,11 @@ class Rendered(BaseModel):
     html: str
 
 
-FORMATS = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}
+FORMATS = {
+    "md": "text/markdown; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+}
 # The report page runs nothing and loads nothing: it is model-written text.
 HTML_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
@@ -64,7 +70,11 @@ def _filename(report_id: str) -> str:
 def _links(report: Report) -> ReportLinks:
     base = f"/v1/reports/{report.id}"
     return ReportLinks(
-        self=base, markdown=base + ".md", html=base + ".html", run=f"/v1/runs/{report.run_id}"
+        self=base,
+        markdown=base + ".md",
+        html=base + ".html",
+        pdf=base + ".pdf",
+        run=f"/v1/runs/{report.run_id}",
     )
 
 
@@ -130,21 +140,23 @@ async def _readable(pool: DbDep, principal: Principal, report_id: str) -> Report
                     "are our pumps maintained?</h1><p>Seals are replaced every 4,000 hours "
                     "[1].</p>…</body></html>"
                 },
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
             },
-            "description": "JSON; `{id}.md`: the Markdown; `{id}.html`: a sanitized HTML page",
+            "description": "JSON; `{id}.md`: the Markdown; `{id}.html`: a sanitized HTML page; "
+            "`{id}.pdf`: the same as a PDF",
         },
-        406: {"description": "a format other than .md and .html"},
+        406: {"description": "a format other than .md, .html and .pdf"},
     },
 )
 async def get_report(report_ref: str, principal: PrincipalDep, pool: DbDep) -> ReportOut | Response:
-    """One report: JSON (Markdown, sanitized HTML, citations), or `{id}.md` / `{id}.html` to
-    download it. Any other extension (`.pdf`, `.docx`) is 406."""
+    """One report: JSON (Markdown, sanitized HTML, citations), or `{id}.md` / `{id}.html` /
+    `{id}.pdf` to download it. Any other extension (`.docx`) is 406."""
     report_id, dot, fmt = report_ref.rpartition(".")
     if not dot:
         report_id, fmt = report_ref, ""
     if fmt and fmt not in FORMATS:
         raise NotAcceptable(
-            f"reports are served as JSON, .md and .html; not .{fmt[:20]}",
+            f"reports are served as JSON, .md, .html and .pdf; not .{fmt[:20]}",
             details={"formats": ["json", *FORMATS]},
         )
     report = await _readable(pool, principal, report_id)
@@ -154,10 +166,21 @@ async def get_report(report_ref: str, principal: PrincipalDep, pool: DbDep) -> R
             media_type=FORMATS["md"],
             headers={"Content-Disposition": f'attachment; filename="{_filename(report.id)}.md"'},
         )
+    sources = [(str(c.get("title", "")), str(c.get("source", ""))) for c in report.citations]
     if fmt == "html":
-        sources = [(str(c.get("title", "")), str(c.get("source", ""))) for c in report.citations]
         page = render.html_document(report.title, report.markdown, sources)
         return Response(page, media_type=FORMATS["html"], headers=HTML_HEADERS)
+    if fmt == "pdf":
+        # Laying out a PDF takes a CPU second or so: off the event loop.
+        pdf = await asyncio.to_thread(render.pdf_document, report.title, report.markdown, sources)
+        return Response(
+            pdf,
+            media_type=FORMATS["pdf"],
+            headers={
+                "Content-Disposition": f'attachment; filename="{_filename(report.id)}.pdf"',
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
     summary = _summary(report)
     return ReportOut(
         **summary.model_dump(),

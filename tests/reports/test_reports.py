@@ -1,5 +1,5 @@
 """Reports as artifacts: a report run's answer is kept as a report, listed by GET /v1/reports and
-downloadable as Markdown and sanitized HTML, readable only by whoever may read its run;
+downloadable as Markdown, sanitized HTML and PDF, readable only by whoever may read its run;
 publish_report delivers it once to the configured webhook (signed); `aios reports` lists it."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import io
 import json
 import threading
 import uuid
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from pypdf import PdfReader
 
 from aios.config import Settings
 from aios.stores.reports import Report, ReportStore
@@ -124,7 +126,7 @@ async def test_a_report_run_is_a_report_readable_by_who_reads_the_run(
     assert "default-src 'none'" in page.headers["content-security-policy"]
     answer = await api.get(f"/v1/runs/{run['run_id']}/answer.html")
     assert answer.status_code == 200 and answer.text == one["html"]
-    for fmt in ("pdf", "docx"):
+    for fmt in ("docx", "txt"):
         assert_problem(await api.get(f"/v1/reports/{report_id}.{fmt}"), 406, f".{fmt}")
     assert not receiver.posts, "a report that was not published goes nowhere"
 
@@ -205,6 +207,21 @@ async def test_a_hostile_report_is_sanitized(api: httpx.AsyncClient, stack: Stac
         assert "&lt;script&gt;" in body, "the markup is shown as text"
         assert '<a href="https://example.com/a" rel="noopener noreferrer nofollow">fine</a>' in body
         assert "Empty" not in body, "a heading with nothing under it is dropped"
+
+    # The PDF is drawn from the same sanitized HTML: its title and text are there, and its only
+    # link goes where the safe one went (no javascript: action).
+    pdf = await api.get(f"/v1/reports/{report['report_id']}.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(pdf.content))
+    text = "".join(page.extract_text() for page in reader.pages)
+    assert '<script>alert("title")</script>' in text and "Findings" in text
+    links = [
+        str(annot.get_object()["/A"].get("/URI"))
+        for page in reader.pages
+        for annot in page.get("/Annots", [])
+        if "/A" in annot.get_object()
+    ]
+    assert links == ["https://example.com/a"], links
 
     # Any Markdown (a chat reply) is rendered the same way; too long a text is 422.
     rendered = await api.post("/v1/render/markdown", json={"markdown": "**hi** <script>x</script>"})
