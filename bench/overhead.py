@@ -4,14 +4,16 @@
     .venv/bin/python bench/overhead.py --reps 3 --latencies 0 --no-throughput
 
 - plain asyncio: the calls made directly, no durability (the floor);
-- minimal: the smallest hand-written temporalio workflow with one activity per call (what Temporal
-  itself costs);
+- minimal: the leanest honest temporalio workflow of the same shape (`bench/minimal_workflow.py`):
+  one activity per call, SDK defaults, its worker in this process on the client's connection (no
+  process of its own, no second connection: what Temporal itself costs, and nothing else);
+  `--minimal-worker process` runs it in a process of its own instead, as before;
 - AIOS: `POST /v1/runs` with the plan as a client plan of `llm` steps, followed through the API's
   event stream until it reports the run done.
 
-Everything runs as an operator would run it, each piece its own process on this machine: one
+Everything else runs as an operator would run it, each piece its own process on this machine: one
 Temporal dev server, PostgreSQL, one scripted OpenAI-protocol model (it answers after the latency
-each prompt asks for), the AIOS worker and API, the minimal workflow's worker. The three variants
+each prompt asks for), the AIOS worker and API. The three variants
 take turns (the order rotates each round) so machine noise hits them alike. AIOS is measured as
 workflow time (Temporal's start and close times, as for the minimal workflow) and end to end.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -39,11 +42,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx2
 from openai import AsyncOpenAI
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from aios.client import ApiClient
 from aios.config import Settings
-from bench.minimal_workflow import LayeredPlan, MinimalPlanWorkflow, call_model, layers, run_plain
+from bench import minimal_workflow
+from bench.minimal_workflow import (
+    LayeredPlan,
+    MinimalPlanWorkflow,
+    call_model,
+    call_model_activity,
+    layers,
+    run_plain,
+)
 from tests.support.processes import Deployment, Process
 
 MINIMAL_QUEUE = "bench-minimal"
@@ -94,12 +108,47 @@ async def workflow_seconds(temporal: Client, workflow_id: str) -> float:
     return (described.close_time - described.start_time).total_seconds()
 
 
+async def history_counts(temporal: Client, workflow_id: str) -> dict[str, int]:
+    """What a run cost Temporal, independent of the machine's load: its history's events,
+    workflow tasks, activities (server round trips), local activities (markers) and
+    search-attribute upserts (visibility writes)."""
+    history = await temporal.get_workflow_handle(workflow_id).fetch_history()
+    kinds = [event.event_type for event in history.events]
+    return {
+        "events": len(kinds),
+        "workflow tasks": kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+        "activities": kinds.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
+        "local activities": kinds.count(EventType.EVENT_TYPE_MARKER_RECORDED),
+        "upserts": kinds.count(EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES),
+        "payload bytes": sum(event.ByteSize() for event in history.events),
+    }
+
+
+async def postgres_transactions(pg_url: str) -> int:
+    """Transactions committed or rolled back in AIOS's database so far (each statement outside a
+    transaction block is one: a proxy for round trips). Backends report their counts when idle
+    for a second at most, hence the wait."""
+    import asyncpg
+
+    await asyncio.sleep(1.5)
+    connection = await asyncpg.connect(pg_url)
+    try:
+        value = await connection.fetchval(
+            "SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        )
+    finally:
+        await connection.close()
+    return int(value)
+
+
 class Bench:
     def __init__(self, temporal: Client, api: ApiClient, model: AsyncOpenAI) -> None:
         self.temporal = temporal
         self.api = api
         self.model = model
         self._n = 0
+        self.last_id: dict[str, str] = {}
 
     def _id(self, prefix: str) -> str:
         self._n += 1
@@ -117,6 +166,7 @@ class Bench:
         )
         await handle.result()
         e2e = time.perf_counter() - started
+        self.last_id["minimal"] = handle.id
         return Sample(e2e, await workflow_seconds(self.temporal, handle.id))
 
     async def aios(self, plan: LayeredPlan) -> Sample:
@@ -127,6 +177,7 @@ class Bench:
         if state.status != "completed":
             raise RuntimeError(f"AIOS run {state.run_id} ended {state.status}: {state.error}")
         await self.temporal.get_workflow_handle(created.run_id).result()
+        self.last_id["aios"] = created.run_id
         return Sample(e2e, await workflow_seconds(self.temporal, created.run_id))
 
     async def latency_series(self, latency_ms: int, reps: int, plan_shape: list[int]) -> Series:
@@ -204,8 +255,8 @@ def start_aios(root: Path, temporal_flags: list[str] | None = None) -> Deploymen
 def start_deployment(
     root: Path, sandboxed: bool, temporal_flags: list[str] | None = None
 ) -> Deployment:
-    """AIOS's deployment plus the minimal workflow's worker on the same Temporal server, its
-    workflow in the sandbox or not as AIOS's (like for like)."""
+    """AIOS's deployment plus the minimal workflow's worker in a process of its own on the same
+    Temporal server, its workflow in the sandbox or not as AIOS's (like for like)."""
     deployment = start_aios(root, temporal_flags)
     minimal = Process(
         "minimal-worker",
@@ -233,13 +284,55 @@ def start_deployment(
     return deployment
 
 
+def in_process_worker(temporal: Client, model_url: str, sandboxed: bool) -> Worker:
+    """The minimal workflow's worker in this process, on the client's own connection: SDK
+    defaults (pollers, slots, cache, converter), the sandbox as AIOS's setting says (the SDK's
+    default is the sandbox, as AIOS's)."""
+    minimal_workflow._model = AsyncOpenAI(base_url=model_url, api_key="sk-scripted", max_retries=0)
+    return Worker(
+        temporal,
+        task_queue=MINIMAL_QUEUE,
+        workflows=[MinimalPlanWorkflow],
+        activities=[call_model_activity],
+        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
+    )
+
+
+async def evidence(bench: Bench, shape: list[int], pg_url: str) -> None:
+    """Load-independent figures beside the timings: one run of each at 0 ms, from its history,
+    and AIOS's PostgreSQL transactions per model call over five runs."""
+    plan = LayeredPlan(shape, instruction(0))
+    calls = sum(shape)
+    counts: dict[str, dict[str, int]] = {}
+    for variant in ("minimal", "aios"):
+        await (bench.minimal if variant == "minimal" else bench.aios)(plan)
+        counts[variant] = await history_counts(bench.temporal, bench.last_id[variant])
+    print(f"\nper run of {calls} calls (from the histories): {'':>4}minimal {'':>6}aios")
+    for key in counts["minimal"]:
+        print(f"  {key:<36} {counts['minimal'][key]:>9} {counts['aios'][key]:>9}")
+    before = await postgres_transactions(pg_url)
+    for _ in range(5):
+        await bench.aios(plan)
+    after = await postgres_transactions(pg_url)
+    print(
+        f"  AIOS's PostgreSQL transactions per model call (5 runs): "
+        f"{(after - before - 1) / (5 * calls):.1f}",
+        flush=True,
+    )
+
+
 async def main(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="aios-overhead-"))
     sandboxed = Settings().workflow_sandbox
     runner = "in the sandbox" if sandboxed else "outside the sandbox"
+    in_process = args.minimal_worker == "in-process"
     print(f"workflows run {runner} (AIOS_WORKFLOW_SANDBOX), AIOS's and the minimal one alike")
+    print(f"the minimal workflow's worker: {args.minimal_worker}")
     print(f"starting the deployment under {root} ...", flush=True)
-    deployment = start_deployment(root, sandboxed, args.temporal_flag)
+    if in_process:
+        deployment = start_aios(root, args.temporal_flag)
+    else:
+        deployment = start_deployment(root, sandboxed, args.temporal_flag)
     try:
         temporal = await Client.connect(f"127.0.0.1:{deployment.temporal_port}")
         model = AsyncOpenAI(
@@ -250,9 +343,17 @@ async def main(args: argparse.Namespace) -> None:
             http_client=httpx2.AsyncClient(limits=httpx2.Limits(max_connections=1000)),
         )
         await call_model(model, instruction(0))
-        async with ApiClient(deployment.api_url, deployment.api_key, timeout_s=120) as api:
+        worker: Worker | contextlib.nullcontext[None] = contextlib.nullcontext()
+        if in_process:
+            worker = in_process_worker(temporal, deployment.model_url, sandboxed)
+        async with (
+            ApiClient(deployment.api_url, deployment.api_key, timeout_s=120) as api,
+            worker,
+        ):
             bench = Bench(temporal, api, model)
             shape = layers(args.steps, args.width)
+            if args.evidence:
+                await evidence(bench, shape, deployment.pg_url)
             print(
                 f"\n{args.steps} model calls in layers {shape}, {args.reps} rounds per latency "
                 "(medians, seconds)\n"
@@ -327,5 +428,17 @@ if __name__ == "__main__":
         help="an extra `temporal server start-dev` flag (repeatable)",
     )
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument(
+        "--minimal-worker",
+        choices=["in-process", "process"],
+        default="in-process",
+        help="the minimal workflow's worker in this process (the leanest) or its own",
+    )
+    parser.add_argument(
+        "--no-evidence",
+        dest="evidence",
+        action="store_false",
+        help="skip the history and PostgreSQL counts",
+    )
     parser.add_argument("--no-throughput", dest="throughput_runs", action="store_const", const=0)
     asyncio.run(main(parser.parse_args()))
