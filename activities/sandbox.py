@@ -15,7 +15,12 @@ caps stdout and stderr (keeping the start and saying how much there was), and re
 written. The number of processes is limited by a pids cgroup when the worker may create one
 (`AIOS_CODE_EXEC_PIDS_CGROUP`), else by RLIMIT_NPROC, which the kernel counts per sandbox (its
 own user namespace) but never applies to root: a worker running as root with no writable pids
-cgroup refuses to run code rather than run it without that limit. Where bubblewrap cannot run at
+cgroup refuses to run code rather than run it without that limit. The memory of the whole sandbox
+(its processes' resident memory and the files it writes to its tmpfs) is capped by a memory cgroup
+when the worker may create one (`AIOS_CODE_EXEC_MEMORY_CGROUP`: cgroup v2 `memory.max`, or v1
+`memory.limit_in_bytes`); where none can be made, each process keeps its RLIMIT_AS and the
+process limit bounds how many there are, so the total stays under the process limit times the
+address-space limit plus the tmpfs sizes. Where bubblewrap cannot run at
 all (no user namespaces, no binary) the call is refused with the reason; code never runs outside
 the sandbox.
 """
@@ -77,6 +82,9 @@ class Limits:
     workspace_bytes: int = 128 << 20
     files_bytes: int = 20 << 20
     max_files: int = 50
+    # The whole sandbox's memory (resident memory of all its processes and its tmpfs files), held
+    # by a memory cgroup where one can be made; each process keeps `memory_bytes` of address space.
+    sandbox_memory_bytes: int = 1280 << 20
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,8 @@ class SandboxConfig:
     python: str = sys.executable
     # A pids cgroup the worker may create children in; "auto": find one; "off": none.
     pids_cgroup: str = "auto"
+    # A memory cgroup (v2 or v1) the worker may create children in; "auto": find one; "off": none.
+    memory_cgroup: str = "auto"
     # Where the per-call input folders are made (removed after the call).
     scratch_dir: str | None = None
 
@@ -201,6 +211,104 @@ def _pids_cgroup(setting: str, max_processes: int) -> Iterator[Path | None]:
                     time.sleep(0.02)
             else:
                 log.warning("could not remove the sandbox cgroup %s", made)
+
+
+def _own_cgroup(controller: str) -> Path | None:
+    """This process's cgroup folder in the hierarchy that has `controller`: the v1 one mounted
+    at /sys/fs/cgroup/<controller>, else the v2 one if it offers the controller."""
+    root = Path("/sys/fs/cgroup")
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(",") and (root / controller / "cgroup.procs").exists():
+            return root / controller / path.lstrip("/")
+    v2 = next((line[3:] for line in lines if line.startswith("0::")), None)
+    with contextlib.suppress(OSError):
+        if v2 is not None and controller in (root / "cgroup.controllers").read_text().split():
+            return root / v2.lstrip("/")
+    return None
+
+
+def _is_v2(folder: Path) -> bool:
+    return (folder / "cgroup.controllers").is_file()
+
+
+def _set_memory(folder: Path, limit: int) -> None:
+    """The memory cap of a sandbox's cgroup, swap included (raises OSError where not allowed)."""
+    if _is_v2(folder):
+        (folder / "memory.max").write_text(str(limit))
+        with contextlib.suppress(OSError):
+            (folder / "memory.swap.max").write_text("0")
+        with contextlib.suppress(OSError):  # out of memory: the whole sandbox ends at once
+            (folder / "memory.oom.group").write_text("1")
+    else:
+        (folder / "memory.limit_in_bytes").write_text(str(limit))
+        with contextlib.suppress(OSError):  # absent without swap accounting
+            (folder / "memory.memsw.limit_in_bytes").write_text(str(limit))
+
+
+def _remove(folder: Path) -> None:
+    for _ in range(100):  # the kernel frees a cgroup once its last process is reaped
+        try:
+            folder.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.02)
+    log.warning("could not remove the sandbox cgroup %s", folder)
+
+
+@contextlib.contextmanager
+def _memory_cgroup(setting: str, limit: int, pids: Path | None) -> Iterator[Path | None]:
+    """A memory cgroup capping the whole sandbox at `limit` bytes, or None where none can be
+    made. On cgroup v2 a process is in one cgroup only: the pids cgroup is used when it is a v2
+    one (and made no other)."""
+    if setting == "off" or limit <= 0:
+        yield None
+        return
+    if pids is not None and _is_v2(pids):
+        try:
+            _set_memory(pids, limit)
+        except OSError:
+            yield None
+        else:
+            yield pids
+        return
+    # By default under the worker's own memory cgroup, so the sandbox also counts against
+    # whatever limit the worker itself runs under.
+    parent = _own_cgroup("memory") if setting == "auto" else Path(setting)
+    made: Path | None = None
+    if parent is not None:
+        child = parent / f"aios-sandbox-{uuid.uuid4().hex[:12]}"
+        with contextlib.suppress(OSError):
+            child.mkdir()
+            try:
+                _set_memory(child, limit)
+                made = child
+            except OSError:
+                _remove(child)
+    try:
+        yield made
+    finally:
+        if made is not None:
+            _remove(made)
+
+
+def _oom_killed(cgroup: Path | None) -> bool:
+    """Whether the kernel killed a process of the sandbox at its memory cap."""
+    if cgroup is None:
+        return False
+    for name in ("memory.events", "memory.oom_control"):  # v2, v1
+        with contextlib.suppress(OSError, ValueError):
+            for line in (cgroup / name).read_text().splitlines():
+                key, _, count = line.partition(" ")
+                if key == "oom_kill" and int(count) > 0:
+                    return True
+    return False
 
 
 def _processes_over(cgroup: Path | None) -> bool:
@@ -317,7 +425,12 @@ class Sandbox:
             try:
                 inputs = await asyncio.to_thread(_seed, scratch, files)
                 command = self.command(inputs, argv, limits)
-                with _pids_cgroup(self.config.pids_cgroup, limits.max_processes) as cgroup:
+                with (
+                    _pids_cgroup(self.config.pids_cgroup, limits.max_processes) as cgroup,
+                    _memory_cgroup(
+                        self.config.memory_cgroup, limits.sandbox_memory_bytes, cgroup
+                    ) as memory,
+                ):
                     if cgroup is None and os.geteuid() == 0:
                         raise SandboxUnavailable(
                             "code execution cannot limit the number of processes here: the "
@@ -326,18 +439,22 @@ class Sandbox:
                             "AIOS_CODE_EXEC_PIDS_CGROUP to a pids cgroup it may create "
                             "children in"
                         )
-                    result = await self._spawn(command, cgroup, limits)
+                    joined = [c for c in (cgroup, memory) if c is not None]
+                    result = await self._spawn(command, list(dict.fromkeys(joined)), limits)
                     if _processes_over(cgroup) and "processes" not in result.limits_hit:
                         result.limits_hit.append("processes")
+                    if _oom_killed(memory) and "memory" not in result.limits_hit:
+                        result.limits_hit.append("memory")
                     return result
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
 
     async def _spawn(
-        self, command: list[str], cgroup: Path | None, limits: Limits
+        self, command: list[str], cgroups: list[Path], limits: Limits
     ) -> SandboxResult:
-        if cgroup is not None:
-            # Join the cgroup before bwrap starts, so every process of the sandbox is in it.
+        for cgroup in cgroups:
+            # Join the cgroups before bwrap starts, so every process of the sandbox is in them
+            # (one shell per cgroup, each exec'ing the next: the same process all along).
             join = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup / "cgroup.procs")]
             command = join + command
         cap = limits.files_bytes * 4 // 3 + limits.output_bytes * 3 + REPORT_SLACK_BYTES

@@ -711,6 +711,23 @@ class ToolSettings(BaseModel):
             "none, RLIMIT_NPROC only; a worker running as root then refuses to run code)."
         ),
     )
+    code_exec_memory_cgroup: str = Field(
+        default="auto",
+        description=(
+            "A memory cgroup folder (v2 or v1) the worker may create children in, capping each "
+            "sandbox's total memory at AIOS_CODE_EXEC_SANDBOX_MEMORY_MB (`auto`: the worker's "
+            "own memory cgroup; `off`: none, each process keeps its own address-space limit)."
+        ),
+    )
+    code_exec_sandbox_memory_mb: int = Field(
+        default=1280,
+        ge=64,
+        le=262144,
+        description=(
+            "Memory one sandbox may use in all (its processes' resident memory and the files "
+            "in its tmpfs), MiB, where a memory cgroup can be made."
+        ),
+    )
     code_exec_cpu_s: int = Field(
         default=30, ge=1, le=3600, description="CPU seconds one `code_exec` call may use."
     )

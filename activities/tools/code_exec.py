@@ -104,6 +104,7 @@ def _limits(settings: Settings) -> Limits:
         file_bytes=files_bytes,
         workspace_bytes=settings.code_exec_workspace_mb << 20,
         files_bytes=files_bytes,
+        sandbox_memory_bytes=settings.code_exec_sandbox_memory_mb << 20,
     )
 
 
@@ -118,6 +119,7 @@ def sandbox_for(settings: Settings) -> Sandbox:
         limits=_limits(settings),
         bwrap=settings.code_exec_bwrap,
         pids_cgroup=settings.code_exec_pids_cgroup,
+        memory_cgroup=settings.code_exec_memory_cgroup,
     )
     return _sandbox(config, settings.code_exec_concurrency)
 

@@ -3,10 +3,12 @@ the worker (this process) unharmed. No Temporal here: the sandbox alone, with ti
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -203,6 +205,53 @@ async def test_a_runaway_is_stopped_and_reported(sandbox: Sandbox, name: str) ->
     # The sandbox is not worn out by it: the next call runs normally.
     again = await python(sandbox, "print('ok')")
     assert again.stdout == "ok\n" and again.exit_code == 0
+
+
+# Six processes of 80 MiB each, started one after the other, each holding its block until the
+# sandbox ends: every one under its own address-space limit (384 MiB), 480 MiB together. The
+# sandbox's memory cgroup (256 MiB here) holds the total: at most three can hold theirs.
+SPREAD_BOMB = """
+import os
+kids = []
+for _ in range(6):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        block = b'x' * (80 << 20)  # filled: resident, not just reserved
+        os.write(w, b'1')
+        os.read(os.pipe()[0], 1)  # holds it (the supervisor ends it with the sandbox)
+    os.close(w)
+    os.read(r, 1)  # it holds its block, or it was killed
+    kids.append(pid)
+print('killed', sum(os.waitpid(p, os.WNOHANG)[0] == p for p in kids))
+"""
+
+
+async def test_a_memory_bomb_spread_over_processes_is_held_by_the_sandboxs_cap() -> None:
+    limits = replace(LIMITS, sandbox_memory_bytes=256 << 20)
+    capped = Sandbox(SandboxConfig(limits=limits))
+    with memory_cgroup(capped) as cgroup:
+        if cgroup is None:
+            pytest.skip("no memory cgroup can be made here: each process keeps its own limit")
+    result = await capped.run([sys.executable, "-c", SPREAD_BOMB], {})
+    assert "memory" in result.limits_hit, (result.limits_hit, result.stdout, result.stderr[-500:])
+    assert result.exit_code == 0 and result.stdout.startswith("killed"), result.stderr[-500:]
+    assert int(result.stdout.split()[1]) >= 3, result.stdout
+    again = await capped.run([sys.executable, "-c", "print('ok')"], {})
+    assert again.stdout == "ok\n" and not again.limits_hit
+
+
+@contextlib.contextmanager
+def memory_cgroup(sandbox: Sandbox) -> Iterator[Path | None]:
+    """The memory cgroup a call of this sandbox would get here, made and removed again."""
+    from activities.sandbox import _memory_cgroup, _pids_cgroup
+
+    config, limits = sandbox.config, sandbox.config.limits
+    with (
+        _pids_cgroup(config.pids_cgroup, limits.max_processes) as pids,
+        _memory_cgroup(config.memory_cgroup, limits.sandbox_memory_bytes, pids) as memory,
+    ):
+        yield memory
 
 
 async def test_killing_the_supervisor_loses_the_report_not_the_worker(sandbox: Sandbox) -> None:
