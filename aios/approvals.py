@@ -75,13 +75,23 @@ def approval_hash(args: Any, about: Mapping[str, Any] | None = None) -> str:
     return args_hash({"args": args, "about": dict(about)})
 
 
-def may_answer(approvers: Collection[str], user: str | None, roles: Collection[str]) -> bool:
-    """Whether `user` (with `roles`) is named among `approvers`, by user id or by a role; an
-    approval that names nobody is anyone's with the approver role (the API checks that)."""
+def may_answer(
+    approvers: Collection[str],
+    user: str | None,
+    roles: Collection[str],
+    groups: Collection[str] = (),
+) -> bool:
+    """Whether `user` (with `roles`, in `groups`) is named among `approvers`, by user id, by a
+    role or by a group; an approval that names nobody is anyone's with the approver role (the
+    API checks that)."""
     if not approvers:
         return True
     named = user is not None and user in approvers
-    return named or any(f"role:{role}" in approvers for role in roles)
+    return (
+        named
+        or any(f"role:{role}" in approvers for role in roles)
+        or any(f"group:{group}" in approvers for group in groups)
+    )
 
 
 def approval_problem(
@@ -109,7 +119,9 @@ def approval_problem(
             f"approval {decision.approval_id!r} cannot take an edited answer: only an answer "
             "review (kind `review`) can, and only with `decision: approve`",
         )
-    if not may_answer(found.approvers, decision.reviewer, decision.reviewer_roles):
+    if not may_answer(
+        found.approvers, decision.reviewer, decision.reviewer_roles, decision.reviewer_groups
+    ):
         return (
             FailureType.NOT_AN_APPROVER,
             f"approval {decision.approval_id!r} is for {', '.join(found.approvers)}; "

@@ -613,6 +613,15 @@ class ToolSettings(BaseModel):
         default=Path(__file__).resolve().parent.parent / "skills",
         description="The folder of skills (`*.yaml`).",
     )
+    # Approval policies the repository sets for every tenant (aios/approval_policies.py); a
+    # tenant's own (`/v1/approval-policies`) come first.
+    approval_policies_file: Path = Field(
+        default=Path(__file__).resolve().parent.parent / "policies" / "approvals.yaml",
+        description=(
+            "YAML of default approval policies per tool, skill or schedule (a tenant's own "
+            "policies come first); an absent file: none."
+        ),
+    )
     # Tools a chat turn may call by itself (comma-separated; `*`: all). Only tools that write
     # nothing and need no approval are ever offered in chat, and only those the caller's roles
     # allow; empty: chat calls no tools.

@@ -353,9 +353,12 @@ class PendingApproval(BaseModel):
     # k of n: distinct approvers needed, and who has approved so far.
     approvals_required: int = 1
     approved_by: list[str] = Field(default_factory=list)
-    # Who may answer now (user ids, `role:<name>`); empty: anyone with the approver role. An
-    # escalation replaces them with the next group.
+    # Who may answer now (user ids, `role:<name>`, `group:<name>`); empty: anyone with the
+    # approver role. An escalation replaces them with the next group.
     approvers: list[str] = Field(default_factory=list)
+    # The approval policy that set who answers and how many (aios/approval_policies.py); None:
+    # the plan's or skill's own `approval:`.
+    policy: str | None = None
     # When the request derives from untrusted content (documents, web pages, tool output): the
     # steps or tools it came from, and what the guardrails found in them.
     untrusted_sources: list[str] = Field(default_factory=list)
@@ -452,6 +455,8 @@ class ApprovalDecision(BaseModel):
     # The reviewer's roles, as the API authenticated them (checked against an approval that names
     # its approvers).
     reviewer_roles: list[str] = Field(default_factory=list)
+    # The groups the reviewer is in, as the API found them (checked against `group:<name>`).
+    reviewer_groups: list[str] = Field(default_factory=list)
     # An answer review approved with an edit: the text the run returns instead of the model's.
     answer: str | None = Field(default=None, min_length=1, max_length=100_000)
 

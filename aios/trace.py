@@ -106,11 +106,13 @@ def _describe(event: RunEvent) -> tuple[str, str, dict[str, Any]] | None:
             return "step", f"skipped: {data.get('reason')}", data
         case RunEventType.APPROVAL_REQUESTED:
             kept = {k: data.get(k) for k in ("approval_id", "reason", "args_hash", "expires_at")}
-            return (
-                "approval",
-                f"approval {data.get('approval_id')} requested: {data.get('reason')}",
-                kept,
-            )
+            said = f"approval {data.get('approval_id')} requested: {data.get('reason')}"
+            if data.get("policy"):  # an approval policy set who answers and how many
+                kept |= {k: data.get(k) for k in ("policy", "approvers", "approvals_required")}
+                who = ", ".join(data.get("approvers") or []) or "anyone with the approver role"
+                k = data.get("approvals_required") or 1
+                said += f"; under {data['policy']}: {k} of {who}"
+            return "approval", said, kept
         case RunEventType.APPROVAL_ANSWERED:
             who = data.get("reviewer") or "someone"
             comment = f" ({data['comment']})" if data.get("comment") else ""

@@ -27,6 +27,7 @@ class Activity(StrEnum):
     USE_STANDING_APPROVAL = "aios.use_standing_approval"
     NOTIFY_APPROVAL = "aios.notify_approval"
     SIGNAL_SENDER = "aios.signal_sender"
+    APPROVAL_POLICY = "aios.approval_policy"
     EVAL_PENDING = "aios.eval_pending"
     EVAL_ROW_INPUT = "aios.eval_row_input"
     EVAL_SCORE = "aios.eval_score"

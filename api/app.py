@@ -24,6 +24,7 @@ from api import problems, voice
 from api.console import mount_console
 from api.mcp import mount_mcp
 from api.middleware import JsonBodies, RequestLog, RequestSizeLimit
+from api.routes import approval_policies as policy_routes
 from api.routes import approvals as approval_routes
 from api.routes import budgets as budget_routes
 from api.routes import chat as chat_routes
@@ -37,6 +38,7 @@ from api.routes import run_files as run_file_routes
 from api.routes import schedules as schedule_routes
 from api.routes import skills as skill_routes
 from api.routes import slack as slack_routes
+from api.routes import sources as source_routes
 from api.routes import standing_approvals as standing_routes
 from api.routes import tenants as tenant_routes
 from api.routes import tools as tool_routes
@@ -123,10 +125,15 @@ def create_app(
     app.include_router(runs.router)
     app.include_router(approval_routes.router)
     app.include_router(standing_routes.router)
+    app.include_router(policy_routes.router)
+    app.include_router(policy_routes.groups_router)
     app.include_router(documents.router)
     app.include_router(search.router)
     app.include_router(memory_routes.router)
     app.include_router(tool_routes.router)
+    app.include_router(source_routes.router)
+    app.include_router(source_routes.mcp_router)
+    app.include_router(source_routes.egress_router)
     app.include_router(skill_routes.router)
     app.include_router(key_routes.router)
     app.include_router(budget_routes.router)

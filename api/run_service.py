@@ -73,6 +73,7 @@ from aios.models import (
 from aios.plan import Plan
 from aios.skills import SkillCatalog
 from aios.stores import RunSnapshotStore
+from aios.stores.approval_policies import PolicyStore
 from aios.stores.deltas import DeltaHub
 from aios.stores.memory import ConversationStore
 from aios.stores.traces import TraceStore
@@ -135,6 +136,8 @@ INBOX_APPROVAL_FIELDS = {
     "untrusted_sources",
     "approvals_required",
     "approved_by",
+    "approvers",
+    "policy",
 }
 # The step of a direct tool invocation (a one-step run).
 INVOKE_STEP = "invoke"
@@ -548,6 +551,7 @@ class RunService:
         sees its own). Empty for a caller without the approver role."""
         if not has_role(principal, Role.APPROVER):
             return Inbox(approvals=[])
+        groups = await PolicyStore(self.pool).groups_of(principal.tenant, principal.user_id)
         clauses = [
             f"WorkflowType = '{AgentRunWorkflow.__name__}'",
             "ExecutionStatus = 'Running'",
@@ -581,7 +585,7 @@ class RunService:
                 )
                 for p in state.pending_approvals
                 if principal.user_id not in p.approved_by  # already answered by the caller
-                and may_answer(p.approvers, principal.user_id, principal.roles)
+                and may_answer(p.approvers, principal.user_id, principal.roles, groups)
             ]
 
         found = await asyncio.gather(*(pending(e) for e in waiting[:limit]))
@@ -661,6 +665,10 @@ class RunService:
             answer=answer.answer,
             reviewer=principal.user_id,
             reviewer_roles=list(principal.roles),
+            # Checked against approvals that name a group (`group:<name>`), as of now.
+            reviewer_groups=await PolicyStore(self.pool).groups_of(
+                principal.tenant, principal.user_id
+            ),
         )
         try:
             ack: ApprovalAck = await handle.execute_update(

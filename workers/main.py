@@ -34,6 +34,7 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
+from activities.approval_policies import PolicyActivities
 from activities.approvals import ApprovalActivities
 from activities.chat import ChatActivities
 from activities.evals import EvalActivities
@@ -185,6 +186,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         Activity.USE_STANDING_APPROVAL: approvals.use_standing_approval,
         Activity.NOTIFY_APPROVAL: approvals.notify_approval,
         Activity.SIGNAL_SENDER: approvals.signal_sender,
+        Activity.APPROVAL_POLICY: PolicyActivities(resources.pool, settings).approval_policy,
         Activity.EVAL_PENDING: evals.pending,
         Activity.EVAL_ROW_INPUT: evals.row_input,
         Activity.EVAL_SCORE: evals.score,

@@ -88,6 +88,7 @@ class AgentRunWorkflow:
     async def run(self, run: AgentRunInput) -> RunState:
         self._patches.start(run.patches)
         self._journal.start(run)
+        self._gate.for_run(run)
         cancelled_in_temporal = dropped = False
         try:
             return await self._until_finished(run)

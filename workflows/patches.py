@@ -29,6 +29,11 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 |                                |                   | parent's `budget_usd`                       |
 | `answer-review`                | AgentRunWorkflow  | returned the answer without a person's      |
 |                                |                   | review, whatever its confidence             |
+| `egress-after-taint`           | AgentRunWorkflow, | let tools that reach outside go anywhere    |
+|                                | ChatSession...    | after untrusted content (no allow-list)     |
+| `approval-policies`            | AgentRunWorkflow  | took an approval's approvers, k, timeout    |
+|                                |                   | and escalation from the plan alone (no      |
+|                                |                   | tenant or repository policy, no groups)     |
 """
 
 from __future__ import annotations
@@ -78,6 +83,16 @@ LEDGER_SCOPE_PATCH = "ledger-parent-scope"
 # answer at an approval of kind `review`, where a person approves, rejects or edits the answer
 # (workflows/run/review.py). Asked only when the run has a review policy.
 REVIEW_PATCH = "answer-review"
+# Once untrusted content is in a step's (or a chat turn's) context, its calls of tools that reach
+# outside (`http_fetch`, `web_search`, MCP tools) say so (`StepInput.tainted`, with the caller's
+# roles): the tool goes only to the tenant's allowed domains, and a run asks a person for any
+# other (a chat is refused). Asked where such a call is made; in chat with `workflow.patched`.
+EGRESS_PATCH = "egress-after-taint"
+# Before an approval opens, the run asks which approval policy applies (the
+# `aios.approval_policy` activity: the tenant's, else the repository's, for the run's schedule,
+# skill or tool; aios/approval_policies.py) and takes its approvers, k, timeout and escalation
+# in place of the plan's. Asked only where an approval opens.
+APPROVAL_POLICIES_PATCH = "approval-policies"
 
 
 # The generations, oldest first, and the patches each holds. A run takes its generation's patches
@@ -97,6 +112,8 @@ _DECEMBER = _NOVEMBER | {
 # under this generation is kept until they have).
 _DECEMBER_6 = _DECEMBER | {
     REVIEW_PATCH,
+    EGRESS_PATCH,
+    APPROVAL_POLICIES_PATCH,
 }
 GENERATIONS: dict[str, frozenset[str]] = {
     NOVEMBER_PATCHES: _NOVEMBER,

@@ -10,6 +10,7 @@ import {
   KEY, ENDED, ApiError, h, nodes, toast, api, readEvents, statusBadge, when, onLeave, leavePage,
   signOut, aboutSection, approvalCard, rendered,
 } from "./lib.js";
+import { inboxPage } from "./pages/inbox.js";
 
 const view = document.getElementById("view");
 
@@ -438,6 +439,7 @@ async function route() {
     else if (path === "/chat") content = chatPage();
     else if (path === "/documents") content = await documentsPage();
     else if (path === "/schedules") content = await schedulesPage();
+    else if (path === "/inbox") content = await inboxPage();
     else content = await runsPage();
     view.replaceChildren(...nodes(content));
   } catch (err) {

@@ -137,6 +137,7 @@ export function approvalCard(runId, pending, onAnswered) {
       : null,
     (pending.approvers || []).length
       ? h("p", { class: "muted" }, `For: ${pending.approvers.join(", ")}`) : null,
+    pending.policy ? h("p", { class: "muted", "data-policy": "" }, `Under ${pending.policy}`) : null,
     (pending.approvals_required || 1) > 1
       ? h("p", { class: "muted", "data-approved-by": "" },
         `Needs ${pending.approvals_required} distinct approvers; approved so far by: ${

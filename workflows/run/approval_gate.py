@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
+    from aios.approval_policies import AppliedPolicy, PolicyRequest
     from aios.approvals import (
         CONTEXT_STEPS,
         SignalCheck,
@@ -30,7 +31,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from aios.errors import describe_field_errors
     from aios.guardrails import Taint, describe
-    from aios.models import ApprovalAck, ApprovalContext, ApprovalDecision, PendingApproval
+    from aios.models import (
+        AgentRunInput,
+        ApprovalAck,
+        ApprovalContext,
+        ApprovalDecision,
+        PendingApproval,
+    )
     from aios.notices import ApprovalNotice, NoticeSent
     from aios.plan import ApprovalPolicy, Step
     from aios.standing import StandingUse, StandingUseRequest
@@ -39,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.dag import RunFailed, StepFailed, StepSkipped
 from workflows.patches import (
     APPROVAL_CONTEXT_PATCH,
+    APPROVAL_POLICIES_PATCH,
     NOTIFY_PATCH,
     SIGNAL_IDENTITY_PATCH,
     STANDING_APPROVAL_PATCH,
@@ -56,6 +64,13 @@ NOTIFY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=12,
 )
+# Reading the approval policy: a database round trip, retried for a few minutes; an approval
+# whose policy cannot be read does not open under a weaker one (the run fails, saying why).
+POLICY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+)
 
 
 class ApprovalGate:
@@ -65,6 +80,14 @@ class ApprovalGate:
         self._answered: set[str] = set()
         # Notices and signal checks running beside the waits (kept so they are not collected).
         self._background: list[asyncio.Task[None]] = []
+        # What the run's approval policies are looked up by, besides the tool (`for_run`).
+        self._skill: str | None = None
+        self._schedule_id: str | None = None
+
+    def for_run(self, run: AgentRunInput) -> None:
+        """The run's skill and schedule: approval policies for them apply to its approvals."""
+        self._skill = run.skill
+        self._schedule_id = run.schedule_id
 
     async def wait(
         self,
@@ -88,6 +111,13 @@ class ApprovalGate:
         approval_id = f"{step.id}{suffix}-approval"
         if action is not None and await self._standing(step, approval_id, *action):
             return
+        applied: AppliedPolicy | None = None
+        if kind == "approval" and journal.patches.has(APPROVAL_POLICIES_PATCH):
+            # A tenant's or the repository's policy for this schedule, skill or tool decides
+            # who answers, how many and what silence does (in place of the plan's).
+            applied = await self._policy(approval_id, action[0] if action else step.tool)
+            if applied is not None:
+                policy = applied.over(policy)
         now = workflow.now()
         why = (
             policy.reason
@@ -118,6 +148,7 @@ class ApprovalGate:
             expires_at=now + timedelta(seconds=policy.timeout_s),
             approvals_required=policy.approvals_required,
             approvers=list(policy.approvers),
+            policy=applied.label if applied is not None else None,
         )
         journal.pending[approval_id] = pending
         journal.step_state(step.id).status = StepStatus.AWAITING_APPROVAL
@@ -201,6 +232,29 @@ class ApprovalGate:
         titles = {s.id: s.title for s in self._journal.state.plan}
         shown = [approval_context(i, titles.get(i, ""), outputs[i]) for i in found]
         return shown, {i: outputs[i] for i in found}
+
+    async def _policy(self, approval_id: str, tool: str | None) -> AppliedPolicy | None:
+        """The approval policy for this approval (None: the plan's own applies). When it cannot
+        be read the run fails: the approval must not open under terms weaker than an admin set."""
+        state = self._journal.state
+        request = PolicyRequest(
+            tenant=state.tenant, tool=tool, skill=self._skill, schedule_id=self._schedule_id
+        )
+        try:
+            applied: AppliedPolicy | None = await workflow.execute_activity(
+                Activity.APPROVAL_POLICY,
+                request,
+                result_type=AppliedPolicy,
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=POLICY_RETRY,
+                summary=f"approval policy for {approval_id}",
+            )
+        except ActivityError as e:
+            raise RunFailed(
+                f"the approval policy for {approval_id!r} could not be read "
+                f"({failure_reason(e)}); the approval did not open"
+            ) from None
+        return applied
 
     async def _standing(
         self, step: Step, approval_id: str, tool: str, args: dict[str, Any]
@@ -409,7 +463,11 @@ class ApprovalGate:
             return
         self._apply_signal(
             decision.model_copy(
-                update={"reviewer": f"temporal-ui:{sender.identity}", "reviewer_roles": []}
+                update={
+                    "reviewer": f"temporal-ui:{sender.identity}",
+                    "reviewer_roles": [],
+                    "reviewer_groups": [],
+                }
             )
         )
 

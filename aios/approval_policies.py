@@ -1,0 +1,279 @@
+"""Approval policies as data: who answers an approval, how many, and what silence does, kept per
+tool, skill or schedule instead of inside each plan.
+
+A policy names its subject (`tool: publish_report`, `skill: research_report`, `schedule:
+sched-…`) and says who may approve (user ids, `role:<name>`, `group:<name>`), how many distinct
+approvers are needed (k of n), the timeout, what a timeout does (escalate to the next group,
+then `reject` or `fail`). Policies come from two places:
+
+- the repository's defaults, `policies/approvals.yaml` (AIOS_APPROVAL_POLICIES_FILE), loaded at
+  start;
+- each tenant's own, managed by its admins through `/v1/approval-policies` (PostgreSQL).
+
+When an approval opens, the run asks which policy applies (the `aios.approval_policy` activity)
+and the first match wins, in this order (`resolve`):
+
+1. the tenant's policy for the run's schedule, then its skill, then the tool;
+2. the repository's default for the schedule, the skill, the tool;
+3. none: the plan's or skill file's own `approval:` applies, as before.
+
+A tenant's policy comes first because it is the tenant's admins' decision about their own
+people; a repository default is the project's starting point; a plan is written by whoever
+starts the run (or by a model), so it must not be able to weaken what an admin set. Within one
+source the narrowest subject wins: a schedule is one job, a skill is many runs, a tool is every
+run that calls it. A policy replaces the plan's approvers, k and escalation chain; its timeout
+and timeout action replace the plan's when it sets them. The reason shown and what a rejection
+does (`on_reject`) stay the plan's: they are about the plan's own steps.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from aios.plan import APPROVER_PATTERN, ApprovalPolicy, Escalation
+
+GROUP_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+GROUP_PREFIX = "group:"
+ROLE_PREFIX = "role:"
+# A tenant's policies and groups are bounded (what a run reads at each approval stays small).
+MAX_POLICIES = 500
+MAX_GROUPS = 200
+MAX_MEMBERS = 500
+
+
+class PolicySubject(StrEnum):
+    """What a policy is about."""
+
+    TOOL = "tool"
+    SKILL = "skill"
+    SCHEDULE = "schedule"
+
+
+# Narrowest first: a schedule's policy beats its skill's, which beats the tool's.
+SUBJECT_ORDER: tuple[PolicySubject, ...] = (
+    PolicySubject.SCHEDULE,
+    PolicySubject.SKILL,
+    PolicySubject.TOOL,
+)
+
+
+def _approver_names(value: list[str]) -> list[str]:
+    bad = [v for v in value if not re.match(APPROVER_PATTERN, v)]
+    if bad:
+        raise ValueError(f"not a user id, role:<name> or group:<name>: {', '.join(map(repr, bad))}")
+    groups = [v for v in value if v.startswith(GROUP_PREFIX)]
+    bad = [g for g in groups if not re.match(GROUP_PATTERN, g[len(GROUP_PREFIX) :])]
+    if bad:
+        raise ValueError(f"not a group name: {', '.join(map(repr, bad))}")
+    return value
+
+
+class PolicyRule(BaseModel):
+    """What a policy says about the approvals of its subject."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approvers: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="who may approve: user ids, `role:<name>`, `group:<name>`; empty: anyone "
+        "with the approver role",
+    )
+    approvals_required: int = Field(
+        default=1, ge=1, le=10, description="k of n: distinct approvers needed"
+    )
+    timeout_s: float | None = Field(
+        default=None, gt=0, le=30 * 86400, description="the first window; unset: the plan's"
+    )
+    on_timeout: Literal["reject", "fail"] | None = Field(
+        default=None, description="after the last window; unset: the plan's"
+    )
+    escalate: list[Escalation] = Field(
+        default_factory=list,
+        max_length=5,
+        description="when a window passes unanswered, the next group and its window",
+    )
+
+    @field_validator("approvers")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        return _approver_names(value)
+
+    def named(self) -> list[str]:
+        """Every approver name the policy uses, its escalation chain's too."""
+        return [*self.approvers, *(n for e in self.escalate for n in e.approvers)]
+
+
+class PolicyIn(PolicyRule):
+    """A policy as an admin writes it (`POST /v1/approval-policies`) or the repository lists it."""
+
+    subject: PolicySubject
+    name: str = Field(
+        min_length=1, max_length=200, description="the tool's, skill's or schedule's name"
+    )
+    note: str = Field(default="", max_length=500)
+
+
+class StoredPolicy(PolicyIn):
+    """A policy as listed: a tenant's (`id` pol_…) or the repository's
+    (`id` repo:<subject>:<name>)."""
+
+    id: str
+    source: Literal["tenant", "repo"]
+    tenant: str | None = None
+    created_by: str | None = None
+    created_at: datetime | None = None
+
+
+class PolicyRequest(BaseModel):
+    """The `aios.approval_policy` activity's input: an approval about to open."""
+
+    tenant: str
+    tool: str | None = None
+    skill: str | None = None
+    schedule_id: str | None = None
+
+
+class AppliedPolicy(BaseModel):
+    """The policy that applies to an approval (what the run's events and trace name)."""
+
+    policy: StoredPolicy
+
+    @property
+    def label(self) -> str:
+        p = self.policy
+        where = "tenant policy" if p.source == "tenant" else "repository default"
+        return f"{where} {p.id} ({p.subject.value} {p.name})"
+
+    def over(self, plan: ApprovalPolicy) -> ApprovalPolicy:
+        """The plan's approval with this policy's terms in place of its own."""
+        rule = self.policy
+        return plan.model_copy(
+            update={
+                "approvers": list(rule.approvers),
+                "approvals_required": rule.approvals_required,
+                "escalate": list(rule.escalate),
+                "timeout_s": plan.timeout_s if rule.timeout_s is None else rule.timeout_s,
+                "on_timeout": plan.on_timeout if rule.on_timeout is None else rule.on_timeout,
+            }
+        )
+
+
+def subjects(request: PolicyRequest) -> list[tuple[PolicySubject, str]]:
+    """What an approval is about, narrowest first."""
+    names = {
+        PolicySubject.SCHEDULE: request.schedule_id,
+        PolicySubject.SKILL: request.skill,
+        PolicySubject.TOOL: request.tool,
+    }
+    return [(kind, names[kind] or "") for kind in SUBJECT_ORDER if names[kind]]
+
+
+def resolve(
+    request: PolicyRequest,
+    tenant_policies: Sequence[StoredPolicy],
+    repo_policies: Sequence[StoredPolicy],
+) -> StoredPolicy | None:
+    """The policy that applies: the tenant's before the repository's, and within each the
+    schedule's, then the skill's, then the tool's; None: the plan's own approval applies."""
+    wanted = subjects(request)
+    for source in (tenant_policies, repo_policies):
+        for kind, name in wanted:
+            found = next((p for p in source if p.subject == kind and p.name == name), None)
+            if found is not None:
+                return found
+    return None
+
+
+class PolicyFileError(ValueError):
+    """The repository's policy file cannot be used; the message says where and why."""
+
+
+class _PolicyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policies: list[PolicyIn] = Field(default_factory=list, max_length=MAX_POLICIES)
+
+
+def load_repo_policies(path: Path) -> list[StoredPolicy]:
+    """The repository's default policies (an absent file: none). Raises PolicyFileError for a
+    file that does not parse, or names one subject twice."""
+    if not path.exists():
+        return []
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        parsed = _PolicyFile.model_validate(raw)
+    except (yaml.YAMLError, ValidationError) as e:
+        raise PolicyFileError(f"{path}: {e}") from None
+    seen: set[tuple[str, str]] = set()
+    out: list[StoredPolicy] = []
+    for policy in parsed.policies:
+        key = (policy.subject.value, policy.name)
+        if key in seen:
+            raise PolicyFileError(f"{path}: {key[0]} {key[1]!r} has two policies")
+        seen.add(key)
+        out.append(StoredPolicy(**policy.model_dump(), id=f"repo:{key[0]}:{key[1]}", source="repo"))
+    return out
+
+
+def problems(
+    rule: PolicyRule,
+    *,
+    known_roles: Iterable[str],
+    known_groups: Iterable[str],
+    known_users: Iterable[str] | None = None,
+) -> list[str]:
+    """What is wrong with the approvers a policy (or a plan's approval) names: unknown roles and
+    groups, and (when the tenant's users are known) unknown users."""
+    roles, groups = set(known_roles), set(known_groups)
+    users = None if known_users is None else set(known_users)
+    found: list[str] = []
+    for name in dict.fromkeys(rule.named()):
+        if name.startswith(ROLE_PREFIX):
+            role = name[len(ROLE_PREFIX) :]
+            if role not in roles:
+                found.append(
+                    f"unknown role {role!r} in {name!r}; the known roles are "
+                    f"{', '.join(sorted(roles))}"
+                )
+        elif name.startswith(GROUP_PREFIX):
+            group = name[len(GROUP_PREFIX) :]
+            if group not in groups:
+                have = ", ".join(sorted(groups)) or "none"
+                found.append(f"unknown group {group!r} in {name!r}; the tenant's groups: {have}")
+        elif users is not None and name not in users:
+            found.append(f"{name!r} is not a user of the tenant (no key names them)")
+    return found
+
+
+def eligible(
+    approvers: Sequence[str],
+    users: dict[str, set[str]],
+    groups: dict[str, set[str]],
+    answering_roles: Iterable[str],
+) -> set[str]:
+    """The tenant's users who could answer an approval for `approvers`: each must hold a role
+    that answers approvals (`answering_roles`), and be named, in a named group or hold a named
+    role (nobody named: every user with an answering role)."""
+    answering = set(answering_roles)
+    able = {u for u, roles in users.items() if roles & answering}
+    if not approvers:
+        return able
+    named: set[str] = set()
+    for name in approvers:
+        if name.startswith(ROLE_PREFIX):
+            role = name[len(ROLE_PREFIX) :]
+            named |= {u for u, roles in users.items() if role in roles or "admin" in roles}
+        elif name.startswith(GROUP_PREFIX):
+            named |= groups.get(name[len(GROUP_PREFIX) :], set())
+        else:
+            named.add(name)
+    return named & able
