@@ -372,6 +372,16 @@ class LlmSettings(BaseModel):
             "reasoning models that refuse `logprobs` would fail the step."
         ),
     )
+    # Evals (docs/evals.md): the model that judges when an eval names none.
+    judge_model: str = Field(
+        default="",
+        description=(
+            "The model that judges evals when an eval names no `judge_model` (`fast`, "
+            "`strong` or `provider:model`): set, grounding is checked by it claim by claim "
+            "with a fixed rubric and the `judge` scorer needs no model of its own; unset, "
+            "grounding is the word overlap of each cited sentence with its quotes."
+        ),
+    )
     # Provider secrets, under the providers' own names.
     openai_api_key: SecretStr | None = Field(
         default=None,

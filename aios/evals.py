@@ -46,6 +46,8 @@ METRICS = ("latency_ms", "tokens", "cost_usd")
 SCORERS = (*QUALITY_SCORERS, *METRICS)
 DEFAULT_SCORERS = ["exact", "contains", "regex", "json_schema", "retrieval_hit", "grounding"]
 MAX_ROWS = 500
+# `judge_model` values that ask for no judge even where the deployment configures one.
+NO_JUDGE = ("none", "off")
 MAX_CONCURRENCY = 16
 # A hypothesis test needs a few pairs; with fewer the comparison reports means only.
 MIN_PAIRS = 3
@@ -167,7 +169,11 @@ class CreateEval(BaseModel):
     scorers: list[str] = Field(default_factory=lambda: list(DEFAULT_SCORERS), max_length=20)
     rubric: str | None = Field(default=None, max_length=4000, description="for every row")
     judge_model: str | None = Field(
-        default=None, max_length=200, description="fast, strong or provider:model"
+        default=None,
+        max_length=200,
+        description="fast, strong or provider:model; unset: the deployment's "
+        "(AIOS_JUDGE_MODEL), which checks grounding claim by claim; `none`: no judge "
+        "(grounding by word overlap)",
     )
     concurrency: int = Field(default=4, ge=1, le=MAX_CONCURRENCY)
     budget_usd: float | None = Field(default=None, ge=0, description="for all rows together")
@@ -282,6 +288,10 @@ class EvalSummary(BaseModel):
     errored: int
     created_at: datetime
     finished_at: datetime | None = None
+    judge_model: str | None = Field(
+        default=None,
+        description="the model that judged grounding and rubrics; None: grounding by word overlap",
+    )
 
 
 class EvalOut(EvalSummary):

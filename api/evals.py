@@ -20,10 +20,11 @@ from temporalio.service import RPCError
 from ulid import ULID
 
 from aios import search_attributes as sa
-from aios.errors import AiosError, Conflict, NotFound, ValidationFailed
+from aios.errors import AiosError, ConfigurationError, Conflict, NotFound, ValidationFailed
 from aios.evals import (
     MAX_ROWS,
     METRICS,
+    NO_JUDGE,
     QUALITY_SCORERS,
     SCORERS,
     Comparison,
@@ -91,9 +92,12 @@ class EvalService:
                 f"unknown scorer(s) {', '.join(unknown)}; scorers: {', '.join(SCORERS)}",
                 details={"field": "scorers"},
             )
-        if "judge" in body.scorers and not body.judge_model:
-            raise ValidationFailed("the judge scorer needs a judge_model (fast, strong or p:m)")
-        judge_model = check_model(body.judge_model) if body.judge_model else None
+        judge_model = self._judge_model(body.judge_model)
+        if "judge" in body.scorers and not judge_model:
+            raise ValidationFailed(
+                "the judge scorer needs a judge_model (fast, strong or provider:model); this "
+                "deployment configures none (AIOS_JUDGE_MODEL)"
+            )
         variants = body.variants()
         names = [v.name() for v in variants]
         if len(set(names)) != len(names):
@@ -155,6 +159,23 @@ class EvalService:
             variants=names,
             links={"self": f"/v1/evals/{eval_id}", "export": f"/v1/evals/{eval_id}/export"},
         )
+
+    def _judge_model(self, asked: str | None) -> str | None:
+        """The eval's judge: the one asked for, else the deployment's (AIOS_JUDGE_MODEL);
+        `none` asks for no judge (grounding by word overlap)."""
+        if asked is not None and asked.strip().lower() in NO_JUDGE:
+            return None
+        if asked:
+            return check_model(asked)
+        configured = self.runs.settings.judge_model
+        if not configured:
+            return None
+        try:
+            return check_model(configured)
+        except ValidationFailed:
+            raise ConfigurationError(
+                f"AIOS_JUDGE_MODEL={configured!r} is not fast, strong or provider:model"
+            ) from None
 
     async def _pins(
         self, principal: Principal, variant: EvalVariant, skill: str | None

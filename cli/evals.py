@@ -251,7 +251,11 @@ def add_verbs(verb: Any) -> None:
         "--scorer", action="append", choices=SCORERS, help="score with this (repeatable)"
     )
     e.add_argument("--rubric", help="the judge's rubric for every row")
-    e.add_argument("--judge-model", help="the judge (fast, strong or provider:model)")
+    e.add_argument(
+        "--judge-model",
+        help="the judge (fast, strong or provider:model); default: AIOS_JUDGE_MODEL on the "
+        "server; none: grounding by word overlap",
+    )
     e.add_argument("--concurrency", type=int, default=4, help="runs at once (1-16; default 4)")
     e.add_argument("--budget", type=float, help="USD for the whole eval (a ledger cap)")
     e.add_argument(

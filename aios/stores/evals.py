@@ -61,6 +61,7 @@ def _summary(row: asyncpg.Record) -> EvalSummary:
         errored=row["errored"],
         created_at=row["created_at"],
         finished_at=row["finished_at"],
+        judge_model=spec.judge_model,
     )
 
 

@@ -1,7 +1,8 @@
 """Evals: a dataset run as one ordinary run per row and variant, scored, compared A/B with a
 paired test (the CLI's --fail-if-worse gates on it); bad rows errored while the others run;
 an unknown scorer or version refused with 422 before anything runs; a stopped eval resumed
-without running its finished rows again."""
+without running its finished rows again; grounding judged claim by claim by the configured judge
+model, by word overlap without one."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
+from activities.evals import GROUNDING_RUBRIC, GROUNDING_SYSTEM
 from aios.stores.evals import EvalStore
-from tests.conftest import AUTH, Stack, app_for, serving
+from tests.conftest import AUTH, Stack, api_client, app_for, serving
 from tests.gateway.test_keys import as_key, make_key
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from tests.test_api import assert_problem
@@ -209,3 +211,57 @@ async def test_a_stopped_eval_resumes_without_running_finished_rows(
         e["eval_id"] for e in (await api.get("/v1/evals", headers=bob)).json()["evals"]
     ]
     assert (await api.get(f"/v1/evals/{eval_id}", headers=olga)).status_code == 200
+
+
+async def test_grounding_is_judged_claim_by_claim_where_a_judge_model_is_configured(
+    stack: Stack, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The answer makes two cited claims; the scripted judge finds the first supported only.
+    answer = "Seals are replaced every 4,000 hours [1]. The pump is painted blue [1]."
+    judged: list[dict[str, Any]] = []
+    original = fake_openai.answer
+
+    def answer_or_judge(body: dict[str, Any], scripted: ScriptedReply) -> Any:
+        if scripted.content is None and body["messages"][0]["content"] == GROUNDING_SYSTEM:
+            judged.append(body)
+            verdicts = [
+                {"claim": 1, "supported": True, "reason": "the quote says so"},
+                {"claim": 2, "supported": False, "reason": "no quote mentions paint"},
+                {"claim": 7, "supported": True, "reason": "a claim that does not exist"},
+            ]
+            scripted = ScriptedReply(content=json.dumps({"verdicts": verdicts}))
+        elif scripted.content is None and "response_format" not in body:
+            scripted = ScriptedReply(content=answer)
+        return original(body, scripted)
+
+    monkeypatch.setattr(fake_openai, "answer", answer_or_judge)
+    configured = stack.settings.model_copy(update={"judge_model": "fast"})
+    body = {
+        "rows": [{"question": "How often are the seals replaced?"}],
+        "skill": "answer_with_citations",
+        "scorers": ["grounding"],
+    }
+    async with api_client(app_for(stack, settings=configured)) as api:
+
+        async def grounding(**extra: Any) -> tuple[dict[str, Any], float]:
+            created = await api.post("/v1/evals", json=body | extra)
+            assert created.status_code == 202, created.text
+            eval_id = created.json()["eval_id"]
+            await stack.client.get_workflow_handle(eval_id).result()
+            result = (await api.get(f"/v1/evals/{eval_id}")).json()
+            [row] = result["results"]
+            assert row["status"] == "scored", row
+            return result, row["scores"]["grounding"]
+
+        # The deployment's judge is the default: one verdict per cited sentence, the share kept.
+        result, score = await grounding()
+        assert result["judge_model"] == "fast" and score == 0.5
+        [request] = judged
+        prompt = request["messages"][1]["content"]
+        assert "Claim 1: Seals are replaced every 4,000 hours." in prompt
+        assert "Claim 2: The pump is painted blue." in prompt
+        assert GROUNDING_RUBRIC in request["messages"][0]["content"]
+
+        # `none` asks for no judge: word overlap, and no answer here has quotes to overlap.
+        result, score = await grounding(judge_model="none")
+        assert result["judge_model"] is None and score == 0.0 and len(judged) == 1
