@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 from pydantic import BaseModel, Field
@@ -20,7 +20,6 @@ from activities.common import classified, parse_args
 from activities.knowledge.embeddings import TextEmbedder, collection_slug
 from activities.llm.base import LLMRequest
 from activities.llm.caller import ModelCaller
-from activities.llm.router import ModelRouter
 from aios.config import Settings
 from aios.errors import UserError
 from aios.guardrails import PiiRedactor
@@ -35,6 +34,9 @@ from aios.stores.memory import (
 )
 from aios.stores.vectors import CollectionSpec, VectorStore
 from aios.vocabulary import Activity
+
+if TYPE_CHECKING:
+    from activities.llm.activities import LlmActivities
 
 _MEMORY_NAMESPACE = uuid.UUID("0b8f3c1e-5d4a-4f7b-9a2e-6c1d8e3f2a90")
 # Messages kept verbatim at the end of a conversation's context; older ones are summarised.
@@ -361,9 +363,11 @@ class MemoryStepArgs(BaseModel):
 
 
 class MemoryActivities:
-    def __init__(self, memory: MemoryService, router: ModelRouter) -> None:
+    def __init__(self, memory: MemoryService, llm: LlmActivities) -> None:
         self._memory = memory
-        self._router = router
+        # Summaries are model calls like any other: reserved and settled in the spend ledger
+        # under the run's budget, the user's and the tenant's caps (LlmActivities.caller).
+        self._llm = llm
 
     @activity.defn(name=Activity.MEMORY)
     @classified
@@ -386,9 +390,7 @@ class MemoryActivities:
         read = await self._memory.read(step.tenant, step.user_id, args.query, args.k)
         output = read.model_dump(mode="json")
         if args.conversation and args.session_id:
-            caller = ModelCaller(
-                self._router, budget=step.budget, attempt=info.attempt, max_attempts=0
-            )
+            caller = self._llm.caller(step.budget, 0, tenant=step.tenant, user_id=step.user_id)
             messages = await self._memory.conversation(
                 step.tenant, args.session_id, caller=caller, user_id=step.user_id
             )

@@ -153,7 +153,6 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         resources.pool,
         ToolServices(knowledge=resources.index, memory=resources.memory, settings=settings),
     )
-    memory = MemoryActivities(resources.memory, resources.router)
     rag = RagActivities(resources.index, DocumentStore(resources.pool), ingest_limits(settings))
     llm = LlmActivities(
         resources.router,
@@ -163,6 +162,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         cache_ttl_s=settings.llm_cache_ttl_s,
         logprobs=settings.confidence_logprobs,
     )
+    memory = MemoryActivities(resources.memory, llm)
     chat = ChatActivities(
         llm, resources.registry, resources.index, resources.memory, tools=settings.chat_tools
     )

@@ -321,13 +321,15 @@ class LlmActivities:
             schedule_id=budget.schedule_id if budget is not None else None,
             key_id=budget.key_id if budget is not None else None,
         )
-        key = f"{info.workflow_id}/{info.activity_id}/{info.attempt}"
+        # The activity's idempotency key: stable across its attempts, unique across the runs of
+        # a workflow id (a chat session that continued as new numbers its activities from 1).
+        activity_key = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
         return ModelCaller(
             self._router,
             budget=budget,
             attempt=info.attempt,
             max_attempts=max_attempts,
-            account=SpendAccount(self._ledger, spender, key),
+            account=SpendAccount.of_attempt(self._ledger, spender, activity_key, info.attempt),
             cache=self._cache,
             cache_mode=cache or "auto",
         )

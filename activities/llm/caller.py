@@ -36,14 +36,33 @@ log = logging.getLogger("aios.activities")
 class SpendAccount:
     """Where one activity attempt's model calls are reserved and settled (the spend ledger):
     `key` names the run, activity and attempt, and each call in it gets its own number, so a
-    repeated reservation is recognised and never charged twice."""
+    repeated reservation is recognised and never charged twice.
+
+    With `activity_key` (the activity's idempotency key: `key` is `<activity_key>/<attempt>`), a
+    retry's first reservation expires what earlier attempts left open: a worker killed between
+    reserve and settle is reconciled by the attempt that replaces it, at the call's worst case
+    (`LedgerStore.abandon_earlier_attempts`)."""
 
     ledger: LedgerStore
     spender: Spender
     key: str
     calls: int = 0
+    activity_key: str | None = None
+    attempt: int = 1
 
-    def next_key(self) -> str:
+    @classmethod
+    def of_attempt(
+        cls, ledger: LedgerStore, spender: Spender, activity_key: str, attempt: int
+    ) -> SpendAccount:
+        return cls(
+            ledger, spender, f"{activity_key}/{attempt}", activity_key=activity_key, attempt=attempt
+        )
+
+    async def next_key(self) -> str:
+        if self.calls == 0 and self.activity_key is not None and self.attempt > 1:
+            await self.ledger.abandon_earlier_attempts(
+                self.spender.run_id, self.activity_key, self.attempt
+            )
         self.calls += 1
         return f"{self.key}/{self.calls}"
 
@@ -211,7 +230,7 @@ class ModelCaller:
             if price is None
             else (prompt * price[0] + request.max_tokens * price[1]) / 1_000_000
         )
-        key = self._account.next_key()
+        key = await self._account.next_key()
         await self._account.ledger.reserve(
             key,
             self._account.spender,

@@ -266,6 +266,37 @@ class LedgerStore:
             )
 
     @transient_on_connection_loss
+    async def abandon_earlier_attempts(self, run_id: str, activity_key: str, attempt: int) -> int:
+        """A retried activity's earlier attempts that never reported back (their worker died
+        between reserve and settle, or lost its heartbeat): their open reservations expire now,
+        charged at their worst case, instead of holding cap room for DEFAULT_TTL. The call may
+        have reached the provider and been billed; its real usage went down with the worker, so
+        the worst case is the only amount that is never short. Counters already hold it, so
+        none moves; a late settle from a worker that was not dead after all still corrects it.
+        Keys are `<activity_key>/<attempt>/<call>`; how many were closed."""
+        prefix = f"{activity_key}/"
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT key FROM ledger_entries WHERE status = 'reserved' AND run_id = $1"
+                " AND starts_with(key, $2) FOR UPDATE",
+                run_id,
+                prefix,
+            )
+            earlier = [
+                r["key"]
+                for r in rows
+                if (n := r["key"][len(prefix) :].split("/", 1)[0]).isdigit() and int(n) < attempt
+            ]
+            if not earlier:
+                return 0
+            await conn.execute(
+                "UPDATE ledger_entries SET status = 'expired', usd = reserved_usd,"
+                " closed_at = now() WHERE key = ANY($1::text[]) AND status = 'reserved'",
+                earlier,
+            )
+            return len(earlier)
+
+    @transient_on_connection_loss
     async def expire(self, now: datetime | None = None) -> int:
         """Reservations past their time (their worker died between reserve and settle) are
         charged at their worst case: the call may have been made. Counters already hold it."""

@@ -9,12 +9,17 @@ from typing import Any
 import httpx
 from temporalio.testing import ActivityEnvironment
 
+from activities.llm.activities import LlmActivities
 from activities.llm.caller import ModelCaller
 from activities.memory import MemoryActivities
 from aios.models import StepInput
 from tests.conftest import Stack
 from tests.helpers import finish, start_plan
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
+
+
+def _llm(stack: Stack) -> LlmActivities:
+    return LlmActivities(stack.resources.router, stack.resources.registry, stack.pool)
 
 
 async def test_user_memory_round_trip_and_forget_everything(
@@ -104,7 +109,7 @@ async def test_bad_memory_requests_are_refused(api: httpx.AsyncClient) -> None:
 
 
 async def test_a_retried_memory_write_does_not_duplicate(stack: Stack) -> None:
-    activities = MemoryActivities(stack.resources.memory, stack.resources.router)
+    activities = MemoryActivities(stack.resources.memory, _llm(stack))
     step = StepInput(
         run_id="run-1",
         step_id="remember",
@@ -181,7 +186,7 @@ async def test_long_conversations_are_summarised_into_the_context(
         "default", "s-long", role="user", content="message 0", message_id="m0", user_id="ada"
     )
     fake_openai.queue(ScriptedReply(content="Ada asked about messages 0 to 11."))
-    activities = MemoryActivities(memory, stack.resources.router)
+    activities = MemoryActivities(memory, _llm(stack))
     step = StepInput(
         run_id="run-2",
         step_id="context",
