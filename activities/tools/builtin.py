@@ -13,6 +13,7 @@ from activities.tools import code_exec, data, files, mail, report_delivery, web
 from activities.tools.registry import Tool, ToolContext, ToolRegistry
 from aios.errors import UserError
 from aios.stores import Report, ReportStore, report_id_for
+from aios.stores.reports import DeliveryStore
 
 MAX_TITLE_CHARS = 300
 
@@ -32,8 +33,10 @@ class PublishReportArgs(BaseModel):
 
 async def publish_report(args: PublishReportArgs, ctx: ToolContext) -> dict[str, Any]:
     """Publish the run's report (in `GET /v1/reports`, marked published) and deliver it to the
-    configured destination; once per step, however often it is retried. The delivery happens
-    inside the effect's transaction: a failed delivery publishes nothing and is retried."""
+    tenant's destinations (webhook, S3 bucket, email); once per step, however often it is
+    retried. The deliveries happen inside the effect's transaction: a failed one publishes
+    nothing and is retried, and the destinations that already took the report are not sent it
+    again (activities/tools/report_delivery.py)."""
 
     async def effect(conn: asyncpg.Connection) -> dict[str, Any]:
         report_id = report_id_for(ctx.run_id)
@@ -48,21 +51,23 @@ async def publish_report(args: PublishReportArgs, ctx: ToolContext) -> dict[str,
                 markdown=args.body,
             ),
         )
-        payload = {
-            "report_id": report_id,
-            "run_id": ctx.run_id,
-            "tenant": ctx.tenant,
-            "user_id": ctx.user_id,
-            "title": args.title,
-            "markdown": args.body,
-            "links": {"self": f"/v1/reports/{report_id}", "html": f"/v1/reports/{report_id}.html"},
-        }
-        destination = await report_delivery.deliver(ctx.settings, payload, ctx.idempotency_key)
+        published = report_delivery.Published(
+            report_id=report_id,
+            run_id=ctx.run_id,
+            tenant=ctx.tenant,
+            user_id=ctx.user_id,
+            title=args.title,
+            markdown=args.body,
+        )
+        deliveries = await report_delivery.deliver_all(
+            ctx.settings, DeliveryStore(ctx.pool), published, ctx.idempotency_key
+        )
         return {
             "report_id": report_id,
             "title": args.title,
             "chars": len(args.body),
-            "delivered_to": [destination] if destination else [],
+            "delivered_to": [d["destination"] for d in deliveries],
+            "deliveries": deliveries,
         }
 
     return await ctx.once("publish_report", effect)
@@ -126,7 +131,7 @@ def register_builtin_tools(registry: ToolRegistry) -> None:
         Tool(
             name="publish_report",
             description="Publish a finished report (title and markdown body) for readers: in the "
-            "reports list and to the configured destination (a webhook).",
+            "reports list and to the tenant's configured destinations (webhook, bucket, email).",
             args_model=PublishReportArgs,
             fn=publish_report,
             trusted_output=True,

@@ -118,3 +118,41 @@ class ReportStore:
             limit,
         )
         return [_report(r) for r in rows]
+
+
+class DeliveryStore:
+    """Which destinations took which version of a report (`report_deliveries`): each is written
+    on its own connection the moment the destination took it, so that it survives the publishing
+    transaction being rolled back by a later destination's failure."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @transient_on_connection_loss
+    async def delivered(
+        self, tenant: str, report_id: str, destination: str, digest: str
+    ) -> dict[str, Any] | None:
+        """The record of an earlier delivery of this version to this destination, if any."""
+        detail = await self._pool.fetchval(
+            "SELECT detail FROM report_deliveries WHERE tenant = $1 AND report_id = $2"
+            " AND destination = $3 AND digest = $4",
+            tenant,
+            report_id,
+            destination,
+            digest,
+        )
+        return json.loads(detail) if detail is not None else None
+
+    @transient_on_connection_loss
+    async def record(
+        self, tenant: str, report_id: str, destination: str, digest: str, detail: dict[str, Any]
+    ) -> None:
+        await self._pool.execute(
+            "INSERT INTO report_deliveries (tenant, report_id, destination, digest, detail)"
+            " VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING",
+            tenant,
+            report_id,
+            destination,
+            digest,
+            json.dumps(detail),
+        )

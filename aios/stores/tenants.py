@@ -21,6 +21,7 @@ TENANT_TABLES = (
     "tool_effects",
     "published_reports",
     "reports",
+    "report_deliveries",
     "run_files",
     "run_snapshots",
     "run_traces",
