@@ -221,10 +221,17 @@ class ChatActivities:
         )
         outcome = round_.outcome
         if round_.asks:
-            return ChatStepResult(asks=round_.message, offered=offered, usage=caller.usage)
+            return ChatStepResult(
+                asks=round_.message,
+                offered=offered,
+                usage=caller.usage,
+                untrusted=bool(documents),
+            )
         if not round_.message.content:
             raise BadModelOutput(f"{outcome.spec} returned an empty reply")
-        text, _findings = guard_answer(round_.message.content, redact_pii=CHAT_REDACTS_PII)
+        text, _findings = guard_answer(
+            round_.message.content, redact_pii=CHAT_REDACTS_PII, policy=self._llm.content_policy
+        )
         text = context.without_fences(text, offer.fence)
         numbers = [n for n in context.cited_numbers(text) if 1 <= n <= len(documents)]
         cited = [documents[n - 1].citation() for n in numbers]
@@ -244,4 +251,4 @@ class ChatActivities:
             grounded=bool(cited),
             usage=caller.usage,
         )
-        return ChatStepResult(reply=reply, usage=caller.usage)
+        return ChatStepResult(reply=reply, usage=caller.usage, untrusted=bool(documents))

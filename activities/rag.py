@@ -11,6 +11,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 
+import asyncpg
 from pydantic import BaseModel, Field
 from temporalio import activity
 
@@ -24,11 +25,11 @@ from activities.knowledge import (
 )
 from activities.knowledge.loaders import LoadedText, load_text
 from activities.net import FetchPolicy
-from activities.sql import SqlSources, read_only_query
+from activities.sql import read_only_query, tenant_sql_source
 from activities.web_pages import page_text, polite_fetch
 from aios import telemetry
 from aios.config import Settings, ToolSettings
-from aios.errors import TransientError, UserError
+from aios.errors import ConfigurationError, TransientError, UserError
 from aios.guardrails import scan_untrusted
 from aios.models import (
     IngestBatchInput,
@@ -94,7 +95,8 @@ class IngestLimits:
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     # Robots.txt and per-host politeness for documents ingested by URL.
     web: ToolSettings = field(default_factory=ToolSettings)
-    sql: SqlSources = field(default_factory=lambda: SqlSources({}))
+    # The deployment's settings: SQL ingestion finds the tenant's sources through them.
+    settings: Settings | None = None
 
 
 @dataclass
@@ -109,11 +111,16 @@ class _Loaded:
 
 class RagActivities:
     def __init__(
-        self, index: KnowledgeIndex, documents: DocumentStore, limits: IngestLimits
+        self,
+        index: KnowledgeIndex,
+        documents: DocumentStore,
+        limits: IngestLimits,
+        pool: asyncpg.Pool | None = None,
     ) -> None:
         self._index = index
         self._documents = documents
         self._limits = limits
+        self._pool = pool  # the tenants' SQL sources are registered there
 
     @activity.defn(name=Activity.RETRIEVE)
     @classified
@@ -188,8 +195,9 @@ class RagActivities:
                 )
             )
         await self._index.index(chunked)
-        for doc, chunks in zip(loaded, chunked, strict=True):
-            await self._documents.upsert(
+        # The batch's records in one transaction (not a round trip and a commit each).
+        await self._documents.upsert_many(
+            [
                 DocumentRecord(
                     id=doc.item.document_id,
                     tenant=batch.tenant,
@@ -202,7 +210,10 @@ class RagActivities:
                     size_bytes=doc.size,
                     job_id=batch.job_id,
                 )
-            )
+                for doc, chunks in zip(loaded, chunked, strict=True)
+            ]
+        )
+        for doc, chunks in zip(loaded, chunked, strict=True):
             results[doc.item.document_id] = IngestedDocument(
                 document_id=doc.item.document_id,
                 source=doc.item.source,
@@ -250,7 +261,18 @@ class RagActivities:
         """Run the query read-only (statement timeout, row limit); each row becomes an uploaded
         body and an item for the ingestion batches."""
         source = request.source
-        rows, _more = await read_only_query(self._limits.sql, source.database, source.query)
+        if self._pool is None or self._limits.settings is None:
+            raise ConfigurationError("this worker was given no database for SQL sources")
+        # Only the tenant's own sources; their roles were checked when the API took the job.
+        sources = await tenant_sql_source(
+            self._pool,
+            self._limits.settings,
+            request.tenant,
+            source.database,
+            roles=None,
+            roles_checked=True,
+        )
+        rows, _more = await read_only_query(sources, source.database, source.query)
         bodies: dict[str, bytes] = {}
         items: list[IngestItem] = []
         for row in rows:
@@ -297,14 +319,6 @@ def ingest_limits(settings: Settings) -> IngestLimits:
             max_bytes=settings.fetch_max_bytes,
             timeout_s=settings.fetch_timeout_s,
         ),
-        sql=sql_sources(settings),
         web=settings.tools,
-    )
-
-
-def sql_sources(settings: Settings) -> SqlSources:
-    return SqlSources(
-        {k: v.get_secret_value() for k, v in settings.sql_sources.items()},
-        row_limit=settings.sql_row_limit,
-        timeout_s=settings.sql_timeout_s,
+        settings=settings,
     )

@@ -1,16 +1,22 @@
-"""Read-only queries on the operator's configured databases (`AIOS_SQL_SOURCES`): used by SQL
-ingestion and the `sql_query` tool. A query runs in a read-only transaction with a statement
-timeout, and only the first `row_limit` rows are read."""
+"""Read-only queries on a tenant's SQL sources: used by SQL ingestion and the `sql_query` tool.
+A tenant sees its own sources (registered through `/v1/sources`, aios/sources.py) and, for the
+tenant `AIOS_ENV_SOURCES_TENANT` only, the operator's `AIOS_SQL_SOURCES`; another tenant's source
+does not exist for it. A query runs in a read-only transaction with a statement timeout, and only
+the first `row_limit` rows are read."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from aios.errors import TransientError, UserError
+from aios.config import Settings
+from aios.errors import NotFound, PolicyDenied, TransientError, UserError
+from aios.sources import may_use
+from aios.stores.sources import SourceStore
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,51 @@ class SqlSources:
         except KeyError:
             known = ", ".join(sorted(self.dsns)) or "none are configured (AIOS_SQL_SOURCES)"
             raise UserError(f"no SQL source named {name!r} (known: {known})") from None
+
+
+def env_sql_sources(settings: Settings, tenant: str) -> dict[str, str]:
+    """The operator's `AIOS_SQL_SOURCES`, which belong to one tenant only."""
+    if tenant != settings.env_sources_tenant:
+        return {}
+    return {k: v.get_secret_value() for k, v in settings.sql_sources.items()}
+
+
+async def tenant_sql_source(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    tenant: str,
+    name: str,
+    *,
+    roles: Iterable[str] | None,
+    roles_checked: bool = False,
+) -> SqlSources:
+    """The tenant's source `name` (its own registration first, then the environment's when the
+    tenant owns those) as SqlSources holding that one DSN. Another tenant's source is unknown
+    (NotFound naming the tenant's own); one whose roles the caller lacks is PolicyDenied.
+    `roles_checked`: the caller (the API, at ingestion) checked the roles already."""
+    limits = {"row_limit": settings.sql_row_limit, "timeout_s": settings.sql_timeout_s}
+    store = SourceStore(pool)
+    found = await store.sql_source(tenant, name)
+    if found is not None:
+        source, dsn = found
+        if not roles_checked and not may_use(source.roles, roles):
+            raise PolicyDenied(
+                f"the SQL source {name!r} may be queried by the roles "
+                f"{', '.join(source.roles)}; this caller has {', '.join(roles or []) or 'none'}"
+            )
+        return SqlSources({name: dsn}, **limits)  # type: ignore[arg-type]
+    env = env_sql_sources(settings, tenant)
+    if name in env:
+        return SqlSources({name: env[name]}, **limits)  # type: ignore[arg-type]
+    known = sorted({s.name for s in await store.list_sql(tenant)} | set(env))
+    raise NotFound(
+        f"no SQL source named {name!r} "
+        + (
+            f"(known: {', '.join(known)})"
+            if known
+            else "(this tenant has none; an admin registers one with PUT /v1/sources/NAME)"
+        )
+    )
 
 
 async def read_only_query(

@@ -278,7 +278,8 @@ def scan_injection(text: str) -> list[Finding]:
 
 
 def check_policy(text: str, rules: dict[str, str]) -> list[Finding]:
-    """The operator's content policy: named regular expressions that a goal may not match."""
+    """The operator's content policy: named regular expressions that a goal, a chat message or
+    an answer may not match."""
     findings = []
     for name, pattern in rules.items():
         match = re.search(pattern, text, re.IGNORECASE)
@@ -319,9 +320,24 @@ def scan_untrusted(pieces: Iterable[tuple[str, str]]) -> list[Finding]:
     return findings
 
 
-def guard_answer(text: str, *, redact_pii: bool) -> tuple[str, list[Finding]]:
+# What an answer that breaks the content policy becomes (the rules it broke are named after it).
+WITHHELD = "[The answer was withheld: it breaks the content policy"
+
+
+def guard_answer(
+    text: str, *, redact_pii: bool, policy: dict[str, str] | None = None
+) -> tuple[str, list[Finding]]:
     """An answer before it is returned or stored: secrets are always redacted; personal data is
-    redacted when the deployment says so (`AIOS_GUARDRAILS_PII=redact`), flagged otherwise."""
+    redacted when the deployment says so (`AIOS_GUARDRAILS_PII=redact`), flagged otherwise. An
+    answer that matches the content policy (`policy`, AIOS_CONTENT_POLICY) is withheld whole:
+    what is returned names the rules, and the findings say `refused`."""
+    if policy:
+        broken = check_policy(text, policy)
+        if broken:
+            rules = ", ".join(sorted({f.rule for f in broken}))
+            return f"{WITHHELD} ({rules}).]", [
+                f.model_copy(update={"decision": "refused", "source": "the answer"}) for f in broken
+            ]
     cleaned, secrets = redact(text, pii=False, secrets=True)
     findings = [f.model_copy(update={"decision": "redacted"}) for f in secrets]
     if redact_pii:

@@ -565,6 +565,13 @@ class StepInput(BaseModel):
     skill: str | None = None
     # The prompt versions and model the run was pinned to (aios/versions.py).
     versions: RunVersions | None = None
+    # The caller's roles: a tenant's SQL sources and MCP servers may be restricted to some.
+    roles: list[str] | None = None
+    # Untrusted content is in the step's context (the taint rules): a tool that reaches outside
+    # goes only to the tenant's allowed domains (aios/sources.py), unless a person approved
+    # this call (`egress_approved`).
+    tainted: bool = False
+    egress_approved: bool = False
 
 
 class StepResult(BaseModel):
@@ -735,3 +742,6 @@ class ChatStepResult(BaseModel):
     # The tools this round offered: the workflow refuses a call to any other.
     offered: list[str] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    # Retrieved passages (content from outside) were in the round's prompt: the turn's calls of
+    # tools that reach outside go only to the tenant's allowed domains.
+    untrusted: bool = False

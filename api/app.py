@@ -38,6 +38,7 @@ from api.routes import run_files as run_file_routes
 from api.routes import schedules as schedule_routes
 from api.routes import skills as skill_routes
 from api.routes import slack as slack_routes
+from api.routes import sources as source_routes
 from api.routes import standing_approvals as standing_routes
 from api.routes import tenants as tenant_routes
 from api.routes import tools as tool_routes
@@ -130,6 +131,9 @@ def create_app(
     app.include_router(search.router)
     app.include_router(memory_routes.router)
     app.include_router(tool_routes.router)
+    app.include_router(source_routes.router)
+    app.include_router(source_routes.mcp_router)
+    app.include_router(source_routes.egress_router)
     app.include_router(skill_routes.router)
     app.include_router(key_routes.router)
     app.include_router(budget_routes.router)

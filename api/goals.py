@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aios.config import Settings
 from aios.errors import ValidationFailed
-from aios.guardrails import Finding, describe, guard_goal
+from aios.guardrails import Finding, check_policy, describe, guard_goal
 
 
 def checked_goal(goal: str, settings: Settings) -> tuple[str, list[Finding]]:
@@ -31,3 +31,13 @@ def checked_goal(goal: str, settings: Settings) -> tuple[str, list[Finding]]:
             f"the goal is not allowed by the content policy: {describe(refused)}"
         )
     return checked, findings
+
+
+def checked_message(message: str, settings: Settings) -> None:
+    """A chat message passes the content policy as a goal does: ValidationFailed naming the
+    rule when it does not."""
+    refused = check_policy(message, settings.content_policy)
+    if refused:
+        raise ValidationFailed(
+            f"the message is not allowed by the content policy: {describe(refused)}"
+        )

@@ -153,7 +153,9 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         resources.pool,
         ToolServices(knowledge=resources.index, memory=resources.memory, settings=settings),
     )
-    rag = RagActivities(resources.index, DocumentStore(resources.pool), ingest_limits(settings))
+    rag = RagActivities(
+        resources.index, DocumentStore(resources.pool), ingest_limits(settings), resources.pool
+    )
     llm = LlmActivities(
         resources.router,
         resources.registry,
@@ -161,6 +163,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         redact_pii=settings.guardrails_pii == "redact",
         cache_ttl_s=settings.llm_cache_ttl_s,
         logprobs=settings.confidence_logprobs,
+        content_policy=settings.content_policy,
     )
     memory = MemoryActivities(resources.memory, llm)
     chat = ChatActivities(

@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         TurnOutcome,
         run_agent_loop,
     )
-    from workflows.patches import CHAT_TOOLS_PATCH
+    from workflows.patches import CHAT_TOOLS_PATCH, EGRESS_PATCH
 
 IDLE = timedelta(hours=24)
 TURN_TIMEOUT = timedelta(minutes=5)
@@ -132,8 +132,9 @@ class ChatSessionWorkflow:
 class ChatTurnPolicy:
     """A chat turn's policy for the agent loop (workflows/agent_loop.py): each round is an
     `aios.chat_step` activity, which offers the tools it chose (only tools that write nothing and
-    need no approval, none in the last round) and stores the reply. No call waits for approval,
-    and tool results taint nothing: nothing chat can call has side effects. The calls made are
+    need no approval, none in the last round) and stores the reply. No call waits for approval:
+    nothing chat can call has side effects; once content from outside is in the turn, a call that
+    reaches outside goes only to the tenant's allowed domains (or fails). The calls made are
     reported with the reply (`tools_used`)."""
 
     max_turns = MAX_ROUNDS
@@ -145,6 +146,9 @@ class ChatTurnPolicy:
         self._number = number  # for the activities' summaries
         self._used: list[ChatToolUse] = []
         self._usage = Usage()
+        # Content from outside is in the turn's context (retrieved passages, a tool's result):
+        # its calls of tools that reach outside go only to the tenant's allowed domains.
+        self._tainted = False
 
     async def model_turn(self, turn: int, conversation: list[Message]) -> TurnOutcome[ChatReply]:
         session = self._session
@@ -167,6 +171,7 @@ class ChatTurnPolicy:
             summary=f"chat turn {self._number}, round {turn}",
         )
         self._usage += step.usage
+        self._tainted = self._tainted or step.untrusted
         if step.reply is not None:
             reply = step.reply.model_copy(update={"usage": self._usage, "tools_used": self._used})
             return TurnOutcome(answer=reply)
@@ -198,19 +203,25 @@ class ChatTurnPolicy:
     async def invoke(self, turn: int, index: int, call: ToolCall) -> StepResult:
         session = self._session
         message_id = self._turn.message_id
+        request = StepInput(
+            run_id=workflow.info().workflow_id,
+            step_id=message_id,
+            tenant=session.tenant,
+            user_id=session.user_id,
+            args=call.arguments,
+            tool=call.name,
+            idempotency_key=f"{message_id}/r{turn}/{index}",
+            max_attempts=TOOL_RETRY.maximum_attempts or 0,
+        )
+        if workflow.patched(EGRESS_PATCH):
+            # Nobody approves a chat's calls: outside the allowed domains, a tainted call fails
+            # and the model is told why.
+            request.roles = session.roles
+            request.tainted = self._tainted
         try:
             result: StepResult = await workflow.execute_activity(
                 Activity.INVOKE_TOOL,
-                StepInput(
-                    run_id=workflow.info().workflow_id,
-                    step_id=message_id,
-                    tenant=session.tenant,
-                    user_id=session.user_id,
-                    args=call.arguments,
-                    tool=call.name,
-                    idempotency_key=f"{message_id}/r{turn}/{index}",
-                    max_attempts=TOOL_RETRY.maximum_attempts or 0,
-                ),
+                request,
                 result_type=StepResult,
                 start_to_close_timeout=TOOL_TIMEOUT,
                 retry_policy=TOOL_RETRY,
@@ -222,4 +233,5 @@ class ChatTurnPolicy:
         return result
 
     def observe(self, turn: int, call: ToolCall, result: StepResult) -> None:
-        pass  # the tools chat offers read nothing untrusted into a side effect
+        # Nothing chat offers writes; but what a tool brought in may write the next call's URL.
+        self._tainted = self._tainted or result.untrusted

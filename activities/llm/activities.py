@@ -239,8 +239,11 @@ class LlmActivities:
         redact_pii: bool = False,
         cache_ttl_s: float = 0,
         logprobs: bool = False,
+        content_policy: dict[str, str] | None = None,
     ) -> None:
         self._router = router
+        # AIOS_CONTENT_POLICY: an answer (a run's or a chat's) that matches it is withheld.
+        self.content_policy = dict(content_policy or {})
         self._logprobs = logprobs
         # AIOS_LLM_CACHE_TTL_S; 0: no cache (activities/llm/cache.py).
         self._cache = ResponseCache(LlmCacheStore(pool), cache_ttl_s)
@@ -424,7 +427,9 @@ class LlmActivities:
         # A model that cited nothing still answered from these documents: cite them all.
         used = [documents[n - 1] for n in numbers] if args.cite and numbers else documents
         # Output guardrail: no secret leaves in an answer; personal data per the deployment.
-        text, findings = guard_answer(text, redact_pii=self._redact_pii)
+        text, findings = guard_answer(
+            text, redact_pii=self._redact_pii, policy=self.content_policy
+        )
         # An answer step (one that cites its sources) says how far it can be trusted.
         confidence = (
             confidence_of.measure(

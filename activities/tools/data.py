@@ -1,4 +1,5 @@
-"""`calculator` (arithmetic without `eval`) and `sql_query` (read-only, on configured databases)."""
+"""`calculator` (arithmetic without `eval`) and `sql_query` (read-only, on the tenant's own SQL
+sources: activities/sql.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from activities.rag import sql_sources
-from activities.sql import read_only_query
+from activities.sql import read_only_query, tenant_sql_source
 from activities.tools.registry import ToolContext, tool
 from aios.errors import UserError
 
@@ -114,7 +114,7 @@ async def calculator(args: CalculatorArgs, ctx: ToolContext) -> Calculated:
 
 
 class SqlQueryArgs(BaseModel):
-    database: str = Field(min_length=1, max_length=100, description="a configured source name")
+    database: str = Field(min_length=1, max_length=100, description="one of the tenant's sources")
     query: str = Field(min_length=1, max_length=20_000, description="one read-only SQL query")
     max_rows: int = Field(default=200, ge=1, le=5000)
 
@@ -127,8 +127,9 @@ class SqlRows(BaseModel):
 
 @tool(side_effects="reads", timeout_s=60)
 async def sql_query(args: SqlQueryArgs, ctx: ToolContext) -> SqlRows:
-    """Run a read-only SQL query on a configured database and return its rows."""
-    rows, more = await read_only_query(
-        sql_sources(ctx.settings), args.database, args.query, row_limit=args.max_rows
+    """Run a read-only SQL query on one of the tenant's SQL sources and return its rows."""
+    sources = await tenant_sql_source(
+        ctx.pool, ctx.settings, ctx.tenant, args.database, roles=ctx.roles
     )
+    rows, more = await read_only_query(sources, args.database, args.query, row_limit=args.max_rows)
     return SqlRows(columns=list(rows[0]) if rows else [], rows=rows, truncated=more)

@@ -8,7 +8,10 @@ Servers speak streamable HTTP (`url`) or stdio (`command`). Their tools are disc
 process starts (a server that does not answer is logged and skipped, not fatal); each call is an
 activity like any tool call, opening its own session. Secrets are named by environment variable
 and read at call time, so they never enter a workflow history. What an MCP tool returns is
-untrusted content.
+untrusted content. The servers configured here belong to the tenant `AIOS_ENV_SOURCES_TENANT`;
+other tenants register their own (`/v1/mcp-servers`, aios/sources.py). Once untrusted content is
+in a caller's context, a call goes only to a server whose host is among the tenant's allowed
+domains (a stdio server counts as the host `<server>.stdio`), or waits for a person.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ import asyncio
 import logging
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from activities.tools.registry import Tool, ToolContext
-from aios.errors import ConfigurationError, TransientError, UserError
+from aios.errors import ConfigurationError, NotFound, TransientError, UserError
+from aios.sources import McpServerSecret, McpToolInfo
 
 log = logging.getLogger(__name__)
 DISCOVERY_TIMEOUT_S = 15.0
@@ -35,6 +40,8 @@ class McpServerConfig(BaseModel):
     url: str | None = Field(default=None, pattern=r"^https?://")
     # HTTP headers whose values come from environment variables: {"Authorization": "ENV_NAME"}.
     headers_env: dict[str, str] = Field(default_factory=dict)
+    # HTTP headers with their values (a tenant's server, registered through the API).
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
     command: str | None = None
     args: list[str] = Field(default_factory=list)
     # Environment for a stdio server: {"VAR": "ENV_NAME"}, values read from this process's env.
@@ -66,6 +73,7 @@ def _client(config: McpServerConfig) -> Any:
         from mcp.client.streamable_http import streamable_http_client
 
         headers = {h: _env(v, f"MCP header {h}") for h, v in config.headers_env.items()}
+        headers |= {h: v.get_secret_value() for h, v in config.headers.items()}
         http = httpx2.AsyncClient(headers=headers, timeout=config.timeout_s)
         return Client(streamable_http_client(config.url, http_client=http))
     if config.command:
@@ -84,11 +92,20 @@ def _validate(schema: dict[str, Any], args: dict[str, Any], name: str) -> None:
         raise UserError(f"invalid arguments for tool {name!r}: {where}: {first.message}")
 
 
-def mcp_tool(server: str, config: McpServerConfig, remote: Any) -> Tool:
+def mcp_tool(
+    server: str, config: McpServerConfig, remote: Any, *, tenant: str | None = None
+) -> Tool:
+    """A server's tool; `tenant`: a tenant's own server (else the environment's, which belongs
+    to AIOS_ENV_SOURCES_TENANT)."""
     name = f"{server}{SEPARATOR}{remote.name}"
     schema: dict[str, Any] = dict(remote.input_schema or {"type": "object"})
 
     async def call(args: AnyArgs, ctx: ToolContext) -> dict[str, Any]:
+        settings = ctx.services.settings
+        owner = tenant or (settings.env_sources_tenant if settings is not None else ctx.tenant)
+        if ctx.tenant != owner:
+            # The operator's servers are one tenant's; to the others they do not exist.
+            raise NotFound(f"unknown tool {name!r}")
         arguments = args.model_dump()
         _validate(schema, arguments, name)
         try:
@@ -110,8 +127,16 @@ def mcp_tool(server: str, config: McpServerConfig, remote: Any) -> Tool:
         requires_approval=config.requires_approval,
         timeout_s=config.timeout_s,
         input_schema=schema,
+        egress=lambda _args, _ctx: [server_host(server, config)],
     )
     return tool
+
+
+def server_host(server: str, config: McpServerConfig) -> str:
+    """Where a call's arguments go: the URL's host, or `<server>.stdio` for a local process."""
+    if config.url:
+        return urlsplit(config.url).hostname or ""
+    return f"{server}.stdio"
 
 
 async def discover(servers: dict[str, McpServerConfig]) -> list[Tool]:
@@ -142,3 +167,45 @@ def server_configs(raw: dict[str, dict[str, Any]]) -> dict[str, McpServerConfig]
                 f"AIOS_MCP_SERVERS[{name!r}]: {describe_field_errors(e.errors())}"
             ) from None
     return configs
+
+
+# --- a tenant's own servers (registered through /v1/mcp-servers, aios/sources.py) -------------
+
+
+def tenant_server_config(record: McpServerSecret) -> McpServerConfig:
+    return McpServerConfig(
+        url=record.url,
+        headers=record.headers,
+        side_effects=record.side_effects,
+        requires_approval=record.requires_approval,
+        timeout_s=record.timeout_s,
+    )
+
+
+async def list_remote_tools(config: McpServerConfig) -> list[McpToolInfo]:
+    """The server's tools (what registering it records); TransientError when it does not
+    answer within DISCOVERY_TIMEOUT_S."""
+    try:
+        async with asyncio.timeout(DISCOVERY_TIMEOUT_S), _client(config) as client:
+            listing = await client.list_tools()
+    except Exception as e:
+        raise TransientError(f"the MCP server did not answer: {type(e).__name__}: {e}") from e
+    return [
+        McpToolInfo(
+            name=t.name,
+            description=t.description or "",
+            input_schema=dict(t.input_schema or {"type": "object"}),
+        )
+        for t in listing.tools
+    ]
+
+
+def tenant_tool(tenant: str, record: McpServerSecret, tool_name: str) -> Tool | None:
+    """Tool `<server>.<tool_name>` of a tenant's server, as the server listed it when
+    registered; None when it listed no such tool."""
+    info = next((t for t in record.tools if t.name == tool_name), None)
+    if info is None:
+        return None
+    found = mcp_tool(record.name, tenant_server_config(record), info, tenant=tenant)
+    found.roles = frozenset(record.roles)
+    return found

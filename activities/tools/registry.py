@@ -22,11 +22,13 @@ from temporalio import activity
 from activities.common import classified, parse_args
 from aios import telemetry
 from aios.config import Settings
-from aios.errors import ConfigurationError, NotFound, TransientError
+from aios.errors import ConfigurationError, NotFound, PolicyDenied, TransientError
 from aios.guardrails import scan_untrusted, strings_in
 from aios.models import SideEffects, StepInput, StepResult, ToolSpec
 from aios.plan import RetrySpec
+from aios.sources import EgressNotAllowed, host_allowed
 from aios.stores import Effect, ToolEffectStore
+from aios.stores.sources import SourceStore
 from aios.vocabulary import Activity
 
 if TYPE_CHECKING:  # only for annotations: the API imports the registry without these layers
@@ -37,6 +39,10 @@ if TYPE_CHECKING:  # only for annotations: the API imports the registry without 
 # Why a tool cannot run for a tenant under these settings (web search with no provider configured),
 # or None when it can: planners and chat are not offered a tool that would only fail.
 Availability = Callable[[Settings, str], "str | None"]
+# The hosts a call of a tool that reaches outside would send its arguments to (the page's host,
+# the search provider's, the MCP server's): checked against the tenant's allowed domains once
+# untrusted content is in the caller's context (aios/sources.py).
+Egress = Callable[[Any, "ToolContext"], list[str]]
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,9 @@ class ToolContext:
     idempotency_key: str
     pool: asyncpg.Pool
     services: ToolServices = field(default_factory=ToolServices)
+    # The caller's roles (what a tenant's sources and servers restricted to roles check); None:
+    # an unrestricted caller (aios.sources.may_use).
+    roles: list[str] | None = None
 
     @property
     def knowledge(self) -> KnowledgeIndex:
@@ -113,6 +122,7 @@ class Tool:
     # which validate against their server's schema).
     input_schema: dict[str, Any] | None = None
     unavailable: Availability | None = None
+    egress: Egress | None = None
     # The JSON schemas of the argument and output models, made once: pydantic builds them anew
     # on every call (milliseconds a tool, and every chat round shows the model its tools).
     _made_schemas: tuple[dict[str, Any], dict[str, Any] | None] | None = field(
@@ -160,6 +170,7 @@ def tool(
     retry: RetrySpec | None = None,
     trusted_output: bool = False,
     unavailable: Availability | None = None,
+    egress: Egress | None = None,
 ) -> Callable[[ToolFn], Tool]:
     """Make a tool of an async function `fn(args: ArgsModel, ctx: ToolContext) -> Output`: the
     arguments model and the output model come from its annotations, the description from its
@@ -199,6 +210,7 @@ def tool(
             retry=retry,
             trusted_output=trusted_output,
             unavailable=unavailable,
+            egress=egress,
         )
 
     return make
@@ -304,7 +316,7 @@ class ToolActivities:
     @activity.defn(name=Activity.INVOKE_TOOL)
     @classified
     async def invoke_tool(self, step: StepInput) -> StepResult:
-        tool = self._registry.get(step.tool or "")
+        tool = await self._tool_for(step)
         args = parse_args(tool.args_model, step.args, f"tool {tool.name!r}")
         ctx = ToolContext(
             tenant=step.tenant,
@@ -314,7 +326,10 @@ class ToolActivities:
             idempotency_key=step.idempotency_key,
             pool=self._pool,
             services=self._services,
+            roles=step.roles,
         )
+        if step.tainted and tool.egress is not None and not step.egress_approved:
+            await self._check_egress(tool, args, ctx)
         outcome = "error"
         with telemetry.span(f"tool {tool.name}", **{"aios.tool": tool.name}) as current:
             try:
@@ -340,3 +355,39 @@ class ToolActivities:
             findings=scan_untrusted((source, text) for text in strings_in(output)),
             attempt=activity.info().attempt,
         )
+
+    async def _check_egress(self, tool: Tool, args: BaseModel, ctx: ToolContext) -> None:
+        """Untrusted content is in the caller's context: the call may reach only the tenant's
+        allowed domains; anything else is EgressNotAllowed (a run asks a person)."""
+        if tool.egress is None:
+            return
+        hosts = tool.egress(args, ctx)
+        allowed = (await SourceStore(self._pool).egress(ctx.tenant)).domains
+        outside = sorted({h for h in hosts if not host_allowed(h, allowed)})
+        if outside:
+            raise EgressNotAllowed(
+                f"{tool.name} would send data to {', '.join(outside)} after untrusted content "
+                "entered the context; that is outside the tenant's allowed domains "
+                f"({', '.join(allowed) or 'none set'}): a person must approve the call, or an "
+                "admin adds the domain (PUT /v1/egress)",
+                details={"tool": tool.name, "hosts": outside},
+            )
+
+    async def _tool_for(self, step: StepInput) -> Tool:
+        """The registry's tool, or one of the tenant's own MCP servers' (`<server>.<tool>`),
+        which its roles allow the caller."""
+        name = step.tool or ""
+        server, dot, remote = name.partition(".")
+        if name in self._registry.names() or not dot:
+            return self._registry.get(name)
+        from activities.tools.mcp_tools import tenant_tool  # MCP tools build on this module
+
+        record = await SourceStore(self._pool).mcp_server(step.tenant, server)
+        found = tenant_tool(step.tenant, record, remote) if record is not None else None
+        if found is None:
+            return self._registry.get(name)  # NotFound, naming the known tools
+        if step.roles is not None and not found.allows(step.roles):
+            raise PolicyDenied(
+                f"the tool {name!r} needs one of the roles {', '.join(sorted(found.roles))}"
+            )
+        return found

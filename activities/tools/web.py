@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, HttpUrl
 
@@ -44,7 +45,11 @@ class HttpFetchArgs(BaseModel):
     url: HttpUrl = Field(description="an http(s) URL on the public internet")
 
 
-@tool(side_effects="reads", timeout_s=60)
+def _page_host(args: HttpFetchArgs, ctx: ToolContext) -> list[str]:
+    return [args.url.host or ""]
+
+
+@tool(side_effects="reads", timeout_s=60, egress=_page_host)
 async def http_fetch(args: HttpFetchArgs, ctx: ToolContext) -> Fetched:
     """Fetch a web page or document and return its readable text, title, date and links (HTML,
     PDF, JSON, CSV, text). Honours robots.txt; refuses private addresses and non-text content."""
@@ -98,7 +103,20 @@ def no_search_provider(settings: Settings, tenant: str) -> str | None:
     return None
 
 
-@tool(side_effects="reads", timeout_s=30, unavailable=no_search_provider)
+def _provider_host(args: WebSearchArgs, ctx: ToolContext) -> list[str]:
+    """The query goes to the tenant's search provider."""
+    try:
+        return [urlsplit(search_config(ctx.settings, ctx.tenant).endpoint).hostname or ""]
+    except ConfigurationError:
+        return []  # the tool says it is unavailable when it runs
+
+
+@tool(
+    side_effects="reads",
+    timeout_s=30,
+    unavailable=no_search_provider,
+    egress=_provider_host,
+)
 async def web_search(args: WebSearchArgs, ctx: ToolContext) -> WebSearchAnswer:
     """Search the web through the configured provider (SearXNG, Brave, Tavily or Serper): titles,
     URLs and snippets. Unavailable when no provider is configured."""

@@ -45,6 +45,7 @@ from aios.wire import (
 from api import page_tokens, voice
 from api.authz import require_user, sees_all_users
 from api.deps import DbDep, DeltasDep, PrincipalDep, SettingsDep, TemporalDep
+from api.goals import checked_message
 from api.run_events import format_sse
 from api.temporal_reads import UNREACHABLE, read_within, unavailable
 from workflows.chat import ChatSessionWorkflow
@@ -149,6 +150,7 @@ async def chat(
             raise ValidationFailed(describe_field_errors(e.errors())) from None
     if not body.message.strip():
         raise ValidationFailed("message: the message is empty")
+    checked_message(body.message, settings)
     session_id = body.session_id or f"s-{str(ULID()).lower()}"
     user_id = body.user_id or principal.user_id
     if user_id != principal.user_id and not sees_all_users(principal):

@@ -19,9 +19,11 @@ from starlette.datastructures import UploadFile
 from temporalio.client import WorkflowExecutionStatus
 from ulid import ULID
 
+from activities.sql import tenant_sql_source
 from aios import search_attributes as sa
 from aios.errors import (
     NotFound,
+    PolicyDenied,
     UnsupportedMediaType,
     ValidationFailed,
     describe_field_errors,
@@ -288,9 +290,13 @@ async def ingest(
             "send application/json ({documents|urls|sql: [...]}) or multipart/form-data files"
         )
     for source in sql:
-        if source.database not in settings.sql_sources:
-            known = ", ".join(sorted(settings.sql_sources)) or "none are configured"
-            raise ValidationFailed(f"no SQL source named {source.database!r} (known: {known})")
+        # Only the tenant's own sources, and those its roles may query (activities/sql.py).
+        try:
+            await tenant_sql_source(
+                pool, settings, principal.tenant, source.database, roles=principal.roles
+            )
+        except PolicyDenied:  # a source the caller's roles may not query does not exist for it
+            raise NotFound(f"no SQL source named {source.database!r}") from None
     sources = [item.source for item in items]
     if len(set(sources)) != len(sources):
         twice = next(s for s in sources if sources.count(s) > 1)

@@ -35,8 +35,15 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.agent_loop import CallFailed, CallRejected, CallStatus, TurnOutcome
 from workflows.dag import StepFailed, StepSkipped
+from workflows.patches import EGRESS_PATCH
 from workflows.run.approval_gate import ApprovalGate
-from workflows.run.calls import ToolRules, failure_reason, step_activity, stop_if_over_budget
+from workflows.run.calls import (
+    ToolRules,
+    egress_refused,
+    failure_reason,
+    step_activity,
+    stop_if_over_budget,
+)
 from workflows.run.journal import RunJournal
 
 # Model turns of an agent step, unless the step names its own policy.
@@ -185,28 +192,49 @@ class AgentStepPolicy:
         run, step = self._run, self._step
         run_id = self._journal.state.run_id
         retry = self._tools.retry_for(step, call.name)
-        try:
-            return await step_activity(
-                Activity.INVOKE_TOOL,
-                StepInput(
-                    run_id=run_id,
-                    step_id=step.id,
-                    tenant=run.tenant,
-                    user_id=run.user_id,
-                    args=call.arguments,
-                    tool=call.name,
-                    # Stable across retries and replays: the call id is in the history.
-                    idempotency_key=f"{run_id}/{step.id}/t{turn}/{index}",
-                    max_attempts=retry.max_attempts,
-                ),
-                StepResult,
-                step,
-                retry,
-                summary=f"{step.title}: {call.name} (turn {turn})",
-                queues=run.activity_queues,
-            )
-        except ActivityError as e:
-            raise CallFailed(failure_reason(e)) from None
+        request = StepInput(
+            run_id=run_id,
+            step_id=step.id,
+            tenant=run.tenant,
+            user_id=run.user_id,
+            args=call.arguments,
+            tool=call.name,
+            # Stable across retries and replays: the call id is in the history.
+            idempotency_key=f"{run_id}/{step.id}/t{turn}/{index}",
+            max_attempts=retry.max_attempts,
+        )
+        if self._journal.patches.has(EGRESS_PATCH):
+            # What the agent read so far may have written this call's URL or query: outside
+            # the tenant's allowed domains it waits for a person (below).
+            request.roles = run.roles
+            request.tainted = self._seen.tainted
+        while True:
+            try:
+                return await step_activity(
+                    Activity.INVOKE_TOOL,
+                    request,
+                    StepResult,
+                    step,
+                    retry,
+                    summary=f"{step.title}: {call.name} (turn {turn})",
+                    queues=run.activity_queues,
+                )
+            except ActivityError as e:
+                refused = egress_refused(e)
+                if refused is None or request.egress_approved:
+                    raise CallFailed(failure_reason(e)) from None
+            try:
+                await self._gate.wait(
+                    self._step,
+                    {"tool": call.name, "args": call.arguments},
+                    f"-t{turn}-c{index}-egress",
+                    reason=refused,
+                    untrusted=self._seen,
+                    action=(call.name, call.arguments),
+                )
+            except (StepFailed, StepSkipped) as e:
+                raise CallFailed(f"a reviewer did not allow this call: {e.reason}") from None
+            request.egress_approved = True
 
     def observe(self, turn: int, call: ToolCall, result: StepResult) -> None:
         """The taint rules: the guardrails' findings are recorded, and an untrusted result

@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from aios.models import PlanningResult
     from aios.plan import RetrySpec, Step, effective_retry
     from aios.queues import queue_for
+    from aios.sources import EGRESS_DENIED
     from aios.vocabulary import Activity, FailureType
 
 from workflows.dag import RunFailed
@@ -99,6 +100,15 @@ def failure_reason(error: ActivityError | ChildWorkflowError | ApplicationError)
     if cause is not None:
         return f"{type(cause).__name__}: {cause}"
     return str(error)
+
+
+def egress_refused(error: ActivityError) -> str | None:
+    """The reason, when a tool refused to reach a host outside the tenant's allowed domains
+    after untrusted content (a person may approve the call: workflows/run/steps.py)."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == EGRESS_DENIED:
+        return cause.message
+    return None
 
 
 def failure_attempts(error: ActivityError, max_attempts: int) -> int:

@@ -21,11 +21,17 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.agent_loop import run_agent_loop
 from workflows.dag import StepFailed
-from workflows.patches import LEDGER_SCOPE_PATCH, UNTRUSTED_APPROVAL_PATCH, RunPatches
+from workflows.patches import (
+    EGRESS_PATCH,
+    LEDGER_SCOPE_PATCH,
+    UNTRUSTED_APPROVAL_PATCH,
+    RunPatches,
+)
 from workflows.run.agent_step import AgentStepPolicy
 from workflows.run.approval_gate import ApprovalGate
 from workflows.run.calls import (
     ToolRules,
+    egress_refused,
     failure_attempts,
     failure_reason,
     step_activity,
@@ -122,23 +128,43 @@ class StepRunner:
             skill=run.skill,
             versions=run.versions,
         )
+        if step.kind == StepKind.TOOL and self._patches.has(EGRESS_PATCH):
+            # The tool sees the caller's roles, and whether what it would send out may carry
+            # what untrusted content asked for (it then reaches only the allowed domains).
+            step_input.roles = run.roles
+            step_input.tainted = inputs.tainted
         title = step.title if index is None else f"{step.title} [{index + 1}]"
         retry = tools.retry_for(step, step.tool)
         step_input.max_attempts = retry.max_attempts
-        try:
-            result = await step_activity(
-                activity_name,
-                step_input,
-                StepResult,
-                step,
-                retry,
-                summary=title,
-                queues=run.activity_queues,
-            )
-        except ActivityError as e:
-            stop_if_over_budget(e)
-            attempts = failure_attempts(e, retry.max_attempts)
-            raise StepFailed(failure_reason(e), attempts=attempts) from None
+        while True:
+            try:
+                result = await step_activity(
+                    activity_name,
+                    step_input,
+                    StepResult,
+                    step,
+                    retry,
+                    summary=title,
+                    queues=run.activity_queues,
+                )
+                break
+            except ActivityError as e:
+                stop_if_over_budget(e)
+                refused = egress_refused(e)
+                if refused is not None and not step_input.egress_approved:
+                    # Outside the allowed domains after untrusted content: a person decides.
+                    await self._gate.wait(
+                        step,
+                        args,
+                        f"{suffix}-egress",
+                        reason=refused,
+                        untrusted=inputs,
+                        action=(step.tool, args) if step.tool else None,
+                    )
+                    step_input.egress_approved = True
+                    continue
+                attempts = failure_attempts(e, retry.max_attempts)
+                raise StepFailed(failure_reason(e), attempts=attempts) from None
         journal.note_routing(step.id, result.routing)
         self._note_taint(step, result, inputs)
         return result

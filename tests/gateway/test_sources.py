@@ -1,0 +1,122 @@
+"""Data sources and tools with owners (api/routes/sources.py): a tenant's admins register SQL
+sources, MCP servers and the egress allow-list; other roles cannot; another tenant cannot list,
+read, query or ingest them (404); secrets never come back out; the content policy holds for chat
+messages."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.conftest import Stack
+from tests.gateway.test_keys import as_key, make_key
+
+
+async def _tenant(api: httpx.AsyncClient, **roles: list[str]) -> dict[str, dict[str, str]]:
+    tenant = f"src-{uuid.uuid4().hex[:8]}"
+    return {
+        user: as_key((await make_key(api, tenant, user, roles=granted))["key"])
+        for user, granted in roles.items()
+    }
+
+
+async def _invoke(api: httpx.AsyncClient, key: dict[str, str], **args: Any) -> dict[str, Any]:
+    answer = await api.post("/v1/tools/sql_query/invoke", json={"args": args}, headers=key)
+    body: dict[str, Any] = answer.json()
+    for _ in range(300):
+        if body.get("status") not in ("queued", "running"):
+            return body
+        await asyncio.sleep(0.1)
+        body = (await api.get(f"/v1/runs/{body['run_id']}", headers=key)).json()
+    raise AssertionError(body)
+
+
+async def test_sql_sources_belong_to_their_tenant(
+    api: httpx.AsyncClient, stack: Stack, pg_url: str
+) -> None:
+    await stack.pool.execute(
+        "DROP TABLE IF EXISTS src_orders; CREATE TABLE src_orders (id int, note text);"
+        "INSERT INTO src_orders VALUES (1, 'forty chairs'), (2, 'one desk')"
+    )
+    a = await _tenant(api, adam=["admin"], ada=["user"], olga=["operator"])
+    b = await _tenant(api, bea=["admin"])
+
+    # Only an admin manages sources; a DSN goes in and never comes back out.
+    body = {"dsn": pg_url, "description": "orders"}
+    refused = await api.put("/v1/sources/shop", json=body, headers=a["ada"])
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    created = await api.put("/v1/sources/shop", json=body, headers=a["adam"])
+    assert created.status_code == 200, created.text
+    assert created.json()["name"] == "shop" and pg_url not in created.text
+    hr = {"dsn": pg_url, "roles": ["operator"]}
+    assert (await api.put("/v1/sources/hr", json=hr, headers=a["adam"])).status_code == 200
+    bad = await api.put("/v1/sources/x", json={"dsn": "mysql://h/db"}, headers=a["adam"])
+    assert bad.status_code == 422 and "postgresql://" in bad.text
+    for roles in (["Bad Role"], ["analyst"]):
+        bad_role = await api.put("/v1/sources/x", json={**hr, "roles": roles}, headers=a["adam"])
+        assert bad_role.status_code == 422, roles
+
+    listed = await api.get("/v1/sources", headers=a["ada"])
+    assert [s["name"] for s in listed.json()["sources"]] == ["shop"] and pg_url not in listed.text
+    assert (await api.get("/v1/sources/hr", headers=a["ada"])).status_code == 404
+    assert (await api.get("/v1/sources/hr", headers=a["olga"])).status_code == 200
+
+    # Another tenant: nothing to list, read, delete, ingest or query.
+    assert (await api.get("/v1/sources", headers=b["bea"])).json()["sources"] == []
+    assert (await api.get("/v1/sources/shop", headers=b["bea"])).status_code == 404
+    assert (await api.delete("/v1/sources/shop", headers=b["bea"])).status_code == 404
+    sql = {"sql": [{"database": "shop", "query": "SELECT id, note FROM src_orders"}]}
+    ingest = await api.post("/v1/documents", json=sql, headers=b["bea"])
+    assert ingest.status_code == 404, ingest.text
+    query = {"database": "shop", "query": "SELECT note FROM src_orders ORDER BY id"}
+    theirs = await _invoke(api, b["bea"], **query)
+    assert theirs["status"] == 502 and "no SQL source named 'shop'" in theirs["detail"], theirs
+
+    # The tenant's own: queried read-only, ingested; a role-restricted one only by that role.
+    ours = await _invoke(api, a["ada"], **query)
+    assert ours["status"] == "completed", ours
+    assert [r["note"] for r in ours["output"]["rows"]] == ["forty chairs", "one desk"]
+    restricted = await _invoke(api, a["ada"], database="hr", query="SELECT 1 AS one")
+    assert restricted["status"] == 502 and "operator" in restricted["detail"], restricted
+    analyst = await _invoke(api, a["olga"], database="hr", query="SELECT 1 AS one")
+    assert analyst["status"] == "completed", analyst
+    assert (await api.post("/v1/documents", json=sql, headers=a["ada"])).status_code == 202
+
+    assert (await api.delete("/v1/sources/shop", headers=a["ada"])).status_code == 403
+    assert (await api.delete("/v1/sources/shop", headers=a["adam"])).status_code == 204
+    assert (await api.get("/v1/sources/shop", headers=a["adam"])).status_code == 404
+
+
+async def test_mcp_servers_and_egress_are_the_tenants_own(api: httpx.AsyncClient) -> None:
+    a = await _tenant(api, adam=["admin"], ada=["user"])
+    b = await _tenant(api, bea=["admin"])
+    server = {"url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": "Bearer s3cret"}}
+    assert (await api.put("/v1/mcp-servers/tix", json=server, headers=a["ada"])).status_code == 403
+    # A private address the operator did not allow is refused before anything is stored.
+    private = await api.put("/v1/mcp-servers/tix", json=server, headers=a["adam"])
+    assert private.status_code == 422 and "not a public address" in private.text
+    bad = await api.put(
+        "/v1/mcp-servers/tix",
+        json={**server, "headers": {"X": "a\r\nInjected: 1"}},
+        headers=a["adam"],
+    )
+    assert bad.status_code == 422
+    assert (await api.get("/v1/mcp-servers/tix", headers=b["bea"])).status_code == 404
+    assert (await api.get("/v1/mcp-servers", headers=a["ada"])).json()["mcp_servers"] == []
+
+    egress = {"domains": ["Acme.example", "*.github.com"]}
+    assert (await api.put("/v1/egress", json=egress, headers=a["ada"])).status_code == 403
+    put = await api.put("/v1/egress", json=egress, headers=a["adam"])
+    assert put.status_code == 200 and put.json()["domains"] == ["acme.example", "github.com"]
+    assert (await api.get("/v1/egress", headers=a["ada"])).json()["domains"] == [
+        "acme.example",
+        "github.com",
+    ]
+    assert (await api.get("/v1/egress", headers=b["bea"])).json()["domains"] == []
+    url = {"domains": ["https://x.example/a"]}
+    wrong = await api.put("/v1/egress", json=url, headers=a["adam"])
+    assert wrong.status_code == 422 and "without scheme" in wrong.text
