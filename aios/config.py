@@ -601,6 +601,64 @@ class WebSearchOverride(BaseModel):
     api_key: SecretStr | None = None
 
 
+ReportFormat = Literal["md", "html", "pdf"]
+
+
+def _every_format() -> list[ReportFormat]:
+    return ["md", "html", "pdf"]
+
+
+def _mail_formats() -> list[ReportFormat]:
+    return ["pdf", "md"]
+
+
+class ReportWebhook(BaseModel):
+    """A webhook a tenant's published reports are POSTed to (JSON), signed when `secret` is set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretStr | None = None
+
+
+class ReportBucket(BaseModel):
+    """An S3-compatible bucket a tenant's published reports are uploaded to, as
+    `<prefix><report_id>.<format>`; without keys, the worker's own AWS credentials (environment,
+    profile or instance role)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    prefix: str = Field(default="reports/", max_length=500)
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    formats: list[ReportFormat] = Field(default_factory=_every_format, min_length=1)
+
+
+class ReportEmail(BaseModel):
+    """Who gets each published report by email (through `AIOS_SMTP_*`), with it attached."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: list[Annotated[str, Field(pattern=r"^[^@\s<>,]+@[^@\s<>,]+\.[^@\s<>,]+$")]] = Field(
+        min_length=1, max_length=50
+    )
+    attach: list[ReportFormat] = Field(default_factory=_mail_formats)
+
+
+class ReportDestinations(BaseModel):
+    """Where one tenant's published reports go besides `GET /v1/reports`
+    (`AIOS_REPORT_DESTINATIONS`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: ReportWebhook | None = None
+    s3: ReportBucket | None = None
+    email: ReportEmail | None = None
+
+
 class ToolSettings(BaseModel):
     """Tools and skills: where they come from, what chat may call, and the services built-in tools
     reach.
@@ -720,6 +778,17 @@ class ToolSettings(BaseModel):
         description=(
             "Signs report webhook bodies: header `X-AIOS-Signature: sha256=<HMAC-SHA256 of "
             "the body>`."
+        ),
+    )
+    report_destinations: dict[str, ReportDestinations] = Field(
+        default_factory=dict,
+        description=(
+            'Where each tenant\'s published reports go, as JSON by tenant (the key `"*"`: '
+            'every tenant without its own): `{"acme": {"webhook": {"url": …, "secret": …}, '
+            '"s3": {"bucket": …, "prefix": "reports/", "endpoint_url": …, "region": …, '
+            '"access_key_id": …, "secret_access_key": …, "formats": ["md", "html", "pdf"]}, '
+            '"email": {"to": […], "attach": ["pdf", "md"]}}}`. A tenant without an entry: '
+            "`AIOS_REPORT_WEBHOOK_URL`."
         ),
     )
 
