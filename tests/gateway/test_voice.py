@@ -54,10 +54,17 @@ def spoken(tmp_path: Path, text: str) -> bytes:
 
 def as_webm(wav: bytes) -> bytes:
     """What a browser's MediaRecorder uploads: Opus in WebM."""
+    return encoded(wav, "webm", "libopus", 48000)
+
+
+def encoded(wav: bytes, container: str, codec: str, rate: int) -> bytes:
+    """The recording in another container and codec (PyAV's FFmpeg encodes it)."""
     out = io.BytesIO()
-    with av.open(io.BytesIO(wav), "r") as src, av.open(out, "w", format="webm") as dst:
-        stream = dst.add_stream("libopus", rate=48000)
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
+    with av.open(io.BytesIO(wav), "r") as src, av.open(out, "w", format=container) as dst:
+        stream = dst.add_stream(codec, rate=rate)
+        assert isinstance(stream, av.AudioStream)
+        sample_format = stream.codec_context.format.name  # the codec's first sample format
+        resampler = av.AudioResampler(format=sample_format, layout="mono", rate=rate)
         for frame in src.decode(audio=0):
             for f in resampler.resample(frame):
                 dst.mux(stream.encode(f))
@@ -80,7 +87,13 @@ def provider(fake_openai: FakeOpenAI) -> dict[str, Any]:
 async def test_the_local_engine_hears_what_was_said(stack: Stack, tmp_path: Path) -> None:
     speech = spoken(tmp_path, SAID)
     async with with_voice(stack, transcription_engine="local") as api:
-        for name, data in (("said.wav", speech), ("said.webm", as_webm(speech))):
+        for name, data in (
+            ("said.wav", speech),
+            ("said.webm", as_webm(speech)),
+            ("said.mp3", encoded(speech, "mp3", "libmp3lame", 22050)),
+            ("said.m4a", encoded(speech, "ipod", "aac", 22050)),  # AAC in MP4, as phones record
+            ("said.ogg", encoded(speech, "ogg", "libopus", 48000)),
+        ):
             answer = await api.post("/v1/transcriptions", files={"audio": (name, data)})
             assert answer.status_code == 200, answer.text
             heard = answer.json()
