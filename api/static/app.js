@@ -10,6 +10,7 @@ import {
   KEY, ENDED, ApiError, h, nodes, toast, api, readEvents, statusBadge, when, onLeave, leavePage,
   signOut, aboutSection, approvalCard, rendered,
 } from "./lib.js";
+import { evalPage, evalsPage } from "./pages/evals.js";
 import { inboxPage } from "./pages/inbox.js";
 
 const view = document.getElementById("view");
@@ -436,6 +437,8 @@ async function route() {
     else if (path.startsWith("/runs/")) content = await runPage(decodeURIComponent(path.slice(6)));
     else if (path.startsWith("/reports/")) content = await reportPage(decodeURIComponent(path.slice(9)));
     else if (path === "/reports") content = await reportsPage();
+    else if (path.startsWith("/evals/")) content = await evalPage(decodeURIComponent(path.slice(7)));
+    else if (path === "/evals") content = await evalsPage();
     else if (path === "/chat") content = chatPage();
     else if (path === "/documents") content = await documentsPage();
     else if (path === "/schedules") content = await schedulesPage();
