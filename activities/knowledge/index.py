@@ -104,8 +104,13 @@ class KnowledgeIndex:
             for doc in documents
             for chunk in doc.chunks
         ]
-        dense = iter(await self._embed_documents(documents, inputs))
-        sparse = iter(await asyncio.to_thread(lambda: [self.bm25.document(t) for t in inputs]))
+        # The keyword vectors are made while the chunks are embedded (the engine runs outside
+        # the interpreter lock; BM25 is Python): the embedding's time covers them.
+        embedded, encoded = await asyncio.gather(
+            self._embed_documents(documents, inputs),
+            asyncio.to_thread(lambda: [self.bm25.document(t) for t in inputs]),
+        )
+        dense, sparse = iter(embedded), iter(encoded)
         points: list[VectorPoint] = []
         for doc in documents:
             for chunk in doc.chunks:
