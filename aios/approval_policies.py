@@ -38,7 +38,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from aios.plan import APPROVER_PATTERN, ApprovalPolicy, Escalation
+from aios.plan import APPROVER_PATTERN, ApprovalPolicy, Escalation, Plan
 
 GROUP_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 GROUP_PREFIX = "group:"
@@ -224,19 +224,32 @@ def load_repo_policies(path: Path) -> list[StoredPolicy]:
     return out
 
 
+def plan_approvers(plan: Plan) -> list[str]:
+    """Every approver name a plan's approvals (and its answer review) use."""
+    names: list[str] = []
+    for step in plan.steps:
+        if step.approval is not None:
+            names += step.approval.approvers
+            names += [n for e in step.approval.escalate for n in e.approvers]
+    if plan.review is not None:
+        names += plan.review.approvers
+    return list(dict.fromkeys(names))
+
+
 def problems(
-    rule: PolicyRule,
+    rule: PolicyRule | Sequence[str],
     *,
     known_roles: Iterable[str],
     known_groups: Iterable[str],
     known_users: Iterable[str] | None = None,
 ) -> list[str]:
-    """What is wrong with the approvers a policy (or a plan's approval) names: unknown roles and
-    groups, and (when the tenant's users are known) unknown users."""
+    """What is wrong with the approvers a policy (or a plan, by its names) names: unknown roles
+    and groups, and (when the tenant's users are known) unknown users."""
     roles, groups = set(known_roles), set(known_groups)
     users = None if known_users is None else set(known_users)
     found: list[str] = []
-    for name in dict.fromkeys(rule.named()):
+    names = rule.named() if isinstance(rule, PolicyRule) else list(rule)
+    for name in dict.fromkeys(names):
         if name.startswith(ROLE_PREFIX):
             role = name[len(ROLE_PREFIX) :]
             if role not in roles:

@@ -73,7 +73,7 @@ from aios.models import (
 from aios.plan import Plan
 from aios.skills import SkillCatalog
 from aios.stores import RunSnapshotStore
-from aios.stores.approval_policies import PolicyStore
+from aios.stores.approval_policies import PolicyStore, check_plan_approvers
 from aios.stores.deltas import DeltaHub
 from aios.stores.memory import ConversationStore
 from aios.stores.traces import TraceStore
@@ -246,6 +246,8 @@ class RunService:
             roles=sorted(principal.roles),
             bundled_model=self.settings.model_fast == BUNDLED_MODEL,
         )
+        if planning is not None:  # approvers named by role or group must exist (else 422)
+            await check_plan_approvers(self.pool, self.registry, principal.tenant, planning.plan)
         user_id = request.user_id or principal.user_id
         if user_id != principal.user_id and not sees_all_users(principal):
             raise Forbidden(

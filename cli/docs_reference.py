@@ -380,7 +380,8 @@ def _setting_default(name: str, field: FieldInfo) -> str:
     if isinstance(value, Path):
         if value.is_absolute():
             try:
-                return f"the project's `{value.relative_to(REPO).as_posix()}/`"
+                folder = "" if value.suffix else "/"  # a file's name has a suffix
+                return f"the project's `{value.relative_to(REPO).as_posix()}{folder}`"
             except ValueError:
                 return f"`{value}`"
         return f"`{value.as_posix()}`"

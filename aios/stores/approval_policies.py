@@ -11,8 +11,18 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, Field
 
-from aios.approval_policies import PolicyIn, PolicyRule, StoredPolicy
+from aios.approval_policies import (
+    GROUP_PREFIX,
+    PolicyIn,
+    PolicyRule,
+    StoredPolicy,
+    plan_approvers,
+    problems,
+)
 from aios.db import transient_on_connection_loss
+from aios.errors import ValidationFailed
+from aios.plan import Plan
+from aios.vocabulary import BUILTIN_ROLES
 
 _POLICY_COLUMNS = "id, tenant, subject, name, rule, note, created_by, created_at"
 
@@ -180,3 +190,19 @@ class PolicyStore:
             tenant,
         )
         return {r["user_id"]: set(r["roles"]) for r in rows}
+
+
+async def check_plan_approvers(pool: asyncpg.Pool, registry: Any, tenant: str, plan: Plan) -> None:
+    """422 when a plan's approvals name a role nobody can hold or a group the tenant does not
+    have (such an approval could never be answered). The tenant's groups are read only when the
+    plan names one."""
+    names = plan_approvers(plan)
+    if not names:
+        return
+    known_roles = BUILTIN_ROLES | {r for spec in registry.specs(None) for r in spec.roles}
+    groups: list[str] = []
+    if any(n.startswith(GROUP_PREFIX) for n in names):
+        groups = [g.name for g in await PolicyStore(pool).groups(tenant)]
+    found = problems(names, known_roles=known_roles, known_groups=groups)
+    if found:
+        raise ValidationFailed("plan: an approval names " + "; ".join(found))

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from activities.planning import check_run_request
 from activities.tools import build_registry
 from aios.approval_policies import (
     AppliedPolicy,
@@ -24,8 +25,10 @@ from aios.approval_policies import (
     resolve,
 )
 from aios.config import Settings
+from aios.errors import ValidationFailed
 from aios.plan import ApprovalPolicy
 from aios.skills import SkillCatalog
+from aios.vocabulary import PlannerName
 from tests.gateway.test_keys import as_key, make_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +88,25 @@ def test_the_repository_policy_file_names_known_tools_and_skills() -> None:
     for p in shipped:
         known = tools if p.subject == "tool" else skills if p.subject == "skill" else None
         assert known is None or p.name in known, p
+
+
+def test_skill_inputs_are_checked_whichever_way_the_skill_was_chosen() -> None:
+    """Fault probe: `publish: "yes please"` passed when the rule planner chose research_report
+    by its triggers rather than by name."""
+    settings = Settings()
+    skills = SkillCatalog.load(settings.skills_dir)
+    registry = build_registry(settings=settings)
+    for skill in ("research_report", None):  # named; chosen by its triggers
+        with pytest.raises(ValidationFailed, match="publish: Input should be a valid boolean"):
+            check_run_request(
+                registry,
+                skills,
+                goal="How are pumps maintained?",
+                planner=PlannerName.HYBRID,
+                skill=skill,
+                inputs={"publish": "yes please"},
+                plan=None,
+            )
 
 
 async def _pending(api: httpx.AsyncClient, run: str, key: dict[str, str]) -> dict[str, Any]:
@@ -152,6 +174,14 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(api: httpx.As
     assert (await api.get(f"{url}/{pol['id']}", headers=admin)).json()["note"] == "finance signs"
     listed = (await api.get(url, headers=admin)).json()["policies"]
     assert listed[0]["id"] == pol["id"] and listed[0]["source"] == "tenant"
+
+    # A plan's approval naming a role nobody can hold, or a group the tenant lacks: 422.
+    for names, words in [(["role:legal"], "unknown role 'legal'"), (["group:x"], "group 'x'")]:
+        steps = [{"id": "ok", "kind": "approval", "approval": {"approvers": names}}]
+        refused = await api.post(
+            "/v1/runs", json={"goal": "g", "plan": {"steps": steps}}, headers=keys["ada"]
+        )
+        assert refused.status_code == 422 and words in refused.json()["detail"], refused.text
 
     # A run whose plan names dave: the tenant's policy for the tool decides (finance) instead.
     plan = {
