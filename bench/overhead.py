@@ -78,6 +78,13 @@ class Series:
         values = [getattr(s, what) for s in self.samples[variant]]
         return float(statistics.median(v for v in values if v is not None))
 
+    def paired(self, what: str, against: str = "minimal") -> float:
+        """The median of AIOS's figure over `against`'s, round by round (each round's pair met
+        the same machine)."""
+        pairs = zip(self.samples["aios"], self.samples[against], strict=True)
+        ratios = [getattr(a, what) / getattr(b, what) for a, b in pairs]
+        return float(statistics.median(ratios))
+
 
 def instruction(latency_ms: int) -> str:
     return f"Summarise the findings so far. [latency_ms={latency_ms}]"
@@ -358,9 +365,13 @@ async def main(args: argparse.Namespace) -> None:
                 f"\n{args.steps} model calls in layers {shape}, {args.reps} rounds per latency "
                 "(medians, seconds)\n"
             )
+            print(
+                "ratios are medians of the rounds' pairs (AIOS and the minimal workflow of one "
+                "round ran one after the other)"
+            )
             header = (
                 f"{'L':>6} {'plain':>8} {'minimal wf':>11} {'minimal e2e':>12} {'aios wf':>8} "
-                f"{'aios e2e':>9}  {'aios wf/min wf':>14} {'aios e2e/plain':>15}"
+                f"{'aios e2e':>9}  {'wf / min wf':>11} {'e2e / min e2e':>13} {'e2e / plain':>11}"
             )
             print(header)
             for latency in args.latencies:
@@ -373,8 +384,8 @@ async def main(args: argparse.Namespace) -> None:
                 print(
                     f"{latency:>4}ms {plain:>8.3f} {minimal_wf:>11.3f} "
                     f"{s.median('minimal'):>12.3f} "
-                    f"{aios_wf:>8.3f} {aios_e2e:>9.3f}  {aios_wf / minimal_wf:>13.2f}x "
-                    f"{aios_e2e / plain:>14.2f}x",
+                    f"{aios_wf:>8.3f} {aios_e2e:>9.3f}  {s.paired('workflow_s'):>10.2f}x "
+                    f"{s.paired('e2e_s'):>12.2f}x {s.paired('e2e_s', 'plain'):>10.2f}x",
                     flush=True,
                 )
             if args.throughput_runs:

@@ -169,19 +169,7 @@ class LedgerStore:
             # ~10x fewer runs a second in bench/overhead.py). A cap set later starts its total
             # from the period's entries (set_cap).
             keys = [k for k in keys if counters[k] in limits]
-            await conn.execute(
-                "INSERT INTO ledger_counters (scope, period)"
-                " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-            )
-            rows = await conn.fetch(
-                "SELECT scope, period, usd, tokens FROM ledger_counters"
-                " WHERE (scope, period) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
-                " ORDER BY scope, period FOR UPDATE",
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-            )
+            rows = await self._locked_counters(conn, keys) if keys else []
             for row in rows:
                 label = counters[(row["scope"], row["period"])]
                 limit = limits.get(label)
@@ -197,7 +185,8 @@ class LedgerStore:
                         f"budget_exhausted: {label}, {row['tokens']} of {limit.tokens} tokens "
                         f"(the next call to {model} could use {tokens})"
                     )
-            await self._add(conn, keys, amount, tokens)
+            if keys:  # an uncapped call touches no counter: three round trips fewer
+                await self._add(conn, keys, amount, tokens)
             await conn.execute(
                 "INSERT INTO ledger_entries (key, tenant, user_id, run_id, root_run_id, skill,"
                 " schedule_id, key_id, model, priced, status, reserved_usd, reserved_tokens,"
@@ -228,26 +217,32 @@ class LedgerStore:
     ) -> None:
         """The call returned: its counters move from the worst case to what it cost. Settling an
         expired reservation corrects it; settling twice changes nothing."""
+        # One statement settles the entry and says what its counters must move by (the row is
+        # locked by the UPDATE until the transaction ends, as a SELECT ... FOR UPDATE locked it):
+        # a call on an uncapped scope is three round trips (begin, update, commit), not five.
         async with self._pool.acquire() as conn, conn.transaction():
             entry = await conn.fetchrow(
-                "SELECT * FROM ledger_entries WHERE key = $1 FOR UPDATE", key
-            )
-            if entry is None or entry["status"] not in ("reserved", "expired"):
-                return
-            cost = Decimal(0) if not entry["priced"] else _usd(usd)
-            tokens = input_tokens + output_tokens
-            keys = [tuple(k) for k in json.loads(entry["counters"])]
-            await self._add(
-                conn, keys, cost - entry["reserved_usd"], tokens - entry["reserved_tokens"]
-            )
-            await conn.execute(
-                "UPDATE ledger_entries SET status = 'settled', usd = $2, input_tokens = $3,"
-                " output_tokens = $4, closed_at = now() WHERE key = $1",
+                "UPDATE ledger_entries SET status = 'settled',"
+                " usd = CASE WHEN priced THEN $2::numeric ELSE 0 END, input_tokens = $3,"
+                " output_tokens = $4, closed_at = now()"
+                " WHERE key = $1 AND status IN ('reserved', 'expired')"
+                " RETURNING usd, reserved_usd, reserved_tokens, counters",
                 key,
-                cost,
+                _usd(usd),
                 input_tokens,
                 output_tokens,
             )
+            if entry is None:
+                return
+            keys = [tuple(k) for k in json.loads(entry["counters"])]
+            if keys:
+                tokens = input_tokens + output_tokens
+                await self._add(
+                    conn,
+                    keys,
+                    entry["usd"] - entry["reserved_usd"],
+                    tokens - entry["reserved_tokens"],
+                )
 
     @transient_on_connection_loss
     async def release(self, key: str) -> None:
@@ -259,7 +254,8 @@ class LedgerStore:
             if entry is None or entry["status"] != "reserved":
                 return
             keys = [tuple(k) for k in json.loads(entry["counters"])]
-            await self._add(conn, keys, -entry["reserved_usd"], -entry["reserved_tokens"])
+            if keys:
+                await self._add(conn, keys, -entry["reserved_usd"], -entry["reserved_tokens"])
             await conn.execute(
                 "UPDATE ledger_entries SET status = 'released', closed_at = now() WHERE key = $1",
                 key,
@@ -369,6 +365,26 @@ class LedgerStore:
             label = counters[(name, stamp[row["period"]])]
             limits[label] = _Limit(label, row["usd"], row["tokens"])
         return limits
+
+    @staticmethod
+    async def _locked_counters(
+        conn: asyncpg.Connection, keys: list[tuple[str, str]]
+    ) -> list[asyncpg.Record]:
+        """The counter rows of `keys`, made if new, locked in one order (no deadlocks)."""
+        await conn.execute(
+            "INSERT INTO ledger_counters (scope, period)"
+            " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+        )
+        rows: list[asyncpg.Record] = await conn.fetch(
+            "SELECT scope, period, usd, tokens FROM ledger_counters"
+            " WHERE (scope, period) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+            " ORDER BY scope, period FOR UPDATE",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+        )
+        return rows
 
     @staticmethod
     async def _add(
