@@ -101,7 +101,10 @@ def export_onnx(model_dir: Path, target: Path) -> None:
         raise ValueError("only mean-pooled sentence-transformers models are exported")
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    # The export happens once, often during `aios demo`: its progress bar is not AIOS's progress.
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
 
     class Pooled(torch.nn.Module):
