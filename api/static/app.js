@@ -12,6 +12,7 @@ import {
 } from "./lib.js";
 import { evalPage, evalsPage } from "./pages/evals.js";
 import { inboxPage } from "./pages/inbox.js";
+import { budgetsPage } from "./pages/budgets.js";
 
 const view = document.getElementById("view");
 
@@ -442,6 +443,7 @@ async function route() {
     else if (path === "/chat") content = chatPage();
     else if (path === "/documents") content = await documentsPage();
     else if (path === "/schedules") content = await schedulesPage();
+    else if (path === "/budgets") content = await budgetsPage();
     else if (path === "/inbox") content = await inboxPage();
     else content = await runsPage();
     view.replaceChildren(...nodes(content));
