@@ -56,21 +56,36 @@ def rule_plan(
     inputs: dict[str, Any],
     *,
     bundled_model: bool = False,
+    web: bool = False,
 ) -> tuple[Plan, str, dict[str, Any]]:
-    """The rule-based planner: the named skill, else the one whose triggers match the goal,
-    else research_report. Returns the plan, the reason, and the inputs completed with their
+    """The rule-based planner: the named skill, else the one whose triggers match the goal
+    (`web`: the tenant has a web search provider, so skills' `web_triggers` count too), else
+    research_report. Returns the plan, the reason, and the inputs completed with their
     defaults. An input `key_points: auto` becomes `quotes` with the bundled model (whose notes
     are not worth reading) and `model` otherwise."""
     try:
         named = skills.get(skill_name) if skill_name else None
     except NotFound as e:  # a field of the request, not a resource of the URL
         raise ValidationFailed(e.message) from None
-    skill = named or skills.for_goal(goal) or skills.get(DEFAULT_SKILL)
+    skill = named or skills.for_goal(goal, web=web) or skills.get(DEFAULT_SKILL)
     completed = skill.complete_inputs(inputs)
     if completed.get("key_points") == "auto":
         completed["key_points"] = "quotes" if bundled_model else "model"
     reason = f"rule-based planner: skill {skill.name!r} (version {skill.spec.version})"
+    why = None if named else skill.why_matched(goal, web=web)
+    if why is not None:
+        reason += f": {why}"
     return skill.plan(completed), reason, completed
+
+
+def web_available(registry: ToolRegistry, tenant: str | None) -> bool:
+    """Whether `tenant` has a web search provider (so web-triggered skills may be chosen); as
+    for the planner's catalogue, a registry built without settings counts every tool available."""
+    return (
+        tenant is not None
+        and "web_search" in registry.names()
+        and registry.why_unavailable("web_search", tenant) is None
+    )
 
 
 PLANNING_MAX_TOKENS = 1500
@@ -128,14 +143,15 @@ def planner_model(request: PlanningInput) -> str:
 
 
 def choose_planner(
-    planner: PlannerName, goal: str, skill: str | None, skills: SkillCatalog
+    planner: PlannerName, goal: str, skill: str | None, skills: SkillCatalog, *, web: bool = False
 ) -> PlannerName:
     """Which planner makes this plan: `hybrid` picks the rule planner when a skill is named or a
-    skill's triggers match the goal (questions, research, reports, summaries), the LLM planner
-    otherwise (an errand: "send", "compute", "file a ticket")."""
+    skill's triggers match the goal (questions, research, reports, summaries; with `web`, the
+    web-only triggers too: an analysis of recent trends), the LLM planner otherwise (an errand:
+    "send", "compute", "file a ticket")."""
     if planner != PlannerName.HYBRID:
         return planner
-    if skill is not None or skills.for_goal(goal) is not None:
+    if skill is not None or skills.for_goal(goal, web=web) is not None:
         return PlannerName.RULE
     return PlannerName.LLM
 
@@ -151,6 +167,7 @@ def check_run_request(
     plan: Plan | None,
     roles: list[str] | None = None,
     bundled_model: bool = False,
+    tenant: str | None = None,
 ) -> PlanningResult | None:
     """Everything the planning activity will refuse, refused before a run starts (the API calls
     this for runs and schedules): an unavailable planner, an unknown skill or input, a plan this
@@ -159,7 +176,11 @@ def check_run_request(
     request = PlanningInput(
         goal=goal, planner=planner, skill=skill, inputs=inputs, plan=plan, roles=roles
     )
-    return plan_without_model(registry, skills, request, bundled_model=bundled_model)
+    if tenant is not None:
+        request.tenant = tenant
+    return plan_without_model(
+        registry, skills, request, bundled_model=bundled_model, web=web_available(registry, tenant)
+    )
 
 
 def plan_without_model(
@@ -167,6 +188,7 @@ def plan_without_model(
     skills: SkillCatalog,
     request: PlanningInput,
     bundled_model: bool,
+    web: bool = False,
 ) -> PlanningResult | None:
     """The planning a run needs when no model is involved: the client's plan or the rule
     planner's, checked. None when the LLM planner must write the plan. The planning activity
@@ -182,10 +204,16 @@ def plan_without_model(
             check_planner(request.planner)
         except PlanError as e:
             raise ValidationFailed(str(e)) from None
-        if choose_planner(request.planner, request.goal, request.skill, skills) != PlannerName.RULE:
+        chosen = choose_planner(request.planner, request.goal, request.skill, skills, web=web)
+        if chosen != PlannerName.RULE:
             return None
         plan, rationale, inputs = rule_plan(
-            skills, request.goal, request.skill, request.inputs, bundled_model=bundled_model
+            skills,
+            request.goal,
+            request.skill,
+            request.inputs,
+            bundled_model=bundled_model,
+            web=web,
         )
         planner = "hybrid: rule" if request.planner == PlannerName.HYBRID else PlannerName.RULE
         what = f"skill {request.skill or 'chosen'!r}"
@@ -309,7 +337,8 @@ class PlanningActivities:
                 self._registry, plan, "llm (revision)", rationale, caller.usage, replannable=True
             )
         bundled_model = self._llm.fast_model == BUNDLED_MODEL
-        planned = plan_without_model(self._registry, self._skills, request, bundled_model)
+        web = web_available(self._registry, request.tenant)
+        planned = plan_without_model(self._registry, self._skills, request, bundled_model, web)
         if planned is not None:
             return planned
         hybrid = request.planner == PlannerName.HYBRID

@@ -51,6 +51,10 @@ class SkillSpec(BaseModel):
     version: int = Field(default=1, ge=1)
     description: str = Field(min_length=1)
     triggers: list[str] = Field(default_factory=list)
+    # Triggers that count only for a tenant with a web search provider: a goal that needs outside
+    # sources (recent trends, news) goes to this skill where the web can be read, and to the
+    # planner (the knowledge base) where it cannot.
+    web_triggers: list[str] = Field(default_factory=list)
     # The input that becomes the run's goal when a skill is started without one.
     goal_from: str | None = None
     # When several skills' triggers match a goal, the highest priority wins (then the name).
@@ -61,7 +65,7 @@ class SkillSpec(BaseModel):
     review: ReviewPolicy | None = None
     steps: list[dict[str, Any]] = Field(min_length=1)
 
-    @field_validator("triggers")
+    @field_validator("triggers", "web_triggers")
     @classmethod
     def _compiles(cls, triggers: list[str]) -> list[str]:
         for trigger in triggers:
@@ -88,6 +92,7 @@ class Skill:
         self.source = source
         self.inputs_model = model_from_schema(spec.name, spec.inputs)
         self._triggers = [re.compile(t, re.IGNORECASE) for t in spec.triggers]
+        self._web_triggers = [re.compile(t, re.IGNORECASE) for t in spec.web_triggers]
 
     @property
     def name(self) -> str:
@@ -102,8 +107,22 @@ class Skill:
             triggers=self.spec.triggers,
         )
 
-    def matches(self, goal: str) -> bool:
-        return any(t.search(goal) for t in self._triggers)
+    def matches(self, goal: str, *, web: bool = False) -> bool:
+        return self.why_matched(goal, web=web) is not None
+
+    def why_matched(self, goal: str, *, web: bool = False) -> str | None:
+        """Why this skill's triggers choose it for `goal` (said in the plan's rationale), or
+        None. `web`: the tenant has a web search provider, so `web_triggers` count too."""
+        for trigger in self._triggers:
+            if found := trigger.search(goal):
+                return f"its trigger matched {found.group(0).strip()[:60]!r}"
+        for trigger in self._web_triggers if web else []:
+            if found := trigger.search(goal):
+                return (
+                    f"the goal needs outside sources ({found.group(0).strip()[:60]!r}) and the "
+                    "tenant has a web search provider"
+                )
+        return None
 
     def complete_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """The inputs checked against the schema, with defaults filled in."""
@@ -251,10 +270,11 @@ class SkillCatalog:
     def all(self) -> list[Skill]:
         return [self._skills[n] for n in sorted(self._skills)]
 
-    def for_goal(self, goal: str) -> Skill | None:
-        """The skill whose triggers match the goal (highest priority first, then by name)."""
+    def for_goal(self, goal: str, *, web: bool = False) -> Skill | None:
+        """The skill whose triggers match the goal (highest priority first, then by name);
+        `web`: the tenant has a web search provider (`web_triggers` count too)."""
         ranked = sorted(self.all(), key=lambda s: (-s.spec.priority, s.name))
-        return next((s for s in ranked if s.matches(goal)), None)
+        return next((s for s in ranked if s.matches(goal, web=web)), None)
 
 
 def load_skill(path: Path) -> Skill:

@@ -245,6 +245,7 @@ class RunService:
             plan=request.plan,
             roles=sorted(principal.roles),
             bundled_model=self.settings.model_fast == BUNDLED_MODEL,
+            tenant=principal.tenant,
         )
         if planning is not None:  # approvers named by role or group must exist (else 422)
             await check_plan_approvers(self.pool, self.registry, principal.tenant, planning.plan)
@@ -370,6 +371,7 @@ class RunService:
             inputs=inputs,
             plan=None,
             roles=sorted(principal.roles),
+            tenant=principal.tenant,
         )
         run_input = self._run_input(
             principal,

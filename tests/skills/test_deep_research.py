@@ -6,6 +6,9 @@ follow-up round runs, and the report cites the pages by URL with their quotes.""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import io
 import json
 import time
 from collections import Counter
@@ -15,15 +18,23 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from pypdf import PdfReader
 from temporalio.testing import WorkflowEnvironment
 
 from activities.knowledge import LocalEmbedder
-from aios.config import Settings
+from aios.config import ReportDestinations, Settings
 from aios.vocabulary import RunEventType
 from tests.conftest import Stack, api_client, app_for, running_stack
-from tests.reports.test_reports import _report_of
+from tests.reports.test_reports import (  # noqa: F401  (receiver: a local webhook receiver)
+    SECRET,
+    Receiver,
+    _finished,
+    _report_of,
+    receiver,
+)
 from tests.skills.test_skills import wait_done
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
+from tests.test_api import assert_problem
 from tests.tools.scripted_http import Answer, Request, scripted_server
 from workers.main import build_worker
 
@@ -94,12 +105,19 @@ async def research_api(
     temporal_env: WorkflowEnvironment,
     embedder: LocalEmbedder,
     site: tuple[str, list[Request]],
+    receiver: Receiver,  # noqa: F811
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Stack]]:
     configured = settings.model_copy(
         update={
             "fetch_allow": ["127.0.0.1"],
             "web_search_provider": "searxng",
             "web_search_url": f"{site[0]}/search",
+            # The tenant's published reports go to a local webhook, signed.
+            "report_destinations": {
+                "default": ReportDestinations.model_validate(
+                    {"webhook": {"url": receiver.url, "secret": SECRET}}
+                )
+            },
         }
     )
     async with (
@@ -210,3 +228,92 @@ async def test_a_worker_stopped_mid_research_does_not_read_a_page_again(
     fetched = Counter(r.path for r in seen if r.path in ARTICLES)
     assert fetched["/funding"] == 1, "a page read before the worker stopped is not read again"
     assert fetched["/sectors"] >= 1
+
+
+async def test_analyze_recent_ai_funding_trends_is_researched_on_the_web_and_published(
+    research_api: tuple[httpx.AsyncClient, Stack],
+    site: tuple[str, list[Request]],
+    fake_openai: FakeOpenAI,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    """The issue's done-when: with a search provider configured, the plain goal (no skill named)
+    is planned as deep research, says why, cites the outside pages with their quotes, can be
+    downloaded, and reaches the webhook only after its approval."""
+    api, _stack = research_api
+    base, _seen = site
+    receiver.posts.clear()
+    fake_openai.queue(
+        ScriptedReply(content=json.dumps({"questions": ["AI funding 2026", "Biggest investors"]})),
+        ScriptedReply(content="1. Funding\n2. Sectors\n3. Investors"),
+        ScriptedReply(
+            content="AI startups raised 100 billion dollars [1]. Foundation models led [2]. "
+            "Sovereign funds invested most [3]."
+        ),
+    )
+    goal = "Analyze recent AI funding trends"
+    created = await api.post(
+        "/v1/runs", json={"goal": goal, "inputs": {"depth": 1, "publish": True}}
+    )
+    assert created.status_code == 202, created.text
+    run = await _finished(api, created.json()["run_id"], "awaiting_approval", "failed")
+    assert run["status"] == "awaiting_approval", run.get("error")
+    assert [s["id"] for s in run["plan"]] == ["research", "outline", "report", "publish"]
+    trace = (await api.get(f"/v1/runs/{run['run_id']}/trace")).json()
+    rationale = json.dumps(trace)
+    assert "deep_research" in rationale and "web search provider" in rationale
+    [pending] = run["pending_approvals"]
+    assert pending["step_id"] == "publish" and not receiver.posts
+
+    answered = await api.post(
+        f"/v1/runs/{run['run_id']}/approvals/{pending['approval_id']}",
+        json={"decision": "approve", "args_hash": pending["args_hash"]},
+    )
+    assert answered.status_code == 200, answered.text
+    run = await wait_done(api, run["run_id"])
+    assert run["status"] == "completed", run.get("error")
+
+    # Outside pages cited by URL, with verbatim quotes in the answer.
+    cited = {c["source"] for c in run["result"]["citations"]}
+    assert cited == {f"{base}{p}" for p in ARTICLES}
+    answer = run["result"]["answer"]
+    assert "AI startups raised 100 billion dollars in 2026." in answer
+    assert "Three sovereign funds were the biggest investors." in answer
+
+    # Downloadable: Markdown and a PDF holding the title and a cited URL.
+    report = await _report_of(api, run["run_id"])
+    assert report["published_at"] is not None
+    markdown = (await api.get(f"/v1/reports/{report['report_id']}.md")).text
+    assert f"{base}/funding" in markdown
+    pdf = await api.get(report["links"]["pdf"])
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert goal in text and f"{base}/investors" in text.replace("\n", "")
+
+    # Published to the webhook once, after the approval, signed.
+    [(headers, body)] = receiver.posts
+    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert headers["x-aios-signature"] == expected
+    delivered = json.loads(body)
+    assert delivered["run_id"] == run["run_id"] and delivered["title"] == goal
+    assert f"{base}/funding" in delivered["markdown"]
+
+
+async def test_a_research_step_with_bad_arguments_is_refused_before_it_runs(
+    api: httpx.AsyncClient,
+) -> None:
+    """A client's research step, or deep_research's inputs, out of bounds: 422 naming them, and
+    no run is started."""
+    research: dict[str, Any] = {"id": "dig", "kind": "research", "args": {"question": "AI funding"}}
+    for args, words in (
+        ({"depth": 9}, ("dig", "depth")),
+        ({"max_pages": -1}, ("dig", "max_pages")),
+        ({"pages": 3}, ("dig", "pages")),
+        ({"question": "x" * 4001}, ("dig", "question")),
+    ):
+        step = {**research, "args": {**research["args"], **args}}
+        refused = await api.post("/v1/runs", json={"goal": "AI funding", "plan": {"steps": [step]}})
+        assert_problem(refused, 422, *words)
+    refused = await api.post(
+        "/v1/skills/deep_research/runs", json={"inputs": {"topic": "AI funding", "breadth": 99}}
+    )
+    assert_problem(refused, 422, "breadth")
