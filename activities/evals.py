@@ -209,6 +209,8 @@ class EvalActivities:
                 continue
             scores[scorer] = await self._score(scorer, key, spec, question, expected, state)
         scores.update(latency_ms=latency_ms, tokens=float(tokens), cost_usd=state.usage.cost_usd)
+        if state.result is not None and state.result.confidence is not None:
+            scores["confidence"] = state.result.confidence.score
         await self._store.save(
             key,
             RowResult("scored", answer, scores, latency_ms, tokens, state.usage.cost_usd),

@@ -42,7 +42,12 @@ QUALITY_SCORERS = (
     "grounding",
     "judge",
 )
-METRICS = ("latency_ms", "tokens", "cost_usd")
+# Kept for every scored row (not scorers to choose): the run's latency, tokens and cost, and the
+# answer step's confidence where it measured one (to calibrate a review threshold against the
+# quality scores of the same rows, docs/quality.md).
+METRICS = ("latency_ms", "tokens", "cost_usd", "confidence")
+# The metrics where lower is better.
+COSTS = ("latency_ms", "tokens", "cost_usd")
 SCORERS = (*QUALITY_SCORERS, *METRICS)
 DEFAULT_SCORERS = ["exact", "contains", "regex", "json_schema", "retrieval_hit", "grounding"]
 MAX_ROWS = 500
@@ -512,7 +517,7 @@ def compare(scorer: str, pairs: list[tuple[float, float]], alpha: float = 0.05) 
     if out.t_p is None or out.t_p >= alpha:
         out.better = "same"
     else:
-        higher_is_better = scorer not in METRICS
+        higher_is_better = scorer not in COSTS
         b_higher = (out.diff or 0) > 0
         out.better = "b" if b_higher == higher_is_better else "a"
     return out
@@ -522,4 +527,4 @@ def worse_by(comparison: Comparison) -> float:
     """How much worse B is than A on this scorer (positive: worse), in the scorer's units."""
     if comparison.diff is None:
         return 0.0
-    return -comparison.diff if comparison.scorer not in METRICS else comparison.diff
+    return -comparison.diff if comparison.scorer not in COSTS else comparison.diff

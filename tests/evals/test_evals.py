@@ -83,6 +83,7 @@ async def test_ab_of_two_prompt_versions_finds_the_worse_one(
         "{not json",
         json.dumps({"expected": "x"}),
         json.dumps({"question": "Hi?", "skill": "nope"}),
+        json.dumps({"question": "Hi?", "versions": {"planner": "no-such-version"}}),
     ]
     dataset = tmp_path / "golden.jsonl"
     dataset.write_text("\n".join(lines) + "\n")
@@ -109,7 +110,7 @@ async def test_ab_of_two_prompt_versions_finds_the_worse_one(
     eval_id = re.search(r"eval (eval-\w+)", out).group(1)  # type: ignore[union-attr]
 
     result = (await api.get(f"/v1/evals/{eval_id}")).json()
-    assert result["status"] == "completed" and result["rows"] == ROWS + 3
+    assert result["status"] == "completed" and result["rows"] == ROWS + 4
     assert result["summary"]["latest"]["contains"]["mean"] == 1.0
     assert result["summary"][label]["contains"]["mean"] == pytest.approx(4 / ROWS)
     contains = next(c for c in result["comparison"] if c["scorer"] == "contains")
@@ -121,8 +122,12 @@ async def test_ab_of_two_prompt_versions_finds_the_worse_one(
     assert errors[ROWS + 1].startswith("not JSON")
     assert errors[ROWS + 2] == "no question"
     assert "nope" in errors[ROWS + 3]
+    assert "no-such-version" in errors[ROWS + 4]
     scored = [r for r in result["results"] if r["status"] == "scored"]
     assert len(scored) == 2 * ROWS and all(r["tokens"] > 0 for r in scored)
+    # Each answer's confidence is kept beside its scores (to calibrate a review threshold).
+    assert all(0 <= r["scores"]["confidence"] <= 1 for r in scored)
+    assert result["summary"]["latest"]["confidence"]["n"] == ROWS
     # Every row is an ordinary run of the caller, readable as one, with its versions recorded.
     row = next(r for r in scored if r["variant"] == label)
     run = (await api.get(f"/v1/runs/{row['run_id']}")).json()
@@ -130,7 +135,8 @@ async def test_ab_of_two_prompt_versions_finds_the_worse_one(
 
     csv_text = (await api.get(f"/v1/evals/{eval_id}/export", params={"format": "csv"})).text
     assert csv_text.splitlines()[0].startswith("variant,row,status,question,run_id,error,contains")
-    assert len(list(csv.reader(io.StringIO(csv_text)))) == 1 + 2 * (ROWS + 3)
+    assert "confidence" in csv_text.splitlines()[0]
+    assert len(list(csv.reader(io.StringIO(csv_text)))) == 1 + 2 * (ROWS + 4)
     listed = (await api.get("/v1/evals")).json()["evals"]
     assert eval_id in [e["eval_id"] for e in listed]
     assert await EvalStore(pool).get("other-tenant", eval_id) is None

@@ -7,7 +7,7 @@
 import { api, h, nodes, toast, statusBadge, when, onLeave, ApiError } from "../lib.js";
 
 const QUALITY = ["exact", "contains", "regex", "json_schema", "retrieval_hit", "grounding", "judge"];
-const METRICS = ["latency_ms", "tokens", "cost_usd"];
+const METRICS = ["latency_ms", "tokens", "cost_usd", "confidence"];
 const DEFAULT_SCORERS = ["contains", "retrieval_hit", "grounding"];
 
 function number(value, scorer) {
