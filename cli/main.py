@@ -88,6 +88,8 @@ def _print_run(run: RunState) -> None:
         )
         if approval.approvers:
             print(f"    for: {', '.join(approval.approvers)}")
+        if approval.policy:
+            print(f"    under {approval.policy}")
         if approval.approvals_required > 1:
             so_far = ", ".join(approval.approved_by) or "nobody"
             print(f"    needs {approval.approvals_required} approvers; approved by: {so_far}")
@@ -313,6 +315,8 @@ async def cmd_approvals(args: argparse.Namespace) -> int:
             f"  goal: {one_line(item.goal, 100)}\n  {item.reason}: {arguments}\n"
             f"  aios approve {item.run_id} {item.approval_id}   (or --reject --reason TEXT)"
         )
+        if item.policy:
+            print(f"  for {', '.join(item.approvers) or 'any approver'}, under {item.policy}")
         _print_about(item.about, indent="  ")
     if inbox.more:
         print(f"(more wait: aios approvals --limit {args.limit * 2})")

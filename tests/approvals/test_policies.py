@@ -24,11 +24,15 @@ from aios.approval_policies import (
     load_repo_policies,
     resolve,
 )
+from aios.client import ApiClient, ApiError
 from aios.config import Settings
 from aios.errors import ValidationFailed
+from aios.models import RunState
 from aios.plan import ApprovalPolicy
 from aios.skills import SkillCatalog
 from aios.vocabulary import PlannerName
+from cli.main import _print_run, build_parser
+from cli.policies import cmd_groups, cmd_policies
 from tests.gateway.test_keys import as_key, make_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +122,9 @@ async def _pending(api: httpx.AsyncClient, run: str, key: dict[str, str]) -> dic
     raise AssertionError(f"{run} never waited for approval: {state}")
 
 
-async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(api: httpx.AsyncClient) -> None:
+async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(
+    api: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
     tenant = f"acme-{uuid.uuid4().hex[:8]}"
     roles = {
         "adam": ["admin"],
@@ -174,6 +180,16 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(api: httpx.As
     assert (await api.get(f"{url}/{pol['id']}", headers=admin)).json()["note"] == "finance signs"
     listed = (await api.get(url, headers=admin)).json()["policies"]
     assert listed[0]["id"] == pol["id"] and listed[0]["source"] == "tenant"
+    # The same through `aios policies` and `aios groups` (in process, on the admin's key).
+    cli = ApiClient(str(api.base_url), admin["Authorization"].split()[1], transport=api._transport)
+    parser = build_parser()
+    assert await cmd_policies(cli, parser.parse_args(["policies"])) == 0
+    assert await cmd_groups(cli, parser.parse_args(["groups"])) == 0
+    out = capsys.readouterr().out
+    assert f"{pol['id']}  tool guarded_echo: 1 of group:finance" in out, out
+    assert "group:finance  carol, erin" in out, out
+    with pytest.raises(ApiError, match="never asks for approval"):
+        await cmd_policies(cli, parser.parse_args(["policies", "create", "--tool", "echo"]))
 
     # A plan's approval naming a role nobody can hold, or a group the tenant lacks: 422.
     for names, words in [(["role:legal"], "unknown role 'legal'"), (["group:x"], "group 'x'")]:
@@ -201,6 +217,8 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(api: httpx.As
     [pending] = state["pending_approvals"]
     assert pending["approvers"] == ["group:finance"]
     assert pending["policy"] == f"tenant policy {pol['id']} (tool guarded_echo)"
+    _print_run(RunState.model_validate(state))  # aios show
+    assert f"under tenant policy {pol['id']}" in capsys.readouterr().out
     inbox = {
         u: [
             i["approval_id"]
