@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg
 import pydantic
 from temporalio import activity
 
@@ -26,7 +27,8 @@ from activities.llm.activities import LlmActivities
 from activities.llm.base import LLMRequest
 from activities.llm.caller import ModelCaller
 from activities.plan_checks import check_plan
-from activities.tools.registry import ToolRegistry
+from activities.tools.mcp_tools import tenant_mcp_tools
+from activities.tools.registry import ToolRegistry, use_tenant_tools
 from aios.config import BUNDLED_MODEL
 from aios.errors import (
     BadModelOutput,
@@ -319,14 +321,23 @@ def fallback_plan(
 
 
 class PlanningActivities:
-    def __init__(self, registry: ToolRegistry, llm: LlmActivities, skills: SkillCatalog) -> None:
+    def __init__(
+        self,
+        registry: ToolRegistry,
+        llm: LlmActivities,
+        skills: SkillCatalog,
+        pool: asyncpg.Pool | None = None,
+    ) -> None:
         self._registry = registry
         self._llm = llm
         self._skills = skills
+        self._pool = pool  # where the tenants' own MCP servers are registered
 
     @activity.defn(name=Activity.PLAN_RUN)
     @classified
     async def plan_run(self, request: PlanningInput) -> PlanningResult:
+        if self._pool is not None:  # the tenant's own MCP servers' tools may be planned with
+            use_tenant_tools(await tenant_mcp_tools(self._pool, request.tenant))
         # The run's cache mode holds for its planning calls too (`off`: no cached plan).
         caller = self._llm.caller(
             request.budget, 0, tenant=request.tenant, user_id=request.user_id, cache=request.cache

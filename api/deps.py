@@ -15,6 +15,8 @@ from temporalio.client import Client
 from activities.knowledge import KnowledgeIndex
 from activities.memory import MemoryService
 from activities.tools import ToolRegistry
+from activities.tools.mcp_tools import tenant_mcp_tools
+from activities.tools.registry import use_tenant_tools
 from aios.config import Settings
 from aios.errors import ConfigurationError, Forbidden, RateLimited, Unauthorized
 from aios.skills import SkillCatalog
@@ -157,6 +159,9 @@ async def _principal(
     )
     # For the request log: who asked, never with what key.
     request.state.principal = f"{principal.tenant}/{principal.user_id}/{principal.key_id}"
+    # The tenant's own MCP servers' tools join the registry for the rest of this request: the
+    # routes that list, check or invoke tools see them (aios/sources.py).
+    use_tenant_tools(await tenant_mcp_tools(request.app.state.pool, principal.tenant))
     return principal
 
 

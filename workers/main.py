@@ -173,7 +173,9 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
     evals = EvalActivities(resources.pool, llm)
     slack = SlackActivities(settings, client)
     activities: dict[str, Callable[..., Any]] = {
-        Activity.PLAN_RUN: PlanningActivities(resources.registry, llm, resources.skills).plan_run,
+        Activity.PLAN_RUN: PlanningActivities(
+            resources.registry, llm, resources.skills, resources.pool
+        ).plan_run,
         Activity.INVOKE_TOOL: tools.invoke_tool,
         Activity.LLM_COMPLETE: llm.complete,
         Activity.AGENT_TURN: llm.agent_turn,

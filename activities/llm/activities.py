@@ -28,7 +28,8 @@ from activities.llm.cache import ResponseCache
 from activities.llm.caller import CallOutcome, ModelCaller, SpendAccount
 from activities.llm.router import ModelRouter
 from activities.prompts import PromptTexts
-from activities.tools.registry import ToolRegistry
+from activities.tools.mcp_tools import tenant_mcp_tools
+from activities.tools.registry import ToolRegistry, use_tenant_tools
 from aios import telemetry
 from aios.errors import BadModelOutput
 from aios.guardrails import guard_answer
@@ -427,9 +428,7 @@ class LlmActivities:
         # A model that cited nothing still answered from these documents: cite them all.
         used = [documents[n - 1] for n in numbers] if args.cite and numbers else documents
         # Output guardrail: no secret leaves in an answer; personal data per the deployment.
-        text, findings = guard_answer(
-            text, redact_pii=self._redact_pii, policy=self.content_policy
-        )
+        text, findings = guard_answer(text, redact_pii=self._redact_pii, policy=self.content_policy)
         # An answer step (one that cites its sources) says how far it can be trusted.
         confidence = (
             confidence_of.measure(
@@ -489,6 +488,8 @@ class LlmActivities:
         if turn.versions is not None and turn.versions.model:  # a run pinned to one model
             args = args.model_copy(update={"model": turn.versions.model})
         provider, _ = self._router.resolve(args.model)
+        # The step may offer tools of the tenant's own MCP servers.
+        use_tenant_tools(await tenant_mcp_tools(self._pool, turn.tenant))
         offer = ToolOffer.of(self._registry, args.tools)
         documents = context.normalize(args.documents)
         opening = context.build_messages(

@@ -209,3 +209,36 @@ def tenant_tool(tenant: str, record: McpServerSecret, tool_name: str) -> Tool | 
     found = mcp_tool(record.name, tenant_server_config(record), info, tenant=tenant)
     found.roles = frozenset(record.roles)
     return found
+
+
+# A tenant's servers as a process last read them: every authenticated API request and every
+# planning activity asks, so the table is read at most once per tenant every TENANT_TOOLS_TTL_S
+# (a change made through another API process shows within that time; this process's own
+# changes at once, `forget_tenant_tools`).
+TENANT_TOOLS_TTL_S = 5.0
+_tenant_cache: dict[str, tuple[float, list[Tool]]] = {}
+
+
+async def tenant_mcp_tools(pool: Any, tenant: str) -> list[Tool]:
+    """The tools of the tenant's own MCP servers (as each listed them when registered), with
+    the roles each server allows."""
+    import time
+
+    from aios.stores.sources import SourceStore
+
+    now = time.monotonic()
+    cached = _tenant_cache.get(tenant)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    tools = [
+        found
+        for record in await SourceStore(pool).list_mcp(tenant)
+        for info in record.tools
+        if (found := tenant_tool(tenant, record, info.name)) is not None
+    ]
+    _tenant_cache[tenant] = (now + TENANT_TOOLS_TTL_S, tools)
+    return tools
+
+
+def forget_tenant_tools(tenant: str) -> None:
+    _tenant_cache.pop(tenant, None)

@@ -8,10 +8,12 @@ idempotency key that stays the same across retries and worker restarts, and must
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,7 @@ from aios.vocabulary import Activity
 
 if TYPE_CHECKING:  # only for annotations: the API imports the registry without these layers
     from activities.knowledge import KnowledgeIndex
+    from activities.llm.caller import SpendAccount
     from activities.memory import MemoryService
 
 
@@ -43,6 +46,18 @@ Availability = Callable[[Settings, str], "str | None"]
 # the search provider's, the MCP server's): checked against the tenant's allowed domains once
 # untrusted content is in the caller's context (aios/sources.py).
 Egress = Callable[[Any, "ToolContext"], list[str]]
+
+
+# The tools of the tenant an API request or an activity serves (its own MCP servers'), seen
+# through every registry for the rest of that task: set once per task, where the tenant becomes
+# known (api/deps.py, the planning activity). Each request and each activity is a task of its own.
+_TENANT_TOOLS: ContextVar[dict[str, Tool] | None] = ContextVar("aios_tenant_tools", default=None)
+
+
+def use_tenant_tools(tools: Iterable[Tool]) -> None:
+    """From now on in this task, registries also list and find these tools (the registry's own
+    win on a clash of names)."""
+    _TENANT_TOOLS.set({t.name: t for t in tools})
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,9 @@ class ToolContext:
     # The caller's roles (what a tenant's sources and servers restricted to roles check); None:
     # an unrestricted caller (aios.sources.may_use).
     roles: list[str] | None = None
+    # Where a paid call of the tool (a web search) is reserved and settled: the step's run, user
+    # and tenant in the spend ledger (`charged`). None: outside an activity, nothing is charged.
+    spend: SpendAccount | None = None
 
     @property
     def knowledge(self) -> KnowledgeIndex:
@@ -87,6 +105,14 @@ class ToolContext:
         if self.services.memory is None:
             raise ConfigurationError("this worker has no memory service")
         return self.services.memory
+
+    def charged(self, what: str, usd: float) -> contextlib.AbstractAsyncContextManager[None]:
+        """Around a call that costs `usd` at a provider: reserved in the spend ledger before it
+        is made (over a cap: BudgetExceeded, which stops the run with the reason), settled at its
+        price after, released when it fails. Free calls are not entries."""
+        if self.spend is None or usd <= 0:
+            return contextlib.nullcontext()
+        return self.spend.charged(what, usd)
 
     async def once(self, tool: str, effect: Effect) -> dict[str, Any]:
         """Run `effect` at most once per idempotency key (see `ToolEffectStore.once`)."""
@@ -225,6 +251,11 @@ class ToolRegistry:
         # every tool counts as available.
         self._settings = settings
 
+    def _visible(self) -> dict[str, Tool]:
+        """The registry's tools, and those of the tenant being served (`use_tenant_tools`)."""
+        tenant = _TENANT_TOOLS.get()
+        return {**tenant, **self._tools} if tenant else self._tools
+
     def register(self, *tools: Tool) -> None:
         for new in tools:
             if new.name in self._tools:
@@ -233,21 +264,22 @@ class ToolRegistry:
 
     def get(self, name: str) -> Tool:
         try:
-            return self._tools[name]
+            return self._visible()[name]
         except KeyError:
             raise NotFound(
-                f"unknown tool {name!r}; known tools: {', '.join(sorted(self._tools)) or 'none'}"
+                f"unknown tool {name!r}; known tools: "
+                f"{', '.join(sorted(self._visible())) or 'none'}"
             ) from None
 
     def names(self) -> set[str]:
-        return set(self._tools)
+        return set(self._visible())
 
     def specs(
         self, roles: Iterable[str] | None = None, *, tenant: str | None = None
     ) -> list[ToolSpec]:
         """Every tool, or those a caller with `roles` may use; with `tenant`, only those that
         can run for it (what a planner is offered)."""
-        tools = sorted(self._tools.values(), key=lambda t: t.name)
+        tools = sorted(self._visible().values(), key=lambda t: t.name)
         return [
             t.spec()
             for t in tools
@@ -262,7 +294,7 @@ class ToolRegistry:
         With `tenant`, only those that can run for it."""
         return sorted(
             t.name
-            for t in self._tools.values()
+            for t in self._visible().values()
             if not t.writes
             and not t.requires_approval
             and (roles is None or t.allows(roles))
@@ -271,7 +303,7 @@ class ToolRegistry:
 
     def why_unavailable(self, name: str, tenant: str) -> str | None:
         """Why tool `name` cannot run for `tenant` (its provider is not configured), or None."""
-        found = self._tools.get(name)
+        found = self._visible().get(name)
         if found is None or found.unavailable is None or self._settings is None:
             return None
         return found.unavailable(self._settings, tenant)
@@ -280,15 +312,15 @@ class ToolRegistry:
         return tenant is None or self.why_unavailable(found.name, tenant) is None
 
     def requiring_approval(self) -> list[str]:
-        return sorted(t.name for t in self._tools.values() if t.requires_approval)
+        return sorted(t.name for t in self._visible().values() if t.requires_approval)
 
     def with_side_effects(self) -> list[str]:
         """Tools that write outside AIOS."""
-        return sorted(t.name for t in self._tools.values() if t.writes)
+        return sorted(t.name for t in self._visible().values() if t.writes)
 
     def retry_policies(self) -> dict[str, RetrySpec]:
         """The tools' own retry policies (for steps that name none)."""
-        return {t.name: t.retry for t in self._tools.values() if t.retry is not None}
+        return {t.name: t.retry for t in self._visible().values() if t.retry is not None}
 
     def load_plugins(self, modules: str) -> None:
         """`pkg.mod,other.mod`: each module's `register(registry)` adds its tools."""
@@ -327,6 +359,7 @@ class ToolActivities:
             pool=self._pool,
             services=self._services,
             roles=step.roles,
+            spend=self._spend(step),
         )
         if step.tainted and tool.egress is not None and not step.egress_approved:
             await self._check_egress(tool, args, ctx)
@@ -354,6 +387,14 @@ class ToolActivities:
             untrusted=True,
             findings=scan_untrusted((source, text) for text in strings_in(output)),
             attempt=activity.info().attempt,
+        )
+
+    def _spend(self, step: StepInput) -> SpendAccount:
+        from activities.llm.caller import activity_account  # the worker's side only
+        from aios.stores.ledger import LedgerStore
+
+        return activity_account(
+            LedgerStore(self._pool), step.budget, tenant=step.tenant, user_id=step.user_id
         )
 
     async def _check_egress(self, tool: Tool, args: BaseModel, ctx: ToolContext) -> None:

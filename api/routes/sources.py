@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from activities.net import FetchPolicy, FetchRefused
 from activities.sql import env_sql_sources
-from activities.tools.mcp_tools import McpServerConfig, list_remote_tools
+from activities.tools.mcp_tools import McpServerConfig, forget_tenant_tools, list_remote_tools
 from aios.errors import NotFound, TransientError, ValidationFailed
 from aios.sources import (
     NAME_PATTERN,
@@ -191,7 +191,9 @@ async def put_server(
         tools = await list_remote_tools(config)
     except TransientError as e:
         raise ValidationFailed(f"url: {e.message}") from None
-    return await SourceStore(pool).put_mcp(principal.tenant, name, body, tools, principal.user_id)
+    stored = await SourceStore(pool).put_mcp(principal.tenant, name, body, tools, principal.user_id)
+    forget_tenant_tools(principal.tenant)
+    return stored
 
 
 @mcp_router.delete("/{name}", status_code=204, response_class=Response)
@@ -201,6 +203,7 @@ async def delete_server(principal: PrincipalDep, pool: DbDep, name: str = Name) 
     require_admin(principal)
     if not await SourceStore(pool).delete_mcp(principal.tenant, name):
         raise NotFound(f"no MCP server {name!r}")
+    forget_tenant_tools(principal.tenant)
     return Response(status_code=204)
 
 

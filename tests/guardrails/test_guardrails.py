@@ -165,6 +165,21 @@ async def test_a_policy_breaking_goal_is_refused_at_the_door(stack: Stack) -> No
         }
 
 
+async def test_the_content_policy_holds_for_chat_messages_and_answers(stack: Stack) -> None:
+    policy = {"weapons": r"\bbombs?\b"}
+    settings = stack.settings.model_copy(update={"content_policy": policy})
+    async with api_client(app_for(stack, settings=settings)) as api:
+        refused = await api.post("/v1/chat", json={"message": "Build me a bomb, step by step"})
+        assert refused.status_code == 422 and "weapons" in refused.json()["detail"]
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    # An answer that breaks it is withheld whole (the rule named), whatever else it says.
+    answer = "Here is how to make a bomb: ..."
+    text, findings = guard_answer(answer, redact_pii=False, policy=policy)
+    assert text.startswith("[The answer was withheld") and "weapons" in text and "make" not in text
+    assert [(f.rule, f.decision) for f in findings] == [("weapons", "refused")]
+    assert guard_answer("Fine weather.", redact_pii=False, policy=policy)[0] == "Fine weather."
+
+
 async def _events(api: httpx.AsyncClient, run_id: str) -> AsyncIterator[dict[str, Any]]:
     import json
 

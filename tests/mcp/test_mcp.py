@@ -4,6 +4,7 @@ over stdio)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -232,3 +233,51 @@ async def test_aios_mcp_over_stdio_starts_and_follows_a_run(stack: Stack) -> Non
             [message] = missing.content
             assert missing.is_error and isinstance(message, TextContent)
             assert "no run" in message.text
+
+
+async def test_a_tenants_own_mcp_server_is_its_alone(stack: Stack, peer_url: str) -> None:
+    """An admin registers the tenant's server through the API (its tools are listed then; the
+    token never comes back); the tenant's runs call its tools; another tenant's plan naming them
+    is refused, and reads of it are 404."""
+    import uuid
+
+    from tests.conftest import api_client
+    from tests.gateway.test_keys import as_key, make_key
+
+    allowed = stack.settings.model_copy(update={"fetch_allow": ["127.0.0.1"]})
+    async with api_client(app_for(stack, settings=allowed)) as api:
+        keys = {}
+        for tenant in ("a", "b"):
+            name = f"mcp-{tenant}-{uuid.uuid4().hex[:6]}"
+            made = await make_key(api, name, "adam", roles=["admin"])
+            keys[tenant] = as_key(made["key"])
+        body = {
+            "url": peer_url,
+            "headers": {"Authorization": "Bearer tok-3141"},
+            "side_effects": "reads",
+        }
+        put = await api.put("/v1/mcp-servers/peer", json=body, headers=keys["a"])
+        assert put.status_code == 200, put.text
+        assert "tok-3141" not in put.text and put.json()["header_names"] == ["Authorization"]
+        assert {t["name"] for t in put.json()["tools"]} == {"add", "lookup"}
+        listed = await api.get("/v1/tools", headers=keys["a"])
+        assert "peer.add" in {t["name"] for t in listed.json()["tools"]}
+        assert "peer.add" not in {
+            t["name"] for t in (await api.get("/v1/tools", headers=keys["b"])).json()["tools"]
+        }
+        assert (await api.get("/v1/mcp-servers/peer", headers=keys["b"])).status_code == 404
+
+        step = {"id": "sum", "kind": "tool", "tool": "peer.add", "args": {"a": 2, "b": 5}}
+        plan = {"steps": [step]}
+        started = await api.post("/v1/runs", json={"goal": "add", "plan": plan}, headers=keys["a"])
+        assert started.status_code == 202, started.text
+        run_url = f"/v1/runs/{started.json()['run_id']}"
+        for _ in range(300):
+            run = (await api.get(run_url, headers=keys["a"])).json()
+            if run["status"] not in ("queued", "running"):
+                break
+            await asyncio.sleep(0.1)
+        assert run["status"] == "completed", run.get("error")
+        theirs = await api.post("/v1/runs", json={"goal": "add", "plan": plan}, headers=keys["b"])
+        assert theirs.status_code == 422 and "peer.add" in theirs.text
+        assert (await api.delete("/v1/mcp-servers/peer", headers=keys["a"])).status_code == 204
