@@ -119,10 +119,18 @@ export function aboutSection(about) {
 export function approvalCard(runId, pending, onAnswered) {
   const args = h("pre", { class: "approval-args" }, JSON.stringify(pending.args, null, 2));
   const comment = h("input", { type: "text", placeholder: "comment (optional)" });
+  // An answer review: the reviewer may correct the answer; approving sends the edit (recorded with
+  // who made it), rejecting never does.
+  const edit = pending.kind === "review" && typeof pending.args?.answer === "string"
+    ? h("textarea", { class: "review-answer", "aria-label": "the answer under review" },
+      pending.args.answer) : null;
   async function answer(decision) {
+    const body = { decision, args_hash: pending.args_hash, comment: comment.value || null };
+    if (edit && decision === "approve" && edit.value.trim() && edit.value !== pending.args.answer) {
+      body.answer = edit.value;
+    }
     try {
-      await api("POST", `/v1/runs/${runId}/approvals/${pending.approval_id}`,
-        { decision, args_hash: pending.args_hash, comment: comment.value || null });
+      await api("POST", `/v1/runs/${runId}/approvals/${pending.approval_id}`, body);
       onAnswered();
     } catch (err) {
       toast(err.message);
@@ -143,6 +151,8 @@ export function approvalCard(runId, pending, onAnswered) {
         `Needs ${pending.approvals_required} distinct approvers; approved so far by: ${
           (pending.approved_by || []).join(", ") || "nobody"}`) : null,
     aboutSection(pending.about || []),
+    edit ? [h("div", {}, "The answer (edit it to correct it; Approve returns your text):"), edit]
+      : null,
     h("div", {}, "Arguments being approved:"), args, comment,
     h("p", {}, h("button", { class: "approve", onclick: () => answer("approve") }, "Approve"), " ",
       h("button", { class: "danger reject", onclick: () => answer("reject") }, "Reject")));

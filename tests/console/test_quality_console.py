@@ -1,6 +1,8 @@
-"""The console's evals page in a real browser: an A/B eval of two prompt versions is listed, its
+"""Quality in the console, in a real browser: an A/B eval of two prompt versions is listed, its
 page follows it to completion and shows the summary per variant, the paired comparison naming the
-better side, the rows (those that differ marked) and exports its rows as CSV."""
+better side, the rows (those that differ marked) and exports its rows as CSV; a weakly grounded
+answer waits for review on the run's page, where the reviewer corrects it and the run returns the
+correction."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ import pytest
 # The signed-in page, and the skip where Chromium is missing.
 from tests.console.test_console import page, pytestmark  # noqa: F401
 from tests.evals.test_evals import MARK, script_by_prompt
-from tests.support.fake_openai import FakeOpenAI
+from tests.quality.test_answer_review import _plan as review_plan
+from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 
 AUTH = {"Authorization": "Bearer test-key"}
 ROWS = 5  # the candidate answers plant 5 rightly, the others wrongly
@@ -84,3 +87,49 @@ async def test_an_ab_eval_is_shown_as_a_summary_and_rows_and_exported(
     assert download.suggested_filename == f"{eval_id}.csv"
     assert text.startswith("variant,row,status,question,run_id,error,contains")
     assert len(list(csv.reader(io.StringIO(text)))) == 1 + 2 * (ROWS + 1)
+
+
+async def test_a_reviewer_corrects_a_weakly_grounded_answer_in_the_console(
+    page: object,  # noqa: F811
+    fake_openai: FakeOpenAI,
+) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    made = await page.request.post(
+        "/v1/keys",
+        data={"tenant": "default", "user_id": f"ada-{uuid.uuid4().hex[:6]}", "roles": ["user"]},
+        headers=AUTH,
+    )
+    assert made.status == 201, await made.text()
+    ada = {"Authorization": f"Bearer {(await made.json())['key']}"}
+    # The model cites the manual for something the manual does not say: low confidence.
+    fake_openai.queue(ScriptedReply(content="Pumps are painted blue every winter by robots [1]."))
+    goal = "How often are the pumps inspected?"
+    started = await page.request.post(
+        "/v1/runs",
+        data={
+            "goal": goal,
+            "plan": review_plan(goal),
+            "review": {"when": "low_confidence", "threshold": 0.6},
+        },
+        headers=ada,
+    )
+    assert started.status == 202, await started.text()
+    run_id = (await started.json())["run_id"]
+
+    await page.goto(f"/#/runs/{run_id}")
+    card = page.locator("[data-approval='answer-review-approval']")
+    await expect(card).to_be_visible(timeout=30_000)
+    edit = card.locator("textarea.review-answer")
+    await expect(edit).to_have_value("Pumps are painted blue every winter by robots [1].")
+    edited = "The maintenance team inspects every pump once a month [1]."
+    await edit.fill(edited)
+    await card.locator("button.approve").click()
+
+    await expect(page.locator("h1 + p .status")).to_have_text("completed", timeout=30_000)
+    await expect(page.locator("#answer")).to_contain_text("once a month")
+    done = await (await page.request.get(f"/v1/runs/{run_id}", headers=ada)).json()
+    assert done["result"]["answer"] == edited
+    assert done["result"]["review"]["outcome"] == "edited"
+    assert done["result"]["review"]["original_answer"].startswith("Pumps are painted blue")
