@@ -151,6 +151,11 @@ class LedgerStore:
         counters = _counters(spender, now)
         keys = sorted(counters)
         amount = Decimal(0) if usd is None else _usd(usd)
+        run_capped = any(run.usd is not None or run.tokens is not None for run in spender.runs)
+        if not run_capped and await self._reserve_uncapped(
+            key, spender, model, usd is not None, amount, tokens, now, ttl
+        ):
+            return True
         async with self._pool.acquire() as conn, conn.transaction():
             if await conn.fetchval("SELECT 1 FROM ledger_entries WHERE key = $1", key):
                 return False
@@ -217,32 +222,65 @@ class LedgerStore:
     ) -> None:
         """The call returned: its counters move from the worst case to what it cost. Settling an
         expired reservation corrects it; settling twice changes nothing."""
-        # One statement settles the entry and says what its counters must move by (the row is
-        # locked by the UPDATE until the transaction ends, as a SELECT ... FOR UPDATE locked it):
-        # a call on an uncapped scope is three round trips (begin, update, commit), not five.
-        async with self._pool.acquire() as conn, conn.transaction():
-            entry = await conn.fetchrow(
-                "UPDATE ledger_entries SET status = 'settled',"
-                " usd = CASE WHEN priced THEN $2::numeric ELSE 0 END, input_tokens = $3,"
-                " output_tokens = $4, closed_at = now()"
-                " WHERE key = $1 AND status IN ('reserved', 'expired')"
-                " RETURNING usd, reserved_usd, reserved_tokens, counters",
-                key,
-                _usd(usd),
-                input_tokens,
-                output_tokens,
-            )
-            if entry is None:
-                return
-            keys = [tuple(k) for k in json.loads(entry["counters"])]
-            if keys:
-                tokens = input_tokens + output_tokens
-                await self._add(
-                    conn,
-                    keys,
-                    entry["usd"] - entry["reserved_usd"],
-                    tokens - entry["reserved_tokens"],
-                )
+        # One statement, atomic on its own: the entry is settled (its row locked by the UPDATE, as
+        # a SELECT ... FOR UPDATE locked it) and its counters, if any, move from the worst case to
+        # the cost. One round trip instead of five (begin, lock, update counters, update, commit).
+        await self._pool.execute(
+            "WITH entry AS ("
+            " UPDATE ledger_entries SET status = 'settled',"
+            "  usd = CASE WHEN priced THEN $2::numeric ELSE 0 END, input_tokens = $3,"
+            "  output_tokens = $4, closed_at = now()"
+            " WHERE key = $1 AND status IN ('reserved', 'expired')"
+            " RETURNING usd - reserved_usd AS usd,"
+            "  $3::bigint + $4::bigint - reserved_tokens AS tokens, counters)"
+            " UPDATE ledger_counters c"
+            " SET usd = c.usd + entry.usd, tokens = c.tokens + entry.tokens"
+            " FROM entry, jsonb_array_elements(entry.counters) AS k"
+            " WHERE c.scope = k->>0 AND c.period = k->>1",
+            key,
+            _usd(usd),
+            input_tokens,
+            output_tokens,
+        )
+
+    async def _reserve_uncapped(
+        self,
+        key: str,
+        spender: Spender,
+        model: str,
+        priced: bool,
+        amount: Decimal,
+        tokens: int,
+        now: datetime,
+        ttl: timedelta,
+    ) -> bool:
+        """The common case in one statement, no transaction: a call of a tenant with no cap at
+        all (and no run cap, which the caller checked) locks and checks nothing and moves no
+        counter, so its entry is the whole reservation. False when the tenant has a cap or `key`
+        was reserved before: the full path decides then."""
+        inserted = await self._pool.fetchval(
+            "INSERT INTO ledger_entries (key, tenant, user_id, run_id, root_run_id, skill,"
+            " schedule_id, key_id, model, priced, status, reserved_usd, reserved_tokens,"
+            " counters, created_at, expires_at)"
+            " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'reserved', $11, $12, '[]', $13, $14"
+            " WHERE NOT EXISTS (SELECT 1 FROM budget_caps WHERE tenant = $2)"
+            " ON CONFLICT (key) DO NOTHING RETURNING true",
+            key,
+            spender.tenant,
+            spender.user_id,
+            spender.run_id,
+            spender.root_run_id,
+            spender.skill,
+            spender.schedule_id,
+            spender.key_id,
+            model,
+            priced,
+            amount,
+            tokens,
+            now,
+            now + ttl,
+        )
+        return bool(inserted)
 
     @transient_on_connection_loss
     async def release(self, key: str) -> None:
