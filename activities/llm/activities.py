@@ -25,7 +25,7 @@ from activities.common import classified, parse_args
 from activities.llm import confidence as confidence_of
 from activities.llm.base import LLMProvider, LLMRequest, LLMResponse, Message
 from activities.llm.cache import ResponseCache
-from activities.llm.caller import CallOutcome, ModelCaller, SpendAccount
+from activities.llm.caller import CallOutcome, ModelCaller, activity_account
 from activities.llm.router import ModelRouter
 from activities.prompts import PromptTexts
 from activities.tools.mcp_tools import tenant_mcp_tools
@@ -43,7 +43,7 @@ from aios.models import (
     ToolSchema,
 )
 from aios.stores.deltas import DeltaPublisher
-from aios.stores.ledger import LedgerStore, Spender
+from aios.stores.ledger import LedgerStore
 from aios.stores.llm_cache import LlmCacheStore
 from aios.stores.memory import ConversationStore, UserFactStore
 from aios.vocabulary import Activity
@@ -315,25 +315,13 @@ class LlmActivities:
         """The model caller of this activity attempt: its calls are reserved in the spend ledger
         against the run (and the runs above it), the user and the tenant; identical calls are
         answered from the tenant's LLM response cache as the run's `cache` mode says."""
-        info = activity.info()
-        spender = Spender(
-            tenant=tenant,
-            user_id=user_id,
-            run_id=info.workflow_id or "",
-            runs=budget.runs if budget is not None else [],
-            skill=budget.skill if budget is not None else None,
-            schedule_id=budget.schedule_id if budget is not None else None,
-            key_id=budget.key_id if budget is not None else None,
-        )
-        # The activity's idempotency key: stable across its attempts, unique across the runs of
-        # a workflow id (a chat session that continued as new numbers its activities from 1).
-        activity_key = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+        account = activity_account(self._ledger, budget, tenant=tenant, user_id=user_id)
         return ModelCaller(
             self._router,
             budget=budget,
-            attempt=info.attempt,
+            attempt=account.attempt,
             max_attempts=max_attempts,
-            account=SpendAccount.of_attempt(self._ledger, spender, activity_key, info.attempt),
+            account=account,
             cache=self._cache,
             cache_mode=cache or "auto",
         )

@@ -13,12 +13,15 @@ Used by the model-calling activities (activities/llm/activities.py) and by memor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
+from temporalio import activity
 
 from activities import context
 from activities.llm.base import DeltaSink, LLMProvider, LLMRequest, LLMResponse, Message
@@ -65,6 +68,41 @@ class SpendAccount:
             )
         self.calls += 1
         return f"{self.key}/{self.calls}"
+
+    @contextlib.asynccontextmanager
+    async def charged(self, what: str, usd: float) -> AsyncIterator[None]:
+        """One paid call that is not a model's (a web search at its provider's price): reserved
+        before it is made (refused with BudgetExceeded over a cap), settled at its price when it
+        returns, released when it fails. `what` names it in the ledger's `model` column."""
+        key = await self.next_key()
+        await self.ledger.reserve(key, self.spender, what, usd, 0)
+        try:
+            yield
+        except BaseException:
+            await asyncio.shield(self.ledger.release(key))
+            raise
+        await self.ledger.settle(key, usd, 0, 0)
+
+
+def activity_account(
+    ledger: LedgerStore, budget: Budget | None, *, tenant: str, user_id: str
+) -> SpendAccount:
+    """The spend account of the running activity attempt: charged to its run (and the runs above
+    it, the skill, key and schedule its budget names), the user and the tenant. Its key is the
+    activity's idempotency key, stable across attempts and unique across the runs of a workflow
+    id (a chat session that continued as new numbers its activities from 1 again)."""
+    info = activity.info()
+    spender = Spender(
+        tenant=tenant,
+        user_id=user_id,
+        run_id=info.workflow_id or "",
+        runs=budget.runs if budget is not None else [],
+        skill=budget.skill if budget is not None else None,
+        schedule_id=budget.schedule_id if budget is not None else None,
+        key_id=budget.key_id if budget is not None else None,
+    )
+    activity_key = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+    return SpendAccount.of_attempt(ledger, spender, activity_key, info.attempt)
 
 
 @dataclass

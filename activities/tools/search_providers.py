@@ -41,6 +41,10 @@ DEFAULT_URLS: dict[str, str] = {
     "serper": "https://google.serper.dev",
 }
 NEEDS_KEY = {"brave", "tavily", "serper"}
+# What one query costs at each provider, in USD (list prices of December 2026: Brave's Data for
+# AI plan $5 per 1,000 queries, Tavily $0.008 a basic-search credit, Serper $50 per 50,000; a
+# SearXNG instance is the operator's own). Reserved and settled in the spend ledger per query.
+QUERY_USD: dict[str, float] = {"searxng": 0.0, "brave": 0.005, "tavily": 0.008, "serper": 0.001}
 TIMEOUT_S = 20.0
 SNIPPET_CHARS = 500
 

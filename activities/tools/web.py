@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, HttpUrl
 from activities.net import FetchPolicy, safe_request
 from activities.tools.registry import ToolContext, tool
 from activities.tools.search_providers import (
+    QUERY_USD,
     SearchConfig,
     deduplicated,
     search_provider,
@@ -121,7 +122,9 @@ async def web_search(args: WebSearchArgs, ctx: ToolContext) -> WebSearchAnswer:
     """Search the web through the configured provider (SearXNG, Brave, Tavily or Serper): titles,
     URLs and snippets. Unavailable when no provider is configured."""
     provider = search_provider(search_config(ctx.settings, ctx.tenant))
-    hits = deduplicated(await provider.search(args.query, args.k))
+    # A paid query is spend like a model call's: reserved against the caps before it is sent.
+    async with ctx.charged(f"web_search:{provider.name}", QUERY_USD.get(provider.name, 0.0)):
+        hits = deduplicated(await provider.search(args.query, args.k))
     return WebSearchAnswer(
         provider=provider.name,
         results=[WebResult(title=h.title, url=h.url, snippet=h.snippet) for h in hits[: args.k]],

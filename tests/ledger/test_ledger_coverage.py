@@ -1,18 +1,29 @@
 """Every priced call is reserved in the spend ledger (issue 24), not only the model steps: a memory
-step's conversation summary is charged to the run's user and tenant, and refused with the named
-reason when it would cross the user's cap."""
+step's conversation summary and a paid web search are charged to the run's user and tenant, and
+refused with the named reason when they would cross the user's cap."""
 
 from __future__ import annotations
 
+import dataclasses
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
 import pytest
+from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.llm.activities import LlmActivities
 from activities.memory import RECENT_MESSAGES, MemoryActivities
+from activities.tools import build_registry
+from activities.tools.registry import ToolActivities, ToolServices
+from activities.tools.search_providers import QUERY_USD
+from aios.config import Settings
 from aios.models import StepInput
 from aios.stores.ledger import LedgerStore
 from tests.conftest import Stack
+from tests.tools.scripted_http import json_answer, scripted_server
 
 SUMMARY_NEEDED = RECENT_MESSAGES + 11  # more than FOLD_SLACK behind: the reader folds first
 
@@ -58,3 +69,55 @@ async def test_a_memory_steps_summary_is_reserved_and_refused_over_the_users_cap
     assert [(e["user_id"], e["status"], e["input_tokens"]) for e in entries] == [
         ("bob", "settled", done.usage.input_tokens)
     ]
+
+
+async def test_paid_web_searches_are_reserved_and_the_one_over_the_cap_is_refused(
+    tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    tenant = "search-ledger"
+    ledger = LedgerStore(pool)
+    # Brave's list price is $0.005 a query: two fit under $0.012, the third does not.
+    assert QUERY_USD["brave"] == 0.005
+    await ledger.set_cap(tenant, "user", "ada", "day", usd=0.012, tokens=None, created_by="test")
+    answer = {
+        "web": {"results": [{"title": "T", "url": "https://example.org/", "description": "d"}]}
+    }
+    with scripted_server(lambda _: json_answer(answer)) as (base, requests):
+        settings = Settings(
+            environment="test",
+            data_dir=tmp_path,
+            web_search_provider="brave",
+            web_search_url=base,
+            web_search_api_key=SecretStr("sk-brave"),
+        )
+        tools = ToolActivities(
+            build_registry(settings=settings), pool, ToolServices(settings=settings)
+        )
+
+        async def search(n: int) -> None:
+            env = ActivityEnvironment()
+            env.info = dataclasses.replace(env.info, workflow_id="run-search", activity_id=str(n))
+            await env.run(
+                tools.invoke_tool,
+                StepInput(
+                    run_id="run-search",
+                    step_id=f"search-{n}",
+                    tenant=tenant,
+                    user_id="ada",
+                    tool="web_search",
+                    args={"query": f"durable agents {n}", "k": 1},
+                    idempotency_key=f"run-search/search-{n}",
+                ),
+            )
+
+        await search(1)
+        await search(2)
+        with pytest.raises(ApplicationError) as refused:
+            await search(3)
+    assert refused.value.non_retryable
+    assert refused.value.message.startswith("budget_exhausted: user ada, day ")
+    assert len(requests) == 2, "the refused query was never sent"
+    entries = await pool.fetch(
+        "SELECT model, status, usd FROM ledger_entries WHERE tenant = $1", tenant
+    )
+    assert [tuple(e) for e in entries] == [("web_search:brave", "settled", Decimal("0.005"))] * 2
