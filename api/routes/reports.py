@@ -140,7 +140,10 @@ async def _readable(pool: DbDep, principal: Principal, report_id: str) -> Report
                     "are our pumps maintained?</h1><p>Seals are replaced every 4,000 hours "
                     "[1].</p>…</body></html>"
                 },
-                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "application/pdf": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "example": "%PDF-1.3 … (the report drawn as A4 pages)",
+                },
             },
             "description": "JSON; `{id}.md`: the Markdown; `{id}.html`: a sanitized HTML page; "
             "`{id}.pdf`: the same as a PDF",
