@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aios.errors import ConfigurationError, NotFound, ValidationFailed, describe_field_errors
 from aios.plan import Plan, PlanError, ReviewPolicy, validate_plan
 from aios.schemas import model_from_schema, read_yaml_file
+from aios.versions import MODEL_PIN, PROMPTS
 
 SKILL_NAME = r"^[a-z][a-z0-9_]{0,63}$"
 
@@ -63,7 +64,22 @@ class SkillSpec(BaseModel):
     result_step: str | None = None
     # A person reviews the skill's answer when its confidence is low (or always): aios/plan.py.
     review: ReviewPolicy | None = None
+    # The prompt versions (a label or hash prefix) and model the skill's runs use where the run
+    # pins none of its own (aios/versions.py); the default is the latest.
+    versions: dict[str, str] | None = None
     steps: list[dict[str, Any]] = Field(min_length=1)
+
+    @field_validator("versions")
+    @classmethod
+    def _pinnable(cls, pins: dict[str, str] | None) -> dict[str, str] | None:
+        allowed = (*PROMPTS, MODEL_PIN)
+        unknown = sorted(set(pins or {}) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"versions: a skill cannot pin {', '.join(unknown)}; it may pin "
+                f"{', '.join(allowed)}"
+            )
+        return pins
 
     @field_validator("triggers", "web_triggers")
     @classmethod

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import yaml
 
-from aios.errors import Conflict, ValidationFailed
+from aios.errors import Conflict, NotFound, ValidationFailed
 from aios.skills import Skill, SkillCatalog, SkillSpec
 from aios.stores.versions import VersionStore
 from aios.versions import (
@@ -59,6 +59,16 @@ def check_model(ref: str) -> str:
         f"versions.model: {ref!r} is not fast, strong or provider:model "
         f"(providers: {', '.join(p.value for p in Provider)})"
     )
+
+
+def _skill_pins(catalog: SkillCatalog, skill: str | None) -> dict[str, str]:
+    """The pins a skill's YAML declares (none for no skill, or one the planner will refuse)."""
+    if skill is None:
+        return {}
+    try:
+        return dict(catalog.get(skill).spec.versions or {})
+    except NotFound:
+        return {}
 
 
 @dataclass
@@ -131,19 +141,7 @@ class VersionService:
             raise ValidationFailed(
                 f"versions: unknown name(s) {', '.join(unknown)}; pin one of {', '.join(PIN_NAMES)}"
             )
-        versions = RunVersions(
-            prompts={name: self._latest[("prompt", name)] for name in PROMPTS},
-            pinned=sorted(pins),
-        )
-        if MODEL_PIN in pins:
-            versions.model = check_model(pins[MODEL_PIN])
-        prompt_pins = {k: v for k, v in pins.items() if k in PROMPTS}
-        if prompt_pins:
-            known = await self.store.list(tenant, self._latest_pairs(), kind="prompt")
-            for name, ref in prompt_pins.items():
-                versions.prompts[name] = resolve(
-                    name, ref, [v for v in known if v.name == name]
-                ).hash
+        versions = RunVersions(prompts={name: self._latest[("prompt", name)] for name in PROMPTS})
         catalog = self.skills
         if skill is not None and ("skill", skill) in self._latest:  # else the planner says
             versions.skill = skill
@@ -156,7 +154,31 @@ class VersionService:
             versions.skill_hash = chosen.hash
             if not chosen.latest:
                 catalog = await self._catalog_with(tenant, skill, chosen.hash)
+        # The skill's own pins (its YAML's `versions:`, of the version the run uses) hold where
+        # the run pins nothing of its own.
+        own = _skill_pins(catalog, skill)
+        try:
+            await self._resolve_pins(tenant, versions, own)
+        except ValidationFailed as e:
+            raise ValidationFailed(
+                f"skill {skill!r} pins a version this deployment cannot resolve: {e.message}"
+            ) from None
+        await self._resolve_pins(tenant, versions, pins)
+        versions.pinned = sorted({*own, *pins})
         return versions, catalog
+
+    async def _resolve_pins(self, tenant: str, versions: RunVersions, pins: dict[str, str]) -> None:
+        """The model and prompt versions `pins` name, into `versions` (ValidationFailed: 422 for
+        an unknown one)."""
+        if MODEL_PIN in pins:
+            versions.model = check_model(pins[MODEL_PIN])
+        prompt_pins = {k: v for k, v in pins.items() if k in PROMPTS}
+        if prompt_pins:
+            known = await self.store.list(tenant, self._latest_pairs(), kind="prompt")
+            for name, ref in prompt_pins.items():
+                versions.prompts[name] = resolve(
+                    name, ref, [v for v in known if v.name == name]
+                ).hash
 
     async def _catalog_with(self, tenant: str, name: str, digest: str) -> SkillCatalog:
         """The skill catalogue with skill `name` as its stored version `digest`."""

@@ -1,14 +1,20 @@
 """Versions of prompts and skills: listed with their labels and hashes, pinned per run (the pinned
-text is what the model is sent, and the run records what it used), unknown pins refused with 422
-before anything starts."""
+text is what the model is sent, and the run records what it used) or by a skill (its runs use
+them unless they pin their own), unknown pins refused with 422 before anything starts."""
 
 from __future__ import annotations
 
 import uuid
 
 import httpx
+import pytest
+from pydantic import ValidationError
 
+from aios.errors import ValidationFailed
+from aios.skills import Skill, SkillCatalog, SkillSpec
 from aios.versions import content_hash
+from api.versions import VersionService
+from tests.conftest import Stack
 from tests.support.fake_openai import FakeOpenAI
 from tests.test_api import assert_problem
 
@@ -70,3 +76,32 @@ async def test_unknown_versions_are_422_before_anything_runs(api: httpx.AsyncCli
     for pins in ({"system": "no-such-label"}, {"colour": "v1"}, {"model": "gpt"}, {"skill": "v1"}):
         response = await api.post("/v1/runs", json={"goal": "What is AIOS?", "versions": pins})
         assert_problem(response, 422)
+
+
+async def test_a_skill_pins_versions_its_runs_use_unless_the_run_pins_its_own(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    label = f"skill-pin-{uuid.uuid4().hex[:6]}"
+    text = f"You answer as the pinned skill asks. {uuid.uuid4().hex}"
+    made = await api.post("/v1/versions", json={"name": "system", "label": label, "text": text})
+    assert made.status_code == 201, made.text
+    base = stack.resources.skills.get("answer_with_citations").spec.model_dump()
+
+    def catalog_with(pins: dict[str, str]) -> SkillCatalog:
+        spec = SkillSpec.model_validate({**base, "name": "pinned_answer", "versions": pins})
+        return SkillCatalog([*stack.resources.skills.all(), Skill(spec)])
+
+    service = VersionService(stack.pool, catalog_with({"system": label, "model": "fast"}))
+    versions, _ = await service.resolve("default", None, "pinned_answer")
+    assert versions.prompts["system"] == content_hash(text)
+    assert versions.model == "fast" and versions.pinned == ["model", "system"]
+    # The run's own pin wins over the skill's.
+    versions, _ = await service.resolve("default", {"system": "latest"}, "pinned_answer")
+    assert versions.prompts["system"] != content_hash(text) and versions.model == "fast"
+    # A skill pinning what does not exist is refused before any run, naming the skill.
+    broken = VersionService(stack.pool, catalog_with({"system": "no-such-label"}))
+    with pytest.raises(ValidationFailed, match="skill 'pinned_answer' pins a version"):
+        await broken.resolve("default", None, "pinned_answer")
+    # A skill pins prompts and the model only (not another skill's version).
+    with pytest.raises(ValidationError, match="a skill cannot pin skill"):
+        SkillSpec.model_validate({**base, "versions": {"skill": "v1"}})
