@@ -180,6 +180,21 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(
     assert (await api.get(f"{url}/{pol['id']}", headers=admin)).json()["note"] == "finance signs"
     listed = (await api.get(url, headers=admin)).json()["policies"]
     assert listed[0]["id"] == pol["id"] and listed[0]["source"] == "tenant"
+    # A policy for one of the tenant's schedules.
+    schedule = await api.post(
+        "/v1/schedules", json={"goal": "g", "interval_s": 3600, "paused": True}, headers=admin
+    )
+    schedule_id = schedule.json()["schedule_id"]
+    for_schedule = await api.post(
+        url,
+        json={"subject": "schedule", "name": schedule_id, "approvers": ["carol"]},
+        headers=admin,
+    )
+    assert for_schedule.status_code == 201, for_schedule.text
+    assert (
+        await api.delete(f"{url}/{for_schedule.json()['id']}", headers=admin)
+    ).status_code == 204
+    await api.delete(f"/v1/schedules/{schedule_id}", headers=admin)
     # The same through `aios policies` and `aios groups` (in process, on the admin's key).
     cli = ApiClient(str(api.base_url), admin["Authorization"].split()[1], transport=api._transport)
     parser = build_parser()
