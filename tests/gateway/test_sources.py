@@ -120,3 +120,25 @@ async def test_mcp_servers_and_egress_are_the_tenants_own(api: httpx.AsyncClient
     url = {"domains": ["https://x.example/a"]}
     wrong = await api.put("/v1/egress", json=url, headers=a["adam"])
     assert wrong.status_code == 422 and "without scheme" in wrong.text
+
+
+async def test_the_cli_sets_a_source_with_its_dsn_from_the_environment(
+    api: httpx.AsyncClient, stack: Stack, pg_url: str, monkeypatch: Any
+) -> None:
+    import json
+
+    from tests.conftest import app_for, serving
+    from tests.test_cli import aios
+
+    admin = (await make_key(api, f"src-{uuid.uuid4().hex[:8]}", "adam", roles=["admin"]))["key"]
+    monkeypatch.setenv("SHOP_DSN", pg_url)
+    async with serving(app_for(stack)) as url:
+        code, out, err = await aios(
+            url,
+            *("sources", "set", "shop", "--dsn-env", "SHOP_DSN", "--role", "operator", "--json"),
+            key=admin,
+        )
+    assert code == 0, err
+    assert json.loads(out)["roles"] == ["operator"] and pg_url not in out
+    listed = await api.get("/v1/sources", headers={"Authorization": f"Bearer {admin}"})
+    assert [s["name"] for s in listed.json()["sources"]] == ["shop"]
