@@ -418,7 +418,8 @@ async function reportPage(reportId) {
     h("p", { class: "muted" }, `${r.published_at ? `published ${when(r.published_at)}` : "draft"}`
       + ` · ${r.user_id} · ${when(r.created_at)} · `, h("a", { href: `#/runs/${r.run_id}` }, r.run_id)),
     h("p", {}, h("button", { type: "button", onclick: () => download(r.report_id, "md") }, "Download Markdown"),
-      " ", h("button", { type: "button", onclick: () => download(r.report_id, "html") }, "Download HTML")),
+      " ", h("button", { type: "button", onclick: () => download(r.report_id, "html") }, "Download HTML"),
+      " ", h("button", { type: "button", onclick: () => download(r.report_id, "pdf") }, "Download PDF")),
     h("div", { class: "card", id: "report" }, rendered(r.html, { id: "report-body" })),
     r.citations.length ? h("h2", {}, "Sources") : null,
     h("ol", {}, r.citations.map((c) => h("li", { value: c.n || undefined },

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -99,7 +100,7 @@ async def _report_of(api: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
 
 
 async def test_a_report_run_is_a_report_readable_by_who_reads_the_run(
-    http: tuple[str, httpx.AsyncClient], stack: Stack, receiver: Receiver
+    http: tuple[str, httpx.AsyncClient], stack: Stack, receiver: Receiver, tmp_path: Path
 ) -> None:
     url, api = http
     # An empty knowledge base: the report has no sources and, before, ended in an empty
@@ -163,6 +164,11 @@ async def test_a_report_run_is_a_report_readable_by_who_reads_the_run(
     assert report_id in out and "What is AIOS?" in out
     code, out, err = await aios(url, "reports", report_id, "--download", "md", "-o", "-")
     assert code == 0 and out.strip() == one["markdown"].strip(), err
+    saved = tmp_path / "report.pdf"
+    code, out, err = await aios(url, "reports", report_id, "--download", "pdf", "-o", str(saved))
+    assert code == 0 and f"wrote {saved}" in out, err
+    pdf = PdfReader(io.BytesIO(saved.read_bytes()))
+    assert "What is AIOS?" in pdf.pages[0].extract_text()
 
 
 def _markup(html: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
