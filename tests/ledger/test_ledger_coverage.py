@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.llm.activities import LlmActivities
+from activities.llm.caller import activity_account
 from activities.memory import RECENT_MESSAGES, MemoryActivities
 from activities.tools import build_registry
 from activities.tools.registry import ToolActivities, ToolServices
@@ -121,3 +122,27 @@ async def test_paid_web_searches_are_reserved_and_the_one_over_the_cap_is_refuse
         "SELECT model, status, usd FROM ledger_entries WHERE tenant = $1", tenant
     )
     assert [tuple(e) for e in entries] == [("web_search:brave", "settled", Decimal("0.005"))] * 2
+
+
+async def test_a_workflow_that_continued_as_new_is_charged_for_its_renumbered_activities(
+    pool: asyncpg.Pool,
+) -> None:
+    """Activity ids start at 1 again in each run of a workflow id (a chat session continues as
+    new): the same activity id in the next run is another call, not a repeat of the first."""
+    ledger = LedgerStore(pool)
+
+    async def one_paid_call() -> None:
+        account = activity_account(ledger, None, tenant="can-ledger", user_id="ada")
+        async with account.charged("web_search:brave", 0.005):
+            pass
+
+    for run in ("first-run", "second-run"):
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(
+            env.info, workflow_id="chat-s1", workflow_run_id=run, activity_id="1"
+        )
+        await env.run(one_paid_call)
+    charged = await pool.fetchval(
+        "SELECT sum(usd) FROM ledger_entries WHERE tenant = 'can-ledger' AND status = 'settled'"
+    )
+    assert charged == Decimal("0.010")
