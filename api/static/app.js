@@ -206,6 +206,11 @@ function follow(runId, render, stream, after) {
 
 // --- voice ------------------------------------------------------------------------------------
 
+// Speech for a transcriber: without the browser's echo cancelling, noise suppression and gain
+// control, which are made for a listener and cost a speech engine words (PocketSphinx heard
+// "what is the least on the" for "what is the population of canada" with them on).
+const SPEECH_AUDIO = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+
 // A button that records from the microphone (MediaRecorder: WebM/Opus in Chromium and Firefox)
 // while pressed once, and hands the recording over when pressed again.
 function recorder(id, onRecorded, label = "Speak") {
@@ -222,7 +227,7 @@ function recorder(id, onRecorded, label = "Speak") {
       return;
     }
     try {
-      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: SPEECH_AUDIO });
       const chunks = [];
       recording = new MediaRecorder(stream);
       // A piece every half second, so the button can show how long the recording is.
