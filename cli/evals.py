@@ -137,6 +137,9 @@ def _fmt(value: float | None, scorer: str) -> str:
 
 def print_eval(result: EvalOut) -> None:
     print(f"eval {result.eval_id} ({result.name}): {result.status}")
+    if "grounding" in result.scorers:
+        by = f"judged by {result.judge_model}" if result.judge_model else "by word overlap"
+        print(f"grounding {by}")
     errored = [r for r in result.results if r.status == "errored"]
     failed = [r for r in result.results if r.status == "failed"]
     for variant, scores in result.summary.items():

@@ -20,7 +20,9 @@ import httpx
 import pytest
 
 from activities.evals import GROUNDING_RUBRIC, GROUNDING_SYSTEM
+from aios.evals import EvalOut
 from aios.stores.evals import EvalStore
+from cli.evals import print_eval
 from tests.conftest import AUTH, Stack, api_client, app_for, serving
 from tests.gateway.test_keys import as_key, make_key
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
@@ -220,7 +222,10 @@ async def test_a_stopped_eval_resumes_without_running_finished_rows(
 
 
 async def test_grounding_is_judged_claim_by_claim_where_a_judge_model_is_configured(
-    stack: Stack, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+    stack: Stack,
+    fake_openai: FakeOpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # The answer makes two cited claims; the scripted judge finds the first supported only.
     answer = "Seals are replaced every 4,000 hours [1]. The pump is painted blue [1]."
@@ -262,6 +267,8 @@ async def test_grounding_is_judged_claim_by_claim_where_a_judge_model_is_configu
         # The deployment's judge is the default: one verdict per cited sentence, the share kept.
         result, score = await grounding()
         assert result["judge_model"] == "fast" and score == 0.5
+        print_eval(EvalOut.model_validate(result))  # `aios evals ID`
+        assert "grounding judged by fast" in capsys.readouterr().out
         [request] = judged
         prompt = request["messages"][1]["content"]
         assert "Claim 1: Seals are replaced every 4,000 hours." in prompt
