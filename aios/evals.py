@@ -31,7 +31,7 @@ import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aios.errors import describe_field_errors
-from aios.models import RunState
+from aios.models import CacheMode, RunState
 
 QUALITY_SCORERS = (
     "exact",
@@ -182,6 +182,12 @@ class CreateEval(BaseModel):
     )
     concurrency: int = Field(default=4, ge=1, le=MAX_CONCURRENCY)
     budget_usd: float | None = Field(default=None, ge=0, description="for all rows together")
+    cache: CacheMode | None = Field(
+        default=None,
+        description="the rows' LLM response cache mode: `auto` (default: temperature-0 calls "
+        "answered from the cache, so a repeated eval costs little), `off` (every call paid: "
+        "the latency, tokens and cost of a fresh run), `force`",
+    )
 
     def variants(self) -> list[EvalVariant]:
         if self.compare:

@@ -123,6 +123,7 @@ class EvalService:
                     skill=row.skill or variant.skill or body.skill,
                     inputs=row.inputs,
                     versions={**(row.versions or {}), **pinned} or None,
+                    cache=body.cache,
                 )
                 try:
                     run_input = await self.runs.prepare(principal, request)

@@ -78,6 +78,7 @@ def _request(args: argparse.Namespace, dataset: str) -> CreateEval:
         "rubric": args.rubric,
         "judge_model": args.judge_model,
         "budget_usd": args.budget,
+        "cache": args.cache,
     }
     if args.scorer:
         body["scorers"] = args.scorer
@@ -261,6 +262,11 @@ def add_verbs(verb: Any) -> None:
     )
     e.add_argument("--concurrency", type=int, default=4, help="runs at once (1-16; default 4)")
     e.add_argument("--budget", type=float, help="USD for the whole eval (a ledger cap)")
+    e.add_argument(
+        "--cache",
+        choices=["auto", "off", "force"],
+        help="the rows' LLM response cache (default auto; off: every call paid, as a fresh run)",
+    )
     e.add_argument(
         "--fail-if-worse",
         type=float,

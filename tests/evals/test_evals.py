@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from activities.evals import GROUNDING_RUBRIC, GROUNDING_SYSTEM
-from aios.evals import EvalOut
+from aios.evals import EvalOut, EvalRowKey
 from aios.stores.evals import EvalStore
 from cli.evals import print_eval
 from tests.conftest import AUTH, Stack, api_client, app_for, serving
@@ -177,11 +177,18 @@ async def test_a_stopped_eval_resumes_without_running_finished_rows(
             "skill": "answer_with_citations",
             "scorers": ["contains"],
             "concurrency": 1,
+            "cache": "off",
         },
     )
     assert created.status_code == 202, created.text
     eval_id = created.json()["eval_id"]
     store = EvalStore(pool)
+    # Every row's run bypasses the LLM response cache, as the eval asked.
+    key = EvalRowKey(
+        eval_id=eval_id, tenant="default", user_id="dev", variant="default", row=1, run_id=""
+    )
+    stored = await store.run_input(key)
+    assert stored is not None and stored.cache == "off"
 
     async def finished() -> dict[int, Any]:
         return {r.row: r for r in await store.rows(eval_id) if r.status != "pending"}
