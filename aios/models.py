@@ -572,6 +572,8 @@ class StepInput(BaseModel):
     # this call (`egress_approved`).
     tainted: bool = False
     egress_approved: bool = False
+    # A person said a call left in doubt (aios.sources.CallInDoubt) did not happen: send it again.
+    resend_in_doubt: bool = False
 
 
 class StepResult(BaseModel):

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from aios.errors import PolicyDenied
+from aios.errors import PolicyDenied, UserError
 from aios.vocabulary import Role
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
@@ -236,3 +236,15 @@ class EgressNotAllowed(PolicyDenied):
 
 
 EGRESS_DENIED = EgressNotAllowed.__name__
+
+
+class CallInDoubt(UserError):
+    """A call with side effects on a server we do not control may or may not have happened (an
+    earlier attempt was cut off after journalling it): nothing sends it again until a person
+    says so (a run asks at its approval gate, the workflow knowing this error by IN_DOUBT)."""
+
+    http_status = 409
+    code = "call_in_doubt"
+
+
+IN_DOUBT = CallInDoubt.__name__

@@ -31,8 +31,8 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 |                                |                   | review, whatever its confidence             |
 | `egress-after-taint`           | AgentRunWorkflow, | let tools that reach outside go anywhere    |
 |                                | ChatSession...    | after untrusted content (no allow-list)     |
-| `egress-after-taint`           | AgentRunWorkflow, | let tools that reach outside go anywhere    |
-|                                | ChatSession...    | after untrusted content (no allow-list)     |
+| `mcp-calls-in-doubt`           | AgentRunWorkflow  | failed a step whose MCP call was in doubt   |
+|                                |                   | (no person asked whether to send it again)  |
 | `approval-policies`            | AgentRunWorkflow  | took an approval's approvers, k, timeout    |
 |                                |                   | and escalation from the plan alone (no      |
 |                                |                   | tenant or repository policy, no groups)     |
@@ -90,11 +90,10 @@ REVIEW_PATCH = "answer-review"
 # roles): the tool goes only to the tenant's allowed domains, and a run asks a person for any
 # other (a chat is refused). Asked where such a call is made; in chat with `workflow.patched`.
 EGRESS_PATCH = "egress-after-taint"
-# Once untrusted content is in a step's (or a chat turn's) context, its calls of tools that reach
-# outside (`http_fetch`, `web_search`, MCP tools) say so (`StepInput.tainted`, with the caller's
-# roles): the tool goes only to the tenant's allowed domains, and a run asks a person for any
-# other (a chat is refused). Asked where such a call is made; in chat with `workflow.patched`.
-EGRESS_PATCH = "egress-after-taint"
+# An MCP call with side effects whose outcome is unknown (aios.sources.CallInDoubt: an attempt was
+# cut off after journalling it) waits for a person: approved, it is sent once more; rejected (it
+# happened, or must not), the step ends without sending it. Asked only when that happens.
+MCP_IN_DOUBT_PATCH = "mcp-calls-in-doubt"
 # Before an approval opens, the run asks which approval policy applies (the
 # `aios.approval_policy` activity: the tenant's, else the repository's, for the run's schedule,
 # skill or tool; aios/approval_policies.py) and takes its approvers, k, timeout and escalation
@@ -120,7 +119,7 @@ _DECEMBER = _NOVEMBER | {
 _DECEMBER_6 = _DECEMBER | {
     REVIEW_PATCH,
     EGRESS_PATCH,
-    EGRESS_PATCH,
+    MCP_IN_DOUBT_PATCH,
     APPROVAL_POLICIES_PATCH,
 }
 GENERATIONS: dict[str, frozenset[str]] = {

@@ -17,6 +17,8 @@ domains (a stdio server counts as the host `<server>.stdio`), or waits for a per
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import os
 from typing import Any
@@ -27,11 +29,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from activities.tools.registry import Tool, ToolContext
 from aios.errors import ConfigurationError, NotFound, TransientError, UserError
-from aios.sources import McpServerSecret, McpToolInfo
+from aios.sources import CallInDoubt, McpServerSecret, McpToolInfo
+from aios.stores.mcp_calls import McpCallStore
 
 log = logging.getLogger(__name__)
 DISCOVERY_TIMEOUT_S = 15.0
 SEPARATOR = "."
+# An argument by one of these names in a tool's schema is its idempotency key: a call with side
+# effects gets the step's key there, and is retried like any call. Without one, a call with side
+# effects is journalled before it is sent (`_journalled`).
+IDEMPOTENCY_ARGUMENTS = ("idempotency_key", "idempotencyKey")
 
 
 class McpServerConfig(BaseModel):
@@ -99,6 +106,8 @@ def mcp_tool(
     to AIOS_ENV_SOURCES_TENANT)."""
     name = f"{server}{SEPARATOR}{remote.name}"
     schema: dict[str, Any] = dict(remote.input_schema or {"type": "object"})
+    takes = schema.get("properties") or {}
+    key_argument = next((k for k in IDEMPOTENCY_ARGUMENTS if k in takes), None)
 
     async def call(args: AnyArgs, ctx: ToolContext) -> dict[str, Any]:
         settings = ctx.services.settings
@@ -107,16 +116,30 @@ def mcp_tool(
             # The operator's servers are one tenant's; to the others they do not exist.
             raise NotFound(f"unknown tool {name!r}")
         arguments = args.model_dump()
+        writes = config.side_effects == "writes"
+        if writes and key_argument is not None:
+            # The server takes an idempotency key: a retried call cannot act twice.
+            arguments.setdefault(key_argument, ctx.idempotency_key)
         _validate(schema, arguments, name)
+        journal = McpCallJournal(ctx, name, arguments) if writes and key_argument is None else None
+        if journal is not None:
+            earlier = await journal.begin()
+            if earlier is not None:
+                return earlier
+        sending = False
         try:
             async with _client(config) as client:
+                sending = True  # from here on the server may act on it
                 result = await client.call_tool(remote.name, arguments)
-        except (OSError, TimeoutError) as e:
-            raise TransientError(f"MCP server {server!r} did not answer: {e}") from e
-        texts = [getattr(block, "text", "") for block in result.content]
-        if result.is_error:
-            raise UserError(f"{name}: {' '.join(texts)[:500] or 'the tool reported an error'}")
-        return {"content": texts, "structured": result.structured_content}
+        except BaseException as e:
+            if journal is not None and not sending:
+                await journal.forget()  # never sent: a retry may send it
+            if isinstance(e, OSError | TimeoutError):
+                raise TransientError(f"MCP server {server!r} did not answer: {e}") from e
+            raise
+        if journal is not None:
+            return await journal.end(result)
+        return _output(name, result)
 
     tool = Tool(
         name=name,
@@ -130,6 +153,65 @@ def mcp_tool(
         egress=lambda _args, _ctx: [server_host(server, config)],
     )
     return tool
+
+
+def _output(name: str, result: Any) -> dict[str, Any]:
+    texts = [getattr(block, "text", "") for block in result.content]
+    if result.is_error:
+        raise UserError(f"{name}: {' '.join(texts)[:500] or 'the tool reported an error'}")
+    return {"content": texts, "structured": result.structured_content}
+
+
+class McpCallJournal:
+    """A call with side effects to a server that takes no idempotency key: journalled as sending
+    before it goes out, and its outcome after. An attempt that finds it still `sending` (the one
+    before was cut off after sending: a crash, a timeout, a lost connection) cannot know whether
+    the server acted, so the call is in doubt and is not sent again until a person says so
+    (`ToolContext.resend_in_doubt`)."""
+
+    def __init__(self, ctx: ToolContext, name: str, arguments: dict[str, Any]) -> None:
+        self._ctx = ctx
+        self._name = name
+        self._arguments = arguments
+        self._calls = McpCallStore(ctx.pool)
+
+    async def begin(self) -> dict[str, Any] | None:
+        """None: send the call now (journalled as sending); else its earlier result. Raises
+        CallInDoubt, or the server's earlier refusal."""
+        ctx, name = self._ctx, self._name
+        digest = hashlib.sha256(json.dumps(self._arguments, sort_keys=True, default=str).encode())
+        entry = await self._calls.begin(
+            ctx.idempotency_key,
+            ctx.tenant,
+            name,
+            digest.hexdigest(),
+            resend=ctx.resend_in_doubt,
+        )
+        if entry.status == "done":
+            return {**(entry.result or {}), "replayed": True}
+        if entry.status == "failed":
+            raise UserError(entry.error or f"{name}: the tool reported an error")
+        if entry.status == "in_doubt":
+            raise CallInDoubt(
+                f"the call of {name} may or may not have reached its server (an earlier attempt "
+                "was cut off after sending it) and it takes no idempotency key: look on the "
+                "server whether it happened; it is sent again only if a person says so",
+                details={"tool": name, "idempotency_key": ctx.idempotency_key},
+            )
+        return None
+
+    async def forget(self) -> None:
+        await self._calls.forget(self._ctx.idempotency_key)
+
+    async def end(self, result: Any) -> dict[str, Any]:
+        key = self._ctx.idempotency_key
+        try:
+            output = _output(self._name, result)
+        except UserError as e:  # the server answered that it did not act
+            await self._calls.fail(key, e.message)
+            raise
+        await self._calls.finish(key, output)
+        return output
 
 
 def server_host(server: str, config: McpServerConfig) -> str:

@@ -84,6 +84,8 @@ class ToolContext:
     # The caller's roles (what a tenant's sources and servers restricted to roles check); None:
     # an unrestricted caller (aios.sources.may_use).
     roles: list[str] | None = None
+    # A person said that a call left in doubt did not happen: send it once more.
+    resend_in_doubt: bool = False
     # Where a paid call of the tool (a web search) is reserved and settled: the step's run, user
     # and tenant in the spend ledger (`charged`). None: outside an activity, nothing is charged.
     spend: SpendAccount | None = None
@@ -359,6 +361,7 @@ class ToolActivities:
             pool=self._pool,
             services=self._services,
             roles=step.roles,
+            resend_in_doubt=step.resend_in_doubt,
             spend=self._spend(step),
         )
         if step.tainted and tool.egress is not None and not step.egress_approved:

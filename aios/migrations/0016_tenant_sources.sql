@@ -38,3 +38,21 @@ CREATE TABLE tenant_egress (
     updated_by text NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Calls of MCP tools with side effects on servers that take no idempotency key, journalled
+-- before they are sent (activities/tools/mcp_tools.py): a call found `sending` by a later attempt
+-- may or may not have reached the server, and becomes `in_doubt` until a person says whether to
+-- send it again (`resend`); it is never retried blindly.
+CREATE TABLE mcp_calls (
+    idempotency_key text PRIMARY KEY,
+    tenant          text NOT NULL,
+    tool            text NOT NULL,
+    args_sha256     text NOT NULL,
+    status          text NOT NULL
+                    CHECK (status IN ('sending', 'done', 'failed', 'in_doubt')),
+    result          jsonb,
+    error           text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mcp_calls_in_doubt ON mcp_calls (tenant) WHERE status = 'in_doubt';

@@ -25,6 +25,25 @@ def lookup(city: str) -> dict[str, Any]:
     return {"city": city, "forecast": "sunny"}
 
 
+# What the write tools did (the HTTP peer runs in the test's process, so tests read these).
+WRITES: list[str] = []
+BOOKINGS: dict[str, str] = {}
+
+
+@peer.tool()
+def record(note: str) -> str:
+    """Record a note (a write that takes no idempotency key)."""
+    WRITES.append(note)
+    return f"recorded {note}"
+
+
+@peer.tool()
+def book(item: str, idempotency_key: str) -> str:
+    """Book an item, once per idempotency key."""
+    BOOKINGS.setdefault(idempotency_key, item)
+    return f"booked {BOOKINGS[idempotency_key]}"
+
+
 def http_app() -> Any:
     from mcp.server.transport_security import TransportSecuritySettings
 

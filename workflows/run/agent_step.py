@@ -35,10 +35,11 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.agent_loop import CallFailed, CallRejected, CallStatus, TurnOutcome
 from workflows.dag import StepFailed, StepSkipped
-from workflows.patches import EGRESS_PATCH
+from workflows.patches import EGRESS_PATCH, MCP_IN_DOUBT_PATCH
 from workflows.run.approval_gate import ApprovalGate
 from workflows.run.calls import (
     ToolRules,
+    call_in_doubt,
     egress_refused,
     failure_reason,
     step_activity,
@@ -221,6 +222,16 @@ class AgentStepPolicy:
                 )
             except ActivityError as e:
                 refused = egress_refused(e)
+                doubt = call_in_doubt(e)
+                if (
+                    doubt is not None
+                    and not request.resend_in_doubt
+                    and self._journal.patches.has(MCP_IN_DOUBT_PATCH)
+                ):
+                    if not await self._resend(turn, index, call, doubt):
+                        return StepResult(output={"in_doubt": True, "sent_again": False})
+                    request.resend_in_doubt = True
+                    continue
                 if refused is None or request.egress_approved:
                     raise CallFailed(failure_reason(e)) from None
             try:
@@ -235,6 +246,20 @@ class AgentStepPolicy:
             except (StepFailed, StepSkipped) as e:
                 raise CallFailed(f"a reviewer did not allow this call: {e.reason}") from None
             request.egress_approved = True
+
+    async def _resend(self, turn: int, index: int, call: ToolCall, doubt: str) -> bool:
+        """A call in doubt: a person looks on the server and says whether to send it again."""
+        try:
+            await self._gate.wait(
+                self._step,
+                {"tool": call.name, "args": call.arguments},
+                f"-t{turn}-c{index}-in-doubt",
+                reason=f"{doubt}. Approve to send it once more (it did not happen); reject if "
+                "it happened (the agent is told it was not sent again)",
+            )
+        except (StepFailed, StepSkipped):
+            return False
+        return True
 
     def observe(self, turn: int, call: ToolCall, result: StepResult) -> None:
         """The taint rules: the guardrails' findings are recorded, and an untrusted result

@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from aios.models import PlanningResult
     from aios.plan import RetrySpec, Step, effective_retry
     from aios.queues import queue_for
-    from aios.sources import EGRESS_DENIED
+    from aios.sources import EGRESS_DENIED, IN_DOUBT
     from aios.vocabulary import Activity, FailureType
 
 from workflows.dag import RunFailed
@@ -107,6 +107,15 @@ def egress_refused(error: ActivityError) -> str | None:
     after untrusted content (a person may approve the call: workflows/run/steps.py)."""
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type == EGRESS_DENIED:
+        return cause.message
+    return None
+
+
+def call_in_doubt(error: ActivityError) -> str | None:
+    """The reason, when a call with side effects on a server we do not control may or may not
+    have happened (a person decides whether to send it again: workflows/run/steps.py)."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == IN_DOUBT:
         return cause.message
     return None
 

@@ -20,10 +20,11 @@ with workflow.unsafe.imports_passed_through():
     from aios.vocabulary import Activity, PlannerName, StepKind
 
 from workflows.agent_loop import run_agent_loop
-from workflows.dag import StepFailed
+from workflows.dag import StepFailed, StepSkipped
 from workflows.patches import (
     EGRESS_PATCH,
     LEDGER_SCOPE_PATCH,
+    MCP_IN_DOUBT_PATCH,
     UNTRUSTED_APPROVAL_PATCH,
     RunPatches,
 )
@@ -31,6 +32,7 @@ from workflows.run.agent_step import AgentStepPolicy
 from workflows.run.approval_gate import ApprovalGate
 from workflows.run.calls import (
     ToolRules,
+    call_in_doubt,
     egress_refused,
     failure_attempts,
     failure_reason,
@@ -163,6 +165,18 @@ class StepRunner:
                     )
                     step_input.egress_approved = True
                     continue
+                doubt = call_in_doubt(e)
+                if (
+                    doubt is not None
+                    and not step_input.resend_in_doubt
+                    and self._patches.has(MCP_IN_DOUBT_PATCH)
+                ):
+                    resend = await self._ask_about_doubt(step, args, suffix, doubt)
+                    if resend:
+                        step_input.resend_in_doubt = True
+                        continue
+                    result = StepResult(output={"in_doubt": True, "sent_again": False})
+                    break
                 attempts = failure_attempts(e, retry.max_attempts)
                 raise StepFailed(failure_reason(e), attempts=attempts) from None
         journal.note_routing(step.id, result.routing)
@@ -226,6 +240,24 @@ class StepRunner:
             # What a skill read is unknown here: treat its answer like any derived content.
             untrusted=True,
         )
+
+    async def _ask_about_doubt(
+        self, step: Step, args: dict[str, Any], suffix: str, doubt: str
+    ) -> bool:
+        """A person looks on the server: True to send the call once more (it did not happen),
+        False when they reject (it happened, or must not be sent): never a blind retry, never a
+        standing approval."""
+        try:
+            await self._gate.wait(
+                step,
+                args,
+                f"{suffix}-in-doubt",
+                reason=f"{doubt}. Approve to send it once more (it did not happen); reject if it "
+                "happened (the step ends without sending it)",
+            )
+        except (StepFailed, StepSkipped):
+            return False
+        return True
 
     # --- taint ------------------------------------------------------------------------------
 
