@@ -36,6 +36,9 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 | `approval-policies`            | AgentRunWorkflow  | took an approval's approvers, k, timeout    |
 |                                |                   | and escalation from the plan alone (no      |
 |                                |                   | tenant or repository policy, no groups)     |
+| `ledger-agent-tools`           | AgentRunWorkflow  | charged an agent step's paid tool calls to  |
+|                                |                   | the user and tenant only (not the run's     |
+|                                |                   | budget), a refused one a failed call        |
 """
 
 from __future__ import annotations
@@ -99,6 +102,10 @@ MCP_IN_DOUBT_PATCH = "mcp-calls-in-doubt"
 # skill or tool; aios/approval_policies.py) and takes its approvers, k, timeout and escalation
 # in place of the plan's. Asked only where an approval opens.
 APPROVAL_POLICIES_PATCH = "approval-policies"
+# An agent step's tool calls carry the run's budget, so a paid call (a web search) is reserved in
+# the spend ledger against the run and the runs above it too, and one refused for a budget stops
+# the run with the reason (before: a failed call the agent saw). Asked where the call is made.
+LEDGER_AGENT_TOOLS_PATCH = "ledger-agent-tools"
 
 
 # The generations, oldest first, and the patches each holds. A run takes its generation's patches
@@ -121,6 +128,7 @@ _DECEMBER_6 = _DECEMBER | {
     EGRESS_PATCH,
     MCP_IN_DOUBT_PATCH,
     APPROVAL_POLICIES_PATCH,
+    LEDGER_AGENT_TOOLS_PATCH,
 }
 GENERATIONS: dict[str, frozenset[str]] = {
     NOVEMBER_PATCHES: _NOVEMBER,

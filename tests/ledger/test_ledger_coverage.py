@@ -12,8 +12,9 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.knowledge import LocalEmbedder
 from activities.llm.activities import LlmActivities
 from activities.llm.caller import activity_account
 from activities.memory import RECENT_MESSAGES, MemoryActivities
@@ -21,10 +22,14 @@ from activities.tools import build_registry
 from activities.tools.registry import ToolActivities, ToolServices
 from activities.tools.search_providers import QUERY_USD
 from aios.config import Settings
-from aios.models import StepInput
+from aios.models import AgentRunInput, StepInput
+from aios.plan import Plan
 from aios.stores.ledger import LedgerStore
-from tests.conftest import Stack
+from tests.conftest import Stack, run_id, running_stack
+from tests.helpers import finish
+from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from tests.tools.scripted_http import json_answer, scripted_server
+from workflows.agent_run import AgentRunWorkflow
 
 SUMMARY_NEEDED = RECENT_MESSAGES + 11  # more than FOLD_SLACK behind: the reader folds first
 
@@ -122,6 +127,59 @@ async def test_paid_web_searches_are_reserved_and_the_one_over_the_cap_is_refuse
         "SELECT model, status, usd FROM ledger_entries WHERE tenant = $1", tenant
     )
     assert [tuple(e) for e in entries] == [("web_search:brave", "settled", Decimal("0.005"))] * 2
+
+
+async def test_an_agents_paid_search_over_the_run_budget_stops_the_run(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    temporal_env: WorkflowEnvironment,
+    embedder: LocalEmbedder,
+    fake_openai: FakeOpenAI,
+) -> None:
+    """The agent's model turns are free (the local model), its Brave query is $0.005: over the
+    run's $0.004 the query is refused before it is sent, and the run fails with the reason."""
+    answer = {"web": {"results": []}}
+    with scripted_server(lambda _: json_answer(answer)) as (base, requests):
+        settings = settings.model_copy(
+            update={
+                "web_search_provider": "brave",
+                "web_search_url": base,
+                "web_search_api_key": SecretStr("sk-brave"),
+            }
+        )
+        fake_openai.queue(
+            ScriptedReply(tool_calls=[{"name": "web_search", "arguments": {"query": "q"}}]),
+            ScriptedReply(content="Nothing found."),
+        )
+        async with running_stack(settings, pool, temporal_env, embedder) as stack:
+            handle = await stack.client.start_workflow(
+                AgentRunWorkflow.run,
+                AgentRunInput(
+                    goal="look it up",
+                    plan=Plan.model_validate(
+                        {
+                            "steps": [
+                                {
+                                    "id": "look",
+                                    "kind": "agent",
+                                    "args": {
+                                        "instruction": "Search the web.",
+                                        "tools": ["web_search"],
+                                        "max_turns": 2,
+                                    },
+                                }
+                            ]
+                        }
+                    ),
+                    budget_usd=0.004,
+                ),
+                id=run_id(),
+                task_queue=settings.task_queue,
+            )
+            state = await finish(handle)
+    assert state.status == "failed"
+    assert state.error is not None and f"budget_exhausted: run {handle.id}" in state.error
+    assert requests == [], "the refused query was never sent"
 
 
 async def test_a_workflow_that_continued_as_new_is_charged_for_its_renumbered_activities(

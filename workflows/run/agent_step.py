@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.agent_loop import CallFailed, CallRejected, CallStatus, TurnOutcome
 from workflows.dag import StepFailed, StepSkipped
-from workflows.patches import EGRESS_PATCH, MCP_IN_DOUBT_PATCH
+from workflows.patches import EGRESS_PATCH, LEDGER_AGENT_TOOLS_PATCH, MCP_IN_DOUBT_PATCH
 from workflows.run.approval_gate import ApprovalGate
 from workflows.run.calls import (
     ToolRules,
@@ -209,6 +209,11 @@ class AgentStepPolicy:
             # the tenant's allowed domains it waits for a person (below).
             request.roles = run.roles
             request.tainted = self._seen.tainted
+        charged = self._journal.patches.has(LEDGER_AGENT_TOOLS_PATCH)
+        if charged:
+            # A paid call (a web search) is reserved against the run's budget and the runs
+            # above it, like the agent's model turns.
+            request.budget = self._journal.budget(run)
         while True:
             try:
                 return await step_activity(
@@ -221,6 +226,8 @@ class AgentStepPolicy:
                     queues=run.activity_queues,
                 )
             except ActivityError as e:
+                if charged:
+                    stop_if_over_budget(e)  # the run stops with the reason, as for a model turn
                 refused = egress_refused(e)
                 doubt = call_in_doubt(e)
                 if (
