@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -138,7 +139,7 @@ async def test_an_agents_paid_search_over_the_run_budget_stops_the_run(
 ) -> None:
     """The agent's model turns are free (the local model), its Brave query is $0.005: over the
     run's $0.004 the query is refused before it is sent, and the run fails with the reason."""
-    answer = {"web": {"results": []}}
+    answer: dict[str, Any] = {"web": {"results": []}}
     with scripted_server(lambda _: json_answer(answer)) as (base, requests):
         settings = settings.model_copy(
             update={
