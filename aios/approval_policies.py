@@ -273,13 +273,12 @@ def eligible(
     groups: dict[str, set[str]],
     answering_roles: Iterable[str],
 ) -> set[str]:
-    """The tenant's users who could answer an approval for `approvers`: each must hold a role
-    that answers approvals (`answering_roles`), and be named, in a named group or hold a named
-    role (nobody named: every user with an answering role)."""
-    answering = set(answering_roles)
-    able = {u for u, roles in users.items() if roles & answering}
+    """The tenant's users who could answer an approval under a policy naming `approvers`: those
+    named, in a named group or holding a named role (a policy's names let them answer without
+    the approver role); nobody named: every user holding an answering role."""
     if not approvers:
-        return able
+        answering = set(answering_roles)
+        return {u for u, roles in users.items() if roles & answering}
     named: set[str] = set()
     for name in approvers:
         if name.startswith(ROLE_PREFIX):
@@ -289,4 +288,4 @@ def eligible(
             named |= groups.get(name[len(GROUP_PREFIX) :], set())
         else:
             named.add(name)
-    return named & able
+    return named & set(users)

@@ -94,6 +94,18 @@ def may_answer(
     )
 
 
+def named_by_policy(
+    pending: PendingApproval, user: str, roles: Collection[str], groups: Collection[str]
+) -> bool:
+    """Whether an approval policy (an admin's, not the plan's own terms) names `user` among the
+    approval's approvers: then they may answer without the approver role."""
+    return (
+        pending.policy is not None
+        and bool(pending.approvers)
+        and may_answer(pending.approvers, user, roles, groups)
+    )
+
+
 def approval_problem(
     decision: ApprovalDecision,
     pending: Mapping[str, PendingApproval],

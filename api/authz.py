@@ -5,10 +5,14 @@ Across tenants nothing is shared: another tenant's anything is 404. Inside a ten
 
 | who        | own runs, memory, chat | others' runs                 | answer an approval     |
 |------------|------------------------|------------------------------|------------------------|
-| `user`     | read, cancel, follow   | 404                          | 403                    |
+| `user`     | read, cancel, follow   | 404                          | 403 (*)                |
 | `approver` | read, cancel, follow   | read while awaiting approval | yes, but not their own |
-| `operator` | read, cancel, follow   | read, cancel, follow         | 403 (unless approver)  |
+| `operator` | read, cancel, follow   | read, cancel, follow         | 403 (unless approver)* |
 | `admin`    | everything             | everything                   | yes, but not their own |
+
+(*) An approval whose approval policy (set by an admin: aios/approval_policies.py) names the caller,
+by user id, group or role, may be answered by them without the approver role; a plan's own
+`approvers` only narrow (a plan is written by the requester).
 
 Another user's memory and chat sessions are 404 to everyone but `operator` and `admin`.
 
@@ -58,10 +62,11 @@ def self_approval_allowed(principal: Principal) -> bool:
     return principal.key_id == DEV_KEY_ID
 
 
-def require_approver(principal: Principal, requester: str | None) -> None:
+def require_approver(principal: Principal, requester: str | None, *, named: bool = False) -> None:
     """403 unless the caller may answer an approval of a run `requester` asked for: the approver
-    role, and someone other than the requester."""
-    if not has_role(principal, Role.APPROVER):
+    role (or, `named`, an approval policy an admin set names the caller), and someone other than
+    the requester."""
+    if not has_role(principal, Role.APPROVER) and not named:
         raise Forbidden("answering approvals needs the approver role; this key does not have it")
     if requester == principal.user_id and not self_approval_allowed(principal):
         raise Forbidden(

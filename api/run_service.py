@@ -46,7 +46,8 @@ from activities.planning import check_run_request
 from activities.tools import ToolRegistry
 from aios import search_attributes as sa
 from aios import telemetry
-from aios.approvals import may_answer
+from aios.approval_policies import load_repo_policies
+from aios.approvals import may_answer, named_by_policy
 from aios.config import BUNDLED_MODEL, Settings
 from aios.errors import (
     AiosError,
@@ -552,10 +553,18 @@ class RunService:
     async def inbox(self, principal: Principal, *, limit: int = 50) -> Inbox:
         """The approvals the caller may answer, oldest first: every pending approval of the
         tenant's runs that someone other than the caller asked for (the development key also
-        sees its own). Empty for a caller without the approver role."""
-        if not has_role(principal, Role.APPROVER):
+        sees its own). Without the approver role: those whose approval policy names the
+        caller."""
+        store = PolicyStore(self.pool)
+        # Without the approver role: only approvals whose policy names the caller (none where
+        # the tenant and the repository have no policy).
+        approver = has_role(principal, Role.APPROVER)
+        if not approver and not (
+            await store.count(principal.tenant)
+            or load_repo_policies(self.settings.approval_policies_file)
+        ):
             return Inbox(approvals=[])
-        groups = await PolicyStore(self.pool).groups_of(principal.tenant, principal.user_id)
+        groups = await store.groups_of(principal.tenant, principal.user_id)
         clauses = [
             f"WorkflowType = '{AgentRunWorkflow.__name__}'",
             "ExecutionStatus = 'Running'",
@@ -589,7 +598,11 @@ class RunService:
                 )
                 for p in state.pending_approvals
                 if principal.user_id not in p.approved_by  # already answered by the caller
-                and may_answer(p.approvers, principal.user_id, principal.roles, groups)
+                and (
+                    may_answer(p.approvers, principal.user_id, principal.roles, groups)
+                    if approver
+                    else named_by_policy(p, principal.user_id, principal.roles, groups)
+                )
             ]
 
         found = await asyncio.gather(*(pending(e) for e in waiting[:limit]))
@@ -657,8 +670,14 @@ class RunService:
         take it in time) recorded durably as the `approve` signal and applied, after the same
         checks, when a worker picks the run up. Four eyes: the approver role, and never the
         run's own requester (403, and the run is not touched)."""
-        handle, description = await self._run_for(principal, run_id, Access.ANSWER)
-        require_approver(principal, description.typed_search_attributes.get(sa.USER))
+        groups = await PolicyStore(self.pool).groups_of(principal.tenant, principal.user_id)
+        # Without the approver role, only an approval whose policy names the caller.
+        named = not has_role(principal, Role.APPROVER) and await self._named_by_policy(
+            principal, run_id, approval_id, groups
+        )
+        handle, description = await self._run_for(principal, run_id, Access.ANSWER, named=named)
+        requester = description.typed_search_attributes.get(sa.USER)
+        require_approver(principal, requester, named=named)
         if description.status != WorkflowExecutionStatus.RUNNING:
             await self._refuse_answer_to_ended_run(handle, principal.tenant, approval_id)
         decision = ApprovalDecision(
@@ -670,9 +689,7 @@ class RunService:
             reviewer=principal.user_id,
             reviewer_roles=list(principal.roles),
             # Checked against approvals that name a group (`group:<name>`), as of now.
-            reviewer_groups=await PolicyStore(self.pool).groups_of(
-                principal.tenant, principal.user_id
-            ),
+            reviewer_groups=groups,
         )
         try:
             ack: ApprovalAck = await handle.execute_update(
@@ -772,10 +789,11 @@ class RunService:
     # --- helpers --------------------------------------------------------------------------
 
     async def _run_for(
-        self, principal: Principal, run_id: str, access: Access
+        self, principal: Principal, run_id: str, access: Access, *, named: bool = False
     ) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
         """The run, if the caller may have `access` to it (`api.authz`): 404 when they may not
-        see it at all (as for another tenant's), 403 when they see it but may not act on it."""
+        see it at all (as for another tenant's), 403 when they see it but may not act on it.
+        `named`: an approval policy names the caller for the approval they answer."""
         handle, description = await owned_run(
             self.temporal, self.settings, run_id, principal.tenant
         )
@@ -783,13 +801,31 @@ class RunService:
         owner = attrs.get(sa.USER)
         awaiting = attrs.get(sa.STATUS) == RunStatus.AWAITING_APPROVAL
         visible = may_read_run(principal, owner, awaiting) or (
-            access == Access.ANSWER and has_role(principal, Role.APPROVER)
+            access == Access.ANSWER and (named or has_role(principal, Role.APPROVER))
         )
         if not visible:
             raise NotFound(f"no run {run_id!r}")
         if access == Access.ACT and not may_act_on_run(principal, owner):
             raise Forbidden(f"only the run's owner or an operator may change run {run_id}")
         return handle, description
+
+    async def _named_by_policy(
+        self, principal: Principal, run_id: str, approval_id: str, groups: list[str]
+    ) -> bool:
+        """Whether the run's pending approval `approval_id` is under an approval policy that
+        names the caller (by user id, group or role). Policies are an admin's: a plan's own
+        `approvers` never let anyone without the approver role answer."""
+        handle, description = await owned_run(
+            self.temporal, self.settings, run_id, principal.tenant
+        )
+        if description.typed_search_attributes.get(sa.STATUS) != RunStatus.AWAITING_APPROVAL:
+            return False
+        state = await current_state(self.temporal, handle, description, self.settings, self._snaps)
+        user, roles = principal.user_id, principal.roles
+        return any(
+            p.approval_id == approval_id and named_by_policy(p, user, roles, groups)
+            for p in state.pending_approvals
+        )
 
     @property
     def _snaps(self) -> RunSnapshotStore:

@@ -187,8 +187,7 @@ async def check_rule(
             who = ", ".join(sorted(able)) or "nobody"
             raise ValidationFailed(
                 f"approvals_required: {rule.approvals_required} distinct approvers are needed, "
-                f"but only {len(able)} user(s) of the tenant may answer for {where} "
-                f"({who}; an answer needs the approver role)"
+                f"but only {len(able)} user(s) of the tenant may answer for {where} ({who})"
             )
 
 

@@ -69,9 +69,10 @@ def test_resolution_order_and_what_a_policy_replaces(tmp_path: Path) -> None:
     users = {"carol": {"approver"}, "erin": {"user"}, "olga": {"operator"}, "adam": {"admin"}}
     groups = {"finance": {"carol", "erin"}}
     answering = {"approver", "admin"}
-    assert eligible(["group:finance"], users, groups, answering) == {"carol"}
+    # Named by a policy: whatever their roles; nobody named: those with an answering role.
+    assert eligible(["group:finance"], users, groups, answering) == {"carol", "erin"}
     assert eligible([], users, groups, answering) == {"carol", "adam"}
-    assert eligible(["role:operator"], users, groups, answering) == {"adam"}
+    assert eligible(["role:operator", "ghost"], users, groups, answering) == {"olga", "adam"}
 
     bad = tmp_path / "p.yaml"
     bad.write_text("policies:\n  - {subject: tool, name: a}\n  - {subject: tool, name: a}\n")
@@ -159,8 +160,8 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(
         ({"approvers": ["role:legal"]}, "unknown role 'legal'"),
         ({"approvers": ["group:nope"]}, "unknown group 'nope'"),
         ({"approvers": ["ghost"]}, "'ghost' is not a user"),
-        # erin is in finance but cannot approve: one eligible approver for k = 2.
-        ({"approvals_required": 2}, "only 1 user(s) of the tenant may answer"),
+        # carol and erin are finance: two who may answer for k = 3.
+        ({"approvals_required": 3}, "only 2 user(s) of the tenant may answer"),
         (
             {"escalate": [{"approvers": ["group:nope"], "timeout_s": 60}]},
             "unknown group 'nope'",
@@ -172,7 +173,8 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(
         assert response.status_code == 422, (changes, response.text)
         assert words in str(response.json()), (changes, response.json())
     assert (await api.post(url, json=base, headers=keys["carol"])).status_code == 403
-    made = await api.post(url, json=base | {"note": "finance signs"}, headers=admin)
+    two = {"approvals_required": 2, "note": "finance signs"}
+    made = await api.post(url, json=base | two, headers=admin)
     assert made.status_code == 201, made.text
     pol = made.json()
     assert pol["id"].startswith("pol_") and pol["created_by"] == "adam"
@@ -201,7 +203,7 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(
     assert await cmd_policies(cli, parser.parse_args(["policies"])) == 0
     assert await cmd_groups(cli, parser.parse_args(["groups"])) == 0
     out = capsys.readouterr().out
-    assert f"{pol['id']}  tool guarded_echo: 1 of group:finance" in out, out
+    assert f"{pol['id']}  tool guarded_echo: 2 of group:finance" in out, out
     assert "group:finance  carol, erin" in out, out
     with pytest.raises(ApiError, match="never asks for approval"):
         await cmd_policies(cli, parser.parse_args(["policies", "create", "--tool", "echo"]))
@@ -239,16 +241,21 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(
             i["approval_id"]
             for i in (await api.get("/v1/approvals", headers=keys[u])).json()["approvals"]
         ]
-        for u in ("carol", "dave")
+        for u in ("carol", "dave", "erin", "ada")
     }
-    assert inbox == {"carol": [pending["approval_id"]], "dave": []}
+    # erin has no approver role, but the admin's policy names her group; ada asked (four eyes).
+    mine = [pending["approval_id"]]
+    assert inbox == {"carol": mine, "dave": [], "erin": mine, "ada": []}
     answer = {"decision": "approve", "args_hash": pending["args_hash"]}
     answer_url = f"{run}/approvals/{pending['approval_id']}"
     refused = await api.post(answer_url, json=answer, headers=keys["dave"])
     assert refused.status_code == 403 and "is for group:finance" in refused.json()["detail"]
-    # erin is in the group but has no approver role: another user's run is not hers to see.
-    assert (await api.post(answer_url, json=answer, headers=keys["erin"])).status_code == 404
-    assert (await api.post(answer_url, json=answer, headers=keys["carol"])).status_code == 200
+    assert (await api.post(answer_url, json=answer, headers=keys["ada"])).status_code == 403
+    first = await api.post(answer_url, json=answer, headers=keys["carol"])
+    assert first.status_code == 200 and "still waiting" in first.json()["detail"], first.text
+    again = await api.post(answer_url, json=answer, headers=keys["carol"])  # counts once
+    assert again.status_code == 409 and "carol already approved" in again.json()["detail"]
+    assert (await api.post(answer_url, json=answer, headers=keys["erin"])).status_code == 200
     done = (await api.get(f"{run}?wait_s=20", headers=keys["ada"])).json()
     assert done["status"] == "completed", done
     said = [
@@ -257,10 +264,23 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(
         if e.get("kind") == "approval"
     ]
     assert any(
-        f"under tenant policy {pol['id']} (tool guarded_echo): 1 of group:finance" in s
+        f"under tenant policy {pol['id']} (tool guarded_echo): 2 of group:finance" in s
         for s in said
     ), said
-    assert any(s.endswith("approve by carol") for s in said), said
+    assert any("approve by carol (1 of 2, still waiting)" in s for s in said), said
+    assert any(s.endswith("approve by erin") for s in said), said
+
+    # A plan's own approvers only narrow: naming erin there does not let her answer.
+    plan = {"steps": [{"id": "ok", "kind": "approval", "approval": {"approvers": ["erin"]}}]}
+    started = await api.post("/v1/runs", json={"goal": "g", "plan": plan}, headers=keys["ada"])
+    run = f"/v1/runs/{started.json()['run_id']}"
+    [pending] = (await _pending(api, run, keys["ada"]))["pending_approvals"]
+    assert pending["policy"] is None
+    assert (await api.get("/v1/approvals", headers=keys["erin"])).json()["approvals"] == []
+    answer = {"decision": "approve", "args_hash": pending["args_hash"]}
+    answer_url = f"{run}/approvals/{pending['approval_id']}"
+    assert (await api.post(answer_url, json=answer, headers=keys["erin"])).status_code == 404
+    await api.post(f"{run}/cancel", headers=keys["ada"])
 
     # A group a policy names stays until the policy goes; another tenant sees neither.
     assert (await api.delete("/v1/groups/finance", headers=admin)).status_code == 409
