@@ -867,7 +867,8 @@ class GuardrailSettings(BaseModel):
 
     # Personal data in goals and answers: `flag` records it (a `guardrail` event),
     # `redact` replaces it; secrets in answers are always redacted. Memory always stores text
-    # with personal data redacted. The content policy: {"rule name": "regex"} a goal may not match.
+    # with personal data redacted. The content policy: {"rule name": "regex"} that goals and chat
+    # messages may not match and answers are withheld for matching.
     guardrails_pii: Literal["flag", "redact"] = Field(
         default="flag",
         description=(
@@ -879,7 +880,8 @@ class GuardrailSettings(BaseModel):
     content_policy: dict[str, str] = Field(
         default_factory=dict,
         description=(
-            '`{"rule name": "regex"}` a goal may not match; a match is a 422 naming the rule.'
+            '`{"rule name": "regex"}` that a goal or a chat message may not match (a 422 naming '
+            "the rule); an answer that matches is withheld, replaced by a notice naming the rule."
         ),
     )
 
