@@ -361,7 +361,8 @@ class PlanningActivities:
                 request,
                 caller,
                 bundled_model,
-                f"the planning model is the bundled {BUNDLED_MODEL}, which does not write "
+                f"the {'pinned' if planner_model(request) != 'strong' else 'strong'} model "
+                f"is the bundled {BUNDLED_MODEL}, which does not write "
                 "usable plans; no skill's triggers match the goal",
             )
         try:
