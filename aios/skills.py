@@ -100,6 +100,8 @@ class SkillInfo(BaseModel):
     description: str
     input_schema: dict[str, Any]
     triggers: list[str]
+    # Triggers that count only for a tenant with a web search provider.
+    web_triggers: list[str] = Field(default_factory=list)
 
 
 class Skill:
@@ -121,6 +123,7 @@ class Skill:
             description=self.spec.description,
             input_schema=self.inputs_model.model_json_schema(),
             triggers=self.spec.triggers,
+            web_triggers=self.spec.web_triggers,
         )
 
     def matches(self, goal: str, *, web: bool = False) -> bool:

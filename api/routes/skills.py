@@ -38,7 +38,8 @@ router = APIRouter(prefix="/v1/skills", tags=["skills"])
 )
 async def list_skills(principal: PrincipalDep, skills: SkillsDep) -> SkillList:
     """Every skill: name, version, description, input schema, and the triggers by which the
-    rule planner picks it for a goal."""
+    rule planner picks it for a goal (`web_triggers`: only for a tenant with a web search
+    provider)."""
     return SkillList(skills=[s.info() for s in skills.all()])
 
 

@@ -261,6 +261,8 @@ async def test_analyze_recent_ai_funding_trends_is_researched_on_the_web_and_pub
     trace = (await api.get(f"/v1/runs/{run['run_id']}/trace")).json()
     rationale = json.dumps(trace)
     assert "deep_research" in rationale and "web search provider" in rationale
+    listed = {s["name"]: s for s in (await api.get("/v1/skills")).json()["skills"]}
+    assert listed["deep_research"]["web_triggers"], "the rule is there to read"
     [pending] = run["pending_approvals"]
     assert pending["step_id"] == "publish" and not receiver.posts
 
