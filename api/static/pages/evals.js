@@ -137,6 +137,13 @@ function comparisonTable(ev) {
         c.better ? verdict[c.better] : "too few pairs")))));
 }
 
+// The start of an answer, past the notes in italics AIOS puts before it ("_The knowledge base…_").
+function opening(answer) {
+  const lines = answer.split("\n").filter((l) => l.trim() && !l.trim().startsWith("_"));
+  const first = lines[0] || answer;
+  return first.length > 80 ? `${first.slice(0, 79)}…` : first;
+}
+
 function rowsTable(ev, scorers) {
   const differing = new Set(ev.differing_rows || []);
   return h("table", { id: "eval-rows" },
@@ -150,7 +157,7 @@ function rowsTable(ev, scorers) {
     h("td", {}, r.question),
     scorers.map((s) => h("td", { "data-score": s }, number(r.scores[s], s))),
     h("td", {}, r.error ? h("span", { class: "status-failed" }, r.error) : null,
-      r.answer ? h("details", {}, h("summary", {}, r.answer.slice(0, 80)),
+      r.answer ? h("details", {}, h("summary", {}, opening(r.answer)),
         h("div", { class: "stream" }, r.answer)) : null,
       r.run_id ? h("div", {}, h("a", { href: `#/runs/${encodeURIComponent(r.run_id)}` }, "run"))
         : null)))));
