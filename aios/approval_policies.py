@@ -101,6 +101,11 @@ class PolicyRule(BaseModel):
         max_length=5,
         description="when a window passes unanswered, the next group and its window",
     )
+    allow_self_approval: bool = Field(
+        default=False,
+        description="the run's requester may answer too (if otherwise allowed): four eyes "
+        "off for this subject; only a policy can say so, never a plan.",
+    )
 
     @field_validator("approvers")
     @classmethod

@@ -359,6 +359,8 @@ class PendingApproval(BaseModel):
     # The approval policy that set who answers and how many (aios/approval_policies.py); None:
     # the plan's or skill's own `approval:`.
     policy: str | None = None
+    # That policy lets the run's requester answer too (four eyes off; never from a plan).
+    self_approval: bool = False
     # When the request derives from untrusted content (documents, web pages, tool output): the
     # steps or tools it came from, and what the guardrails found in them.
     untrusted_sources: list[str] = Field(default_factory=list)

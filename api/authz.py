@@ -62,13 +62,15 @@ def self_approval_allowed(principal: Principal) -> bool:
     return principal.key_id == DEV_KEY_ID
 
 
-def require_approver(principal: Principal, requester: str | None, *, named: bool = False) -> None:
+def require_approver(
+    principal: Principal, requester: str | None, *, named: bool = False, own: bool = False
+) -> None:
     """403 unless the caller may answer an approval of a run `requester` asked for: the approver
     role (or, `named`, an approval policy an admin set names the caller), and someone other than
-    the requester."""
+    the requester (or, `own`, the approval's policy allows self-approval)."""
     if not has_role(principal, Role.APPROVER) and not named:
         raise Forbidden("answering approvals needs the approver role; this key does not have it")
-    if requester == principal.user_id and not self_approval_allowed(principal):
+    if requester == principal.user_id and not (own or self_approval_allowed(principal)):
         raise Forbidden(
             "four eyes: you requested this run, so someone else with the approver role must "
             "answer its approvals"

@@ -559,19 +559,22 @@ class RunService:
         # Without the approver role: only approvals whose policy names the caller (none where
         # the tenant and the repository have no policy).
         approver = has_role(principal, Role.APPROVER)
-        if not approver and not (
-            await store.count(principal.tenant)
-            or load_repo_policies(self.settings.approval_policies_file)
-        ):
+        repo = load_repo_policies(self.settings.approval_policies_file)
+        if not approver and not (await store.count(principal.tenant) or repo):
             return Inbox(approvals=[])
         groups = await store.groups_of(principal.tenant, principal.user_id)
+        # The caller's own runs are listed only where a policy may allow self-approval.
+        mine = self_approval_allowed(principal) or (
+            any(p.allow_self_approval for p in repo)
+            or await store.any_self_approval(principal.tenant)
+        )
         clauses = [
             f"WorkflowType = '{AgentRunWorkflow.__name__}'",
             "ExecutionStatus = 'Running'",
             f"{sa.TENANT.name} = {quoted(principal.tenant)}",
             f"{sa.STATUS.name} = {quoted(RunStatus.AWAITING_APPROVAL.value)}",
         ]
-        if not self_approval_allowed(principal):
+        if not mine:
             clauses.append(f"{sa.USER.name} != {quoted(principal.user_id)}")
         iterator = self.temporal.list_workflows(" AND ".join(clauses), page_size=limit + 1)
         await read_within(self.settings, iterator.fetch_next_page(), "the waiting runs")
@@ -598,6 +601,12 @@ class RunService:
                 )
                 for p in state.pending_approvals
                 if principal.user_id not in p.approved_by  # already answered by the caller
+                # four eyes, unless this is the dev key or the policy allows self-approval
+                and (
+                    state.user_id != principal.user_id
+                    or self_approval_allowed(principal)
+                    or p.self_approval
+                )
                 and (
                     may_answer(p.approvers, principal.user_id, principal.roles, groups)
                     if approver
@@ -672,12 +681,16 @@ class RunService:
         run's own requester (403, and the run is not touched)."""
         groups = await PolicyStore(self.pool).groups_of(principal.tenant, principal.user_id)
         # Without the approver role, only an approval whose policy names the caller.
-        named = not has_role(principal, Role.APPROVER) and await self._named_by_policy(
-            principal, run_id, approval_id, groups
+        named = not has_role(principal, Role.APPROVER) and bool(
+            await self._under_policy(principal, run_id, approval_id, groups, named=True)
         )
         handle, description = await self._run_for(principal, run_id, Access.ANSWER, named=named)
         requester = description.typed_search_attributes.get(sa.USER)
-        require_approver(principal, requester, named=named)
+        # One's own run's approval: only where its policy allows self-approval.
+        own = requester == principal.user_id and bool(
+            await self._under_policy(principal, run_id, approval_id, groups, own=True)
+        )
+        require_approver(principal, requester, named=named, own=own)
         if description.status != WorkflowExecutionStatus.RUNNING:
             await self._refuse_answer_to_ended_run(handle, principal.tenant, approval_id)
         decision = ApprovalDecision(
@@ -809,12 +822,20 @@ class RunService:
             raise Forbidden(f"only the run's owner or an operator may change run {run_id}")
         return handle, description
 
-    async def _named_by_policy(
-        self, principal: Principal, run_id: str, approval_id: str, groups: list[str]
+    async def _under_policy(
+        self,
+        principal: Principal,
+        run_id: str,
+        approval_id: str,
+        groups: list[str],
+        *,
+        named: bool = False,
+        own: bool = False,
     ) -> bool:
         """Whether the run's pending approval `approval_id` is under an approval policy that
-        names the caller (by user id, group or role). Policies are an admin's: a plan's own
-        `approvers` never let anyone without the approver role answer."""
+        names the caller (by user id, group or role), and (`own`) lets a run's requester answer
+        it. Policies are an admin's: a plan's own terms never let anyone without the approver
+        role answer, nor a requester their own run."""
         handle, description = await owned_run(
             self.temporal, self.settings, run_id, principal.tenant
         )
@@ -823,7 +844,9 @@ class RunService:
         state = await current_state(self.temporal, handle, description, self.settings, self._snaps)
         user, roles = principal.user_id, principal.roles
         return any(
-            p.approval_id == approval_id and named_by_policy(p, user, roles, groups)
+            p.approval_id == approval_id
+            and (not named or named_by_policy(p, user, roles, groups))
+            and (not own or p.self_approval)
             for p in state.pending_approvals
         )
 

@@ -102,6 +102,16 @@ class PolicyStore:
         return done.endswith(" 1")
 
     @transient_on_connection_loss
+    async def any_self_approval(self, tenant: str) -> bool:
+        """Whether one of the tenant's policies lets requesters answer their own runs."""
+        found: bool = await self._pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM approval_policies WHERE tenant = $1"
+            " AND (rule->>'allow_self_approval')::boolean)",
+            tenant,
+        )
+        return found
+
+    @transient_on_connection_loss
     async def naming_group(self, tenant: str, group: str) -> list[str]:
         """The ids of the tenant's policies that name `group:<group>` (approvers or escalation)."""
         rows = await self._pool.fetch(

@@ -146,6 +146,9 @@ export function approvalCard(runId, pending, onAnswered) {
     (pending.approvers || []).length
       ? h("p", { class: "muted" }, `For: ${pending.approvers.join(", ")}`) : null,
     pending.policy ? h("p", { class: "muted", "data-policy": "" }, `Under ${pending.policy}`) : null,
+    pending.self_approval
+      ? h("p", { class: "muted" }, "Its policy lets the run's requester approve it too (no four eyes).")
+      : null,
     (pending.approvals_required || 1) > 1
       ? h("p", { class: "muted", "data-approved-by": "" },
         `Needs ${pending.approvals_required} distinct approvers; approved so far by: ${

@@ -290,3 +290,20 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(
     assert (await api.get("/v1/groups/finance", headers=other)).status_code == 404
     assert (await api.delete(f"{url}/{pol['id']}", headers=admin)).status_code == 204
     assert (await api.delete("/v1/groups/finance", headers=admin)).status_code == 204
+
+    # Only a policy can turn four eyes off, and says so: ada approves her own run.
+    own = {"approvers": ["ada"], "allow_self_approval": True}
+    made = await api.post(url, json=base | own, headers=admin)
+    assert made.status_code == 201, made.text
+    send = {"id": "send", "kind": "tool", "tool": "guarded_echo", "args": {"value": "mine"}}
+    mine = {"goal": "g", "plan": {"steps": [send]}}
+    started = await api.post("/v1/runs", json=mine, headers=keys["ada"])
+    run = f"/v1/runs/{started.json()['run_id']}"
+    [pending] = (await _pending(api, run, keys["ada"]))["pending_approvals"]
+    assert pending["self_approval"] is True and pending["approvers"] == ["ada"]
+    listed = (await api.get("/v1/approvals", headers=keys["ada"])).json()["approvals"]
+    assert [i["approval_id"] for i in listed] == [pending["approval_id"]]
+    answer = {"decision": "approve", "args_hash": pending["args_hash"]}
+    answer_url = f"{run}/approvals/{pending['approval_id']}"
+    assert (await api.post(answer_url, json=answer, headers=keys["ada"])).status_code == 200
+    assert (await api.get(f"{run}?wait_s=20", headers=keys["ada"])).json()["status"] == "completed"

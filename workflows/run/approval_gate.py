@@ -149,6 +149,7 @@ class ApprovalGate:
             approvals_required=policy.approvals_required,
             approvers=list(policy.approvers),
             policy=applied.label if applied is not None else None,
+            self_approval=applied is not None and applied.policy.allow_self_approval,
         )
         journal.pending[approval_id] = pending
         journal.step_state(step.id).status = StepStatus.AWAITING_APPROVAL
