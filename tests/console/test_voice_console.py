@@ -2,7 +2,8 @@
 Chromium's fake microphone plays the question as espeak-ng speech, the console records it
 (MediaRecorder) and sends it to POST /v1/chat, the local engine (PocketSphinx) transcribes it,
 the transcript retrieves the tenant's document about it, and the chat shows what was heard and
-the reply with its citation.
+the reply with its citation. Then Say the goal on the runs page starts a run whose goal is what
+was heard.
 
 PocketSphinx hears espeak-ng's voice poorly: most phrases come back garbled (docs/voice.md).
 "what is the population of canada" comes back as "what is the population and canada", from the
@@ -92,12 +93,26 @@ async def test_a_question_said_into_the_console_gets_a_grounded_answer(
         await expect(reply).to_contain_text("41.7 million", timeout=60_000)
         text = await heard.inner_text()
         await expect(reply.locator("li")).to_contain_text("Canada in figures")  # its citation
+
+        # On the runs page, Say the goal: the recording starts a run whose goal is what was heard.
+        await page.click("nav >> text=Runs")
+        goal_mic = page.locator("#goal-mic")
+        await goal_mic.click()
+        await expect(goal_mic).to_contain_text("(3 s)", timeout=20_000)
+        await goal_mic.click()
+        await page.wait_for_url("**/#/runs/run-*", timeout=30_000)
+        run_id = page.url.split("#/runs/")[1]
+        async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=90) as api:
+            # Until it ends, so none of its model calls is left for a later test's script.
+            run = (await api.get(f"/v1/runs/{run_id}", params={"wait_s": 60})).json()
         await browser.close()
+    assert run["status"] in ("completed", "failed"), run
+    assert "population" in run["goal"].split(), run["goal"]
     # As from the WAV file ("what is the population and canada"): the console records speech
     # without the browser's processing (echo cancelling, noise suppression, gain control).
     assert {"population", "canada"} <= set(text.split()), text
     # What the console shows as heard is the question the model was asked, with the document
     # the transcript retrieved as its source [1].
-    [asked] = [r for r in fake_openai.requests if text in json.dumps(r["messages"])]
+    asked = next(r for r in fake_openai.requests if text in json.dumps(r["messages"]))
     assert "41,651,653" in json.dumps(asked["messages"])
     assert not errors, f"the page raised: {errors}"
