@@ -135,12 +135,20 @@ def grounding_overlap(state: RunState) -> float:
 
 
 def grounding_prompt(claims: list[tuple[str, list[str]]]) -> str:
-    """The grounding judge's question: each claim numbered, with the evidence it cites."""
+    """The grounding judge's question: each claim numbered, with the evidence it cites. Claims
+    and quotes are put on one line each, so text in them (a model's answer, a document's words)
+    cannot pose as another numbered claim or as evidence."""
     parts = []
     for i, (claim, evidence) in enumerate(claims[:MAX_JUDGED_CLAIMS], 1):
-        quoted = "\n".join(f'  > "{q[:MAX_QUOTE_CHARS]}"' for q in evidence) or "  (no evidence)"
-        parts.append(f"Claim {i}: {claim}\n  Evidence it cites:\n{quoted}")
+        quoted = "\n".join(f'  > "{_one_line(q)[:MAX_QUOTE_CHARS]}"' for q in evidence)
+        parts.append(
+            f"Claim {i}: {_one_line(claim)}\n  Evidence it cites:\n{quoted or '  (no evidence)'}"
+        )
     return "\n\n".join(parts)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def grounding_verdicts(data: object, claims: int) -> float:
