@@ -180,6 +180,26 @@ async def test_a_run_from_a_thread_is_approved_with_a_colleagues_button(
     assert "four eyes" in refusal[0]["text"] and f"<@{ADA}>" in refusal[0]["text"]
     assert (await slack_api.get(f"/v1/runs/{run_id}")).json()["status"] == "awaiting_approval"
 
+    # A click forged in Bob's name (not signed with the workspace's secret) is 401 and does
+    # nothing; Eve, whom no admin mapped, is told so; the run still waits for both.
+    forged_click = click(TEAM, BOB, message, APPROVE_ACTION, "tr-forged")
+    forged = await slack_api.post(
+        INTERACTIONS,
+        content=forged_click,
+        headers=signed("not-the-secret", forged_click)
+        | {"Authorization": "", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert forged.status_code == 401
+    eve = await send(slack_api, INTERACTIONS, click(TEAM, EVE, message, APPROVE_ACTION, "tr-eve"))
+    assert eve.status_code == 200
+    await until(
+        lambda: [
+            m for m in fake_slack.in_thread(thread) if f"<@{EVE}> you are not mapped" in m["text"]
+        ],
+        "Eve told she is not mapped",
+    )
+    assert (await slack_api.get(f"/v1/runs/{run_id}")).json()["status"] == "awaiting_approval"
+
     # Bob (an approver) clicks Approve: the run goes on, the button message shows who approved.
     bob = await send(slack_api, INTERACTIONS, click(TEAM, BOB, message, APPROVE_ACTION, "tr-2"))
     assert bob.status_code == 200
