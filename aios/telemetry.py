@@ -53,6 +53,13 @@ LLM_TOKENS = Counter(
 LLM_COST = Counter(
     "aios_llm_cost_usd", "Model cost in USD by model and tenant", ["model", "tenant"]
 )
+# Paid calls that are not a model's (a web search at its provider's price), as the spend ledger
+# settles them: by what was called (`web_search:brave`) and tenant.
+PAID_CALL_COST = Counter(
+    "aios_paid_call_cost_usd",
+    "Cost in USD of paid calls other than model calls (web searches), by call and tenant",
+    ["call", "tenant"],
+)
 # The embedding cache (activities/knowledge/embedding_cache.py): chunks whose vector was read
 # from PostgreSQL (hit) or embedded (miss), by embedding model.
 EMBEDDING_CACHE = Counter(

@@ -82,6 +82,7 @@ class SpendAccount:
             await asyncio.shield(self.ledger.release(key))
             raise
         await self.ledger.settle(key, usd, 0, 0)
+        telemetry.PAID_CALL_COST.labels(what, self.spender.tenant).inc(usd)
 
 
 def activity_account(

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
@@ -78,6 +79,11 @@ async def test_a_memory_steps_summary_is_reserved_and_refused_over_the_users_cap
     ]
 
 
+def _spent(tenant: str) -> float:
+    labels = {"call": "web_search:brave", "tenant": tenant}
+    return REGISTRY.get_sample_value("aios_paid_call_cost_usd_total", labels) or 0.0
+
+
 async def test_paid_web_searches_are_reserved_and_the_one_over_the_cap_is_refused(
     tmp_path: Path, pool: asyncpg.Pool
 ) -> None:
@@ -117,6 +123,7 @@ async def test_paid_web_searches_are_reserved_and_the_one_over_the_cap_is_refuse
                 ),
             )
 
+        before = _spent(tenant)
         await search(1)
         await search(2)
         with pytest.raises(ApplicationError) as refused:
@@ -128,6 +135,8 @@ async def test_paid_web_searches_are_reserved_and_the_one_over_the_cap_is_refuse
         "SELECT model, status, usd FROM ledger_entries WHERE tenant = $1", tenant
     )
     assert [tuple(e) for e in entries] == [("web_search:brave", "settled", Decimal("0.005"))] * 2
+    # Prometheus agrees with the ledger.
+    assert _spent(tenant) - before == pytest.approx(float(sum(e["usd"] for e in entries)))
 
 
 async def test_an_agents_paid_search_over_the_run_budget_stops_the_run(
