@@ -108,7 +108,7 @@ async def test_a_worker_killed_between_reserve_and_settle_leaves_the_ledger_bala
     ledger = LedgerStore(pool)
     await ledger.set_cap(TENANT, "user", "ada", "day", usd=100, tokens=None, created_by="test")
     # The first model call is held until after its worker is dead; the retry is answered.
-    fake_openai.queue(ScriptedReply(content="Held.", delay_s=15))
+    fake_openai.queue(ScriptedReply(content="Held.", delay_s=30))
     temporal = temporal_env.client.service_client.config.target_host
     doomed = _worker("worker", tmp_path, settings, temporal, pg_url, fake_openai.base_url)
     try:
