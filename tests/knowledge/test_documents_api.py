@@ -180,7 +180,8 @@ async def test_bad_requests_get_problems_and_nothing_is_started(api: httpx.Async
             "twice",
         ),
         ({"json": {"urls": ["ftp://example.com/x"]}}, 422, "urls.0"),
-        ({"json": {"sql": [{"database": "nope", "query": "SELECT 1"}]}}, 422, "no SQL source"),
+        # A source the tenant does not have is 404, as another tenant's is.
+        ({"json": {"sql": [{"database": "nope", "query": "SELECT 1"}]}}, 404, "no SQL source"),
         ({"json": {"documents": [{"text": "x", "metadata": {"k": "v" * 9000}}]}}, 422, "metadata"),
         ({"files": [("other", ("", b"x"))]}, 422, "no files"),
         ({"json": {"documents": [{"text": "x"}] * 1001}}, 422, "documents"),
