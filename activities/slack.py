@@ -26,6 +26,7 @@ from activities.common import classified, heartbeating
 from aios import search_attributes as sa
 from aios.config import Settings
 from aios.errors import ConfigurationError, TransientError, UserError
+from aios.guardrails import check_policy, describe
 from aios.models import ChatReply, ChatTurn, RunState
 from aios.slack import RunDigest, RunWatch, SlackChatRequest, SlackMessage, SlackPosted
 from aios.vocabulary import FINISHED_STEP_STATUSES, TERMINAL_STATUSES, Activity, StepStatus
@@ -100,6 +101,11 @@ class SlackActivities:
         the Slack event so a retry joins the turn already taken."""
         if self._temporal is None:
             raise ConfigurationError("this worker has no Temporal client to send chat turns with")
+        refused = check_policy(request.message, self._settings.content_policy)
+        if refused:  # as POST /v1/chat refuses it (api/goals.py)
+            raise UserError(
+                f"the message is not allowed by the content policy: {describe(refused)}"
+            )
         session = request.session
         start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
             "ChatSessionWorkflow",
