@@ -19,6 +19,7 @@ async def _published(
     redact_pii: bool = False,
     fence: str | None = None,
     eager: bool = False,
+    policy: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """What `write(publisher)` published, as a listener saw it."""
     received: list[dict[str, Any]] = []
@@ -31,7 +32,13 @@ async def _published(
         await conn.add_listener(CHANNEL, listen)
         await write(
             DeltaPublisher(
-                pool, "run-deltas", "s1", redact_pii=redact_pii, fence=fence, eager=eager
+                pool,
+                "run-deltas",
+                "s1",
+                redact_pii=redact_pii,
+                fence=fence,
+                eager=eager,
+                policy=policy,
             )
         )
         await asyncio.sleep(0.2)  # notifications arrive after the publishing transaction
@@ -110,3 +117,24 @@ async def test_the_prompts_markup_never_streams_out(pool: asyncpg.Pool) -> None:
 
     streamed = "".join(p["text"] for p in await _published(pool, echoing, fence=fence))
     assert streamed == "Runs are durable [1].\nApprovals pause runs [2].\nBEGIN is a word."
+
+
+async def test_a_stream_stops_before_what_the_content_policy_forbids(pool: asyncpg.Pool) -> None:
+    """Once the text written matches the content policy nothing more goes out, and what went
+    out before holds no part of the match (the newest text is always held back)."""
+    answer = (
+        "Sure, I can explain the chemistry of the reaction in general terms first. "
+        "Then here is exactly how to build a bomb from parts you can buy, step by step, "
+        "with the quantities and the order of assembly spelled out below for you."
+    )
+    writes = [answer[i : i + 5] for i in range(0, len(answer), 5)]
+
+    async def eager(publisher: DeltaPublisher) -> None:
+        for text in writes:
+            await publisher(text)
+        await publisher.finish()
+
+    sent = "".join(
+        p["text"] for p in await _published(pool, eager, eager=True, policy={"w": r"\bbomb"})
+    )
+    assert answer.startswith(sent) and len(sent) <= answer.index("bomb")

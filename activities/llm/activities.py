@@ -277,6 +277,7 @@ class LlmActivities:
             redact_pii=self._redact_pii if redact_pii is None else redact_pii,
             fence=fence,
             eager=eager,
+            policy=self.content_policy,
         )
 
     @property

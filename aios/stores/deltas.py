@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from aios.db import CONNECTION_LOSS, transient_on_connection_loss
-from aios.guardrails import guard_answer, releasable
+from aios.guardrails import check_policy, guard_answer, releasable
 from aios.text import is_echoed_markup, may_become_markup
 
 CHANNEL = "aios_llm_deltas"
@@ -59,8 +59,14 @@ class DeltaPublisher:
         redact_pii: bool = False,
         fence: str | None = None,
         eager: bool = False,
+        policy: dict[str, str] | None = None,
     ) -> None:
         self._pool = pool
+        # The content policy (AIOS_CONTENT_POLICY): once the text written so far matches it,
+        # nothing more is published (the finished answer is withheld).
+        self._policy = policy or {}
+        self._withheld = False
+        self._written: list[str] = []  # everything the model wrote (a match may span a flush)
         self._run_id = run_id
         self._step_id = step_id
         self._attempt = attempt
@@ -81,6 +87,8 @@ class DeltaPublisher:
         if self._buffered_since is None:
             self._buffered_since = now
         self._buffer.append(text)
+        if self._policy:
+            self._written.append(text)
         self._new_chars += len(text)
         if (
             self._new_chars >= MAX_PIECE_CHARS
@@ -91,6 +99,8 @@ class DeltaPublisher:
 
     async def finish(self) -> None:
         """The call is over: the rest of a streamed answer goes out."""
+        if self._breaks_policy():
+            return
         if (self._published or self._eager) and self._buffer:
             text, self._buffer = "".join(self._buffer), []
             ready, _ = self._without_markup(
@@ -99,7 +109,18 @@ class DeltaPublisher:
             if ready:
                 await self._publish(ready)
 
+    def _breaks_policy(self) -> bool:
+        """Whether the text so far matches the content policy (from then on nothing is sent)."""
+        if self._policy and not self._withheld:
+            self._withheld = bool(check_policy("".join(self._written), self._policy))
+            if self._withheld:
+                self._buffer = []
+        return self._withheld
+
     async def _flush(self) -> None:
+        if self._breaks_policy():
+            self._new_chars, self._buffered_since = 0, None
+            return
         cleaned, held = releasable("".join(self._buffer), redact_pii=self._redact_pii)
         ready, unfinished = self._without_markup(cleaned, final=False)
         held = unfinished + held
