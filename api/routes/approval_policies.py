@@ -9,11 +9,14 @@ larger than the users who could approve.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
+from temporalio.client import Client
 
+from activities.tools import ToolRegistry
 from aios.approval_policies import (
     GROUP_PATTERN,
     MAX_GROUPS,
@@ -28,11 +31,14 @@ from aios.approval_policies import (
     load_repo_policies,
     problems,
 )
+from aios.config import Settings
 from aios.errors import ConfigurationError, Conflict, NotFound, ValidationFailed
+from aios.skills import SkillCatalog
 from aios.stores.approval_policies import Group, PolicyStore
 from aios.vocabulary import BUILTIN_ROLES, Role
 from api.deps import (
     DbDep,
+    Principal,
     PrincipalDep,
     RegistryDep,
     SettingsDep,
@@ -125,7 +131,7 @@ class GroupList(BaseModel):
     groups: list[Group]
 
 
-def _repo_policies(settings: Any) -> list[StoredPolicy]:
+def _repo_policies(settings: Settings) -> list[StoredPolicy]:
     try:
         return load_repo_policies(settings.approval_policies_file)
     except PolicyFileError as e:
@@ -134,11 +140,11 @@ def _repo_policies(settings: Any) -> list[StoredPolicy]:
 
 async def _check_subject(
     body: PolicyIn,
-    principal: Any,
-    registry: Any,
-    skills: Any,
-    temporal: Any,
-    settings: Any,
+    principal: Principal,
+    registry: ToolRegistry,
+    skills: SkillCatalog,
+    temporal: Client,
+    settings: Settings,
 ) -> None:
     if body.subject == PolicySubject.TOOL:
         specs = {s.name: s for s in registry.specs(None)}
@@ -168,7 +174,11 @@ async def _check_subject(
 
 
 async def check_rule(
-    rule: PolicyRule, store: PolicyStore, tenant: str, registry: Any, field: str = "approvers"
+    rule: PolicyRule,
+    store: PolicyStore,
+    tenant: str,
+    registry: ToolRegistry,
+    field: str = "approvers",
 ) -> None:
     """422 for unknown roles, groups or users, and for a k larger than the tenant's users who
     could approve at any step of the chain."""
@@ -261,6 +271,12 @@ async def delete_policy(policy_id: str, principal: PrincipalDep, pool: DbDep) ->
 # --- groups ---------------------------------------------------------------------------------
 
 
+def _known_name(name: str) -> None:
+    """404 for a path that cannot name a group (before it reaches a query)."""
+    if not re.match(GROUP_PATTERN, name):
+        raise NotFound(f"no group {name!r}")
+
+
 async def _check_members(store: PolicyStore, tenant: str, members: list[str]) -> None:
     users = await store.users(tenant)
     unknown = [m for m in dict.fromkeys(members) if m not in users]
@@ -301,6 +317,7 @@ async def list_groups(principal: PrincipalDep, pool: DbDep) -> GroupList:
 async def get_group(name: str, principal: PrincipalDep, pool: DbDep) -> Group:
     """One group. Needs the admin role; another tenant's is 404."""
     require_admin(principal)
+    _known_name(name)
     found = await PolicyStore(pool).group(principal.tenant, name)
     if found is None:
         raise NotFound(f"no group {name!r}")
@@ -313,6 +330,7 @@ async def replace_group(name: str, body: GroupBody, principal: PrincipalDep, poo
     answer comes, so it applies to approvals already open. Needs the admin role; 404 for a
     group the tenant does not have."""
     require_admin(principal)
+    _known_name(name)
     store = PolicyStore(pool)
     if await store.group(principal.tenant, name) is None:
         raise NotFound(f"no group {name!r}")
@@ -328,6 +346,7 @@ async def delete_group(name: str, principal: PrincipalDep, pool: DbDep) -> Respo
     """Delete a group. Needs the admin role; 409 while a policy of the tenant names it (delete or
     change that first); 404 for one the tenant does not have."""
     require_admin(principal)
+    _known_name(name)
     store = PolicyStore(pool)
     naming = await store.naming_group(principal.tenant, name)
     if naming:

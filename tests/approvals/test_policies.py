@@ -284,6 +284,7 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(
 
     # A group a policy names stays until the policy goes; another tenant sees neither.
     assert (await api.delete("/v1/groups/finance", headers=admin)).status_code == 409
+    assert (await api.delete("/v1/groups/fin%25", headers=admin)).status_code == 404
     other = as_key((await make_key(api, f"{tenant}-b", "eve", roles=["admin"]))["key"])
     assert (await api.get(f"{url}/{pol['id']}", headers=other)).status_code == 404
     assert (await api.delete(f"{url}/{pol['id']}", headers=other)).status_code == 404
@@ -296,8 +297,8 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(
     made = await api.post(url, json=base | own, headers=admin)
     assert made.status_code == 201, made.text
     send = {"id": "send", "kind": "tool", "tool": "guarded_echo", "args": {"value": "mine"}}
-    mine = {"goal": "g", "plan": {"steps": [send]}}
-    started = await api.post("/v1/runs", json=mine, headers=keys["ada"])
+    own_run = {"goal": "g", "plan": {"steps": [send]}}
+    started = await api.post("/v1/runs", json=own_run, headers=keys["ada"])
     run = f"/v1/runs/{started.json()['run_id']}"
     [pending] = (await _pending(api, run, keys["ada"]))["pending_approvals"]
     assert pending["self_approval"] is True and pending["approvers"] == ["ada"]
