@@ -36,7 +36,8 @@ async def test_an_ab_eval_is_shown_as_a_summary_and_rows_and_exported(
     label = f"cand-{uuid.uuid4().hex[:6]}"
     made = await page.request.post(
         "/v1/versions",
-        data={"name": "system", "label": label, "text": f"You answer briefly. {MARK}"},
+        # A text of its own: the same text registered by another test would be a 409.
+        data={"name": "system", "label": label, "text": f"You answer briefly. {MARK} {label}"},
         headers=AUTH,
     )
     assert made.status == 201, await made.text()
