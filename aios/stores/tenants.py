@@ -38,6 +38,10 @@ TENANT_TABLES = (
     "llm_cache",
     "llm_cache_hits",
     "embedding_cache",
+    "tenant_sql_sources",
+    "tenant_mcp_servers",
+    "tenant_egress",
+    "mcp_calls",
 )
 # The spend ledger's running totals name their tenant inside the scope ('user:acme/ada',
 # 'tenant:acme/acme'); a run's total ('run:<id>') names no one and goes with its entries' run.
