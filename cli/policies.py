@@ -41,6 +41,8 @@ def policy_line(p: StoredPolicy) -> str:
     terms += [f"then {', '.join(e.approvers)} ({e.timeout_s:g}s)" for e in p.escalate]
     if p.on_timeout is not None:
         terms.append(f"then {p.on_timeout}")
+    if p.allow_self_approval:
+        terms.append("requesters may approve their own")
     origin = "" if p.source == "tenant" else "  [repository default]"
     return f"{p.id}  {p.subject.value} {p.name}: {'; '.join(terms)}{origin}"
 
@@ -63,6 +65,8 @@ async def cmd_policies(api: ApiClient, args: argparse.Namespace) -> int:
             body["timeout_s"] = args.timeout_s
         if args.on_timeout is not None:
             body["on_timeout"] = args.on_timeout
+        if args.allow_self_approval:
+            body["allow_self_approval"] = True
         made = StoredPolicy.model_validate(
             await api.request("POST", "/v1/approval-policies", json=body)
         )
@@ -165,6 +169,11 @@ def add_verbs(verb: Any) -> None:
         action="append",
         type=_escalation,
         help="the next group when a window passes: APPROVER[,APPROVER...]:SECONDS (repeatable)",
+    )
+    p.add_argument(
+        "--allow-self-approval",
+        action="store_true",
+        help="the run's requester may answer too (turns four eyes off for this subject)",
     )
     p.add_argument("--note", help="why the policy exists")
     g = verb("groups", cmd_groups, "groups of approvers (group:NAME): list, show, set, delete")
