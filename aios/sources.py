@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -89,12 +90,39 @@ class SqlSourceIn(BaseModel):
     @field_validator("dsn")
     @classmethod
     def _postgres(cls, value: SecretStr) -> SecretStr:
-        dsn = value.get_secret_value()
-        if not re.match(r"^postgres(ql)?://", dsn) or len(dsn) > 2000:
-            raise ValueError("a PostgreSQL URL: postgresql://user:password@host:port/database")
+        dsn_host(value.get_secret_value())
         return value
 
     _check_roles = field_validator("roles")(_roles)
+
+
+# The only DSN parameters a tenant may set: others make the worker read its own files (passfile,
+# sslkey, sslrootcert) or connect elsewhere than the host that was checked (host, hostaddr).
+DSN_PARAMETERS = frozenset({"sslmode", "connect_timeout", "application_name"})
+
+
+def dsn_host(dsn: str) -> str:
+    """The one host a tenant's DSN connects to; ValueError for anything else: another scheme,
+    no host (a local socket), several hosts, or a parameter outside DSN_PARAMETERS."""
+    if not re.match(r"^postgres(ql)?://", dsn) or len(dsn) > 2000:
+        raise ValueError("a PostgreSQL URL: postgresql://user:password@host:port/database")
+    parts = urlsplit(dsn)
+    where = parts.netloc.rsplit("@", 1)[-1]
+    if "," in where:
+        raise ValueError("one host only (a list of hosts is not accepted)")
+    try:
+        host = parts.hostname
+        parts.port  # noqa: B018 (a port that is not a number raises)
+    except ValueError:
+        raise ValueError("the host and port do not parse") from None
+    if not host:
+        raise ValueError("name the database's host: postgresql://user:password@host/database")
+    extra = sorted(set(parse_qs(parts.query)) - DSN_PARAMETERS)
+    if extra:
+        raise ValueError(
+            f"the parameter {extra[0]!r} is not accepted (only {', '.join(sorted(DSN_PARAMETERS))})"
+        )
+    return host
 
 
 class SqlSource(BaseModel):

@@ -32,6 +32,7 @@ from aios.sources import (
     McpServerIn,
     SqlSource,
     SqlSourceIn,
+    dsn_host,
     may_use,
 )
 from aios.stores.sources import SourceStore, public
@@ -117,14 +118,20 @@ async def put_source(
     principal: PrincipalDep,
     pool: DbDep,
     registry: RegistryDep,
+    settings: SettingsDep,
     name: str = Name,
 ) -> SqlSource:
     """Register (or replace) a SQL source of the caller's tenant: `sql_query` and SQL
     ingestion of this tenant may use it, restricted to `roles` when given. Needs the admin role.
     Queries run read-only; give it a database user that can read only what it should. An
-    unknown role is a 422."""
+    unknown role, a DSN with several hosts, a local socket or parameters other than sslmode,
+    connect_timeout and application_name, or a host on a private address (unless
+    `AIOS_FETCH_ALLOW` allows it: the workers' own database is never a tenant's) is a 422."""
     require_admin(principal)
     _known_roles(body.roles, registry)
+    # The database must be where the operator lets tenants reach (the workers' own database and
+    # anything else inside the network are refused unless AIOS_FETCH_ALLOW names them).
+    await _public_address(dsn_host(body.dsn.get_secret_value()), settings.fetch_allow, "dsn")
     return await SourceStore(pool).put_sql(principal.tenant, name, body, principal.user_id)
 
 
@@ -179,7 +186,7 @@ async def put_server(
     _known_roles(body.roles, registry)
     if name in settings.tools.mcp_servers:
         raise ValidationFailed(f"name: {name!r} is the name of a server the operator configured")
-    await _public_address(body.url, settings.fetch_allow)
+    await _public_address(urlsplit(body.url).hostname or "", settings.fetch_allow, "url")
     config = McpServerConfig(
         url=body.url,
         headers=body.headers,
@@ -218,21 +225,20 @@ def _known_roles(roles: list[str], registry: Any) -> None:
         )
 
 
-async def _public_address(url: str, allow: list[str]) -> None:
-    """422 unless every address the URL's host resolves to is public or allow-listed (the
-    check `http_fetch` makes)."""
-    host = urlsplit(url).hostname or ""
+async def _public_address(host: str, allow: list[str], field: str) -> None:
+    """422 unless every address `host` resolves to is public or allow-listed (the check
+    `http_fetch` makes), so a tenant cannot point the workers inside the network."""
     policy = FetchPolicy.from_allow_list(allow)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None)
     except OSError as e:
-        raise ValidationFailed(f"url: the host {host!r} cannot be resolved: {e}") from None
+        raise ValidationFailed(f"{field}: the host {host!r} cannot be resolved: {e}") from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         try:
             policy.check(host, address)
         except FetchRefused as e:
-            raise ValidationFailed(f"url: {e.message}") from None
+            raise ValidationFailed(f"{field}: {e.message}") from None
 
 
 # --- egress --------------------------------------------------------------------------------------

@@ -6,13 +6,42 @@ messages."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.conftest import Stack
+from tests.conftest import Stack, api_client, app_for
 from tests.gateway.test_keys import as_key, make_key
+
+
+@contextlib.asynccontextmanager
+async def over_tcp(pg_url: str) -> AsyncIterator[str]:
+    """The test's database (a Unix socket) reached over TCP, as a tenant's database on another
+    host would be: a DSN a tenant may register."""
+    socket_dir = parse_qs(urlsplit(pg_url).query)["host"][0]
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_unix_connection(f"{socket_dir}/.s.PGSQL.5432")
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(forward, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        server.close()
 
 
 async def _tenant(api: httpx.AsyncClient, **roles: list[str]) -> dict[str, dict[str, str]]:
@@ -37,6 +66,16 @@ async def _invoke(api: httpx.AsyncClient, key: dict[str, str], **args: Any) -> d
 async def test_sql_sources_belong_to_their_tenant(
     api: httpx.AsyncClient, stack: Stack, pg_url: str
 ) -> None:
+    # The test's database is on this machine: only where the operator allows it (a tenant never
+    # points the workers at their own database, or anything else inside the network).
+    allowed = stack.settings.model_copy(update={"fetch_allow": ["127.0.0.1"]})
+    async with api_client(app_for(stack, settings=allowed)) as allowed_api, over_tcp(pg_url) as dsn:
+        await _sources_belong_to_their_tenant(allowed_api, api, stack, dsn)
+
+
+async def _sources_belong_to_their_tenant(
+    api: httpx.AsyncClient, default_api: httpx.AsyncClient, stack: Stack, pg_url: str
+) -> None:
     await stack.pool.execute(
         "DROP TABLE IF EXISTS src_orders; CREATE TABLE src_orders (id int, note text);"
         "INSERT INTO src_orders VALUES (1, 'forty chairs'), (2, 'one desk')"
@@ -56,6 +95,15 @@ async def test_sql_sources_belong_to_their_tenant(
     assert (await api.put("/v1/sources/hr", json=hr, headers=a["adam"])).status_code == 200
     bad = await api.put("/v1/sources/x", json={"dsn": "mysql://h/db"}, headers=a["adam"])
     assert bad.status_code == 422 and "postgresql://" in bad.text
+    inside = await default_api.put("/v1/sources/x", json=body, headers=a["adam"])
+    assert inside.status_code == 422 and "not a public address" in inside.text
+    for dsn in (
+        "postgresql://u:p@db.example/x?passfile=/etc/shadow",
+        "postgresql://u:p@h1.example,h2.example/x",
+        "postgresql:///x?host=/var/run/postgresql",
+    ):
+        refused_dsn = await api.put("/v1/sources/x", json={"dsn": dsn}, headers=a["adam"])
+        assert refused_dsn.status_code == 422, dsn
     for roles in (["Bad Role"], ["analyst"]):
         bad_role = await api.put("/v1/sources/x", json={**hr, "roles": roles}, headers=a["adam"])
         assert bad_role.status_code == 422, roles
@@ -127,18 +175,19 @@ async def test_the_cli_sets_a_source_with_its_dsn_from_the_environment(
 ) -> None:
     import json
 
-    from tests.conftest import app_for, serving
+    from tests.conftest import serving
     from tests.test_cli import aios
 
     admin = (await make_key(api, f"src-{uuid.uuid4().hex[:8]}", "adam", roles=["admin"]))["key"]
-    monkeypatch.setenv("SHOP_DSN", pg_url)
-    async with serving(app_for(stack)) as url:
+    allowed = stack.settings.model_copy(update={"fetch_allow": ["127.0.0.1"]})
+    async with serving(app_for(stack, settings=allowed)) as url, over_tcp(pg_url) as dsn:
+        monkeypatch.setenv("SHOP_DSN", dsn)
         code, out, err = await aios(
             url,
             *("sources", "set", "shop", "--dsn-env", "SHOP_DSN", "--role", "operator", "--json"),
             key=admin,
         )
     assert code == 0, err
-    assert json.loads(out)["roles"] == ["operator"] and pg_url not in out
+    assert json.loads(out)["roles"] == ["operator"] and "postgresql://" not in out
     listed = await api.get("/v1/sources", headers={"Authorization": f"Bearer {admin}"})
     assert [s["name"] for s in listed.json()["sources"]] == ["shop"]
