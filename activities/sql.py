@@ -6,13 +6,18 @@ the first `row_limit` rows are read."""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from activities.net import FetchPolicy
 from aios.config import Settings
 from aios.errors import NotFound, PolicyDenied, TransientError, UserError
 from aios.sources import may_use
@@ -31,6 +36,30 @@ class SqlSources:
         except KeyError:
             known = ", ".join(sorted(self.dsns)) or "none are configured (AIOS_SQL_SOURCES)"
             raise UserError(f"no SQL source named {name!r} (known: {known})") from None
+
+
+async def pinned_dsn(dsn: str, allow: list[str]) -> str:
+    """A tenant's DSN with its host replaced by the address it resolves to now, once that address
+    is checked as `http_fetch` checks one (public, or allowed by AIOS_FETCH_ALLOW): a name that
+    resolved to a public address when registered cannot lead the workers inside the network
+    later. (TLS with `sslmode=verify-full` then verifies the address, not the name.)"""
+    parts = urlsplit(dsn)
+    host = parts.hostname or ""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, parts.port or 5432, type=socket.SOCK_STREAM
+        )
+    except OSError as e:
+        raise TransientError(f"cannot resolve the SQL source's host {host!r}: {e}") from e
+    policy = FetchPolicy.from_allow_list(allow)
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    for address in addresses:
+        policy.check(host, address)  # FetchRefused (a UserError) names the address
+    first = addresses[0]
+    where = f"[{first}]" if first.version == 6 else str(first)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (f"{userinfo}@" if userinfo else "") + where + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def env_sql_sources(settings: Settings, tenant: str) -> dict[str, str]:
@@ -63,7 +92,8 @@ async def tenant_sql_source(
                 f"the SQL source {name!r} may be queried by the roles "
                 f"{', '.join(source.roles)}; this caller has {', '.join(roles or []) or 'none'}"
             )
-        return SqlSources({name: dsn}, **limits)  # type: ignore[arg-type]
+        pinned = await pinned_dsn(dsn, settings.fetch_allow)
+        return SqlSources({name: pinned}, **limits)  # type: ignore[arg-type]
     env = env_sql_sources(settings, tenant)
     if name in env:
         return SqlSources({name: env[name]}, **limits)  # type: ignore[arg-type]

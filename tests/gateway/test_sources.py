@@ -12,9 +12,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import Stack, api_client, app_for
+from aios.config import Settings
+from tests.conftest import Stack, api_client, app_for, running_stack
 from tests.gateway.test_keys import as_key, make_key
 
 
@@ -63,14 +67,25 @@ async def _invoke(api: httpx.AsyncClient, key: dict[str, str], **args: Any) -> d
     raise AssertionError(body)
 
 
-async def test_sql_sources_belong_to_their_tenant(
-    api: httpx.AsyncClient, stack: Stack, pg_url: str
-) -> None:
-    # The test's database is on this machine: only where the operator allows it (a tenant never
-    # points the workers at their own database, or anything else inside the network).
-    allowed = stack.settings.model_copy(update={"fetch_allow": ["127.0.0.1"]})
-    async with api_client(app_for(stack, settings=allowed)) as allowed_api, over_tcp(pg_url) as dsn:
-        await _sources_belong_to_their_tenant(allowed_api, api, stack, dsn)
+@pytest.fixture
+async def reachable(
+    settings: Settings, pool: asyncpg.Pool, temporal_env: WorkflowEnvironment, embedder: Any
+) -> AsyncIterator[Stack]:
+    """A stack (API and worker) that lets tenants reach this machine, where the test's database
+    is (by default a tenant never points the workers inside the network)."""
+    allowed = settings.model_copy(update={"fetch_allow": ["127.0.0.1"]})
+    async with running_stack(allowed, pool, temporal_env, embedder) as running:
+        yield running
+
+
+async def test_sql_sources_belong_to_their_tenant(reachable: Stack, pg_url: str) -> None:
+    closed = reachable.settings.model_copy(update={"fetch_allow": []})
+    async with (
+        api_client(app_for(reachable)) as api,
+        api_client(app_for(reachable, settings=closed)) as closed_api,
+        over_tcp(pg_url) as dsn,
+    ):
+        await _sources_belong_to_their_tenant(api, closed_api, reachable, dsn)
 
 
 async def _sources_belong_to_their_tenant(
@@ -171,23 +186,24 @@ async def test_mcp_servers_and_egress_are_the_tenants_own(api: httpx.AsyncClient
 
 
 async def test_the_cli_sets_a_source_with_its_dsn_from_the_environment(
-    api: httpx.AsyncClient, stack: Stack, pg_url: str, monkeypatch: Any
+    reachable: Stack, pg_url: str, monkeypatch: Any
 ) -> None:
     import json
 
     from tests.conftest import serving
     from tests.test_cli import aios
 
-    admin = (await make_key(api, f"src-{uuid.uuid4().hex[:8]}", "adam", roles=["admin"]))["key"]
-    allowed = stack.settings.model_copy(update={"fetch_allow": ["127.0.0.1"]})
-    async with serving(app_for(stack, settings=allowed)) as url, over_tcp(pg_url) as dsn:
-        monkeypatch.setenv("SHOP_DSN", dsn)
-        code, out, err = await aios(
-            url,
-            *("sources", "set", "shop", "--dsn-env", "SHOP_DSN", "--role", "operator", "--json"),
-            key=admin,
-        )
-    assert code == 0, err
-    assert json.loads(out)["roles"] == ["operator"] and "postgresql://" not in out
-    listed = await api.get("/v1/sources", headers={"Authorization": f"Bearer {admin}"})
-    assert [s["name"] for s in listed.json()["sources"]] == ["shop"]
+    async with api_client(app_for(reachable)) as api:
+        admin = await make_key(api, f"src-{uuid.uuid4().hex[:8]}", "adam", roles=["admin"])
+        async with serving(app_for(reachable)) as url, over_tcp(pg_url) as dsn:
+            monkeypatch.setenv("SHOP_DSN", dsn)
+            code, out, err = await aios(
+                url,
+                *("sources", "set", "shop", "--dsn-env", "SHOP_DSN", "--role", "operator"),
+                "--json",
+                key=admin["key"],
+            )
+        assert code == 0, err
+        assert json.loads(out)["roles"] == ["operator"] and "postgresql://" not in out
+        listed = await api.get("/v1/sources", headers=as_key(admin["key"]))
+        assert [s["name"] for s in listed.json()["sources"]] == ["shop"]
