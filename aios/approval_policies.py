@@ -138,6 +138,17 @@ class StoredPolicy(PolicyIn):
     created_at: datetime | None = None
 
 
+class Group(BaseModel):
+    """A named group of the tenant's users (`group:<name>` in policies and plans)."""
+
+    name: str
+    description: str = ""
+    members: list[str] = Field(default_factory=list)
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
 class PolicyRequest(BaseModel):
     """The `aios.approval_policy` activity's input: an approval about to open."""
 

@@ -7,10 +7,9 @@ import argparse
 import json
 from typing import Any
 
-from aios.approval_policies import StoredPolicy
+from aios.approval_policies import Group, StoredPolicy
 from aios.client import ApiClient
 from aios.errors import UserError
-from aios.stores.approval_policies import Group
 
 SUBJECTS = ("tool", "skill", "schedule")
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, Field
 
 from aios.approval_policies import (
     GROUP_PREFIX,
+    Group,
     PolicyIn,
     PolicyRule,
     StoredPolicy,
@@ -25,17 +24,6 @@ from aios.plan import Plan
 from aios.vocabulary import BUILTIN_ROLES
 
 _POLICY_COLUMNS = "id, tenant, subject, name, rule, note, created_by, created_at"
-
-
-class Group(BaseModel):
-    """A named group of the tenant's users (`group:<name>` in policies and plans)."""
-
-    name: str
-    description: str = ""
-    members: list[str] = Field(default_factory=list)
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
 
 
 def _policy(row: asyncpg.Record) -> StoredPolicy:

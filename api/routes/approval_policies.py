@@ -22,6 +22,7 @@ from aios.approval_policies import (
     MAX_GROUPS,
     MAX_MEMBERS,
     MAX_POLICIES,
+    Group,
     PolicyFileError,
     PolicyIn,
     PolicyRule,
@@ -34,7 +35,7 @@ from aios.approval_policies import (
 from aios.config import Settings
 from aios.errors import ConfigurationError, Conflict, NotFound, ValidationFailed
 from aios.skills import SkillCatalog
-from aios.stores.approval_policies import Group, PolicyStore
+from aios.stores.approval_policies import PolicyStore
 from aios.vocabulary import BUILTIN_ROLES, Role
 from api.deps import (
     DbDep,
