@@ -69,6 +69,19 @@ class FetchPolicy:
             )
 
 
+async def checked_address(host: str, port: int, policy: FetchPolicy) -> str:
+    """The address to connect to for `host`: it resolves, and every address it resolves to
+    passes `policy` (not just the one used); FetchRefused otherwise."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise FetchRefused(f"cannot resolve {host}: {e.strerror}") from None
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    for address in addresses:
+        policy.check(host, address)
+    return str(addresses[0])
+
+
 @dataclass
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
     policy: FetchPolicy
@@ -82,18 +95,8 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-        except socket.gaierror as e:
-            raise FetchRefused(f"cannot resolve {host}: {e.strerror}") from None
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-        for address in addresses:  # every answer must pass, not just the one we would use
-            self.policy.check(host, address)
-        return await self.inner.connect_tcp(
-            str(addresses[0]), port, timeout, local_address, socket_options
-        )
+        address = await checked_address(host, port, self.policy)
+        return await self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
 
     async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
         raise FetchRefused("unix sockets are never fetched")

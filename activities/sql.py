@@ -6,10 +6,7 @@ the first `row_limit` rows are read."""
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import json
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from activities.net import FetchPolicy
+from activities.net import FetchPolicy, checked_address
 from aios.config import Settings
 from aios.errors import NotFound, PolicyDenied, TransientError, UserError
 from aios.sources import may_use
@@ -44,19 +41,10 @@ async def pinned_dsn(dsn: str, allow: list[str]) -> str:
     resolved to a public address when registered cannot lead the workers inside the network
     later. (TLS with `sslmode=verify-full` then verifies the address, not the name.)"""
     parts = urlsplit(dsn)
-    host = parts.hostname or ""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, parts.port or 5432, type=socket.SOCK_STREAM
-        )
-    except OSError as e:
-        raise TransientError(f"cannot resolve the SQL source's host {host!r}: {e}") from e
-    policy = FetchPolicy.from_allow_list(allow)
-    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    for address in addresses:
-        policy.check(host, address)  # FetchRefused (a UserError) names the address
-    first = addresses[0]
-    where = f"[{first}]" if first.version == 6 else str(first)
+    address = await checked_address(
+        parts.hostname or "", parts.port or 5432, FetchPolicy.from_allow_list(allow)
+    )
+    where = f"[{address}]" if ":" in address else address
     userinfo = parts.netloc.rpartition("@")[0]
     netloc = (f"{userinfo}@" if userinfo else "") + where + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))

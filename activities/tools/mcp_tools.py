@@ -21,18 +21,22 @@ import hashlib
 import json
 import logging
 import os
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import httpcore2
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from activities.net import FetchPolicy, FetchRefused, checked_address
 from activities.tools.registry import Tool, ToolContext
 from aios.errors import ConfigurationError, NotFound, TransientError, UserError
 from aios.sources import CallInDoubt, McpServerSecret, McpToolInfo
 from aios.stores.mcp_calls import McpCallStore
 
 log = logging.getLogger(__name__)
+E = TypeVar("E", bound=BaseException)
 DISCOVERY_TIMEOUT_S = 15.0
 SEPARATOR = "."
 # An argument by one of these names in a tool's schema is its idempotency key: a call with side
@@ -71,7 +75,9 @@ def _env(name: str, purpose: str) -> str:
     return value
 
 
-def _client(config: McpServerConfig) -> Any:
+def _client(config: McpServerConfig, guard: FetchPolicy | None = None) -> Any:
+    """A client of the server; `guard` (a tenant's server): every connection goes only to an
+    address the policy allows, checked when it is made (as `http_fetch`'s are)."""
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
@@ -81,7 +87,14 @@ def _client(config: McpServerConfig) -> Any:
 
         headers = {h: _env(v, f"MCP header {h}") for h, v in config.headers_env.items()}
         headers |= {h: v.get_secret_value() for h, v in config.headers.items()}
-        http = httpx2.AsyncClient(headers=headers, timeout=config.timeout_s)
+        transport = None
+        if guard is not None:
+            transport = httpx2.AsyncHTTPTransport(retries=0)
+            # As activities/net.py does for httpx: the pool's network backend, set after the fact.
+            transport._pool._network_backend = _GuardedBackend2(guard, httpcore2.AnyIOBackend())
+        http = httpx2.AsyncClient(
+            headers=headers, timeout=config.timeout_s, transport=transport, trust_env=guard is None
+        )
         return Client(streamable_http_client(config.url, http_client=http))
     if config.command:
         env = {k: _env(v, f"MCP server variable {k}") for k, v in config.env_from.items()}
@@ -89,6 +102,32 @@ def _client(config: McpServerConfig) -> Any:
             StdioServerParameters(command=config.command, args=config.args, env=env or None)
         )
     raise ConfigurationError("an MCP server needs a `url` or a `command`")
+
+
+class _GuardedBackend2(httpcore2.AsyncNetworkBackend):
+    """httpcore2's network backend (the MCP client's), connecting only to addresses `policy`
+    allows: activities/net.py's check, for the other HTTP stack."""
+
+    def __init__(self, policy: FetchPolicy, inner: httpcore2.AsyncNetworkBackend) -> None:
+        self._policy = policy
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore2's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        address = await checked_address(host, port, self._policy)
+        return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore2.AsyncNetworkStream:
+        raise FetchRefused("a tenant's MCP server is never reached over a Unix socket")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
 
 
 def _validate(schema: dict[str, Any], args: dict[str, Any], name: str) -> None:
@@ -127,13 +166,20 @@ def mcp_tool(
             if earlier is not None:
                 return earlier
         sending = False
+        # A tenant's server is reached only at an address the operator lets tenants reach.
+        guard = (
+            FetchPolicy.from_allow_list(ctx.settings.fetch_allow) if tenant is not None else None
+        )
         try:
-            async with _client(config) as client:
+            async with _client(config, guard) as client:
                 sending = True  # from here on the server may act on it
                 result = await client.call_tool(remote.name, arguments)
         except BaseException as e:
             if journal is not None and not sending:
                 await journal.forget()  # never sent: a retry may send it
+            refused = _inner(e, FetchRefused)  # the client's task group wraps what it raised
+            if refused is not None:
+                raise refused from None
             if isinstance(e, OSError | TimeoutError):
                 raise TransientError(f"MCP server {server!r} did not answer: {e}") from e
             raise
@@ -153,6 +199,18 @@ def mcp_tool(
         egress=lambda _args, _ctx: [server_host(server, config)],
     )
     return tool
+
+
+def _inner(error: BaseException, kind: type[E]) -> E | None:
+    """`error` if it is a `kind`, or the first `kind` inside it (exception groups)."""
+    if isinstance(error, kind):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _inner(inner, kind)
+            if found is not None:
+                return found
+    return None
 
 
 def _output(name: str, result: Any) -> dict[str, Any]:

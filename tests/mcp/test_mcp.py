@@ -238,7 +238,9 @@ async def test_aios_mcp_over_stdio_starts_and_follows_a_run(stack: Stack) -> Non
             assert "no run" in message.text
 
 
-async def test_a_tenants_own_mcp_server_is_its_alone(stack: Stack, peer_url: str) -> None:
+async def test_a_tenants_own_mcp_server_is_its_alone(
+    settings: Any, pool: Any, temporal_env: WorkflowEnvironment, embedder: Any, peer_url: str
+) -> None:
     """An admin registers the tenant's server through the API (its tools are listed then; the
     token never comes back); the tenant's runs call its tools; another tenant's plan naming them
     is refused, and reads of it are 404."""
@@ -247,8 +249,12 @@ async def test_a_tenants_own_mcp_server_is_its_alone(stack: Stack, peer_url: str
     from tests.conftest import api_client
     from tests.gateway.test_keys import as_key, make_key
 
-    allowed = stack.settings.model_copy(update={"fetch_allow": ["127.0.0.1"]})
-    async with api_client(app_for(stack, settings=allowed)) as api:
+    # The peer is on this machine: a stack (API and worker) that lets tenants reach it.
+    allowed = settings.model_copy(update={"fetch_allow": ["127.0.0.1"]})
+    async with (
+        running_stack(allowed, pool, temporal_env, embedder) as stack,
+        api_client(app_for(stack)) as api,
+    ):
         keys = {}
         for tenant in ("a", "b"):
             name = f"mcp-{tenant}-{uuid.uuid4().hex[:6]}"
@@ -293,6 +299,7 @@ async def test_mcp_writes_are_keyed_or_journalled_and_never_sent_twice_blindly(
     journalled before it is sent. A call an earlier attempt left `sending` (cut off: its outcome
     unknown) is in doubt: not sent again, the run asks a person, and only their approval sends
     it, once."""
+    from activities.net import FetchRefused
     from activities.tools.mcp_tools import McpServerConfig, list_remote_tools, mcp_tool
     from activities.tools.registry import ToolContext, ToolServices
     from aios.models import ApprovalDecision
@@ -307,6 +314,11 @@ async def test_mcp_writes_are_keyed_or_journalled_and_never_sent_twice_blindly(
     def ctx(key: str, **extra: Any) -> ToolContext:
         services = ToolServices(settings=stack.settings)
         return ToolContext("default", "ada", "run-x", "s", key, stack.pool, services, **extra)
+
+    # A tenant's own server is reached only where tenants may reach (not this machine, here).
+    theirs = mcp_tool("web", McpServerConfig(url=peer_url), remote["add"], tenant="default")
+    with pytest.raises(FetchRefused, match="not a public address"):
+        await theirs.fn(theirs.args_model.model_validate({"a": 1, "b": 2}), ctx("run-y/s"))
 
     key = f"run-{uuid.uuid4().hex}/s"
     for _ in range(2):  # a retry with the same key: the server books once
