@@ -8,7 +8,7 @@ then `reject` or `fail`). Policies come from two places:
 
 - the repository's defaults, `policies/approvals.yaml` (AIOS_APPROVAL_POLICIES_FILE), loaded at
   start;
-- each tenant's own, managed by its admins through `/v1/approval-policies` (PostgreSQL).
+- each tenant's own, managed by its admins through `/v1/policies` (PostgreSQL).
 
 When an approval opens, the run asks which policy applies (the `aios.approval_policy` activity)
 and the first match wins, in this order (`resolve`):
@@ -118,7 +118,7 @@ class PolicyRule(BaseModel):
 
 
 class PolicyIn(PolicyRule):
-    """A policy as an admin writes it (`POST /v1/approval-policies`) or the repository lists it."""
+    """A policy as an admin writes it (`POST /v1/policies`) or the repository lists it."""
 
     subject: PolicySubject
     name: str = Field(

@@ -691,7 +691,7 @@ class ToolSettings(BaseModel):
         description="The folder of skills (`*.yaml`).",
     )
     # Approval policies the repository sets for every tenant (aios/approval_policies.py); a
-    # tenant's own (`/v1/approval-policies`) come first.
+    # tenant's own (`/v1/policies`) come first.
     approval_policies_file: Path = Field(
         default=Path(__file__).resolve().parent.parent / "policies" / "approvals.yaml",
         description=(

@@ -67,7 +67,7 @@ async def cmd_policies(api: ApiClient, args: argparse.Namespace) -> int:
         if args.allow_self_approval:
             body["allow_self_approval"] = True
         made = StoredPolicy.model_validate(
-            await api.request("POST", "/v1/approval-policies", json=body)
+            await api.request("POST", "/v1/policies", json=body)
         )
         print(
             json.dumps(made.model_dump(mode="json"), indent=2) if args.json else policy_line(made)
@@ -78,16 +78,16 @@ async def cmd_policies(api: ApiClient, args: argparse.Namespace) -> int:
             f"which policy? aios policies {args.action} pol_… (aios policies lists them)"
         )
     if args.action == "delete":
-        await api.request("DELETE", f"/v1/approval-policies/{args.policy_id}")
+        await api.request("DELETE", f"/v1/policies/{args.policy_id}")
         print(f"deleted {args.policy_id}")
         return 0
     if args.action == "show":
         one = StoredPolicy.model_validate(
-            await api.request("GET", f"/v1/approval-policies/{args.policy_id}")
+            await api.request("GET", f"/v1/policies/{args.policy_id}")
         )
         print(_json(one) if args.json else policy_line(one))
         return 0
-    listed = await api.request("GET", "/v1/approval-policies")
+    listed = await api.request("GET", "/v1/policies")
     policies = [StoredPolicy.model_validate(p) for p in listed["policies"]]
     if args.json:
         print(json.dumps([p.model_dump(mode="json") for p in policies], indent=2))

@@ -1,4 +1,4 @@
-"""Approval policies as data (`/v1/approval-policies`) and groups of approvers (`/v1/groups`),
+"""Approval policies as data (`/v1/policies`) and groups of approvers (`/v1/groups`),
 per tenant, managed by its admins (aios/approval_policies.py says how a run picks its policy).
 
 Everything here needs the admin role and acts on the caller's tenant only: another tenant's
@@ -50,7 +50,7 @@ from api.deps import (
 from api.examples import example
 from api.routes.schedules import _owned as owned_schedule
 
-router = APIRouter(prefix="/v1/approval-policies", tags=["approvals"])
+router = APIRouter(prefix="/v1/policies", tags=["approvals"])
 groups_router = APIRouter(prefix="/v1/groups", tags=["approvals"])
 
 # The roles that answer approvals (admin implies approver).

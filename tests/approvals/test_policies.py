@@ -150,7 +150,7 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(
     assert (await api.post("/v1/groups", json=group, headers=admin)).status_code == 409
 
     # Bad policies: each a 422 naming what is wrong.
-    url = "/v1/approval-policies"
+    url = "/v1/policies"
     base = {"subject": "tool", "name": "guarded_echo", "approvers": ["group:finance"]}
     bad: list[tuple[dict[str, Any], str]] = [
         ({"name": "no_such_tool"}, "unknown tool 'no_such_tool'"),

@@ -75,7 +75,7 @@ async def test_ada_requests_carol_approves_and_the_schedule_publishes_unattended
     group = {"name": "reviewers", "members": ["carol"]}
     assert (await api.post("/v1/groups", json=group, headers=admin)).status_code == 201
     made = await api.post(
-        "/v1/approval-policies",
+        "/v1/policies",
         json={
             "subject": "tool",
             "name": "publish_report",
