@@ -157,8 +157,10 @@ def mcp_tool(
         arguments = args.model_dump()
         writes = config.side_effects == "writes"
         if writes and key_argument is not None:
-            # The server takes an idempotency key: a retried call cannot act twice.
-            arguments.setdefault(key_argument, ctx.idempotency_key)
+            # The server takes an idempotency key: a retried call cannot act twice. Always the
+            # step's: a key written by a model could repeat another call's, which the server
+            # would then drop.
+            arguments[key_argument] = ctx.idempotency_key
         _validate(schema, arguments, name)
         journal = McpCallJournal(ctx, name, arguments) if writes and key_argument is None else None
         if journal is not None:
