@@ -623,8 +623,18 @@ class RunService:
         Temporal's long poll on the close event, so waiting costs the workers nothing."""
         handle, description = await self._run_for(principal, run_id, Access.READ)
         if wait_s > 0 and description.status == WorkflowExecutionStatus.RUNNING:
+            result: Any = None
             with contextlib.suppress(TimeoutError, WorkflowFailureError, *UNREACHABLE):
-                await asyncio.wait_for(handle.result(rpc_timeout=timedelta(seconds=wait_s)), wait_s)
+                result = await asyncio.wait_for(
+                    handle.result(rpc_timeout=timedelta(seconds=wait_s)), wait_s
+                )
+            # Completed: the close event's result is the answer `current_state` would read from
+            # it again (after a describe): two round trips to Temporal fewer on a waiter's path.
+            with contextlib.suppress(ValueError):
+                if isinstance(result, RunState):
+                    return result
+                if result is not None:
+                    return RunState.model_validate(result)
             description = await read_within(self.settings, handle.describe(), f"run {run_id}")
         return await current_state(self.temporal, handle, description, self.settings, self._snaps)
 
