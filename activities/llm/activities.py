@@ -510,5 +510,13 @@ class LlmActivities:
         outcome = round_.outcome
         if not round_.asks and not round_.message.content:
             raise BadModelOutput(f"{outcome.spec} returned neither an answer nor tool calls")
+        message = round_.message
+        if not round_.asks:
+            # The agent's answer passes the output guardrails as an llm step's does: no secret,
+            # personal data per the deployment, withheld if it breaks the content policy.
+            text, _findings = guard_answer(
+                message.content, redact_pii=self._redact_pii, policy=self.content_policy
+            )
+            message = message.model_copy(update={"content": text})
         # A call to a tool the step was not given is refused by the workflow, which tells the model.
-        return AgentTurnResult(message=round_.message, usage=outcome.usage, routing=outcome.routing)
+        return AgentTurnResult(message=message, usage=outcome.usage, routing=outcome.routing)

@@ -437,3 +437,21 @@ async def test_a_chat_turn_does_not_send_out_what_it_read(
     assert used["echo"]["status"] == "ok"
     assert used["http_fetch"]["status"] == "failed"
     assert "allowed domains" in used["http_fetch"]["error"], used["http_fetch"]
+
+
+async def test_an_agent_steps_answer_passes_the_output_guardrails(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    """An agent's final answer is cleaned as an llm step's is: a secret never leaves in it."""
+    from tests.helpers import finish
+
+    fake_openai.queue(ScriptedReply(content="The key is sk-proj-abcdefghijklmnopqrstuvwx, use it."))
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [{"id": "agent", "kind": "agent", "args": {"instruction": "Find it.", "tools": ["echo"]}}],
+    )
+    state = await finish(handle)
+    assert state.status == "completed", state.error
+    answer = state.result.answer if state.result else ""
+    assert "sk-proj-abcdefghijklmnopqrstuvwx" not in answer and "REDACTED" in answer, answer
