@@ -8,8 +8,12 @@
   one activity per call, SDK defaults, its worker in this process on the client's connection (no
   process of its own, no second connection: what Temporal itself costs, and nothing else);
   `--minimal-worker process` runs it in a process of its own instead, as before;
-- AIOS: `POST /v1/runs` with the plan as a client plan of `llm` steps, followed through the API's
-  event stream until it reports the run done.
+- AIOS: `POST /v1/runs` with the plan as a client plan of `llm` steps, waited for with the
+  client's `wait()` (a long poll on `GET /v1/runs/{id}?wait_s=`) until the API reports it done.
+
+First, counts that do not depend on the machine's load: one run of each at 0 ms, from its history
+(events, workflow tasks, activities, local activities, search-attribute upserts, bytes);
+`--no-evidence` skips them. The latency table's ratios are medians of the rounds' pairs.
 
 Everything else runs as an operator would run it, each piece its own process on this machine: one
 Temporal dev server, PostgreSQL, one scripted OpenAI-protocol model (it answers after the latency
