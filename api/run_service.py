@@ -5,6 +5,8 @@ runs`, `POST /v1/tools/{name}/invoke`, and the MCP tools, which call those route
 the same checks in the same order: the goal's guardrails, the planning that needs no model, who
 the run may be for, the key's concurrent-run limit, the Idempotency-Key, the search attributes.
 A schedule's runs are started by Temporal; `RunService.scheduled_start` builds the same input.
+Answers to approvals and the inbox are `RunService.approvals` (api/run_approvals.py), behind the
+same access checks (`RunService.run_for`).
 
 Reads go to Temporal with short deadlines (`read_timeout_s`, `query_timeout_s`): an outage is a
 503 with `Retry-After` within seconds, never a hang or a 500 (`api.run_state` says how a run's
@@ -19,8 +21,7 @@ import functools
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import timedelta
 from typing import Annotated, Any
 
 import asyncpg
@@ -29,16 +30,13 @@ from fastapi import Depends, Request
 from temporalio.client import (
     Client,
     ScheduleActionStartWorkflow,
-    WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from ulid import ULID
 
@@ -46,8 +44,6 @@ from activities.planning import check_run_request
 from activities.tools import ToolRegistry
 from aios import search_attributes as sa
 from aios import telemetry
-from aios.approval_policies import load_repo_policies
-from aios.approvals import may_answer, named_by_policy
 from aios.config import BUNDLED_MODEL, Settings
 from aios.errors import (
     AiosError,
@@ -62,8 +58,6 @@ from aios.errors import (
 from aios.guardrails import Finding
 from aios.models import (
     AgentRunInput,
-    ApprovalAck,
-    ApprovalDecision,
     EventsQuery,
     PlanningResult,
     RunEvent,
@@ -74,19 +68,16 @@ from aios.models import (
 from aios.plan import Plan
 from aios.skills import SkillCatalog
 from aios.stores import RunSnapshotStore
-from aios.stores.approval_policies import PolicyStore, check_plan_approvers
+from aios.stores.approval_policies import check_plan_approvers
 from aios.stores.deltas import DeltaHub
 from aios.stores.memory import ConversationStore
 from aios.stores.traces import TraceStore
 from aios.temporal import AGENT_RUN_ID_PREFIX
 from aios.trace import RunTrace, build_trace
-from aios.vocabulary import PlannerName, Role, RunEventType, RunStatus
+from aios.vocabulary import PlannerName, Role, RunStatus
 from aios.wire import (
-    ApprovalBody,
     CancelAccepted,
     CreateRun,
-    Inbox,
-    InboxItem,
     Invoked,
     RunCreated,
     RunFilter,
@@ -100,14 +91,13 @@ from api.authz import (
     has_role,
     may_act_on_run,
     may_read_run,
-    require_approver,
     sees_all_users,
-    self_approval_allowed,
 )
 from api.deps import Principal
 from api.goals import checked_goal
+from api.run_approvals import Access, Outcome, RunApprovals
 from api.run_events import event_stream
-from api.run_state import approval_error, check_against_last_known, current_state
+from api.run_state import current_state
 from api.temporal_reads import (
     QUERY_FAILED,
     UNREACHABLE,
@@ -122,49 +112,15 @@ from api.temporal_reads import (
 from api.versions import VersionService
 from workflows.agent_run import CURRENT_PATCHES, AgentRunWorkflow
 
-# The name of the run's `approve` signal (the durable answer when no worker can take the update).
-SIGNAL_APPROVE = "approve"
-# What an inbox item shows of a pending approval.
-INBOX_APPROVAL_FIELDS = {
-    "approval_id",
-    "step_id",
-    "reason",
-    "args",
-    "about",
-    "args_hash",
-    "requested_at",
-    "expires_at",
-    "untrusted_sources",
-    "approvals_required",
-    "approved_by",
-    "approvers",
-    "policy",
-}
 # The step of a direct tool invocation (a one-step run).
 INVOKE_STEP = "invoke"
 # How long a direct tool invocation is waited for before the caller gets the run to follow.
 INVOKE_WAIT_S = 60.0
 
 
-class Access(StrEnum):
-    """What a caller wants with a run (`RunService._run_for`)."""
-
-    READ = "read"
-    ACT = "act"
-    ANSWER = "answer"
-
-
 class ToolFailed(AiosError):
     http_status = 502
     code = "tool_failed"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a tool invocation or an approval answer came to, and whether it is final (200) or
-    accepted to be finished later (202)."""
-
-    final: bool
 
 
 @dataclass
@@ -182,6 +138,11 @@ class RunService:
     def versions(self) -> VersionService:
         """Versions of prompts and skills: listing, and resolving a run's pins."""
         return VersionService(self.pool, self.skills)
+
+    @functools.cached_property
+    def approvals(self) -> RunApprovals:
+        """Answers to runs' approvals, and the inbox of what waits for a caller."""
+        return RunApprovals(self)
 
     # --- starting -------------------------------------------------------------------------
 
@@ -550,78 +511,10 @@ class RunService:
             runs=runs, next_page_token=page_tokens.seal(next_token, query) if next_token else None
         )
 
-    async def inbox(self, principal: Principal, *, limit: int = 50) -> Inbox:
-        """The approvals the caller may answer, oldest first: every pending approval of the
-        tenant's runs that someone other than the caller asked for (the development key also
-        sees its own). Without the approver role: those whose approval policy names the
-        caller."""
-        store = PolicyStore(self.pool)
-        # Without the approver role: only approvals whose policy names the caller (none where
-        # the tenant and the repository have no policy).
-        approver = has_role(principal, Role.APPROVER)
-        repo = load_repo_policies(self.settings.approval_policies_file)
-        if not approver and not (await store.count(principal.tenant) or repo):
-            return Inbox(approvals=[])
-        groups = await store.groups_of(principal.tenant, principal.user_id)
-        # The caller's own runs are listed only where a policy may allow self-approval.
-        mine = self_approval_allowed(principal) or (
-            any(p.allow_self_approval for p in repo)
-            or await store.any_self_approval(principal.tenant)
-        )
-        clauses = [
-            f"WorkflowType = '{AgentRunWorkflow.__name__}'",
-            "ExecutionStatus = 'Running'",
-            f"{sa.TENANT.name} = {quoted(principal.tenant)}",
-            f"{sa.STATUS.name} = {quoted(RunStatus.AWAITING_APPROVAL.value)}",
-        ]
-        if not mine:
-            clauses.append(f"{sa.USER.name} != {quoted(principal.user_id)}")
-        iterator = self.temporal.list_workflows(" AND ".join(clauses), page_size=limit + 1)
-        await read_within(self.settings, iterator.fetch_next_page(), "the waiting runs")
-        waiting = list(iterator.current_page or [])
-        # Oldest first: the run waiting longest is the one to answer first.
-        waiting.sort(key=lambda execution: execution.start_time)
-        gate = asyncio.Semaphore(8)
-
-        async def pending(execution: WorkflowExecution) -> list[InboxItem]:
-            async with gate:
-                handle = self.temporal.get_workflow_handle(execution.id)
-                description = await read_within(self.settings, handle.describe(), execution.id)
-                state = await current_state(
-                    self.temporal, handle, description, self.settings, self._snaps
-                )
-            now = datetime.now(UTC)
-            return [
-                InboxItem(
-                    run_id=state.run_id,
-                    goal=state.goal,
-                    requester=state.user_id,
-                    waiting_s=round((now - p.requested_at).total_seconds(), 1),
-                    **p.model_dump(include=INBOX_APPROVAL_FIELDS),
-                )
-                for p in state.pending_approvals
-                if principal.user_id not in p.approved_by  # already answered by the caller
-                # four eyes, unless this is the dev key or the policy allows self-approval
-                and (
-                    state.user_id != principal.user_id
-                    or self_approval_allowed(principal)
-                    or p.self_approval
-                )
-                and (
-                    may_answer(p.approvers, principal.user_id, principal.roles, groups)
-                    if approver
-                    else named_by_policy(p, principal.user_id, principal.roles, groups)
-                )
-            ]
-
-        found = await asyncio.gather(*(pending(e) for e in waiting[:limit]))
-        items = sorted((i for run in found for i in run), key=lambda i: i.requested_at)
-        return Inbox(approvals=items, more=len(waiting) > limit)
-
     async def state(self, principal: Principal, run_id: str, *, wait_s: float = 0) -> RunState:
         """The run's state. With `wait_s`, answered when the run closes or after `wait_s`:
         Temporal's long poll on the close event, so waiting costs the workers nothing."""
-        handle, description = await self._run_for(principal, run_id, Access.READ)
+        handle, description = await self.run_for(principal, run_id, Access.READ)
         if wait_s > 0 and description.status == WorkflowExecutionStatus.RUNNING:
             result: Any = None
             with contextlib.suppress(TimeoutError, WorkflowFailureError, *UNREACHABLE):
@@ -636,17 +529,21 @@ class RunService:
                 if result is not None:
                     return RunState.model_validate(result)
             description = await read_within(self.settings, handle.describe(), f"run {run_id}")
-        return await current_state(self.temporal, handle, description, self.settings, self._snaps)
+        return await current_state(
+            self.temporal, handle, description, self.settings, self.snapshots
+        )
 
     async def trace(self, principal: Principal, run_id: str) -> RunTrace:
-        handle, description = await self._run_for(principal, run_id, Access.READ)
+        handle, description = await self.run_for(principal, run_id, Access.READ)
         if description.status != WorkflowExecutionStatus.RUNNING:
             kept = await TraceStore(self.pool).get(run_id, principal.tenant)
             if kept is not None:
                 return kept
-        state = await current_state(self.temporal, handle, description, self.settings, self._snaps)
+        state = await current_state(
+            self.temporal, handle, description, self.settings, self.snapshots
+        )
         try:
-            events = await self._whole_log(handle)
+            events = await self.whole_log(handle)
         except QUERY_FAILED as e:
             raise TransientError(
                 f"the run's log cannot be read right now ({e})",
@@ -655,7 +552,7 @@ class RunService:
         return build_trace(state, events)
 
     async def step_output(self, principal: Principal, run_id: str, step_id: str) -> StepOutput:
-        handle, _ = await self._run_for(principal, run_id, Access.READ)
+        handle, _ = await self.run_for(principal, run_id, Access.READ)
         try:
             output: StepOutput = await query_within(
                 self.settings,
@@ -677,134 +574,13 @@ class RunService:
     async def events(self, principal: Principal, run_id: str, after: int) -> AsyncIterator[str]:
         """The run's server-sent events after `after` (the owner is checked before the stream
         opens)."""
-        handle, _ = await self._run_for(principal, run_id, Access.READ)
+        handle, _ = await self.run_for(principal, run_id, Access.READ)
         return event_stream(handle, self.settings, after, self.deltas)
 
-    # --- acting ---------------------------------------------------------------------------
-
-    async def answer(
-        self, principal: Principal, run_id: str, approval_id: str, answer: ApprovalBody
-    ) -> tuple[ApprovalAck, Outcome]:
-        """Answer an approval. Final when the run took the answer; otherwise (no worker could
-        take it in time) recorded durably as the `approve` signal and applied, after the same
-        checks, when a worker picks the run up. Four eyes: the approver role, and never the
-        run's own requester (403, and the run is not touched)."""
-        groups = await PolicyStore(self.pool).groups_of(principal.tenant, principal.user_id)
-        # Without the approver role, only an approval whose policy names the caller.
-        named = not has_role(principal, Role.APPROVER) and bool(
-            await self._under_policy(principal, run_id, approval_id, groups, named=True)
-        )
-        handle, description = await self._run_for(principal, run_id, Access.ANSWER, named=named)
-        requester = description.typed_search_attributes.get(sa.USER)
-        # One's own run's approval: only where its policy allows self-approval.
-        own = (
-            requester == principal.user_id
-            and not self_approval_allowed(principal)  # the dev key needs no policy
-            and await self._under_policy(principal, run_id, approval_id, groups, own=True)
-        )
-        require_approver(principal, requester, named=named, own=own)
-        if description.status != WorkflowExecutionStatus.RUNNING:
-            await self._refuse_answer_to_ended_run(handle, principal.tenant, approval_id)
-        decision = ApprovalDecision(
-            approval_id=approval_id,
-            decision=answer.decision,
-            args_hash=answer.args_hash,
-            comment=answer.comment,
-            answer=answer.answer,
-            reviewer=principal.user_id,
-            reviewer_roles=list(principal.roles),
-            # Checked against approvals that name a group (`group:<name>`), as of now.
-            reviewer_groups=groups,
-        )
-        try:
-            ack: ApprovalAck = await handle.execute_update(
-                AgentRunWorkflow.approve,
-                decision,
-                rpc_timeout=timedelta(seconds=self.settings.query_timeout_s),
-            )
-            return ack, Outcome(final=True)
-        except WorkflowUpdateFailedError as e:
-            cause = e.cause
-            if isinstance(cause, ApplicationError):
-                raise approval_error(cause.type, cause.message) from None
-            raise
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            pass  # no worker answered in time: record the answer durably instead (below)
-        except RPCError as e:
-            # The run may have ended between our look and the update (completed, timed out).
-            again = await read_within(self.settings, handle.describe(), run_id)
-            require_running(again, "there is nothing to approve")
-            raise TransientError(
-                f"the run did not take the answer: {e.message}",
-                retry_after=self.settings.retry_after_s,
-            ) from e
-        step_id = await check_against_last_known(self._snaps, run_id, decision, principal.tenant)
-        if await self._already_signalled(handle, decision):
-            # The same answer again (a retry): accepted again, recorded once.
-            return self._accepted(decision, step_id), Outcome(final=False)
-        try:
-            await asyncio.wait_for(
-                handle.signal(AgentRunWorkflow.approve_signal, decision),
-                self.settings.read_timeout_s,
-            )
-        except (TimeoutError, *UNREACHABLE) as e:
-            raise TransientError(
-                "the answer could not be recorded; send it again",
-                retry_after=self.settings.retry_after_s,
-            ) from e
-        return self._accepted(decision, step_id), Outcome(final=False)
-
-    @staticmethod
-    def _accepted(decision: ApprovalDecision, step_id: str) -> ApprovalAck:
-        return ApprovalAck(
-            approval_id=decision.approval_id,
-            decision=decision.decision,
-            step_id=step_id,
-            status="accepted",
-            detail=(
-                "no worker is running this run right now; the answer is recorded and will be "
-                "applied, after the same checks, when a worker picks the run up"
-            ),
-        )
-
-    async def _already_signalled(
-        self, handle: WorkflowHandle[Any, Any], decision: ApprovalDecision
-    ) -> bool:
-        """Whether this answer is already recorded as an `approve` signal no worker has applied
-        yet: True for the same answer (a retry); 409 for a different one, so the API never
-        acknowledges two contradictory answers (the run would apply the first and drop the
-        second). Read from the run's history: this path runs only while no worker answers."""
-
-        async def recorded() -> list[dict[str, Any]]:
-            answers = []
-            async for event in handle.fetch_history_events():
-                if not event.HasField("workflow_execution_signaled_event_attributes"):
-                    continue
-                signal = event.workflow_execution_signaled_event_attributes
-                if signal.signal_name != SIGNAL_APPROVE or not signal.input.payloads:
-                    continue
-                [payload] = await self.temporal.data_converter.decode(signal.input.payloads)
-                if isinstance(payload, dict):
-                    answers.append(payload)
-            return answers
-
-        for earlier in await read_within(self.settings, recorded(), f"run {handle.id}'s answers"):
-            if earlier.get("approval_id") != decision.approval_id:
-                continue
-            if (earlier.get("decision"), earlier.get("reviewer")) == (
-                decision.decision,
-                decision.reviewer,
-            ):
-                return True
-            raise Conflict(
-                f"approval {decision.approval_id!r} was already answered "
-                f"({earlier.get('decision')} by {earlier.get('reviewer') or 'someone'}); the "
-                "answer is recorded and will be applied when a worker picks the run up"
-            )
-        return False
+    # --- acting (answers to approvals: `approvals`, api/run_approvals.py) -----------------
 
     async def cancel(self, principal: Principal, run_id: str) -> CancelAccepted:
-        handle, description = await self._run_for(principal, run_id, Access.ACT)
+        handle, description = await self.run_for(principal, run_id, Access.ACT)
         require_running(description, "it cannot be cancelled")
         # A Temporal cancellation request, as the Web UI's Cancel button sends: the run stops
         # its steps (activities learn of it through their heartbeats) and ends as cancelled.
@@ -813,7 +589,7 @@ class RunService:
 
     # --- helpers --------------------------------------------------------------------------
 
-    async def _run_for(
+    async def run_for(
         self, principal: Principal, run_id: str, access: Access, *, named: bool = False
     ) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
         """The run, if the caller may have `access` to it (`api.authz`): 404 when they may not
@@ -834,39 +610,11 @@ class RunService:
             raise Forbidden(f"only the run's owner or an operator may change run {run_id}")
         return handle, description
 
-    async def _under_policy(
-        self,
-        principal: Principal,
-        run_id: str,
-        approval_id: str,
-        groups: list[str],
-        *,
-        named: bool = False,
-        own: bool = False,
-    ) -> bool:
-        """Whether the run's pending approval `approval_id` is under an approval policy that
-        names the caller (by user id, group or role), and (`own`) lets a run's requester answer
-        it. Policies are an admin's: a plan's own terms never let anyone without the approver
-        role answer, nor a requester their own run."""
-        handle, description = await owned_run(
-            self.temporal, self.settings, run_id, principal.tenant
-        )
-        if description.typed_search_attributes.get(sa.STATUS) != RunStatus.AWAITING_APPROVAL:
-            return False
-        state = await current_state(self.temporal, handle, description, self.settings, self._snaps)
-        user, roles = principal.user_id, principal.roles
-        return any(
-            p.approval_id == approval_id
-            and (not named or named_by_policy(p, user, roles, groups))
-            and (not own or p.self_approval)
-            for p in state.pending_approvals
-        )
-
     @property
-    def _snaps(self) -> RunSnapshotStore:
+    def snapshots(self) -> RunSnapshotStore:
         return RunSnapshotStore(self.pool)
 
-    async def _whole_log(self, handle: WorkflowHandle[Any, Any]) -> list[RunEvent]:
+    async def whole_log(self, handle: WorkflowHandle[Any, Any]) -> list[RunEvent]:
         """Every event the run keeps (a closed run answers queries too, until retention)."""
         events: list[RunEvent] = await query_within(
             self.settings,
@@ -877,34 +625,6 @@ class RunService:
             ),
         )
         return events
-
-    async def _refuse_answer_to_ended_run(
-        self, handle: WorkflowHandle[Any, Any], tenant: str, approval_id: str
-    ) -> None:
-        """409 for an answer to a run that has ended, saying who answered it when someone did
-        (approving twice is the usual way here). Read from the run's kept decision trace (no
-        worker needed), else from its log."""
-        kept = await TraceStore(self.pool).get(handle.id, tenant)
-        if kept is not None:
-            answers = [
-                (e.data, e.at)
-                for e in kept.entries
-                if e.kind == "approval" and "decision" in e.data
-            ]
-        else:
-            try:
-                events = await self._whole_log(handle)
-            except QUERY_FAILED:
-                events = []
-            answers = [(e.data, e.at) for e in events if e.type == RunEventType.APPROVAL_ANSWERED]
-        for data, at in answers:
-            if data.get("approval_id") == approval_id:
-                raise Conflict(
-                    f"approval {approval_id!r} was already answered ({data.get('decision')} "
-                    f"by {data.get('reviewer') or 'someone'} at {at:%Y-%m-%d %H:%M} UTC) "
-                    f"and run {handle.id} has ended"
-                )
-        raise Conflict(f"run {handle.id} has already ended; there is nothing to approve")
 
 
 def _run_id_for(tenant: str, idempotency_key: str | None) -> str:

@@ -24,4 +24,4 @@ async def inbox(
     approve with their `args_hash`, how long each has waited and when it expires. Needs the
     approver role (an empty list without it); your own runs' approvals are not yours to answer
     and are not listed."""
-    return await runs.inbox(principal, limit=limit)
+    return await runs.approvals.inbox(principal, limit=limit)

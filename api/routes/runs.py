@@ -180,7 +180,7 @@ async def answer_approval(
     """200 when the run took the answer; 202 when no worker could take it in time — the answer is
     then recorded durably (as the `approve` signal) and applied as soon as a worker picks the run
     up, after the same checks."""
-    ack, outcome = await runs.answer(principal, run_id, approval_id, body)
+    ack, outcome = await runs.approvals.answer(principal, run_id, approval_id, body)
     if not outcome.final:
         response.status_code = 202
     return ack

@@ -335,7 +335,7 @@ async def _take_click(
     decision = "approve" if action["action_id"] == APPROVE_ACTION else "reject"
     principal = _principal(settings, team_id, slack_user, mapped)
     try:
-        ack, _ = await runs.answer(
+        ack, _ = await runs.approvals.answer(
             principal,
             button.run_id,
             button.approval_id,
