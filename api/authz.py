@@ -14,7 +14,7 @@ Across tenants nothing is shared: another tenant's anything is 404. Inside a ten
 by user id, group or role, may be answered by them without the approver role; a plan's own
 `approvers` only narrow (a plan is written by the requester).
 
-Another user's memory and chat sessions are 404 to everyone but `operator` and `admin`.
+Another user's memory, chat sessions and schedules are 404 to everyone but `operator` and `admin`.
 
 Four eyes: the user a run belongs to never answers its approvals, whatever their roles, with one
 exception: the development key of a single-user stack (`aios dev`), which has nobody else to ask

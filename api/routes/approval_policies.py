@@ -167,7 +167,7 @@ async def _check_subject(
             )
     else:
         try:
-            await owned_schedule(temporal, settings, body.name, principal.tenant)
+            await owned_schedule(temporal, settings, body.name, principal)
         except NotFound:
             raise ValidationFailed(
                 f"name: no schedule {body.name!r} in this tenant (GET /v1/schedules lists them)"

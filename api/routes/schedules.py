@@ -2,13 +2,14 @@
 
 Each scheduled run is an `AgentRunWorkflow` like any other, tagged by Temporal with the schedule
 that started it (`TemporalScheduledById`), so `GET /v1/runs?schedule_id=` lists them. A schedule
-belongs to the tenant that created it (its memo and search attributes say so); another tenant's
-schedule is 404.
+belongs to the tenant and the user that created it (its memo says so): another tenant's schedule
+is 404, and so is another user's to a plain `user`; an `operator` or `admin` sees and manages
+every schedule of the tenant (api/authz.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,10 +28,12 @@ from temporalio.client import (
 from temporalio.service import RPCError
 from ulid import ULID
 
+from aios import search_attributes as sa
 from aios.config import DEFAULT_MAX_GOAL_CHARS
 from aios.errors import NotFound, ValidationFailed
 from aios.wire import SAFE_VALUE
-from api.deps import PrincipalDep, SettingsDep, TemporalDep
+from api.authz import sees_all_users
+from api.deps import Principal, PrincipalDep, SettingsDep, TemporalDep
 from api.examples import example
 from api.run_service import RunsDep
 from api.temporal_reads import UNREACHABLE, read_within, unavailable
@@ -106,8 +109,24 @@ class ScheduleList(BaseModel):
     schedules: list[ScheduleOut]
 
 
+def schedule_owner(memo: Mapping[str, Any], schedule: Schedule) -> str | None:
+    """Who a schedule belongs to: the memo's `user`, or (a schedule made before owners were
+    recorded) the user its runs are started for."""
+    if isinstance(memo.get("user"), str):
+        return str(memo["user"])
+    attributes = getattr(schedule.action, "typed_search_attributes", None)
+    return attributes.get(sa.USER) if attributes is not None else None
+
+
+def _visible(principal: Principal, memo: Mapping[str, Any], schedule: Schedule) -> bool:
+    """The tenant's, and the caller's own unless they see every user's."""
+    if memo.get("tenant") != principal.tenant:
+        return False
+    return sees_all_users(principal) or schedule_owner(memo, schedule) == principal.user_id
+
+
 async def _owned(
-    temporal: TemporalDep, settings: Any, schedule_id: str, tenant: str
+    temporal: TemporalDep, settings: Any, schedule_id: str, principal: Principal
 ) -> tuple[ScheduleHandle, Any]:
     if not schedule_id.startswith(SCHEDULE_PREFIX) or not SAFE_VALUE.match(schedule_id):
         raise NotFound(f"no schedule {schedule_id!r}")
@@ -116,8 +135,7 @@ async def _owned(
         description = await read_within(settings, handle.describe(), f"schedule {schedule_id}")
     except RPCError as e:
         raise NotFound(f"no schedule {schedule_id!r}") from e
-    memo = await description.memo()
-    if memo.get("tenant") != tenant:
+    if not _visible(principal, await description.memo(), description.schedule):
         raise NotFound(f"no schedule {schedule_id!r}")
     return handle, description
 
@@ -198,6 +216,7 @@ async def create_schedule(
             ),
             memo={
                 "tenant": principal.tenant,
+                "user": principal.user_id,
                 "goal": goal[:2000],
                 "cron": body.cron,
                 "interval_s": body.interval_s,
@@ -228,10 +247,12 @@ async def tenant_schedule_ids(
 async def list_schedules(
     principal: PrincipalDep, temporal: TemporalDep, settings: SettingsDep
 ) -> ScheduleList:
+    """The tenant's schedules: a `user` sees their own, an operator or admin every user's."""
     out = []
     async for schedule_id in tenant_schedule_ids(temporal, settings, principal.tenant):
-        handle = temporal.get_schedule_handle(schedule_id)
-        out.append(await _out(schedule_id, await handle.describe()))
+        description = await temporal.get_schedule_handle(schedule_id).describe()
+        if _visible(principal, await description.memo(), description.schedule):
+            out.append(await _out(schedule_id, description))
     return ScheduleList(schedules=out)
 
 
@@ -239,7 +260,7 @@ async def list_schedules(
 async def get_schedule(
     schedule_id: str, principal: PrincipalDep, temporal: TemporalDep, settings: SettingsDep
 ) -> ScheduleOut:
-    _, description = await _owned(temporal, settings, schedule_id, principal.tenant)
+    _, description = await _owned(temporal, settings, schedule_id, principal)
     return await _out(schedule_id, description)
 
 
@@ -248,7 +269,7 @@ async def delete_schedule(
     schedule_id: str, principal: PrincipalDep, temporal: TemporalDep, settings: SettingsDep
 ) -> Response:
     """Delete the schedule; runs it started carry on."""
-    handle, _ = await _owned(temporal, settings, schedule_id, principal.tenant)
+    handle, _ = await _owned(temporal, settings, schedule_id, principal)
     await handle.delete()
     return Response(status_code=204)
 
@@ -267,7 +288,7 @@ async def act_on_schedule(
     note: Annotated[str | None, Query(max_length=500)] = None,
 ) -> ScheduleOut:
     """`pause` and `resume` the schedule, or `trigger` one run now (its overlap policy holds)."""
-    handle, _ = await _owned(temporal, settings, schedule_id, principal.tenant)
+    handle, _ = await _owned(temporal, settings, schedule_id, principal)
     if action == "pause":
         await handle.pause(note=note or f"paused by {principal.user_id}")
     elif action == "resume":

@@ -180,3 +180,44 @@ async def test_the_inbox_lists_what_waits_for_my_decision(api: httpx.AsyncClient
             break
         await asyncio.sleep(0.1)
     assert await inbox("carol") == []
+
+
+async def test_schedules_are_their_users_own(api: httpx.AsyncClient) -> None:
+    """A user sees and manages only their own schedules (another's is 404, as another tenant's
+    is); an operator and an admin see and manage every schedule of the tenant."""
+    keys = await _keys(api)
+    created = await api.post(
+        "/v1/schedules",
+        json={"goal": "Summarise yesterday", "cron": "0 7 * * 1-5", "paused": True},
+        headers=keys["ada"],
+    )
+    assert created.status_code == 201, created.text
+    path = f"/v1/schedules/{created.json()['schedule_id']}"
+
+    async def listed(user: str) -> bool:
+        response = await api.get("/v1/schedules", headers=keys[user])
+        assert response.status_code == 200, response.text
+        return path.rsplit("/", 1)[1] in [s["schedule_id"] for s in response.json()["schedules"]]
+
+    assert {user: await listed(user) for user in keys} == {
+        "ada": True,
+        "bob": False,
+        "carol": False,
+        "olga": True,
+        "adam": True,
+    }
+    for method, suffix in (
+        ("GET", ""),
+        ("POST", "/pause"),
+        ("POST", "/resume"),
+        ("POST", "/trigger"),
+        ("DELETE", ""),
+    ):
+        for user in ("bob", "carol"):
+            response = await api.request(method, path + suffix, headers=keys[user])
+            assert response.status_code == 404, (user, method, suffix, response.status_code)
+    assert (await api.get(path, headers=keys["olga"])).json()["paused"] is True
+    assert (await api.post(f"{path}/resume", headers=keys["ada"])).status_code == 200
+    assert (await api.post(f"{path}/pause", headers=keys["olga"])).json()["paused"] is True
+    assert (await api.delete(path, headers=keys["adam"])).status_code == 204
+    assert (await api.get(path, headers=keys["ada"])).status_code == 404
