@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from activities.knowledge.keywords import tokenize
 from activities.llm.base import Message
-from aios.models import Citation, Passage, SourcePassages
+from aios.models import Citation, ContextTrim, Passage, SourcePassages, TrimmedDocument
 from aios.text import is_echoed_markup
 
 # Without a tokenizer for every model, ~4 characters per token is a safe planning figure for
@@ -193,6 +193,31 @@ def conversation_note(
     )
 
 
+def trim_of(
+    documents: list[ContextDocument],
+    fitted: list[ContextDocument],
+    window: int,
+    budget_tokens: int,
+    count: TokenCounter = estimate_tokens,
+) -> ContextTrim | None:
+    """What `fit_to_budget` cut from each document (None when nothing was), for the trace."""
+    cut = [
+        TrimmedDocument(
+            n=before.n,
+            source=before.source,
+            title=before.title,
+            kept_chars=len(after.text),
+            cut_chars=len(before.text) - len(after.text),
+            cut_tokens=max(0, count(before.text) - count(after.text)),
+        )
+        for before, after in zip(documents, fitted, strict=True)
+        if after.text != before.text
+    ]
+    if not cut:
+        return None
+    return ContextTrim(window=window, budget_tokens=budget_tokens, documents=cut)
+
+
 def build_messages(
     *,
     instruction: str,
@@ -205,6 +230,32 @@ def build_messages(
 ) -> list[Message]:
     """The system and user messages of one call. `fence` tags the document fences (a new one by
     default); pass it to `without_fences` to clean the answer."""
+    messages, _ = build_prompt(
+        instruction=instruction,
+        documents=documents,
+        system=system,
+        budget_tokens=budget_tokens,
+        cite=cite,
+        count=count,
+        fence=fence,
+    )
+    return messages
+
+
+def build_prompt(
+    *,
+    instruction: str,
+    documents: list[ContextDocument],
+    system: str | None,
+    budget_tokens: int,
+    cite: bool,
+    count: TokenCounter = estimate_tokens,
+    fence: str | None = None,
+    window: int | None = None,
+) -> tuple[list[Message], ContextTrim | None]:
+    """`build_messages`, and what it cut from the documents to fit (None: nothing), which the
+    caller puts in the step's output and trace so no cut is silent. `window` is the model's
+    whole window, for the note (the budget is what is left of it for the prompt)."""
     fence = fence or new_fence()
     system_parts = [system or DEFAULT_SYSTEM]
     if documents:
@@ -214,13 +265,17 @@ def build_messages(
     system_text = "\n".join(system_parts)
     room = budget_tokens - count(system_text) - count(instruction) - 64
     fitted = fit_to_budget(documents, max(room, 128), count)
+    trim = trim_of(documents, fitted, window or budget_tokens, max(room, 128), count)
     blocks = [
         f"BEGIN DOCUMENT [{d.n}] {fence}: {_attr(d.title or d.source)}\n"
         f"{d.text.replace(fence, '')}\nEND DOCUMENT [{d.n}] {fence}"
         for d in fitted
     ]
     user = ("\n\n".join(blocks) + "\n\n" if blocks else "") + instruction
-    return [Message(role="system", content=system_text), Message(role="user", content=user)]
+    return [
+        Message(role="system", content=system_text),
+        Message(role="user", content=user),
+    ], trim
 
 
 def _attr(value: str) -> str:

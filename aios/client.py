@@ -640,6 +640,8 @@ def describe_event(event: dict[str, Any]) -> str | None:
             return f"  approval {inner.get('approval_id')}: expired"
         case RunEventType.RESEARCH_PROGRESS:
             return _research_line(step, inner)
+        case RunEventType.CONTEXT_TRIMMED:
+            return f"  step {step}: {inner.get('note')}"
         case RunEventType.RUN_FINISHED:
             status = inner.get("status") or data.get("status")
             error = inner.get("error") or inner.get("reason")

@@ -188,6 +188,37 @@ class RoutingNote(BaseModel):
     reason: str
 
 
+class TrimmedDocument(BaseModel):
+    """One document a prompt showed shortened to fit the model's window: what was cut."""
+
+    n: int
+    source: str
+    title: str = ""
+    kept_chars: int
+    cut_chars: int
+    cut_tokens: int
+
+
+class ContextTrim(BaseModel):
+    """What a model call's prompt left out to fit the model's window (activities/context.py),
+    for the step's output and the run's trace (`context.trimmed` events)."""
+
+    window: int
+    budget_tokens: int
+    documents: list[TrimmedDocument]
+
+    def note(self) -> str:
+        cut = ", ".join(
+            f"[{d.n}] {d.source} ({d.cut_chars} of {d.kept_chars + d.cut_chars} characters, "
+            f"~{d.cut_tokens} tokens)"
+            for d in self.documents
+        )
+        return (
+            f"documents trimmed to fit the model's {self.window}-token window "
+            f"({self.budget_tokens} tokens for documents): cut {cut}"
+        )
+
+
 class SkillStepArgs(BaseModel):
     """Arguments of a `skill` step: run a skill as a child workflow (`SkillWorkflow`)."""
 
@@ -587,6 +618,8 @@ class StepResult(BaseModel):
     attempt: int = 1
     usage: Usage = Field(default_factory=Usage)
     routing: list[RoutingNote] = Field(default_factory=list)
+    # What the call's prompt cut to fit the model's window (None: nothing was cut).
+    context_trim: ContextTrim | None = None
 
 
 SideEffects = Literal["none", "reads", "writes"]

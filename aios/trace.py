@@ -23,7 +23,8 @@ class TraceEntry(BaseModel):
 
     seq: int
     at: datetime
-    kind: str  # plan | revision | step | approval | guardrail | routing | confidence | run
+    # plan | revision | step | approval | guardrail | routing | confidence | context | run
+    kind: str
     step_id: str | None = None
     summary: str
     data: dict[str, Any] = Field(default_factory=dict)
@@ -159,6 +160,8 @@ def _describe(event: RunEvent) -> tuple[str, str, dict[str, Any]] | None:
                 f"answer confidence {data.get('score')}" + (f" ({reasons})" if reasons else ""),
                 data,
             )
+        case RunEventType.CONTEXT_TRIMMED:
+            return "context", str(data.get("note") or "the prompt's documents were cut"), data
         case RunEventType.RUN_FINISHED:
             reason = data.get("error") or data.get("reason")
             return "run", f"run {data.get('status')}" + (f": {reason}" if reason else ""), data

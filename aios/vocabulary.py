@@ -123,6 +123,8 @@ class RunEventType(StrEnum):
     ANSWER_CONFIDENCE = "answer.confidence"
     # A research step's progress: its questions, the sources it read or skipped, its notes.
     RESEARCH_PROGRESS = "research.progress"
+    # A prompt's documents cut to fit the model's window: which, and how much (ContextTrim).
+    CONTEXT_TRIMMED = "context.trimmed"
     RUN_FINISHED = "run.finished"
 
 

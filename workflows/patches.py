@@ -39,6 +39,8 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 | `ledger-agent-tools`           | AgentRunWorkflow  | charged an agent step's paid tool calls to  |
 |                                |                   | the user and tenant only (not the run's     |
 |                                |                   | budget), a refused one a failed call        |
+| `context-trim-trace`           | AgentRunWorkflow  | cut a prompt's documents to fit the model's |
+|                                |                   | window without a `context.trimmed` event    |
 """
 
 from __future__ import annotations
@@ -106,6 +108,10 @@ APPROVAL_POLICIES_PATCH = "approval-policies"
 # the spend ledger against the run and the runs above it too, and one refused for a budget stops
 # the run with the reason (before: a failed call the agent saw). Asked where the call is made.
 LEDGER_AGENT_TOOLS_PATCH = "ledger-agent-tools"
+# A model call whose prompt cut documents to fit the model's window (StepResult.context_trim)
+# is told in the run's events (`context.trimmed`: which sources, how many characters and tokens),
+# so the trace says it. Asked only when a step's result carries such a cut.
+CONTEXT_TRIM_PATCH = "context-trim-trace"
 
 
 # The generations, oldest first, and the patches each holds. A run takes its generation's patches
@@ -129,6 +135,7 @@ _DECEMBER_6 = _DECEMBER | {
     MCP_IN_DOUBT_PATCH,
     APPROVAL_POLICIES_PATCH,
     LEDGER_AGENT_TOOLS_PATCH,
+    CONTEXT_TRIM_PATCH,
 }
 GENERATIONS: dict[str, frozenset[str]] = {
     NOVEMBER_PATCHES: _NOVEMBER,

@@ -25,7 +25,7 @@ from activities.common import classified, parse_args
 from activities.llm import confidence as confidence_of
 from activities.llm.base import LLMProvider, LLMRequest, LLMResponse, Message
 from activities.llm.cache import ResponseCache
-from activities.llm.caller import CallOutcome, ModelCaller, activity_account
+from activities.llm.caller import CallOutcome, ModelCaller, SpendAccount, activity_account
 from activities.llm.router import ModelRouter
 from activities.prompts import PromptTexts
 from activities.tools.mcp_tools import tenant_mcp_tools
@@ -304,6 +304,11 @@ class LlmActivities:
         exact = await self._router.count_tokens(tier_or_spec, texts)
         return context.counter_from(dict(zip(texts, exact, strict=True)) if exact else {})
 
+    def account(self, budget: Budget | None, *, tenant: str, user_id: str) -> SpendAccount:
+        """The running activity attempt's spend account (one an attempt): its model calls, and
+        the paid embedding requests made below it, are charged to it."""
+        return activity_account(self._ledger, budget, tenant=tenant, user_id=user_id)
+
     def caller(
         self,
         budget: Budget | None,
@@ -316,7 +321,7 @@ class LlmActivities:
         """The model caller of this activity attempt: its calls are reserved in the spend ledger
         against the run (and the runs above it), the user and the tenant; identical calls are
         answered from the tenant's LLM response cache as the run's `cache` mode says."""
-        account = activity_account(self._ledger, budget, tenant=tenant, user_id=user_id)
+        account = self.account(budget, tenant=tenant, user_id=user_id)
         return ModelCaller(
             self._router,
             budget=budget,
@@ -373,14 +378,17 @@ class LlmActivities:
             )
         if conversation is not None and conversation[0]:
             system = f"{system or context.DEFAULT_SYSTEM}\n\n{conversation[0]}"
-        messages = context.build_messages(
+        # AIOS_MODEL_CONTEXT_WINDOWS where it names the model, else the provider's window.
+        window = self._router.context_window(args.model)
+        messages, trim = context.build_prompt(
             instruction=args.instruction,
             documents=documents,
             system=system,
-            budget_tokens=provider.context_window - args.max_tokens,
+            budget_tokens=window - args.max_tokens,
             cite=args.cite,
             count=await _counter(provider, [args.instruction, *(d.text for d in documents)]),
             fence=fence,
+            window=window,
         )
         request = LLMRequest(
             model="",
@@ -453,6 +461,8 @@ class LlmActivities:
                 "hits": outcome.usage.cache_hits,
                 "saved_usd": outcome.usage.saved_usd,
             }
+        if trim is not None:  # no silent cut: the output and (as an event) the trace say it
+            output["context_trim"] = {"note": trim.note(), **trim.model_dump()}
         if args.cite:
             output["grounded"] = bool(documents)
             # Say it plainly, whatever the model wrote: no sources at all, or none cited (small
@@ -467,6 +477,7 @@ class LlmActivities:
             usage=outcome.usage,
             routing=outcome.routing,
             findings=[f.model_copy(update={"source": "the model's answer"}) for f in findings],
+            context_trim=trim,
         )
 
     @activity.defn(name=Activity.AGENT_TURN)

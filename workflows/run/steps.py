@@ -17,11 +17,12 @@ with workflow.unsafe.imports_passed_through():
     from aios.guardrails import Taint
     from aios.models import AgentRunInput, RunState, SkillStepArgs, StepInput, StepResult
     from aios.plan import STEP_ACTIVITY, PlanError, Step, parse_ref, step_refs
-    from aios.vocabulary import Activity, PlannerName, StepKind
+    from aios.vocabulary import Activity, PlannerName, RunEventType, StepKind
 
 from workflows.agent_loop import run_agent_loop
 from workflows.dag import StepFailed, StepSkipped
 from workflows.patches import (
+    CONTEXT_TRIM_PATCH,
     EGRESS_PATCH,
     LEDGER_SCOPE_PATCH,
     MCP_IN_DOUBT_PATCH,
@@ -180,6 +181,11 @@ class StepRunner:
                 attempts = failure_attempts(e, retry.max_attempts)
                 raise StepFailed(failure_reason(e), attempts=attempts) from None
         journal.note_routing(step.id, result.routing)
+        trim = result.context_trim
+        if trim is not None and self._patches.has(CONTEXT_TRIM_PATCH):
+            journal.emit(
+                RunEventType.CONTEXT_TRIMMED, step.id, {"note": trim.note(), **trim.model_dump()}
+            )
         self._note_taint(step, result, inputs)
         return result
 

@@ -1,0 +1,80 @@
+"""A prompt's documents cut to fit the model's window are never cut silently (issue 25): the
+scripted model declares a small window (AIOS_MODEL_CONTEXT_WINDOWS), an llm step is given a long
+document, and the step's output and the run's decision trace name the source and what was cut."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.knowledge import LocalEmbedder
+from aios.config import Settings
+from tests.conftest import api_client, app_for, running_stack
+from tests.skills.test_skills import wait_done
+from tests.support.fake_openai import FakeOpenAI, ScriptedReply
+
+WINDOW = 1024
+LONG = "https://example.com/pumps-manual"
+
+
+@pytest.fixture
+async def small_window_api(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    temporal_env: WorkflowEnvironment,
+    embedder: LocalEmbedder,
+) -> AsyncIterator[httpx.AsyncClient]:
+    windows = {"local:fake-fast": WINDOW, "local:fake-strong": WINDOW}
+    configured = settings.model_copy(update={"model_context_windows": windows})
+    async with (
+        running_stack(configured, pool, temporal_env, embedder) as stack,
+        api_client(app_for(stack)) as api,
+    ):
+        yield api
+
+
+async def test_documents_cut_to_fit_the_window_are_named_in_the_output_and_trace(
+    small_window_api: httpx.AsyncClient, fake_openai: FakeOpenAI
+) -> None:
+    api = small_window_api
+    fake_openai.queue(ScriptedReply(content="Seals every 4,000 hours [1]."))
+    documents = [
+        {"source": "notes/short.md", "title": "Short", "text": "The pump is P-7."},
+        {"source": LONG, "title": "Pumps manual", "text": "Replace the seals often. " * 800},
+    ]
+    plan = {
+        "steps": [
+            {
+                "id": "answer",
+                "kind": "llm",
+                "args": {
+                    "instruction": "How often are the seals replaced?",
+                    "documents": documents,
+                    "max_tokens": 200,
+                    "cite": True,
+                },
+            }
+        ]
+    }
+    created = await api.post("/v1/runs", json={"goal": "Seal intervals", "plan": plan})
+    assert created.status_code == 202, created.text
+    run = await wait_done(api, created.json()["run_id"])
+    assert run["status"] == "completed", run.get("error")
+
+    output = (await api.get(f"/v1/runs/{run['run_id']}/steps/answer/output")).json()["output"]
+    trim = output["context_trim"]
+    [cut] = trim["documents"]  # the short one fitted whole
+    assert cut["source"] == LONG and cut["n"] == 2
+    assert cut["cut_chars"] > 10_000 and cut["cut_tokens"] > 0 and cut["kept_chars"] > 0
+    assert trim["window"] == WINDOW
+
+    trace = (await api.get(f"/v1/runs/{run['run_id']}/trace")).json()
+    [entry] = [e for e in trace["entries"] if e["kind"] == "context"]
+    assert entry["step_id"] == "answer"
+    assert f"fit the model's {WINDOW}-token window" in entry["summary"]
+    assert LONG in entry["summary"] and str(cut["cut_chars"]) in entry["summary"]
+    assert "notes/short.md" not in entry["summary"]
