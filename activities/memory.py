@@ -375,6 +375,8 @@ class MemoryActivities:
         args: MemoryStepArgs = parse_args(MemoryStepArgs, step.args, "a memory step")
         provenance = {"run_id": step.run_id, "step_id": step.step_id}
         info = activity.info()
+        # A paid embedding model's requests (remember, recall) are charged as model calls are.
+        self._llm.account(step.budget, tenant=step.tenant, user_id=step.user_id)
         if args.op == "write":
             if not args.text and not args.facts:
                 raise UserError("a memory write needs `text`, `facts` or both")

@@ -32,6 +32,7 @@ from aios.config import Settings, ToolSettings
 from aios.errors import ConfigurationError, TransientError, UserError
 from aios.guardrails import scan_untrusted
 from aios.models import (
+    Budget,
     IngestBatchInput,
     IngestBatchResult,
     IngestedDocument,
@@ -45,6 +46,7 @@ from aios.models import (
 )
 from aios.stores import DocumentRecord, DocumentStore
 from aios.stores.documents import document_id_for
+from aios.stores.ledger import LedgerStore
 from aios.vocabulary import Activity
 
 
@@ -126,6 +128,7 @@ class RagActivities:
     @classified
     async def retrieve(self, step: StepInput) -> StepResult:
         args: RetrieveArgs = parse_args(RetrieveArgs, step.args, "a retrieve step")
+        self._charge_to(step.tenant, step.user_id, step.budget)
         output = await retrieve(self._index, step.tenant, args)
         findings = scan_untrusted((f"document {c.source}", c.text) for c in output.chunks)
         return StepResult(
@@ -135,11 +138,22 @@ class RagActivities:
             attempt=activity.info().attempt,
         )
 
+    def _charge_to(self, tenant: str, user_id: str, budget: Budget | None) -> None:
+        """Open the activity attempt's spend account: a paid embedding model's requests
+        (`openai:<model>`) are reserved in the ledger against it, as model calls are."""
+        if self._pool is None:
+            return
+        from activities.llm.caller import activity_account  # the worker's side only
+
+        activity_account(LedgerStore(self._pool), budget, tenant=tenant, user_id=user_id)
+
     # --- ingestion ------------------------------------------------------------------------------
 
     @activity.defn(name=Activity.INGEST_BATCH)
     @classified
     async def ingest_batch(self, batch: IngestBatchInput) -> IngestBatchResult:
+        # An ingestion job has no user: a paid embedding model's requests are the tenant's.
+        self._charge_to(batch.tenant, "", None)
         async with heartbeating():
             return await self._ingest(batch)
 

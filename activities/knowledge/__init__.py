@@ -7,6 +7,7 @@ from activities.knowledge.embedding_cache import EmbeddingCache
 from activities.knowledge.embeddings import LocalEmbedder, TextEmbedder, open_embedder
 from activities.knowledge.evidence import attach_quotes
 from activities.knowledge.index import DocumentChunks, KnowledgeIndex, SearchMode
+from activities.llm.pricing import PriceTable
 from aios.config import Settings
 from aios.stores.embedding_cache import EmbeddingCacheStore
 from aios.stores.vectors import VectorStore
@@ -57,4 +58,5 @@ def embedder_for(settings: Settings) -> TextEmbedder:
         openai_base_url=settings.openai_base_url,
         engine=settings.embedding_engine,
         models_dir=settings.resolved_data_dir / "models",
+        prices=PriceTable(settings.model_prices),
     )

@@ -8,12 +8,14 @@ ranking, memory search).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from activities.llm.pricing import PriceTable
 from aios.errors import ConfigurationError, TransientError
 
 BUNDLED_MINILM = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
@@ -129,14 +131,28 @@ class LocalEmbedder:
 
 
 class OpenAIEmbedder:
-    """An OpenAI-compatible `/v1/embeddings` endpoint (OpenAI itself, or a local server)."""
+    """An OpenAI-compatible `/v1/embeddings` endpoint (OpenAI itself, or a local server).
+
+    A paid call like a model's: inside an activity that opened a spend account (a `retrieve`
+    step, a tool call, ingestion, a memory step, a chat turn), each request reserves its worst
+    case in the spend ledger first (every UTF-8 byte a token, at the model's price from `prices`),
+    is refused over a cap with the named reason (`budget_exhausted: ...`, or `model_unpriced: ...`
+    under a USD cap when the model has no price), and is settled to the tokens the provider
+    reports. Calls outside an activity (the API's own) are not ledger entries."""
 
     def __init__(
-        self, model: str, *, api_key: str | None, base_url: str | None, batch_size: int = 256
+        self,
+        model: str,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        batch_size: int = 256,
+        prices: PriceTable | None = None,
     ):
         from openai import AsyncOpenAI
 
         self._model = model
+        self._prices = prices or PriceTable()
         self._batch_size = batch_size
         self._client = AsyncOpenAI(api_key=api_key or "unused", base_url=base_url, max_retries=0)
         self._dimension: int | None = None
@@ -163,7 +179,11 @@ class OpenAIEmbedder:
         for start in range(0, len(texts), self._batch_size):
             batch = list(texts[start : start + self._batch_size])
             try:
-                response = await self._client.embeddings.create(model=self._model, input=batch)
+                async with self._charged(batch) as settle:
+                    response = await self._client.embeddings.create(
+                        model=self._model, input=batch
+                    )
+                    settle(response.usage.prompt_tokens if response.usage else 0)
             except (
                 openai.APIConnectionError,
                 openai.RateLimitError,
@@ -176,6 +196,42 @@ class OpenAIEmbedder:
         return out
 
 
+    @contextlib.asynccontextmanager
+    async def _charged(self, batch: list[str]) -> AsyncIterator[Callable[[int], None]]:
+        """One request's reservation in the running activity's spend account (none outside an
+        activity): reserved before, settled to the tokens passed to the yielded function,
+        released when the request fails."""
+        from activities.llm.caller import current_account  # the worker's side only
+        from aios import telemetry
+
+        account = current_account()
+        reported: list[int] = []
+        if account is None:
+            yield reported.append
+            return
+        # A BPE token is at least one byte: the batch's bytes bound the tokens it is billed.
+        worst = sum(len(text.encode()) for text in batch)
+        price = self._prices.price("openai", self._model)
+        key = await account.next_key()
+        await account.ledger.reserve(
+            key,
+            account.spender,
+            self.name,
+            None if price is None else worst * price[0] / 1_000_000,
+            worst,
+        )
+        try:
+            yield reported.append
+        except BaseException:
+            await asyncio.shield(account.ledger.release(key))
+            raise
+        tokens = reported[-1] if reported else worst
+        cost = self._prices.cost_usd("openai", self._model, tokens, 0)
+        await account.ledger.settle(key, cost, tokens, 0)
+        if cost:
+            telemetry.PAID_CALL_COST.labels(self.name, account.spender.tenant).inc(cost)
+
+
 def open_embedder(
     model_name: str,
     *,
@@ -185,13 +241,16 @@ def open_embedder(
     openai_base_url: str | None = None,
     engine: str = "torch",
     models_dir: Path | None = None,
+    prices: PriceTable | None = None,
 ) -> TextEmbedder:
     """The embedder for a model name. A local model runs on `engine`: `torch` (the reference),
     or `auto` / `onnx` / `onnx-int8` (ONNX Runtime, exported once under `models_dir`; see
     activities/knowledge/onnx_embedder.py)."""
     provider, sep, model = model_name.partition(":")
     if sep and provider == "openai":
-        return OpenAIEmbedder(model, api_key=openai_api_key, base_url=openai_base_url)
+        return OpenAIEmbedder(
+            model, api_key=openai_api_key, base_url=openai_base_url, prices=prices
+        )
     if engine != "torch" and models_dir is not None:
         from activities.knowledge.onnx_embedder import Engine, OnnxEmbedder
 

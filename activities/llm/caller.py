@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -103,7 +104,38 @@ def activity_account(
         key_id=budget.key_id if budget is not None else None,
     )
     activity_key = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
-    return SpendAccount.of_attempt(ledger, spender, activity_key, info.attempt)
+    current = _ACCOUNT.get()
+    if (
+        current is not None
+        and current.activity_key == activity_key
+        and current.attempt == info.attempt
+        and current.spender == spender
+    ):
+        # One account an attempt: two would number their calls from 1 alike, and the second's
+        # reservations would be taken for repeats of the first's (and go uncharged).
+        return current
+    account = SpendAccount.of_attempt(ledger, spender, activity_key, info.attempt)
+    _ACCOUNT.set(account)
+    return account
+
+
+# The running activity attempt's account, once activity_account() made it: paid calls made
+# below the activity that have no account passed to them (an `openai:` embedding model's, from
+# the knowledge index or memory) are charged to it.
+_ACCOUNT: contextvars.ContextVar[SpendAccount | None] = contextvars.ContextVar(
+    "aios_spend_account", default=None
+)
+
+
+def current_account() -> SpendAccount | None:
+    """The spend account of the running activity attempt, or None outside an activity (the
+    API's own calls) or before the activity opened one."""
+    account = _ACCOUNT.get()
+    if account is None or not activity.in_activity():
+        return None
+    info = activity.info()
+    key = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+    return account if account.activity_key == key and account.attempt == info.attempt else None
 
 
 @dataclass

@@ -32,6 +32,10 @@ DEFAULT_PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
     "anthropic:claude-sonnet-4-0": (3.00, 15.00),
     "anthropic:claude-haiku-4-5": (1.00, 5.00),
     "anthropic:claude-3-5-haiku-latest": (0.80, 4.00),
+    # Embedding models (AIOS_EMBEDDING_MODEL=openai:<model>): input tokens only.
+    "openai:text-embedding-3-small": (0.02, 0.0),
+    "openai:text-embedding-3-large": (0.13, 0.0),
+    "openai:text-embedding-ada-002": (0.10, 0.0),
 }
 # The bundled model (and any other local one) costs nothing per token: priced, not unpriced.
 LOCAL_PRICE: tuple[float, float] = (0.0, 0.0)

@@ -140,6 +140,8 @@ class FakeOpenAI(ScriptedServer):
         # (their form fields, with the file as name, media type and size).
         self.transcripts: list[str] = []
         self.transcription_requests: list[dict[str, Any]] = []
+        # Embeddings: the inputs of each request received.
+        self.embedding_requests: list[list[str]] = []
 
     def reset(self) -> None:
         super().reset()
@@ -147,6 +149,7 @@ class FakeOpenAI(ScriptedServer):
         self.chars_per_token = None
         self.transcripts.clear()
         self.transcription_requests.clear()
+        self.embedding_requests.clear()
 
     def count_tokens(self, text: str) -> int:
         if self.chars_per_token:
@@ -248,6 +251,8 @@ class FakeOpenAI(ScriptedServer):
         that share words are close, as with a real model."""
         body = await request.json()
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        with self._lock:
+            self.embedding_requests.append([str(t) for t in texts])
         data = []
         for i, text in enumerate(texts):
             vector = [0.0] * 64
@@ -255,12 +260,14 @@ class FakeOpenAI(ScriptedServer):
                 digest = hashlib.blake2b(word.strip(".,?!").encode(), digest_size=2).digest()
                 vector[int.from_bytes(digest, "big") % 64] += 1.0
             data.append({"object": "embedding", "index": i, "embedding": vector})
+        tokens = sum(len(str(text).split()) for text in texts)
         return JSONResponse(
             {
                 "object": "list",
                 "data": data,
                 "model": body["model"],
-                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                # A token a word, as billed.
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
         )
 
