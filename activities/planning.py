@@ -14,6 +14,7 @@ schemas before anything runs.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -29,6 +30,7 @@ from activities.llm.caller import ModelCaller
 from activities.plan_checks import check_plan
 from activities.tools.mcp_tools import tenant_mcp_tools
 from activities.tools.registry import ToolRegistry, use_tenant_tools
+from activities.versions import VersionResolver
 from aios.config import BUNDLED_MODEL
 from aios.errors import (
     BadModelOutput,
@@ -45,7 +47,7 @@ from aios.plan import (
     Step,
     check_planner,
 )
-from aios.skills import SkillCatalog
+from aios.skills import Skill, SkillCatalog
 from aios.vocabulary import Activity, PlannerName, StepKind
 
 DEFAULT_SKILL = "research_report"
@@ -65,11 +67,7 @@ def rule_plan(
     research_report. Returns the plan, the reason, and the inputs completed with their
     defaults. An input `key_points: auto` becomes `quotes` with the bundled model (whose notes
     are not worth reading) and `model` otherwise."""
-    try:
-        named = skills.get(skill_name) if skill_name else None
-    except NotFound as e:  # a field of the request, not a resource of the URL
-        raise ValidationFailed(e.message) from None
-    skill = named or skills.for_goal(goal, web=web) or skills.get(DEFAULT_SKILL)
+    named, skill = _chosen_skill(skills, goal, skill_name, web=web)
     completed = skill.complete_inputs(inputs)
     if completed.get("key_points") == "auto":
         completed["key_points"] = "quotes" if bundled_model else "model"
@@ -78,6 +76,17 @@ def rule_plan(
     if why is not None:
         reason += f": {why}"
     return skill.plan(completed), reason, completed
+
+
+def _chosen_skill(
+    skills: SkillCatalog, goal: str, skill_name: str | None, *, web: bool
+) -> tuple[Skill | None, Skill]:
+    """The skill named (None when none is), and the skill the rule planner runs."""
+    try:
+        named = skills.get(skill_name) if skill_name else None
+    except NotFound as e:  # a field of the request, not a resource of the URL
+        raise ValidationFailed(e.message) from None
+    return named, named or skills.for_goal(goal, web=web) or skills.get(DEFAULT_SKILL)
 
 
 def web_available(registry: ToolRegistry, tenant: str | None) -> bool:
@@ -198,6 +207,7 @@ def plan_without_model(
     and makes no planning call at all. Raises `ValidationFailed` for a plan this deployment
     cannot run."""
     inputs: dict[str, Any] | None = None
+    skill: str | None = None  # the rule planner's skill
     what = "invalid plan"
     if request.plan is not None:
         plan, planner, rationale = request.plan, "client", "plan supplied by the client"
@@ -219,9 +229,11 @@ def plan_without_model(
         )
         planner = "hybrid: rule" if request.planner == PlannerName.HYBRID else PlannerName.RULE
         what = f"skill {request.skill or 'chosen'!r}"
+        skill = _chosen_skill(skills, request.goal, request.skill, web=web)[1].name
     checked_plan(plan, registry, request.roles, skills, what=what)
     result = planning_result(registry, plan, planner, rationale, Usage(), replannable=False)
     result.inputs = inputs
+    result.skill = skill
     return result
 
 
@@ -300,10 +312,11 @@ def catalogue_entries(
 
 def fallback_plan(
     skills: SkillCatalog, goal: str, inputs: dict[str, Any], *, bundled_model: bool
-) -> tuple[Plan, str, dict[str, Any]]:
+) -> tuple[Plan, str, dict[str, Any], str]:
     """The plan hybrid planning falls back to when the model cannot write one: the skill whose
     description best matches the goal and whose inputs the request completes, else the default
-    (retrieve -> report). Returns the plan, which skill and why, and the completed inputs."""
+    (retrieve -> report). Returns the plan, which skill and why, the completed inputs and the
+    skill's name."""
     catalogue = skills.all()
     described = [f"{s.name.replace('_', ' ')} {s.spec.description}" for s in catalogue]
     matching = [
@@ -315,9 +328,10 @@ def fallback_plan(
         except ValidationFailed:
             continue  # this skill needs inputs the request does not give
         why = "best match for the goal" if name != DEFAULT_SKILL else "the default skill"
-        return plan, f"skill {name!r} ({why})", completed
+        return plan, f"skill {name!r} ({why})", completed, name
     plan, _, completed = rule_plan(skills, goal, DEFAULT_SKILL, {}, bundled_model=bundled_model)
-    return plan, f"skill {DEFAULT_SKILL!r} (the default; the run's inputs fit no skill)", completed
+    why = f"skill {DEFAULT_SKILL!r} (the default; the run's inputs fit no skill)"
+    return plan, why, completed, DEFAULT_SKILL
 
 
 class PlanningActivities:
@@ -333,9 +347,34 @@ class PlanningActivities:
         self._skills = skills
         self._pool = pool  # where the tenants' own MCP servers are registered
 
+    @functools.cached_property
+    def _versions(self) -> VersionResolver | None:
+        return None if self._pool is None else VersionResolver(self._pool, self._skills)
+
     @activity.defn(name=Activity.PLAN_RUN)
     @classified
     async def plan_run(self, request: PlanningInput) -> PlanningResult:
+        resolver = self._versions
+        if resolver is None or request.failed_step is not None:
+            return await self._plan(request)
+        # A run that carries no versions (a schedule's: its input was written when the schedule
+        # was) uses the latest of each, resolved now, at each run's start.
+        given = request.versions
+        if given is None:
+            request = request.model_copy(
+                update={"versions": await resolver.for_skill(request.tenant, None, None)}
+            )
+        planning = await self._plan(request)
+        versions = request.versions
+        if planning.skill is not None and (versions is None or versions.skill != planning.skill):
+            # The skill was picked here (by its triggers, as the fallback, or as a skill step's
+            # child run): its own pins hold, where the run's request pinned nothing.
+            versions = await resolver.for_skill(request.tenant, versions, planning.skill)
+        if versions != given:
+            planning.versions = versions
+        return planning
+
+    async def _plan(self, request: PlanningInput) -> PlanningResult:
         if self._pool is not None:  # the tenant's own MCP servers' tools may be planned with
             use_tenant_tools(await tenant_mcp_tools(self._pool, request.tenant))
         # The run's cache mode holds for its planning calls too (`off`: no cached plan).
@@ -385,7 +424,7 @@ class PlanningActivities:
         self, request: PlanningInput, caller: ModelCaller, bundled_model: bool, why: str
     ) -> PlanningResult:
         """Hybrid planning without the model's plan: the best-matching skill, and why."""
-        plan, chosen, inputs = fallback_plan(
+        plan, chosen, inputs, skill = fallback_plan(
             self._skills, request.goal, request.inputs, bundled_model=bundled_model
         )
         checked_plan(plan, self._registry, request.roles, self._skills)
@@ -398,6 +437,7 @@ class PlanningActivities:
             replannable=False,
         )
         result.inputs = inputs
+        result.skill = skill
         return result
 
     async def _planning_messages(

@@ -575,6 +575,12 @@ class PlanningResult(BaseModel):
     tool_retries: dict[str, RetrySpec] = Field(default_factory=dict)
     # A skill's inputs completed with their defaults (what `run.inputs.*` resolves against).
     inputs: dict[str, Any] | None = None
+    # The skill the plan is (the one named, or the one the rule planner or the hybrid fallback
+    # picked); None for a client's or the model's plan.
+    skill: str | None = None
+    # The run's versions with that skill's pins (activities/versions.py), where the planning
+    # activity resolved them: the run then uses and records these. None: the run's own.
+    versions: RunVersions | None = None
 
 
 class StepInput(BaseModel):

@@ -86,6 +86,11 @@ class RunVersions(BaseModel):
     skill_hash: str | None = None
     model: str | None = Field(default=None, description="every model call of the run uses it")
     pinned: list[str] = Field(default_factory=list, description="what was pinned, not latest")
+    # The pins the run's request named itself (not its skill's): they hold over the pins of any
+    # skill the run picks later (the rule planner by its triggers, a skill step's child run).
+    requested: list[str] = Field(
+        default_factory=list, description="what the run's request pinned (over its skills' pins)"
+    )
 
 
 def resolve(name: str, ref: str, known: list[VersionInfo]) -> VersionInfo:

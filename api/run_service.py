@@ -211,6 +211,9 @@ class RunService:
         )
         if planning is not None:  # approvers named by role or group must exist (else 422)
             await check_plan_approvers(self.pool, self.registry, principal.tenant, planning.plan)
+            if planning.skill is not None and planning.skill != versions.skill:
+                # The rule planner picked the skill by its triggers: its pins hold too.
+                versions = await self.versions.for_skill(principal.tenant, versions, planning.skill)
         user_id = request.user_id or principal.user_id
         if user_id != principal.user_id and not sees_all_users(principal):
             raise Forbidden(

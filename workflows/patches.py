@@ -39,6 +39,9 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 | `ledger-agent-tools`           | AgentRunWorkflow  | charged an agent step's paid tool calls to  |
 |                                |                   | the user and tenant only (not the run's     |
 |                                |                   | budget), a refused one a failed call        |
+| `planned-run-versions`         | AgentRunWorkflow  | kept the versions in their input (none for  |
+|                                |                   | a scheduled run), whatever skill the        |
+|                                |                   | planning activity picked                    |
 | `context-trim-trace`           | AgentRunWorkflow  | cut a prompt's documents to fit the model's |
 |                                |                   | window without a `context.trimmed` event    |
 """
@@ -108,6 +111,12 @@ APPROVAL_POLICIES_PATCH = "approval-policies"
 # the spend ledger against the run and the runs above it too, and one refused for a budget stops
 # the run with the reason (before: a failed call the agent saw). Asked where the call is made.
 LEDGER_AGENT_TOOLS_PATCH = "ledger-agent-tools"
+# The planning activity may resolve the run's versions (aios/versions.py): a run that carries none
+# (a scheduled run's input was written when the schedule was) gets the latest at its start, and a
+# skill the planner picks (by its triggers, as the fallback, a skill step's child run) brings its
+# own pins. The run takes them (`PlanningResult.versions`) into its input and state. Asked only
+# when the planning returned versions.
+PLANNED_VERSIONS_PATCH = "planned-run-versions"
 # A model call whose prompt cut documents to fit the model's window (StepResult.context_trim)
 # is told in the run's events (`context.trimmed`: which sources, how many characters and tokens),
 # so the trace says it. Asked only when a step's result carries such a cut.
@@ -135,6 +144,7 @@ _DECEMBER_6 = _DECEMBER | {
     MCP_IN_DOUBT_PATCH,
     APPROVAL_POLICIES_PATCH,
     LEDGER_AGENT_TOOLS_PATCH,
+    PLANNED_VERSIONS_PATCH,
     CONTEXT_TRIM_PATCH,
 }
 GENERATIONS: dict[str, frozenset[str]] = {

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from aios.vocabulary import Activity, PlannerName, RunEventType, StepStatus
 
 from workflows.dag import RunFailed
-from workflows.patches import LEAN_PATCH, RunPatches
+from workflows.patches import LEAN_PATCH, PLANNED_VERSIONS_PATCH, RunPatches
 from workflows.run.calls import failure_reason, stop_if_over_budget
 from workflows.run.journal import RunJournal
 
@@ -100,6 +100,11 @@ class RunPlanner:
         state = journal.state
         plan = planning.plan
         state.usage += planning.usage
+        if planning.versions is not None and self._patches.has(PLANNED_VERSIONS_PATCH):
+            # Resolved by the planning activity (a scheduled run's, a skill's child run's, a
+            # skill picked by the planner): the run's steps use them and its state records them.
+            run.versions = planning.versions
+            state.versions = planning.versions
         if run.max_steps is not None and len(plan.steps) > run.max_steps:
             raise RunFailed(
                 f"the plan has {len(plan.steps)} steps, more than max_steps={run.max_steps}"
