@@ -44,7 +44,7 @@ from api.temporal_reads import (
     read_within,
     require_running,
 )
-from workflows.agent_run import AgentRunWorkflow
+from workflows.agent_run import SKILL_WORKFLOW, AgentRunWorkflow
 
 if TYPE_CHECKING:
     from api.run_service import RunService
@@ -110,7 +110,9 @@ class RunApprovals:
             or await store.any_self_approval(principal.tenant)
         )
         clauses = [
-            f"WorkflowType = '{AgentRunWorkflow.__name__}'",
+            # A skill step's child run (SkillWorkflow) waits for its approvals itself: they are
+            # the tenant's like any other, answered at the child's run id.
+            f"WorkflowType IN ('{AgentRunWorkflow.__name__}', '{SKILL_WORKFLOW}')",
             "ExecutionStatus = 'Running'",
             f"{sa.TENANT.name} = {quoted(principal.tenant)}",
             f"{sa.STATUS.name} = {quoted(RunStatus.AWAITING_APPROVAL.value)}",
