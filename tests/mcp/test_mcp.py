@@ -366,3 +366,45 @@ async def test_mcp_writes_are_keyed_or_journalled_and_never_sent_twice_blindly(
         done = await finish(handle)
         assert done.status == "completed", done.error
         assert mcp_peer.WRITES.count(rid) == 1
+
+
+async def test_four_eyes_hold_through_the_mcp_server(stack: Stack) -> None:
+    """The MCP server acts with the caller's own key: an approver who requested the run is
+    refused on their own approval (four eyes) and nothing changes; another approver's key (the
+    admin's) answers it."""
+    import httpx
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    from tests.gateway.test_authz import _awaiting, _keys
+
+    async with (
+        serving(app_for(stack)) as base,
+        httpx.AsyncClient(
+            base_url=base, headers={"Authorization": "Bearer test-key"}, timeout=60
+        ) as api,
+    ):
+        keys = await _keys(api)
+        state = await _awaiting(api, keys["carol"])
+        [pending] = state["pending_approvals"]
+        answer = {
+            "run_id": state["run_id"],
+            "approval_id": pending["approval_id"],
+            "args_hash": pending["args_hash"],
+        }
+
+        async def answer_as(user: str) -> Any:
+            http = httpx2.AsyncClient(headers=keys[user], timeout=60)
+            async with Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
+                return await client.call_tool("answer_approval", answer)
+
+        refused = await answer_as("carol")
+        [message] = refused.content
+        assert refused.is_error and isinstance(message, TextContent)
+        assert "four eyes" in message.text, message.text
+        still = (await api.get(f"/v1/runs/{state['run_id']}", headers=keys["carol"])).json()
+        assert still["status"] == "awaiting_approval" and still["pending_approvals"]
+        answered = await answer_as("adam")
+        assert not answered.is_error, answered.content
+        assert _json(answered)["status"] in ("applied", "accepted")
