@@ -503,6 +503,16 @@ class UsageGroup(BaseModel):
     saved_usd: float = 0.0
 
 
+class EmbeddingCacheUsage(BaseModel):
+    """The embedding cache's answers in a usage report's period (by the hour: the hours that
+    overlap it)."""
+
+    # Texts whose vector was found cached (embedded by no model) and texts embedded.
+    hits: int = 0
+    misses: int = 0
+    hit_rate: float | None = Field(default=None, description="hits / (hits + misses); null: none")
+
+
 class UsageReport(BaseModel):
     group_by: Literal["tenant", "user", "model", "skill", "schedule"]
     start: datetime
@@ -513,6 +523,9 @@ class UsageReport(BaseModel):
     total_usd: float
     # What the LLM response cache saved in the period (the groups' `saved_usd` summed).
     saved_usd: float = 0.0
+    # What the embedding cache answered for the tenant's ingestion in the period (operators and
+    # admins only: ingestion is the tenant's, not a user's). None for other callers.
+    embedding_cache: EmbeddingCacheUsage | None = None
 
 
 class RunFileOut(BaseModel):

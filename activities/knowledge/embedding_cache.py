@@ -51,4 +51,6 @@ class EmbeddingCache:
             vectors.update(new)
         telemetry.EMBEDDING_CACHE.labels(embedder.name, "hit").inc(len(texts) - len(missing))
         telemetry.EMBEDDING_CACHE.labels(embedder.name, "miss").inc(len(missing))
+        # For the usage report (GET /v1/usage): the tenant's hits and misses by the hour.
+        await self._store.count_use(tenant, embedder.name, len(texts) - len(missing), len(missing))
         return [vectors[h] for h in hashes]

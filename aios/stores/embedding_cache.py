@@ -69,6 +69,35 @@ class EmbeddingCacheStore:
         )
 
     @transient_on_connection_loss
+    async def count_use(self, tenant: str, model: str, hits: int, misses: int) -> None:
+        """Count what one lookup found cached and what it embedded, in the hour's row."""
+        await self._pool.execute(
+            "INSERT INTO embedding_cache_uses (tenant, model, hour, hits, misses)"
+            " VALUES ($1, $2, date_trunc('hour', now()), $3, $4)"
+            " ON CONFLICT (tenant, hour, model) DO UPDATE SET"
+            " hits = embedding_cache_uses.hits + excluded.hits,"
+            " misses = embedding_cache_uses.misses + excluded.misses",
+            tenant,
+            model,
+            hits,
+            misses,
+        )
+
+    @transient_on_connection_loss
+    async def usage(self, tenant: str, *, start: datetime, end: datetime) -> tuple[int, int]:
+        """Texts found cached and texts embedded for `tenant` in the hours that overlap
+        [start, end)."""
+        row = await self._pool.fetchrow(
+            "SELECT coalesce(sum(hits), 0) AS hits, coalesce(sum(misses), 0) AS misses"
+            " FROM embedding_cache_uses"
+            " WHERE tenant = $1 AND hour >= date_trunc('hour', $2::timestamptz) AND hour < $3",
+            tenant,
+            start,
+            end,
+        )
+        return (int(row["hits"]), int(row["misses"])) if row else (0, 0)
+
+    @transient_on_connection_loss
     async def prune(self, older_than: datetime) -> int:
         """Forget vectors kept before `older_than`; how many."""
         status = await self._pool.execute(

@@ -41,6 +41,7 @@ TENANT_TABLES = (
     "llm_cache",
     "llm_cache_hits",
     "embedding_cache",
+    "embedding_cache_uses",
     "tenant_sql_sources",
     "tenant_mcp_servers",
     "tenant_egress",

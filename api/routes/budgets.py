@@ -17,9 +17,17 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from aios.errors import ValidationFailed
+from aios.stores.embedding_cache import EmbeddingCacheStore
 from aios.stores.ledger import BudgetCap, LedgerStore
 from aios.stores.llm_cache import LlmCacheStore
-from aios.wire import BudgetList, BudgetOut, SetBudget, UsageGroup, UsageReport
+from aios.wire import (
+    BudgetList,
+    BudgetOut,
+    EmbeddingCacheUsage,
+    SetBudget,
+    UsageGroup,
+    UsageReport,
+)
 from api.authz import sees_all_users
 from api.deps import DbDep, PrincipalDep, require_admin
 from api.examples import example
@@ -134,7 +142,8 @@ async def usage(
     """What the tenant's model calls cost in [from, to), summed from the spend ledger and grouped
     by tenant, user, model, skill or schedule, with the calls the LLM response cache answered
     (`cache_hits`) and what they would have cost (`saved_usd`). A caller without the operator
-    role sees their own calls only."""
+    role sees their own calls only; operators and admins also see what the embedding cache
+    answered for the tenant's ingestion (`embedding_cache`)."""
     now = datetime.now(UTC)
     start = (
         _aware(start) if start else now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -167,6 +176,17 @@ async def usage(
         )
         for c in hits.values()
     ]
+    embedding_cache = None
+    if user_id is None:
+        embedded_hits, embedded = await EmbeddingCacheStore(pool).usage(
+            principal.tenant, start=start, end=end
+        )
+        looked_up = embedded_hits + embedded
+        embedding_cache = EmbeddingCacheUsage(
+            hits=embedded_hits,
+            misses=embedded,
+            hit_rate=round(embedded_hits / looked_up, 4) if looked_up else None,
+        )
     return UsageReport(
         group_by=group_by,
         start=start,
@@ -175,6 +195,7 @@ async def usage(
         groups=groups,
         total_usd=round(sum(g.usd for g in groups), 6),
         saved_usd=round(sum(g.saved_usd for g in groups), 6),
+        embedding_cache=embedding_cache,
     )
 
 

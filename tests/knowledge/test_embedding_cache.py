@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg
+import httpx
 
 from activities.knowledge import DocumentChunks, KnowledgeIndex, LocalEmbedder, chunk_document
 from activities.knowledge.embedding_cache import EmbeddingCache
@@ -91,3 +92,21 @@ async def test_reingesting_a_document_embeds_nothing_twice(
     hits_found = await index.search(tenant, "paragraph two of the manual", 1)
     assert hits_found and "Paragraph two" in hits_found[0].text
     await vectors.close()
+
+
+async def test_the_usage_report_shows_the_embedding_caches_hits_to_operators(
+    api: httpx.AsyncClient, pool: asyncpg.Pool, embedder: LocalEmbedder
+) -> None:
+    """GET /v1/usage counts what the cache answered for the tenant's ingestion (by the hour)."""
+    before = (await api.get("/v1/usage")).json()["embedding_cache"]
+    counting = Counting(embedder)
+    cache = EmbeddingCache(EmbeddingCacheStore(pool))
+    text = f"The valve is checked every spring ({uuid.uuid4().hex})."
+    await cache.embed(counting, "default", [text])
+    await cache.embed(counting, "default", [text, text])
+    after = (await api.get("/v1/usage")).json()["embedding_cache"]
+    assert after["hits"] - before["hits"] == 2 and after["misses"] - before["misses"] == 1
+    assert 0 < after["hit_rate"] <= 1
+    # Another tenant's ingestion is not in this tenant's report.
+    await cache.embed(counting, "elsewhere", [text])
+    assert (await api.get("/v1/usage")).json()["embedding_cache"] == after
