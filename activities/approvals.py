@@ -1,5 +1,6 @@
 """Approval activities: asking for a standing approval before a run waits for a person, and
-telling the approvers that an approval waits (email, webhook), once per approval and channel."""
+telling the approvers that an approval waits (email, webhook, Slack), once per approval and
+channel."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 
+import aiohttp
 import asyncpg
 import httpx
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 from temporalio import activity
 from temporalio.client import Client
 
@@ -26,6 +29,7 @@ from aios.notices import (
     email_subject,
     for_tenant,
     run_link,
+    slack_body,
     webhook_body,
 )
 from aios.standing import StandingUse, StandingUseRequest
@@ -34,7 +38,7 @@ from aios.vocabulary import Activity
 
 log = logging.getLogger("aios.activities")
 
-EMAIL, WEBHOOK = "email", "webhook"
+EMAIL, WEBHOOK, SLACK = "email", "webhook", "slack"
 WEBHOOK_TIMEOUT_S = 10.0
 
 
@@ -90,10 +94,11 @@ class ApprovalActivities:
     @activity.defn(name=Activity.NOTIFY_APPROVAL)
     @classified
     async def notify_approval(self, notice: ApprovalNotice) -> NoticeSent:
-        """Tell the tenant's approvers (AIOS_NOTIFY_EMAIL_TO, AIOS_NOTIFY_WEBHOOK_URLS) that an
-        approval waits, with a link to the run in the console. A channel that already took this
-        approval's notice (an earlier attempt) is not sent to again; a failed channel fails the
-        attempt (retried) after the others were tried."""
+        """Tell the tenant's approvers (AIOS_NOTIFY_EMAIL_TO, AIOS_NOTIFY_WEBHOOK_URLS,
+        AIOS_NOTIFY_SLACK_WEBHOOK_URLS) that an approval waits, with a link to the run in the
+        console. A channel that already took this approval's notice (an earlier attempt) is not
+        sent to again; a failed channel fails the attempt (retried) after the others were
+        tried."""
         settings = self._settings
         link = run_link(settings.public_url or settings.api_listen_url, notice.run_id)
         channels: dict[str, Callable[[], Awaitable[None]]] = {}
@@ -103,6 +108,9 @@ class ApprovalActivities:
         url = for_tenant(settings.notify_webhook_urls, notice.tenant)
         if url:
             channels[WEBHOOK] = lambda: self._webhook(notice, url, link)
+        slack = for_tenant(settings.notify_slack_webhook_urls, notice.tenant)
+        if slack is not None:
+            channels[SLACK] = lambda: self._slack(notice, slack.get_secret_value(), link)
         result = NoticeSent()
         errors: list[Exception] = []
         for channel, deliver in channels.items():
@@ -162,3 +170,21 @@ class ApprovalActivities:
             raise TransientError(f"the webhook answered {response.status_code}")
         if response.status_code >= 400:
             raise UserError(f"the webhook refused the notice: {response.status_code}")
+
+    async def _slack(self, notice: ApprovalNotice, url: str, link: str) -> None:
+        """Slack's incoming-webhook protocol (slack_sdk): 200 `ok`, or a status and a reason
+        (`invalid_payload`, `no_service`, `channel_is_archived`, ...). The URL is the credential
+        and is never put in a message."""
+        body = slack_body(notice, link)
+        try:
+            response = await AsyncWebhookClient(url, timeout=int(WEBHOOK_TIMEOUT_S)).send(
+                text=body["text"], blocks=body["blocks"], unfurl_links=False
+            )
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise TransientError(f"Slack did not answer: {type(e).__name__}") from e
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            raise TransientError(f"Slack answered {response.status_code}")
+        if response.status_code >= 400:
+            raise UserError(
+                f"Slack refused the notice: {response.status_code} {response.body[:200]}"
+            )

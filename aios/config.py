@@ -1182,6 +1182,15 @@ class NotificationSettings(BaseModel):
             '`"*"` means every tenant); the header `Idempotency-Key` names the approval.'
         ),
     )
+    # The URL of a Slack incoming webhook is its credential: secret, never logged.
+    notify_slack_webhook_urls: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description=(
+            "Slack incoming webhooks told when an approval opens, per tenant (the key `\"*\"` "
+            'means every tenant): `{"acme": "https://hooks.slack.com/services/…"}`; the message '
+            "links to the approval in the console."
+        ),
+    )
 
 
 class TranscriptionSettings(BaseModel):

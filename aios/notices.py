@@ -1,6 +1,6 @@
 """Telling approvers that an approval waits: the notice a run sends when an approval opens, and
-how it reads as an email and as a webhook's JSON. Delivery is the `aios.notify_approval`
-activity (activities/approvals.py), once per approval and channel."""
+how it reads as an email, as a webhook's JSON and as a Slack message. Delivery is the
+`aios.notify_approval` activity (activities/approvals.py), once per approval and channel."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from aios.text import one_line
 
 # What a notice carries of each output the approval is about (the console shows more).
 NOTICE_CONTEXT_CHARS = 1500
+# Slack's limit on a section block's text is 3000 characters; what is cut is in the console.
+SLACK_SECTION_CHARS = 2900
 
 
 class ApprovalNotice(BaseModel):
@@ -89,3 +91,64 @@ def webhook_body(notice: ApprovalNotice, link: str) -> dict[str, Any]:
     for context in body["about"]:
         context["text"] = context["text"][:NOTICE_CONTEXT_CHARS]
     return {"type": "approval.requested", "link": link, **body}
+
+
+def slack_escape(text: str) -> str:
+    """Text as Slack's mrkdwn shows it literally: `&`, `<` and `>` escaped, so a goal or an
+    output cannot make links or mentions (`<!channel>`) of its own."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_body(notice: ApprovalNotice, link: str) -> dict[str, Any]:
+    """A Slack incoming webhook's message (`text` for notifications, `blocks` for the
+    channel): what is asked, by whom, until when, what it is about, and a button to open it."""
+    who = ", ".join(notice.approvers) or "the approver role"
+    if notice.escalation:
+        who += f" (escalated, step {notice.escalation})"
+    facts = "\n".join(
+        [
+            f"*Goal:* {slack_escape(one_line(notice.goal, 500))}",
+            f"*Step:* {slack_escape(notice.step_id)}",
+            f"*Why:* {slack_escape(one_line(notice.reason, 500))}",
+            f"*For:* {slack_escape(who)}",
+            f"*Expires:* {notice.expires_at:%Y-%m-%d %H:%M} UTC",
+            f"*Arguments:* {slack_escape(one_line(str(notice.args), 1000))}",
+        ]
+    )
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": f"{slack_escape(notice.requester)} asks for an approval in run "
+                f"`{notice.run_id}`.\n{facts}",
+            },
+        }
+    ]
+    for context in notice.about:
+        text = slack_escape(context.text[:NOTICE_CONTEXT_CHARS])[:SLACK_SECTION_CHARS]
+        cut = " (cut; the console shows more)" if len(context.text) > NOTICE_CONTEXT_CHARS else ""
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"*Output of {slack_escape(context.step_id)}*{cut}:\n{text}",
+                },
+            }
+        )
+    blocks.append(
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Open in the console"},
+                    "url": link,
+                    "style": "primary",
+                }
+            ],
+        }
+    )
+    headline = one_line(f"Approval waiting: {notice.reason}", 150)
+    return {"text": f"{slack_escape(headline)} <{link}|Open it>", "blocks": blocks}
