@@ -1186,7 +1186,7 @@ class NotificationSettings(BaseModel):
     notify_slack_webhook_urls: dict[str, SecretStr] = Field(
         default_factory=dict,
         description=(
-            "Slack incoming webhooks told when an approval opens, per tenant (the key `\"*\"` "
+            'Slack incoming webhooks told when an approval opens, per tenant (the key `"*"` '
             'means every tenant): `{"acme": "https://hooks.slack.com/services/…"}`; the message '
             "links to the approval in the console."
         ),
