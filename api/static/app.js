@@ -13,6 +13,7 @@ import {
 import { evalPage, evalsPage } from "./pages/evals.js";
 import { inboxPage } from "./pages/inbox.js";
 import { budgetsPage } from "./pages/budgets.js";
+import { researchPanel } from "./pages/research.js";
 
 const view = document.getElementById("view");
 
@@ -144,6 +145,7 @@ async function runPage(runId) {
   const container = h("div");
   const stream = h("div", { class: "stream", id: "tokens", hidden: true });
   let temporalUi = null;
+  let research = null; // a research step's progress, from the run's events
   async function render() {
     const response = await api("GET", `/v1/runs/${runId}`, undefined, { raw: true });
     if (!response.ok) throw new ApiError(response.status, await response.json());
@@ -151,6 +153,7 @@ async function runPage(runId) {
     const match = link.match(/<([^>]+)>;\s*rel="temporal-ui"/);
     if (match) temporalUi = match[1];
     const run = await response.json();
+    if (!research && run.plan.some((s) => s.kind === "research")) research = researchPanel(runId);
     const steps = h("table", { id: "steps" }, h("thead", {}, h("tr", {},
       ["Step", "Kind", "Status", "Attempts", "Depends on", "Tokens", "Error"].map((t) =>
         h("th", {}, t)))),
@@ -171,6 +174,7 @@ async function runPage(runId) {
       h("p", { id: "usage" }, `Tokens: ${usage.input_tokens || 0} in, ${usage.output_tokens || 0}`
         + ` out · cost $${(usage.cost_usd || 0).toFixed(4)}`),
       stream,
+      research,
       run.error ? h("p", { class: "status-failed" }, run.error) : null,
       answerSection(run.result, runId)));
     return run;
