@@ -367,6 +367,14 @@ class ApprovalContext(BaseModel):
     chars: int = 0
 
 
+class ChildApprovals(BaseModel):
+    """A skill step's child run tells its parent whether it now waits for a person (the
+    parent's `child_approvals` signal): the parent shows `awaiting_approval` meanwhile."""
+
+    run_id: str
+    waiting: bool
+
+
 class PendingApproval(BaseModel):
     approval_id: str
     step_id: str

@@ -22,6 +22,9 @@ Signals:
         Web UI's "Send a Signal"); an invalid one is ignored and logged as an event.
     cancel_run(CancelRequest): stop the run; in-flight activities learn of it through heartbeats.
         A Temporal cancellation request (the UI's Cancel button) has the same effect.
+    child_approvals(ChildApprovals): a skill step's child run waits for a person (or no longer);
+        the run shows `awaiting_approval` while one does. Reports not from its children are
+        ignored.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalAck,
         ApprovalDecision,
         CancelRequest,
+        ChildApprovals,
         EventsQuery,
         RunEvent,
         RunState,
@@ -57,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.patches import CURRENT_PATCHES, TRACE_PATCH, RunPatches
     from workflows.run.approval_gate import ApprovalGate
     from workflows.run.calls import ToolRules
-    from workflows.run.journal import RunJournal
+    from workflows.run.journal import CHILD_APPROVALS_SIGNAL, RunJournal
     from workflows.run.planning import RunPlanner
     from workflows.run.review import AnswerReviewer
     from workflows.run.steps import SKILL_WORKFLOW, StepRunner
@@ -204,6 +208,10 @@ class AgentRunWorkflow:
         """Takes the raw payload: a malformed signal (sent by hand from the Temporal UI) must be
         reported where the operator looks, not fail to decode in the worker."""
         self._gate.signalled(payload)
+
+    @workflow.signal(name=CHILD_APPROVALS_SIGNAL)
+    def child_approvals(self, report: ChildApprovals) -> None:
+        self._journal.child_waiting(report)
 
     @workflow.signal
     def cancel_run(self, request: CancelRequest) -> None:

@@ -44,6 +44,8 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 |                                |                   | planning activity picked                    |
 | `context-trim-trace`           | AgentRunWorkflow  | cut a prompt's documents to fit the model's |
 |                                |                   | window without a `context.trimmed` event    |
+| `child-approvals-in-parent`    | SkillWorkflow     | did not tell their parent run that they     |
+|                                |                   | waited for a person (it showed `running`)   |
 """
 
 from __future__ import annotations
@@ -121,6 +123,11 @@ PLANNED_VERSIONS_PATCH = "planned-run-versions"
 # is told in the run's events (`context.trimmed`: which sources, how many characters and tokens),
 # so the trace says it. Asked only when a step's result carries such a cut.
 CONTEXT_TRIM_PATCH = "context-trim-trace"
+# A skill step's child run (SkillWorkflow) tells its parent run when it starts and stops waiting
+# for a person (the parent's `child_approvals` signal), so the parent shows `awaiting_approval`
+# (its status attribute, the run list, an approver's read) while its child waits. Asked by the
+# child where its status changes to or from `awaiting_approval`.
+CHILD_APPROVALS_PATCH = "child-approvals-in-parent"
 
 
 # The generations, oldest first, and the patches each holds. A run takes its generation's patches
@@ -146,6 +153,7 @@ _DECEMBER_6 = _DECEMBER | {
     LEDGER_AGENT_TOOLS_PATCH,
     PLANNED_VERSIONS_PATCH,
     CONTEXT_TRIM_PATCH,
+    CHILD_APPROVALS_PATCH,
 }
 GENERATIONS: dict[str, frozenset[str]] = {
     NOVEMBER_PATCHES: _NOVEMBER,

@@ -19,4 +19,6 @@ from workflows.agent_run import SKILL_WORKFLOW, AgentRunWorkflow
 class SkillWorkflow(AgentRunWorkflow):
     @workflow.run
     async def run(self, run: AgentRunInput) -> RunState:
+        # It tells its parent run when it waits for a person (workflows/run/journal.py).
+        self._journal.reports_to_parent = True
         return await super().run(run)

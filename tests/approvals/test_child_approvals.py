@@ -1,5 +1,6 @@
 """An approval inside a skill's child workflow is like any other: it is in its approver's inbox,
-the approver answers it through the API (four eyes hold), and the parent run then finishes."""
+the approver answers it through the API (four eyes hold), the parent run shows
+`awaiting_approval` meanwhile, and it finishes once the child is answered."""
 
 from __future__ import annotations
 
@@ -60,6 +61,17 @@ async def test_an_approval_in_a_skills_child_run_is_in_the_inbox_and_answerable(
             "ada",
             {"title": "Note", "body": "To all."},
         )
+        # The parent shows that it waits for a person (its child does), to its owner and to
+        # the approver, and in the run list filtered on it.
+        for user in ("ada", "carol"):
+            for _ in range(100):
+                shown = (await api.get(f"/v1/runs/{parent}", headers=keys[user])).json()
+                if shown.get("status") == "awaiting_approval":
+                    break
+                await asyncio.sleep(0.1)
+            assert shown["status"] == "awaiting_approval", (user, shown)
+        listed = await api.get("/v1/runs?status=awaiting_approval", headers=keys["ada"])
+        assert [r["run_id"] for r in listed.json()["runs"]] == [parent]
         path = f"/v1/runs/{child}/approvals/{item['approval_id']}"
         body = {"decision": "approve", "args_hash": item["args_hash"]}
         # The requester's own answer is refused, in a child run as in any other.

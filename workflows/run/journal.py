@@ -8,6 +8,7 @@ pending approvals and the ignored signals here; the journal shows them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         AgentRunInput,
         Budget,
         CancelRequest,
+        ChildApprovals,
         Citation,
         PendingApproval,
         RoutingNote,
@@ -40,13 +42,20 @@ with workflow.unsafe.imports_passed_through():
     from aios.trace import build_trace
     from aios.vocabulary import Activity, FailureType, RunEventType, RunStatus, StepStatus
 
-from workflows.patches import LEAN_PATCH, WAITING_SINCE_PATCH, RunPatches
+from workflows.patches import (
+    CHILD_APPROVALS_PATCH,
+    LEAN_PATCH,
+    WAITING_SINCE_PATCH,
+    RunPatches,
+)
 from workflows.run.calls import failure_reason
 
 # The progress log keeps this many recent events; older ones are dropped (histories and query
 # answers stay bounded however long a run is).
 MAX_EVENTS = 1000
 TRACE_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=10))
+# The parent run's signal a skill step's child run reports its waiting on (ChildApprovals).
+CHILD_APPROVALS_SIGNAL = "child_approvals"
 
 
 class RunJournal:
@@ -62,6 +71,11 @@ class RunJournal:
         self.ignored_signals: list[str] = []
         # The run's conversation, if any: its answer is appended there by the trace activity.
         self._session_id: str | None = None
+        # Skill steps' child runs that wait for a person now (their ChildApprovals reports).
+        self.children_waiting: set[str] = set()
+        # Set for a skill step's child run (SkillWorkflow): it reports its waiting to its parent.
+        self.reports_to_parent = False
+        self._reports: list[asyncio.Task[None]] = []
 
     @property
     def patches(self) -> RunPatches:
@@ -124,7 +138,7 @@ class RunJournal:
     def set_status(self, status: RunStatus) -> None:
         state = self.state
         if state.status != status:
-            state.status = status
+            before, state.status = state.status, status
             updates: list[SearchAttributeUpdate[Any]] = [sa.STATUS.value_set(status.value)]
             if self._patches.has(WAITING_SINCE_PATCH):
                 updates.append(
@@ -135,15 +149,60 @@ class RunJournal:
             workflow.upsert_search_attributes(updates)
             # One line per status change (the workflow logger is silent during replay).
             workflow.logger.info("run %s: %s", state.run_id, status.value)
+            if RunStatus.AWAITING_APPROVAL in (before, status):
+                self._report_to_parent(status == RunStatus.AWAITING_APPROVAL)
         state.updated_at = workflow.now()
         self.refresh_details()
 
     def sync_waiting_status(self) -> None:
         self.state.pending_approvals = list(self.pending.values())
         if self.state.status in (RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL):
-            self.set_status(RunStatus.AWAITING_APPROVAL if self.pending else RunStatus.RUNNING)
+            waiting = bool(self.pending or self.children_waiting)
+            self.set_status(RunStatus.AWAITING_APPROVAL if waiting else RunStatus.RUNNING)
         else:
             self.refresh_details()
+
+    def child_waiting(self, report: ChildApprovals) -> None:
+        """A skill step's child run waits for a person now (or no longer): this run shows
+        `awaiting_approval` while any does. Only this run's own children count (their ids
+        begin with its id); a report from anywhere else is ignored."""
+        if self._state is None or not report.run_id.startswith(f"{self._state.run_id}-"):
+            self.ignored_signals.append(f"child_approvals from {one_line(report.run_id, 100)}")
+            return
+        known = report.run_id in self.children_waiting
+        if report.waiting == known:
+            return
+        if report.waiting:
+            self.children_waiting.add(report.run_id)
+        else:
+            self.children_waiting.discard(report.run_id)
+        self.sync_waiting_status()
+
+    def child_finished(self, child_run_id: str) -> None:
+        """The child run ended (however): it waits for nobody any more."""
+        if child_run_id in self.children_waiting:
+            self.child_waiting(ChildApprovals(run_id=child_run_id, waiting=False))
+
+    def _report_to_parent(self, waiting: bool) -> None:
+        """A skill step's child run tells its parent that it waits for a person (or no
+        longer), so the parent shows it."""
+        parent = workflow.info().parent
+        if not (
+            self.reports_to_parent
+            and parent is not None
+            and self._patches.has(CHILD_APPROVALS_PATCH)
+        ):
+            return
+        report = ChildApprovals(run_id=self.state.run_id, waiting=waiting)
+        handle = workflow.get_external_workflow_handle(parent.workflow_id, run_id=parent.run_id)
+
+        async def send() -> None:
+            try:
+                await handle.signal(CHILD_APPROVALS_SIGNAL, report)
+            except Exception as e:  # the parent has ended: nobody to tell
+                workflow.logger.warning("run %s: parent not told: %s", report.run_id, e)
+
+        self._reports.append(asyncio.create_task(send()))
 
     def complete(self, plan: Plan, outputs: dict[str, Any]) -> RunState:
         state = self.state

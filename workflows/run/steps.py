@@ -235,6 +235,8 @@ class StepRunner:
             )
         except ChildWorkflowError as e:
             raise StepFailed(f"skill {skill.name!r} failed: {failure_reason(e)}") from None
+        finally:
+            self._journal.child_finished(child_id)
         result = state.result
         return StepResult(
             output={
