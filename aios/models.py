@@ -205,18 +205,28 @@ class ContextTrim(BaseModel):
 
     window: int
     budget_tokens: int
-    documents: list[TrimmedDocument]
+    documents: list[TrimmedDocument] = Field(default_factory=list)
+    # Characters of the run's conversation (its oldest part) left out of the prompt.
+    conversation_cut_chars: int = 0
 
     def note(self) -> str:
-        cut = ", ".join(
-            f"[{d.n}] {d.source} ({d.cut_chars} of {d.kept_chars + d.cut_chars} characters, "
-            f"~{d.cut_tokens} tokens)"
-            for d in self.documents
-        )
-        return (
-            f"documents trimmed to fit the model's {self.window}-token window "
-            f"({self.budget_tokens} tokens for documents): cut {cut}"
-        )
+        parts = []
+        if self.documents:
+            cut = ", ".join(
+                f"[{d.n}] {d.source} ({d.cut_chars} of {d.kept_chars + d.cut_chars} characters, "
+                f"~{d.cut_tokens} tokens)"
+                for d in self.documents
+            )
+            parts.append(
+                f"documents trimmed to fit the model's {self.window}-token window "
+                f"({self.budget_tokens} tokens for documents): cut {cut}"
+            )
+        if self.conversation_cut_chars:
+            parts.append(
+                f"conversation history cut: its oldest {self.conversation_cut_chars} characters "
+                "left out"
+            )
+        return "; ".join(parts)
 
 
 class SkillStepArgs(BaseModel):

@@ -38,6 +38,7 @@ from aios.models import (
     AgentTurnResult,
     Budget,
     CacheMode,
+    ContextTrim,
     StepInput,
     StepResult,
     ToolSchema,
@@ -341,18 +342,20 @@ class LlmActivities:
             -RECENT_SESSION_MESSAGES:
         ]
         facts = await self._facts.live(step.tenant, step.user_id)
-        note = context.conversation_note(
+        note, cut = context.conversation_note(
             session_id,
             summary,
             [(m.role, m.content) for m in recent],
             [(f.key, f.value) for f in facts],
         )
-        provenance = {
+        provenance: dict[str, Any] = {
             "session_id": session_id,
             "messages": [m.seq for m in recent],
             "summary": bool(summary),
             "facts": [f.key for f in facts],
         }
+        if cut:  # the oldest of it left out (context.MAX_CONVERSATION_CHARS)
+            provenance["cut_chars"] = cut
         return note, provenance
 
     @activity.defn(name=Activity.LLM_COMPLETE)
@@ -461,6 +464,11 @@ class LlmActivities:
                 "hits": outcome.usage.cache_hits,
                 "saved_usd": outcome.usage.saved_usd,
             }
+        cut_conversation = conversation[1].get("cut_chars", 0) if conversation else 0
+        if cut_conversation:
+            trim = (
+                trim or ContextTrim(window=window, budget_tokens=window - args.max_tokens)
+            ).model_copy(update={"conversation_cut_chars": cut_conversation})
         if trim is not None:  # no silent cut: the output and (as an event) the trace say it
             output["context_trim"] = {"note": trim.note(), **trim.model_dump()}
         if args.cite:
