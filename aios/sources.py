@@ -178,6 +178,20 @@ class McpServerIn(BaseModel):
 
     _check_roles = field_validator("roles")(_roles)
 
+    @field_validator("url")
+    @classmethod
+    def _url_has_a_host(cls, value: str) -> str:
+        # The pattern lets through what urlsplit refuses ("http://[x", a port that is no number):
+        # refused here as a 422, not found later as a 500.
+        try:
+            parts = urlsplit(value)
+            host, _ = parts.hostname, parts.port
+        except ValueError as e:
+            raise ValueError(f"not a URL: {e}") from None
+        if not host:
+            raise ValueError("name the server's host: https://host/path")
+        return value
+
     @field_validator("headers")
     @classmethod
     def _header_names(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
