@@ -17,7 +17,8 @@ import contextlib
 import contextvars
 import json
 import logging
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,12 +128,29 @@ _ACCOUNT: contextvars.ContextVar[SpendAccount | None] = contextvars.ContextVar(
 )
 
 
+@contextlib.contextmanager
+def spending(
+    ledger: LedgerStore, *, tenant: str, user_id: str, key_id: str | None
+) -> Iterator[None]:
+    """Work done outside an activity (an API request's search or memory write): the paid calls
+    made below it (a paid embedding model's) are charged to the caller's user, key and tenant,
+    each under a key of its own."""
+    spender = Spender(tenant=tenant, user_id=user_id, run_id="", key_id=key_id)
+    token = _ACCOUNT.set(SpendAccount(ledger, spender, f"api/{uuid.uuid4().hex}"))
+    try:
+        yield
+    finally:
+        _ACCOUNT.reset(token)
+
+
 def current_account() -> SpendAccount | None:
-    """The spend account of the running activity attempt, or None outside an activity (the
-    API's own calls) or before the activity opened one."""
+    """The spend account of the running activity attempt (None before the activity opened one),
+    or outside an activity the one `spending()` opened."""
     account = _ACCOUNT.get()
-    if account is None or not activity.in_activity():
+    if account is None:
         return None
+    if not activity.in_activity():
+        return account if account.activity_key is None else None
     info = activity.info()
     key = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
     return account if account.activity_key == key and account.attempt == info.attempt else None

@@ -3,21 +3,36 @@ writable and forgettable through one resource. Scoped to the caller's tenant."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from activities.llm.caller import spending
 from activities.memory import FactIn, ForgetReport, MemoryRead
 from aios.errors import ValidationFailed
+from aios.stores.ledger import LedgerStore
 from aios.wire import SAFE_VALUE
 from api.authz import require_user
-from api.deps import MemoryDep, PrincipalDep
+from api.deps import DbDep, MemoryDep, Principal, PrincipalDep
 from api.examples import example
 
 router = APIRouter(prefix="/v1/users", tags=["memory"])
 
 UserId = Annotated[str, Path(max_length=200, pattern=SAFE_VALUE.pattern)]
+
+
+def _charged(principal: Principal, pool: asyncpg.Pool) -> AbstractContextManager[None]:
+    """The caller's spend account for this request: a paid embedding model's requests are
+    charged to the caller's user, key and tenant."""
+    return spending(
+        LedgerStore(pool),
+        tenant=principal.tenant,
+        user_id=principal.user_id,
+        key_id=principal.key_id,
+    )
 
 
 class MemoryIn(BaseModel):
@@ -89,13 +104,15 @@ async def read_memory(
     user_id: UserId,
     principal: PrincipalDep,
     memory: MemoryDep,
+    pool: DbDep,
     q: Annotated[str | None, Query(max_length=4000, description="rank memories by this")] = None,
     k: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> UserMemory:
     """The user's live facts and preferences (expired ones are gone) and their semantic memories:
     the `k` closest to `q`, or the latest `k`. A user reads their own memory only."""
     require_user(principal, user_id, "memory")
-    read = await memory.read(principal.tenant, user_id, q, k)
+    with _charged(principal, pool):  # a paid embedding model's request (402 over a cap)
+        read = await memory.read(principal.tenant, user_id, q, k)
     return UserMemory(user_id=user_id, **read.model_dump())
 
 
@@ -111,7 +128,7 @@ async def read_memory(
     ),
 )
 async def write_memory(
-    user_id: UserId, body: MemoryWrite, principal: PrincipalDep, memory: MemoryDep
+    user_id: UserId, body: MemoryWrite, principal: PrincipalDep, memory: MemoryDep, pool: DbDep
 ) -> MemoryWritten:
     """Upsert facts and preferences (by key) and add semantic memories (a memory with a `key`
     replaces the one written with that key before)."""
@@ -121,12 +138,13 @@ async def write_memory(
     provenance = {"source": "api", "by": principal.user_id}
     if body.facts:
         await memory.write_facts(principal.tenant, user_id, body.facts, provenance)
-    ids = [
-        await memory.remember(
-            principal.tenant, user_id, item.text, item.key or f"api:{item.text}", provenance
-        )
-        for item in body.memories
-    ]
+    with _charged(principal, pool):  # a paid embedding model's requests (402 over a cap)
+        ids = [
+            await memory.remember(
+                principal.tenant, user_id, item.text, item.key or f"api:{item.text}", provenance
+            )
+            for item in body.memories
+        ]
     return MemoryWritten(user_id=user_id, facts=[f.key for f in body.facts], memories=ids)
 
 

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from activities.knowledge import SearchMode
+from activities.llm.caller import spending
 from activities.rag import RetrieveArgs, retrieve
 from aios.models import Quote
-from api.deps import KnowledgeDep, PrincipalDep
+from aios.stores.ledger import LedgerStore
+from api.deps import DbDep, KnowledgeDep, PrincipalDep
 from api.examples import example
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
@@ -67,6 +69,7 @@ class SearchResults(BaseModel):
 async def search(
     principal: PrincipalDep,
     knowledge: KnowledgeDep,
+    pool: DbDep,
     q: Annotated[str, Query(min_length=1, max_length=4000, description="what to look for")],
     k: Annotated[int, Query(ge=1, le=200, description="how many chunks")] = 10,
     mode: SearchMode = SearchMode.HYBRID,
@@ -79,11 +82,18 @@ async def search(
     `dense` and `keyword` use one of them. With `quotes=N`, each result also carries the N
     sentences of its document's retrieved chunks that best support the query, verbatim, with
     character offsets into the chunk."""
-    output = await retrieve(
-        knowledge,
-        principal.tenant,
-        RetrieveArgs(query=q, k=k, max_sources=k, mode=mode, quotes=quotes),
-    )
+    # A paid embedding model's requests are charged to the caller (402 over a cap).
+    with spending(
+        LedgerStore(pool),
+        tenant=principal.tenant,
+        user_id=principal.user_id,
+        key_id=principal.key_id,
+    ):
+        output = await retrieve(
+            knowledge,
+            principal.tenant,
+            RetrieveArgs(query=q, k=k, max_sources=k, mode=mode, quotes=quotes),
+        )
     quotes_by_document = {s.document_id: s.quotes for s in output.sources}
     seen: set[str] = set()
     results = []

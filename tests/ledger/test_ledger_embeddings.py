@@ -16,20 +16,22 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.knowledge import KnowledgeIndex, open_embedder
+from activities.knowledge import DocumentChunks, KnowledgeIndex, chunk_document, open_embedder
 from activities.llm.pricing import PriceTable
+from activities.memory import MemoryService, SemanticMemory
 from activities.rag import IngestLimits, RagActivities
 from aios.models import IngestBatchInput, IngestItem, StepInput
 from aios.stores import DocumentStore
 from aios.stores.ledger import LedgerStore
 from aios.stores.vectors import EdgeVectorStore
+from tests.conftest import Stack, api_client, app_for
 from tests.support.fake_openai import FakeOpenAI
 
 MODEL = "openai:text-embedding-3-small"
 TEXT = b"# Pumps\n\nThe pump needs new seals every year."
 
 
-def _rag(tmp_path: Path, pool: asyncpg.Pool, fake_openai: FakeOpenAI, model: str) -> RagActivities:
+def _index(tmp_path: Path, fake_openai: FakeOpenAI, model: str) -> KnowledgeIndex:
     embedder = open_embedder(
         model,
         openai_api_key="k",
@@ -37,7 +39,11 @@ def _rag(tmp_path: Path, pool: asyncpg.Pool, fake_openai: FakeOpenAI, model: str
         # $0.001 a token: a request's worst case is its UTF-8 bytes at that price.
         prices=PriceTable({MODEL: (1000.0, 0.0)}),
     )
-    index = KnowledgeIndex(EdgeVectorStore(tmp_path / model.replace(":", "-")), embedder)
+    return KnowledgeIndex(EdgeVectorStore(tmp_path / model.replace(":", "-")), embedder)
+
+
+def _rag(tmp_path: Path, pool: asyncpg.Pool, fake_openai: FakeOpenAI, model: str) -> RagActivities:
+    index = _index(tmp_path, fake_openai, model)
     return RagActivities(index, DocumentStore(pool), IngestLimits(), pool)
 
 
@@ -123,3 +129,35 @@ async def test_an_unpriced_embedding_model_is_refused_under_a_usd_cap(
     assert refused.value.message.startswith("model_unpriced: openai:embed-9 has no price")
     assert "AIOS_MODEL_PRICES" in refused.value.message
     assert fake_openai.embedding_requests == []
+
+
+async def test_the_apis_own_search_and_memory_writes_are_charged_to_the_caller(
+    tmp_path: Path, stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    index = _index(tmp_path, fake_openai, MODEL)
+    text = "The pump needs new seals every year."
+    await index.index([DocumentChunks("default", "d1", "pumps.md", "Pumps", chunk_document(text))])
+    kept = stack.resources.memory
+    semantic = SemanticMemory(index.vectors, index.embedder, "embed_memory")
+    memory = MemoryService(kept.facts, kept.conversations, semantic)
+    async with api_client(app_for(stack, knowledge=index, memory=memory)) as api:
+        found = await api.get("/v1/search", params={"q": "pump seals"})
+        assert found.status_code == 200, found.text
+        entries = await stack.pool.fetch(
+            "SELECT user_id, model, status, usd FROM ledger_entries WHERE tenant = 'default'"
+        )
+        assert [(e["user_id"], e["model"], e["status"], e["usd"]) for e in entries] == [
+            ("dev", MODEL, "settled", Decimal("0.002"))  # two words at $0.001
+        ]
+        # "pump seals" could be 10 tokens ($0.010): over what is left of the caller's $0.005.
+        cap = {"scope": "user", "subject": "dev", "period": "day", "usd": 0.005}
+        assert (await api.post("/v1/budgets", json=cap)).status_code == 201
+        sent = len(fake_openai.embedding_requests)
+        refused = await api.get("/v1/search", params={"q": "pump seals"})
+        assert refused.status_code == 402, refused.text
+        assert refused.json()["detail"].startswith("budget_exhausted: user dev, day ")
+        write = await api.put(
+            "/v1/users/dev/memory", json={"memories": [{"text": "Likes pumps quiet."}]}
+        )
+        assert write.status_code == 402, write.text
+        assert len(fake_openai.embedding_requests) == sent, "nothing refused was sent"
