@@ -290,6 +290,8 @@ class AgentTurnResult(BaseModel):
     message: Message
     usage: Usage = Field(default_factory=Usage)
     routing: list[RoutingNote] = Field(default_factory=list)
+    # What the opening prompt cut from the step's documents to fit the model's window.
+    context_trim: ContextTrim | None = None
 
 
 # --- the agent run -------------------------------------------------------------------------

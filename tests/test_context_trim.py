@@ -1,7 +1,8 @@
 """A prompt's documents cut to fit the model's window are never cut silently (issue 25): the
 scripted model declares a small window (AIOS_MODEL_CONTEXT_WINDOWS), an llm step in a long
 conversation is given a long document, and the step's output and the run's decision trace name
-the source and what was cut, and how much of the conversation was left out."""
+the source and what was cut, and how much of the conversation was left out; an agent step given
+the same document says it once in the trace."""
 
 from __future__ import annotations
 
@@ -51,7 +52,10 @@ async def test_documents_cut_to_fit_the_window_are_named_in_the_output_and_trace
             message_id=f"m{i}",
             user_id="ada",
         )
-    fake_openai.queue(ScriptedReply(content="Seals every 4,000 hours [1]."))
+    fake_openai.queue(
+        ScriptedReply(content="Seals every 4,000 hours [1]."),
+        ScriptedReply(content="Nothing else to look up."),
+    )
     documents = [
         {"source": "notes/short.md", "title": "Short", "text": "The pump is P-7."},
         {"source": LONG, "title": "Pumps manual", "text": "Replace the seals often. " * 800},
@@ -67,7 +71,13 @@ async def test_documents_cut_to_fit_the_window_are_named_in_the_output_and_trace
                     "max_tokens": 200,
                     "cite": True,
                 },
-            }
+            },
+            {  # an agent step opens its turns with the same documents
+                "id": "dig",
+                "kind": "agent",
+                "args": {"instruction": "Anything else?", "documents": documents, "max_turns": 2},
+                "depends_on": ["answer"],
+            },
         ]
     }
     body = {"goal": "Seal intervals", "plan": plan, "user_id": "ada", "session_id": "s-trim"}
@@ -86,8 +96,9 @@ async def test_documents_cut_to_fit_the_window_are_named_in_the_output_and_trace
     assert trim["conversation_cut_chars"] == cut_conversation > 1000
 
     trace = (await api.get(f"/v1/runs/{run['run_id']}/trace")).json()
-    [entry] = [e for e in trace["entries"] if e["kind"] == "context"]
+    entry, agent = [e for e in trace["entries"] if e["kind"] == "context"]
     assert entry["step_id"] == "answer"
+    assert agent["step_id"] == "dig" and LONG in agent["summary"]  # once, not every turn
     assert f"fit the model's {WINDOW}-token window" in entry["summary"]
     assert LONG in entry["summary"] and str(cut["cut_chars"]) in entry["summary"]
     assert "notes/short.md" not in entry["summary"]

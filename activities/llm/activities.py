@@ -500,14 +500,18 @@ class LlmActivities:
         use_tenant_tools(await tenant_mcp_tools(self._pool, turn.tenant))
         offer = ToolOffer.of(self._registry, args.tools)
         documents = context.normalize(args.documents)
-        opening = context.build_messages(
+        # Half the window (AIOS_MODEL_CONTEXT_WINDOWS, else the provider's) for the opening: the
+        # turns' tool results need the rest.
+        window = self._router.context_window(args.model)
+        opening, trim = context.build_prompt(
             instruction=args.instruction,
             documents=documents,
             system=args.system
             or await self.prompts.text(turn.tenant, turn.versions, "agent", AGENT_SYSTEM),
-            budget_tokens=provider.context_window // 2,
+            budget_tokens=window // 2,
             cite=bool(documents),
             count=await _counter(provider, [args.instruction, *(d.text for d in documents)]),
+            window=window,
         )
         round_ = await model_round(
             self.caller(
@@ -538,4 +542,6 @@ class LlmActivities:
             )
             message = message.model_copy(update={"content": text})
         # A call to a tool the step was not given is refused by the workflow, which tells the model.
-        return AgentTurnResult(message=message, usage=outcome.usage, routing=outcome.routing)
+        return AgentTurnResult(
+            message=message, usage=outcome.usage, routing=outcome.routing, context_trim=trim
+        )

@@ -35,7 +35,12 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.agent_loop import CallFailed, CallRejected, CallStatus, TurnOutcome
 from workflows.dag import StepFailed, StepSkipped
-from workflows.patches import EGRESS_PATCH, LEDGER_AGENT_TOOLS_PATCH, MCP_IN_DOUBT_PATCH
+from workflows.patches import (
+    CONTEXT_TRIM_PATCH,
+    EGRESS_PATCH,
+    LEDGER_AGENT_TOOLS_PATCH,
+    MCP_IN_DOUBT_PATCH,
+)
 from workflows.run.approval_gate import ApprovalGate
 from workflows.run.calls import (
     ToolRules,
@@ -118,6 +123,12 @@ class AgentStepPolicy:
         self._usage += result.usage
         journal.state.usage += result.usage
         journal.note_routing(step.id, result.routing)
+        trim = result.context_trim
+        # Every turn opens with the same documents: the cut is told once, at the first.
+        if turn == 1 and trim is not None and journal.patches.has(CONTEXT_TRIM_PATCH):
+            journal.emit(
+                RunEventType.CONTEXT_TRIMMED, step.id, {"note": trim.note(), **trim.model_dump()}
+            )
         message = result.message
         record = AgentTurnRecord(turn=turn, text=message.content[:2000], usage=result.usage)
         self._turns[turn] = record
