@@ -437,7 +437,12 @@ async function reportPage(reportId) {
 
 // --- routing ----------------------------------------------------------------------------------
 
+// Each navigation gets a number; a page that finishes loading after a newer navigation began (a
+// slow page, then a click elsewhere, or the sign-in's two routes) is dropped, not shown over it.
+let navigation = 0;
+
 async function route() {
+  const current = ++navigation;
   leavePage();
   const signedIn = Boolean(sessionStorage.getItem(KEY));
   document.getElementById("nav").hidden = !signedIn;
@@ -456,8 +461,10 @@ async function route() {
     else if (path === "/budgets") content = await budgetsPage();
     else if (path === "/inbox") content = await inboxPage();
     else content = await runsPage();
+    if (current !== navigation) return;
     view.replaceChildren(...nodes(content));
   } catch (err) {
+    if (current !== navigation) return;
     view.replaceChildren(h("h1", {}, "Something went wrong"), h("p", {}, err.message));
   }
 }
