@@ -66,9 +66,7 @@ async def cmd_policies(api: ApiClient, args: argparse.Namespace) -> int:
             body["on_timeout"] = args.on_timeout
         if args.allow_self_approval:
             body["allow_self_approval"] = True
-        made = StoredPolicy.model_validate(
-            await api.request("POST", "/v1/policies", json=body)
-        )
+        made = StoredPolicy.model_validate(await api.request("POST", "/v1/policies", json=body))
         print(
             json.dumps(made.model_dump(mode="json"), indent=2) if args.json else policy_line(made)
         )

@@ -180,9 +180,7 @@ class OpenAIEmbedder:
             batch = list(texts[start : start + self._batch_size])
             try:
                 async with self._charged(batch) as settle:
-                    response = await self._client.embeddings.create(
-                        model=self._model, input=batch
-                    )
+                    response = await self._client.embeddings.create(model=self._model, input=batch)
                     settle(response.usage.prompt_tokens if response.usage else 0)
             except (
                 openai.APIConnectionError,
@@ -194,7 +192,6 @@ class OpenAIEmbedder:
                 norm = math.sqrt(sum(x * x for x in item.embedding)) or 1.0
                 out.append([x / norm for x in item.embedding])
         return out
-
 
     @contextlib.asynccontextmanager
     async def _charged(self, batch: list[str]) -> AsyncIterator[Callable[[int], None]]:
