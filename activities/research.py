@@ -24,6 +24,7 @@ from aios.research import (
     ResearchNotesResult,
     ResearchPage,
 )
+from aios.stores.ledger import LedgerStore
 from aios.stores.run_files import RunFileStore
 from aios.vocabulary import Activity
 
@@ -36,13 +37,22 @@ def notes_path(round_: int) -> str:
 
 
 class ResearchActivities:
-    def __init__(self, embedder: TextEmbedder, files: RunFileStore) -> None:
+    def __init__(
+        self, embedder: TextEmbedder, files: RunFileStore, ledger: LedgerStore | None = None
+    ) -> None:
         self._embedder = embedder
         self._files = files
+        self._ledger = ledger
 
     @activity.defn(name=Activity.RESEARCH_NOTES)
     @classified
     async def research_notes(self, notes: ResearchNotesInput) -> ResearchNotesResult:
+        if self._ledger is not None:
+            # A paid embedding model's requests (ranking a page's chunks, quoting them) are
+            # reserved against the run, its user and tenant, as a retrieve step's are.
+            from activities.llm.caller import activity_account  # the worker's side only
+
+            activity_account(self._ledger, notes.budget, tenant=notes.tenant, user_id=notes.user_id)
         read: list[SourcePassages] = []
         for page in notes.pages:
             # Each page is quoted for the question that found it.

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aios.models import SourcePassages
+from aios.models import Budget, SourcePassages
 
 NOTES_FILE = "research/notes.md"
 # What of a page the notes activity is given (the rest is cut: a page is read for its quotes).
@@ -58,6 +58,9 @@ class ResearchNotesInput(BaseModel):
     tenant: str
     question: str
     pages: list[ResearchPage] = Field(default_factory=list)
+    # Whose spend a paid embedding model's requests are (the run, its user, its tenant).
+    user_id: str = ""
+    budget: Budget | None = None
     # Sources that already carry their quotes (the knowledge base's): noted as they are.
     found: list[SourcePassages] = Field(default_factory=list)
     round: int = 1

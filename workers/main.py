@@ -55,6 +55,7 @@ from aios.errors import ConfigurationError
 from aios.queues import GROUP_OF
 from aios.skills import SkillCatalog
 from aios.stores import DocumentStore, VectorStore
+from aios.stores.ledger import LedgerStore
 from aios.stores.run_files import RunFileStore
 from aios.temporal import ensure_search_attributes
 from aios.vocabulary import Activity
@@ -200,7 +201,7 @@ def build_worker(client: Client, resources: Resources, *, task_queue: str | None
         Activity.SLACK_CHAT: slack.chat,
         Activity.SLACK_WATCH_RUN: slack.watch_run,
         Activity.RESEARCH_NOTES: ResearchActivities(
-            resources.index.embedder, RunFileStore(resources.pool)
+            resources.index.embedder, RunFileStore(resources.pool), LedgerStore(resources.pool)
         ).research_notes,
     }
     split_off = settings.activity_queues()

@@ -20,9 +20,12 @@ from activities.knowledge import DocumentChunks, KnowledgeIndex, chunk_document,
 from activities.llm.pricing import PriceTable
 from activities.memory import MemoryService, SemanticMemory
 from activities.rag import IngestLimits, RagActivities
+from activities.research import ResearchActivities
 from aios.models import IngestBatchInput, IngestItem, StepInput
+from aios.research import ResearchNotesInput, ResearchPage
 from aios.stores import DocumentStore
 from aios.stores.ledger import LedgerStore
+from aios.stores.run_files import RunFileStore
 from aios.stores.vectors import EdgeVectorStore
 from tests.conftest import Stack, api_client, app_for
 from tests.support.fake_openai import FakeOpenAI
@@ -161,3 +164,41 @@ async def test_the_apis_own_search_and_memory_writes_are_charged_to_the_caller(
         )
         assert write.status_code == 402, write.text
         assert len(fake_openai.embedding_requests) == sent, "nothing refused was sent"
+
+
+async def test_a_research_steps_quoting_is_charged_to_the_run_user_and_tenant(
+    tmp_path: Path, pool: asyncpg.Pool, fake_openai: FakeOpenAI
+) -> None:
+    tenant = "embed-research"
+    ledger = LedgerStore(pool)
+    # A page's chunks and the question are one request: far over ada's $0.005 at a byte a token.
+    await ledger.set_cap(tenant, "user", "ada", "day", usd=0.005, tokens=None, created_by="t")
+    research = ResearchActivities(
+        _index(tmp_path, fake_openai, MODEL).embedder, RunFileStore(pool), ledger
+    )
+    page = ResearchPage(url="https://example.org/pumps", title="Pumps", text=TEXT.decode())
+
+    def notes(user: str) -> ResearchNotesInput:
+        return ResearchNotesInput(
+            run_id="run-research",
+            step_id="research",
+            tenant=tenant,
+            question="pump seals",
+            pages=[page],
+            user_id=user,
+        )
+
+    with pytest.raises(ApplicationError) as refused:
+        await _env("1", "run-research").run(research.research_notes, notes("ada"))
+    assert refused.value.message.startswith("budget_exhausted: user ada, day ")
+    assert fake_openai.embedding_requests == [], "the refused request was never sent"
+
+    kept = await _env("2", "run-research").run(research.research_notes, notes("bob"))
+    assert kept.sources and kept.sources[0].quotes
+    entries = await pool.fetch(
+        "SELECT user_id, run_id, status FROM ledger_entries WHERE tenant = $1", tenant
+    )
+    assert {(e["user_id"], e["run_id"], e["status"]) for e in entries} == {
+        ("bob", "run-research", "settled")
+    }
+    assert await ledger.unbalanced() == []

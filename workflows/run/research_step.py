@@ -266,6 +266,8 @@ class ResearchLoop:
             run_id=journal.state.run_id,
             step_id=self._step.id,
             tenant=self._run.tenant,
+            user_id=self._run.user_id,
+            budget=journal.budget(self._run),
             question=self._question,
             pages=pages,
             found=found,
