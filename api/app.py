@@ -22,6 +22,7 @@ from aios.stores import VectorStore
 from aios.stores.deltas import DeltaHub
 from api import problems, voice
 from api.console import mount_console
+from api.deps import declare_roles
 from api.mcp import mount_mcp
 from api.middleware import JsonBodies, RequestLog, RequestSizeLimit
 from api.routes import approval_policies as policy_routes
@@ -150,6 +151,7 @@ def create_app(
     app.include_router(version_routes.router)
     app.include_router(eval_routes.router)
     app.include_router(slack_routes.router)
+    declare_roles(app)
     mount_console(app)
     problems.document_problems(app)
 

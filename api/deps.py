@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
@@ -168,6 +169,40 @@ async def _principal(
 def require_admin(principal: Principal) -> None:
     if "admin" not in principal.roles:
         raise Forbidden("this needs the admin role")
+
+
+async def _admin_only(principal: Annotated[Principal, Depends(_principal)]) -> None:
+    require_admin(principal)
+
+
+# A route only a tenant's admins may call: `@router.post(..., dependencies=[ADMIN_ONLY])`. As a
+# dependency it is checked before the request's body is read (a 403, never a 422 that tells a
+# non-admin what the body lacks), and the API reference and the route x role test read it there.
+ADMIN_ONLY = Depends(_admin_only)
+# The OpenAPI extension naming the roles a route needs (read by the API reference's generator).
+ROLES_EXTENSION = "x-aios-roles"
+
+
+def declare_roles(app: FastAPI) -> None:
+    """Name in each admin-only route's OpenAPI operation the role it needs, so the reference
+    (docs/reference/api.md) shows the route x role table from what the routes declare."""
+    for route in api_routes(app):
+        if any(d is ADMIN_ONLY for d in route.dependencies):
+            route.openapi_extra = {**(route.openapi_extra or {}), ROLES_EXTENSION: ["admin"]}
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every API route of the app, including those of the routers it includes (FastAPI keeps
+    an included router as one entry of `app.routes` that holds the router's own routes)."""
+    found: list[APIRoute] = []
+    pending: list[Any] = list(app.routes)
+    while pending:
+        route = pending.pop(0)
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif (router := getattr(route, "original_router", None)) is not None:
+            pending.extend(router.routes)
+    return found
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]

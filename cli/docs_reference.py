@@ -171,6 +171,9 @@ def _operation(
         out += [op["description"].strip(), ""]
     if not op.get("security"):
         out += ["No key needed.", ""]
+    if op.get("x-aios-roles"):
+        needed = " or ".join(f"`{role}`" for role in op["x-aios-roles"])
+        out += [f"Needs the {needed} role (403 for any other key, before the body is read).", ""]
     params = op.get("parameters", [])
     if params:
         rows = [

@@ -38,6 +38,7 @@ from aios.skills import SkillCatalog
 from aios.stores.approval_policies import PolicyStore
 from aios.vocabulary import BUILTIN_ROLES, Role
 from api.deps import (
+    ADMIN_ONLY,
     DbDep,
     Principal,
     PrincipalDep,
@@ -45,7 +46,6 @@ from api.deps import (
     SettingsDep,
     SkillsDep,
     TemporalDep,
-    require_admin,
 )
 from api.examples import example
 from api.routes.schedules import _owned as owned_schedule
@@ -203,7 +203,11 @@ async def check_rule(
 
 
 @router.post(
-    "", status_code=201, response_model=StoredPolicy, responses=example(POLICY_EXAMPLE, status=201)
+    "",
+    status_code=201,
+    response_model=StoredPolicy,
+    responses=example(POLICY_EXAMPLE, status=201),
+    dependencies=[ADMIN_ONLY],
 )
 async def create_policy(
     body: CreatePolicy,
@@ -219,7 +223,6 @@ async def create_policy(
     timeout and what it does (escalate, then reject or fail). It applies to approvals that open
     from now on, before the repository's defaults and the plan's own terms. Needs the admin
     role; one policy per subject (409: delete the old one first)."""
-    require_admin(principal)
     await _check_subject(body, principal, registry, skills, temporal, settings)
     store = PolicyStore(pool)
     await check_rule(body, store, principal.tenant, registry)
@@ -234,22 +237,30 @@ async def create_policy(
     return created
 
 
-@router.get("", response_model=PolicyList, responses=example({"policies": [POLICY_EXAMPLE]}))
+@router.get(
+    "",
+    response_model=PolicyList,
+    responses=example({"policies": [POLICY_EXAMPLE]}),
+    dependencies=[ADMIN_ONLY],
+)
 async def list_policies(principal: PrincipalDep, pool: DbDep, settings: SettingsDep) -> PolicyList:
     """The tenant's policies, then the repository's defaults (`source: repo`), in the order they
     apply. Needs the admin role."""
-    require_admin(principal)
     own = await PolicyStore(pool).all(principal.tenant)
     return PolicyList(policies=[*own, *_repo_policies(settings)])
 
 
-@router.get("/{policy_id}", response_model=StoredPolicy, responses=example(POLICY_EXAMPLE))
+@router.get(
+    "/{policy_id}",
+    response_model=StoredPolicy,
+    responses=example(POLICY_EXAMPLE),
+    dependencies=[ADMIN_ONLY],
+)
 async def get_policy(
     policy_id: str, principal: PrincipalDep, pool: DbDep, settings: SettingsDep
 ) -> StoredPolicy:
     """One policy: the tenant's (`pol_…`) or a repository default (`repo:<subject>:<name>`).
     Needs the admin role; another tenant's is 404."""
-    require_admin(principal)
     found = await PolicyStore(pool).get(principal.tenant, policy_id)
     if found is None:
         found = next((p for p in _repo_policies(settings) if p.id == policy_id), None)
@@ -258,12 +269,11 @@ async def get_policy(
     return found
 
 
-@router.delete("/{policy_id}", status_code=204, response_class=Response)
+@router.delete("/{policy_id}", status_code=204, response_class=Response, dependencies=[ADMIN_ONLY])
 async def delete_policy(policy_id: str, principal: PrincipalDep, pool: DbDep) -> Response:
     """Delete one of the tenant's policies: approvals that open from now on fall back to the
     repository's default or the plan's terms (those already open keep theirs). Needs the admin
     role; another tenant's, or a repository default, is 404."""
-    require_admin(principal)
     if not await PolicyStore(pool).delete(principal.tenant, policy_id):
         raise NotFound(f"no approval policy {policy_id!r} of this tenant")
     return Response(status_code=204)
@@ -289,12 +299,15 @@ async def _check_members(store: PolicyStore, tenant: str, members: list[str]) ->
 
 
 @groups_router.post(
-    "", status_code=201, response_model=Group, responses=example(GROUP_EXAMPLE, status=201)
+    "",
+    status_code=201,
+    response_model=Group,
+    responses=example(GROUP_EXAMPLE, status=201),
+    dependencies=[ADMIN_ONLY],
 )
 async def create_group(body: CreateGroup, principal: PrincipalDep, pool: DbDep) -> Group:
     """A named group of the tenant's users, for policies and plans to name as
     `group:<name>`. Needs the admin role; 409 when the name is taken (PUT replaces members)."""
-    require_admin(principal)
     store = PolicyStore(pool)
     if await store.group(principal.tenant, body.name) is not None:
         raise Conflict(f"the group {body.name!r} exists; PUT /v1/groups/{body.name} replaces it")
@@ -307,17 +320,22 @@ async def create_group(body: CreateGroup, principal: PrincipalDep, pool: DbDep) 
     return group
 
 
-@groups_router.get("", response_model=GroupList, responses=example({"groups": [GROUP_EXAMPLE]}))
+@groups_router.get(
+    "",
+    response_model=GroupList,
+    responses=example({"groups": [GROUP_EXAMPLE]}),
+    dependencies=[ADMIN_ONLY],
+)
 async def list_groups(principal: PrincipalDep, pool: DbDep) -> GroupList:
     """The tenant's groups with their members. Needs the admin role."""
-    require_admin(principal)
     return GroupList(groups=await PolicyStore(pool).groups(principal.tenant))
 
 
-@groups_router.get("/{name}", response_model=Group, responses=example(GROUP_EXAMPLE))
+@groups_router.get(
+    "/{name}", response_model=Group, responses=example(GROUP_EXAMPLE), dependencies=[ADMIN_ONLY]
+)
 async def get_group(name: str, principal: PrincipalDep, pool: DbDep) -> Group:
     """One group. Needs the admin role; another tenant's is 404."""
-    require_admin(principal)
     _known_name(name)
     found = await PolicyStore(pool).group(principal.tenant, name)
     if found is None:
@@ -325,12 +343,13 @@ async def get_group(name: str, principal: PrincipalDep, pool: DbDep) -> Group:
     return found
 
 
-@groups_router.put("/{name}", response_model=Group, responses=example(GROUP_EXAMPLE))
+@groups_router.put(
+    "/{name}", response_model=Group, responses=example(GROUP_EXAMPLE), dependencies=[ADMIN_ONLY]
+)
 async def replace_group(name: str, body: GroupBody, principal: PrincipalDep, pool: DbDep) -> Group:
     """Replace an existing group's members and description: approvals check membership when an
     answer comes, so it applies to approvals already open. Needs the admin role; 404 for a
     group the tenant does not have."""
-    require_admin(principal)
     _known_name(name)
     store = PolicyStore(pool)
     if await store.group(principal.tenant, name) is None:
@@ -342,11 +361,12 @@ async def replace_group(name: str, body: GroupBody, principal: PrincipalDep, poo
     return group
 
 
-@groups_router.delete("/{name}", status_code=204, response_class=Response)
+@groups_router.delete(
+    "/{name}", status_code=204, response_class=Response, dependencies=[ADMIN_ONLY]
+)
 async def delete_group(name: str, principal: PrincipalDep, pool: DbDep) -> Response:
     """Delete a group. Needs the admin role; 409 while a policy of the tenant names it (delete or
     change that first); 404 for one the tenant does not have."""
-    require_admin(principal)
     _known_name(name)
     store = PolicyStore(pool)
     naming = await store.naming_group(principal.tenant, name)

@@ -29,7 +29,7 @@ from aios.wire import (
     UsageReport,
 )
 from api.authz import sees_all_users
-from api.deps import DbDep, PrincipalDep, require_admin
+from api.deps import ADMIN_ONLY, DbDep, PrincipalDep
 from api.examples import example
 
 router = APIRouter(prefix="/v1/budgets", tags=["budgets"])
@@ -53,13 +53,16 @@ def _out(cap: BudgetCap) -> BudgetOut:
 
 
 @router.post(
-    "", status_code=201, response_model=BudgetOut, responses=example(BUDGET_EXAMPLE, status=201)
+    "",
+    status_code=201,
+    response_model=BudgetOut,
+    responses=example(BUDGET_EXAMPLE, status=201),
+    dependencies=[ADMIN_ONLY],
 )
 async def set_budget(body: SetBudget, principal: PrincipalDep, pool: DbDep) -> BudgetOut:
     """Cap what a scope of the caller's tenant (the tenant, a user, a key, a schedule) may spend
     per day or per month, in USD and/or tokens; setting the same scope and period again replaces
     the cap. Every model call is reserved against it before it is made."""
-    require_admin(principal)
     if body.usd is None and body.tokens is None:
         raise ValidationFailed("a budget needs `usd`, `tokens` or both")
     subject = body.subject
@@ -97,10 +100,9 @@ async def list_budgets(principal: PrincipalDep, pool: DbDep) -> BudgetList:
     return BudgetList(budgets=[_out(c) for c in caps])
 
 
-@router.delete("/{budget_id}", status_code=204)
+@router.delete("/{budget_id}", status_code=204, dependencies=[ADMIN_ONLY])
 async def delete_budget(budget_id: str, principal: PrincipalDep, pool: DbDep) -> None:
     """Remove a cap of the caller's tenant (404 when the tenant has no cap of that id)."""
-    require_admin(principal)
     await LedgerStore(pool).delete_cap(principal.tenant, budget_id)
 
 

@@ -13,7 +13,7 @@ from aios.errors import NotFound, ValidationFailed
 from aios.stores.keys import ApiKeyRecord, ApiKeyStore
 from aios.vocabulary import BUILTIN_ROLES
 from aios.wire import SAFE_VALUE
-from api.deps import DbDep, PrincipalDep, RegistryDep, require_admin
+from api.deps import ADMIN_ONLY, DbDep, RegistryDep
 from api.examples import example
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -66,13 +66,11 @@ KEY_EXAMPLE: dict[str, Any] = {
     responses=example(
         {**KEY_EXAMPLE, "last_used_at": None, "key": "aios_live_5f2c9a1e_q8Vf…"}, status=201
     ),
+    dependencies=[ADMIN_ONLY],
 )
-async def create_key(
-    body: CreateKey, principal: PrincipalDep, pool: DbDep, registry: RegistryDep
-) -> KeyCreated:
+async def create_key(body: CreateKey, pool: DbDep, registry: RegistryDep) -> KeyCreated:
     """A key bound to a tenant, a user and roles (`user`, `approver`, `operator`, `admin`, or finer
     ones the tools name). An unknown role is a 422 naming the known ones."""
-    require_admin(principal)
     known = BUILTIN_ROLES | {role for spec in registry.specs(None) for role in spec.roles}
     unknown = sorted(set(body.roles) - known)
     if unknown:
@@ -91,13 +89,16 @@ async def create_key(
     return KeyCreated(key=key, **vars(record))
 
 
-@router.get("", response_model=KeyList, responses=example({"keys": [KEY_EXAMPLE]}))
+@router.get(
+    "",
+    response_model=KeyList,
+    responses=example({"keys": [KEY_EXAMPLE]}),
+    dependencies=[ADMIN_ONLY],
+)
 async def list_keys(
-    principal: PrincipalDep,
     pool: DbDep,
     tenant: Annotated[str | None, Query(max_length=100)] = None,
 ) -> KeyList:
-    require_admin(principal)
     return KeyList(keys=await ApiKeyStore(pool).list(tenant))
 
 
@@ -105,10 +106,10 @@ async def list_keys(
     "/{key_id}",
     response_model=ApiKeyRecord,
     responses=example({**KEY_EXAMPLE, "revoked_at": "2026-11-22T10:00:00Z"}),
+    dependencies=[ADMIN_ONLY],
 )
-async def revoke_key(key_id: str, principal: PrincipalDep, pool: DbDep) -> ApiKeyRecord:
+async def revoke_key(key_id: str, pool: DbDep) -> ApiKeyRecord:
     """Revoke a key: it stops working at once, in every API process."""
-    require_admin(principal)
     store = ApiKeyStore(pool)
     if not await store.revoke(key_id):
         raise NotFound(f"no live key {key_id!r}")

@@ -52,13 +52,12 @@ from aios.stores.slack import SlackStore, SlackUser
 from aios.vocabulary import BUILTIN_ROLES
 from aios.wire import ApprovalBody, CreateRun
 from api.deps import (
+    ADMIN_ONLY,
     DbDep,
     Principal,
-    PrincipalDep,
     RegistryDep,
     SettingsDep,
     TemporalDep,
-    require_admin,
 )
 from api.examples import example
 from api.routes.chat import session_workflow_id
@@ -482,11 +481,14 @@ USER_EXAMPLE = {
 
 
 @router.post(
-    "/users", status_code=201, response_model=SlackUserOut, responses=example(USER_EXAMPLE, 201)
+    "/users",
+    status_code=201,
+    response_model=SlackUserOut,
+    responses=example(USER_EXAMPLE, 201),
+    dependencies=[ADMIN_ONLY],
 )
 async def map_user(
     body: MapSlackUser,
-    principal: PrincipalDep,
     settings: SettingsDep,
     pool: DbDep,
     registry: RegistryDep,
@@ -494,7 +496,6 @@ async def map_user(
     """Map a Slack user of a configured workspace to an AIOS user of that workspace's tenant,
     with the roles they act with from Slack (as a key's roles). Mapping again replaces. Needs
     the admin role."""
-    require_admin(principal)
     team = settings.slack_teams.get(body.team_id)
     if team is None:
         raise ValidationFailed(f"team_id: {body.team_id!r} is not a workspace in AIOS_SLACK_TEAMS")
@@ -517,23 +518,28 @@ async def map_user(
     return _out(user)
 
 
-@router.get("/users", response_model=SlackUserList, responses=example({"users": [USER_EXAMPLE]}))
+@router.get(
+    "/users",
+    response_model=SlackUserList,
+    responses=example({"users": [USER_EXAMPLE]}),
+    dependencies=[ADMIN_ONLY],
+)
 async def list_users(
-    principal: PrincipalDep,
     pool: DbDep,
     tenant: Annotated[str | None, Query(max_length=100)] = None,
 ) -> SlackUserList:
     """The mapped Slack users (of one tenant, or all). Needs the admin role."""
-    require_admin(principal)
     return SlackUserList(users=[_out(u) for u in await SlackStore(pool).users(tenant)])
 
 
-@router.delete("/users/{team_id}/{slack_user_id}", status_code=204, response_class=Response)
-async def unmap_user(
-    team_id: TeamId, slack_user_id: SlackUserId, principal: PrincipalDep, pool: DbDep
-) -> Response:
+@router.delete(
+    "/users/{team_id}/{slack_user_id}",
+    status_code=204,
+    response_class=Response,
+    dependencies=[ADMIN_ONLY],
+)
+async def unmap_user(team_id: TeamId, slack_user_id: SlackUserId, pool: DbDep) -> Response:
     """Forget a Slack user: their requests are refused from now on. Needs the admin role."""
-    require_admin(principal)
     if not await SlackStore(pool).unmap_user(team_id, slack_user_id):
         raise NotFound(f"no mapped Slack user {slack_user_id!r} in team {team_id!r}")
     return Response(status_code=204)

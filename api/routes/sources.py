@@ -37,7 +37,7 @@ from aios.sources import (
 )
 from aios.stores.sources import SourceStore, public
 from aios.vocabulary import BUILTIN_ROLES
-from api.deps import DbDep, PrincipalDep, RegistryDep, SettingsDep, require_admin
+from api.deps import ADMIN_ONLY, DbDep, PrincipalDep, RegistryDep, SettingsDep
 from api.examples import example
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
@@ -112,7 +112,12 @@ async def get_source(
     raise NotFound(f"no SQL source {name!r}")
 
 
-@router.put("/{name}", response_model=SqlSource, responses=example(SOURCE_EXAMPLE))
+@router.put(
+    "/{name}",
+    response_model=SqlSource,
+    responses=example(SOURCE_EXAMPLE),
+    dependencies=[ADMIN_ONLY],
+)
 async def put_source(
     body: SqlSourceIn,
     principal: PrincipalDep,
@@ -127,7 +132,6 @@ async def put_source(
     unknown role, a DSN with several hosts, a local socket or parameters other than sslmode,
     connect_timeout and application_name, or a host on a private address (unless
     `AIOS_FETCH_ALLOW` allows it: the workers' own database is never a tenant's) is a 422."""
-    require_admin(principal)
     _known_roles(body.roles, registry)
     # The database must be where the operator lets tenants reach (the workers' own database and
     # anything else inside the network are refused unless AIOS_FETCH_ALLOW names them).
@@ -135,10 +139,9 @@ async def put_source(
     return await SourceStore(pool).put_sql(principal.tenant, name, body, principal.user_id)
 
 
-@router.delete("/{name}", status_code=204, response_class=Response)
+@router.delete("/{name}", status_code=204, response_class=Response, dependencies=[ADMIN_ONLY])
 async def delete_source(principal: PrincipalDep, pool: DbDep, name: str = Name) -> Response:
     """Forget a source (its DSN with it). Needs the admin role; unknown is 404."""
-    require_admin(principal)
     if not await SourceStore(pool).delete_sql(principal.tenant, name):
         raise NotFound(f"no SQL source {name!r}")
     return Response(status_code=204)
@@ -168,7 +171,12 @@ async def get_server(principal: PrincipalDep, pool: DbDep, name: str = Name) -> 
     return public(found)
 
 
-@mcp_router.put("/{name}", response_model=McpServer, responses=example(SERVER_EXAMPLE))
+@mcp_router.put(
+    "/{name}",
+    response_model=McpServer,
+    responses=example(SERVER_EXAMPLE),
+    dependencies=[ADMIN_ONLY],
+)
 async def put_server(
     body: McpServerIn,
     principal: PrincipalDep,
@@ -182,7 +190,6 @@ async def put_server(
     `roles` when given. Needs the admin role. A name the operator's `AIOS_MCP_SERVERS` uses, a
     URL on a private address (unless `AIOS_FETCH_ALLOW` allows it) or a server that does not
     answer is a 422."""
-    require_admin(principal)
     _known_roles(body.roles, registry)
     if name in settings.tools.mcp_servers:
         raise ValidationFailed(f"name: {name!r} is the name of a server the operator configured")
@@ -203,11 +210,10 @@ async def put_server(
     return stored
 
 
-@mcp_router.delete("/{name}", status_code=204, response_class=Response)
+@mcp_router.delete("/{name}", status_code=204, response_class=Response, dependencies=[ADMIN_ONLY])
 async def delete_server(principal: PrincipalDep, pool: DbDep, name: str = Name) -> Response:
     """Forget a server (its headers with it): its tools are unknown from now on. Needs the
     admin role; unknown is 404."""
-    require_admin(principal)
     if not await SourceStore(pool).delete_mcp(principal.tenant, name):
         raise NotFound(f"no MCP server {name!r}")
     forget_tenant_tools(principal.tenant)
@@ -258,9 +264,10 @@ async def get_egress(principal: PrincipalDep, pool: DbDep) -> Egress:
     return await SourceStore(pool).egress(principal.tenant)
 
 
-@egress_router.put("", response_model=Egress, responses=example(EGRESS_EXAMPLE))
+@egress_router.put(
+    "", response_model=Egress, responses=example(EGRESS_EXAMPLE), dependencies=[ADMIN_ONLY]
+)
 async def put_egress(body: EgressIn, principal: PrincipalDep, pool: DbDep) -> Egress:
     """Replace the tenant's allowed domains (a domain allows its subdomains). Needs the admin
     role; a malformed entry is a 422 naming it."""
-    require_admin(principal)
     return await SourceStore(pool).put_egress(principal.tenant, body.domains, principal.user_id)

@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from aios.errors import NotFound, ValidationFailed
 from aios.standing import MAX_PER_TOOL, ArgConstraint, StandingApproval
 from aios.stores.standing_approvals import StandingApprovalStore
-from api.deps import DbDep, PrincipalDep, RegistryDep, require_admin
+from api.deps import ADMIN_ONLY, DbDep, PrincipalDep, RegistryDep
 from api.examples import example
 
 router = APIRouter(prefix="/v1/standing-approvals", tags=["approvals"])
@@ -70,7 +70,11 @@ EXAMPLE: dict[str, Any] = {
 
 
 @router.post(
-    "", status_code=201, response_model=StandingApproval, responses=example(EXAMPLE, status=201)
+    "",
+    status_code=201,
+    response_model=StandingApproval,
+    responses=example(EXAMPLE, status=201),
+    dependencies=[ADMIN_ONLY],
 )
 async def create(
     body: CreateStandingApproval, principal: PrincipalDep, pool: DbDep, registry: RegistryDep
@@ -78,7 +82,6 @@ async def create(
     """Approve, for the caller's tenant, every call of `tool` whose arguments meet `constraints`,
     until `expires_at` or `uses` calls. Needs the admin role. An unknown tool, a constraint on an
     argument the tool does not take, or an expiry in the past is a 422."""
-    require_admin(principal)
     spec = next((s for s in registry.specs(None) if s.name == body.tool), None)
     if spec is None:
         known = ", ".join(s.name for s in registry.specs(None))
@@ -116,24 +119,25 @@ async def create(
     "",
     response_model=StandingApprovalList,
     responses=example({"standing_approvals": [EXAMPLE]}),
+    dependencies=[ADMIN_ONLY],
 )
 async def list_standing(
     principal: PrincipalDep, pool: DbDep, include_revoked: bool = False
 ) -> StandingApprovalList:
     """The tenant's standing approvals (revoked ones too with `include_revoked`), with the uses
     left. Needs the admin role."""
-    require_admin(principal)
     found = await StandingApprovalStore(pool).list(
         principal.tenant, include_revoked=include_revoked
     )
     return StandingApprovalList(standing_approvals=found)
 
 
-@router.delete("/{standing_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/{standing_id}", status_code=204, response_class=Response, dependencies=[ADMIN_ONLY]
+)
 async def revoke(standing_id: str, principal: PrincipalDep, pool: DbDep) -> Response:
     """Revoke one: runs from now on wait for a person again. Needs the admin role; another
     tenant's (or an already revoked) one is 404."""
-    require_admin(principal)
     if not await StandingApprovalStore(pool).revoke(principal.tenant, standing_id):
         raise NotFound(f"no live standing approval {standing_id!r}")
     return Response(status_code=204)

@@ -24,13 +24,13 @@ from aios.stores.tenants import delete_tenant_rows
 from aios.stores.traces import TraceStore
 from aios.wire import SAFE_VALUE
 from api.deps import (
+    ADMIN_ONLY,
     DbDep,
     KnowledgeDep,
     MemoryDep,
     PrincipalDep,
     SettingsDep,
     TemporalDep,
-    require_admin,
 )
 from api.examples import example
 from api.routes.schedules import tenant_schedule_ids
@@ -68,16 +68,15 @@ class TenantErased(BaseModel):
     "/{tenant}/traces",
     response_model=TracesDeleted,
     responses=example({"tenant": "acme", "deleted": 1204}),
+    dependencies=[ADMIN_ONLY],
 )
 async def delete_tenant_traces(
     tenant: str = Path(max_length=200, pattern=SAFE_VALUE.pattern),
     *,
-    principal: PrincipalDep,
     pool: DbDep,
 ) -> TracesDeleted:
     """Delete every decision trace of the tenant's runs (admin only). `DELETE /v1/tenants/{id}`
     erases the whole tenant."""
-    require_admin(principal)
     return TracesDeleted(tenant=tenant, deleted=await TraceStore(pool).delete_tenant(tenant))
 
 
@@ -95,6 +94,7 @@ async def delete_tenant_traces(
             "rows": {"documents": 96, "conversation_messages": 530, "api_keys": 4},
         }
     ),
+    dependencies=[ADMIN_ONLY],
 )
 async def erase_tenant(
     tenant: TenantName,
@@ -111,7 +111,6 @@ async def erase_tenant(
     and tool-effect records; its API keys (the caller's own key is kept). Large payloads stored
     by content hash (artifacts) may be shared with other tenants' runs and stay. Idempotent:
     repeat a request that failed part-way (503 while Temporal is out) to finish it."""
-    require_admin(principal)
     schedules = await _delete_schedules(temporal, settings, tenant)
     stopped, deleted = await _delete_workflows(temporal, settings, tenant)
     chunks = await knowledge.delete_tenant(tenant)
