@@ -36,7 +36,8 @@ async def test_the_inbox_lists_an_approval_and_answers_it_in_place(
     # second render could land after the inbox's and replace it: let both finish first.
     await page.wait_for_load_state("networkidle")
     await page.click("nav >> text=Inbox")
-    await expect(page.locator("h1")).to_have_text("Approvals waiting for you")
+    # The inbox asks Temporal for every waiting run of the tenant: seconds on a loaded machine.
+    await expect(page.locator("h1")).to_have_text("Approvals waiting for you", timeout=30_000)
     item = page.locator(f".inbox-item[data-run='{run_id}']")
     await expect(item.locator("[data-approval]")).to_be_visible()
     await expect(item.locator(".approval-args")).to_contain_text('"value": "to all"')
