@@ -86,18 +86,23 @@ async def test_a_standing_approval_lets_a_bounded_action_through(
     assert said and "created by adam" in str(said[0]), trace["entries"]
 
     # Its one use is spent; outside the constraints; past its expiry: each pauses as before.
+    # The first two are settled before the expired one exists: a slow run could otherwise use it
+    # in the moment before it is made to expire.
     again = await start(api, ada, "to reports")
     outside = await start(api, ada, "to all")
+    for run_id in (again, outside):
+        state = await settled(api, ada, run_id)
+        assert state["status"] == "awaiting_approval", state
+        await api.post(f"/v1/runs/{run_id}/cancel", headers=ada)
     expired = (await api.post(url, json=body(uses=5), headers=admin)).json()
     await stack.pool.execute(
         "UPDATE standing_approvals SET expires_at = now() - interval '1 second' WHERE id = $1",
         expired["id"],
     )
     late = await start(api, ada, "to reports")
-    for run_id in (again, outside, late):
-        state = await settled(api, ada, run_id)
-        assert state["status"] == "awaiting_approval", state
-        await api.post(f"/v1/runs/{run_id}/cancel", headers=ada)
+    state = await settled(api, ada, late)
+    assert state["status"] == "awaiting_approval", state
+    await api.post(f"/v1/runs/{late}/cancel", headers=ada)
 
     listed = (await api.get(url, headers=admin)).json()["standing_approvals"]
     assert {s["id"]: s["uses_left"] for s in listed} == {standing["id"]: 0, expired["id"]: 5}
