@@ -91,8 +91,10 @@ async def test_a_question_said_into_the_console_gets_a_grounded_answer(
         heard = page.locator(".msg-user.spoken")
         reply = page.locator(".msg-assistant").last
         await expect(reply).to_contain_text("41.7 million", timeout=60_000)
+        # The citation (and the transcript in place of "listening…") come with the reply's last
+        # event, after the streamed text.
+        await expect(reply.locator("li")).to_contain_text("Canada in figures", timeout=30_000)
         text = await heard.inner_text()
-        await expect(reply.locator("li")).to_contain_text("Canada in figures")  # its citation
 
         # On the runs page, Say the goal: the recording starts a run whose goal is what was heard.
         await page.click("nav >> text=Runs")
