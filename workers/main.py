@@ -12,7 +12,7 @@ import gc
 import hashlib
 import importlib.metadata
 import logging
-import sys
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -344,7 +344,11 @@ def main() -> None:
         asyncio.run(run_worker(settings))
     except ConfigurationError as e:
         log.error("the worker cannot start: %s", e.message)
-        sys.exit(2)
+        logging.shutdown()
+        # Out at once, without interpreter finalization: a thread a library started before the
+        # refusal (the embedding engine, Temporal's runtime) can abort the process while the
+        # interpreter finalizes (seen: 'PyGILState_Release' in make check), losing exit code 2.
+        os._exit(2)
 
 
 if __name__ == "__main__":
