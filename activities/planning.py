@@ -317,7 +317,7 @@ def fallback_plan(
     description best matches the goal and whose inputs the request completes, else the default
     (retrieve -> report). Returns the plan, which skill and why, the completed inputs and the
     skill's name."""
-    catalogue = skills.all()
+    catalogue = [s for s in skills.all() if s.spec.fallback]
     described = [f"{s.name.replace('_', ' ')} {s.spec.description}" for s in catalogue]
     matching = [
         catalogue[i].name for i, score in context.rank_by_relevance(goal, described) if score

@@ -60,6 +60,12 @@ class SkillSpec(BaseModel):
     goal_from: str | None = None
     # When several skills' triggers match a goal, the highest priority wins (then the name).
     priority: int = 0
+    # Whether hybrid planning may fall back to this skill when the goal's words best match its
+    # description (activities/planning.py fallback_plan). A skill whose runs take many model calls
+    # (deep research: rounds of questions, pages read) sets it false: a goal reaches it by its
+    # triggers or by name, never because the model could not plan ("a short report" is not a
+    # request for minutes of research).
+    fallback: bool = True
     inputs: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     result_step: str | None = None
     # A person reviews the skill's answer when its confidence is low (or always): aios/plan.py.

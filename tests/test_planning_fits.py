@@ -15,11 +15,18 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.llm.activities import LlmActivities
 from activities.llm.router import ModelRouter
-from activities.planning import PLAN_SCHEMA, PlanningActivities, catalogue_entries
+from activities.planning import (
+    DEFAULT_SKILL,
+    PLAN_SCHEMA,
+    PlanningActivities,
+    catalogue_entries,
+    fallback_plan,
+)
 from aios.config import BUNDLED_MODEL, Settings
 from aios.models import PlanningInput, PlanningResult
+from aios.skills import Skill, SkillCatalog
 from aios.vocabulary import PlannerName
-from tests.conftest import Stack
+from tests.conftest import REPO, Stack
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 
 STRONG = "local:fake-strong"
@@ -169,3 +176,21 @@ async def test_with_the_bundled_model_as_the_strong_tier_hybrid_goes_straight_to
         assert asked.planner == PlannerName.LLM and len(planning_requests(fake_openai)) == 1
     finally:
         await router.aclose()
+
+
+def test_the_fallback_never_picks_a_skill_reached_only_by_its_triggers() -> None:
+    """By its description's words "a short report" best matches deep research, but a skill whose
+    runs take minutes of model calls (`fallback: false`) is reached by its triggers or by name:
+    the fallback is the default retrieve -> report skill (on the bundled model a deep research run
+    took ~150 s of a 180 s budget in tests/test_bundled_model.py)."""
+    skills = SkillCatalog.load(REPO / "skills")
+    goal = "Write a short report on how AIOS keeps agent runs durable"
+    assert not skills.get("deep_research").spec.fallback
+    every_skill_a_fallback = SkillCatalog(
+        [Skill(s.spec.model_copy(update={"fallback": True})) for s in skills.all()]
+    )
+    assert fallback_plan(every_skill_a_fallback, goal, {}, bundled_model=True)[3] == "deep_research"
+
+    _, why, _, name = fallback_plan(skills, goal, {}, bundled_model=True)
+
+    assert name == DEFAULT_SKILL, why
