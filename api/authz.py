@@ -6,7 +6,7 @@ Across tenants nothing is shared: another tenant's anything is 404. Inside a ten
 | who        | own runs, memory, chat | others' runs                 | answer an approval     |
 |------------|------------------------|------------------------------|------------------------|
 | `user`     | read, cancel, follow   | 404                          | 403 (*)                |
-| `approver` | read, cancel, follow   | read while awaiting approval | yes, but not their own |
+| `approver` | read, cancel, follow   | read while awaiting them (†) | yes, but not their own |
 | `operator` | read, cancel, follow   | read, cancel, follow         | 403 (unless approver)* |
 | `admin`    | everything             | everything                   | yes, but not their own |
 
@@ -14,16 +14,25 @@ Across tenants nothing is shared: another tenant's anything is 404. Inside a ten
 by user id, group or role, may be answered by them without the approver role; a plan's own
 `approvers` only narrow (a plan is written by the requester).
 
+(†) Routed: a run is readable (its state, events, trace, outputs; listed) by someone who is not
+its owner and no operator only while it (or a skill step's child run of it) waits on an approval
+they may answer: one whose approvers name them (user id, a group they are in, a role they hold),
+or, naming nobody, any approval while they hold the approver role. Everyone else gets 404, as
+for another tenant's run; the approvals inbox lists the same approvals.
+
 Another user's memory, chat sessions and schedules are 404 to everyone but `operator` and `admin`.
 
-Four eyes: the user a run belongs to never answers its approvals, whatever their roles, with one
-exception: the development key of a single-user stack (`aios dev`), which has nobody else to ask
-and says so where it answers.
+Four eyes: the user a run belongs to never answers its approvals, whatever their roles, unless
+the approval's policy allows self-approval (the run's pending approval says so: `self_approval`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from aios.approvals import may_answer, named_by_policy
 from aios.errors import Forbidden, NotFound
+from aios.models import PendingApproval
 from aios.vocabulary import Role
 from api.deps import DEV_KEY_ID, Principal
 
@@ -45,11 +54,22 @@ def require_user(principal: Principal, user_id: str, noun: str) -> None:
         raise NotFound(f"no {noun} for user {user_id!r}")
 
 
+def routed_to(principal: Principal, pending: PendingApproval, groups: Collection[str]) -> bool:
+    """Whether a pending approval waits on the caller (in `groups`): the approver role and named
+    among its approvers (an approval naming nobody is every approver's), or named by the approval
+    policy an admin set (which needs no approver role)."""
+    user, roles = principal.user_id, principal.roles
+    if has_role(principal, Role.APPROVER) and may_answer(pending.approvers, user, roles, groups):
+        return True
+    return named_by_policy(pending, user, roles, groups)
+
+
 def may_read_run(principal: Principal, owner: str | None, awaiting_approval: bool) -> bool:
-    """The run's owner, an operator, or an approver while the run waits for a decision."""
+    """The run's owner, an operator, or (`awaiting_approval`) someone the run waits on: it waits
+    on an approval routed to the caller (`routed_to`; the run service looks)."""
     if owner == principal.user_id or sees_all_users(principal):
         return True
-    return awaiting_approval and has_role(principal, Role.APPROVER)
+    return awaiting_approval
 
 
 def may_act_on_run(principal: Principal, owner: str | None) -> bool:

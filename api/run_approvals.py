@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio.client import (
     WorkflowExecution,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -27,13 +28,13 @@ from temporalio.service import RPCError
 from aios import search_attributes as sa
 from aios.approval_policies import load_repo_policies
 from aios.approvals import may_answer, named_by_policy
-from aios.errors import Conflict, TransientError
+from aios.errors import Conflict, NotFound, TransientError
 from aios.models import ApprovalAck, ApprovalDecision
 from aios.stores.approval_policies import PolicyStore
 from aios.stores.traces import TraceStore
 from aios.vocabulary import Role, RunEventType, RunStatus
 from aios.wire import ApprovalBody, Inbox, InboxItem
-from api.authz import has_role, require_approver, self_approval_allowed
+from api.authz import has_role, require_approver, routed_to, self_approval_allowed
 from api.deps import Principal
 from api.run_state import approval_error, check_against_last_known, current_state
 from api.temporal_reads import (
@@ -85,11 +86,104 @@ class Outcome:
     final: bool
 
 
+# How deep a run's skill-step children are looked into for an approval routed to a reader.
+CHILD_DEPTH = 3
+
+
 @dataclass
 class RunApprovals:
     """The approvals of the runs one API process serves (built by `RunService.approvals`)."""
 
     runs: RunService
+
+    async def may_be_routed(self, principal: Principal) -> bool:
+        """Whether any approval could be routed to the caller: they hold the approver role, or
+        the tenant (or the repository) has approval policies that might name them."""
+        if has_role(principal, Role.APPROVER):
+            return True
+        if load_repo_policies(self.runs.settings.approval_policies_file):
+            return True
+        return bool(await PolicyStore(self.runs.pool).count(principal.tenant))
+
+    async def routed(
+        self,
+        principal: Principal,
+        handle: WorkflowHandle[Any, Any],
+        description: WorkflowExecutionDescription,
+    ) -> bool:
+        """Whether the run waits on an approval routed to the caller (`api.authz.routed_to`):
+        one of its own pending approvals, or one of a skill step's child run that it waits for
+        (the parent shows `awaiting_approval` meanwhile). What lets a reader who is neither the
+        run's owner nor an operator see it."""
+        if description.typed_search_attributes.get(sa.STATUS) != RunStatus.AWAITING_APPROVAL:
+            return False
+        if not await self.may_be_routed(principal):
+            return False
+        groups = await PolicyStore(self.runs.pool).groups_of(principal.tenant, principal.user_id)
+        return await self._waits_on(principal, groups, handle, description, CHILD_DEPTH)
+
+    async def routed_ids(self, principal: Principal, run_ids: list[str]) -> set[str]:
+        """Those of `run_ids` (of the caller's tenant) that wait on an approval routed to the
+        caller; a run that cannot be read now counts as not routed."""
+        if not run_ids or not await self.may_be_routed(principal):
+            return set()
+        groups = await PolicyStore(self.runs.pool).groups_of(principal.tenant, principal.user_id)
+        gate = asyncio.Semaphore(8)
+
+        async def one(run_id: str) -> str | None:
+            async with gate:
+                try:
+                    handle, description = await owned_run(
+                        self.runs.temporal, self.runs.settings, run_id, principal.tenant
+                    )
+                    waits = await self._waits_on(
+                        principal, groups, handle, description, CHILD_DEPTH
+                    )
+                except (NotFound, TransientError):
+                    return None
+            return run_id if waits else None
+
+        found = await asyncio.gather(*(one(r) for r in run_ids))
+        return {r for r in found if r is not None}
+
+    async def _waits_on(
+        self,
+        principal: Principal,
+        groups: list[str],
+        handle: WorkflowHandle[Any, Any],
+        description: WorkflowExecutionDescription,
+        depth: int,
+    ) -> bool:
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return False
+        if description.typed_search_attributes.get(sa.STATUS) != RunStatus.AWAITING_APPROVAL:
+            return False
+        state = await current_state(
+            self.runs.temporal, handle, description, self.runs.settings, self.runs.snapshots
+        )
+        if any(routed_to(principal, p, groups) for p in state.pending_approvals):
+            return True
+        if depth <= 0:
+            return False
+        # A skill step's child run (its own approvals) that this run waits for.
+        query = " AND ".join(
+            [
+                f"ParentWorkflowId = {quoted(handle.id)}",
+                "ExecutionStatus = 'Running'",
+                f"{sa.TENANT.name} = {quoted(principal.tenant)}",
+                f"{sa.STATUS.name} = {quoted(RunStatus.AWAITING_APPROVAL.value)}",
+            ]
+        )
+        iterator = self.runs.temporal.list_workflows(query, page_size=20)
+        await read_within(self.runs.settings, iterator.fetch_next_page(), "the waiting children")
+        for child in iterator.current_page or []:
+            child_handle = self.runs.temporal.get_workflow_handle(child.id)
+            child_description = await read_within(
+                self.runs.settings, child_handle.describe(), child.id
+            )
+            if await self._waits_on(principal, groups, child_handle, child_description, depth - 1):
+                return True
+        return False
 
     async def inbox(self, principal: Principal, *, limit: int = 50) -> Inbox:
         """The approvals the caller may answer, oldest first: every pending approval of the

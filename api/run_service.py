@@ -481,10 +481,13 @@ class RunService:
             clauses.append(f"{sa.USER.name} = {quoted(which.user_id)}")
         if which.schedule_id is not None:  # Temporal tags the runs a schedule starts
             clauses.append(f"TemporalScheduledById = {quoted(which.schedule_id)}")
+        routing = False
         if not sees_all_users(principal):
-            # A user lists their own runs; an approver also those waiting for a decision.
+            # A user lists their own runs; an approver also those waiting for a decision routed
+            # to them (the others are filtered out below).
             own = f"{sa.USER.name} = {quoted(principal.user_id)}"
-            if has_role(principal, Role.APPROVER):
+            routing = await self.approvals.may_be_routed(principal)
+            if routing:
                 waiting = f"{sa.STATUS.name} = {quoted(RunStatus.AWAITING_APPROVAL.value)}"
                 own = f"({own} OR {waiting})"
             clauses.append(own)
@@ -495,8 +498,14 @@ class RunService:
             await read_within(self.settings, iterator.fetch_next_page(), "the run list")
         except RPCError as e:  # INVALID_ARGUMENT: a filter Temporal cannot take
             raise ValidationFailed(f"cannot list runs: {e.message}") from None
+        page = list(iterator.current_page or [])
+        if routing:  # others' waiting runs: only those waiting on the caller (api.authz)
+            me = principal.user_id
+            others = [e.id for e in page if e.typed_search_attributes.get(sa.USER) != me]
+            shown = await self.approvals.routed_ids(principal, others)
+            page = [e for e in page if e.id not in others or e.id in shown]
         runs = []
-        for execution in iterator.current_page or []:
+        for execution in page:
             attrs = execution.typed_search_attributes
             memo = await execution.memo()
             runs.append(
@@ -604,9 +613,12 @@ class RunService:
         attrs = description.typed_search_attributes
         owner = attrs.get(sa.USER)
         awaiting = attrs.get(sa.STATUS) == RunStatus.AWAITING_APPROVAL
-        visible = may_read_run(principal, owner, awaiting) or (
+        visible = may_read_run(principal, owner, False) or (
             access == Access.ANSWER and (named or has_role(principal, Role.APPROVER))
         )
+        if not visible and awaiting:  # someone it waits on (an approval routed to them) reads it
+            routed = await self.approvals.routed(principal, handle, description)
+            visible = may_read_run(principal, owner, routed)
         if not visible:
             raise NotFound(f"no run {run_id!r}")
         if access == Access.ACT and not may_act_on_run(principal, owner):
