@@ -109,6 +109,14 @@ class TransientError(AiosError):
         self.retry_after = retry_after
 
 
+class AnswerLost(TransientError):
+    """The request may have reached the provider, which bills it, but its answer never came back
+    (it timed out waiting, or the stream broke off). Retried like any transient trouble; the spend
+    ledger charges the lost call at its worst case (LedgerStore.fail), never as free."""
+
+    code = "answer_lost"
+
+
 class RateLimited(TransientError):
     """Too many requests (or runs) for this key; `retry_after` says when there is room."""
 

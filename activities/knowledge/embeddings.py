@@ -219,8 +219,8 @@ class OpenAIEmbedder:
         )
         try:
             yield reported.append
-        except BaseException:
-            await asyncio.shield(account.ledger.release(key))
+        except BaseException as e:
+            await asyncio.shield(account.ledger.fail(key, e))
             raise
         tokens = reported[-1] if reported else worst
         cost = self._prices.cost_usd("openai", self._model, tokens, 0)

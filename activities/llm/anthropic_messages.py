@@ -23,7 +23,7 @@ from activities.llm.base import (
     status_error,
 )
 from activities.llm.pricing import PriceTable
-from aios.errors import ModelRefused, TransientError
+from aios.errors import AnswerLost, ModelRefused, TransientError
 from aios.models import Usage
 from aios.vocabulary import Provider
 
@@ -113,12 +113,12 @@ class AnthropicProvider(LLMProvider):
                         message = await stream.get_final_message()
                     except (anthropic.APIConnectionError, httpx2.TransportError) as e:
                         # Answered, then the connection broke or went quiet: not "unreachable".
-                        raise TransientError(
-                            f"{self.name} broke off its answer mid-stream: {e}"
-                        ) from e
+                        raise AnswerLost(f"{self.name} broke off its answer mid-stream: {e}") from e
         except anthropic.APIStatusError as e:
             raise status_error(self.name, e.status_code, e.message, e.response.headers) from e
-        except (anthropic.APIConnectionError, httpx2.TransportError) as e:  # timeouts included
+        except (anthropic.APITimeoutError, httpx2.ReadTimeout) as e:  # sent, perhaps billed
+            raise AnswerLost(f"{self.name} did not answer in time: {e}") from e
+        except (anthropic.APIConnectionError, httpx2.TransportError) as e:
             raise TransientError(f"{self.name} could not be reached: {e}") from e
         if message.stop_reason == "refusal":
             raise ModelRefused(f"{self.name}:{request.model} refused to answer")

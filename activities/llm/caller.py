@@ -75,13 +75,14 @@ class SpendAccount:
     async def charged(self, what: str, usd: float) -> AsyncIterator[None]:
         """One paid call that is not a model's (a web search at its provider's price): reserved
         before it is made (refused with BudgetExceeded over a cap), settled at its price when it
-        returns, released when it fails. `what` names it in the ledger's `model` column."""
+        returns, released when it fails (charged at its price when it may have been made:
+        LedgerStore.fail). `what` names it in the ledger's `model` column."""
         key = await self.next_key()
         await self.ledger.reserve(key, self.spender, what, usd, 0)
         try:
             yield
-        except BaseException:
-            await asyncio.shield(self.ledger.release(key))
+        except BaseException as e:
+            await asyncio.shield(self.ledger.fail(key, e))
             raise
         await self.ledger.settle(key, usd, 0, 0)
         telemetry.PAID_CALL_COST.labels(what, self.spender.tenant).inc(usd)
@@ -262,9 +263,11 @@ class ModelCaller:
         key = await self._reserve(provider, model, request)
         try:
             response = await self._respond(provider, model, request, on_delta)
-        except BaseException:
+        except BaseException as e:
+            # Released when the provider cannot have billed it, charged at its worst case when it
+            # may have (cancelled while waiting, its answer lost): LedgerStore.fail.
             if key is not None and self._account is not None:
-                await asyncio.shield(self._account.ledger.release(key))
+                await asyncio.shield(self._account.ledger.fail(key, e))
             raise
         if key is not None and self._account is not None:
             usage = response.usage

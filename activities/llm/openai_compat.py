@@ -20,7 +20,7 @@ from activities.llm.base import (
     status_error,
 )
 from activities.llm.pricing import PriceTable
-from aios.errors import BadModelOutput, ModelRefused, TransientError
+from aios.errors import AnswerLost, BadModelOutput, ModelRefused, TransientError
 from aios.models import Usage
 
 # The request options `chat.completions.create` passes along with the body: bearer-key auth.
@@ -187,7 +187,9 @@ class OpenAICompatProvider(LLMProvider):
             completion = await self._post(params)
         except openai.APIStatusError as e:
             raise status_error(self.name, e.status_code, e.message, e.response.headers) from e
-        except openai.APIConnectionError as e:  # timeouts included
+        except openai.APITimeoutError as e:  # sent, perhaps billed, never answered
+            raise AnswerLost(f"{self.name} did not answer in time: {e}") from e
+        except openai.APIConnectionError as e:
             raise TransientError(f"{self.name} could not be reached: {e}") from e
         choice = completion.choices[0] if completion.choices else None
         message = choice.message if choice else None
@@ -225,9 +227,9 @@ class OpenAICompatProvider(LLMProvider):
                     await on_delta(content)
         except openai.APIConnectionError as e:
             # The server answered, then the connection broke or went quiet: not "unreachable".
-            raise TransientError(f"{self.name} broke off its answer mid-stream: {e}") from e
+            raise AnswerLost(f"{self.name} broke off its answer mid-stream: {e}") from e
         if answer.finish_reason is None:
-            raise TransientError(f"{self.name} ended the stream before the answer was complete")
+            raise AnswerLost(f"{self.name} ended the stream before the answer was complete")
         return self._response(
             request,
             text="".join(answer.text),

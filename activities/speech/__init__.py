@@ -126,8 +126,8 @@ class Transcriber:
         await ledger.reserve(key, spender, self.provider.engine, usd, 0, ttl=timedelta(minutes=10))
         try:
             transcript = await self.provider.transcribe(data, audio, language)
-        except BaseException:
-            await ledger.release(key)
+        except BaseException as e:
+            await asyncio.shield(ledger.fail(key, e))
             raise
         await ledger.settle(key, usd, 0, 0)
         return transcript

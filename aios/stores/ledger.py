@@ -15,6 +15,7 @@ in one statement and settles in one (decision 0047), four round trips a call ins
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any, Literal
 import asyncpg
 
 from aios.db import transient_on_connection_loss
-from aios.errors import BudgetExceeded, NotFound
+from aios.errors import AnswerLost, BudgetExceeded, NotFound
 from aios.models import RunCap
 
 CapScope = Literal["tenant", "user", "key", "schedule"]
@@ -44,6 +45,18 @@ GROUP_COLUMNS: dict[str, str] = {
 DEFAULT_TTL = timedelta(minutes=30)
 MICRO = Decimal("0.000001")
 RUN_PERIOD = "run"
+# A reservation whose call's real usage will never be known is charged at its worst case.
+_CHARGE_WORST_CASE = (
+    "UPDATE ledger_entries SET status = 'expired', usd = reserved_usd, closed_at = now()"
+)
+# Both ways a reservation is written (the capped path's checked INSERT and the uncapped path's
+# one statement) fill the same columns, from _entry_values, the counters it moved (none on the
+# uncapped path), created_at and expires_at.
+_INSERT_ENTRY = (
+    "INSERT INTO ledger_entries (key, tenant, user_id, run_id, root_run_id, skill, schedule_id,"
+    " key_id, model, priced, status, reserved_usd, reserved_tokens, counters, created_at,"
+    " expires_at)"
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,27 @@ def _usd(value: float | Decimal) -> Decimal:
 def _shown(amount: Decimal, cap: Decimal) -> str:
     places = 2 if cap >= 1 else 4
     return f"{amount:.{places}f} of {cap:.{places}f}"
+
+
+def _entry_values(
+    key: str, spender: Spender, model: str, priced: bool, amount: Decimal, tokens: int
+) -> tuple[Any, ...]:
+    """A reservation's values for _INSERT_ENTRY up to its reserved tokens (status, between
+    priced and reserved_usd, is always 'reserved')."""
+    return (
+        key,
+        spender.tenant,
+        spender.user_id,
+        spender.run_id,
+        spender.root_run_id,
+        spender.skill,
+        spender.schedule_id,
+        spender.key_id,
+        model,
+        priced,
+        amount,
+        tokens,
+    )
 
 
 def _counters(spender: Spender, now: datetime) -> dict[tuple[str, str], str]:
@@ -195,23 +229,9 @@ class LedgerStore:
             if keys:  # an uncapped call touches no counter: three round trips fewer
                 await self._add(conn, keys, amount, tokens)
             await conn.execute(
-                "INSERT INTO ledger_entries (key, tenant, user_id, run_id, root_run_id, skill,"
-                " schedule_id, key_id, model, priced, status, reserved_usd, reserved_tokens,"
-                " counters, created_at, expires_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'reserved', $11, $12, $13, $14,"
-                " $15)",
-                key,
-                spender.tenant,
-                spender.user_id,
-                spender.run_id,
-                spender.root_run_id,
-                spender.skill,
-                spender.schedule_id,
-                spender.key_id,
-                model,
-                usd is not None,
-                amount,
-                tokens,
+                _INSERT_ENTRY + " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'reserved',"
+                " $11, $12, $13, $14, $15)",
+                *_entry_values(key, spender, model, usd is not None, amount, tokens),
                 json.dumps(keys),
                 now,
                 now + ttl,
@@ -261,28 +281,35 @@ class LedgerStore:
         counter, so its entry is the whole reservation. False when the tenant has a cap or `key`
         was reserved before: the full path decides then."""
         inserted = await self._pool.fetchval(
-            "INSERT INTO ledger_entries (key, tenant, user_id, run_id, root_run_id, skill,"
-            " schedule_id, key_id, model, priced, status, reserved_usd, reserved_tokens,"
-            " counters, created_at, expires_at)"
-            " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'reserved', $11, $12, '[]', $13, $14"
+            _INSERT_ENTRY + " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'reserved', $11,"
+            " $12, '[]', $13, $14"
             " WHERE NOT EXISTS (SELECT 1 FROM budget_caps WHERE tenant = $2)"
             " ON CONFLICT (key) DO NOTHING RETURNING true",
-            key,
-            spender.tenant,
-            spender.user_id,
-            spender.run_id,
-            spender.root_run_id,
-            spender.skill,
-            spender.schedule_id,
-            spender.key_id,
-            model,
-            priced,
-            amount,
-            tokens,
+            *_entry_values(key, spender, model, priced, amount, tokens),
             now,
             now + ttl,
         )
         return bool(inserted)
+
+    async def fail(self, key: str, error: BaseException) -> None:
+        """A reserved call ended without its answer (`error`). Released when it cannot have cost
+        anything (refused by the provider, which was never reached or said no); charged at its
+        worst case when it may have: cancelled while it waited (its run failed or was cancelled,
+        its activity timed out) or its answer lost on the way (AnswerLost). The provider bills a
+        request whose client went away, and its real usage is not known: the worst case is the
+        only amount that is never short (as for a dead attempt, abandon_earlier_attempts)."""
+        if isinstance(error, asyncio.CancelledError | AnswerLost):
+            await self._charge_worst_case(key)
+        else:
+            await self.release(key)
+
+    @transient_on_connection_loss
+    async def _charge_worst_case(self, key: str) -> None:
+        """Counters already hold the worst case: only the entry moves. A settle that comes after
+        all still corrects it to the real usage."""
+        await self._pool.execute(
+            _CHARGE_WORST_CASE + " WHERE key = $1 AND status = 'reserved'", key
+        )
 
     @transient_on_connection_loss
     async def release(self, key: str) -> None:
@@ -326,9 +353,7 @@ class LedgerStore:
             if not earlier:
                 return 0
             await conn.execute(
-                "UPDATE ledger_entries SET status = 'expired', usd = reserved_usd,"
-                " closed_at = now() WHERE key = ANY($1::text[]) AND status = 'reserved'",
-                earlier,
+                _CHARGE_WORST_CASE + " WHERE key = ANY($1::text[]) AND status = 'reserved'", earlier
             )
             return len(earlier)
 
@@ -337,8 +362,7 @@ class LedgerStore:
         """Reservations past their time (their worker died between reserve and settle) are
         charged at their worst case: the call may have been made. Counters already hold it."""
         result = await self._pool.execute(
-            "UPDATE ledger_entries SET status = 'expired', usd = reserved_usd,"
-            " closed_at = now() WHERE status = 'reserved' AND expires_at < $1",
+            _CHARGE_WORST_CASE + " WHERE status = 'reserved' AND expires_at < $1",
             now or datetime.now(UTC),
         )
         return int(result.split()[-1])

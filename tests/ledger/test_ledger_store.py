@@ -12,7 +12,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from aios.errors import BudgetExceeded
+from aios.errors import AnswerLost, BudgetExceeded, ProviderRejected
 from aios.models import RunCap
 from aios.stores.ledger import LedgerStore, Spender
 
@@ -123,4 +123,31 @@ async def test_settle_release_and_expire_balance_to_the_cent(pool: asyncpg.Pool)
     # A late settle of the expired reservation corrects it to what the call cost.
     await ledger.settle(f"{tenant}/c", 0.01, 40, 10)
     assert await ledger.counter(scope, "run") == (Decimal("0.133400"), 550)
+    assert await ledger.unbalanced() == []
+
+
+async def test_a_failed_call_is_released_unless_the_provider_may_have_billed_it(
+    pool: asyncpg.Pool,
+) -> None:
+    ledger = LedgerStore(pool)
+    tenant = _tenant()
+    run = RunCap(run_id=f"run-{tenant}", usd=1.0)
+    spender = Spender(tenant=tenant, user_id="ada", run_id=run.run_id, runs=[run])
+    outcomes = {
+        "refused": ProviderRejected("openai answered 400: bad request"),
+        "cancelled": asyncio.CancelledError(),
+        "lost": AnswerLost("openai broke off its answer mid-stream"),
+    }
+    for name, error in outcomes.items():
+        await ledger.reserve(f"{tenant}/{name}", spender, "openai:gpt-4o", 0.25, 800, now=NOW)
+        await ledger.fail(f"{tenant}/{name}", error)
+    rows = await pool.fetch(
+        "SELECT key, status, usd FROM ledger_entries WHERE tenant = $1 ORDER BY key", tenant
+    )
+    assert {r["key"].split("/")[1]: (r["status"], r["usd"]) for r in rows} == {
+        "cancelled": ("expired", Decimal("0.25")),
+        "lost": ("expired", Decimal("0.25")),
+        "refused": ("released", Decimal(0)),
+    }
+    assert await ledger.counter(f"run:{run.run_id}", "run") == (Decimal("0.50"), 1600)
     assert await ledger.unbalanced() == []
