@@ -37,11 +37,12 @@ def _llm_step(**overrides: Any) -> dict[str, Any]:
 
 
 async def _entries(pool: asyncpg.Pool, run_id: str) -> list[asyncpg.Record]:
-    return await pool.fetch(
+    entries: list[asyncpg.Record] = await pool.fetch(
         "SELECT key, status, usd, reserved_usd FROM ledger_entries WHERE root_run_id = $1"
         " ORDER BY created_at",
         run_id,
     )
+    return entries
 
 
 async def _stack(
