@@ -8,9 +8,10 @@ several workers starting together apply each migration once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -99,11 +100,49 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
     return applied_now
 
 
+class AiosConnection(asyncpg.Connection):  # type: ignore[misc]
+    """asyncpg's connection, able to skip its reset query once: a pooled connection is reset on
+    release (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`, one more round
+    trip) in case its user left session state behind. After a statement that cannot have (see
+    `statement_connection`) the round trip is wasted; open transactions are rolled back and
+    listener callbacks dropped on release either way (asyncpg does that without a query)."""
+
+    _skip_reset = False
+
+    def skip_next_reset(self) -> None:
+        self._skip_reset = True
+
+    def get_reset_query(self) -> str:
+        # Called once per release (Connection.reset): the skip is used up here.
+        if self._skip_reset:
+            self._skip_reset = False
+            return ""
+        query: str = super().get_reset_query()
+        return query
+
+
+@contextlib.asynccontextmanager
+async def statement_connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection for statements that leave no session state behind (no SET, LISTEN,
+    session advisory lock or cursor: a plain INSERT, UPDATE or SELECT), released without the
+    reset query. The spend ledger's two statements per model call use it: two round trips fewer
+    on every call."""
+    async with pool.acquire() as conn:
+        skip = getattr(conn, "skip_next_reset", None)  # a pool made elsewhere resets as usual
+        if skip is not None:
+            skip()
+        yield conn
+
+
 async def connect(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A pool with the schema migrated; a clear error when the database cannot be reached."""
     try:
         pool = await asyncpg.create_pool(
-            database_url, min_size=min_size, max_size=max_size, command_timeout=60
+            database_url,
+            min_size=min_size,
+            max_size=max_size,
+            command_timeout=60,
+            connection_class=AiosConnection,
         )
     except (OSError, asyncpg.PostgresError) as e:
         raise TransientError(

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-from aios.db import transient_on_connection_loss
+from aios.db import statement_connection, transient_on_connection_loss
 from aios.errors import AnswerLost, BudgetExceeded, NotFound
 from aios.models import RunCap
 
@@ -247,23 +247,24 @@ class LedgerStore:
         # One statement, atomic on its own: the entry is settled (its row locked by the UPDATE, as
         # a SELECT ... FOR UPDATE locked it) and its counters, if any, move from the worst case to
         # the cost. One round trip instead of five (begin, lock, update counters, update, commit).
-        await self._pool.execute(
-            "WITH entry AS ("
-            " UPDATE ledger_entries SET status = 'settled',"
-            "  usd = CASE WHEN priced THEN $2::numeric ELSE 0 END, input_tokens = $3,"
-            "  output_tokens = $4, closed_at = now()"
-            " WHERE key = $1 AND status IN ('reserved', 'expired')"
-            " RETURNING usd - reserved_usd AS usd,"
-            "  $3::bigint + $4::bigint - reserved_tokens AS tokens, counters)"
-            " UPDATE ledger_counters c"
-            " SET usd = c.usd + entry.usd, tokens = c.tokens + entry.tokens"
-            " FROM entry, jsonb_array_elements(entry.counters) AS k"
-            " WHERE c.scope = k->>0 AND c.period = k->>1",
-            key,
-            _usd(usd),
-            input_tokens,
-            output_tokens,
-        )
+        async with statement_connection(self._pool) as conn:
+            await conn.execute(
+                "WITH entry AS ("
+                " UPDATE ledger_entries SET status = 'settled',"
+                "  usd = CASE WHEN priced THEN $2::numeric ELSE 0 END, input_tokens = $3,"
+                "  output_tokens = $4, closed_at = now()"
+                " WHERE key = $1 AND status IN ('reserved', 'expired')"
+                " RETURNING usd - reserved_usd AS usd,"
+                "  $3::bigint + $4::bigint - reserved_tokens AS tokens, counters)"
+                " UPDATE ledger_counters c"
+                " SET usd = c.usd + entry.usd, tokens = c.tokens + entry.tokens"
+                " FROM entry, jsonb_array_elements(entry.counters) AS k"
+                " WHERE c.scope = k->>0 AND c.period = k->>1",
+                key,
+                _usd(usd),
+                input_tokens,
+                output_tokens,
+            )
 
     async def _reserve_uncapped(
         self,
@@ -280,15 +281,16 @@ class LedgerStore:
         all (and no run cap, which the caller checked) locks and checks nothing and moves no
         counter, so its entry is the whole reservation. False when the tenant has a cap or `key`
         was reserved before: the full path decides then."""
-        inserted = await self._pool.fetchval(
-            _INSERT_ENTRY + " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'reserved', $11,"
-            " $12, '[]', $13, $14"
-            " WHERE NOT EXISTS (SELECT 1 FROM budget_caps WHERE tenant = $2)"
-            " ON CONFLICT (key) DO NOTHING RETURNING true",
-            *_entry_values(key, spender, model, priced, amount, tokens),
-            now,
-            now + ttl,
-        )
+        async with statement_connection(self._pool) as conn:
+            inserted = await conn.fetchval(
+                _INSERT_ENTRY + " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'reserved', $11,"
+                " $12, '[]', $13, $14"
+                " WHERE NOT EXISTS (SELECT 1 FROM budget_caps WHERE tenant = $2)"
+                " ON CONFLICT (key) DO NOTHING RETURNING true",
+                *_entry_values(key, spender, model, priced, amount, tokens),
+                now,
+                now + ttl,
+            )
         return bool(inserted)
 
     async def fail(self, key: str, error: BaseException) -> None:

@@ -11,6 +11,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from aios import db
 from aios.errors import BudgetExceeded
 from aios.stores.ledger import LedgerStore, Spender
 
@@ -47,3 +48,30 @@ async def test_uncapped_calls_are_one_statement_each_way_and_still_exact(
     day = f"user:{tenant}/ada"
     assert (await ledger.counter(day, "2099-01-16"))[0] == Decimal("0.173400")
     assert await ledger.unbalanced() == []
+
+
+async def test_an_uncapped_call_costs_two_round_trips_and_leaves_no_session_state(
+    pg_url: str,
+) -> None:
+    """Reserve and settle are one statement each, and their connections go back to the pool
+    without asyncpg's reset query (aios.db.statement_connection): two round trips a call, where
+    four were. A connection used for anything else is still reset."""
+    pool = await db.connect(pg_url, min_size=1, max_size=1)
+    sent: list[str] = []
+    try:
+        async with pool.acquire() as conn:
+            conn.add_query_logger(lambda record: sent.append(record.query))
+        ledger = LedgerStore(pool)
+        tenant = f"t{uuid.uuid4().hex[:8]}"
+        spender = Spender(tenant=tenant, user_id="ada", run_id=f"run-{tenant}")
+        sent.clear()
+        await ledger.reserve(f"{tenant}/a", spender, "openai:gpt-4o", 0.30, 1000, now=NOW)
+        await ledger.settle(f"{tenant}/a", 0.1234, 300, 200)
+        assert len(sent) == 2, sent
+        assert sent[0].startswith("INSERT INTO ledger_entries") and "UPDATE" in sent[1]
+
+        sent.clear()
+        await pool.fetchval("SELECT 1")
+        assert len(sent) == 2 and "RESET ALL" in sent[1], sent
+    finally:
+        await pool.close()
