@@ -37,7 +37,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from ulid import ULID
 
 from activities.planning import check_run_request
@@ -180,8 +180,8 @@ class RunService:
                 summary=goal,
             )
         except WorkflowAlreadyStartedError:
-            if idempotency_key is None:  # a ULID collision: cannot happen
-                raise
+            # The run an Idempotency-Key started before, or (a fresh id) this request's own
+            # first try, which timed out after the server had taken it (_start_workflow).
             return await self._existing_run(run_id, fingerprint, links)
         return RunCreated(run_id=run_id, status=RunStatus.QUEUED, links=links)
 
@@ -405,8 +405,9 @@ class RunService:
         summary: str,
     ) -> WorkflowHandle[Any, Any]:
         await self._check_concurrency(principal, run_input.user_id)
-        try:
-            handle = await self.temporal.start_workflow(
+
+        async def start(timeout_s: float) -> WorkflowHandle[Any, Any]:
+            return await self.temporal.start_workflow(
                 AgentRunWorkflow.run,
                 run_input,
                 id=run_id,
@@ -420,12 +421,32 @@ class RunService:
                 ),
                 memo=memo,
                 static_summary=summary[:400],
-                rpc_timeout=timedelta(seconds=self.settings.read_timeout_s * 3),
+                rpc_timeout=timedelta(seconds=timeout_s),
             )
+
+        # A start that Temporal has not taken within a read's timeout: the server is down (the
+        # client retries a refused connection until the deadline), or slow under load. A health
+        # check tells which, so an outage is a 503 in seconds, while a slow server gets a second,
+        # longer try (one try of three reads' time took ~9.5 s to say that Temporal was down). A
+        # second try that finds the run started is the first try's: the caller answers with it.
+        try:
+            handle = await start(self.settings.read_timeout_s)
         except UNREACHABLE as e:
-            raise unavailable(self.settings, "the run", e) from e
+            if not _timed_out(e) or not await self._temporal_answers():
+                raise unavailable(self.settings, "the run", e) from e
+            try:
+                handle = await start(self.settings.read_timeout_s * 2)
+            except UNREACHABLE as again:
+                raise unavailable(self.settings, "the run", again) from again
         telemetry.RUNS_STARTED.labels(principal.tenant).inc()
         return handle
+
+    async def _temporal_answers(self) -> bool:
+        """Whether the Temporal frontend answers a health check within a second."""
+        try:
+            return await self.temporal.service_client.check_health(timeout=timedelta(seconds=1))
+        except UNREACHABLE:
+            return False
 
     async def _check_concurrency(self, principal: Principal, user_id: str) -> None:
         """At most the key's `max_concurrent_runs` runs of this user running at once, however
@@ -640,6 +661,15 @@ class RunService:
             ),
         )
         return events
+
+
+def _timed_out(error: BaseException) -> bool:
+    """A Temporal call that ran out of time or found the server unavailable: one a slow server
+    may still take (any other refusal is final)."""
+    return isinstance(error, RPCError) and error.status in (
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.UNAVAILABLE,
+    )
 
 
 def _run_id_for(tenant: str, idempotency_key: str | None) -> str:

@@ -10,7 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowInput,
+    WorkflowHandle,
+)
+from temporalio.service import RPCError, RPCStatusCode
 
 from aios.logs import JsonFormatter
 from aios.models import AgentRunInput
@@ -220,13 +227,57 @@ async def test_with_temporal_unreachable_reads_fail_fast_with_retry_after(stack:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = f"127.0.0.1:{s.getsockname()[1]}"
-    unreachable = await Client.connect(dead, lazy=True)
+    unreachable = await Client.connect(dead, lazy=True, data_converter=stack.client.data_converter)
     async with api_client(app_for(stack, temporal=unreachable)) as api:
         for path in ("/v1/runs", "/v1/runs/run-abc"):
             response, seconds = await timed(api.get(path))
             assert_problem(response, 503, "Temporal")
             assert int(response.headers["retry-after"]) >= 1
             assert seconds < 6, f"{path} took {seconds:.1f}s"
+        # A start, too: one read's timeout and a failed health check (it took ~9.5 s).
+        response, seconds = await timed(api.post("/v1/runs", json={"goal": "g", "plan": ECHO_PLAN}))
+        assert_problem(response, 503, "Temporal did not take the run")
+        assert seconds < 6, f"a start took {seconds:.1f}s"
+
+
+class _StartAnswerLost(Interceptor):
+    """The server takes the first start, and its answer is lost on the way back (a slow server
+    past the client's deadline)."""
+
+    def __init__(self) -> None:
+        self.starts = 0
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        interceptor = self
+
+        class Outbound(OutboundInterceptor):
+            async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+                interceptor.starts += 1
+                handle = await super().start_workflow(input)
+                if interceptor.starts == 1:
+                    raise RPCError("deadline exceeded", RPCStatusCode.DEADLINE_EXCEEDED, b"")
+                return handle
+
+        return Outbound(next)
+
+
+async def test_a_start_whose_answer_was_lost_is_tried_again_and_answers_its_run(
+    stack: Stack,
+) -> None:
+    """Temporal answers its health check, so a start that timed out is tried again; finding its
+    id taken, the API answers with the run the first try started: one run, 202, no 503 for a
+    run that exists."""
+    lost = _StartAnswerLost()
+    config = stack.client.config()
+    config["interceptors"] = [lost]
+    slow = Client(**config)
+    async with api_client(app_for(stack, temporal=slow)) as api:
+        created = await api.post("/v1/runs", json={"goal": "g", "plan": ECHO_PLAN})
+        assert created.status_code == 202, created.text
+        assert lost.starts == 2
+        done = await wait_status(api, created.json()["run_id"], "completed")
+    runs = [w async for w in stack.client.list_workflows(f"WorkflowId = '{done['run_id']}'")]
+    assert len(runs) == 1
 
 
 # --- 13, 14 ---------------------------------------------------------------------------------
