@@ -6,10 +6,11 @@ reservation is given back. The ledger's counters still equal its entries to the 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import pytest
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
@@ -45,13 +46,15 @@ async def _entries(pool: asyncpg.Pool, run_id: str) -> list[asyncpg.Record]:
     return entries
 
 
-async def _stack(
+@pytest.fixture
+async def stack(
     settings: Settings,
     pool: asyncpg.Pool,
     temporal_env: WorkflowEnvironment,
     embedder: LocalEmbedder,
     fake_openai: FakeOpenAI,
-) -> Any:
+) -> AsyncIterator[Stack]:
+    """The suite's stack with both tiers on a priced model of the scripted server."""
     priced = settings.model_copy(
         update={
             "model_fast": MODEL,
@@ -61,25 +64,19 @@ async def _stack(
             "model_prices": {MODEL: PRICE},
         }
     )
-    return running_stack(priced, pool, temporal_env, embedder)
+    async with running_stack(priced, pool, temporal_env, embedder) as stack:
+        yield stack
 
 
 async def test_a_stream_that_broke_off_is_charged_at_its_worst_case_and_the_retry_exactly(
-    settings: Settings,
-    tmp_path: Path,
-    pool: asyncpg.Pool,
-    temporal_env: WorkflowEnvironment,
-    embedder: LocalEmbedder,
-    fake_openai: FakeOpenAI,
+    stack: Stack, pool: asyncpg.Pool, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.queue(
         ScriptedReply(content="one two three", cut_after_words=1),  # answered, then cut
         ScriptedReply(status=400, content="bad request"),  # refused: nothing to bill
     )
-    stack: Stack
-    async with await _stack(settings, pool, temporal_env, embedder, fake_openai) as stack:
-        handle = await start_plan(stack.client, stack.settings.task_queue, [_llm_step()])
-        state = await finish(handle)
+    handle = await start_plan(stack.client, stack.settings.task_queue, [_llm_step()])
+    state = await finish(handle)
     assert state.status == "failed", state.error  # a 400 is not retried
     assert "400" in (state.error or "")
     cut, refused = await _entries(pool, handle.id)
@@ -88,9 +85,8 @@ async def test_a_stream_that_broke_off_is_charged_at_its_worst_case_and_the_retr
     assert await LedgerStore(pool).unbalanced() == []
 
     fake_openai.queue(ScriptedReply(content="one two three", cut_after_words=1))
-    async with await _stack(settings, pool, temporal_env, embedder, fake_openai) as stack:
-        handle = await start_plan(stack.client, stack.settings.task_queue, [_llm_step()])
-        state = await finish(handle)
+    handle = await start_plan(stack.client, stack.settings.task_queue, [_llm_step()])
+    state = await finish(handle)
     assert state.status == "completed", state.error
     cut, answered = await _entries(pool, handle.id)
     assert cut["status"] == "expired" and cut["usd"] == cut["reserved_usd"]
@@ -99,25 +95,19 @@ async def test_a_stream_that_broke_off_is_charged_at_its_worst_case_and_the_retr
 
 
 async def test_a_call_in_flight_when_its_run_is_cancelled_is_charged_at_its_worst_case(
-    settings: Settings,
-    tmp_path: Path,
-    pool: asyncpg.Pool,
-    temporal_env: WorkflowEnvironment,
-    embedder: LocalEmbedder,
-    fake_openai: FakeOpenAI,
+    stack: Stack, pool: asyncpg.Pool, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.queue(ScriptedReply(content="too late", delay_s=30))
-    async with await _stack(settings, pool, temporal_env, embedder, fake_openai) as stack:
-        handle = await start_plan(stack.client, stack.settings.task_queue, [_llm_step()])
-        async with asyncio.timeout(20):
-            while not fake_openai.requests:  # the request has reached the provider
-                await asyncio.sleep(0.05)
-        await handle.cancel()
-        state = await asyncio.wait_for(finish(handle), 20)
-        assert state.status == "cancelled", state.error
-        async with asyncio.timeout(20):  # the cancelled activity closes its reservation
-            while (entries := await _entries(pool, handle.id))[0]["status"] == "reserved":
-                await asyncio.sleep(0.1)
+    handle = await start_plan(stack.client, stack.settings.task_queue, [_llm_step()])
+    async with asyncio.timeout(20):
+        while not fake_openai.requests:  # the request has reached the provider
+            await asyncio.sleep(0.05)
+    await handle.cancel()
+    state = await asyncio.wait_for(finish(handle), 20)
+    assert state.status == "cancelled", state.error
+    async with asyncio.timeout(20):  # the cancelled activity closes its reservation
+        while (entries := await _entries(pool, handle.id))[0]["status"] == "reserved":
+            await asyncio.sleep(0.1)
     [lost] = entries
     assert lost["status"] == "expired" and lost["usd"] == lost["reserved_usd"] > 0
     assert await LedgerStore(pool).unbalanced() == []
