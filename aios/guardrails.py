@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import unquote_plus
 
 from pydantic import BaseModel
 
@@ -387,3 +388,63 @@ def guard_goal(goal: str, *, policy: dict[str, str], redact_pii: bool) -> tuple[
     else:
         findings += find_sensitive(goal)
     return goal, [f.model_copy(update={"source": "the goal"}) for f in findings]
+
+
+# --- data leaving by the back door ---------------------------------------------------------------
+
+# A fact's value with fewer letters and digits than this is too common to be the user's own
+# ("yes", "en"): it is not looked for in what goes out.
+PRIVATE_MIN_CHARS = 4
+# Words in a row that a query or URL shares with a document (or a long fact) to count as built
+# from it: fewer would match common phrases ("the price of the").
+SHARED_RUN_WORDS = 5
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.casefold())
+
+
+def _runs(words: list[str], n: int = SHARED_RUN_WORDS) -> set[tuple[str, ...]]:
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def outgoing_text(strings: Iterable[str]) -> str:
+    """What a call that reaches outside would send, as text: its argument strings with URL
+    escapes undone (twice: `%2520`), so `?d=ada%20salary` reads as the words it carries."""
+    return "\n".join(unquote_plus(unquote_plus(s)) for s in strings)
+
+
+def private_data_in(
+    outgoing: str, *, facts: dict[str, str], documents: Iterable[tuple[str, str]]
+) -> list[str]:
+    """What of the user's private data `outgoing` (a URL, a search query, an MCP call's
+    arguments, as `outgoing_text` reads them) carries, each named for a person to judge:
+    secrets and personal data (emails, payment cards, IBANs; not phone numbers, which a URL's
+    long ids would look like), a value of the user's facts (`facts`: key -> value; as whole
+    words, or SHARED_RUN_WORDS of a longer one in a row), and text of a document (`documents`:
+    title, text; SHARED_RUN_WORDS words in a row). Empty: nothing private was found."""
+    found = [
+        f"{'a secret' if f.kind == 'secret' else 'personal data'} ({f.rule}: {f.excerpt})"
+        for f in find_sensitive(outgoing)
+        if f.rule != "phone_number"
+    ]
+    words = _words(outgoing)
+    spaced = f" {' '.join(words)} "
+    sent_runs = _runs(words)
+    for key, value in facts.items():
+        value_words = _words(value)
+        if len("".join(value_words)) < PRIVATE_MIN_CHARS:
+            continue
+        if len(value_words) <= SHARED_RUN_WORDS:
+            carried = f" {' '.join(value_words)} " in spaced
+        else:
+            carried = bool(sent_runs & _runs(value_words))
+        if carried:
+            found.append(f"the user's fact {key!r}")
+    for title, text in documents:
+        if sent_runs & _runs(_words(text)):
+            label = f"text of the document {title!r}" if title else "text of a document"
+            if label not in found:
+                found.append(label)
+    return found

@@ -748,6 +748,9 @@ class ChatSessionInput(BaseModel):
     turns_per_run: int = 50
     # group -> task queue (aios/queues.py): where the session's tool calls run.
     activity_queues: dict[str, str] = Field(default_factory=dict)
+    # Untrusted content entered the conversation in an earlier run of the session (carried over
+    # continue-as-new): its turns' calls that reach outside are checked from their start.
+    tainted: bool = False
 
 
 class ChatTurn(BaseModel):

@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         TurnOutcome,
         run_agent_loop,
     )
-    from workflows.patches import CHAT_TOOLS_PATCH, EGRESS_PATCH
+    from workflows.patches import CHAT_TAINT_PATCH, CHAT_TOOLS_PATCH, EGRESS_PATCH
 
 IDLE = timedelta(hours=24)
 TURN_TIMEOUT = timedelta(minutes=5)
@@ -64,6 +64,9 @@ class ChatSessionWorkflow:
         self._session = session
         self._turns_this_run = 0
         self._last_turn_at = workflow.now()
+        # Untrusted content entered the conversation (a retrieved passage, a tool's result, in
+        # this run or an earlier one): the model sees it in the history of every later turn.
+        self._tainted = session.tainted
 
     @workflow.run
     async def run(self, session: ChatSessionInput) -> int:
@@ -80,9 +83,10 @@ class ChatSessionWorkflow:
                     return session.turns + self._turns_this_run
                 continue
             await workflow.wait_condition(workflow.all_handlers_finished)
-            workflow.continue_as_new(
-                session.model_copy(update={"turns": session.turns + self._turns_this_run})
-            )
+            carried: dict[str, object] = {"turns": session.turns + self._turns_this_run}
+            if self._tainted and workflow.patched(CHAT_TAINT_PATCH):
+                carried["tainted"] = True
+            workflow.continue_as_new(session.model_copy(update=carried))
 
     @workflow.update
     async def send(self, turn: ChatTurn) -> ChatReply:
@@ -97,7 +101,14 @@ class ChatSessionWorkflow:
         return reply
 
     async def _turn_with_tools(self, turn: ChatTurn, number: int) -> ChatReply:
-        return await run_agent_loop(ChatTurnPolicy(self._session, turn, number))
+        # A turn after untrusted content entered the conversation starts tainted: the poisoned
+        # text is in the history its model sees. (Sessions started before the gate forgot it.)
+        tainted = self._tainted and workflow.patched(CHAT_TAINT_PATCH)
+        policy = ChatTurnPolicy(self._session, turn, number, tainted=tainted)
+        try:
+            return await run_agent_loop(policy)
+        finally:
+            self._tainted = self._tainted or policy.tainted
 
     async def _turn_without_tools(self, turn: ChatTurn, number: int) -> ChatReply:
         session = self._session
@@ -133,22 +144,32 @@ class ChatTurnPolicy:
     """A chat turn's policy for the agent loop (workflows/agent_loop.py): each round is an
     `aios.chat_step` activity, which offers the tools it chose (only tools that write nothing and
     need no approval, none in the last round) and stores the reply. No call waits for approval:
-    nothing chat can call has side effects; once content from outside is in the turn, a call that
-    reaches outside goes only to the tenant's allowed domains (or fails). The calls made are
+    nothing chat can call has side effects; once content from outside is in the turn (or was in
+    an earlier turn of the session: the model sees it in the history), a call that reaches outside
+    goes only to the tenant's allowed domains and carries none of the user's private data (or
+    fails, and the model is told why). The calls made are
     reported with the reply (`tools_used`)."""
 
     max_turns = MAX_ROUNDS
     refusal = "not one of the tools offered"
 
-    def __init__(self, session: ChatSessionInput, turn: ChatTurn, number: int) -> None:
+    def __init__(
+        self, session: ChatSessionInput, turn: ChatTurn, number: int, *, tainted: bool = False
+    ) -> None:
         self._session = session
         self._turn = turn
         self._number = number  # for the activities' summaries
         self._used: list[ChatToolUse] = []
         self._usage = Usage()
-        # Content from outside is in the turn's context (retrieved passages, a tool's result):
-        # its calls of tools that reach outside go only to the tenant's allowed domains.
-        self._tainted = False
+        # Content from outside is in the turn's context (retrieved passages, a tool's result,
+        # or an earlier turn's, in the conversation): its calls of tools that reach outside go
+        # only to the tenant's allowed domains, and carry none of the user's private data.
+        self._tainted = tainted
+
+    @property
+    def tainted(self) -> bool:
+        """Whether untrusted content has entered the conversation, by this turn or before."""
+        return self._tainted
 
     async def model_turn(self, turn: int, conversation: list[Message]) -> TurnOutcome[ChatReply]:
         session = self._session

@@ -31,6 +31,8 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 |                                |                   | review, whatever its confidence             |
 | `egress-after-taint`           | AgentRunWorkflow, | let tools that reach outside go anywhere    |
 |                                | ChatSession...    | after untrusted content (no allow-list)     |
+| `chat-taint-across-turns`      | ChatSession...    | forgot at the end of a turn that untrusted  |
+|                                |                   | content entered the conversation            |
 | `mcp-calls-in-doubt`           | AgentRunWorkflow  | failed a step whose MCP call was in doubt   |
 |                                |                   | (no person asked whether to send it again)  |
 | `approval-policies`            | AgentRunWorkflow  | took an approval's approvers, k, timeout    |
@@ -100,6 +102,12 @@ REVIEW_PATCH = "answer-review"
 # roles): the tool goes only to the tenant's allowed domains, and a run asks a person for any
 # other (a chat is refused). Asked where such a call is made; in chat with `workflow.patched`.
 EGRESS_PATCH = "egress-after-taint"
+# A chat session remembers that untrusted content entered its conversation (a retrieved passage,
+# a tool's result): the turns after it are tainted from their start, since the model sees the
+# poisoned text in the history, and the taint goes on through continue-as-new
+# (`ChatSessionInput.tainted`). Asked with `workflow.patched`, only when a tainted session begins
+# a turn or continues as new.
+CHAT_TAINT_PATCH = "chat-taint-across-turns"
 # An MCP call with side effects whose outcome is unknown (aios.sources.CallInDoubt: an attempt was
 # cut off after journalling it) waits for a person: approved, it is sent once more; rejected (it
 # happened, or must not), the step ends without sending it. Asked only when that happens.
@@ -148,6 +156,7 @@ _DECEMBER = _NOVEMBER | {
 _DECEMBER_6 = _DECEMBER | {
     REVIEW_PATCH,
     EGRESS_PATCH,
+    CHAT_TAINT_PATCH,
     MCP_IN_DOUBT_PATCH,
     APPROVAL_POLICIES_PATCH,
     LEDGER_AGENT_TOOLS_PATCH,

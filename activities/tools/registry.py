@@ -25,11 +25,12 @@ from activities.common import classified, parse_args
 from aios import telemetry
 from aios.config import Settings
 from aios.errors import ConfigurationError, NotFound, PolicyDenied, TransientError
-from aios.guardrails import scan_untrusted, strings_in
+from aios.guardrails import outgoing_text, private_data_in, scan_untrusted, strings_in
 from aios.models import SideEffects, StepInput, StepResult, ToolSpec
 from aios.plan import RetrySpec
 from aios.sources import EgressNotAllowed, host_allowed
 from aios.stores import Effect, ToolEffectStore
+from aios.stores.memory import UserFactStore
 from aios.stores.sources import SourceStore
 from aios.vocabulary import Activity
 
@@ -46,6 +47,10 @@ Availability = Callable[[Settings, str], "str | None"]
 # the search provider's, the MCP server's): checked against the tenant's allowed domains once
 # untrusted content is in the caller's context (aios/sources.py).
 Egress = Callable[[Any, "ToolContext"], list[str]]
+# Looking for the tenant's documents in what such a call would send: the passages a keyword search
+# for its first PRIVATE_QUERY_CHARS characters finds.
+PRIVATE_QUERY_CHARS = 1000
+PRIVATE_PASSAGES = 5
 
 
 # The tools of the tenant an API request or an activity serves (its own MCP servers'), seen
@@ -402,20 +407,57 @@ class ToolActivities:
 
     async def _check_egress(self, tool: Tool, args: BaseModel, ctx: ToolContext) -> None:
         """Untrusted content is in the caller's context: the call may reach only the tenant's
-        allowed domains; anything else is EgressNotAllowed (a run asks a person)."""
+        allowed domains, and may carry none of the user's private data (their facts, text of
+        the tenant's documents, secrets and personal data) even there; anything else is
+        EgressNotAllowed (a run asks a person, a chat is refused)."""
         if tool.egress is None:
             return
         hosts = tool.egress(args, ctx)
         allowed = (await SourceStore(self._pool).egress(ctx.tenant)).domains
         outside = sorted({h for h in hosts if not host_allowed(h, allowed)})
-        if outside:
-            raise EgressNotAllowed(
+        private = await self._private_data(args, ctx)
+        if not outside and not private:
+            return
+        where = ", ".join(sorted(set(hosts))) or "its server"
+        if private:
+            message = (
+                f"{tool.name} would send the user's private data ({'; '.join(private)}) to "
+                f"{where} after untrusted content entered the context"
+            )
+            if outside:
+                message += (
+                    f", and {', '.join(outside)} is outside the tenant's allowed domains "
+                    f"({', '.join(allowed) or 'none set'})"
+                )
+            message += ": a person must approve the call"
+        else:
+            message = (
                 f"{tool.name} would send data to {', '.join(outside)} after untrusted content "
                 "entered the context; that is outside the tenant's allowed domains "
                 f"({', '.join(allowed) or 'none set'}): a person must approve the call, or an "
-                "admin adds the domain (PUT /v1/egress)",
-                details={"tool": tool.name, "hosts": outside},
+                "admin adds the domain (PUT /v1/egress)"
             )
+        raise EgressNotAllowed(
+            message, details={"tool": tool.name, "hosts": outside, "private": private}
+        )
+
+    async def _private_data(self, args: BaseModel, ctx: ToolContext) -> list[str]:
+        """What of the user's private data the call's arguments carry (aios.guardrails
+        `private_data_in`): the user's live facts, and the tenant's documents that a keyword
+        search for the arguments finds (keyword search calls no paid model)."""
+        outgoing = outgoing_text(strings_in(args.model_dump(mode="json")))
+        if not outgoing.strip():
+            return []
+        facts = await UserFactStore(self._pool).live(ctx.tenant, ctx.user_id)
+        documents: list[tuple[str, str]] = []
+        if self._services.knowledge is not None:
+            from activities.knowledge.index import SearchMode  # the worker's side only
+
+            passages = await self._services.knowledge.search(
+                ctx.tenant, outgoing[:PRIVATE_QUERY_CHARS], PRIVATE_PASSAGES, SearchMode.KEYWORD
+            )
+            documents = [(p.title or p.source, p.text) for p in passages]
+        return private_data_in(outgoing, facts={f.key: f.value for f in facts}, documents=documents)
 
     async def _tool_for(self, step: StepInput) -> Tool:
         """The registry's tool, or one of the tenant's own MCP servers' (`<server>.<tool>`),
