@@ -386,9 +386,9 @@ def _collector() -> Any:
 
 
 @contextlib.contextmanager
-def _directory() -> Any:
-    """An MCP server (streamable HTTP, made with the `mcp` package) whose `lookup` tool reads:
-    its URL and the queries it was sent."""
+def _directory(host: str, asked: list[str]) -> Any:
+    """An MCP server (streamable HTTP, made with the `mcp` package) on `host` whose `lookup`
+    tool reads: its URL; the queries it was sent go to `asked`."""
     import socket
     import threading
     import time
@@ -397,7 +397,6 @@ def _directory() -> Any:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.transport_security import TransportSecuritySettings
 
-    asked: list[str] = []
     directory = MCPServer(name="directory")
 
     @directory.tool()
@@ -411,16 +410,16 @@ def _directory() -> Any:
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}/mcp", asked
+        yield f"http://{host}:{port}/mcp"
     finally:
         server.should_exit = True
         thread.join(timeout=5)
@@ -459,7 +458,8 @@ def _leak(channel: str, n: int, evil: str) -> dict[str, Any]:
 class Outside:
     """A stack whose tools reach servers on this machine: the attacker's (`evil`, at
     `localhost`, outside the tenant's allowed domains), a SearXNG search provider and an MCP
-    server `directory` (at 127.0.0.1, allowed), and what each was sent."""
+    server (`directory` at 127.0.0.1, allowed; `partner` at 127.0.0.2, not), and what each was
+    sent."""
 
     stack: Stack
     evil: str
@@ -475,17 +475,23 @@ class Outside:
 async def outside(
     settings: Settings, pool: asyncpg.Pool, temporal_env: WorkflowEnvironment, embedder: Any
 ) -> AsyncIterator[Outside]:
+    looked_up: list[str] = []
     with (
         _collector() as (evil, collected),
         scripted_server(_searxng) as (search, searched),
-        _directory() as (directory_url, looked_up),
+        _directory("127.0.0.1", looked_up) as directory_url,
+        # Another server, at a host the tenant does not allow (all of 127/8 is this machine).
+        _directory("127.0.0.2", looked_up) as partner_url,
     ):
         reachable = settings.model_copy(
             update={
                 "fetch_allow": ["127.0.0.1"],
                 "web_search_provider": "searxng",
                 "web_search_url": f"{search}/search",
-                "mcp_servers": {"directory": {"url": directory_url, "side_effects": "reads"}},
+                "mcp_servers": {
+                    "directory": {"url": directory_url, "side_effects": "reads"},
+                    "partner": {"url": partner_url, "side_effects": "reads"},
+                },
             }
         )
         async with (
@@ -519,7 +525,7 @@ async def test_exfiltration_after_injected_content_waits_for_a_person(
         falcon = tmp_path / "falcon.md"
         falcon.write_text(f"# Project Falcon\n\n{DOCUMENT}\n")
         await ingest_files(stack.client, stack.settings.task_queue, pool, [falcon])
-        tools = ["http_fetch", "echo", "web_search", "directory.lookup"]
+        tools = ["http_fetch", "echo", "web_search", "directory.lookup", "partner.lookup"]
 
         async def agent(*replies: ScriptedReply) -> Any:
             fake_openai.queue(*replies)
@@ -572,6 +578,19 @@ async def test_exfiltration_after_injected_content_waits_for_a_person(
         assert (await finish(handle)).status == "completed"
         queries = outside.queries()
         assert queries == ["salary bands"], queries
+        # An MCP server outside the allowed domains is not called after it, whatever it is sent.
+        handle = await agent(
+            ScriptedReply(tool_calls=[{"name": "echo", "arguments": {"value": attack}}]),
+            ScriptedReply(
+                tool_calls=[{"name": "partner.lookup", "arguments": {"query": "opening hours"}}]
+            ),
+        )
+        state = await wait_for(handle, lambda s: bool(s.pending_approvals), timeout_s=30)
+        [pending] = state.pending_approvals
+        assert "partner.lookup would send data to 127.0.0.2" in pending.reason, pending.reason
+        assert "private data" not in pending.reason
+        await handle.signal(AgentRunWorkflow.cancel_run, CancelRequest(reason="test over"))
+        assert outside.looked_up == []
         assert not [p for p in outside.collected if p.startswith("/collect")], outside.collected
         assert outside.looked_up == []
 
