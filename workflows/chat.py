@@ -147,8 +147,8 @@ class ChatTurnPolicy:
     nothing chat can call has side effects; once content from outside is in the turn (or was in
     an earlier turn of the session: the model sees it in the history), a call that reaches outside
     goes only to the tenant's allowed domains and carries none of the user's private data (or
-    fails, and the model is told why). The calls made are
-    reported with the reply (`tools_used`)."""
+    fails, and the model is told why). The calls made are reported with the reply (`tools_used`).
+    """
 
     max_turns = MAX_ROUNDS
     refusal = "not one of the tools offered"
