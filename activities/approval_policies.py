@@ -13,8 +13,9 @@ from aios.approval_policies import (
     PolicyFileError,
     PolicyRequest,
     StoredPolicy,
+    applying,
+    dev_self_approval,
     load_repo_policies,
-    resolve,
 )
 from aios.config import Settings
 from aios.errors import ConfigurationError
@@ -26,6 +27,7 @@ class PolicyActivities:
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self._store = PolicyStore(pool)
         self._file = settings.approval_policies_file
+        self._self_approval = dev_self_approval(settings.dev_api_key is not None)
         self._repo: list[StoredPolicy] | None = None
 
     def repo_policies(self) -> list[StoredPolicy]:
@@ -41,6 +43,7 @@ class PolicyActivities:
     @activity.defn(name=Activity.APPROVAL_POLICY)
     @classified
     async def approval_policy(self, request: PolicyRequest) -> AppliedPolicy | None:
-        """The policy for this approval, or None: the plan's own `approval:` applies."""
-        found = resolve(request, await self._store.all(request.tenant), self.repo_policies())
-        return None if found is None else AppliedPolicy(policy=found)
+        """The policy for this approval and who may answer their own run (`applying`), or
+        None: the plan's own `approval:` applies, with four eyes."""
+        tenant = await self._store.all(request.tenant) if request.terms else []
+        return applying(request, tenant, self.repo_policies(), self._self_approval)

@@ -149,6 +149,38 @@ class Group(BaseModel):
     updated_at: datetime
 
 
+# The single-user development stack (`aios dev`): its key acts as this user of this tenant.
+DEV_TENANT = "default"
+DEV_USER = "dev"
+DEV_SELF_APPROVAL_ID = "dev:self-approval"
+
+
+class SelfApprovalPolicy(BaseModel):
+    """A tenant-wide policy that lets these users answer their own runs' approvals (four eyes
+    off for them), whatever the approval is about. There is one: the development stack's
+    (`dev_self_approval`), which has nobody else to ask."""
+
+    id: str
+    tenant: str
+    users: list[str]
+    note: str = ""
+
+
+def dev_self_approval(dev_key_set: bool) -> SelfApprovalPolicy | None:
+    """The development stack's policy: while a development key is configured
+    (AIOS_DEV_API_KEY, or the one `aios dev` makes), the runs its user asks for in the default
+    tenant may be approved by that user. Keys made with `aios keys create` are other users (in
+    whatever tenant), so four eyes hold for them."""
+    if not dev_key_set:
+        return None
+    return SelfApprovalPolicy(
+        id=DEV_SELF_APPROVAL_ID,
+        tenant=DEV_TENANT,
+        users=[DEV_USER],
+        note="the single-user development stack has nobody else to ask",
+    )
+
+
 class PolicyRequest(BaseModel):
     """The `aios.approval_policy` activity's input: an approval about to open."""
 
@@ -156,22 +188,34 @@ class PolicyRequest(BaseModel):
     tool: str | None = None
     skill: str | None = None
     schedule_id: str | None = None
+    # Who asked for the run: a policy may let them answer their own run (self-approval). Sent
+    # by runs since the `self-approval-policy` gate; without it nothing is said about it.
+    requester: str | None = None
+    # False: only whether self-approval is allowed (an answer review keeps its own terms).
+    terms: bool = True
 
 
 class AppliedPolicy(BaseModel):
-    """The policy that applies to an approval (what the run's events and trace name)."""
+    """The policy that applies to an approval (what the run's events and trace name), and the
+    policy, if any, that lets the run's requester answer it (`self_approval_by`, its label)."""
 
-    policy: StoredPolicy
+    # None: no policy sets the terms (the plan's apply); only a self-approval policy applies.
+    policy: StoredPolicy | None = None
+    self_approval_by: str | None = None
 
     @property
-    def label(self) -> str:
+    def label(self) -> str | None:
         p = self.policy
+        if p is None:
+            return None
         where = "tenant policy" if p.source == "tenant" else "repository default"
         return f"{where} {p.id} ({p.subject.value} {p.name})"
 
     def over(self, plan: ApprovalPolicy) -> ApprovalPolicy:
         """The plan's approval with this policy's terms in place of its own."""
         rule = self.policy
+        if rule is None:
+            return plan
         return plan.model_copy(
             update={
                 "approvers": list(rule.approvers),
@@ -181,6 +225,33 @@ class AppliedPolicy(BaseModel):
                 "on_timeout": plan.on_timeout if rule.on_timeout is None else rule.on_timeout,
             }
         )
+
+
+def applying(
+    request: PolicyRequest,
+    tenant_policies: Sequence[StoredPolicy],
+    repo_policies: Sequence[StoredPolicy],
+    self_approval: SelfApprovalPolicy | None,
+) -> AppliedPolicy | None:
+    """What applies to an approval about to open: the policy for its schedule, skill or tool
+    (`resolve`; only when `request.terms`), and which policy, if any, lets the run's requester
+    answer it: that policy itself when it says `allow_self_approval`, else a tenant-wide
+    self-approval policy naming the requester (the development stack's). None: nothing applies.
+    A request that names no requester (a run started before the `self-approval-policy` gate)
+    gets the subject's policy alone, as before."""
+    found = resolve(request, tenant_policies, repo_policies) if request.terms else None
+    applied = AppliedPolicy(policy=found)
+    if request.requester is None:
+        return None if found is None else applied
+    if found is not None and found.allow_self_approval:
+        applied.self_approval_by = found.id
+    elif (
+        self_approval is not None
+        and self_approval.tenant == request.tenant
+        and request.requester in self_approval.users
+    ):
+        applied.self_approval_by = self_approval.id
+    return None if found is None and applied.self_approval_by is None else applied
 
 
 def subjects(request: PolicyRequest) -> list[tuple[PolicySubject, str]]:

@@ -161,3 +161,19 @@ def approval_problem(
             f"{decision.approval_id!r}; fetch the run state and approve what it shows",
         )
     return None
+
+
+FOUR_EYES = (
+    "four eyes: you requested this run, so someone else with the approver role must answer its "
+    "approvals (no approval policy allows self-approval here)"
+)
+
+
+def own_answer_problem(
+    decision: ApprovalDecision, pending: PendingApproval, requester: str | None
+) -> tuple[FailureType, str] | None:
+    """Four eyes: the run's requester answers its approval only where a policy allows
+    self-approval (`pending.self_approval`, never a plan's say-so)."""
+    if requester is None or decision.reviewer != requester or pending.self_approval:
+        return None
+    return FailureType.NOT_AN_APPROVER, FOUR_EYES

@@ -412,6 +412,10 @@ class PendingApproval(BaseModel):
     policy: str | None = None
     # That policy lets the run's requester answer too (four eyes off; never from a plan).
     self_approval: bool = False
+    # The id of the policy that allows self-approval (`self_approval`): the approval's own
+    # policy, or a tenant-wide one (`dev:self-approval`, the development stack's). Shown as
+    # "self-approval allowed by policy <id>" wherever the approval is.
+    self_approval_policy: str | None = None
     # When the request derives from untrusted content (documents, web pages, tool output): the
     # steps or tools it came from, and what the guardrails found in them.
     untrusted_sources: list[str] = Field(default_factory=list)

@@ -36,6 +36,8 @@ class ApprovalNotice(BaseModel):
     approvers: list[str] = Field(default_factory=list)
     # 0 when the approval opens; n after its n-th escalation (each group is told once).
     escalation: int = 0
+    # The policy that lets the run's requester answer it too (four eyes off), if any.
+    self_approval_policy: str | None = None
 
     @property
     def key(self) -> str:
@@ -78,12 +80,19 @@ def email_body(notice: ApprovalNotice, link: str) -> str:
         f"Expires: {notice.expires_at:%Y-%m-%d %H:%M} UTC",
         f"Arguments: {one_line(str(notice.args), 1000)}",
     ]
+    if notice.self_approval_policy:
+        lines.append(self_approval_note(notice.self_approval_policy))
     for context in notice.about:
         text = context.text[:NOTICE_CONTEXT_CHARS]
         cut = " (cut; the console shows more)" if len(context.text) > len(text) else ""
         lines += ["", f"Output of {context.step_id}{cut}:", text]
     lines += ["", f"Open it: {link}", f"Or: aios approve {notice.run_id} {notice.approval_id}"]
     return "\n".join(lines) + "\n"
+
+
+def self_approval_note(policy: str) -> str:
+    """What every view of an approval says when its requester may answer it too."""
+    return f"Self-approval allowed by policy {policy} (the requester may approve it too)."
 
 
 def webhook_body(notice: ApprovalNotice, link: str) -> dict[str, Any]:
@@ -113,6 +122,11 @@ def slack_body(notice: ApprovalNotice, link: str) -> dict[str, Any]:
             f"*For:* {slack_escape(who)}",
             f"*Expires:* {notice.expires_at:%Y-%m-%d %H:%M} UTC",
             f"*Arguments:* {slack_escape(one_line(str(notice.args), 1000))}",
+            *(
+                [slack_escape(self_approval_note(notice.self_approval_policy))]
+                if notice.self_approval_policy
+                else []
+            ),
         ]
     )
     blocks: list[dict[str, Any]] = [

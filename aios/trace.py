@@ -113,6 +113,9 @@ def _describe(event: RunEvent) -> tuple[str, str, dict[str, Any]] | None:
                 who = ", ".join(data.get("approvers") or []) or "anyone with the approver role"
                 k = data.get("approvals_required") or 1
                 said += f"; under {data['policy']}: {k} of {who}"
+            if data.get("self_approval_policy"):  # four eyes off, and who said so
+                kept["self_approval_policy"] = data["self_approval_policy"]
+                said += f"; self-approval allowed by policy {data['self_approval_policy']}"
             return "approval", said, kept
         case RunEventType.APPROVAL_ANSWERED:
             who = data.get("reviewer") or "someone"

@@ -324,6 +324,9 @@ class InboxItem(BaseModel):
     # Who may answer, and the approval policy that said so (None: the plan's own terms).
     approvers: list[str] = Field(default_factory=list)
     policy: str | None = None
+    # The requester may answer too, and the policy that allows it (PendingApproval's).
+    self_approval: bool = False
+    self_approval_policy: str | None = None
 
 
 class Inbox(BaseModel):

@@ -30,11 +30,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from aios.approvals import may_answer, named_by_policy
+from aios.approvals import FOUR_EYES, may_answer, named_by_policy
 from aios.errors import Forbidden, NotFound
 from aios.models import PendingApproval
 from aios.vocabulary import Role
-from api.deps import DEV_KEY_ID, Principal
+from api.deps import Principal
 
 
 def has_role(principal: Principal, role: Role) -> bool:
@@ -77,21 +77,14 @@ def may_act_on_run(principal: Principal, owner: str | None) -> bool:
     return owner == principal.user_id or sees_all_users(principal)
 
 
-def self_approval_allowed(principal: Principal) -> bool:
-    """Only the single-user development key approves its own requests."""
-    return principal.key_id == DEV_KEY_ID
-
-
 def require_approver(
     principal: Principal, requester: str | None, *, named: bool = False, own: bool = False
 ) -> None:
     """403 unless the caller may answer an approval of a run `requester` asked for: the approver
     role (or, `named`, an approval policy an admin set names the caller), and someone other than
-    the requester (or, `own`, the approval's policy allows self-approval)."""
+    the requester (or, `own`, the approval's policy allows self-approval, as far as the run's
+    last known state shows; the run checks it again itself)."""
     if not has_role(principal, Role.APPROVER) and not named:
         raise Forbidden("answering approvals needs the approver role; this key does not have it")
-    if requester == principal.user_id and not (own or self_approval_allowed(principal)):
-        raise Forbidden(
-            "four eyes: you requested this run, so someone else with the approver role must "
-            "answer its approvals"
-        )
+    if requester == principal.user_id and not own:
+        raise Forbidden(FOUR_EYES)

@@ -18,6 +18,7 @@ from activities.memory import MemoryService
 from activities.tools import ToolRegistry
 from activities.tools.mcp_tools import tenant_mcp_tools
 from activities.tools.registry import use_tenant_tools
+from aios.approval_policies import DEV_TENANT, DEV_USER
 from aios.config import Settings
 from aios.errors import ConfigurationError, Forbidden, RateLimited, Unauthorized
 from aios.skills import SkillCatalog
@@ -116,7 +117,7 @@ async def authenticate(app_state: Any, token: str | None) -> Principal:
     dev = settings.dev_api_key
     if dev is not None and hmac.compare_digest(token.encode(), dev.get_secret_value().encode()):
         return Principal(
-            tenant="default", user_id="dev", roles=frozenset({"admin"}), key_id=DEV_KEY_ID
+            tenant=DEV_TENANT, user_id=DEV_USER, roles=frozenset({"admin"}), key_id=DEV_KEY_ID
         )
     keys = ApiKeyStore(app_state.pool)
     if looks_like_jwt(token):

@@ -26,7 +26,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from aios import search_attributes as sa
-from aios.approval_policies import load_repo_policies
+from aios.approval_policies import DEV_TENANT, DEV_USER, dev_self_approval, load_repo_policies
 from aios.approvals import may_answer, named_by_policy
 from aios.errors import Conflict, NotFound, TransientError
 from aios.models import ApprovalAck, ApprovalDecision
@@ -34,7 +34,7 @@ from aios.stores.approval_policies import PolicyStore
 from aios.stores.traces import TraceStore
 from aios.vocabulary import Role, RunEventType, RunStatus
 from aios.wire import ApprovalBody, Inbox, InboxItem
-from api.authz import has_role, require_approver, routed_to, self_approval_allowed
+from api.authz import has_role, require_approver, routed_to
 from api.deps import Principal
 from api.run_state import approval_error, check_against_last_known, current_state
 from api.temporal_reads import (
@@ -67,6 +67,8 @@ INBOX_APPROVAL_FIELDS = {
     "approved_by",
     "approvers",
     "policy",
+    "self_approval",
+    "self_approval_policy",
 }
 
 
@@ -187,9 +189,9 @@ class RunApprovals:
 
     async def inbox(self, principal: Principal, *, limit: int = 50) -> Inbox:
         """The approvals the caller may answer, oldest first: every pending approval of the
-        tenant's runs that someone other than the caller asked for (the development key also
-        sees its own). Without the approver role: those whose approval policy names the
-        caller."""
+        tenant's runs routed to the caller that someone else asked for (or the caller, where a
+        policy allows self-approval). Without the approver role: those whose approval policy
+        names the caller."""
         store = PolicyStore(self.runs.pool)
         # Without the approver role: only approvals whose policy names the caller (none where
         # the tenant and the repository have no policy).
@@ -198,8 +200,12 @@ class RunApprovals:
         if not approver and not (await store.count(principal.tenant) or repo):
             return Inbox(approvals=[])
         groups = await store.groups_of(principal.tenant, principal.user_id)
-        # The caller's own runs are listed only where a policy may allow self-approval.
-        mine = self_approval_allowed(principal) or (
+        # The caller's own runs are listed only where a policy may allow self-approval (the
+        # development stack's own, `dev:self-approval`, for its user).
+        mine = (
+            dev_self_approval(self.runs.settings.dev_api_key is not None) is not None
+            and (principal.tenant, principal.user_id) == (DEV_TENANT, DEV_USER)
+        ) or (
             any(p.allow_self_approval for p in repo)
             or await store.any_self_approval(principal.tenant)
         )
@@ -238,12 +244,8 @@ class RunApprovals:
                 )
                 for p in state.pending_approvals
                 if principal.user_id not in p.approved_by  # already answered by the caller
-                # four eyes, unless this is the dev key or the policy allows self-approval
-                and (
-                    state.user_id != principal.user_id
-                    or self_approval_allowed(principal)
-                    or p.self_approval
-                )
+                # four eyes, unless a policy allows self-approval
+                and (state.user_id != principal.user_id or p.self_approval)
                 and (
                     may_answer(p.approvers, principal.user_id, principal.roles, groups)
                     if approver
@@ -270,10 +272,8 @@ class RunApprovals:
         handle, description = await self.runs.run_for(principal, run_id, Access.ANSWER, named=named)
         requester = description.typed_search_attributes.get(sa.USER)
         # One's own run's approval: only where its policy allows self-approval.
-        own = (
-            requester == principal.user_id
-            and not self_approval_allowed(principal)  # the dev key needs no policy
-            and await self._under_policy(principal, run_id, approval_id, groups, own=True)
+        own = requester == principal.user_id and await self._own_answer(
+            principal, run_id, approval_id
         )
         require_approver(principal, requester, named=named, own=own)
         if description.status != WorkflowExecutionStatus.RUNNING:
@@ -388,12 +388,10 @@ class RunApprovals:
         groups: list[str],
         *,
         named: bool = False,
-        own: bool = False,
     ) -> bool:
         """Whether the run's pending approval `approval_id` is under an approval policy that
-        names the caller (by user id, group or role), and (`own`) lets a run's requester answer
-        it. Policies are an admin's: a plan's own terms never let anyone without the approver
-        role answer, nor a requester their own run."""
+        names the caller (by user id, group or role). Policies are an admin's: a plan's own
+        terms never let anyone without the approver role answer."""
         handle, description = await owned_run(
             self.runs.temporal, self.runs.settings, run_id, principal.tenant
         )
@@ -404,11 +402,21 @@ class RunApprovals:
         )
         user, roles = principal.user_id, principal.roles
         return any(
-            p.approval_id == approval_id
-            and (not named or named_by_policy(p, user, roles, groups))
-            and (not own or p.self_approval)
+            p.approval_id == approval_id and (not named or named_by_policy(p, user, roles, groups))
             for p in state.pending_approvals
         )
+
+    async def _own_answer(self, principal: Principal, run_id: str, approval_id: str) -> bool:
+        """Whether the run's requester may answer `approval_id` of their own run, as far as the
+        run's last known state shows: pending and a policy allows self-approval
+        (`self_approval`). Not shown pending (answered, not open yet, not seen): the run
+        decides, and refuses its requester's answer itself unless a policy allows it (since the
+        `self-approval-policy` gate), so guessing an approval before it opens gains nothing."""
+        known = await self.runs.snapshots.get(run_id, principal.tenant)
+        if known is None:
+            return True
+        found = [p for p in known[0].pending_approvals if p.approval_id == approval_id]
+        return not found or found[0].self_approval
 
     async def _refuse_answer_to_ended_run(
         self, handle: WorkflowHandle[Any, Any], tenant: str, approval_id: str

@@ -90,6 +90,8 @@ def _print_run(run: RunState) -> None:
             print(f"    for: {', '.join(approval.approvers)}")
         if approval.policy:
             print(f"    under {approval.policy}")
+        if approval.self_approval_policy:
+            print(f"    self-approval allowed by policy {approval.self_approval_policy}")
         if approval.approvals_required > 1:
             so_far = ", ".join(approval.approved_by) or "nobody"
             print(f"    needs {approval.approvals_required} approvers; approved by: {so_far}")
@@ -317,6 +319,8 @@ async def cmd_approvals(args: argparse.Namespace) -> int:
         )
         if item.policy:
             print(f"  for {', '.join(item.approvers) or 'any approver'}, under {item.policy}")
+        if item.self_approval_policy:
+            print(f"  self-approval allowed by policy {item.self_approval_policy}")
         _print_about(item.about, indent="  ")
     if inbox.more:
         print(f"(more wait: aios approvals --limit {args.limit * 2})")

@@ -48,6 +48,8 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 |                                |                   | window without a `context.trimmed` event    |
 | `child-approvals-in-parent`    | SkillWorkflow     | did not tell their parent run that they     |
 |                                |                   | waited for a person (it showed `running`)   |
+| `self-approval-policy`         | AgentRunWorkflow  | let the development key answer its own      |
+|                                |                   | runs by the API's say-so (no policy named)  |
 """
 
 from __future__ import annotations
@@ -136,6 +138,11 @@ CONTEXT_TRIM_PATCH = "context-trim-trace"
 # (its status attribute, the run list, an approver's read) while its child waits. Asked by the
 # child where its status changes to or from `awaiting_approval`.
 CHILD_APPROVALS_PATCH = "child-approvals-in-parent"
+# When an approval (or an answer review) opens, the run asks which policy, if any, lets its
+# requester answer it (`aios.approval_policy` with the requester: the approval's own policy, or
+# the development stack's tenant-wide `dev:self-approval`), and the pending approval names it
+# (`self_approval_policy`); four eyes are off only where it does. Asked where an approval opens.
+SELF_APPROVAL_POLICY_PATCH = "self-approval-policy"
 
 
 # The generations, oldest first, and the patches each holds. A run takes its generation's patches
@@ -163,6 +170,7 @@ _DECEMBER_6 = _DECEMBER | {
     PLANNED_VERSIONS_PATCH,
     CONTEXT_TRIM_PATCH,
     CHILD_APPROVALS_PATCH,
+    SELF_APPROVAL_POLICY_PATCH,
 }
 GENERATIONS: dict[str, frozenset[str]] = {
     NOVEMBER_PATCHES: _NOVEMBER,

@@ -147,7 +147,9 @@ export function approvalCard(runId, pending, onAnswered) {
       ? h("p", { class: "muted" }, `For: ${pending.approvers.join(", ")}`) : null,
     pending.policy ? h("p", { class: "muted", "data-policy": "" }, `Under ${pending.policy}`) : null,
     pending.self_approval
-      ? h("p", { class: "muted" }, "Its policy lets the run's requester approve it too (no four eyes).")
+      ? h("p", { class: "muted", "data-self-approval": "" }, pending.self_approval_policy
+        ? `Self-approval allowed by policy ${pending.self_approval_policy}: the run's requester may approve it too (no four eyes).`
+        : "Its policy lets the run's requester approve it too (no four eyes).")
       : null,
     (pending.approvals_required || 1) > 1
       ? h("p", { class: "muted", "data-approved-by": "" },

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         approval_context,
         approval_hash,
         approval_problem,
+        own_answer_problem,
     )
     from aios.errors import describe_field_errors
     from aios.guardrails import Taint, describe
@@ -48,6 +49,7 @@ from workflows.patches import (
     APPROVAL_CONTEXT_PATCH,
     APPROVAL_POLICIES_PATCH,
     NOTIFY_PATCH,
+    SELF_APPROVAL_POLICY_PATCH,
     SIGNAL_IDENTITY_PATCH,
     STANDING_APPROVAL_PATCH,
 )
@@ -78,6 +80,9 @@ class ApprovalGate:
         self._journal = journal
         self._decisions: dict[str, ApprovalDecision] = {}
         self._answered: set[str] = set()
+        # Approvals opened since SELF_APPROVAL_POLICY_PATCH: the run itself refuses its
+        # requester's answer to them unless a policy allows self-approval.
+        self._four_eyes: set[str] = set()
         # Notices and signal checks running beside the waits (kept so they are not collected).
         self._background: list[asyncio.Task[None]] = []
         # What the run's approval policies are looked up by, besides the tool (`for_run`).
@@ -112,10 +117,19 @@ class ApprovalGate:
         if action is not None and await self._standing(step, approval_id, *action):
             return
         applied: AppliedPolicy | None = None
-        if kind == "approval" and journal.patches.has(APPROVAL_POLICIES_PATCH):
+        tool = action[0] if action else step.tool
+        if journal.patches.has(SELF_APPROVAL_POLICY_PATCH):
+            # The same, and whether a policy lets the requester answer (an answer review
+            # keeps its own terms, but may be the requester's to answer on a dev stack).
+            self._four_eyes.add(approval_id)
+            terms = kind == "approval"
+            applied = await self._policy(approval_id, tool, requester=True, terms=terms)
+            if applied is not None:
+                policy = applied.over(policy)
+        elif kind == "approval" and journal.patches.has(APPROVAL_POLICIES_PATCH):
             # A tenant's or the repository's policy for this schedule, skill or tool decides
             # who answers, how many and what silence does (in place of the plan's).
-            applied = await self._policy(approval_id, action[0] if action else step.tool)
+            applied = await self._policy(approval_id, tool)
             if applied is not None:
                 policy = applied.over(policy)
         now = workflow.now()
@@ -149,7 +163,8 @@ class ApprovalGate:
             approvals_required=policy.approvals_required,
             approvers=list(policy.approvers),
             policy=applied.label if applied is not None else None,
-            self_approval=applied is not None and applied.policy.allow_self_approval,
+            self_approval=_self_approval(applied),
+            self_approval_policy=applied.self_approval_by if applied is not None else None,
         )
         journal.pending[approval_id] = pending
         journal.step_state(step.id).status = StepStatus.AWAITING_APPROVAL
@@ -234,12 +249,20 @@ class ApprovalGate:
         shown = [approval_context(i, titles.get(i, ""), outputs[i]) for i in found]
         return shown, {i: outputs[i] for i in found}
 
-    async def _policy(self, approval_id: str, tool: str | None) -> AppliedPolicy | None:
-        """The approval policy for this approval (None: the plan's own applies). When it cannot
-        be read the run fails: the approval must not open under terms weaker than an admin set."""
+    async def _policy(
+        self, approval_id: str, tool: str | None, *, requester: bool = False, terms: bool = True
+    ) -> AppliedPolicy | None:
+        """The approval policy for this approval (None: the plan's own applies) and, asked with
+        `requester`, the policy that lets the run's requester answer it. When it cannot be read
+        the run fails: the approval must not open under terms weaker than an admin set."""
         state = self._journal.state
         request = PolicyRequest(
-            tenant=state.tenant, tool=tool, skill=self._skill, schedule_id=self._schedule_id
+            tenant=state.tenant,
+            tool=tool,
+            skill=self._skill,
+            schedule_id=self._schedule_id,
+            requester=state.user_id if requester else None,
+            terms=terms,
         )
         try:
             applied: AppliedPolicy | None = await workflow.execute_activity(
@@ -310,6 +333,7 @@ class ApprovalGate:
                     "requested_at",
                     "expires_at",
                     "approvers",
+                    "self_approval_policy",
                 }
             ),
             escalation=escalation,
@@ -341,6 +365,9 @@ class ApprovalGate:
         """Raise (type UnknownApproval, ApprovalAlreadyAnswered or ArgsHashMismatch) unless the
         decision answers a pending approval about exactly the arguments it shows."""
         problem = approval_problem(decision, self._journal.pending, self._answered)
+        if problem is None and decision.approval_id in self._four_eyes:
+            pending = self._journal.pending[decision.approval_id]
+            problem = own_answer_problem(decision, pending, self._journal.state.user_id)
         if problem is not None:
             kind, message = problem
             raise ApplicationError(message, type=kind, non_retryable=True)
@@ -485,6 +512,16 @@ class ApprovalGate:
         journal.emit(RunEventType.APPROVAL_SIGNAL_IGNORED, None, {"reason": reason, "type": kind})
         journal.ignored_signals = [*journal.ignored_signals, reason][-MAX_IGNORED_SIGNALS:]
         journal.refresh_details()
+
+
+def _self_approval(applied: AppliedPolicy | None) -> bool:
+    """Whether the run's requester may answer (only ever a policy's say-so)."""
+    if applied is None:
+        return False
+    if applied.self_approval_by is not None:
+        return True
+    # Asked without the requester (before SELF_APPROVAL_POLICY_PATCH): the policy's own flag.
+    return applied.policy is not None and applied.policy.allow_self_approval
 
 
 def _rejected(policy: ApprovalPolicy, reason: str) -> None:

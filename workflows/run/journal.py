@@ -306,6 +306,11 @@ class RunJournal:
                     for c in p.about
                     if c.text not in _texts(p.args)
                 ],
+                *(
+                    [f"Self-approval allowed by policy `{p.self_approval_policy}`."]
+                    if p.self_approval_policy
+                    else []
+                ),
                 f"Send a Signal `approve` with `{signal}` "
                 '(`"decision":"reject"` and a `"comment"` to reject), '
                 f"or run `aios approve {state.run_id} {p.approval_id}`.",
