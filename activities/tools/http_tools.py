@@ -21,6 +21,9 @@ The secret is read from the worker's environment at call time, so it never enter
 history. Endpoints are the operator's, so they may be internal addresses (no SSRF policy here, as
 opposed to `http_fetch`, whose URLs come from users and models). A tool that writes sends the step's
 idempotency key as `Idempotency-Key` and records its answer, so a retried step never calls twice.
+A tool that only reads is checked like `http_fetch` once untrusted content is in the caller's
+context: its endpoint's host must be among the tenant's allowed domains, and its arguments may
+carry none of the user's private data (docs/guardrails.md).
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from activities.tools.registry import Tool, ToolContext
+from activities.tools.registry import Egress, Tool, ToolContext
 from aios.errors import ConfigurationError, TransientError, UserError, describe_field_errors
 from aios.schemas import model_from_schema, read_yaml_file
 
@@ -117,7 +121,16 @@ def http_tool(spec: HttpToolSpec) -> Tool:
         requires_approval=spec.requires_approval,
         roles=frozenset(spec.roles),
         timeout_s=spec.timeout_s,
+        # A tool that only reads still sends its arguments to the endpoint: once untrusted content
+        # is in the caller's context, they go only to the tenant's allowed domains and carry none
+        # of the user's private data (a tool that writes waits for a person then anyway).
+        egress=None if spec.side_effects == "writes" else _endpoint_host(spec.endpoint),
     )
+
+
+def _endpoint_host(endpoint: str) -> Egress:
+    host = urlsplit(endpoint).hostname or ""
+    return lambda _args, _ctx: [host]
 
 
 def load_tool_file(path: Path) -> list[Tool]:

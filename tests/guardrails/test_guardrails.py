@@ -473,7 +473,11 @@ class Outside:
 
 @pytest.fixture
 async def outside(
-    settings: Settings, pool: asyncpg.Pool, temporal_env: WorkflowEnvironment, embedder: Any
+    settings: Settings,
+    pool: asyncpg.Pool,
+    temporal_env: WorkflowEnvironment,
+    embedder: Any,
+    tmp_path: Path,
 ) -> AsyncIterator[Outside]:
     looked_up: list[str] = []
     with (
@@ -483,8 +487,16 @@ async def outside(
         # Another server, at a host the tenant does not allow (all of 127/8 is this machine).
         _directory("127.0.0.2", looked_up) as partner_url,
     ):
+        # An HTTP tool (AIOS_TOOL_FILES) that reads, at the attacker's host.
+        rates = tmp_path / "rates.yaml"
+        rates.write_text(
+            "tools:\n  - name: exchange_rates\n    description: Exchange rates of a currency.\n"
+            f"    endpoint: {evil}/rates\n    method: GET\n    side_effects: reads\n"
+            "    input_schema: {type: object, properties: {currency: {type: string}}}\n"
+        )
         reachable = settings.model_copy(
             update={
+                "tool_files": [str(rates)],
                 "fetch_allow": ["127.0.0.1"],
                 "web_search_provider": "searxng",
                 "web_search_url": f"{search}/search",
@@ -525,7 +537,14 @@ async def test_exfiltration_after_injected_content_waits_for_a_person(
         falcon = tmp_path / "falcon.md"
         falcon.write_text(f"# Project Falcon\n\n{DOCUMENT}\n")
         await ingest_files(stack.client, stack.settings.task_queue, pool, [falcon])
-        tools = ["http_fetch", "echo", "web_search", "directory.lookup", "partner.lookup"]
+        tools = [
+            "http_fetch",
+            "echo",
+            "web_search",
+            "directory.lookup",
+            "partner.lookup",
+            "exchange_rates",
+        ]
 
         async def agent(*replies: ScriptedReply) -> Any:
             fake_openai.queue(*replies)
@@ -591,6 +610,18 @@ async def test_exfiltration_after_injected_content_waits_for_a_person(
         assert "private data" not in pending.reason
         await handle.signal(AgentRunWorkflow.cancel_run, CancelRequest(reason="test over"))
         assert outside.looked_up == []
+        # So is an HTTP tool that reads (AIOS_TOOL_FILES), its endpoint being outside too.
+        handle = await agent(
+            ScriptedReply(tool_calls=[{"name": "echo", "arguments": {"value": attack}}]),
+            ScriptedReply(
+                tool_calls=[{"name": "exchange_rates", "arguments": {"currency": "EUR"}}]
+            ),
+        )
+        state = await wait_for(handle, lambda s: bool(s.pending_approvals), timeout_s=30)
+        [pending] = state.pending_approvals
+        assert "exchange_rates would send data to localhost" in pending.reason, pending.reason
+        await handle.signal(AgentRunWorkflow.cancel_run, CancelRequest(reason="test over"))
+        assert not [p for p in outside.collected if p.startswith("/rates")], outside.collected
         assert not [p for p in outside.collected if p.startswith("/collect")], outside.collected
         assert outside.looked_up == []
 
