@@ -457,7 +457,10 @@ class ToolActivities:
                 ctx.tenant, outgoing[:PRIVATE_QUERY_CHARS], PRIVATE_PASSAGES, SearchMode.KEYWORD
             )
             documents = [(p.title or p.source, p.text) for p in passages]
-        return private_data_in(outgoing, facts={f.key: f.value for f in facts}, documents=documents)
+        # Facts, not preferences: how the user likes answers ("concise") says little about
+        # them, and common words would stop harmless calls.
+        known = {f.key: f.value for f in facts if f.kind == "fact"}
+        return private_data_in(outgoing, facts=known, documents=documents)
 
     async def _tool_for(self, step: StepInput) -> Tool:
         """The registry's tool, or one of the tenant's own MCP servers' (`<server>.<tool>`),
