@@ -9,6 +9,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
+from functools import partial
 
 import aiohttp
 import asyncpg
@@ -24,15 +25,19 @@ from aios.config import Settings
 from aios.errors import ConfigurationError, TransientError, UserError
 from aios.notices import (
     ApprovalNotice,
+    Contact,
     NoticeSent,
     email_body,
     email_subject,
     for_tenant,
+    routed_users,
     run_link,
     slack_body,
     webhook_body,
 )
 from aios.standing import StandingUse, StandingUseRequest
+from aios.stores.approval_policies import PolicyStore
+from aios.stores.contacts import ContactStore
 from aios.stores.standing_approvals import StandingApprovalStore
 from aios.vocabulary import Activity
 
@@ -94,23 +99,41 @@ class ApprovalActivities:
     @activity.defn(name=Activity.NOTIFY_APPROVAL)
     @classified
     async def notify_approval(self, notice: ApprovalNotice) -> NoticeSent:
-        """Tell the tenant's approvers (AIOS_NOTIFY_EMAIL_TO, AIOS_NOTIFY_WEBHOOK_URLS,
-        AIOS_NOTIFY_SLACK_WEBHOOK_URLS) that an approval waits, with a link to the run in the
-        console. A channel that already took this approval's notice (an earlier attempt) is not
-        sent to again; a failed channel fails the attempt (retried) after the others were
+        """Tell the approvers that an approval waits, with a link to the run in the console: by
+        email to each person it is routed to who has a contact address (`PUT
+        /v1/users/{id}/contact`), else to the tenant's address (AIOS_NOTIFY_EMAIL_TO); to the
+        tenant's webhook (AIOS_NOTIFY_WEBHOOK_URLS) and Slack channel
+        (AIOS_NOTIFY_SLACK_WEBHOOK_URLS, mentioning the approvers' Slack ids). A channel (or
+        address) that already took this approval's notice (an earlier attempt) is not sent to
+        again; a failed channel fails the attempt (retried) after the others were
         tried."""
         settings = self._settings
         link = run_link(settings.public_url or settings.api_listen_url, notice.run_id)
         channels: dict[str, Callable[[], Awaitable[None]]] = {}
+        contacts = await self._contacts(notice)
+        # Each person the approval is routed to, at their own address (one message each,
+        # deduplicated per approval and address); nobody known: the tenant's address, as before.
+        personal = sorted({str(c.email) for c in contacts.values()})
+        if personal and not (settings.smtp_host and settings.smtp_from):
+            log.warning(
+                "approval %s: %d approver address(es) known, but no email is sent without "
+                "AIOS_SMTP_HOST and AIOS_SMTP_FROM",
+                notice.key,
+                len(personal),
+            )
+            personal = []
+        for address in personal:
+            channels[f"{EMAIL}:{address}"] = partial(self._email, notice, [address], link, address)
         recipients = for_tenant(settings.notify_email_to, notice.tenant)
-        if recipients:
+        if recipients and not personal:
             channels[EMAIL] = lambda: self._email(notice, list(recipients), link)
         url = for_tenant(settings.notify_webhook_urls, notice.tenant)
         if url:
             channels[WEBHOOK] = lambda: self._webhook(notice, url, link)
         slack = for_tenant(settings.notify_slack_webhook_urls, notice.tenant)
         if slack is not None:
-            channels[SLACK] = lambda: self._slack(notice, slack.get_secret_value(), link)
+            mentions = sorted({c.slack_user_id for c in contacts.values() if c.slack_user_id})
+            channels[SLACK] = lambda: self._slack(notice, slack.get_secret_value(), link, mentions)
         result = NoticeSent()
         errors: list[Exception] = []
         for channel, deliver in channels.items():
@@ -139,7 +162,25 @@ class ApprovalActivities:
             raise errors[0]
         return result
 
-    async def _email(self, notice: ApprovalNotice, to: list[str], link: str) -> None:
+    async def _contacts(self, notice: ApprovalNotice) -> dict[str, Contact]:
+        """The contacts of the people the approval is routed to now (`routed_users`: named
+        users, members of named groups, the tenant's users whose keys hold a named role; naming
+        nobody, the approver role), without the run's requester unless a policy lets them
+        answer."""
+        contacts = ContactStore(self._pool)
+        store = PolicyStore(self._pool)
+        users = await store.users(notice.tenant)
+        groups: dict[str, set[str]] = {}
+        if any(a.startswith("group:") for a in notice.approvers):
+            groups = {g.name: set(g.members) for g in await store.groups(notice.tenant)}
+        routed = routed_users(notice.approvers, users, groups)
+        if not notice.self_approval_policy:
+            routed.discard(notice.requester)
+        return await contacts.of_users(notice.tenant, routed) if routed else {}
+
+    async def _email(
+        self, notice: ApprovalNotice, to: list[str], link: str, recipient: str | None = None
+    ) -> None:
         settings = self._settings
         if not settings.smtp_host or not settings.smtp_from:
             raise ConfigurationError(
@@ -151,7 +192,9 @@ class ApprovalActivities:
         message["Subject"] = email_subject(notice)
         # The same notice has the same Message-ID: a resend after a lost acknowledgement is
         # dropped by the receiving server.
-        digest = hashlib.sha256(notice.key.encode()).hexdigest()[:32]
+        # One per recipient too, where each approver gets their own message.
+        key = notice.key if recipient is None else f"{notice.key}/{recipient}"
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         message["Message-ID"] = f"<approval-{digest}@aios>"
         message.set_content(email_body(notice, link))
         await send_message(settings, message, "the notice")
@@ -171,11 +214,13 @@ class ApprovalActivities:
         if response.status_code >= 400:
             raise UserError(f"the webhook refused the notice: {response.status_code}")
 
-    async def _slack(self, notice: ApprovalNotice, url: str, link: str) -> None:
+    async def _slack(
+        self, notice: ApprovalNotice, url: str, link: str, mentions: list[str] | None = None
+    ) -> None:
         """Slack's incoming-webhook protocol (slack_sdk): 200 `ok`, or a status and a reason
         (`invalid_payload`, `no_service`, `channel_is_archived`, ...). The URL is the credential
         and is never put in a message."""
-        body = slack_body(notice, link)
+        body = slack_body(notice, link, mentions or [])
         try:
             response = await AsyncWebhookClient(url, timeout=int(WEBHOOK_TIMEOUT_S)).send(
                 text=body["text"], blocks=body["blocks"], unfurl_links=False

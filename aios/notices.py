@@ -4,10 +4,11 @@ how it reads as an email, as a webhook's JSON and as a Slack message. Delivery i
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from aios.models import ApprovalContext
 from aios.text import one_line
@@ -45,6 +46,61 @@ class ApprovalNotice(BaseModel):
         deduplicated on it."""
         base = f"{self.run_id}/{self.approval_id}"
         return base if self.escalation == 0 else f"{base}/escalation-{self.escalation}"
+
+
+# A Slack member id (`U…` or `W…`, as Slack's profile menu "Copy member ID" gives it).
+SLACK_USER_ID = r"^[UW][A-Z0-9]{2,20}$"
+# The roles that answer an approval that names nobody (admin implies approver).
+ANSWERING_ROLES = frozenset({"approver", "admin"})
+
+
+class ContactIn(BaseModel):
+    """Where a user is told about approvals routed to them (`PUT /v1/users/{id}/contact`)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"email": "carol@acme.example", "slack_user_id": "U024BE7LH"}]
+        },
+    )
+
+    email: EmailStr = Field(description="approval notices are sent here")
+    slack_user_id: str | None = Field(
+        default=None,
+        pattern=SLACK_USER_ID,
+        description="the user's Slack member id (U…): mentioned in the tenant's Slack notices",
+    )
+
+
+class Contact(ContactIn):
+    """A user's contact as kept: who set it and when."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str
+    updated_by: str
+    updated_at: datetime
+
+
+def routed_users(
+    approvers: list[str], users: dict[str, set[str]], groups: dict[str, set[str]]
+) -> set[str]:
+    """The people an approval is routed to, as far as the tenant's data knows them: users named
+    by id, members of named groups, the tenant's users whose keys hold a named role (admin holds
+    every role); naming nobody: those holding the approver (or admin) role. `users` are the
+    tenant's users and their keys' roles; `groups` the tenant's groups and their members."""
+    if not approvers:
+        return {u for u, roles in users.items() if roles & ANSWERING_ROLES}
+    found: set[str] = set()
+    for name in approvers:
+        if name.startswith("role:"):
+            role = name.removeprefix("role:")
+            found |= {u for u, roles in users.items() if role in roles or "admin" in roles}
+        elif name.startswith("group:"):
+            found |= groups.get(name.removeprefix("group:"), set())
+        else:
+            found.add(name)
+    return found
 
 
 class NoticeSent(BaseModel):
@@ -108,9 +164,13 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_body(notice: ApprovalNotice, link: str) -> dict[str, Any]:
+def slack_body(
+    notice: ApprovalNotice, link: str, mentions: list[str] | tuple[str, ...] = ()
+) -> dict[str, Any]:
     """A Slack incoming webhook's message (`text` for notifications, `blocks` for the
-    channel): what is asked, by whom, until when, what it is about, and a button to open it."""
+    channel): what is asked, by whom, until when, what it is about, and a button to open it.
+    `mentions`: the Slack member ids of the people it is routed to (validated ids, so the only
+    mentions a message carries are these)."""
     who = ", ".join(notice.approvers) or "the approver role"
     if notice.escalation:
         who += f" (escalated, step {notice.escalation})"
@@ -119,7 +179,8 @@ def slack_body(notice: ApprovalNotice, link: str) -> dict[str, Any]:
             f"*Goal:* {slack_escape(one_line(notice.goal, 500))}",
             f"*Step:* {slack_escape(notice.step_id)}",
             f"*Why:* {slack_escape(one_line(notice.reason, 500))}",
-            f"*For:* {slack_escape(who)}",
+            f"*For:* {slack_escape(who)}"
+            + "".join(f" <@{m}>" for m in mentions if re.match(SLACK_USER_ID, m)),
             f"*Expires:* {notice.expires_at:%Y-%m-%d %H:%M} UTC",
             f"*Arguments:* {slack_escape(one_line(str(notice.args), 1000))}",
             *(

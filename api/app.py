@@ -29,6 +29,7 @@ from api.routes import approval_policies as policy_routes
 from api.routes import approvals as approval_routes
 from api.routes import budgets as budget_routes
 from api.routes import chat as chat_routes
+from api.routes import contacts as contact_routes
 from api.routes import documents, health, runs, search
 from api.routes import evals as eval_routes
 from api.routes import keys as key_routes
@@ -131,6 +132,7 @@ def create_app(
     app.include_router(documents.router)
     app.include_router(search.router)
     app.include_router(memory_routes.router)
+    app.include_router(contact_routes.router)
     app.include_router(tool_routes.router)
     app.include_router(source_routes.router)
     app.include_router(source_routes.mcp_router)

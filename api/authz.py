@@ -54,6 +54,13 @@ def require_user(principal: Principal, user_id: str, noun: str) -> None:
         raise NotFound(f"no {noun} for user {user_id!r}")
 
 
+def require_self_or_admin(principal: Principal, user_id: str, noun: str) -> None:
+    """404 unless the caller is `user_id` or an admin of the tenant (a user's contact: what
+    only they and the tenant's admins manage)."""
+    if user_id != principal.user_id and not has_role(principal, Role.ADMIN):
+        raise NotFound(f"no {noun} for user {user_id!r}")
+
+
 def routed_to(principal: Principal, pending: PendingApproval, groups: Collection[str]) -> bool:
     """Whether a pending approval waits on the caller (in `groups`): the approver role and named
     among its approvers (an approval naming nobody is every approver's), or named by the approval

@@ -31,6 +31,7 @@ TENANT_TABLES = (
     "approval_policies",
     "approval_group_members",
     "approval_groups",
+    "user_contacts",
     "budget_caps",
     "ledger_entries",
     "versions",
