@@ -1,4 +1,5 @@
-"""The console shows what an approval is about as text: a hostile draft's markup is not run."""
+"""The console shows what an approval is about as text: a hostile draft's markup is not run; and
+which policy, if any, lets the requester approve it."""
 
 from __future__ import annotations
 
@@ -26,5 +27,9 @@ async def test_the_console_shows_the_draft_as_text(page: object) -> None:  # noq
     await expect(about.locator(".approval-output")).to_contain_text('<img src=x onerror="window')
     assert await about.locator("img").count() == 0
     assert await page.evaluate("window.pwned") is None
+    # The console's key is the development key: its own run is under dev:self-approval.
+    await expect(page.locator("[data-approval] [data-self-approval]")).to_contain_text(
+        "Self-approval allowed by policy dev:self-approval"
+    )
     await page.locator("[data-approval] button.approve").click()
     await expect(page.locator("h1 + p .status")).to_have_text("completed", timeout=30_000)
