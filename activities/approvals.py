@@ -110,18 +110,13 @@ class ApprovalActivities:
         settings = self._settings
         link = run_link(settings.public_url or settings.api_listen_url, notice.run_id)
         channels: dict[str, Callable[[], Awaitable[None]]] = {}
-        contacts = await self._contacts(notice)
+        slack = for_tenant(settings.notify_slack_webhook_urls, notice.tenant)
+        mail = bool(settings.smtp_host and settings.smtp_from)
+        # Nothing to send them by: the people it is routed to are not looked up.
+        contacts = await self._contacts(notice) if mail or slack is not None else {}
         # Each person the approval is routed to, at their own address (one message each,
         # deduplicated per approval and address); nobody known: the tenant's address, as before.
-        personal = sorted({str(c.email) for c in contacts.values()})
-        if personal and not (settings.smtp_host and settings.smtp_from):
-            log.warning(
-                "approval %s: %d approver address(es) known, but no email is sent without "
-                "AIOS_SMTP_HOST and AIOS_SMTP_FROM",
-                notice.key,
-                len(personal),
-            )
-            personal = []
+        personal = sorted({str(c.email) for c in contacts.values()}) if mail else []
         for address in personal:
             channels[f"{EMAIL}:{address}"] = partial(self._email, notice, [address], link, address)
         recipients = for_tenant(settings.notify_email_to, notice.tenant)
@@ -130,7 +125,6 @@ class ApprovalActivities:
         url = for_tenant(settings.notify_webhook_urls, notice.tenant)
         if url:
             channels[WEBHOOK] = lambda: self._webhook(notice, url, link)
-        slack = for_tenant(settings.notify_slack_webhook_urls, notice.tenant)
         if slack is not None:
             mentions = sorted({c.slack_user_id for c in contacts.values() if c.slack_user_id})
             channels[SLACK] = lambda: self._slack(notice, slack.get_secret_value(), link, mentions)
