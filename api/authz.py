@@ -20,7 +20,8 @@ they may answer: one whose approvers name them (user id, a group they are in, a 
 or, naming nobody, any approval while they hold the approver role. Everyone else gets 404, as
 for another tenant's run; the approvals inbox lists the same approvals.
 
-Another user's memory, chat sessions and schedules are 404 to everyone but `operator` and `admin`.
+Another user's memory, chat sessions and schedules are 404 to everyone but `operator` and `admin`;
+another user's contact address (where their approval notices go) to everyone but `admin`.
 
 Four eyes: the user a run belongs to never answers its approvals, whatever their roles, unless
 the approval's policy allows self-approval (the run's pending approval says so: `self_approval`).
