@@ -73,8 +73,9 @@ async def test_the_dev_key_approves_its_own_runs_under_a_named_policy(
     assert any(said in e["summary"] for e in trace), trace
 
     # Users a key was made for have four eyes: in the default tenant, and a `dev` elsewhere.
+    ada = f"ada-{uuid.uuid4().hex[:6]}"  # the default tenant is the whole session's
     made = {
-        "ada": as_key((await make_key(api, "default", "ada", roles=["approver"]))["key"]),
+        ada: as_key((await make_key(api, "default", ada, roles=["approver"]))["key"]),
         "dev": as_key(
             (await make_key(api, f"acme-{uuid.uuid4().hex[:8]}", "dev", roles=["admin"]))["key"]
         ),
