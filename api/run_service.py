@@ -407,7 +407,9 @@ class RunService:
         await self._check_concurrency(principal, run_input.user_id)
 
         async def start(timeout_s: float) -> WorkflowHandle[Any, Any]:
-            return await self.temporal.start_workflow(
+            # wait_for as well as rpc_timeout: the client retries a refused connection with its
+            # own backoff, past the RPC's deadline (~9.5 s for a 1 s deadline here).
+            start = self.temporal.start_workflow(
                 AgentRunWorkflow.run,
                 run_input,
                 id=run_id,
@@ -423,20 +425,20 @@ class RunService:
                 static_summary=summary[:400],
                 rpc_timeout=timedelta(seconds=timeout_s),
             )
+            return await asyncio.wait_for(start, timeout_s)
 
-        # A start that Temporal has not taken within a read's timeout: the server is down (the
-        # client retries a refused connection until the deadline), or slow under load. A health
-        # check tells which, so an outage is a 503 in seconds, while a slow server gets a second,
-        # longer try (one try of three reads' time took ~9.5 s to say that Temporal was down). A
-        # second try that finds the run started is the first try's: the caller answers with it.
+        # A start that Temporal has not taken within a read's timeout: the server is down, or
+        # slow under load. A health check (which fails at once when the server is down) tells
+        # which, so an outage is a 503 in seconds, while a slow server gets a second, longer try.
+        # A second try that finds the run started is the first try's: the caller answers with it.
         try:
             handle = await start(self.settings.read_timeout_s)
-        except UNREACHABLE as e:
+        except (*UNREACHABLE, TimeoutError) as e:
             if not _timed_out(e) or not await self._temporal_answers():
                 raise unavailable(self.settings, "the run", e) from e
             try:
                 handle = await start(self.settings.read_timeout_s * 2)
-            except UNREACHABLE as again:
+            except (*UNREACHABLE, TimeoutError) as again:
                 raise unavailable(self.settings, "the run", again) from again
         telemetry.RUNS_STARTED.labels(principal.tenant).inc()
         return handle
@@ -666,6 +668,8 @@ class RunService:
 def _timed_out(error: BaseException) -> bool:
     """A Temporal call that ran out of time or found the server unavailable: one a slow server
     may still take (any other refusal is final)."""
+    if isinstance(error, TimeoutError):
+        return True
     return isinstance(error, RPCError) and error.status in (
         RPCStatusCode.DEADLINE_EXCEEDED,
         RPCStatusCode.UNAVAILABLE,

@@ -47,7 +47,8 @@ def unavailable(settings: Settings, what: str, error: BaseException) -> Transien
     """A 503 for a Temporal call that could not be made (`what`: "the run", "the message"), with
     when to try again."""
     return TransientError(
-        f"Temporal did not take {what}: {getattr(error, 'message', error)}",
+        f"Temporal did not take {what}: "
+        f"{getattr(error, 'message', None) or str(error) or 'it did not answer in time'}",
         retry_after=settings.retry_after_s,
     )
 
