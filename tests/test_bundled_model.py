@@ -48,7 +48,9 @@ GOALS = [
 ]
 # A small corpus: enough for retrieval to find something for most goals, quick to ingest.
 CORPUS_FILES = ["approvals.md", "durability.md", "plans.md"]
-RUN_TIMEOUT_S = 180
+# A run takes 20-90 s on two quiet cores (the four at once share them); a loaded machine doubled
+# that (one run of ten needed over 180 s, its answer retried after the model returned nothing).
+RUN_TIMEOUT_S = 300
 # Runs at once: the model server's slots (4, as `aios dev` starts it) batch their requests, which
 # on two cores takes ~30% less time than one run after another (171 s against 242 s).
 CONCURRENT_RUNS = 4
