@@ -35,7 +35,7 @@ from aios.errors import AiosError
 from aios.models import ApprovalContext, RunState
 from aios.text import one_line
 from aios.vocabulary import RunStatus
-from cli import budgets, evals, knowledge, policies, reports, sources
+from cli import budgets, contacts, evals, knowledge, policies, reports, sources
 from cli.runtime import log_path, read_runtime
 
 # Verbs that run a part of the system (and log what it does), as opposed to client verbs.
@@ -734,6 +734,7 @@ def build_parser() -> argparse.ArgumentParser:
     reports.add_verbs(client_verb)
     budgets.add_verbs(client_verb)
     policies.add_verbs(client_verb)
+    contacts.add_verbs(client_verb)
     sources.add_verbs(client_verb)
     evals.add_verbs(client_verb)
     output = client_verb("output", cmd_output, "print a step's whole output")

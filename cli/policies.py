@@ -10,7 +10,6 @@ from typing import Any
 from aios.approval_policies import Group, StoredPolicy
 from aios.client import ApiClient
 from aios.errors import UserError
-from cli import contacts
 
 SUBJECTS = ("tool", "skill", "schedule")
 
@@ -141,9 +140,7 @@ async def cmd_groups(api: ApiClient, args: argparse.Namespace) -> int:
 
 
 def add_verbs(verb: Any) -> None:
-    """Register `aios policies` and `aios groups` (and `aios contacts`, where approvers are
-    told) with the parser's `client_verb` helper."""
-    contacts.add_verbs(verb)
+    """Register `aios policies` and `aios groups` with the parser's `client_verb` helper."""
     p = verb(
         "policies",
         cmd_policies,
