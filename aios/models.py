@@ -635,6 +635,9 @@ class StepInput(BaseModel):
     # this call (`egress_approved`).
     tainted: bool = False
     egress_approved: bool = False
+    # With `tainted`: the call may go to any host (a research step reads the open web by design),
+    # and is checked only for the user's private data it would carry.
+    egress_any_host: bool = False
     # A person said a call left in doubt (aios.sources.CallInDoubt) did not happen: send it again.
     resend_in_doubt: bool = False
 

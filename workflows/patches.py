@@ -50,6 +50,8 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 |                                |                   | waited for a person (it showed `running`)   |
 | `self-approval-policy`         | AgentRunWorkflow  | let the development key answer its own      |
 |                                |                   | runs by the API's say-so (no policy named)  |
+| `research-egress-check`        | AgentRunWorkflow  | sent a research step's follow-up searches   |
+|                                |                   | unchecked for the user's private data       |
 """
 
 from __future__ import annotations
@@ -143,6 +145,11 @@ CHILD_APPROVALS_PATCH = "child-approvals-in-parent"
 # the development stack's tenant-wide `dev:self-approval`), and the pending approval names it
 # (`self_approval_policy`); four eyes are off only where it does. Asked where an approval opens.
 SELF_APPROVAL_POLICY_PATCH = "self-approval-policy"
+# A research step's follow-up questions are written from notes of pages and documents (untrusted
+# content): their web searches are checked for the user's private data they would carry (any
+# host: research reads the open web), and one that would carry some is withheld and said so
+# (`research.progress` phase `withheld`), the research going on without it. Asked from round 2.
+RESEARCH_EGRESS_PATCH = "research-egress-check"
 
 
 # The generations, oldest first, and the patches each holds. A run takes its generation's patches
@@ -171,6 +178,7 @@ _DECEMBER_6 = _DECEMBER | {
     CONTEXT_TRIM_PATCH,
     CHILD_APPROVALS_PATCH,
     SELF_APPROVAL_POLICY_PATCH,
+    RESEARCH_EGRESS_PATCH,
 }
 GENERATIONS: dict[str, frozenset[str]] = {
     NOVEMBER_PATCHES: _NOVEMBER,

@@ -370,7 +370,7 @@ class ToolActivities:
             spend=self._spend(step),
         )
         if step.tainted and tool.egress is not None and not step.egress_approved:
-            await self._check_egress(tool, args, ctx)
+            await self._check_egress(tool, args, ctx, any_host=step.egress_any_host)
         outcome = "error"
         with telemetry.span(f"tool {tool.name}", **{"aios.tool": tool.name}) as current:
             try:
@@ -405,16 +405,19 @@ class ToolActivities:
             LedgerStore(self._pool), step.budget, tenant=step.tenant, user_id=step.user_id
         )
 
-    async def _check_egress(self, tool: Tool, args: BaseModel, ctx: ToolContext) -> None:
+    async def _check_egress(
+        self, tool: Tool, args: BaseModel, ctx: ToolContext, *, any_host: bool = False
+    ) -> None:
         """Untrusted content is in the caller's context: the call may reach only the tenant's
         allowed domains, and may carry none of the user's private data (their facts, text of
         the tenant's documents, secrets and personal data) even there; anything else is
-        EgressNotAllowed (a run asks a person, a chat is refused)."""
+        EgressNotAllowed (a run asks a person, a chat is refused). `any_host`: only what the
+        call carries is checked (a research step's searches, which go to the open web)."""
         if tool.egress is None:
             return
         hosts = tool.egress(args, ctx)
         allowed = (await SourceStore(self._pool).egress(ctx.tenant)).domains
-        outside = sorted({h for h in hosts if not host_allowed(h, allowed)})
+        outside = [] if any_host else sorted({h for h in hosts if not host_allowed(h, allowed)})
         private = await self._private_data(args, ctx)
         if not outside and not private:
             return

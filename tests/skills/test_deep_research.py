@@ -319,3 +319,52 @@ async def test_a_research_step_with_bad_arguments_is_refused_before_it_runs(
         "/v1/skills/deep_research/runs", json={"inputs": {"topic": "AI funding", "breadth": 99}}
     )
     assert_problem(refused, 422, "breadth")
+
+
+async def test_a_follow_up_search_that_would_carry_the_users_facts_is_withheld(
+    research_api: tuple[httpx.AsyncClient, Stack],
+    site: tuple[str, list[Request]],
+    fake_openai: FakeOpenAI,
+) -> None:
+    """Follow-up questions are written from what the pages said (untrusted): a page that talks
+    the model into searching for the user's salary gets no such search sent to the provider; it
+    is withheld, said so in the run's progress, and the research goes on (issue 23: the research
+    step was the one way out that was not checked)."""
+    api, stack = research_api
+    _, seen = site
+    from aios.approval_policies import DEV_TENANT, DEV_USER
+    from aios.stores.memory import UserFact, UserFactStore
+
+    await UserFactStore(stack.pool).upsert(DEV_TENANT, DEV_USER, [UserFact("salary", "93217")])
+    leak = "AI salary benchmark 93217"
+    fake_openai.queue(
+        ScriptedReply(content=json.dumps({"questions": ["AI funding 2026"]})),
+        ScriptedReply(content=json.dumps({"questions": [leak, "Biggest investors"]})),
+        ScriptedReply(content="1. Funding\n2. Investors"),
+        ScriptedReply(content="AI startups raised 100 billion dollars [1]."),
+    )
+    created = await api.post(
+        "/v1/skills/deep_research/runs",
+        json={"inputs": {"topic": "AI funding in 2026", "depth": 2}},
+    )
+    assert created.status_code == 202, created.text
+    run = await wait_done(api, created.json()["run_id"])
+    assert run["status"] == "completed", run.get("error")
+
+    searched = [r.query.get("q", [""])[0] for r in seen if r.path == "/search"]
+    assert "Biggest investors" in searched and not any("93217" in q for q in searched), searched
+    withheld: list[dict[str, Any]] = []
+    async with api.stream("GET", f"/v1/runs/{run['run_id']}/events") as response:
+        kind = ""
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:") and kind == RunEventType.RESEARCH_PROGRESS:
+                data = json.loads(line[5:])["data"]
+                if data["phase"] == "withheld":
+                    withheld.append(data)
+            elif line.startswith("data:") and kind == RunEventType.RUN_FINISHED:
+                break
+    [event] = withheld
+    assert event["question"] == leak and event["round"] == 2
+    assert "the user's fact 'salary'" in event["reason"], event["reason"]

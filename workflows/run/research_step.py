@@ -15,7 +15,10 @@ policy; the spend ledger stops the run when a model call would cross a budget. P
 the run's events (`research.progress`: questions, pages read or skipped and why, notes), which
 the CLI, the console and the Temporal UI's activity summaries show while it runs. A web search
 that is not configured, a page that robots.txt forbids, or one that is not text is noted and
-skipped: research goes on with what it can reach.
+skipped: research goes on with what it can reach. A follow-up question is written from what pages
+and documents said (untrusted): its web search is checked for the user's private data it would
+carry (any host: research reads the open web), and one that would carry some is withheld, said so,
+and not sent.
 """
 
 from __future__ import annotations
@@ -40,7 +43,13 @@ with workflow.unsafe.imports_passed_through():
     from aios.vocabulary import Activity, RunEventType
 
 from workflows.dag import StepFailed
-from workflows.run.calls import failure_reason, step_activity, stop_if_over_budget
+from workflows.patches import RESEARCH_EGRESS_PATCH
+from workflows.run.calls import (
+    egress_refused,
+    failure_reason,
+    step_activity,
+    stop_if_over_budget,
+)
 from workflows.run.journal import RunJournal
 
 # Searches and reads are retried briefly: a site that is down is skipped, not waited for.
@@ -62,6 +71,10 @@ def _questions_schema(most: int) -> dict[str, Any]:
         "required": ["questions"],
         "additionalProperties": False,
     }
+
+
+class SearchWithheld(StepFailed):
+    """A follow-up search that would carry the user's private data out: not sent."""
 
 
 def url_key(url: str) -> str:
@@ -198,10 +211,15 @@ class ResearchLoop:
                     f"search/r{round_}/{index}",
                     {"query": question, "k": self._args.k},
                     tool="web_search",
+                    # A follow-up question was written from what the pages and documents said.
+                    tainted=round_ > 1 and self._journal.patches.has(RESEARCH_EGRESS_PATCH),
                 ),
                 LOOKUP_RETRY,
                 f"research: web search «{question[:80]}»",
             )
+        except SearchWithheld as e:
+            self._progress("withheld", round_, question=question, reason=e.reason)
+            return []
         except StepFailed as e:
             # Not configured (or refused): said once, and the knowledge base carries on.
             if self._web_off is None:
@@ -349,7 +367,9 @@ class ResearchLoop:
 
     # --- plumbing -------------------------------------------------------------------------
 
-    def _input(self, name: str, args: dict[str, Any], *, tool: str | None = None) -> StepInput:
+    def _input(
+        self, name: str, args: dict[str, Any], *, tool: str | None = None, tainted: bool = False
+    ) -> StepInput:
         run, journal = self._run, self._journal
         run_id = journal.state.run_id
         return StepInput(
@@ -364,6 +384,8 @@ class ResearchLoop:
             cache=run.cache,
             skill=run.skill,
             versions=run.versions,
+            tainted=tainted,
+            egress_any_host=tainted,
         )
 
     async def _activity(
@@ -382,6 +404,8 @@ class ResearchLoop:
             )
         except ActivityError as e:
             stop_if_over_budget(e)
+            if (withheld := egress_refused(e)) is not None:
+                raise SearchWithheld(withheld) from None
             raise StepFailed(failure_reason(e)) from None
         self._journal.record_findings(self._step.id, result.findings)
         return result
