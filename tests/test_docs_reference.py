@@ -44,7 +44,7 @@ def test_the_generated_references_match_the_code(path: Path, generate: Callable[
 def test_every_setting_has_a_description() -> None:
     missing = docs_reference.undocumented_settings()
     assert not missing, (
-        f"settings without a description (Field(description=...) in aios/config.py), so the "
+        f"settings without a description (Field(description=...) in aios/config/), so the "
         f"configuration reference would leave them unexplained: {', '.join(missing)}"
     )
 
