@@ -55,6 +55,9 @@ class PolicySubject(StrEnum):
     TOOL = "tool"
     SKILL = "skill"
     SCHEDULE = "schedule"
+    # A spend cap a run's call crossed, named by its scope (BUDGET_SCOPES): instead of failing,
+    # the run waits for the cap to be raised (workflows/run/budget_approval.py).
+    BUDGET = "budget"
 
 
 # Narrowest first: a schedule's policy beats its skill's, which beats the tool's.
@@ -63,6 +66,20 @@ SUBJECT_ORDER: tuple[PolicySubject, ...] = (
     PolicySubject.SKILL,
     PolicySubject.TOOL,
 )
+
+
+# What a `budget` policy may be about: a cap of one of these scopes, or any cap.
+ANY_CAP = "*"
+BUDGET_SCOPES: tuple[str, ...] = ("tenant", "user", "key", "schedule", ANY_CAP)
+# How the ledger names a refused cap (aios/stores/ledger.py): `budget_exhausted: user ada, day ...`.
+# A run's own budget (`budget_exhausted: run ...`) is its requester's, not a cap to raise.
+_CAP_REFUSAL = re.compile(r"^budget_exhausted: (tenant|user|key|schedule) ")
+
+
+def crossed_cap_scope(reason: str) -> str | None:
+    """The scope of the cap a refusal names, when it is one an approval could raise."""
+    found = _CAP_REFUSAL.match(reason)
+    return found.group(1) if found else None
 
 
 def _approver_names(value: list[str]) -> list[str]:
@@ -122,7 +139,10 @@ class PolicyIn(PolicyRule):
 
     subject: PolicySubject
     name: str = Field(
-        min_length=1, max_length=200, description="the tool's, skill's or schedule's name"
+        min_length=1,
+        max_length=200,
+        description="the tool's, skill's or schedule's name; for `budget`, the scope of the caps "
+        "it is about (tenant, user, key, schedule) or * for any",
     )
     note: str = Field(default="", max_length=500)
 
@@ -193,6 +213,8 @@ class PolicyRequest(BaseModel):
     requester: str | None = None
     # False: only whether self-approval is allowed (an answer review keeps its own terms).
     terms: bool = True
+    # A call refused by a cap of this scope: only `budget` policies apply (budget_approval.py).
+    budget: str | None = None
 
 
 class AppliedPolicy(BaseModel):
@@ -255,7 +277,10 @@ def applying(
 
 
 def subjects(request: PolicyRequest) -> list[tuple[PolicySubject, str]]:
-    """What an approval is about, narrowest first."""
+    """What an approval is about, narrowest first. An approval to raise a cap is about that cap
+    alone: its scope's policy, then the one for any cap."""
+    if request.budget is not None:
+        return [(PolicySubject.BUDGET, request.budget), (PolicySubject.BUDGET, ANY_CAP)]
     names = {
         PolicySubject.SCHEDULE: request.schedule_id,
         PolicySubject.SKILL: request.skill,
@@ -306,6 +331,10 @@ def load_repo_policies(path: Path) -> list[StoredPolicy]:
         key = (policy.subject.value, policy.name)
         if key in seen:
             raise PolicyFileError(f"{path}: {key[0]} {key[1]!r} has two policies")
+        if policy.subject == PolicySubject.BUDGET and policy.name not in BUDGET_SCOPES:
+            raise PolicyFileError(
+                f"{path}: budget {policy.name!r} is no cap scope ({', '.join(BUDGET_SCOPES)})"
+            )
         seen.add(key)
         out.append(StoredPolicy(**policy.model_dump(), id=f"repo:{key[0]}:{key[1]}", source="repo"))
     return out

@@ -11,7 +11,7 @@ from aios.approval_policies import Group, StoredPolicy
 from aios.client import ApiClient
 from aios.errors import UserError
 
-SUBJECTS = ("tool", "skill", "schedule")
+SUBJECTS = ("tool", "skill", "schedule", "budget")
 
 
 def _escalation(text: str) -> dict[str, Any]:
@@ -50,7 +50,9 @@ async def cmd_policies(api: ApiClient, args: argparse.Namespace) -> int:
     if args.action == "create":
         subjects = [(s, getattr(args, s)) for s in SUBJECTS if getattr(args, s)]
         if len(subjects) != 1:
-            raise UserError("a policy is for one of --tool NAME, --skill NAME or --schedule ID")
+            raise UserError(
+                "a policy is for one of --tool NAME, --skill NAME, --schedule ID or --budget SCOPE"
+            )
         [(subject, name)] = subjects
         body: dict[str, Any] = {
             "subject": subject,
@@ -153,6 +155,12 @@ def add_verbs(verb: Any) -> None:
     p.add_argument("--tool", help="create: a policy for this tool's approvals")
     p.add_argument("--skill", help="create: for every approval in runs of this skill")
     p.add_argument("--schedule", help="create: for every approval in runs of this schedule")
+    p.add_argument(
+        "--budget",
+        metavar="SCOPE",
+        help="create: a run refused by a cap of this scope (tenant, user, key, schedule, or * "
+        "for any) waits for its approvers to raise the cap, instead of failing",
+    )
     p.add_argument(
         "--approver",
         action="append",

@@ -52,6 +52,8 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 |                                |                   | runs by the API's say-so (no policy named)  |
 | `research-egress-check`        | AgentRunWorkflow  | sent a research step's follow-up searches   |
 |                                |                   | unchecked for the user's private data       |
+| `budget-raise-approval`        | AgentRunWorkflow  | failed when a call crossed a spend cap,     |
+|                                |                   | whatever the tenant's budget policy said    |
 """
 
 from __future__ import annotations
@@ -150,6 +152,11 @@ SELF_APPROVAL_POLICY_PATCH = "self-approval-policy"
 # host: research reads the open web), and one that would carry some is withheld and said so
 # (`research.progress` phase `withheld`), the research going on without it. Asked from round 2.
 RESEARCH_EGRESS_PATCH = "research-egress-check"
+# A call refused by a spend cap (tenant, user, key or schedule) pauses the run for an approval to
+# raise the cap, where a tenant's or the repository's `budget` approval policy says so
+# (workflows/run/budget_approval.py); approved, the refused call is tried again. Without such a
+# policy the run fails with the reason, as before. Asked where a call is refused.
+BUDGET_APPROVAL_PATCH = "budget-raise-approval"
 
 
 # The generations, oldest first, and the patches each holds. A run takes its generation's patches
@@ -179,6 +186,7 @@ _DECEMBER_6 = _DECEMBER | {
     CHILD_APPROVALS_PATCH,
     SELF_APPROVAL_POLICY_PATCH,
     RESEARCH_EGRESS_PATCH,
+    BUDGET_APPROVAL_PATCH,
 }
 GENERATIONS: dict[str, frozenset[str]] = {
     NOVEMBER_PATCHES: _NOVEMBER,

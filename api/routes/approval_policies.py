@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from activities.tools import ToolRegistry
 from aios.approval_policies import (
+    BUDGET_SCOPES,
     GROUP_PATTERN,
     MAX_GROUPS,
     MAX_MEMBERS,
@@ -164,6 +165,12 @@ async def _check_subject(
         if body.name not in known:
             raise ValidationFailed(
                 f"name: unknown skill {body.name!r}; known skills: {', '.join(known)}"
+            )
+    elif body.subject == PolicySubject.BUDGET:
+        if body.name not in BUDGET_SCOPES:
+            raise ValidationFailed(
+                f"name: a budget policy names the scope of the caps it is about: "
+                f"{', '.join(BUDGET_SCOPES[:-1])} or {BUDGET_SCOPES[-1]} (any), not {body.name!r}"
             )
     else:
         try:

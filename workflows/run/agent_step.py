@@ -42,13 +42,13 @@ from workflows.patches import (
     MCP_IN_DOUBT_PATCH,
 )
 from workflows.run.approval_gate import ApprovalGate
+from workflows.run.budget_approval import retry_when_cap_raised
 from workflows.run.calls import (
     ToolRules,
     call_in_doubt,
     egress_refused,
     failure_reason,
     step_activity,
-    stop_if_over_budget,
 )
 from workflows.run.journal import RunJournal
 
@@ -78,6 +78,7 @@ class AgentStepPolicy:
             raise StepFailed(f"invalid arguments for an agent step: {e}") from None
         self._run = run
         self._step = step
+        self._args = args
         self._journal = journal
         self._gate = gate
         self._tools = tools
@@ -95,31 +96,34 @@ class AgentStepPolicy:
     async def model_turn(self, turn: int, conversation: list[Message]) -> TurnOutcome[StepResult]:
         run, step, journal = self._run, self._step, self._journal
         retry = step.retry or LLM_TURN_RETRY
-        try:
-            result = await step_activity(
-                Activity.AGENT_TURN,
-                AgentTurnInput(
-                    run_id=journal.state.run_id,
-                    step_id=step.id,
-                    tenant=run.tenant,
-                    user_id=run.user_id,
-                    turn=turn,
-                    args=self._agent,
-                    conversation=conversation,
-                    budget=journal.budget(run),
-                    max_attempts=retry.max_attempts,
-                    cache=run.cache,
-                    versions=run.versions,
-                ),
-                AgentTurnResult,
-                step,
-                retry,
-                summary=f"{step.title}: turn {turn}",
-                queues=run.activity_queues,
-            )
-        except ActivityError as e:
-            stop_if_over_budget(e)
-            raise StepFailed(f"turn {turn}: {failure_reason(e)}") from None
+        while True:
+            try:
+                result = await step_activity(
+                    Activity.AGENT_TURN,
+                    AgentTurnInput(
+                        run_id=journal.state.run_id,
+                        step_id=step.id,
+                        tenant=run.tenant,
+                        user_id=run.user_id,
+                        turn=turn,
+                        args=self._agent,
+                        conversation=conversation,
+                        budget=journal.budget(run),
+                        max_attempts=retry.max_attempts,
+                        cache=run.cache,
+                        versions=run.versions,
+                    ),
+                    AgentTurnResult,
+                    step,
+                    retry,
+                    summary=f"{step.title}: turn {turn}",
+                    queues=run.activity_queues,
+                )
+                break
+            except ActivityError as e:
+                if await retry_when_cap_raised(self._gate, e, step, self._args, f"-t{turn}"):
+                    continue
+                raise StepFailed(f"turn {turn}: {failure_reason(e)}") from None
         self._usage += result.usage
         journal.state.usage += result.usage
         journal.note_routing(step.id, result.routing)
@@ -237,8 +241,12 @@ class AgentStepPolicy:
                     queues=run.activity_queues,
                 )
             except ActivityError as e:
-                if charged:
-                    stop_if_over_budget(e)  # the run stops with the reason, as for a model turn
+                # Over a cap the run stops with the reason (or waits for the cap to be raised),
+                # as for a model turn.
+                if charged and await retry_when_cap_raised(
+                    self._gate, e, step, self._args, f"-t{turn}-{index}"
+                ):
+                    continue
                 refused = egress_refused(e)
                 doubt = call_in_doubt(e)
                 if (

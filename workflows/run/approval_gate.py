@@ -88,6 +88,12 @@ class ApprovalGate:
         # What the run's approval policies are looked up by, besides the tool (`for_run`).
         self._skill: str | None = None
         self._schedule_id: str | None = None
+        # Approvals to raise a spend cap asked so far, per call site (budget_approval.py).
+        self.budget_asks: dict[str, int] = {}
+
+    @property
+    def journal(self) -> RunJournal:
+        return self._journal
 
     def for_run(self, run: AgentRunInput) -> None:
         """The run's skill and schedule: approval policies for them apply to its approvals."""
@@ -105,12 +111,14 @@ class ApprovalGate:
         about: Sequence[str] = (),
         action: tuple[str, dict[str, Any]] | None = None,
         kind: Literal["approval", "review"] = "approval",
+        budget_policy: AppliedPolicy | None = None,
     ) -> None:
         """Wait for a person to approve `args` for `step`, showing the outputs of the steps named
         in `about` (what the step depends on: the draft being approved). Raises StepSkipped or
         StepFailed (as the step's policy says) when rejected or expired, RunFailed when expiry
         fails the run. `action` (a tool and its arguments): a standing approval that allows it
-        lets it through without waiting."""
+        lets it through without waiting. `budget_policy`: an approval to raise a spend cap, on the
+        terms of that policy alone (budget_approval.py), never a standing approval's."""
         journal = self._journal
         policy = step.approval or ApprovalPolicy()
         approval_id = f"{step.id}{suffix}-approval"
@@ -118,7 +126,11 @@ class ApprovalGate:
             return
         applied: AppliedPolicy | None = None
         tool = action[0] if action else step.tool
-        if journal.patches.has(SELF_APPROVAL_POLICY_PATCH):
+        if budget_policy is not None:
+            self._four_eyes.add(approval_id)
+            applied = budget_policy
+            policy = budget_policy.over(ApprovalPolicy())
+        elif journal.patches.has(SELF_APPROVAL_POLICY_PATCH):
             # The same, and whether a policy lets the requester answer (an answer review
             # keeps its own terms, but may be the requester's to answer on a dev stack).
             self._four_eyes.add(approval_id)
@@ -250,7 +262,13 @@ class ApprovalGate:
         return shown, {i: outputs[i] for i in found}
 
     async def _policy(
-        self, approval_id: str, tool: str | None, *, requester: bool = False, terms: bool = True
+        self,
+        approval_id: str,
+        tool: str | None,
+        *,
+        requester: bool = False,
+        terms: bool = True,
+        budget: str | None = None,
     ) -> AppliedPolicy | None:
         """The approval policy for this approval (None: the plan's own applies) and, asked with
         `requester`, the policy that lets the run's requester answer it. When it cannot be read
@@ -263,6 +281,7 @@ class ApprovalGate:
             schedule_id=self._schedule_id,
             requester=state.user_id if requester else None,
             terms=terms,
+            budget=budget,
         )
         try:
             applied: AppliedPolicy | None = await workflow.execute_activity(
@@ -279,6 +298,13 @@ class ApprovalGate:
                 f"({failure_reason(e)}); the approval did not open"
             ) from None
         return applied
+
+    async def budget_policy(self, approval_id: str, scope: str) -> AppliedPolicy | None:
+        """The policy that lets a run refused by a cap of `scope` wait for it to be raised
+        (None: there is none, and the run fails). Its self-approval is the requester's as for
+        any approval: a user does not raise their own cap unless a policy says so."""
+        applied = await self._policy(approval_id, None, requester=True, budget=scope)
+        return applied if applied is not None and applied.policy is not None else None
 
     async def _standing(
         self, step: Step, approval_id: str, tool: str, args: dict[str, Any]

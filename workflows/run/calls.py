@@ -78,11 +78,20 @@ async def step_activity(
     return result
 
 
-def stop_if_over_budget(error: ActivityError | ApplicationError) -> None:
-    """A model call refused for the run's budget stops the whole run, with the reason."""
+def budget_refusal(error: ActivityError | ApplicationError) -> str | None:
+    """The reason, when a call was refused for a budget (the run's, or a cap of the ledger)."""
     cause = failure_cause(error)
     if isinstance(cause, ApplicationError) and cause.type == FailureType.BUDGET_EXCEEDED:
-        raise RunFailed(cause.message)
+        return cause.message
+    return None
+
+
+def stop_if_over_budget(error: ActivityError | ApplicationError) -> None:
+    """A model call refused for the run's budget stops the whole run, with the reason. (A step's
+    own calls may wait for a cap to be raised instead: budget_approval.py.)"""
+    reason = budget_refusal(error)
+    if reason is not None:
+        raise RunFailed(reason)
 
 
 def failure_cause(

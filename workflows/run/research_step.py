@@ -44,11 +44,12 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.dag import StepFailed
 from workflows.patches import RESEARCH_EGRESS_PATCH
+from workflows.run.approval_gate import ApprovalGate
+from workflows.run.budget_approval import retry_when_cap_raised
 from workflows.run.calls import (
     egress_refused,
     failure_reason,
     step_activity,
-    stop_if_over_budget,
 )
 from workflows.run.journal import RunJournal
 
@@ -84,7 +85,12 @@ def url_key(url: str) -> str:
 
 class ResearchLoop:
     def __init__(
-        self, run: AgentRunInput, step: Step, args: dict[str, Any], journal: RunJournal
+        self,
+        run: AgentRunInput,
+        step: Step,
+        args: dict[str, Any],
+        journal: RunJournal,
+        gate: ApprovalGate,
     ) -> None:
         try:
             self._args = ResearchStepArgs.model_validate(args)
@@ -92,7 +98,9 @@ class ResearchLoop:
             raise StepFailed(f"invalid arguments for a research step: {e}") from None
         self._run = run
         self._step = step
+        self._raw_args = args
         self._journal = journal
+        self._gate = gate
         self._question = (self._args.question or run.goal).strip()
         self._asked: list[str] = []
         self._sources: dict[str, SourcePassages] = {}
@@ -392,21 +400,26 @@ class ResearchLoop:
         self, activity: Activity, step_input: StepInput, retry: RetrySpec, summary: str
     ) -> StepResult:
         step_input.max_attempts = retry.max_attempts
-        try:
-            result: StepResult = await step_activity(
-                activity,
-                step_input,
-                StepResult,
-                self._step,
-                retry,
-                summary=summary,
-                queues=self._run.activity_queues,
-            )
-        except ActivityError as e:
-            stop_if_over_budget(e)
-            if (withheld := egress_refused(e)) is not None:
-                raise SearchWithheld(withheld) from None
-            raise StepFailed(failure_reason(e)) from None
+        while True:
+            try:
+                result: StepResult = await step_activity(
+                    activity,
+                    step_input,
+                    StepResult,
+                    self._step,
+                    retry,
+                    summary=summary,
+                    queues=self._run.activity_queues,
+                )
+                break
+            except ActivityError as e:
+                if await retry_when_cap_raised(
+                    self._gate, e, self._step, self._raw_args, f"-{activity.value}"
+                ):
+                    continue
+                if (withheld := egress_refused(e)) is not None:
+                    raise SearchWithheld(withheld) from None
+                raise StepFailed(failure_reason(e)) from None
         self._journal.record_findings(self._step.id, result.findings)
         return result
 

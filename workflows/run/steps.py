@@ -31,6 +31,7 @@ from workflows.patches import (
 )
 from workflows.run.agent_step import AgentStepPolicy
 from workflows.run.approval_gate import ApprovalGate
+from workflows.run.budget_approval import retry_when_cap_raised
 from workflows.run.calls import (
     ToolRules,
     call_in_doubt,
@@ -38,7 +39,6 @@ from workflows.run.calls import (
     failure_attempts,
     failure_reason,
     step_activity,
-    stop_if_over_budget,
 )
 from workflows.run.journal import RunJournal
 from workflows.run.research_step import ResearchLoop
@@ -110,7 +110,7 @@ class StepRunner:
             self._note_taint(step, result, inputs)
             return result
         if step.kind == StepKind.RESEARCH:
-            result = await ResearchLoop(run, step, args, journal).run()
+            result = await ResearchLoop(run, step, args, journal, self._gate).run()
             self._note_taint(step, result, inputs)
             return result
         activity_name: Activity | None = STEP_ACTIVITY.get(step.kind)
@@ -152,7 +152,8 @@ class StepRunner:
                 )
                 break
             except ActivityError as e:
-                stop_if_over_budget(e)
+                if await retry_when_cap_raised(self._gate, e, step, args, suffix):
+                    continue
                 refused = egress_refused(e)
                 if refused is not None and not step_input.egress_approved:
                     # Outside the allowed domains after untrusted content: a person decides.
