@@ -16,11 +16,15 @@
         requires_approval: true
         roles: [ops]
         timeout_s: 20
+        price_usd: 0.002                   # what one call costs at the endpoint (default 0)
 
 The secret is read from the worker's environment at call time, so it never enters a workflow
 history. Endpoints are the operator's, so they may be internal addresses (no SSRF policy here, as
 opposed to `http_fetch`, whose URLs come from users and models). A tool that writes sends the step's
 idempotency key as `Idempotency-Key` and records its answer, so a retried step never calls twice.
+A priced tool (`price_usd`) is reserved in the spend ledger before each call, against the step's
+run, user, key, schedule and tenant, like a paid web search: over a cap it is refused and never
+sent (docs/budgets.md); a write answered from its record is not charged again.
 A tool that only reads is checked like `http_fetch` once untrusted content is in the caller's
 context: its endpoint's host must be among the tenant's allowed domains, and its arguments may
 carry none of the user's private data (docs/guardrails.md).
@@ -62,6 +66,13 @@ class HttpToolSpec(BaseModel):
     requires_approval: bool = False
     roles: list[str] = Field(default_factory=list)
     timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    price_usd: float = Field(
+        default=0.0,
+        ge=0,
+        le=1000,
+        description="what one call costs at the endpoint's provider, reserved in the spend "
+        "ledger before it is sent",
+    )
 
 
 def http_tool(spec: HttpToolSpec) -> Tool:
@@ -80,10 +91,14 @@ def http_tool(spec: HttpToolSpec) -> Tool:
             headers["Idempotency-Key"] = ctx.idempotency_key
 
             async def effect(_conn: Any) -> dict[str, Any]:
-                return {"response": await send(payload, headers)}
+                return {"response": await charged(payload, headers, ctx)}
 
             return (await ctx.once(spec.name, effect))["response"]
-        return await send(payload, headers)
+        return await charged(payload, headers, ctx)
+
+    async def charged(payload: dict[str, Any], headers: dict[str, str], ctx: ToolContext) -> Any:
+        async with ctx.charged(f"tool:{spec.name}", spec.price_usd):
+            return await send(payload, headers)
 
     async def send(payload: dict[str, Any], headers: dict[str, str]) -> Any:
         query = spec.method in ("GET", "DELETE")

@@ -214,3 +214,69 @@ async def test_a_workflow_that_continued_as_new_is_charged_for_its_renumbered_ac
         "SELECT sum(usd) FROM ledger_entries WHERE tenant = 'can-ledger' AND status = 'settled'"
     )
     assert charged == Decimal("0.010")
+
+
+PRICED_TOOLS = """tools:
+  - name: lookup_price
+    description: A paid lookup.
+    endpoint: {base}/lookup
+    method: GET
+    input_schema: {{type: object, properties: {{q: {{type: string}}}}}}
+    price_usd: 0.004
+  - name: file_order
+    description: A paid write.
+    endpoint: {base}/orders
+    input_schema: {{type: object, properties: {{item: {{type: string}}}}}}
+    side_effects: writes
+    price_usd: 0.004
+"""
+
+
+async def test_priced_http_tools_are_reserved_and_a_repeated_write_is_not_charged_again(
+    tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    """An operator's YAML tool with `price_usd` is charged like a paid web search: reserved
+    before it is sent, refused over a cap; a write answered from its record costs nothing."""
+    tenant = "http-tool-ledger"
+    await LedgerStore(pool).set_cap(
+        tenant, "user", "ada", "day", usd=0.01, tokens=None, created_by="test"
+    )
+    with scripted_server(lambda _: json_answer({"ok": True})) as (base, requests):
+        path = tmp_path / "tools.yaml"
+        path.write_text(PRICED_TOOLS.format(base=base))
+        settings = Settings(environment="test", data_dir=tmp_path)
+        registry = build_registry(settings=settings, tool_files=[path])
+        tools = ToolActivities(registry, pool, ToolServices(settings=settings))
+
+        async def invoke(n: int, tool: str, args: dict[str, Any], key: str) -> None:
+            env = ActivityEnvironment()
+            env.info = dataclasses.replace(env.info, workflow_id="run-tools", activity_id=str(n))
+            await env.run(
+                tools.invoke_tool,
+                StepInput(
+                    run_id="run-tools",
+                    step_id=f"s{n}",
+                    tenant=tenant,
+                    user_id="ada",
+                    tool=tool,
+                    args=args,
+                    idempotency_key=key,
+                ),
+            )
+
+        await invoke(1, "lookup_price", {"q": "a"}, "run-tools/s1")
+        await invoke(2, "file_order", {"item": "pumps"}, "run-tools/s2")
+        await invoke(3, "file_order", {"item": "pumps"}, "run-tools/s2")  # a retried step
+        with pytest.raises(ApplicationError) as refused:
+            await invoke(4, "lookup_price", {"q": "b"}, "run-tools/s4")  # $0.012 > $0.01
+    assert refused.value.non_retryable
+    assert refused.value.message.startswith("budget_exhausted: user ada, day ")
+    assert [r.path for r in requests] == ["/lookup", "/orders"]
+    entries = await pool.fetch(
+        "SELECT model, status, usd FROM ledger_entries WHERE tenant = $1 ORDER BY created_at",
+        tenant,
+    )
+    assert [tuple(e) for e in entries] == [
+        ("tool:lookup_price", "settled", Decimal("0.004")),
+        ("tool:file_order", "settled", Decimal("0.004")),
+    ]
