@@ -54,6 +54,8 @@ Deployment Versioning pins a run to the code that started it) is one file to rea
 |                                |                   | unchecked for the user's private data       |
 | `budget-raise-approval`        | AgentRunWorkflow  | failed when a call crossed a spend cap,     |
 |                                |                   | whatever the tenant's budget policy said    |
+| `one-approval-after-taint`     | AgentRunWorkflow  | asked a second time, for the egress check,  |
+|                                |                   | about a call approved after untrusted input |
 """
 
 from __future__ import annotations
@@ -157,6 +159,11 @@ RESEARCH_EGRESS_PATCH = "research-egress-check"
 # (workflows/run/budget_approval.py); approved, the refused call is tried again. Without such a
 # policy the run fails with the reason, as before. Asked where a call is refused.
 BUDGET_APPROVAL_PATCH = "budget-raise-approval"
+# A call a person approved after untrusted content entered the run (they were shown where it came
+# from and the call's arguments) is not asked about again when the egress check refuses its host:
+# one approval per call, where a tool with side effects was asked twice (side effect, then
+# egress). Asked where the egress check refuses a call.
+ONE_APPROVAL_AFTER_TAINT_PATCH = "one-approval-after-taint"
 
 
 # The generations, oldest first, and the patches each holds. A run takes its generation's patches
@@ -187,6 +194,7 @@ _DECEMBER_6 = _DECEMBER | {
     SELF_APPROVAL_POLICY_PATCH,
     RESEARCH_EGRESS_PATCH,
     BUDGET_APPROVAL_PATCH,
+    ONE_APPROVAL_AFTER_TAINT_PATCH,
 }
 GENERATIONS: dict[str, frozenset[str]] = {
     NOVEMBER_PATCHES: _NOVEMBER,

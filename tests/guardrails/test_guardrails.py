@@ -504,6 +504,8 @@ async def outside(
                 "mcp_servers": {
                     "directory": {"url": directory_url, "side_effects": "reads"},
                     "partner": {"url": partner_url, "side_effects": "reads"},
+                    # The same server as a tool with side effects (a person approves each call).
+                    "partner_desk": {"url": partner_url, "side_effects": "writes"},
                 },
             }
         )
@@ -641,6 +643,54 @@ async def test_exfiltration_after_injected_content_waits_for_a_person(
         assert queries == ["salary bands", pending.args["args"]["query"]], queries
         for _channel, handle, _pending in waiting:
             await handle.signal(AgentRunWorkflow.cancel_run, CancelRequest(reason="test over"))
+
+
+async def test_a_call_approved_after_untrusted_content_is_asked_about_once(
+    outside: Outside, fake_openai: FakeOpenAI
+) -> None:
+    """A tool with side effects called after injected content waits for a person, who is shown
+    where the content came from; once approved, the egress check (its host is outside the
+    tenant's allowed domains) does not ask the same person the same thing a second time."""
+    stack = outside.stack
+    call = {"name": "partner_desk.lookup", "arguments": {"query": "opening hours"}}
+    fake_openai.queue(
+        ScriptedReply(tool_calls=[{"name": "echo", "arguments": {"value": EXFILTRATION[0][1]}}]),
+        ScriptedReply(tool_calls=[call]),
+        ScriptedReply(content="Open at nine."),
+    )
+    handle = await start_plan(
+        stack.client,
+        stack.settings.task_queue,
+        [
+            {
+                "id": "agent",
+                "kind": "agent",
+                "args": {
+                    "instruction": "When is the desk open?",
+                    "tools": ["echo", "partner_desk.lookup"],
+                    "max_turns": 3,
+                },
+            }
+        ],
+    )
+    state = await wait_for(handle, lambda s: bool(s.pending_approvals), timeout_s=30)
+    [pending] = state.pending_approvals
+    assert "requested after untrusted content" in pending.reason, pending.reason
+    await handle.execute_update(
+        AgentRunWorkflow.approve,
+        ApprovalDecision(approval_id=pending.approval_id, args_hash=pending.args_hash),
+    )
+    # No second approval opens: the run goes on to its answer.
+    state = await wait_for(
+        handle,
+        lambda s: (
+            s.status in {"completed", "failed", "cancelled"}
+            or any(p.approval_id != pending.approval_id for p in s.pending_approvals)
+        ),
+        timeout_s=30,
+    )
+    assert state.status == "completed", (state.error, state.pending_approvals)
+    assert outside.looked_up == ["opening hours"]
 
 
 async def test_a_chat_turn_does_not_send_out_what_it_read(

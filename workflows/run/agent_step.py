@@ -40,6 +40,7 @@ from workflows.patches import (
     EGRESS_PATCH,
     LEDGER_AGENT_TOOLS_PATCH,
     MCP_IN_DOUBT_PATCH,
+    ONE_APPROVAL_AFTER_TAINT_PATCH,
 )
 from workflows.run.approval_gate import ApprovalGate
 from workflows.run.budget_approval import retry_when_cap_raised
@@ -88,6 +89,8 @@ class AgentStepPolicy:
         # What the agent has read that came from outside: its documents, then tool results.
         self._seen = Taint()
         self._seen.add(inputs)
+        # Calls (turn, index) a person approved after untrusted content: not asked again.
+        self._approved_after_taint: set[tuple[int, int]] = set()
 
     @property
     def max_turns(self) -> int:
@@ -193,7 +196,7 @@ class AgentStepPolicy:
 
     async def approve(self, turn: int, index: int, call: ToolCall) -> None:
         try:
-            await self._gate.wait(
+            answered = await self._gate.wait(
                 self._step,
                 {"tool": call.name, "args": call.arguments},
                 f"-t{turn}-c{index}",
@@ -203,6 +206,8 @@ class AgentStepPolicy:
             )
         except (StepFailed, StepSkipped) as e:
             raise CallRejected(e.reason) from None
+        if answered and self._seen.tainted:
+            self._approved_after_taint.add((turn, index))
 
     async def invoke(self, turn: int, index: int, call: ToolCall) -> StepResult:
         run, step = self._run, self._step
@@ -260,6 +265,12 @@ class AgentStepPolicy:
                     continue
                 if refused is None or request.egress_approved:
                     raise CallFailed(failure_reason(e)) from None
+                if (turn, index) in self._approved_after_taint and self._journal.patches.has(
+                    ONE_APPROVAL_AFTER_TAINT_PATCH
+                ):
+                    # Already approved by a person who was shown the untrusted sources.
+                    request.egress_approved = True
+                    continue
             try:
                 await self._gate.wait(
                     self._step,

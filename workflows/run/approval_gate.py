@@ -112,18 +112,19 @@ class ApprovalGate:
         action: tuple[str, dict[str, Any]] | None = None,
         kind: Literal["approval", "review"] = "approval",
         budget_policy: AppliedPolicy | None = None,
-    ) -> None:
+    ) -> bool:
         """Wait for a person to approve `args` for `step`, showing the outputs of the steps named
         in `about` (what the step depends on: the draft being approved). Raises StepSkipped or
         StepFailed (as the step's policy says) when rejected or expired, RunFailed when expiry
         fails the run. `action` (a tool and its arguments): a standing approval that allows it
-        lets it through without waiting. `budget_policy`: an approval to raise a spend cap, on the
+        lets it through without waiting (False: nobody was asked; True: a person approved).
+        `budget_policy`: an approval to raise a spend cap, on the
         terms of that policy alone (budget_approval.py), never a standing approval's."""
         journal = self._journal
         policy = step.approval or ApprovalPolicy()
         approval_id = f"{step.id}{suffix}-approval"
         if action is not None and await self._standing(step, approval_id, *action):
-            return
+            return False
         applied: AppliedPolicy | None = None
         tool = action[0] if action else step.tool
         if budget_policy is not None:
@@ -228,6 +229,7 @@ class ApprovalGate:
             _rejected(
                 policy, f"rejected by {who}" + (f": {decision.comment}" if decision.comment else "")
             )
+        return True
 
     def _escalate(
         self, pending: PendingApproval, policy: ApprovalPolicy, level: int, window: float

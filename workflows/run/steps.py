@@ -26,6 +26,7 @@ from workflows.patches import (
     EGRESS_PATCH,
     LEDGER_SCOPE_PATCH,
     MCP_IN_DOUBT_PATCH,
+    ONE_APPROVAL_AFTER_TAINT_PATCH,
     UNTRUSTED_APPROVAL_PATCH,
     RunPatches,
 )
@@ -89,8 +90,10 @@ class StepRunner:
         # Content from outside (documents, pages, tool output) may carry instructions: whatever
         # derives from it never causes a side effect without a person's approval.
         guarded = writes and inputs.tainted and self._patches.has(UNTRUSTED_APPROVAL_PATCH)
+        # A person approved this call knowing untrusted content came before it.
+        approved_after_taint = False
         if step.kind == StepKind.APPROVAL or step.tool in tools.approval or guarded:
-            await self._gate.wait(
+            answered = await self._gate.wait(
                 step,
                 args,
                 suffix,
@@ -98,6 +101,7 @@ class StepRunner:
                 about=step.depends_on,
                 action=(step.tool, args) if step.kind == StepKind.TOOL and step.tool else None,
             )
+            approved_after_taint = answered and writes and inputs.tainted
             if step.kind == StepKind.APPROVAL:
                 return StepResult(output={"approved": True})
         if step.kind == StepKind.AGENT:
@@ -155,6 +159,15 @@ class StepRunner:
                 if await retry_when_cap_raised(self._gate, e, step, args, suffix):
                     continue
                 refused = egress_refused(e)
+                if (
+                    refused is not None
+                    and approved_after_taint
+                    and not step_input.egress_approved
+                    and self._patches.has(ONE_APPROVAL_AFTER_TAINT_PATCH)
+                ):
+                    # Already approved by a person who was shown the untrusted sources.
+                    step_input.egress_approved = True
+                    continue
                 if refused is not None and not step_input.egress_approved:
                     # Outside the allowed domains after untrusted content: a person decides.
                     await self._gate.wait(
