@@ -39,9 +39,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalDecision,
         PendingApproval,
     )
-    from aios.notices import ApprovalNotice, NoticeSent
     from aios.plan import ApprovalPolicy, Step
-    from aios.standing import StandingUse, StandingUseRequest
     from aios.vocabulary import Activity, RunEventType, RunStatus, StepStatus
 
 from workflows.dag import RunFailed, StepFailed, StepSkipped
@@ -51,21 +49,17 @@ from workflows.patches import (
     NOTIFY_PATCH,
     SELF_APPROVAL_POLICY_PATCH,
     SIGNAL_IDENTITY_PATCH,
-    STANDING_APPROVAL_PATCH,
+)
+from workflows.run.approval_outreach import (
+    STANDING_RETRY,
+    notify_approvers,
+    standing_approval,
 )
 from workflows.run.calls import failure_reason
 from workflows.run.journal import RunJournal
 
 # Signals the run ignored (malformed or invalid), kept for the current details.
 MAX_IGNORED_SIGNALS = 5
-# Asking for a standing approval: a database round trip; when it cannot be had, a person decides.
-STANDING_RETRY = RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=5))
-# Telling the approvers: retried for about half an hour (a mail server or webhook that is down).
-NOTIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=12,
-)
 # Reading the approval policy: a database round trip, retried for a few minutes; an approval
 # whose policy cannot be read does not open under a weaker one (the run fails, saying why).
 POLICY_RETRY = RetryPolicy(
@@ -123,7 +117,9 @@ class ApprovalGate:
         journal = self._journal
         policy = step.approval or ApprovalPolicy()
         approval_id = f"{step.id}{suffix}-approval"
-        if action is not None and await self._standing(step, approval_id, *action):
+        if action is not None and await standing_approval(
+            self._journal, step, approval_id, *action
+        ):
             return False
         applied: AppliedPolicy | None = None
         tool = action[0] if action else step.tool
@@ -185,7 +181,9 @@ class ApprovalGate:
         journal.sync_waiting_status()
         if self._journal.patches.has(NOTIFY_PATCH):
             # Beside the wait, not before it: an answer may come before the mail goes out.
-            self._background.append(asyncio.create_task(self._notify(pending, 0)))
+            self._background.append(
+                asyncio.create_task(notify_approvers(self._journal, pending, 0))
+            )
         # The first window, then one per escalation step (each to its next group of approvers).
         windows = [policy.timeout_s, *(e.timeout_s for e in policy.escalate)]
         try:
@@ -250,7 +248,9 @@ class ApprovalGate:
         )
         self._journal.sync_waiting_status()
         if self._journal.patches.has(NOTIFY_PATCH):  # the next group is told too
-            self._background.append(asyncio.create_task(self._notify(pending, level)))
+            self._background.append(
+                asyncio.create_task(notify_approvers(self._journal, pending, level))
+            )
 
     def _context(self, about: Sequence[str]) -> tuple[list[ApprovalContext], dict[str, Any]]:
         """The outputs an approval shows (readable, cut) and hashes (in full). Runs started before
@@ -307,81 +307,6 @@ class ApprovalGate:
         any approval: a user does not raise their own cap unless a policy says so."""
         applied = await self._policy(approval_id, None, requester=True, budget=scope)
         return applied if applied is not None and applied.policy is not None else None
-
-    async def _standing(
-        self, step: Step, approval_id: str, tool: str, args: dict[str, Any]
-    ) -> bool:
-        """True when a standing approval of the tenant allows `tool` with `args` (one of its uses
-        is consumed, once per approval id): the run goes on and its events say which one."""
-        if not self._journal.patches.has(STANDING_APPROVAL_PATCH):
-            return False
-        state = self._journal.state
-        request = StandingUseRequest(
-            tenant=state.tenant, tool=tool, args=args, use_key=f"{state.run_id}/{approval_id}"
-        )
-        try:
-            use: StandingUse | None = await workflow.execute_activity(
-                Activity.USE_STANDING_APPROVAL,
-                request,
-                result_type=StandingUse,
-                start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=STANDING_RETRY,
-                summary=f"standing approval for {tool}?",
-            )
-        except ActivityError as e:  # no answer: a person decides, as without standing approvals
-            workflow.logger.warning(
-                "run %s: no standing approval checked: %s", state.run_id, failure_reason(e)
-            )
-            return False
-        if use is None:
-            return False
-        self._journal.emit(
-            RunEventType.APPROVAL_STANDING,
-            step.id,
-            {"approval_id": approval_id, "tool": tool, **use.model_dump(mode="json")},
-        )
-        return True
-
-    async def _notify(self, pending: PendingApproval, escalation: int) -> None:
-        """Tell the approvers that `pending` waits (the activity sends each channel's notice once
-        per approval); a delivery that keeps failing is logged, and the approval still waits."""
-        state = self._journal.state
-        notice = ApprovalNotice(
-            tenant=state.tenant,
-            run_id=state.run_id,
-            goal=state.goal,
-            requester=state.user_id,
-            **pending.model_dump(
-                include={
-                    "approval_id",
-                    "step_id",
-                    "reason",
-                    "args",
-                    "about",
-                    "requested_at",
-                    "expires_at",
-                    "approvers",
-                    "self_approval_policy",
-                }
-            ),
-            escalation=escalation,
-        )
-        try:
-            await workflow.execute_activity(
-                Activity.NOTIFY_APPROVAL,
-                notice,
-                result_type=NoticeSent,
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=NOTIFY_RETRY,
-                summary=f"notify the approvers of {pending.approval_id}",
-            )
-        except ActivityError as e:
-            workflow.logger.warning(
-                "run %s: approvers of %s not notified: %s",
-                state.run_id,
-                pending.approval_id,
-                failure_reason(e),
-            )
 
     # --- answers --------------------------------------------------------------------------
 
