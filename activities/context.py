@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from activities.knowledge.keywords import tokenize
 from activities.llm.base import Message
 from aios.models import Citation, ContextTrim, Passage, SourcePassages, TrimmedDocument
+from aios.prompts import DEFAULT_SYSTEM
 from aios.text import is_echoed_markup
 
 # Without a tokenizer for every model, ~4 characters per token is a safe planning figure for
@@ -160,7 +161,6 @@ def fit_to_budget(
     return fitted
 
 
-DEFAULT_SYSTEM = "You are a careful research assistant. Be factual and concise."
 # What a run in a conversation shows its model of the session and of the user's facts: a small
 # share of a small model's window (the bundled model has 2,048 tokens a request).
 MAX_CONVERSATION_CHARS = 1_200

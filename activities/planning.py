@@ -47,6 +47,7 @@ from aios.plan import (
     Step,
     check_planner,
 )
+from aios.prompts import PLANNER_SYSTEM
 from aios.skills import Skill, SkillCatalog
 from aios.vocabulary import Activity, PlannerName, StepKind
 
@@ -127,22 +128,6 @@ PLAN_SCHEMA: dict[str, Any] = {
     },
     "required": ["steps"],
 }
-PLANNER_SYSTEM = """You plan work for AIOS.
-Answer with a JSON plan: {"steps": [...], "result_step": id}.
-Each step: {"id": lowercase-id, "kind": one of tool|llm|retrieve|agent|memory|skill, "title", "tool"
-(tool steps only), "args", "depends_on": [ids of earlier steps it needs]}.
-- retrieve: search the knowledge base. args {"query": text, "k": number}.
-- memory: the user's memory. args {"op": "read", "query": text} or {"op": "write", "text": text}.
-- llm: one model call. args {"instruction": text, "documents": optional reference}.
-- tool: call one tool. args must match the tool's input schema.
-- agent: a model that calls tools in a loop. args {"instruction", "tools": [tool names],
-  "max_turns": number}.
-- skill: run a named skill. args {"name": skill name, "inputs": {...}}.
-Refer to earlier outputs with {"$ref": "steps.<id>.output"} and to the goal with
-{"$ref": "run.goal"}; a step that refers to another must list it in depends_on. Use as few steps
-as the goal needs; the result step's output is the answer.
-Tools and skills:
-"""
 
 
 def planner_model(request: PlanningInput) -> str:

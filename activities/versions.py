@@ -17,6 +17,7 @@ import asyncpg
 import yaml
 
 from aios.errors import NotFound, ValidationFailed
+from aios.prompts import AGENT_SYSTEM, DEFAULT_SYSTEM, PLANNER_SYSTEM
 from aios.skills import Skill, SkillCatalog, SkillSpec
 from aios.stores.versions import VersionStore
 from aios.versions import (
@@ -35,12 +36,7 @@ MODEL_TIERS = ("fast", "strong")
 
 def current_prompts() -> dict[str, str]:
     """The prompt texts of the code this process runs."""
-    # Imported here: the API needs these heavy modules only for this (and planning imports us).
-    from activities import context
-    from activities.llm.activities import AGENT_SYSTEM
-    from activities.planning import PLANNER_SYSTEM
-
-    return {"system": context.DEFAULT_SYSTEM, "planner": PLANNER_SYSTEM, "agent": AGENT_SYSTEM}
+    return {"system": DEFAULT_SYSTEM, "planner": PLANNER_SYSTEM, "agent": AGENT_SYSTEM}
 
 
 def skill_text(skill: Skill) -> str:

@@ -43,6 +43,7 @@ from aios.models import (
     StepResult,
     ToolSchema,
 )
+from aios.prompts import AGENT_SYSTEM, DEFAULT_SYSTEM
 from aios.stores.deltas import DeltaPublisher
 from aios.stores.ledger import LedgerStore
 from aios.stores.llm_cache import LlmCacheStore
@@ -63,10 +64,6 @@ MAX_INSTRUCTION_CHARS = 20_000
 RECENT_SESSION_MESSAGES = 6
 # Tool results longer than this are cut before they go back to the model.
 MAX_TOOL_RESULT_CHARS = 8_000
-AGENT_SYSTEM = (
-    "You are an agent that completes a task with the tools you are given. Call tools when they "
-    "help; when you have what you need, answer with the final result and no tool calls."
-)
 
 
 class LlmStepArgs(BaseModel):
@@ -376,11 +373,9 @@ class LlmActivities:
         )
         system = args.system
         if system is None and step.versions is not None:  # a pinned version of the default
-            system = await self.prompts.text(
-                step.tenant, step.versions, "system", context.DEFAULT_SYSTEM
-            )
+            system = await self.prompts.text(step.tenant, step.versions, "system", DEFAULT_SYSTEM)
         if conversation is not None and conversation[0]:
-            system = f"{system or context.DEFAULT_SYSTEM}\n\n{conversation[0]}"
+            system = f"{system or DEFAULT_SYSTEM}\n\n{conversation[0]}"
         # AIOS_MODEL_CONTEXT_WINDOWS where it names the model, else the provider's window.
         window = self._router.context_window(args.model)
         messages, trim = context.build_prompt(
