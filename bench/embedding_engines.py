@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activities.knowledge import DocumentChunks, KnowledgeIndex, SearchMode, chunk_document
-from activities.knowledge.embeddings import LocalEmbedder, TextEmbedder, open_embedder
+from activities.knowledge.embeddings import LocalEmbedder, TextEmbedder
+from activities.knowledge.engines import open_embedder
 from activities.knowledge.index import embedding_input
 from activities.knowledge.onnx_embedder import cpu_flags
 from aios.stores.vectors import EdgeVectorStore

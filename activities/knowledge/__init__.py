@@ -4,7 +4,8 @@ import asyncpg
 
 from activities.knowledge.chunking import Chunk, chunk_document
 from activities.knowledge.embedding_cache import EmbeddingCache
-from activities.knowledge.embeddings import LocalEmbedder, TextEmbedder, open_embedder
+from activities.knowledge.embeddings import LocalEmbedder, TextEmbedder
+from activities.knowledge.engines import open_embedder
 from activities.knowledge.evidence import attach_quotes
 from activities.knowledge.index import DocumentChunks, KnowledgeIndex, SearchMode
 from activities.llm.pricing import PriceTable
