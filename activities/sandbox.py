@@ -20,16 +20,15 @@ cgroup refuses to run code rather than run it without that limit. The memory of 
 when the worker may create one (`AIOS_CODE_EXEC_MEMORY_CGROUP`: cgroup v2 `memory.max`, or v1
 `memory.limit_in_bytes`); where none can be made, each process keeps its RLIMIT_AS and the
 process limit bounds how many there are, so the total stays under the process limit times the
-address-space limit plus the tmpfs sizes. Where bubblewrap cannot run at
-all (no user namespaces, no binary) the call is refused with the reason; code never runs outside
-the sandbox.
+address-space limit plus the tmpfs sizes (the cgroups are made, read and removed by
+`activities/sandbox_cgroups.py`). Where bubblewrap cannot run at all (no user namespaces, no
+binary) the call is refused with the reason; code never runs outside the sandbox.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import os
@@ -38,17 +37,20 @@ import signal
 import sys
 import tempfile
 import time
-import uuid
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from activities.sandbox_cgroups import memory_cgroup, oom_killed, pids_cgroup, processes_over
 from aios.errors import ConfigurationError, UserError
 from aios.stores.run_files import normalize
 
 log = logging.getLogger("aios.sandbox")
+# The cgroup helpers under the names they had when they lived here (tests make them directly).
+_memory_cgroup = memory_cgroup
+_pids_cgroup = pids_cgroup
 
 LAUNCHER = Path(__file__).with_name("sandbox_launcher.py")
 # The uid and gid the code runs as inside the sandbox (`nobody`).
@@ -172,156 +174,6 @@ def _python_binds(python: str) -> list[str]:
     return args
 
 
-@contextlib.contextmanager
-def _pids_cgroup(setting: str, max_processes: int) -> Iterator[Path | None]:
-    """A fresh pids cgroup limited to `max_processes`, or None where none can be made."""
-    if setting == "off":
-        yield None
-        return
-    candidates = [Path(setting)] if setting != "auto" else [Path("/sys/fs/cgroup/pids")]
-    if setting == "auto":
-        with contextlib.suppress(OSError):
-            own = Path("/proc/self/cgroup").read_text().splitlines()
-            v2 = next((line[3:] for line in own if line.startswith("0::")), None)
-            if v2 is not None and (Path("/sys/fs/cgroup") / "cgroup.controllers").is_file():
-                candidates.append(Path("/sys/fs/cgroup") / v2.lstrip("/"))
-    made: Path | None = None
-    for parent in candidates:
-        child = parent / f"aios-sandbox-{uuid.uuid4().hex[:12]}"
-        try:
-            child.mkdir()
-        except OSError:
-            continue
-        try:
-            (child / "pids.max").write_text(str(max_processes))
-            made = child
-            break
-        except OSError:
-            with contextlib.suppress(OSError):
-                child.rmdir()
-    try:
-        yield made
-    finally:
-        if made is not None:
-            for _ in range(100):  # the kernel frees a cgroup once its last process is reaped
-                try:
-                    made.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.02)
-            else:
-                log.warning("could not remove the sandbox cgroup %s", made)
-
-
-def _own_cgroup(controller: str) -> Path | None:
-    """This process's cgroup folder in the hierarchy that has `controller`: the v1 one mounted
-    at /sys/fs/cgroup/<controller>, else the v2 one if it offers the controller."""
-    root = Path("/sys/fs/cgroup")
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(",") and (root / controller / "cgroup.procs").exists():
-            return root / controller / path.lstrip("/")
-    v2 = next((line[3:] for line in lines if line.startswith("0::")), None)
-    with contextlib.suppress(OSError):
-        if v2 is not None and controller in (root / "cgroup.controllers").read_text().split():
-            return root / v2.lstrip("/")
-    return None
-
-
-def _is_v2(folder: Path) -> bool:
-    return (folder / "cgroup.controllers").is_file()
-
-
-def _set_memory(folder: Path, limit: int) -> None:
-    """The memory cap of a sandbox's cgroup, swap included (raises OSError where not allowed)."""
-    if _is_v2(folder):
-        (folder / "memory.max").write_text(str(limit))
-        with contextlib.suppress(OSError):
-            (folder / "memory.swap.max").write_text("0")
-        with contextlib.suppress(OSError):  # out of memory: the whole sandbox ends at once
-            (folder / "memory.oom.group").write_text("1")
-    else:
-        (folder / "memory.limit_in_bytes").write_text(str(limit))
-        with contextlib.suppress(OSError):  # absent without swap accounting
-            (folder / "memory.memsw.limit_in_bytes").write_text(str(limit))
-
-
-def _remove(folder: Path) -> None:
-    for _ in range(100):  # the kernel frees a cgroup once its last process is reaped
-        try:
-            folder.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.02)
-    log.warning("could not remove the sandbox cgroup %s", folder)
-
-
-@contextlib.contextmanager
-def _memory_cgroup(setting: str, limit: int, pids: Path | None) -> Iterator[Path | None]:
-    """A memory cgroup capping the whole sandbox at `limit` bytes, or None where none can be
-    made. On cgroup v2 a process is in one cgroup only: the pids cgroup is used when it is a v2
-    one (and made no other)."""
-    if setting == "off" or limit <= 0:
-        yield None
-        return
-    if pids is not None and _is_v2(pids):
-        try:
-            _set_memory(pids, limit)
-        except OSError:
-            yield None
-        else:
-            yield pids
-        return
-    # By default under the worker's own memory cgroup, so the sandbox also counts against
-    # whatever limit the worker itself runs under.
-    parent = _own_cgroup("memory") if setting == "auto" else Path(setting)
-    made: Path | None = None
-    if parent is not None:
-        child = parent / f"aios-sandbox-{uuid.uuid4().hex[:12]}"
-        with contextlib.suppress(OSError):
-            child.mkdir()
-            try:
-                _set_memory(child, limit)
-                made = child
-            except OSError:
-                _remove(child)
-    try:
-        yield made
-    finally:
-        if made is not None:
-            _remove(made)
-
-
-def _oom_killed(cgroup: Path | None) -> bool:
-    """Whether the kernel killed a process of the sandbox at its memory cap."""
-    if cgroup is None:
-        return False
-    for name in ("memory.events", "memory.oom_control"):  # v2, v1
-        with contextlib.suppress(OSError, ValueError):
-            for line in (cgroup / name).read_text().splitlines():
-                key, _, count = line.partition(" ")
-                if key == "oom_kill" and int(count) > 0:
-                    return True
-    return False
-
-
-def _processes_over(cgroup: Path | None) -> bool:
-    if cgroup is None:
-        return False
-    with contextlib.suppress(OSError, ValueError):
-        for line in (cgroup / "pids.events").read_text().splitlines():
-            name, _, count = line.partition(" ")
-            if name == "max" and int(count) > 0:
-                return True
-    return False
-
-
 class Sandbox:
     """Runs one program per call in a fresh bubblewrap sandbox (see the module's docstring)."""
 
@@ -428,8 +280,8 @@ class Sandbox:
                 inputs = await asyncio.to_thread(_seed, scratch, files)
                 command = self.command(inputs, argv, limits)
                 with (
-                    _pids_cgroup(self.config.pids_cgroup, limits.max_processes) as cgroup,
-                    _memory_cgroup(
+                    pids_cgroup(self.config.pids_cgroup, limits.max_processes) as cgroup,
+                    memory_cgroup(
                         self.config.memory_cgroup, limits.sandbox_memory_bytes, cgroup
                     ) as memory,
                 ):
@@ -443,9 +295,9 @@ class Sandbox:
                         )
                     joined = [c for c in (cgroup, memory) if c is not None]
                     result = await self._spawn(command, list(dict.fromkeys(joined)), limits)
-                    if _processes_over(cgroup) and "processes" not in result.limits_hit:
+                    if processes_over(cgroup) and "processes" not in result.limits_hit:
                         result.limits_hit.append("processes")
-                    if _oom_killed(memory) and "memory" not in result.limits_hit:
+                    if oom_killed(memory) and "memory" not in result.limits_hit:
                         result.limits_hit.append("memory")
                     return result
             finally:

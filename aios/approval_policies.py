@@ -71,7 +71,7 @@ SUBJECT_ORDER: tuple[PolicySubject, ...] = (
 # What a `budget` policy may be about: a cap of one of these scopes, or any cap.
 ANY_CAP = "*"
 BUDGET_SCOPES: tuple[str, ...] = ("tenant", "user", "key", "schedule", ANY_CAP)
-# How the ledger names a refused cap (aios/stores/ledger.py): `budget_exhausted: user ada, day ...`.
+# How the ledger names a refused cap (aios/stores/ledger/): `budget_exhausted: user ada, day ...`.
 # A run's own budget (`budget_exhausted: run ...`) is its requester's, not a cap to raise.
 _CAP_REFUSAL = re.compile(r"^budget_exhausted: (tenant|user|key|schedule) ")
 

@@ -1,7 +1,7 @@
 """The Slack app's shared language: what the API hands the Slack workflow, what its activities
 take and return, and how AIOS's messages read in Slack (text and Block Kit). Pure: no I/O.
 
-Slack's own requests are checked and read in `api/routes/slack.py`; messages go out through
+Slack's own requests are checked and read in `api/routes/slack/`; messages go out through
 `activities/slack.py`; `workflows/slack.py` decides what to post when.
 """
 

@@ -173,7 +173,7 @@ class JsonBodies:
 
     EXEMPT = ("/v1/documents", "/mcp")
     MULTIPART = ("/v1/runs", "/v1/chat", "/v1/transcriptions")
-    # Slack sends interactivity requests as a form (api/routes/slack.py).
+    # Slack sends interactivity requests as a form (api/routes/slack/buttons.py).
     FORM = ("/v1/channels/slack/interactions",)
 
     def __init__(self, app: ASGIApp) -> None:

@@ -48,7 +48,7 @@ from api.temporal_reads import (
 from workflows.agent_run import SKILL_WORKFLOW, AgentRunWorkflow
 
 if TYPE_CHECKING:
-    from api.run_service import RunService
+    from api.run_service.core import RunCore
 
 # The name of the run's `approve` signal (the durable answer when no worker can take the update).
 SIGNAL_APPROVE = "approve"
@@ -96,7 +96,7 @@ CHILD_DEPTH = 3
 class RunApprovals:
     """The approvals of the runs one API process serves (built by `RunService.approvals`)."""
 
-    runs: RunService
+    runs: RunCore
 
     async def may_be_routed(self, principal: Principal) -> bool:
         """Whether any approval could be routed to the caller: they hold the approver role, or

@@ -1,5 +1,5 @@
 """Prices per million tokens (input, output) in USD, for the cost counted per step and per run
-and reserved in the spend ledger (aios/stores/ledger.py) before each call.
+and reserved in the spend ledger (aios/stores/ledger/) before each call.
 
 Built-in defaults below (the providers' list prices, checked 2026-12; cached-input discounts are
 not counted, so a cost is at most what the provider bills); `AIOS_MODEL_PRICES` (JSON

@@ -1,4 +1,4 @@
-"""Spend caps as data and the usage report, both over the spend ledger (aios/stores/ledger.py,
+"""Spend caps as data and the usage report, both over the spend ledger (aios/stores/ledger/,
 docs/budgets.md).
 
 - `POST /v1/budgets`, `DELETE /v1/budgets/{id}`: the `admin` role, inside the caller's tenant

@@ -1,4 +1,4 @@
-"""The spend ledger at the store (aios/stores/ledger.py) on real PostgreSQL: parallel
+"""The spend ledger at the store (aios/stores/ledger/) on real PostgreSQL: parallel
 reservations, caps per user and tenant, unpriced models, and reserve/settle/release/expire
 balancing to the cent."""
 

@@ -1,6 +1,6 @@
 """A call refused by a spend cap: the run stops with the reason, or waits for a cap to be raised.
 
-The ledger refuses a call whose worst case would cross a cap (aios/stores/ledger.py), naming the
+The ledger refuses a call whose worst case would cross a cap (aios/stores/ledger/), naming the
 cap: `budget_exhausted: user ada, day 2026-12-06, 4.99 of 5.00 USD ...`. By default the run then
 fails with that reason. Where a tenant's or the repository's approval policy about budgets names
 the crossed cap's scope (`budget: user`, or `budget: "*"` for any), the run instead opens an

@@ -1,50 +1,28 @@
-"""The spend ledger: every model call reserves its worst-case cost before it starts, against every
-scope it belongs to (its run and the runs above it, the user, the API key, the schedule and the
-tenant, per day and per month), and is settled to what it really cost when it returns, or released
-when it fails. docs/budgets.md has the whole story; decision record 0035 the why.
+"""Reservations: a model call's worst case reserved before it starts (`reserve`), settled to what
+it cost when it returns (`settle`), released or charged at its worst case when it fails (`fail`,
+`release`), and expired when its worker never reported back (`expire`, `abandon_earlier_attempts`).
 
-One transaction per reservation: the counter rows of every scope are locked (`SELECT ... FOR
-UPDATE`, in one order so two reservations never deadlock), checked against their caps and raised
-together, so ten parallel calls cannot all pass a check that only some of them fit. Counters hold
-what is reserved plus what is spent; an entry per call (keyed by run, activity, attempt and call)
-makes reserve, settle and release idempotent. A reservation whose call never reported back (a
-worker killed in between) expires and stays charged at its worst case: never lost, never twice.
-A call of a tenant with no cap at all (and no run cap) has nothing to lock or check: it reserves
-in one statement and settles in one (decision 0047), four round trips a call instead of thirteen.
+How they stay right under parallel calls and lost workers (one locking transaction per capped
+reservation, one statement for an uncapped one, an idempotent entry per call) is told in the
+package's docstring (aios/stores/ledger/__init__.py). `LedgerStore` there is `Reservations` with
+the caps an admin sets and the usage report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
 
 from aios.db import statement_connection, transient_on_connection_loss
-from aios.errors import AnswerLost, BudgetExceeded, NotFound
-from aios.models import RunCap
+from aios.errors import AnswerLost, BudgetExceeded
+from aios.stores.ledger.scopes import DEFAULT_TTL, Spender, counters_of, to_usd
 
-CapScope = Literal["tenant", "user", "key", "schedule"]
-CapPeriod = Literal["day", "month"]
-GroupBy = Literal["tenant", "user", "model", "skill", "schedule"]
-CAP_SCOPES: tuple[str, ...] = ("tenant", "user", "key", "schedule")
-GROUP_COLUMNS: dict[str, str] = {
-    "tenant": "tenant",
-    "user": "user_id",
-    "model": "model",
-    "skill": "skill",
-    "schedule": "schedule_id",
-}
-# A reservation not settled within this long is taken as lost with its worker (model calls are
-# bounded far below it by the activities' timeouts).
-DEFAULT_TTL = timedelta(minutes=30)
-MICRO = Decimal("0.000001")
-RUN_PERIOD = "run"
 # A reservation whose call's real usage will never be known is charged at its worst case.
 _CHARGE_WORST_CASE = (
     "UPDATE ledger_entries SET status = 'expired', usd = reserved_usd, closed_at = now()"
@@ -60,58 +38,12 @@ _INSERT_ENTRY = (
 
 
 @dataclass(frozen=True)
-class Spender:
-    """Whom one model call's spend is charged to."""
-
-    tenant: str
-    user_id: str
-    run_id: str
-    # This run's cap first (when it has one), then its parent runs' up to the root's.
-    runs: list[RunCap] = field(default_factory=list)
-    skill: str | None = None
-    schedule_id: str | None = None
-    key_id: str | None = None
-
-    @property
-    def root_run_id(self) -> str:
-        return self.runs[-1].run_id if self.runs else self.run_id
-
-
-@dataclass(frozen=True)
-class BudgetCap:
-    id: str
-    tenant: str
-    scope: str
-    subject: str
-    period: str
-    usd: float | None
-    tokens: int | None
-    created_by: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    group: str | None
-    calls: int
-    input_tokens: int
-    output_tokens: int
-    usd: float
-    # Reservations still open (calls in flight): not spent yet, but held against the caps.
-    reserved_usd: float
-
-
-@dataclass(frozen=True)
 class _Limit:
     """One capped counter: who it is, and its caps."""
 
     label: str  # "tenant acme, month 2026-12"
     usd: Decimal | None
     tokens: int | None
-
-
-def _usd(value: float | Decimal) -> Decimal:
-    return Decimal(str(value)).quantize(MICRO)
 
 
 def _shown(amount: Decimal, cap: Decimal) -> str:
@@ -140,33 +72,11 @@ def _entry_values(
     )
 
 
-def _counters(spender: Spender, now: datetime) -> dict[tuple[str, str], str]:
-    """(scope, period) -> how a refusal names it, for each counter a call of `spender` is in."""
-    day, month = now.strftime("%Y-%m-%d"), now.strftime("%Y-%m")
-    subjects: list[tuple[str, str, str]] = [
-        ("tenant", spender.tenant, f"tenant {spender.tenant}"),
-        ("user", spender.user_id, f"user {spender.user_id}"),
-    ]
-    if spender.key_id:
-        subjects.append(("key", spender.key_id, f"key {spender.key_id}"))
-    if spender.schedule_id:
-        subjects.append(("schedule", spender.schedule_id, f"schedule {spender.schedule_id}"))
-    out: dict[tuple[str, str], str] = {}
-    for scope, subject, label in subjects:
-        name = f"{scope}:{spender.tenant}/{subject}"
-        out[(name, day)] = f"{label}, day {day}"
-        out[(name, month)] = f"{label}, month {month}"
-    for run in spender.runs:
-        if run.usd is not None or run.tokens is not None:
-            out[(f"run:{run.run_id}", RUN_PERIOD)] = f"run {run.run_id}"
-    return out
+class Reservations:
+    """The ledger's reservations (the base of `LedgerStore`, which adds caps and reports)."""
 
-
-class LedgerStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-
-    # --- reservations -------------------------------------------------------------------------
 
     @transient_on_connection_loss
     async def reserve(
@@ -184,9 +94,9 @@ class LedgerStore:
         of `spender`, or raise BudgetExceeded naming the first cap it would cross. True when
         reserved now, False when `key` was reserved before (a repeat changes nothing)."""
         now = now or datetime.now(UTC)
-        counters = _counters(spender, now)
+        counters = counters_of(spender, now)
         keys = sorted(counters)
-        amount = Decimal(0) if usd is None else _usd(usd)
+        amount = Decimal(0) if usd is None else to_usd(usd)
         run_capped = any(run.usd is not None or run.tokens is not None for run in spender.runs)
         if not run_capped and await self._reserve_uncapped(
             key, spender, model, usd is not None, amount, tokens, now, ttl
@@ -261,7 +171,7 @@ class LedgerStore:
                 " FROM entry, jsonb_array_elements(entry.counters) AS k"
                 " WHERE c.scope = k->>0 AND c.period = k->>1",
                 key,
-                _usd(usd),
+                to_usd(usd),
                 input_tokens,
                 output_tokens,
             )
@@ -369,34 +279,6 @@ class LedgerStore:
         )
         return int(result.split()[-1])
 
-    @transient_on_connection_loss
-    async def unbalanced(self) -> list[dict[str, Any]]:
-        """Counters that differ from the sum of their entries (none, unless something is wrong)."""
-        rows = await self._pool.fetch(
-            "WITH charged AS ("
-            "  SELECT c->>0 AS scope, c->>1 AS period,"
-            "   sum(CASE status WHEN 'reserved' THEN reserved_usd WHEN 'released' THEN 0"
-            "       ELSE usd END) AS usd,"
-            "   sum(CASE status WHEN 'reserved' THEN reserved_tokens WHEN 'released' THEN 0"
-            "       WHEN 'expired' THEN reserved_tokens ELSE input_tokens + output_tokens END)"
-            "       AS tokens"
-            "  FROM ledger_entries, jsonb_array_elements(counters) AS c GROUP BY 1, 2)"
-            " SELECT k.scope, k.period, k.usd, k.tokens, coalesce(c.usd, 0) AS entries_usd,"
-            "  coalesce(c.tokens, 0) AS entries_tokens"
-            " FROM ledger_counters k LEFT JOIN charged c USING (scope, period)"
-            " WHERE k.usd <> coalesce(c.usd, 0) OR k.tokens <> coalesce(c.tokens, 0)"
-        )
-        return [dict(r) for r in rows]
-
-    @transient_on_connection_loss
-    async def counter(self, scope: str, period: str) -> tuple[Decimal, int]:
-        row = await self._pool.fetchrow(
-            "SELECT usd, tokens FROM ledger_counters WHERE scope = $1 AND period = $2",
-            scope,
-            period,
-        )
-        return (row["usd"], row["tokens"]) if row else (Decimal(0), 0)
-
     async def _limits(
         self,
         conn: asyncpg.Connection,
@@ -410,7 +292,7 @@ class LedgerStore:
             if run.usd is not None or run.tokens is not None:
                 limits[f"run {run.run_id}"] = _Limit(
                     f"run {run.run_id}",
-                    None if run.usd is None else _usd(run.usd),
+                    None if run.usd is None else to_usd(run.usd),
                     run.tokens,
                 )
         subjects = {
@@ -467,153 +349,3 @@ class LedgerStore:
             usd,
             tokens,
         )
-
-    # --- caps -----------------------------------------------------------------------------------
-
-    @transient_on_connection_loss
-    async def set_cap(
-        self,
-        tenant: str,
-        scope: CapScope,
-        subject: str,
-        period: CapPeriod,
-        *,
-        usd: float | None,
-        tokens: int | None,
-        created_by: str,
-        now: datetime | None = None,
-    ) -> BudgetCap:
-        """Set (or replace) the cap of one scope and period. Its running total for the current
-        period starts from what the period's entries already hold (uncapped scopes keep none)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "INSERT INTO budget_caps"
-                " (id, tenant, scope, subject, period, usd, tokens, created_by)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                " ON CONFLICT (tenant, scope, subject, period) DO UPDATE SET usd = EXCLUDED.usd,"
-                " tokens = EXCLUDED.tokens, created_by = EXCLUDED.created_by, created_at = now()"
-                " RETURNING *",
-                f"cap_{uuid.uuid4().hex[:12]}",
-                tenant,
-                scope,
-                subject,
-                period,
-                None if usd is None else _usd(usd),
-                tokens,
-                created_by,
-            )
-            await self._start_total(conn, tenant, scope, subject, period, now or datetime.now(UTC))
-        return _cap(row)
-
-    @staticmethod
-    async def _start_total(
-        conn: asyncpg.Connection,
-        tenant: str,
-        scope: CapScope,
-        subject: str,
-        period: CapPeriod,
-        now: datetime,
-    ) -> None:
-        """The running total of a newly capped scope for the current period: the period's
-        entries of that scope not yet counted in it are attached to it and added up, so a cap
-        set mid-month counts the month's spend so far."""
-        stamp = now.strftime("%Y-%m-%d" if period == "day" else "%Y-%m")
-        counter = [f"{scope}:{tenant}/{subject}", stamp]
-        await conn.execute(
-            "INSERT INTO ledger_counters (scope, period) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            *counter,
-        )
-        await conn.execute(
-            "SELECT 1 FROM ledger_counters WHERE scope = $1 AND period = $2 FOR UPDATE", *counter
-        )
-        # The column naming the subject is one of these constants, never input.
-        column = {"tenant": "tenant", "user": "user_id", "key": "key_id", "schedule": "schedule_id"}
-        added = await conn.fetchrow(
-            "WITH attached AS ("
-            "  UPDATE ledger_entries SET counters = counters || jsonb_build_array($3::jsonb)"
-            f"  WHERE tenant = $1 AND {column[scope]} = $2 AND status <> 'released'"
-            "   AND to_char(created_at AT TIME ZONE 'UTC', $4) = $5"
-            "   AND NOT counters @> jsonb_build_array($3::jsonb)"
-            "  RETURNING CASE status WHEN 'reserved' THEN reserved_usd ELSE usd END AS usd,"
-            "   CASE WHEN status IN ('reserved', 'expired') THEN reserved_tokens"
-            "    ELSE input_tokens + output_tokens END AS tokens)"
-            " SELECT coalesce(sum(usd), 0) AS usd, coalesce(sum(tokens), 0) AS tokens"
-            " FROM attached",
-            tenant,
-            subject,
-            json.dumps(counter),
-            "YYYY-MM-DD" if period == "day" else "YYYY-MM",
-            stamp,
-        )
-        await LedgerStore._add(conn, [tuple(counter)], added["usd"], int(added["tokens"]))
-
-    @transient_on_connection_loss
-    async def caps(self, tenant: str) -> list[BudgetCap]:
-        rows = await self._pool.fetch(
-            "SELECT * FROM budget_caps WHERE tenant = $1 ORDER BY scope, subject, period", tenant
-        )
-        return [_cap(r) for r in rows]
-
-    @transient_on_connection_loss
-    async def delete_cap(self, tenant: str, cap_id: str) -> None:
-        done = await self._pool.execute(
-            "DELETE FROM budget_caps WHERE tenant = $1 AND id = $2", tenant, cap_id
-        )
-        if done.endswith(" 0"):
-            raise NotFound(f"no budget cap {cap_id!r} in this tenant")
-
-    # --- reports --------------------------------------------------------------------------------
-
-    @transient_on_connection_loss
-    async def usage(
-        self,
-        tenant: str,
-        group_by: GroupBy,
-        *,
-        start: datetime,
-        end: datetime,
-        user_id: str | None = None,
-    ) -> list[UsageRow]:
-        """Spend per group from the ledger, calls made in [start, end); one user's alone when
-        `user_id` is given. Reservations past their time are expired first (charged at their
-        worst case), so a call whose worker died shows as spent, not as in flight."""
-        await self.expire()
-        column = GROUP_COLUMNS[group_by]
-        rows = await self._pool.fetch(
-            f"SELECT {column} AS grp, count(*) FILTER (WHERE status <> 'released') AS calls,"
-            " coalesce(sum(input_tokens), 0) AS input_tokens,"
-            " coalesce(sum(output_tokens), 0) AS output_tokens,"
-            " coalesce(sum(usd) FILTER (WHERE status IN ('settled', 'expired')), 0) AS usd,"
-            " coalesce(sum(reserved_usd) FILTER (WHERE status = 'reserved'), 0) AS reserved"
-            " FROM ledger_entries WHERE tenant = $1 AND created_at >= $2 AND created_at < $3"
-            " AND ($4::text IS NULL OR user_id = $4) GROUP BY 1 ORDER BY usd DESC, 1",
-            tenant,
-            start,
-            end,
-            user_id,
-        )
-        return [
-            UsageRow(
-                group=r["grp"],
-                calls=r["calls"],
-                input_tokens=r["input_tokens"],
-                output_tokens=r["output_tokens"],
-                usd=float(r["usd"]),
-                reserved_usd=float(r["reserved"]),
-            )
-            for r in rows
-        ]
-
-
-def _cap(row: asyncpg.Record) -> BudgetCap:
-    return BudgetCap(
-        id=row["id"],
-        tenant=row["tenant"],
-        scope=row["scope"],
-        subject=row["subject"],
-        period=row["period"],
-        usd=None if row["usd"] is None else float(row["usd"]),
-        tokens=row["tokens"],
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-    )
