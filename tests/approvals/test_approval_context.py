@@ -13,7 +13,7 @@ import pytest
 from aios.approvals import CONTEXT_CHARS, approval_hash
 from aios.models import RunState
 from aios.plan import args_hash
-from cli.main import _print_run
+from cli.runs import print_run
 from tests.conftest import Stack
 from tests.helpers import current_details
 
@@ -76,7 +76,7 @@ async def test_an_approval_shows_and_hashes_the_draft_it_is_about(
     handle = stack.client.get_workflow_handle(state["run_id"])
     assert "output of `draft`: <img src=x" in await current_details(handle)
 
-    _print_run(RunState.model_validate(state))
+    print_run(RunState.model_validate(state))
     printed = capsys.readouterr().out
     assert "output of draft (Draft the note, first 4000 of" in printed
     assert "  | <img src=x" in printed and "\x1b" not in printed

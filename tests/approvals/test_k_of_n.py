@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from aios.models import RunState
-from cli.main import _print_run
+from cli.runs import print_run
 from tests.gateway.test_keys import as_key, make_key
 
 PLAN = {
@@ -57,7 +57,7 @@ async def test_two_distinct_approvers_are_needed(
     state = (await api.get(run, headers=keys["ada"])).json()
     assert state["status"] == "awaiting_approval"
     assert state["pending_approvals"][0]["approved_by"] == ["carol"]
-    _print_run(RunState.model_validate(state))
+    print_run(RunState.model_validate(state))
     assert "needs 2 approvers; approved by: carol" in capsys.readouterr().out
     # Carol's inbox no longer lists it; dave's does.
     inbox = {

@@ -31,8 +31,9 @@ from aios.models import RunState
 from aios.plan import ApprovalPolicy
 from aios.skills import SkillCatalog
 from aios.vocabulary import PlannerName
-from cli.main import _print_run, build_parser
+from cli.main import build_parser
 from cli.policies import cmd_groups, cmd_policies
+from cli.runs import print_run
 from tests.gateway.test_keys import as_key, make_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,7 +235,7 @@ async def test_a_tenant_policy_names_a_group_and_the_trace_says_so(
     [pending] = state["pending_approvals"]
     assert pending["approvers"] == ["group:finance"]
     assert pending["policy"] == f"tenant policy {pol['id']} (tool guarded_echo)"
-    _print_run(RunState.model_validate(state))  # aios show
+    print_run(RunState.model_validate(state))  # aios show
     assert f"under tenant policy {pol['id']}" in capsys.readouterr().out
     inbox = {
         u: [

@@ -23,7 +23,7 @@ from aios.approval_policies import (
 )
 from aios.models import ApprovalDecision, RunState
 from aios.notices import ApprovalNotice, email_body, slack_body
-from cli.main import _print_run
+from cli.runs import print_run
 from tests.conftest import Stack
 from tests.gateway.test_keys import as_key, make_key
 from tests.helpers import current_details
@@ -62,7 +62,7 @@ async def test_the_dev_key_approves_its_own_runs_under_a_named_policy(
     assert item["self_approval_policy"] == DEV_SELF_APPROVAL_ID
     details = await current_details(stack.client.get_workflow_handle(state["run_id"]))
     assert f"Self-approval allowed by policy `{DEV_SELF_APPROVAL_ID}`" in details
-    _print_run(RunState.model_validate(state))  # aios show
+    print_run(RunState.model_validate(state))  # aios show
     assert said in capsys.readouterr().out
     url, body = _answer(state)
     answered = await api.post(url, json=body)

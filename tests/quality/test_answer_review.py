@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from aios.models import RunState
-from cli.main import _edited_answer, _print_run
+from cli.runs import edited_answer, print_run
 from tests.gateway.test_keys import as_key, make_key
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 
@@ -66,10 +66,10 @@ async def test_a_weakly_grounded_answer_waits_for_a_reviewer_who_edits_it(
     assert "below the review threshold 0.60" in pending["reason"]
     assert "1 of 1 claims not supported" in pending["reason"]
     assert pending["args"]["evidence"][0]["title"] == "Pump manual"
-    _print_run(RunState.model_validate(state))  # `aios status`
+    print_run(RunState.model_validate(state))  # `aios status`
     shown = capsys.readouterr().out
     assert "answer under review (confidence" in shown and "Pumps are painted blue" in shown
-    assert _edited_answer("-", rejecting=True) is None
+    assert edited_answer("-", rejecting=True) is None
     assert "drop --reject" in capsys.readouterr().err
 
     url = f"{run}/approvals/{pending['approval_id']}"
