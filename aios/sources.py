@@ -175,6 +175,13 @@ class McpServerIn(BaseModel):
     side_effects: Literal["none", "reads", "writes"] = "writes"
     requires_approval: bool = False
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    price_usd: float = Field(
+        default=0.0,
+        ge=0,
+        le=1000,
+        description="what one call of any of its tools costs at its provider, reserved in the "
+        "spend ledger before it is sent (0: free)",
+    )
 
     _check_roles = field_validator("roles")(_roles)
 
@@ -213,6 +220,7 @@ class McpServer(BaseModel):
     side_effects: Literal["none", "reads", "writes"] = "writes"
     requires_approval: bool = False
     timeout_s: float = 60.0
+    price_usd: float = 0.0
     tools: list[McpToolInfo] = Field(default_factory=list)
     origin: Literal["tenant", "environment"] = "tenant"
     created_by: str | None = None

@@ -70,6 +70,7 @@ async def cmd_mcp_servers(api: ApiClient, args: argparse.Namespace) -> int:
                 "roles": args.role or [],
                 "side_effects": args.side_effects,
                 "requires_approval": args.requires_approval,
+                "price_usd": args.price_usd,
             }
         )
         saved = await api.put_mcp_server(args.name, server)
@@ -127,6 +128,12 @@ def add_verbs(verb: Any) -> None:
     m.add_argument("--role", action="append", help="set: a role that may use it (repeat)")
     m.add_argument("--side-effects", choices=("none", "reads", "writes"), default="writes")
     m.add_argument("--requires-approval", action="store_true", help="set: every call waits")
+    m.add_argument(
+        "--price-usd",
+        type=float,
+        default=0.0,
+        help="set: what one call costs at its provider, reserved in the spend ledger (default 0)",
+    )
     e = verb("egress", cmd_egress, "show or set the domains reachable after untrusted content")
     e.add_argument("action", nargs="?", choices=("show", "set"), default="show")
     e.add_argument("domains", nargs="*", help="set: the allowed domains (replaces the list)")

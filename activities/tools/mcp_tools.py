@@ -60,6 +60,9 @@ class McpServerConfig(BaseModel):
     side_effects: str = Field(default="writes", pattern=r"^(none|reads|writes)$")
     requires_approval: bool = False
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    # What one call of any of the server's tools costs at its provider: reserved in the spend
+    # ledger before it is sent (0: free, not an entry).
+    price_usd: float = Field(default=0.0, ge=0, le=1000)
 
 
 class AnyArgs(BaseModel):
@@ -173,7 +176,9 @@ def mcp_tool(
             FetchPolicy.from_allow_list(ctx.settings.fetch_allow) if tenant is not None else None
         )
         try:
-            async with _client(config, guard) as client:
+            # A priced server's call is reserved first: over a cap it is refused, never sent.
+            charged = ctx.charged(f"mcp:{name}", config.price_usd)
+            async with charged, _client(config, guard) as client:
                 sending = True  # from here on the server may act on it
                 result = await client.call_tool(remote.name, arguments)
         except BaseException as e:
@@ -321,6 +326,7 @@ def tenant_server_config(record: McpServerSecret) -> McpServerConfig:
         side_effects=record.side_effects,
         requires_approval=record.requires_approval,
         timeout_s=record.timeout_s,
+        price_usd=record.price_usd,
     )
 
 

@@ -22,8 +22,8 @@ from aios.sources import (
 
 _SQL_COLUMNS = "name, roles, description, created_by, created_at, updated_at"
 _MCP_COLUMNS = (
-    "name, url, headers, roles, side_effects, requires_approval, timeout_s, tools, created_by,"
-    " created_at, updated_at"
+    "name, url, headers, roles, side_effects, requires_approval, timeout_s, price_usd, tools,"
+    " created_by, created_at, updated_at"
 )
 
 
@@ -97,11 +97,12 @@ class SourceStore:
     ) -> McpServer:
         row = await self._pool.fetchrow(
             "INSERT INTO tenant_mcp_servers (tenant, name, url, headers, roles, side_effects,"
-            " requires_approval, timeout_s, tools, created_by) VALUES ($1, $2, $3, $4::jsonb,"
-            " $5, $6, $7, $8, $9::jsonb, $10) ON CONFLICT (tenant, name) DO UPDATE SET"
-            " url = EXCLUDED.url, headers = EXCLUDED.headers, roles = EXCLUDED.roles,"
+            " requires_approval, timeout_s, tools, created_by, price_usd) VALUES ($1, $2, $3,"
+            " $4::jsonb, $5, $6, $7, $8, $9::jsonb, $10, $11) ON CONFLICT (tenant, name) DO"
+            " UPDATE SET url = EXCLUDED.url, headers = EXCLUDED.headers, roles = EXCLUDED.roles,"
             " side_effects = EXCLUDED.side_effects,"
             " requires_approval = EXCLUDED.requires_approval, timeout_s = EXCLUDED.timeout_s,"
+            " price_usd = EXCLUDED.price_usd,"
             f" tools = EXCLUDED.tools, updated_at = now() RETURNING {_MCP_COLUMNS}",
             tenant,
             name,
@@ -113,6 +114,7 @@ class SourceStore:
             server.timeout_s,
             json.dumps([t.model_dump() for t in tools]),
             by,
+            server.price_usd,
         )
         return public(_server(row))
 

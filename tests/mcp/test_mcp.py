@@ -408,3 +408,55 @@ async def test_four_eyes_hold_through_the_mcp_server(stack: Stack) -> None:
         answered = await answer_as("adam")
         assert not answered.is_error, answered.content
         assert _json(answered)["status"] in ("applied", "accepted")
+
+
+async def test_a_priced_mcp_servers_calls_are_reserved_and_refused_over_a_cap(
+    peer_url: str, stack: Stack
+) -> None:
+    """A server with `price_usd` (AIOS_MCP_SERVERS here; a tenant's through PUT
+    /v1/mcp-servers) is charged per call like a paid web search: reserved before it is sent,
+    settled at its price, refused over a cap and never sent."""
+    import dataclasses
+    from decimal import Decimal
+
+    from temporalio.exceptions import ApplicationError
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.tools.registry import ToolActivities, ToolServices
+    from aios.models import StepInput
+    from aios.stores.ledger import LedgerStore
+
+    settings = stack.settings
+    tenant, user = settings.env_sources_tenant, f"mcp-payer-{uuid.uuid4().hex[:6]}"
+    registry = ToolRegistry()
+    await add_mcp_tools(registry, {"paid": {"url": peer_url, "price_usd": 0.004}})
+    await LedgerStore(stack.pool).set_cap(
+        tenant, "user", user, "day", usd=0.01, tokens=None, created_by="test"
+    )
+    tools = ToolActivities(registry, stack.pool, ToolServices(settings=settings))
+
+    async def add(n: int) -> None:
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(env.info, workflow_id=f"run-{user}", activity_id=str(n))
+        await env.run(
+            tools.invoke_tool,
+            StepInput(
+                run_id=f"run-{user}",
+                step_id=f"s{n}",
+                tenant=tenant,
+                user_id=user,
+                tool="paid.add",
+                args={"a": n, "b": 1},
+                idempotency_key=f"run-{user}/s{n}",
+            ),
+        )
+
+    await add(1)
+    await add(2)
+    with pytest.raises(ApplicationError) as refused:
+        await add(3)  # $0.012 would cross the $0.01 cap
+    assert refused.value.message.startswith(f"budget_exhausted: user {user}, day ")
+    entries = await stack.pool.fetch(
+        "SELECT model, status, usd FROM ledger_entries WHERE user_id = $1", user
+    )
+    assert [tuple(e) for e in entries] == [("mcp:paid.add", "settled", Decimal("0.004"))] * 2
