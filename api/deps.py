@@ -193,16 +193,24 @@ def declare_roles(app: FastAPI) -> None:
 
 
 def api_routes(app: FastAPI) -> list[APIRoute]:
-    """Every API route of the app, including those of the routers it includes (FastAPI keeps
-    an included router as one entry of `app.routes` that holds the router's own routes)."""
-    found: list[APIRoute] = []
-    pending: list[Any] = list(app.routes)
+    """Every API route of the app, including those of the routers it includes."""
+    return [route for _, route in api_route_paths(app)]
+
+
+def api_route_paths(app: FastAPI) -> list[tuple[str, APIRoute]]:
+    """Every API route of the app with the path it answers at. FastAPI keeps an included router
+    as one entry of `app.routes` that holds the router's own routes; a router included in
+    another (api/routes/slack/) adds its includer's prefix, which its routes' paths lack."""
+    found: list[tuple[str, APIRoute]] = []
+    pending: list[tuple[str, Any]] = [("", route) for route in app.routes]
     while pending:
-        route = pending.pop(0)
+        prefix, route = pending.pop(0)
         if isinstance(route, APIRoute):
-            found.append(route)
+            found.append((prefix + route.path, route))
         elif (router := getattr(route, "original_router", None)) is not None:
-            pending.extend(router.routes)
+            context = getattr(route, "include_context", None)
+            inner = prefix + (getattr(context, "prefix", "") or "")
+            pending.extend((inner, r) for r in router.routes)
     return found
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from api.deps import ADMIN_ONLY, api_routes
+from api.deps import ADMIN_ONLY, api_route_paths
 from tests.conftest import Stack, api_client, app_for
 from tests.gateway.test_authz import _keys
 
@@ -50,8 +50,8 @@ ADMIN_ROUTES = {
 
 def _declared(app: FastAPI) -> set[tuple[str, str]]:
     return {
-        (method, route.path)
-        for route in api_routes(app)
+        (method, path)
+        for path, route in api_route_paths(app)
         if any(d is ADMIN_ONLY for d in route.dependencies)
         for method in route.methods or ()
     }
