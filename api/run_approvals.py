@@ -12,9 +12,11 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import asyncpg
 from temporalio.client import (
+    Client,
     WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
@@ -28,8 +30,10 @@ from temporalio.service import RPCError
 from aios import search_attributes as sa
 from aios.approval_policies import DEV_TENANT, DEV_USER, dev_self_approval, load_repo_policies
 from aios.approvals import may_answer, named_by_policy
+from aios.config import Settings
 from aios.errors import Conflict, NotFound, TransientError
-from aios.models import ApprovalAck, ApprovalDecision
+from aios.models import ApprovalAck, ApprovalDecision, RunEvent
+from aios.stores import RunSnapshotStore
 from aios.stores.approval_policies import PolicyStore
 from aios.stores.traces import TraceStore
 from aios.vocabulary import Role, RunEventType, RunStatus
@@ -47,8 +51,24 @@ from api.temporal_reads import (
 )
 from workflows.agent_run import SKILL_WORKFLOW, AgentRunWorkflow
 
-if TYPE_CHECKING:
-    from api.run_service.core import RunCore
+
+class RunParts(Protocol):
+    """What the approvals need of the run service (api/run_service/): its connections. A
+    protocol, so this module does not import the service that builds it."""
+
+    temporal: Client
+    settings: Settings
+    pool: asyncpg.Pool
+
+    @property
+    def snapshots(self) -> RunSnapshotStore: ...
+
+    async def run_for(
+        self, principal: Principal, run_id: str, access: Access, *, named: bool = False
+    ) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]: ...
+
+    async def whole_log(self, handle: WorkflowHandle[Any, Any]) -> list[RunEvent]: ...
+
 
 # The name of the run's `approve` signal (the durable answer when no worker can take the update).
 SIGNAL_APPROVE = "approve"
@@ -96,7 +116,7 @@ CHILD_DEPTH = 3
 class RunApprovals:
     """The approvals of the runs one API process serves (built by `RunService.approvals`)."""
 
-    runs: RunCore
+    runs: RunParts
 
     async def may_be_routed(self, principal: Principal) -> bool:
         """Whether any approval could be routed to the caller: they hold the approver role, or
