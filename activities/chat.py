@@ -24,9 +24,10 @@ from temporalio import activity
 from activities import context
 from activities.common import classified
 from activities.knowledge import KnowledgeIndex, SearchMode
-from activities.llm.activities import LlmActivities, ToolOffer, model_round
+from activities.llm.activities import LlmActivities
 from activities.llm.base import Message
 from activities.llm.caller import ModelCaller
+from activities.llm.tool_round import ToolOffer, model_round
 from activities.memory import MemoryService
 from activities.rag import RetrieveArgs, retrieve
 from activities.tools.registry import ToolRegistry

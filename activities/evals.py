@@ -19,17 +19,19 @@ from activities.llm.activities import LlmActivities
 from activities.llm.base import LLMRequest, Message
 from activities.llm.caller import ModelCaller
 from aios.errors import NotFound
-from aios.evals import (
-    EvalPending,
-    EvalRowKey,
-    EvalRowOutcome,
-    EvalSpec,
+from aios.eval_scoring import (
     answer_body,
     score_contains,
     score_exact,
     score_json_schema,
     score_regex,
     score_retrieval_hit,
+)
+from aios.evals import (
+    EvalPending,
+    EvalRowKey,
+    EvalRowOutcome,
+    EvalSpec,
 )
 from aios.models import AgentRunInput, Budget, RunCap, RunState
 from aios.stores.evals import EvalStore, RowResult

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import asyncpg
 from pydantic import BaseModel, Field
@@ -19,7 +19,7 @@ from temporalio import activity
 from activities.common import classified, parse_args
 from activities.knowledge.embeddings import TextEmbedder, collection_slug
 from activities.llm.base import LLMRequest
-from activities.llm.caller import ModelCaller
+from activities.llm.caller import ModelCaller, ModelCallers
 from aios.config import Settings
 from aios.errors import UserError
 from aios.guardrails import PiiRedactor
@@ -34,9 +34,6 @@ from aios.stores.memory import (
 )
 from aios.stores.vectors import CollectionSpec, VectorStore
 from aios.vocabulary import Activity
-
-if TYPE_CHECKING:
-    from activities.llm.activities import LlmActivities
 
 _MEMORY_NAMESPACE = uuid.UUID("0b8f3c1e-5d4a-4f7b-9a2e-6c1d8e3f2a90")
 # Messages kept verbatim at the end of a conversation's context; older ones are summarised.
@@ -363,7 +360,7 @@ class MemoryStepArgs(BaseModel):
 
 
 class MemoryActivities:
-    def __init__(self, memory: MemoryService, llm: LlmActivities) -> None:
+    def __init__(self, memory: MemoryService, llm: ModelCallers) -> None:
         self._memory = memory
         # Summaries are model calls like any other: reserved and settled in the spend ledger
         # under the run's budget, the user's and the tenant's caps (LlmActivities.caller).

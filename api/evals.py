@@ -21,6 +21,10 @@ from ulid import ULID
 
 from aios import search_attributes as sa
 from aios.errors import AiosError, ConfigurationError, Conflict, NotFound, ValidationFailed
+from aios.eval_scoring import (
+    compare,
+    mean_ci,
+)
 from aios.evals import (
     MAX_ROWS,
     METRICS,
@@ -37,9 +41,7 @@ from aios.evals import (
     EvalSummary,
     EvalVariant,
     ScoreSummary,
-    compare,
     dataset_lines,
-    mean_ci,
     parse_row,
 )
 from aios.models import RunCap

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from aios.client import ApiClient
+from aios.eval_scoring import (
+    worse_by,
+)
 from aios.evals import (
     METRICS,
     MIN_PAIRS,
@@ -19,7 +22,6 @@ from aios.evals import (
     CreateEval,
     EvalOut,
     EvalVariant,
-    worse_by,
 )
 from aios.text import one_line
 from aios.versions import PIN_NAMES

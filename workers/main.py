@@ -47,7 +47,8 @@ from activities.rag import RagActivities, ingest_limits
 from activities.research import ResearchActivities
 from activities.services import WORKER, Parts, Services, open_services
 from activities.slack import SlackActivities
-from activities.tools.registry import ToolActivities, ToolRegistry, ToolServices
+from activities.tools.invoke import ToolActivities
+from activities.tools.registry import ToolRegistry, ToolServices
 from activities.trace import TraceActivities
 from aios import logs, telemetry
 from aios.config import Settings

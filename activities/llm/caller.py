@@ -20,7 +20,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import jsonschema
 from temporalio import activity
@@ -155,6 +155,25 @@ def current_account() -> SpendAccount | None:
     info = activity.info()
     key = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
     return account if account.activity_key == key and account.attempt == info.attempt else None
+
+
+class ModelCallers(Protocol):
+    """What an activity needs to make model calls that are charged in the spend ledger (the
+    worker's `LlmActivities` is one): the attempt's spend account and a caller over it. Typed
+    as a protocol so a service that makes a few model calls (memory's summaries) does not
+    import the model-calling activities."""
+
+    def account(self, budget: Budget | None, *, tenant: str, user_id: str) -> SpendAccount: ...
+
+    def caller(
+        self,
+        budget: Budget | None,
+        max_attempts: int,
+        *,
+        tenant: str,
+        user_id: str,
+        cache: CacheMode | None = None,
+    ) -> ModelCaller: ...
 
 
 @dataclass

@@ -16,7 +16,7 @@ import pydantic
 from temporalio.client import ScheduleActionStartWorkflow, WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.planning import check_run_request
+from activities.planning_rules import check_run_request
 from aios import search_attributes as sa
 from aios.config import BUNDLED_MODEL
 from aios.errors import (

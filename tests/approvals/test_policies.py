@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from activities.planning import check_run_request
+from activities.planning_rules import check_run_request
 from activities.tools import build_registry
 from aios.approval_policies import (
     AppliedPolicy,

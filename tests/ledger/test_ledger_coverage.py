@@ -21,7 +21,8 @@ from activities.llm.activities import LlmActivities
 from activities.llm.caller import activity_account
 from activities.memory import RECENT_MESSAGES, MemoryActivities
 from activities.tools import build_registry
-from activities.tools.registry import ToolActivities, ToolServices
+from activities.tools.invoke import ToolActivities
+from activities.tools.registry import ToolServices
 from activities.tools.search_providers import QUERY_USD
 from aios.config import Settings
 from aios.models import AgentRunInput, StepInput

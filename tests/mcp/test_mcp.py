@@ -422,7 +422,8 @@ async def test_a_priced_mcp_servers_calls_are_reserved_and_refused_over_a_cap(
     from temporalio.exceptions import ApplicationError
     from temporalio.testing import ActivityEnvironment
 
-    from activities.tools.registry import ToolActivities, ToolServices
+    from activities.tools.invoke import ToolActivities
+    from activities.tools.registry import ToolServices
     from aios.models import StepInput
     from aios.stores.ledger import LedgerStore
 
