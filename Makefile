@@ -69,7 +69,7 @@ bench: setup
 	$(BIN)/python bench/sample_run.py
 
 # The generated references (docs/reference/): the API's from its OpenAPI document, the settings'
-# from aios/config.py. tests/test_docs_reference.py fails when they drift.
+# from aios/config.py. tests/cli/test_docs_reference.py fails when they drift.
 docs: setup
 	$(BIN)/python -m cli.docs_reference
 

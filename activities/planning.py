@@ -191,7 +191,7 @@ class PlanningActivities:
         hybrid = request.planner == PlannerName.HYBRID
         if hybrid and self._llm.model_spec(planner_model(request)) == BUNDLED_MODEL:
             # The bundled 135M model does not write plans that pass validation (none of seven
-            # ordinary goals in tests/test_bundled_model.py, two rounds each, ~10-40 s a goal on
+            # ordinary goals in tests/llm/test_bundled_model.py, two rounds each, ~10-40 s a goal on
             # two cores): hybrid planning goes straight to the skill it would fall back to.
             return self._fallback(
                 request,

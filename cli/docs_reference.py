@@ -8,7 +8,7 @@
 Either way it exits 1 naming any setting declared without a description.
 The API reference is built here; the configuration reference in cli/config_reference.py.
 
-`tests/test_docs_reference.py` regenerates both in memory and fails when a file drifts from the
+`tests/cli/test_docs_reference.py` regenerates both in memory and fails when a file drifts from the
 code. Building the OpenAPI document needs no running service (the app's resources are opened in
 its lifespan, which is not entered here).
 """

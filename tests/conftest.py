@@ -38,6 +38,10 @@ from tests.support import tools as test_tools
 from tests.support.fake_openai import FakeAnthropic, FakeOpenAI
 from workers.main import Resources, build_worker
 
+# The shared helpers assert as the tests do, with pytest's rewritten messages (test modules and
+# conftests get them without asking).
+pytest.register_assert_rewrite("tests.helpers")
+
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACT_THRESHOLD = 64 * 1024
 
@@ -45,7 +49,7 @@ ARTIFACT_THRESHOLD = 64 * 1024
 
 _real_getaddrinfo = socket.getaddrinfo
 _LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0", None}
-# The opt-in live tests (tests/test_live.py) name the provider hosts they may reach.
+# The opt-in live tests (tests/llm/test_live.py) name the provider hosts they may reach.
 LIVE_KEYS = {
     "openai": os.environ.get("AIOS_LIVE_OPENAI_API_KEY"),
     "anthropic": os.environ.get("AIOS_LIVE_ANTHROPIC_API_KEY"),

@@ -1,14 +1,19 @@
-"""Small helpers shared by the workflow and API tests."""
+"""Small helpers shared by the tests: running plans, the plans several tests use, the API's
+answers, and the CLI as a user runs it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import hashlib
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from aios.models import AgentRunInput, IngestInput, IngestItem, IngestProgress, RunState
@@ -16,6 +21,7 @@ from aios.plan import Plan
 from aios.stores import DocumentStore
 from aios.stores.documents import document_id_for
 from tests.conftest import REPO, run_id
+from tests.support.fake_openai import ScriptedReply
 from workflows.agent_run import AgentRunWorkflow
 from workflows.ingest import IngestWorkflow
 
@@ -102,3 +108,95 @@ async def ingest_files(
 
 def docs_files() -> list[Any]:
     return sorted(p for p in CORPUS.rglob("*.md"))
+
+
+# --- plans the tests share ------------------------------------------------------------------
+
+# Plans as the API takes them (the body of POST /v1/runs).
+ECHO_PLAN = {"steps": [{"id": "say", "kind": "tool", "tool": "echo", "args": {"value": "hi"}}]}
+APPROVAL_PLAN = {
+    "steps": [{"id": "send", "kind": "tool", "tool": "guarded_echo", "args": {"value": "to all"}}]
+}
+SLOW_PLAN = {
+    "steps": [{"id": "wait", "kind": "tool", "tool": "timed_sleep", "args": {"seconds": 60}}]
+}
+
+# Steps as `start_plan` takes them. A draft, then a tool requiring approval that sends it.
+APPROVAL_STEPS = [
+    {"id": "draft", "kind": "tool", "tool": "echo", "args": {"value": "the draft"}},
+    {
+        "id": "send",
+        "kind": "tool",
+        "tool": "guarded_echo",
+        "depends_on": ["draft"],
+        "args": {"value": {"$ref": "steps.draft.output"}},
+    },
+]
+
+# An agent step, and the scripted model replies that make it call tools (one needing approval).
+AGENT_PLAN: list[dict[str, Any]] = [
+    {
+        "id": "work",
+        "kind": "agent",
+        "args": {
+            "instruction": "Gather two facts, then publish them.",
+            "tools": ["echo", "word_count", "guarded_echo"],
+            "max_turns": 5,
+        },
+    }
+]
+AGENT_SCRIPT = (
+    ScriptedReply(
+        tool_calls=[
+            {"name": "echo", "arguments": {"value": "fact one"}},
+            {"name": "word_count", "arguments": {"text": "two words"}},
+        ]
+    ),
+    ScriptedReply(tool_calls=[{"name": "guarded_echo", "arguments": {"value": "published"}}]),
+    ScriptedReply(content="Done: both facts gathered and published."),
+)
+
+
+# --- the API --------------------------------------------------------------------------------
+
+
+async def wait_status(api: httpx.AsyncClient, run_id: str, *statuses: str) -> dict[str, Any]:
+    for _ in range(200):
+        body: dict[str, Any] = (await api.get(f"/v1/runs/{run_id}")).json()
+        if body["status"] in statuses:
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} never reached {statuses}; last: {body['status']}")
+
+
+def assert_problem(response: httpx.Response, status: int, *words: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["title"] and body["type"].startswith("https://")
+    for word in words:
+        assert word in body["detail"], body["detail"]
+    return body
+
+
+# --- the CLI --------------------------------------------------------------------------------
+
+
+async def aios(
+    api_url: str, *args: str, key: str = "test-key", stdin: bytes | None = None
+) -> tuple[int, str, str]:
+    """`aios <args>` as a user runs it: a real process, talking to the API at `api_url`."""
+    env = {**os.environ, "AIOS_API_URL": api_url, "AIOS_API_KEY": key, "PYTHONPATH": str(REPO)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli",
+        *args,
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=120)
+    return proc.returncode or 0, out.decode(), err.decode()

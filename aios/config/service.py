@@ -92,7 +92,7 @@ class WorkerSettings(BaseModel):
     )
     # Workflow code runs in Temporal's sandbox, which catches non-deterministic calls (clocks,
     # randomness, I/O) as they happen. Off: ~20 % more runs per worker core (bench/README.md);
-    # then the replay tests of recorded histories (tests/test_replay.py) are the only guard.
+    # then replaying the recorded histories (tests/workflows/test_replay.py) is the only guard.
     workflow_sandbox: bool = Field(
         default=True,
         description=(

@@ -1,6 +1,6 @@
 """An unanswered approval escalates to the next group, then applies its timeout action; each step
 is in the run's events and trace. On the time-skipping test server (hours pass in milliseconds),
-as tests/test_approval_timeout.py does."""
+as tests/approvals/test_approval_timeout.py does."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from aios.models import EventsQuery
 from aios.trace import build_trace
 from tests.helpers import finish, start_plan, step
 from tests.support import tools as test_tools
-from tests.test_approval_timeout import skipping_env  # noqa: F401  (the time-skipping server)
 from workers.main import Resources, build_worker
 from workflows.agent_run import AgentRunWorkflow
 
@@ -34,7 +33,7 @@ PLAN: list[dict[str, object]] = [
 
 
 async def test_an_unanswered_approval_escalates_then_counts_as_rejected(
-    skipping_env: WorkflowEnvironment,  # noqa: F811
+    skipping_env: WorkflowEnvironment,
     settings: Settings,
     pool: asyncpg.Pool,
     embedder: Embedder,

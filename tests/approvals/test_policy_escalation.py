@@ -20,7 +20,6 @@ from aios.stores.approval_policies import PolicyStore
 from aios.trace import build_trace
 from tests.helpers import finish, step
 from tests.support import tools as test_tools
-from tests.test_approval_timeout import skipping_env  # noqa: F401  (the time-skipping server)
 from workers.main import Resources, build_worker
 from workflows.agent_run import AgentRunWorkflow
 
@@ -53,7 +52,7 @@ PLAN = Plan.model_validate(
 
 
 async def test_policies_set_the_timeout_and_the_escalation_chain(
-    skipping_env: WorkflowEnvironment,  # noqa: F811
+    skipping_env: WorkflowEnvironment,
     settings: Settings,
     pool: asyncpg.Pool,
     embedder: Embedder,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Stack, app_for, serving
+from tests.helpers import APPROVAL_PLAN
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
-from tests.test_api import APPROVAL_PLAN
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 

@@ -7,7 +7,7 @@ import asyncio
 
 # The signed-in page, and the skip where Chromium is missing.
 from tests.console.test_console import page, pytestmark  # noqa: F401
-from tests.test_api import APPROVAL_PLAN
+from tests.helpers import APPROVAL_PLAN
 
 AUTH = {"Authorization": "Bearer test-key"}
 

@@ -30,9 +30,8 @@ from aios.stores.evals import EvalStore
 from cli.evals import print_eval
 from tests.conftest import AUTH, Stack, api_client, app_for, serving
 from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import aios, assert_problem
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
-from tests.test_api import assert_problem
-from tests.test_cli import aios
 
 MARK = "EVAL-CANDIDATE-PROMPT"
 GOOD = "Seals are replaced every 4,000 hours [1]."

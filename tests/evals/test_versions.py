@@ -15,8 +15,8 @@ from aios.skills import Skill, SkillCatalog, SkillSpec
 from aios.versions import content_hash
 from api.versions import VersionService
 from tests.conftest import Stack
+from tests.helpers import assert_problem
 from tests.support.fake_openai import FakeOpenAI
-from tests.test_api import assert_problem
 
 CANDIDATE = "You are a terse assistant. Answer in one sentence. " + uuid.uuid4().hex
 

@@ -107,7 +107,7 @@ async def until(found: Callable[[], Any], what: str) -> Any:
 
 async def keep_history(stack: Stack, event_id: str, name: str) -> None:
     """With AIOS_RECORD_HISTORIES=1, keep this event's SlackEventWorkflow history in
-    tests/histories (replayed by tests/test_replay.py); an existing one stays."""
+    tests/histories (replayed by tests/workflows/test_replay.py); an existing one stays."""
     target = HISTORIES / f"{name}.json"
     if not os.environ.get("AIOS_RECORD_HISTORIES") or target.exists():
         return

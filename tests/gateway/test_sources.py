@@ -191,7 +191,7 @@ async def test_the_cli_sets_a_source_with_its_dsn_from_the_environment(
     import json
 
     from tests.conftest import serving
-    from tests.test_cli import aios
+    from tests.helpers import aios
 
     async with api_client(app_for(reachable)) as api:
         admin = await make_key(api, f"src-{uuid.uuid4().hex[:8]}", "adam", roles=["admin"])

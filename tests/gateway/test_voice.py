@@ -20,8 +20,8 @@ import pytest
 from pydantic import SecretStr
 
 from tests.conftest import Stack, api_client, app_for, serving
+from tests.helpers import aios
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
-from tests.test_cli import aios
 
 SAID = "one two three four five"
 # A run that needs no model: the test is about its goal.

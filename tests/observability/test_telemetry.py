@@ -18,8 +18,8 @@ from temporalio.client import Client
 
 from aios import telemetry
 from tests.conftest import Stack, api_client, app_for
+from tests.helpers import APPROVAL_PLAN
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
-from tests.test_api import APPROVAL_PLAN
 from workers.main import build_worker
 
 PLAN = {

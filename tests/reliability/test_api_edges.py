@@ -23,9 +23,8 @@ from aios.logs import JsonFormatter
 from aios.models import AgentRunInput
 from aios.plan import Plan
 from tests.conftest import AUTH, Stack, api_client, app_for, run_id
-from tests.helpers import wait_for
+from tests.helpers import APPROVAL_PLAN, ECHO_PLAN, assert_problem, wait_for
 from tests.reliability.conftest import StoppableStack, timed, wait_status
-from tests.test_api import APPROVAL_PLAN, ECHO_PLAN, assert_problem
 from workflows.agent_run import AgentRunWorkflow
 
 

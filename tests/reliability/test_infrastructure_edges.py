@@ -33,7 +33,7 @@ from tests.conftest import (
     app_for,
     serving,
 )
-from tests.test_api import ECHO_PLAN, assert_problem
+from tests.helpers import ECHO_PLAN, assert_problem
 
 
 @pytest.fixture

@@ -27,8 +27,7 @@ from aios.config import Settings
 from aios.stores.reports import Report, ReportStore
 from tests.conftest import AUTH, Stack, app_for, serving
 from tests.gateway.test_keys import as_key, make_key
-from tests.test_api import assert_problem
-from tests.test_cli import aios
+from tests.helpers import aios, assert_problem
 
 SECRET = "webhook-secret"
 

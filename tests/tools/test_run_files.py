@@ -9,7 +9,7 @@ import httpx
 
 from aios.client import ApiClient
 from tests.gateway.test_keys import as_key, make_key
-from tests.test_api import assert_problem, wait_status
+from tests.helpers import assert_problem, wait_status
 
 PLAN = {
     "steps": [

@@ -16,16 +16,15 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 
 from tests.conftest import REPO, Stack
-from tests.helpers import start_plan, wait_for
+from tests.helpers import APPROVAL_STEPS, start_plan, wait_for
 from tests.support.changed_workflows import ChangedAgentRun
-from tests.test_agent_run import APPROVAL_PLAN
 from workers.main import WORKFLOWS, build_id, build_worker, deployment_config
 from workers.upgrade import check
 from workflows.agent_run import AgentRunWorkflow
 
 
 async def waiting_run(stack: Stack) -> WorkflowHandle[AgentRunWorkflow, object]:
-    handle = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_PLAN)
+    handle = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_STEPS)
     await wait_for(handle, lambda s: bool(s.pending_approvals))
     return handle
 
@@ -96,7 +95,7 @@ async def test_a_versioned_worker_runs_pinned_runs_on_the_dev_server(stack: Stac
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.5)
-        handle = await start_plan(stack.client, settings.task_queue, APPROVAL_PLAN)
+        handle = await start_plan(stack.client, settings.task_queue, APPROVAL_STEPS)
         try:
             await wait_for(handle, lambda s: bool(s.pending_approvals))
             [verdict] = await check(stack.client, settings, task_queue=settings.task_queue)

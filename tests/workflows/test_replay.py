@@ -2,8 +2,8 @@
 against the current workflow code. Changing workflow behaviour needs `workflow.patched()`.
 
 Record new histories (after adding behaviour worth protecting) with
-`AIOS_RECORD_HISTORIES=1 pytest tests/test_replay.py`; the Slack app's (`SlackEventWorkflow`
-following a run with approval buttons, and a chat turn) with
+`AIOS_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py`; the Slack app's
+(`SlackEventWorkflow` following a run with approval buttons, and a chat turn) with
 `AIOS_RECORD_HISTORIES=1 pytest tests/gateway/test_slack.py`, which needs its scripted Slack.
 """
 
@@ -22,15 +22,22 @@ from aios.artifacts import AIOS_DATA_CONVERTER
 from aios.models import AgentRunInput, ApprovalDecision, ChatSessionInput, ChatTurn
 from aios.plan import Plan
 from tests.conftest import Stack, run_id
-from tests.helpers import docs_files, finish, ingest_files, start_plan, wait_for
+from tests.helpers import (
+    AGENT_PLAN,
+    AGENT_SCRIPT,
+    APPROVAL_STEPS,
+    docs_files,
+    finish,
+    ingest_files,
+    start_plan,
+    wait_for,
+)
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
-from tests.test_agent_mind import AGENT_PLAN, AGENT_SCRIPT
-from tests.test_agent_run import APPROVAL_PLAN
 from workers.main import WORKFLOWS
 from workflows.agent_run import CURRENT_PATCHES, AgentRunWorkflow
 from workflows.chat import ChatSessionWorkflow
 
-HISTORIES = Path(__file__).resolve().parent / "histories"
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 # A chat session that calls a tool (chat_session_before_tools.json: one from before chat turns
 # could call tools, answered in one activity).
 CHAT_HISTORY = "chat_session_with_tools"
@@ -98,7 +105,7 @@ async def test_record_histories(stack: Stack, fake_openai: FakeOpenAI) -> None:
     await research.result()
     await save("research_report", research)
 
-    approval = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_PLAN)
+    approval = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_STEPS)
     await approve_when_asked(approval)
     await finish(approval)
     await save("approval_then_tool", approval)
@@ -108,7 +115,7 @@ async def test_record_histories(stack: Stack, fake_openai: FakeOpenAI) -> None:
         AgentRunWorkflow.run,
         AgentRunInput(
             goal="test run",
-            plan=Plan.model_validate({"steps": APPROVAL_PLAN}),
+            plan=Plan.model_validate({"steps": APPROVAL_STEPS}),
             patches=CURRENT_PATCHES,
         ),
         id=run_id(),

@@ -19,7 +19,7 @@ from activities.knowledge import LocalEmbedder as Embedder
 from aios.config import Settings
 from aios.models import ApprovalDecision, EventsQuery
 from tests.conftest import AUTH, Stack, api_client, app_for, running_stack, serving
-from tests.helpers import finish, start_plan, step, wait_for
+from tests.helpers import AGENT_PLAN, AGENT_SCRIPT, finish, start_plan, step, wait_for
 from tests.reliability.conftest import wait_status
 from tests.support.fake_openai import FakeAnthropic, FakeOpenAI, ScriptedReply, ScriptedServer
 from workflows.agent_run import AgentRunWorkflow
@@ -147,28 +147,6 @@ async def test_an_outage_falls_back_to_the_other_provider_on_the_last_attempt(
 
 
 # --- the agent step ------------------------------------------------------------------------
-
-AGENT_PLAN: list[dict[str, Any]] = [
-    {
-        "id": "work",
-        "kind": "agent",
-        "args": {
-            "instruction": "Gather two facts, then publish them.",
-            "tools": ["echo", "word_count", "guarded_echo"],
-            "max_turns": 5,
-        },
-    }
-]
-AGENT_SCRIPT = (
-    ScriptedReply(
-        tool_calls=[
-            {"name": "echo", "arguments": {"value": "fact one"}},
-            {"name": "word_count", "arguments": {"text": "two words"}},
-        ]
-    ),
-    ScriptedReply(tool_calls=[{"name": "guarded_echo", "arguments": {"value": "published"}}]),
-    ScriptedReply(content="Done: both facts gathered and published."),
-)
 
 
 async def _agent_run_with_approval(stack: Stack) -> Any:

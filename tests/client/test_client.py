@@ -10,7 +10,7 @@ import pytest
 from aios.client import ApiClient, ApiError, Client
 from aios.vocabulary import RunStatus
 from tests.conftest import Stack, app_for, serving
-from tests.test_api import APPROVAL_PLAN, SLOW_PLAN
+from tests.helpers import APPROVAL_PLAN, SLOW_PLAN
 
 
 async def test_the_sync_client_starts_waits_for_an_approval_answers_and_waits(

@@ -15,13 +15,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.llm.activities import LlmActivities
 from activities.llm.router import ModelRouter
-from activities.planning import (
-    DEFAULT_SKILL,
-    PLAN_SCHEMA,
-    PlanningActivities,
-    catalogue_entries,
-    fallback_plan,
-)
+from activities.planning import PLAN_SCHEMA, PlanningActivities, catalogue_entries
+from activities.planning_rules import DEFAULT_SKILL, fallback_plan
 from aios.config import BUNDLED_MODEL, Settings
 from aios.models import PlanningInput, PlanningResult
 from aios.skills import Skill, SkillCatalog
@@ -157,7 +152,7 @@ async def test_the_llm_planner_asked_for_by_name_fails_on_a_prompt_the_server_re
 async def test_with_the_bundled_model_as_the_strong_tier_hybrid_goes_straight_to_a_skill(
     stack: Stack, fake_openai: FakeOpenAI
 ) -> None:
-    # The 135M model writes no plan that passes validation (tests/test_bundled_model.py): hybrid
+    # The 135M model writes no plan that passes validation (tests/llm/test_bundled_model.py): hybrid
     # planning does not spend two model calls finding that out. Asked for by name, it still plans.
     bundled = stack.settings.model_copy(
         update={"model_fast": BUNDLED_MODEL, "model_strong": BUNDLED_MODEL}
@@ -182,7 +177,7 @@ def test_the_fallback_never_picks_a_skill_reached_only_by_its_triggers() -> None
     """By its description's words "a short report" best matches deep research, but a skill whose
     runs take minutes of model calls (`fallback: false`) is reached by its triggers or by name:
     the fallback is the default retrieve -> report skill (on the bundled model a deep research run
-    took ~150 s of a 180 s budget in tests/test_bundled_model.py)."""
+    took ~150 s of a 180 s budget in tests/llm/test_bundled_model.py)."""
     skills = SkillCatalog.load(REPO / "skills")
     goal = "Write a short report on how AIOS keeps agent runs durable"
     assert not skills.get("deep_research").spec.fallback

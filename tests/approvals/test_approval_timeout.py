@@ -3,32 +3,15 @@ milliseconds)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.knowledge import LocalEmbedder as Embedder
-from aios.artifacts import data_converter
 from aios.config import Settings
 from aios.models import RunState
-from aios.temporal import register_search_attributes
-from tests.conftest import ARTIFACT_THRESHOLD, _binary
 from tests.helpers import finish, start_plan, step
 from tests.support import tools as test_tools
 from workers.main import Resources, build_worker
-
-
-@pytest.fixture(scope="module")
-async def skipping_env(pool: asyncpg.Pool) -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_binary("temporal-test-server"),
-        data_converter=data_converter(pool, threshold_bytes=ARTIFACT_THRESHOLD),
-    )
-    await register_search_attributes(env.client, "default")
-    yield env
-    await env.shutdown()
 
 
 def approval_plan(on_timeout: str, on_failure: str = "fail") -> list[dict[str, object]]:

@@ -4,42 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, Stack, app_for, serving
-from tests.test_api import APPROVAL_PLAN
+from tests.conftest import Stack, app_for, serving
+from tests.helpers import APPROVAL_PLAN, aios
 
 
 @pytest.fixture
 async def api_url(stack: Stack) -> AsyncIterator[str]:
     async with serving(app_for(stack)) as url:
         yield url
-
-
-async def aios(
-    api_url: str, *args: str, key: str = "test-key", stdin: bytes | None = None
-) -> tuple[int, str, str]:
-    env = {**os.environ, "AIOS_API_URL": api_url, "AIOS_API_KEY": key, "PYTHONPATH": str(REPO)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        *args,
-        cwd=REPO,
-        env=env,
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=120)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def test_run_follow_shows_progress_and_the_report(api_url: str) -> None:

@@ -19,6 +19,7 @@ from aios.models import (
 )
 from tests.conftest import Stack, run_id
 from tests.helpers import (
+    APPROVAL_STEPS,
     current_details,
     docs_files,
     finish,
@@ -312,20 +313,9 @@ async def test_for_each_fans_out_over_a_list(stack: Stack) -> None:
 
 # --- approvals ---------------------------------------------------------------------------
 
-APPROVAL_PLAN = [
-    {"id": "draft", "kind": "tool", "tool": "echo", "args": {"value": "the draft"}},
-    {
-        "id": "send",
-        "kind": "tool",
-        "tool": "guarded_echo",
-        "depends_on": ["draft"],
-        "args": {"value": {"$ref": "steps.draft.output"}},
-    },
-]
-
 
 async def test_a_tool_requiring_approval_pauses_until_approved(stack: Stack) -> None:
-    handle = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_PLAN)
+    handle = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_STEPS)
     state = await wait_for(handle, lambda s: s.status == "awaiting_approval")
     [pending] = state.pending_approvals
     assert pending.step_id == "send" and pending.args == {"value": "the draft"}
@@ -350,7 +340,7 @@ async def test_a_tool_requiring_approval_pauses_until_approved(stack: Stack) -> 
 
 
 async def test_rejection_fails_the_step_with_the_reviewers_reason(stack: Stack) -> None:
-    handle = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_PLAN)
+    handle = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_STEPS)
     state = await wait_for(handle, lambda s: bool(s.pending_approvals))
     pending = state.pending_approvals[0]
     await handle.execute_update(
@@ -377,7 +367,7 @@ async def test_the_validator_rejects_bad_approvals(stack: Stack) -> None:
         "depends_on": ["send"],
         "args": {"seconds": 2},
     }
-    handle = await start_plan(stack.client, stack.settings.task_queue, [*APPROVAL_PLAN, tail])
+    handle = await start_plan(stack.client, stack.settings.task_queue, [*APPROVAL_STEPS, tail])
     state = await wait_for(handle, lambda s: bool(s.pending_approvals))
     pending = state.pending_approvals[0]
 
@@ -401,7 +391,7 @@ async def test_the_validator_rejects_bad_approvals(stack: Stack) -> None:
 
 
 async def test_approval_by_signal_as_from_the_temporal_ui(stack: Stack) -> None:
-    handle = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_PLAN)
+    handle = await start_plan(stack.client, stack.settings.task_queue, APPROVAL_STEPS)
     state = await wait_for(handle, lambda s: bool(s.pending_approvals))
     pending = state.pending_approvals[0]
     # A wrong signal is ignored (and logged as an event); the right one approves.

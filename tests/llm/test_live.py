@@ -1,6 +1,7 @@
 """Opt-in checks against the real providers, skipped unless a key is given:
 
-    AIOS_LIVE_OPENAI_API_KEY=sk-... AIOS_LIVE_ANTHROPIC_API_KEY=sk-ant-... pytest tests/test_live.py
+    AIOS_LIVE_OPENAI_API_KEY=sk-... AIOS_LIVE_ANTHROPIC_API_KEY=sk-ant-... \\
+        pytest tests/llm/test_live.py
 
 They call the providers through the same classes the worker uses: a plain answer, structured
 output, and a tool call. They cost a fraction of a cent.

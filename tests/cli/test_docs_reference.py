@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cli import docs_reference
+from cli import config_reference, docs_reference
+from cli.reference_markdown import COMMAND
 from tests.conftest import REPO
 
 README_LIMIT = 12 * 1024
@@ -19,7 +20,7 @@ README_LIMIT = 12 * 1024
     "path, generate",
     [
         (docs_reference.API_REFERENCE, docs_reference.api_reference),
-        (docs_reference.CONFIGURATION_REFERENCE, docs_reference.configuration_reference),
+        (config_reference.CONFIGURATION_REFERENCE, config_reference.configuration_reference),
     ],
     ids=["api", "configuration"],
 )
@@ -35,14 +36,14 @@ def test_the_generated_references_match_the_code(path: Path, generate: Callable[
         )
         pytest.fail(
             f"{name} is out of date with the code it is generated from (first difference at "
-            f"line {line + 1}): run `{docs_reference.COMMAND}` "
+            f"line {line + 1}): run `{COMMAND}` "
             f"(.venv/bin/python -m cli.docs_reference) and commit it",
             pytrace=False,
         )
 
 
 def test_every_setting_has_a_description() -> None:
-    missing = docs_reference.undocumented_settings()
+    missing = config_reference.undocumented_settings()
     assert not missing, (
         f"settings without a description (Field(description=...) in aios/config/), so the "
         f"configuration reference would leave them unexplained: {', '.join(missing)}"

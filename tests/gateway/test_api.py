@@ -9,32 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-ECHO_PLAN = {"steps": [{"id": "say", "kind": "tool", "tool": "echo", "args": {"value": "hi"}}]}
-APPROVAL_PLAN = {
-    "steps": [{"id": "send", "kind": "tool", "tool": "guarded_echo", "args": {"value": "to all"}}]
-}
-SLOW_PLAN = {
-    "steps": [{"id": "wait", "kind": "tool", "tool": "timed_sleep", "args": {"seconds": 60}}]
-}
-
-
-async def wait_status(api: httpx.AsyncClient, run_id: str, *statuses: str) -> dict[str, Any]:
-    for _ in range(200):
-        body: dict[str, Any] = (await api.get(f"/v1/runs/{run_id}")).json()
-        if body["status"] in statuses:
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"run {run_id} never reached {statuses}; last: {body['status']}")
-
-
-def assert_problem(response: httpx.Response, status: int, *words: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["title"] and body["type"].startswith("https://")
-    for word in words:
-        assert word in body["detail"], body["detail"]
-    return body
+from tests.helpers import APPROVAL_PLAN, ECHO_PLAN, SLOW_PLAN, assert_problem, wait_status
 
 
 async def test_create_run_returns_202_with_links_and_completes(api: httpx.AsyncClient) -> None:
