@@ -158,10 +158,26 @@ async def connect(database_url: str, *, min_size: int = 1, max_size: int = 10) -
     return pool
 
 
+# What must be written through a pool before it closes (the spend ledger's deferred settles), by
+# the pool's id: asyncpg's Pool takes no weak reference. Added with `before_close`, run by `close`.
+_BEFORE_CLOSE: dict[int, list[Callable[[], Awaitable[None]]]] = {}
+
+
+def before_close(pool: asyncpg.Pool, write: Callable[[], Awaitable[None]]) -> None:
+    """Have `close(pool)` await `write()` first (a store's writes that wait to be batched)."""
+    _BEFORE_CLOSE.setdefault(id(pool), []).append(write)
+
+
 async def close(pool: asyncpg.Pool, timeout_s: float = 10) -> None:
     """Close the pool, waiting at most `timeout_s` for connections still held (a stream's LISTEN,
     a query in flight) to come back; then the rest are terminated. asyncpg's own `close()` waits
-    for ever: a Ctrl-C on `aios dev` with a stream open hung in it for over a minute."""
+    for ever: a Ctrl-C on `aios dev` with a stream open hung in it for over a minute. Writes
+    waiting to be batched (`before_close`) are made first."""
+    for write in _BEFORE_CLOSE.pop(id(pool), []):
+        try:
+            await asyncio.wait_for(write(), timeout_s)
+        except Exception as e:  # the pool closes all the same; the loss is logged
+            log.warning("a write before closing the PostgreSQL pool failed: %s", e)
     try:
         await asyncio.wait_for(pool.close(), timeout_s)
     except TimeoutError:

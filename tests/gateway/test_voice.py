@@ -19,6 +19,7 @@ import av
 import pytest
 from pydantic import SecretStr
 
+from aios.stores.ledger.deferred import flush_deferred_settles
 from tests.conftest import Stack, api_client, app_for, serving
 from tests.helpers import aios
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
@@ -122,6 +123,7 @@ async def test_a_provider_transcribes_over_openais_protocol_under_the_callers_bu
     assert sent["model"] == "whisper-1" and sent["response_format"] == "verbose_json"
     assert sent["language"] == "en" and sent["filename"] == "audio.wav"  # sniffed, not named
     assert sent["size"] == len(tone(2.0))
+    await flush_deferred_settles()  # settles wait to be carried (decision 0055)
     charged = await stack.pool.fetchrow(
         "SELECT user_id, model, status, usd FROM ledger_entries WHERE model = 'openai:whisper-1'"
     )

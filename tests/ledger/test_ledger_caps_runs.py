@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from aios.config import Settings
 from aios.stores.ledger import LedgerStore
+from aios.stores.ledger.deferred import flush_deferred_settles
 from tests.conftest import Stack, api_client, app_for, running_stack
 from tests.support.fake_openai import FakeOpenAI
 
@@ -76,6 +77,7 @@ async def test_ten_parallel_steps_of_which_three_fit_the_run_budget(
     )
     assert run["status"] == "failed"
     assert f"budget_exhausted: run {run['run_id']}, 0.0060 of 0.0070 USD" in run["error"]
+    await flush_deferred_settles()  # settles wait to be carried (decision 0055)
     entries = await stack.pool.fetch(
         "SELECT status, usd, reserved_usd FROM ledger_entries WHERE root_run_id = $1",
         run["run_id"],
@@ -226,6 +228,7 @@ async def test_a_tenants_month_and_a_users_day_hold_across_runs_skills_chats_and
     # Where it went: the report sums the same entries the counters hold.
     assert groups["ada"]["usd"] == pytest.approx(float(ada_day))
     assert groups["ada"]["usd"] + groups["bob"]["usd"] == pytest.approx(float(tenant_month))
+    await flush_deferred_settles()  # settles wait to be carried (decision 0055)
     models = await pool.fetch(
         "SELECT DISTINCT model, skill, schedule_id IS NOT NULL AS scheduled FROM ledger_entries"
         " WHERE user_id = 'ada' AND status = 'settled'"

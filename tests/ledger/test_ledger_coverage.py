@@ -28,6 +28,7 @@ from aios.config import Settings
 from aios.models import AgentRunInput, StepInput
 from aios.plan import Plan
 from aios.stores.ledger import LedgerStore
+from aios.stores.ledger.deferred import flush_deferred_settles
 from tests.conftest import Stack, run_id, running_stack
 from tests.helpers import finish
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
@@ -74,6 +75,7 @@ async def test_a_memory_steps_summary_is_reserved_and_refused_over_the_users_cap
 
     done = await ActivityEnvironment().run(activities.memory, step("bob"))
     assert done.usage.input_tokens > 0
+    await flush_deferred_settles()  # settles wait to be carried (decision 0055)
     entries = await stack.pool.fetch("SELECT * FROM ledger_entries WHERE tenant = 'default'")
     assert [(e["user_id"], e["status"], e["input_tokens"]) for e in entries] == [
         ("bob", "settled", done.usage.input_tokens)
@@ -132,6 +134,7 @@ async def test_paid_web_searches_are_reserved_and_the_one_over_the_cap_is_refuse
     assert refused.value.non_retryable
     assert refused.value.message.startswith("budget_exhausted: user ada, day ")
     assert len(requests) == 2, "the refused query was never sent"
+    await flush_deferred_settles()  # settles wait to be carried (decision 0055)
     entries = await pool.fetch(
         "SELECT model, status, usd FROM ledger_entries WHERE tenant = $1", tenant
     )
@@ -211,6 +214,7 @@ async def test_a_workflow_that_continued_as_new_is_charged_for_its_renumbered_ac
             env.info, workflow_id="chat-s1", workflow_run_id=run, activity_id="1"
         )
         await env.run(one_paid_call)
+    await flush_deferred_settles()  # settles wait to be carried (decision 0055)
     charged = await pool.fetchval(
         "SELECT sum(usd) FROM ledger_entries WHERE tenant = 'can-ledger' AND status = 'settled'"
     )
@@ -273,6 +277,7 @@ async def test_priced_http_tools_are_reserved_and_a_repeated_write_is_not_charge
     assert refused.value.non_retryable
     assert refused.value.message.startswith("budget_exhausted: user ada, day ")
     assert [r.path for r in requests] == ["/lookup", "/orders"]
+    await flush_deferred_settles()  # settles wait to be carried (decision 0055)
     entries = await pool.fetch(
         "SELECT model, status, usd FROM ledger_entries WHERE tenant = $1 ORDER BY created_at",
         tenant,

@@ -25,6 +25,7 @@ from aios.models import IngestBatchInput, IngestItem, StepInput
 from aios.research import ResearchNotesInput, ResearchPage
 from aios.stores import DocumentStore
 from aios.stores.ledger import LedgerStore
+from aios.stores.ledger.deferred import flush_deferred_settles
 from aios.stores.run_files import RunFileStore
 from aios.stores.vectors import EdgeVectorStore
 from tests.conftest import Stack, api_client, app_for
@@ -97,6 +98,7 @@ async def test_paid_embeddings_are_reserved_and_refused_over_a_cap(
     found = await _env("3").run(rag.retrieve, _retrieve(tenant, "bob"))
     assert found.output["chunks"][0]["document_id"] == "d1"
 
+    await flush_deferred_settles()  # settles wait to be carried (decision 0055)
     entries = await pool.fetch(
         "SELECT user_id, model, status, usd, input_tokens FROM ledger_entries WHERE tenant = $1",
         tenant,
@@ -146,6 +148,7 @@ async def test_the_apis_own_search_and_memory_writes_are_charged_to_the_caller(
     async with api_client(app_for(stack, knowledge=index, memory=memory)) as api:
         found = await api.get("/v1/search", params={"q": "pump seals"})
         assert found.status_code == 200, found.text
+        await flush_deferred_settles()  # settles wait to be carried (decision 0055)
         entries = await stack.pool.fetch(
             "SELECT user_id, model, status, usd FROM ledger_entries WHERE tenant = 'default'"
         )
@@ -195,6 +198,7 @@ async def test_a_research_steps_quoting_is_charged_to_the_run_user_and_tenant(
 
     kept = await _env("2", "run-research").run(research.research_notes, notes("bob"))
     assert kept.sources and kept.sources[0].quotes
+    await flush_deferred_settles()  # settles wait to be carried (decision 0055)
     entries = await pool.fetch(
         "SELECT user_id, run_id, status FROM ledger_entries WHERE tenant = $1", tenant
     )

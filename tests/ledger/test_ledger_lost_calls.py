@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.knowledge import LocalEmbedder
 from aios.config import Settings
 from aios.stores.ledger import LedgerStore
+from aios.stores.ledger.deferred import flush_deferred_settles
 from tests.conftest import Stack, running_stack
 from tests.helpers import finish, start_plan
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
@@ -38,6 +39,7 @@ def _llm_step(**overrides: Any) -> dict[str, Any]:
 
 
 async def _entries(pool: asyncpg.Pool, run_id: str) -> list[asyncpg.Record]:
+    await flush_deferred_settles()  # settles wait to be carried (decision 0055)
     entries: list[asyncpg.Record] = await pool.fetch(
         "SELECT key, status, usd, reserved_usd FROM ledger_entries WHERE root_run_id = $1"
         " ORDER BY created_at",

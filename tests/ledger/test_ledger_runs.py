@@ -14,6 +14,7 @@ from activities.knowledge import LocalEmbedder
 from aios.config import Settings
 from aios.models import AgentRunInput
 from aios.plan import Plan
+from aios.stores.ledger.deferred import flush_deferred_settles
 from tests.conftest import run_id, running_stack
 from tests.helpers import finish
 from tests.support.fake_openai import FakeOpenAI
@@ -83,6 +84,7 @@ async def test_three_skill_steps_stop_at_the_run_budget(
         "SELECT usd FROM ledger_counters WHERE scope = $1 AND period = 'run'", f"run:{handle.id}"
     )
     assert 0 < spent <= 0.01
+    await flush_deferred_settles()  # settles wait to be carried (decision 0055)
     entries = await pool.fetch(
         "SELECT status, skill, run_id FROM ledger_entries WHERE root_run_id = $1", handle.id
     )

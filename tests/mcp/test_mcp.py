@@ -24,6 +24,7 @@ from activities.tools import ToolRegistry, add_mcp_tools
 from aios.errors import ConfigurationError
 from aios.models import AgentRunInput
 from aios.plan import Plan
+from aios.stores.ledger.deferred import flush_deferred_settles
 from tests.conftest import REPO, Stack, app_for, running_stack, serving
 from tests.helpers import finish, start_plan, wait_for
 from workflows.agent_run import AgentRunWorkflow
@@ -457,6 +458,7 @@ async def test_a_priced_mcp_servers_calls_are_reserved_and_refused_over_a_cap(
     with pytest.raises(ApplicationError) as refused:
         await add(3)  # $0.012 would cross the $0.01 cap
     assert refused.value.message.startswith(f"budget_exhausted: user {user}, day ")
+    await flush_deferred_settles()  # settles wait to be carried (decision 0055)
     entries = await stack.pool.fetch(
         "SELECT model, status, usd FROM ledger_entries WHERE user_id = $1", user
     )

@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.knowledge import LocalEmbedder
 from aios.config import Settings
+from aios.stores.ledger.deferred import flush_deferred_settles
 from tests.conftest import api_client, app_for, running_stack
 from tests.gateway.test_keys import as_key, make_key
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
@@ -72,6 +73,7 @@ async def test_an_identical_temperature_0_call_is_answered_from_the_tenants_cach
         assert (usage["cost_usd"], usage["input_tokens"], usage["cache_hits"]) == (0, 0, 1)
         assert usage["saved_usd"] == first["usage"]["cost_usd"]
         # Nothing reserved or charged for the hit: one ledger entry, the first run's.
+        await flush_deferred_settles()  # settles wait to be carried (decision 0055)
         entries = await pool.fetch("SELECT run_id, usd FROM ledger_entries")
         assert [e["run_id"] for e in entries] == [first["run_id"]]
         output = (await api.get(f"/v1/runs/{second['run_id']}/steps/say/output")).json()

@@ -10,10 +10,12 @@ what is reserved plus what is spent; an entry per call (keyed by run, activity, 
 makes reserve, settle and release idempotent. A reservation whose call never reported back (a
 worker killed in between) expires and stays charged at its worst case: never lost, never twice.
 A call of a tenant with no cap at all (and no run cap) has nothing to lock or check: it reserves
-in one statement and settles in one (decision 0047), four round trips a call instead of thirteen.
+in one statement (decision 0047), and its settle, which moves no counter, rides on the next
+reservation's statement (`deferred`, decision 0055): one round trip a call instead of thirteen.
 
-This package holds it in three modules: `scopes` (whom a call is charged to and the counters it
-is in), `reservations` (reserve, settle, release, expire) and, here, `LedgerStore`: the
+This package holds it in four modules: `scopes` (whom a call is charged to and the counters it
+is in), `reservations` (reserve, settle, release, expire), `deferred` (uncapped settles carried
+by the next statement) and, here, `LedgerStore`: the
 reservations, the caps an admin sets, and the usage report.
 """
 
@@ -69,6 +71,7 @@ class LedgerStore(Reservations):
     @transient_on_connection_loss
     async def unbalanced(self) -> list[dict[str, Any]]:
         """Counters that differ from the sum of their entries (none, unless something is wrong)."""
+        await self.flush_settles()
         rows = await self._pool.fetch(
             "WITH charged AS ("
             "  SELECT c->>0 AS scope, c->>1 AS period,"
@@ -202,7 +205,10 @@ class LedgerStore(Reservations):
     ) -> list[UsageRow]:
         """Spend per group from the ledger, calls made in [start, end); one user's alone when
         `user_id` is given. Reservations past their time are expired first (charged at their
-        worst case), so a call whose worker died shows as spent, not as in flight."""
+        worst case), so a call whose worker died shows as spent, not as in flight; this process's
+        deferred settles are written first (another process's are at most
+        SETTLE_DELAY_S behind)."""
+        await self.flush_settles()
         await self.expire()
         column = GROUP_COLUMNS[group_by]
         rows = await self._pool.fetch(

@@ -21,12 +21,22 @@ import asyncpg
 
 from aios.db import statement_connection, transient_on_connection_loss
 from aios.errors import AnswerLost, BudgetExceeded
+from aios.stores.ledger.deferred import (
+    SETTLE_ENTRIES,
+    Settle,
+    columns,
+    deferred_settles,
+    flush_deferred_settles,
+)
 from aios.stores.ledger.scopes import DEFAULT_TTL, Spender, counters_of, to_usd
 
 # A reservation whose call's real usage will never be known is charged at its worst case.
 _CHARGE_WORST_CASE = (
     "UPDATE ledger_entries SET status = 'expired', usd = reserved_usd, closed_at = now()"
 )
+# The uncapped reservation's statement writes the deferred settles first ($1-$4), in a CTE that
+# PostgreSQL runs to completion though the INSERT does not read it.
+_CARRY_SETTLES = "WITH settled AS (" + SETTLE_ENTRIES + " RETURNING 1) "
 # Both ways a reservation is written (the capped path's checked INSERT and the uncapped path's
 # one statement) fill the same columns, from _entry_values, the counters it moved (none on the
 # uncapped path), created_at and expires_at.
@@ -153,7 +163,12 @@ class Reservations:
         self, key: str, usd: float | Decimal, input_tokens: int, output_tokens: int
     ) -> None:
         """The call returned: its counters move from the worst case to what it cost. Settling an
-        expired reservation corrects it; settling twice changes nothing."""
+        expired reservation corrects it; settling twice changes nothing. An uncapped
+        reservation's settle moves no counter: it waits to ride on the next reservation's
+        statement (aios/stores/ledger/deferred.py)."""
+        settle = Settle(key, to_usd(usd), input_tokens, output_tokens)
+        if deferred_settles(self._pool).defer(settle):
+            return
         # One statement, atomic on its own: the entry is settled (its row locked by the UPDATE, as
         # a SELECT ... FOR UPDATE locked it) and its counters, if any, move from the worst case to
         # the cost. One round trip instead of five (begin, lock, update counters, update, commit).
@@ -176,6 +191,10 @@ class Reservations:
                 output_tokens,
             )
 
+    async def flush_settles(self) -> None:
+        """Write the settles this process deferred (every pool's) before reading entries."""
+        await flush_deferred_settles()
+
     async def _reserve_uncapped(
         self,
         key: str,
@@ -190,17 +209,29 @@ class Reservations:
         """The common case in one statement, no transaction: a call of a tenant with no cap at
         all (and no run cap, which the caller checked) locks and checks nothing and moves no
         counter, so its entry is the whole reservation. False when the tenant has a cap or `key`
-        was reserved before: the full path decides then."""
-        async with statement_connection(self._pool) as conn:
-            inserted = await conn.fetchval(
-                _INSERT_ENTRY + " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'reserved', $11,"
-                " $12, '[]', $13, $14"
-                " WHERE NOT EXISTS (SELECT 1 FROM budget_caps WHERE tenant = $2)"
-                " ON CONFLICT (key) DO NOTHING RETURNING true",
-                *_entry_values(key, spender, model, priced, amount, tokens),
-                now,
-                now + ttl,
-            )
+        was reserved before: the full path decides then. The statement also writes the settles
+        waiting in this process (aios/stores/ledger/deferred.py): one round trip a call."""
+        deferred = deferred_settles(self._pool)
+        settles = deferred.take()
+        try:
+            async with statement_connection(self._pool) as conn:
+                inserted = await conn.fetchval(
+                    _CARRY_SETTLES
+                    + _INSERT_ENTRY
+                    + " SELECT $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'reserved', $15, $16,"
+                    " '[]', $17, $18"
+                    " WHERE NOT EXISTS (SELECT 1 FROM budget_caps WHERE tenant = $6)"
+                    " ON CONFLICT (key) DO NOTHING RETURNING true",
+                    *columns(settles),
+                    *_entry_values(key, spender, model, priced, amount, tokens),
+                    now,
+                    now + ttl,
+                )
+        except BaseException:
+            deferred.give_back(settles)
+            raise
+        if inserted:
+            deferred.reserved_uncapped(key)
         return bool(inserted)
 
     async def fail(self, key: str, error: BaseException) -> None:
@@ -210,6 +241,7 @@ class Reservations:
         its activity timed out) or its answer lost on the way (AnswerLost). The provider bills a
         request whose client went away, and its real usage is not known: the worst case is the
         only amount that is never short (as for a dead attempt, abandon_earlier_attempts)."""
+        deferred_settles(self._pool).forget(key)
         if isinstance(error, asyncio.CancelledError | AnswerLost):
             await self._charge_worst_case(key)
         else:
