@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -200,3 +201,45 @@ async def aios(
     )
     out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=120)
     return proc.returncode or 0, out.decode(), err.decode()
+
+
+# --- keys and runs through the API ---------------------------------------------------------
+
+
+async def make_key(api: httpx.AsyncClient, tenant: str, user: str, **extra: Any) -> dict[str, Any]:
+    created = await api.post(
+        "/v1/keys", json={"tenant": tenant, "user_id": user, "roles": ["user"], **extra}
+    )
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+def as_key(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def wait_done(api: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    for _ in range(300):
+        run: dict[str, Any] = (await api.get(f"/v1/runs/{run_id}")).json()
+        if run["status"] in ("completed", "failed", "cancelled", "timed_out"):
+            return run
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} did not finish")
+
+
+async def keys_by_role(api: httpx.AsyncClient) -> dict[str, dict[str, str]]:
+    """A tenant of its own (the Temporal server is shared by the session's tests) with one key
+    per role."""
+    tenant = f"acme-{uuid.uuid4().hex[:8]}"
+    roles = {
+        "ada": ["user"],
+        "bob": ["user"],
+        "carol": ["approver"],
+        "olga": ["operator"],
+        "adam": ["admin"],
+    }
+    return {
+        user: as_key((await make_key(api, tenant, user, roles=granted))["key"])
+        for user, granted in roles.items()
+    }

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.knowledge import LocalEmbedder
 from aios.config import Settings
 from tests.conftest import api_client, app_for, running_stack
-from tests.gateway.test_authz import _keys
+from tests.helpers import keys_by_role
 
 SKILL = """name: guarded
 version: 1
@@ -41,7 +41,7 @@ async def test_an_approval_in_a_skills_child_run_is_in_the_inbox_and_answerable(
         running_stack(settings, pool, temporal_env, embedder) as stack,
         api_client(app_for(stack)) as api,
     ):
-        keys = await _keys(api)
+        keys = await keys_by_role(api)
         plan = {"steps": [{"id": "report", "kind": "skill", "args": {"name": "guarded"}}]}
         created = await api.post(
             "/v1/runs", json={"goal": "tell everyone", "plan": plan}, headers=keys["ada"]

@@ -21,7 +21,7 @@ from aios.notices import ApprovalNotice, routed_users, slack_body
 from cli import contacts as contact_cli
 from cli.main import build_parser
 from tests.conftest import Stack
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import as_key, make_key
 from tests.tools.test_builtin_tools import smtp_server  # noqa: F401  (a local SMTP server)
 
 FALLBACK = "approvers@acme.example"

@@ -12,7 +12,7 @@ import pytest
 
 from aios.models import RunState
 from cli.runs import print_run
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import as_key, make_key
 
 PLAN = {
     "steps": [

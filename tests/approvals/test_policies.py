@@ -34,7 +34,7 @@ from aios.vocabulary import PlannerName
 from cli.main import build_parser
 from cli.policies import cmd_groups, cmd_policies
 from cli.runs import print_run
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import as_key, make_key
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import as_key, make_key
 
 
 async def _waiting(api: httpx.AsyncClient, key: dict[str, str], approvers: list[str]) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import as_key, make_key
 
 TITLE = "Weekly pump summary"
 

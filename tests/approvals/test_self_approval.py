@@ -25,8 +25,7 @@ from aios.models import ApprovalDecision, RunState
 from aios.notices import ApprovalNotice, email_body, slack_body
 from cli.runs import print_run
 from tests.conftest import Stack
-from tests.gateway.test_keys import as_key, make_key
-from tests.helpers import current_details
+from tests.helpers import as_key, current_details, make_key
 from workflows.agent_run import AgentRunWorkflow
 
 PLAN = {"steps": [{"id": "sign", "kind": "approval", "approval": {"reason": "sign it"}}]}

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import Stack
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import as_key, make_key
 
 LATER = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
 

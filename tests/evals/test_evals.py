@@ -29,8 +29,7 @@ from aios.evals import EvalOut, EvalRowKey
 from aios.stores.evals import EvalStore
 from cli.evals import print_eval
 from tests.conftest import AUTH, Stack, api_client, app_for, serving
-from tests.gateway.test_keys import as_key, make_key
-from tests.helpers import aios, assert_problem
+from tests.helpers import aios, as_key, assert_problem, make_key
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 
 MARK = "EVAL-CANDIDATE-PROMPT"

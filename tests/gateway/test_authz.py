@@ -5,34 +5,16 @@ and answers them, never their own (four eyes); an operator sees and cancels ever
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import httpx
 
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import keys_by_role
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 
 APPROVAL_PLAN = {
     "steps": [{"id": "send", "kind": "tool", "tool": "guarded_echo", "args": {"value": "to all"}}]
 }
-
-
-async def _keys(api: httpx.AsyncClient) -> dict[str, dict[str, str]]:
-    """A tenant of its own (the Temporal server is shared by the session's tests) with one key
-    per role."""
-    tenant = f"acme-{uuid.uuid4().hex[:8]}"
-    roles = {
-        "ada": ["user"],
-        "bob": ["user"],
-        "carol": ["approver"],
-        "olga": ["operator"],
-        "adam": ["admin"],
-    }
-    return {
-        user: as_key((await make_key(api, tenant, user, roles=granted))["key"])
-        for user, granted in roles.items()
-    }
 
 
 async def _awaiting(api: httpx.AsyncClient, key: dict[str, str]) -> dict[str, Any]:
@@ -54,7 +36,7 @@ def _answer(state: dict[str, Any]) -> tuple[str, dict[str, str]]:
 
 
 async def test_the_route_by_role_table_for_runs(api: httpx.AsyncClient) -> None:
-    keys = await _keys(api)
+    keys = await keys_by_role(api)
     state = await _awaiting(api, keys["ada"])
     run = f"/v1/runs/{state['run_id']}"
 
@@ -95,7 +77,7 @@ async def test_the_route_by_role_table_for_runs(api: httpx.AsyncClient) -> None:
 
 async def test_four_eyes_hold_for_an_approver_who_asked(api: httpx.AsyncClient) -> None:
     """An approver's own request needs someone else: the approver role is not enough."""
-    keys = await _keys(api)
+    keys = await keys_by_role(api)
     state = await _awaiting(api, keys["carol"])
     path, body = _answer(state)
     own = await api.post(path, json=body, headers=keys["carol"])
@@ -108,7 +90,7 @@ async def test_four_eyes_hold_for_an_approver_who_asked(api: httpx.AsyncClient) 
 
 
 async def test_memory_is_its_users_own(api: httpx.AsyncClient) -> None:
-    keys = await _keys(api)
+    keys = await keys_by_role(api)
     fact = {"facts": [{"key": "team", "value": "pumps"}]}
     assert (
         await api.put("/v1/users/ada/memory", json=fact, headers=keys["ada"])
@@ -129,7 +111,7 @@ async def test_memory_is_its_users_own(api: httpx.AsyncClient) -> None:
 async def test_a_chat_session_cannot_be_taken_over(
     api: httpx.AsyncClient, fake_openai: FakeOpenAI
 ) -> None:
-    keys = await _keys(api)
+    keys = await keys_by_role(api)
     fake_openai.queue(ScriptedReply(content="Hello ada."))
     first = await api.post("/v1/chat", json={"message": "hi"}, headers=keys["ada"])
     assert first.status_code == 200, first.text
@@ -155,7 +137,7 @@ async def test_an_unknown_role_is_refused_naming_the_known_ones(api: httpx.Async
 
 
 async def test_the_inbox_lists_what_waits_for_my_decision(api: httpx.AsyncClient) -> None:
-    keys = await _keys(api)
+    keys = await keys_by_role(api)
     adas = await _awaiting(api, keys["ada"])
     carols = await _awaiting(api, keys["carol"])
 
@@ -185,7 +167,7 @@ async def test_the_inbox_lists_what_waits_for_my_decision(api: httpx.AsyncClient
 async def test_schedules_are_their_users_own(api: httpx.AsyncClient) -> None:
     """A user sees and manages only their own schedules (another's is 404, as another tenant's
     is); an operator and an admin see and manage every schedule of the tenant."""
-    keys = await _keys(api)
+    keys = await keys_by_role(api)
     created = await api.post(
         "/v1/schedules",
         json={"goal": "Summarise yesterday", "cron": "0 7 * * 1-5", "paused": True},

@@ -14,8 +14,7 @@ import pytest
 
 from aios.models import ChatSessionInput, ChatTurn
 from tests.conftest import AUTH, Stack, app_for, serving
-from tests.gateway.test_keys import as_key, make_key
-from tests.helpers import docs_files, ingest_files
+from tests.helpers import as_key, docs_files, ingest_files, make_key
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from workflows.chat import ChatSessionWorkflow
 

@@ -4,24 +4,11 @@ resource, and rate limits that hold across several API processes."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 
 from tests.conftest import AUTH, Stack, api_client, app_for
-
-
-async def make_key(api: httpx.AsyncClient, tenant: str, user: str, **extra: Any) -> dict[str, Any]:
-    created = await api.post(
-        "/v1/keys", json={"tenant": tenant, "user_id": user, "roles": ["user"], **extra}
-    )
-    assert created.status_code == 201, created.text
-    body: dict[str, Any] = created.json()
-    return body
-
-
-def as_key(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+from tests.helpers import as_key, make_key
 
 
 async def test_keys_are_shown_once_stored_hashed_and_revocable(

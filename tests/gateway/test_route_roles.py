@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from api.deps import ADMIN_ONLY, api_route_paths
 from tests.conftest import Stack, api_client, app_for
-from tests.gateway.test_authz import _keys
+from tests.helpers import keys_by_role
 
 ADMIN_ROUTES = {
     ("POST", "/v1/keys"),
@@ -61,7 +61,7 @@ async def test_admin_routes_refuse_every_other_role_before_reading_the_body(stac
     app = app_for(stack)
     assert _declared(app) == ADMIN_ROUTES
     async with api_client(app) as api:
-        keys = await _keys(api)
+        keys = await keys_by_role(api)
         for method, path in sorted(ADMIN_ROUTES):
             # A name no tenant has: what the admin's request reaches finds nothing to change.
             url = re.sub(r"\{[a-z_]+\}", "nobody-here", path)
@@ -87,7 +87,7 @@ async def test_admin_routes_refuse_every_other_role_before_reading_the_body(stac
 
 
 async def test_keys_without_a_role_for_it_get_no_metrics(api: httpx.AsyncClient) -> None:
-    keys = await _keys(api)
+    keys = await keys_by_role(api)
     seen = {
         user: (await api.get("/metrics", headers=key)).status_code for user, key in keys.items()
     }

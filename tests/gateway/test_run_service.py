@@ -15,7 +15,7 @@ from aios.vocabulary import RunStatus
 from api import page_tokens
 from api.temporal_reads import status_of
 from tests.conftest import Stack, api_client, app_for
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import as_key, make_key
 
 ECHO_PLAN = {"steps": [{"id": "say", "kind": "tool", "tool": "echo", "args": {"value": "hi"}}]}
 SLOW_PLAN = {"steps": [{"id": "s", "kind": "tool", "tool": "quiet_sleep", "args": {"seconds": 5}}]}

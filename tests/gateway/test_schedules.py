@@ -11,7 +11,7 @@ import httpx
 from temporalio.client import ScheduleBackfill, ScheduleOverlapPolicy
 
 from tests.conftest import Stack
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import as_key, make_key
 
 
 async def test_a_schedule_starts_runs_that_list_under_it(api: httpx.AsyncClient) -> None:

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from aios.config import Settings
 from tests.conftest import Stack, api_client, app_for, running_stack
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import as_key, make_key
 
 
 @contextlib.asynccontextmanager

@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from aios.stores.ledger import LedgerStore
 from aios.stores.tenants import TENANT_TABLES
 from tests.conftest import Stack
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import as_key, make_key
 from tests.support.fake_openai import FakeOpenAI
 
 PARKED = [

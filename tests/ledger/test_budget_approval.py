@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from aios.approval_policies import PolicyRequest, StoredPolicy, crossed_cap_scope, resolve
 from aios.config import Settings
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import as_key, make_key
 from tests.support.fake_openai import FakeOpenAI
 
 MODEL = "openai:gpt-4o-mini"

@@ -248,7 +248,7 @@ async def test_a_tenants_own_mcp_server_is_its_alone(
     import uuid
 
     from tests.conftest import api_client
-    from tests.gateway.test_keys import as_key, make_key
+    from tests.helpers import as_key, make_key
 
     # The peer is on this machine: a stack (API and worker) that lets tenants reach it.
     allowed = settings.model_copy(update={"fetch_allow": ["127.0.0.1"]})
@@ -378,7 +378,8 @@ async def test_four_eyes_hold_through_the_mcp_server(stack: Stack) -> None:
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
-    from tests.gateway.test_authz import _awaiting, _keys
+    from tests.gateway.test_authz import _awaiting
+    from tests.helpers import keys_by_role
 
     async with (
         serving(app_for(stack)) as base,
@@ -386,7 +387,7 @@ async def test_four_eyes_hold_through_the_mcp_server(stack: Stack) -> None:
             base_url=base, headers={"Authorization": "Bearer test-key"}, timeout=60
         ) as api,
     ):
-        keys = await _keys(api)
+        keys = await keys_by_role(api)
         state = await _awaiting(api, keys["carol"])
         [pending] = state["pending_approvals"]
         answer = {

@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.knowledge import LocalEmbedder
 from aios.config import Settings
 from tests.conftest import Stack, api_client, app_for, running_stack
-from tests.skills.test_skills import wait_done
+from tests.helpers import wait_done
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 
 WINDOW = 1024

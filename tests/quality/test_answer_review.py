@@ -13,7 +13,7 @@ import pytest
 
 from aios.models import RunState
 from cli.runs import edited_answer, print_run
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import as_key, make_key
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 
 MANUAL = {

@@ -19,7 +19,7 @@ from activities.knowledge import LocalEmbedder
 from aios.config import Settings
 from aios.stores.ledger.deferred import flush_deferred_settles
 from tests.conftest import api_client, app_for, running_stack
-from tests.gateway.test_keys import as_key, make_key
+from tests.helpers import as_key, make_key
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 
 

@@ -26,8 +26,7 @@ from pypdf import PdfReader
 from aios.config import Settings
 from aios.stores.reports import Report, ReportStore
 from tests.conftest import AUTH, Stack, app_for, serving
-from tests.gateway.test_keys import as_key, make_key
-from tests.helpers import aios, assert_problem
+from tests.helpers import aios, as_key, assert_problem, make_key
 
 SECRET = "webhook-secret"
 

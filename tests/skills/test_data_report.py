@@ -7,8 +7,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import Stack
-from tests.gateway.test_keys import as_key, make_key
-from tests.skills.test_skills import wait_done
+from tests.helpers import as_key, make_key, wait_done
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 
 CSV = "region,total\nnorth,120\nsouth,80\neast,40\n"

@@ -25,7 +25,7 @@ from activities.knowledge import LocalEmbedder
 from aios.config import ReportDestinations, Settings
 from aios.vocabulary import RunEventType
 from tests.conftest import Stack, api_client, app_for, running_stack
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, wait_done
 from tests.reports.test_reports import (  # noqa: F401  (receiver: a local webhook receiver)
     SECRET,
     Receiver,
@@ -33,7 +33,6 @@ from tests.reports.test_reports import (  # noqa: F401  (receiver: a local webho
     _report_of,
     receiver,
 )
-from tests.skills.test_skills import wait_done
 from tests.support.fake_openai import FakeOpenAI, ScriptedReply
 from tests.tools.scripted_http import Answer, Request, scripted_server
 from workers.main import build_worker

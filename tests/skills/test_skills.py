@@ -3,7 +3,6 @@ against the scripted model, and a plan step that runs a skill as a child workflo
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from activities.plan_checks import load_skills
 from activities.tools import build_registry
 from aios.errors import ConfigurationError
 from tests.conftest import REPO, Stack, api_client, app_for, running_stack
-from tests.helpers import docs_files, finish, ingest_files, start_plan
+from tests.helpers import docs_files, finish, ingest_files, start_plan, wait_done
 from tests.support.fake_openai import FakeOpenAI
 
 SHIPPED = {
@@ -26,15 +25,6 @@ SHIPPED = {
     "data_report",
     "deep_research",
 }
-
-
-async def wait_done(api: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
-    for _ in range(300):
-        run: dict[str, Any] = (await api.get(f"/v1/runs/{run_id}")).json()
-        if run["status"] in ("completed", "failed", "cancelled", "timed_out"):
-            return run
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"run {run_id} did not finish")
 
 
 async def test_the_catalogue_lists_every_shipped_skill(api: httpx.AsyncClient) -> None:

@@ -8,8 +8,7 @@ import uuid
 import httpx
 
 from aios.client import ApiClient
-from tests.gateway.test_keys import as_key, make_key
-from tests.helpers import assert_problem, wait_status
+from tests.helpers import as_key, assert_problem, make_key, wait_status
 
 PLAN = {
     "steps": [
