@@ -68,8 +68,9 @@ check: lint typecheck test
 bench: setup
 	$(BIN)/python bench/sample_run.py
 
-# The generated references (docs/reference/): the API's from its OpenAPI document, the settings'
-# from aios/config.py. tests/cli/test_docs_reference.py fails when they drift.
+# The generated references (docs/reference/): the API's from its OpenAPI document, the
+# configuration's from the settings (aios/config/). tests/cli/test_docs_reference.py fails when
+# either drifts.
 docs: setup
 	$(BIN)/python -m cli.docs_reference
 
