@@ -205,7 +205,13 @@ async def test_a_malformed_approve_signal_is_reported_where_the_operator_looks(
     ignored = next(e for e in events if e.type == "approval.signal_ignored")
     assert "malformed approve signal" in ignored.data["reason"]
     assert "malformed approve signal" in await current_details(handle)
-    assert not [r for r in caplog.records if r.name.startswith("temporalio")]
+    # No warning or traceback from the SDK (other tests' runs on the shared worker may log their
+    # status changes at INFO meanwhile: those are not this signal's).
+    assert not [
+        r
+        for r in caplog.records
+        if r.name.startswith("temporalio") and r.levelno >= logging.WARNING
+    ]
     pending = state.pending_approvals[0]
     await handle.signal(
         "approve", {"approval_id": pending.approval_id, "args_hash": pending.args_hash}
