@@ -20,7 +20,7 @@ from aios.stores.ledger.deferred import SETTLE_DELAY_S
 NOW = datetime(2099, 1, 16, 12, 0, tzinfo=UTC)  # a day of its own (see test_ledger_store.py)
 
 
-async def test_uncapped_calls_are_one_statement_each_way_and_still_exact(
+async def test_uncapped_calls_are_exact_and_a_repeat_changes_nothing(
     pool: asyncpg.Pool,
 ) -> None:
     ledger = LedgerStore(pool)
