@@ -15,8 +15,8 @@ reservation's statement (`deferred`, decision 0055): one round trip a call inste
 
 This package holds it in four modules: `scopes` (whom a call is charged to and the counters it
 is in), `reservations` (reserve, settle, release, expire), `deferred` (uncapped settles carried
-by the next statement) and, here, `LedgerStore`: the
-reservations, the caps an admin sets, and the usage report.
+by the next statement) and, here, `LedgerStore`: the reservations, the caps an admin sets, and
+the usage report.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class DeferredSettles:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self._uncapped: dict[str, None] = {}  # insertion-ordered set
-        self._pending: list[Settle] = []
+        self._pending: dict[str, Settle] = {}  # by key: a key settled twice keeps its first
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
 
@@ -84,12 +84,12 @@ class DeferredSettles:
     def defer(self, settle: Settle) -> bool:
         """Keep `settle` for the next statement when its reservation was uncapped; False when it
         must be written now."""
-        if any(p.key == settle.key for p in self._pending):
+        if settle.key in self._pending:
             return True  # settled twice: the first stands, as in the statement
         if settle.key not in self._uncapped:
             return False
         del self._uncapped[settle.key]
-        self._pending.append(settle)
+        self._pending[settle.key] = settle
         self._schedule(SETTLE_DELAY_S)
         return True
 
@@ -99,7 +99,7 @@ class DeferredSettles:
 
     def take(self) -> list[Settle]:
         """The pending settles, for a statement that writes them (`give_back` if it fails)."""
-        taken, self._pending = self._pending, []
+        taken, self._pending = list(self._pending.values()), {}
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -107,7 +107,7 @@ class DeferredSettles:
 
     def give_back(self, settles: list[Settle], delay_s: float = SETTLE_DELAY_S) -> None:
         if settles:
-            self._pending[:0] = settles
+            self._pending = {s.key: s for s in settles} | self._pending
             self._schedule(delay_s)
 
     async def flush(self) -> None:
